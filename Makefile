@@ -1,0 +1,50 @@
+# vras_keras: the two commands are `make run` and `make test`; everything else is here for developers.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install test test-all test-browser run bench clean help
+
+help:
+	@echo "make run       install, train + export the demo models if needed, start the Streamlit demo"
+	@echo "make test      install if needed, run the test suite (slow tests excluded)"
+	@echo "make test-all  the whole suite, slow tests included"
+	@echo "make bench     run benchmarks/ and rewrite benchmarks/RESULTS.md"
+	@echo "make install   create .venv and install requirements + the package (editable)"
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
+	  || { echo "error: need Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
+	@if ! $(PYTHON) -m venv --help >/dev/null 2>&1 || ! $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's python3-venv (the venv module is missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	  else echo "error: the Python venv module is missing: sudo apt-get install python3-venv"; exit 1; fi; \
+	fi
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+test-all: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+run: install
+	$(BIN)/vras quickstart
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,66 @@
+import pytest
+
+from vras_keras import models
+from vras_keras.cli import main
+from vras_keras.models import registry
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    registry._ensure_loaded()
+    return registry
+
+
+def _tiny(*, num_classes=3, input_shape=(8, 8, 3)):
+    """A tiny dense classifier."""
+    import keras
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(x), name="tiny")
+
+
+def test_register_get_and_list(scratch_registry):
+    scratch_registry.register("tiny_test_net", task="classification")(_tiny)
+    model = models.get("tiny_test_net", num_classes=5)
+    assert model.output_shape == (None, 5)
+    assert "tiny_test_net" in models.list_models()
+    assert "tiny_test_net" in models.list_models(task="classification")
+    assert "tiny_test_net" not in models.list_models(task="detection")
+    assert models.get_entry("tiny_test_net").description == "A tiny dense classifier."
+
+
+def test_register_twice_raises(scratch_registry):
+    scratch_registry.register("tiny_twice", task="classification")(_tiny)
+    with pytest.raises(ValueError, match="already registered"):
+        scratch_registry.register("tiny_twice", task="classification")(_tiny)
+
+
+def test_unknown_task_and_uppercase_rejected(scratch_registry):
+    with pytest.raises(ValueError, match="Unknown task 'vision'.*classification"):
+        scratch_registry.register("x_net", task="vision")
+    with pytest.raises(ValueError, match="lowercase"):
+        scratch_registry.register("XNet", task="classification")
+    with pytest.raises(ValueError, match="Unknown task"):
+        models.list_models(task="vision")
+
+
+def test_unknown_name_lists_closest(scratch_registry):
+    scratch_registry.register("tiny_resnet_test", task="classification")(_tiny)
+    with pytest.raises(ValueError, match=r"Unknown model 'tiny_resnet_tset'.*Did you mean: tiny_resnet_test"):
+        models.get("tiny_resnet_tset")
+
+
+def test_cli_list(scratch_registry, capsys):
+    scratch_registry.register("tiny_cli_test", task="classification")(_tiny)
+    assert main(["list", "--task", "classification"]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("tiny_cli_test"))
+    # Flatten(8*8*3=192) -> Dense(3): 192*3 + 3 = 579 trainable parameters
+    assert "classification" in line and "579" in line and "A tiny dense classifier." in line
+
+
+def test_cli_unknown_command_errors(capsys):
+    with pytest.raises(SystemExit):
+        main(["no-such-command"])

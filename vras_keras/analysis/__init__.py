@@ -1,0 +1,1 @@
+"""Architecture analysis (shapes, parameters, receptive field, FLOPs) and loss landscapes."""

@@ -1,0 +1,57 @@
+"""The `vras` command line. Each sub-command lives in its own module of this package.
+
+A command module defines `NAME`, `HELP`, `add_arguments(parser)` and `run(args) -> int`; modules are
+discovered here, so adding a command never touches this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+
+
+def _command_modules():
+    package = sys.modules[__name__]
+    modules = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            modules.append(importlib.import_module(f"{__name__}.{info.name}"))
+    return sorted(modules, key=lambda m: m.NAME)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vras",
+        description="vras_keras: build, train, analyse, export and serve the VRAS course's models.",
+    )
+    from vras_keras import __version__
+
+    parser.add_argument("--version", action="version", version=f"vras_keras {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported by a command
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError, TypeError) as error:
+        # User errors: one clear line, no TensorFlow traceback.
+        print(f"vras {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

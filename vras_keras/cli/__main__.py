@@ -1,0 +1,5 @@
+import sys
+
+from vras_keras.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Readers and writers of standard dataset formats (folders, COCO, VOC, mask PNGs)."""

@@ -1,0 +1,1 @@
+"""Export to SavedModel (TF Serving layout) and TFLite (built-in ops only), with parity checks."""

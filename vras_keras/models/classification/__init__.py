@@ -1,0 +1,1 @@
+"""Classification model builders (registered on import)."""

@@ -1,0 +1,1 @@
+"""Detection model builders (registered on import)."""

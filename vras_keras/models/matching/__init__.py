@@ -1,0 +1,1 @@
+"""Matching model builders (registered on import)."""

@@ -1,0 +1,1 @@
+"""Pose model builders (registered on import)."""

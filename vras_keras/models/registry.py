@@ -1,0 +1,97 @@
+"""The model registry: `@register(name, task=...)`, `get(name, **kwargs)`, `list_models(task=None)`.
+
+Every builder in `vras_keras.models` registers itself under its lowercase id; there is no if/else zoo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import pkgutil
+from typing import Callable
+
+TASKS = ("classification", "segmentation", "pose", "detection", "stn", "matching")
+
+# Sub-packages of vras_keras.models holding builders; imported on first use of the registry.
+_FAMILY_PACKAGES = tuple(f"vras_keras.models.{task}" for task in TASKS)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    task: str
+    builder: Callable
+    description: str
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+_loaded = False
+
+
+def register(name: str, *, task: str, description: str | None = None):
+    """Decorator registering a model builder under `name` for `task`.
+
+    Args:
+        name: registry id, lowercase (e.g. `"resnet50"`); must be unused.
+        task: one of `TASKS`.
+        description: one line for `vras list`; defaults to the first docstring line.
+
+    Raises:
+        ValueError: the name is taken, or the task is unknown.
+    """
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r} for model {name!r}; allowed tasks: {', '.join(TASKS)}")
+    if not name or name != name.lower():
+        raise ValueError(f"Model ids are non-empty lowercase strings, received {name!r}")
+
+    def decorator(builder: Callable) -> Callable:
+        if name in _REGISTRY:
+            other = _REGISTRY[name].builder
+            raise ValueError(
+                f"Model {name!r} is already registered (by {other.__module__}.{other.__qualname__}); "
+                "choose another id"
+            )
+        doc = description or (builder.__doc__ or "").strip().split("\n")[0]
+        _REGISTRY[name] = ModelEntry(name=name, task=task, builder=builder, description=doc)
+        return builder
+
+    return decorator
+
+
+def _ensure_loaded() -> None:
+    """Import every builder module once so that their `@register` decorators have run."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for package_name in _FAMILY_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
+            if not info.name.rsplit(".", 1)[-1].startswith("_"):
+                importlib.import_module(info.name)
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry of `name`; unknown names raise a `ValueError` listing the closest ids."""
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"Unknown model {name!r}.{hint} Run `vras list` for all {len(_REGISTRY)} registered models."
+        )
+    return _REGISTRY[name]
+
+
+def get(name: str, **kwargs):
+    """Build the registered model `name` with the builder's keyword arguments."""
+    return get_entry(name).builder(**kwargs)
+
+
+def list_models(task: str | None = None) -> list[str]:
+    """Sorted registry ids, optionally only those of one task."""
+    _ensure_loaded()
+    if task is not None and task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; allowed tasks: {', '.join(TASKS)}")
+    return sorted(n for n, e in _REGISTRY.items() if task is None or e.task == task)

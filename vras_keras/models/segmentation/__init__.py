@@ -1,0 +1,1 @@
+"""Segmentation model builders (registered on import)."""

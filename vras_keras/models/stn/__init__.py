@@ -1,0 +1,1 @@
+"""Stn model builders (registered on import)."""

@@ -1,0 +1,1 @@
+"""Pure tensor functions on `keras.ops` (shapes and formats in each docstring)."""

@@ -1,0 +1,1 @@
+"""Training with tf.distribute: configuration, strategies, the trainer and callbacks."""
