@@ -1,0 +1,1 @@
+"""Losses, one module per task (classification, segmentation, pose, detection, matching)."""

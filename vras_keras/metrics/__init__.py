@@ -1,0 +1,1 @@
+"""Keras metrics, one module per task."""

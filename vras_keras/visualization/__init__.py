@@ -1,0 +1,1 @@
+"""Drawing helpers (overlays, boxes, skeletons, matches) used by the demo, benchmarks and `vras predict`."""
