@@ -231,7 +231,8 @@ class ShapesWorld:
         `instance_masks` bool (K, H, W) of visible pixels; `boxes` float32 (K, 4) xyxy; `classes`
         int32 (K,); `keypoints` float32 (K, MAX_KEYPOINTS, 2) (x, y); `keypoint_visibility` float32
         (K, MAX_KEYPOINTS) (1 when the keypoint exists and lies on a visible pixel of its object);
-        `num_keypoints` int32 (K,) (how many slots the class uses); `areas` int32 (K,).
+        `num_keypoints` int32 (K,) (how many slots the class uses); `areas` int32 (K,) visible pixels;
+        `visible_fraction` float32 (K,): visible / in-image pixels of the object (< 1 when occluded).
         Objects are in drawing order (later ones occlude earlier ones).
     """
 
@@ -343,6 +344,7 @@ class ShapesWorld:
         kp_vis = np.zeros((kk, MAX_KEYPOINTS), np.float32)
         num_kp = np.zeros((kk,), np.int32)
         areas = np.zeros((kk,), np.int32)
+        visible_fraction = np.zeros((kk,), np.float32)
         for j, k in enumerate(keep):
             cls, _poly, kp, nk = objects[k]
             instance_masks[j] = visible[k]
@@ -353,6 +355,7 @@ class ShapesWorld:
             kp_vis[j, :nk] = _inside(kp[:nk], visible[k]).astype(np.float32)
             num_kp[j] = nk
             areas[j] = int(visible[k].sum())
+            visible_fraction[j] = areas[j] / full[k].sum()
         label = int(classes[int(np.argmax(areas))]) if kk else -1
         return {
             "image": image,
@@ -365,6 +368,7 @@ class ShapesWorld:
             "keypoint_visibility": kp_vis,
             "num_keypoints": num_kp,
             "areas": areas,
+            "visible_fraction": visible_fraction,
         }
 
 
