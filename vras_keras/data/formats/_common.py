@@ -90,7 +90,7 @@ def write_image(path, image: np.ndarray, quality: int = 95) -> None:
     from PIL import Image
 
     path = os.fspath(path)
-    kwargs = {"quality": quality} if path.lower().endswith((".jpg", ".jpeg")) else {}
+    kwargs = {"quality": quality, "subsampling": 0} if path.lower().endswith((".jpg", ".jpeg")) else {}
     Image.fromarray(np.asarray(image, np.uint8)).save(path, **kwargs)
 
 
