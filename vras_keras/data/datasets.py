@@ -50,7 +50,8 @@ FORMAT_TASKS = {
 }
 # ShapesWorld settings per task (override any of them through `load(..., **kwargs)`).
 TASK_DEFAULTS = {
-    "classification": {"max_objects": 1},
+    # one whole, fairly large object: the label is unambiguous (pass max_objects=4 for the cluttered task)
+    "classification": {"max_objects": 1, "truncation": False, "size_range": (0.22, 0.42)},
     "segmentation": {"max_objects": 4},
     "detection": {"max_objects": 4},
     "pose": {},
