@@ -75,14 +75,18 @@ def test_symmetric_two_peaks_give_midpoint():
 
 def test_coordinate_scale_maps_to_image_pixels():
     h = np.zeros((1, 8, 8, 1), np.float32)
-    h[0, 1, 3, 0] = 1.0  # heatmap (x, y) = (3, 1); stride 4: centre of pixels 12..15 / 4..7 = 13.5, 5.5
+    # heatmap (x, y) = (3, 1) at stride 4 covers image pixels x in [12, 16), y in [4, 8): centre (14, 6)
+    # in the data's convention (pixel edges at integers)
+    h[0, 1, 3, 0] = 1.0
     out = keras.ops.convert_to_numpy(SoftArgmax2D(normalize=False, coordinate_scale=4.0)(h))
-    np.testing.assert_allclose(out[0, 0], [13.5, 5.5])
+    np.testing.assert_allclose(out[0, 0], [14.0, 6.0])
     out = keras.ops.convert_to_numpy(SoftArgmax2D(normalize=False, coordinate_scale=(4.0, 2.0))(h))
-    np.testing.assert_allclose(out[0, 0], [13.5, 2.5])
+    np.testing.assert_allclose(out[0, 0], [14.0, 3.0])
+    out = keras.ops.convert_to_numpy(SoftArgmax2D(normalize=False, coordinate_scale=1.0)(h))
+    np.testing.assert_allclose(out[0, 0], [3.5, 1.5])  # stride 1: the centre of pixel (3, 1)
     hard = keras.ops.convert_to_numpy(HeatmapArgmax2D(coordinate_scale=4.0)(h * 50))
-    np.testing.assert_allclose(hard[0, 0, :2], [13.5, 5.5])
-    np.testing.assert_allclose(sa.image_to_heatmap_coordinates(np.array([13.5, 5.5]), 4.0), [3.0, 1.0])
+    np.testing.assert_allclose(hard[0, 0, :2], [14.0, 6.0])
+    np.testing.assert_allclose(sa.image_to_heatmap_coordinates(np.array([14.0, 6.0]), 4.0), [3.0, 1.0])
 
 
 def test_gradients_nonzero_everywhere():

@@ -31,11 +31,11 @@ def _check_common(temperature, normalize, coordinate_scale, rank):
 class _SoftArgmax(keras.layers.Layer):
     rank = 2
 
-    def __init__(self, temperature=1.0, normalize=True, coordinate_scale=1.0, return_confidence=False, **kwargs):
+    def __init__(self, temperature=1.0, normalize=True, coordinate_scale=None, return_confidence=False, **kwargs):
         super().__init__(**kwargs)
         self.temperature, scales = _check_common(temperature, normalize, coordinate_scale, self.rank)
         self.normalize = normalize
-        self.coordinate_scale = scales[0] if len(set(scales)) == 1 else list(scales)
+        self.coordinate_scale = None if scales is None else scales[0] if len(set(scales)) == 1 else list(scales)
         if not isinstance(return_confidence, bool):
             raise ValueError(f"return_confidence must be True or False, received {return_confidence!r}")
         self.return_confidence = return_confidence
@@ -82,7 +82,7 @@ class SoftArgmax2D(_SoftArgmax):
 
     The heatmap of joint k is turned into a distribution p(m, n) by a spatial softmax of logits / T, and
     the joint position is its centre of gravity, x = sum p(m, n) x(m, n), y = sum p(m, n) y(m, n), with
-    the fixed grids x(m, n) = n, y(m, n) = m (pixel centres, 0-based). Unlike the hard argmax it is
+    the fixed grids x(m, n) = n, y(m, n) = m (the course's 1-based grid shifted to 0). Unlike the hard argmax it is
     differentiable and gives sub-pixel positions.
 
     Reference: Sun et al., Integral Human Pose Regression, ECCV 2018 (arXiv:1711.08229).
@@ -92,9 +92,9 @@ class SoftArgmax2D(_SoftArgmax):
             hard argmax, larger ones smooth it.
         normalize: apply the spatial softmax (default). `False` for heatmaps that already sum to one
             (then `temperature` must stay 1).
-        coordinate_scale: input-image pixels per heatmap pixel (float, or `(sx, sy)`): outputs are
-            `(x + 0.5) * s - 0.5`, i.e. input-image pixel coordinates when the heatmap has stride s. 1 keeps
-            heatmap pixels.
+        coordinate_scale: None (default) for heatmap pixels on the grid above; or the heatmap's stride s
+            in input-image pixels (float, or `(sx, sy)`) for input-image pixel coordinates in the
+            project's keypoint convention (pixel centres at integer + 0.5): `(x + 0.5) * s`.
         return_confidence: also return the peak probability max p(m, n) as a third value.
 
     Call arguments:
@@ -124,7 +124,7 @@ class SoftArgmax3D(_SoftArgmax):
     Args:
         temperature: float > 0, divides the logits before the softmax.
         normalize: apply the softmax over (D, H, W); `False` for volumes that already sum to one.
-        coordinate_scale: input units per voxel (float, or `(sx, sy, sz)`), centre-aligned as in 2-D.
+        coordinate_scale: None (voxel grid) or the stride per voxel (float, or `(sx, sy, sz)`), as in 2-D.
         return_confidence: append the peak probability as a fourth value.
 
     Call arguments:
@@ -149,7 +149,8 @@ class HeatmapArgmax2D(keras.layers.Layer):
     not differentiable, so it is used at inference only; positions are quantised to the heatmap grid.
 
     Args:
-        coordinate_scale: input-image pixels per heatmap pixel (float or `(sx, sy)`), as in `SoftArgmax2D`.
+        coordinate_scale: None (heatmap pixels) or the heatmap stride (float or `(sx, sy)`), as in
+            `SoftArgmax2D`.
 
     Call arguments:
         heatmaps: `(N, H, W, K)` logits.
@@ -161,10 +162,10 @@ class HeatmapArgmax2D(keras.layers.Layer):
         (1, 10, 3)
     """
 
-    def __init__(self, coordinate_scale=1.0, **kwargs):
+    def __init__(self, coordinate_scale=None, **kwargs):
         super().__init__(**kwargs)
         scales = sa._scales(coordinate_scale, 2)
-        self.coordinate_scale = scales[0] if scales[0] == scales[1] else list(scales)
+        self.coordinate_scale = None if scales is None else scales[0] if scales[0] == scales[1] else list(scales)
 
     def build(self, input_shape):
         if len(input_shape) != 4 or any(s is None for s in input_shape[1:]):

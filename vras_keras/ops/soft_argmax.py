@@ -4,10 +4,13 @@ Reference: Sun et al., Integral Human Pose Regression, ECCV 2018 (arXiv:1711.082
 
 Conventions (all functions):
 - heatmaps are channels-last: 2-D `(N, H, W, K)`, 3-D (volumetric) `(N, D, H, W, K)`, one map per joint;
-- coordinates are `(x, y)` (2-D) or `(x, y, z)` (3-D) on the **pixel-centre grid**: pixel (row m,
-  column n) sits at x = n, y = m, i.e. the course's grid x(m, n) = n + 1 shifted to start at 0;
-- `coordinate_scale` s maps heatmap pixels to input-image pixels centre-aligned, x_img = (x + 0.5) * s - 0.5
-  (a heatmap pixel covers s image pixels; s = 1 is the identity). The inverse is `image_to_heatmap_coordinates`.
+- with `coordinate_scale=None` coordinates are `(x, y)` (2-D) or `(x, y, z)` (3-D) in **heatmap pixels**
+  on the index grid: pixel (row m, column n) sits at x = n, y = m, i.e. the course's grid
+  x(m, n) = n + 1 shifted to start at 0;
+- with `coordinate_scale=s` they are in **input-image pixels** in the project's keypoint convention
+  (pixel edges at integers, pixel centres at integer + 0.5, as `vras_keras.data.shapes`): a heatmap of
+  stride s has pixel n covering image pixels [n s, (n + 1) s), so x_img = (x + 0.5) * s. The inverse is
+  `image_to_heatmap_coordinates`. s may differ per coordinate.
 
 Every function uses built-in TFLite ops only (max, exp, sum, div, mul, argmax, floor-mod/div).
 """
@@ -20,15 +23,17 @@ import numpy as np
 from keras import ops
 
 
-def _scales(coordinate_scale, rank: int) -> tuple[float, ...]:
-    """`coordinate_scale` as one float per coordinate ((sx, sy) or (sx, sy, sz))."""
+def _scales(coordinate_scale, rank: int) -> tuple[float, ...] | None:
+    """`coordinate_scale` as one float per coordinate ((sx, sy) or (sx, sy, sz)), or None."""
+    if coordinate_scale is None:
+        return None
     if isinstance(coordinate_scale, (int, float, np.integer, np.floating)):
         scales = (float(coordinate_scale),) * rank
     else:
         scales = tuple(float(s) for s in coordinate_scale)
     if len(scales) != rank or not all(np.isfinite(s) and s > 0 for s in scales):
         raise ValueError(
-            f"coordinate_scale must be a positive float or {rank} positive floats (one per coordinate), "
+            f"coordinate_scale must be a None, a positive float or {rank} positive floats (one per coordinate), "
             f"received {coordinate_scale!r}"
         )
     return scales
@@ -55,13 +60,14 @@ def heatmap_softmax(heatmaps, temperature: float = 1.0, *, rank: int = 2):
     return e / ops.sum(e, axis=axes, keepdims=True)
 
 
-def expected_coordinates(probabilities, *, rank: int = 2, coordinate_scale=1.0):
+def expected_coordinates(probabilities, *, rank: int = 2, coordinate_scale=None):
     """Centre of gravity of (already normalised) heatmaps: sum over pixels of p(m, n) * (x(m, n), y(m, n)).
 
     Args:
         probabilities: `(N, H, W, K)` or `(N, D, H, W, K)` non-negative maps that sum to one each.
         rank: 2 or 3.
-        coordinate_scale: heatmap → image pixels factor (float, or one per coordinate).
+        coordinate_scale: None (heatmap pixels) or the heatmap stride in input-image pixels (float, or
+            one per coordinate).
 
     Returns:
         `(N, K, 2)` (x, y) or `(N, K, 3)` (x, y, z).
@@ -86,13 +92,15 @@ def expected_coordinates(probabilities, *, rank: int = 2, coordinate_scale=1.0):
         others = tuple(a for a in range(1, rank + 1) if a != axis)
         marginal = ops.sum(probabilities, axis=others)  # (N, size_axis, K)
         size = spatial[axis - 1]
-        grid = np.arange(size, dtype="float32") * scales[c] + (scales[c] - 1.0) / 2.0  # (x + .5) s - .5
+        grid = np.arange(size, dtype="float32")
+        if scales is not None:
+            grid = (grid + 0.5) * scales[c]
         grid = ops.cast(ops.reshape(ops.convert_to_tensor(grid), (1, size, 1)), dtype)
         coords.append(ops.sum(marginal * grid, axis=1))  # (N, K)
     return ops.stack(coords, axis=-1)
 
 
-def soft_argmax(heatmaps, temperature: float = 1.0, *, normalize: bool = True, rank: int = 2, coordinate_scale=1.0):
+def soft_argmax(heatmaps, temperature: float = 1.0, *, normalize: bool = True, rank: int = 2, coordinate_scale=None):
     """Differentiable argmax: expected coordinates under the softmax of each heatmap.
 
     Args:
@@ -101,21 +109,21 @@ def soft_argmax(heatmaps, temperature: float = 1.0, *, normalize: bool = True, r
         temperature: > 0, divides the logits before the softmax (only with `normalize=True`).
         normalize: apply the spatial softmax; False for maps that already sum to one.
         rank: 2 or 3.
-        coordinate_scale: heatmap → image pixels factor (float, or one per coordinate).
+        coordinate_scale: None (heatmap pixels) or the heatmap stride in input-image pixels.
 
     Returns:
-        `(N, K, 2)` (x, y) or `(N, K, 3)` (x, y, z) in heatmap pixels (times `coordinate_scale`).
+        `(N, K, 2)` (x, y) or `(N, K, 3)` (x, y, z) in heatmap or input-image pixels.
     """
     probabilities = heatmap_softmax(heatmaps, temperature, rank=rank) if normalize else heatmaps
     return expected_coordinates(probabilities, rank=rank, coordinate_scale=coordinate_scale)
 
 
-def soft_argmax_2d(heatmaps, temperature: float = 1.0, *, normalize: bool = True, coordinate_scale=1.0):
+def soft_argmax_2d(heatmaps, temperature: float = 1.0, *, normalize: bool = True, coordinate_scale=None):
     """`soft_argmax` on `(N, H, W, K)` heatmaps → `(N, K, 2)` (x, y)."""
     return soft_argmax(heatmaps, temperature, normalize=normalize, rank=2, coordinate_scale=coordinate_scale)
 
 
-def soft_argmax_3d(heatmaps, temperature: float = 1.0, *, normalize: bool = True, coordinate_scale=1.0):
+def soft_argmax_3d(heatmaps, temperature: float = 1.0, *, normalize: bool = True, coordinate_scale=None):
     """`soft_argmax` on `(N, D, H, W, K)` volumetric heatmaps → `(N, K, 3)` (x, y, z)."""
     return soft_argmax(heatmaps, temperature, normalize=normalize, rank=3, coordinate_scale=coordinate_scale)
 
@@ -125,21 +133,21 @@ def peak_confidence(heatmaps, temperature: float = 1.0, *, rank: int = 2):
     return ops.max(heatmap_softmax(heatmaps, temperature, rank=rank), axis=tuple(range(1, rank + 1)))
 
 
-def hard_argmax_2d(heatmaps, *, coordinate_scale=1.0):
+def hard_argmax_2d(heatmaps, *, coordinate_scale=None):
     """Position of the maximum of each heatmap (not differentiable; ties → first in row-major order).
 
     Args:
         heatmaps: `(N, H, W, K)` with static H, W, K.
-        coordinate_scale: heatmap → image pixels factor (float or (sx, sy)).
+        coordinate_scale: None (heatmap pixels) or the heatmap stride in input-image pixels (float or (sx, sy)).
 
     Returns:
-        `(N, K, 2)` float (x, y) on the pixel-centre grid (times `coordinate_scale`).
+        `(N, K, 2)` float (x, y) in heatmap or input-image pixels.
     """
     shape = tuple(heatmaps.shape)
     if len(shape) != 4 or any(s is None for s in shape[1:]):
         raise ValueError(f"expected heatmaps of shape (N, H, W, K) with static H, W, K, received shape {shape}")
     _, h, w, k = shape
-    sx, sy = _scales(coordinate_scale, 2)
+    scales = _scales(coordinate_scale, 2)
     flat = ops.reshape(heatmaps, (-1, h * w, k))
     # First maximum in row-major order as min(index where value == max): keras.ops.argmax lowers to a
     # BitwiseAnd (its -0.0 handling), which TFLite has no built-in for.
@@ -148,13 +156,15 @@ def hard_argmax_2d(heatmaps, *, coordinate_scale=1.0):
     index = ops.min(ops.where(is_max, positions, h * w), axis=1)  # (N, K)
     x = ops.cast(index % w, "float32")
     y = ops.cast(index // w, "float32")
-    return ops.stack([(x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5], axis=-1)
+    if scales is not None:
+        x, y = (x + 0.5) * scales[0], (y + 0.5) * scales[1]
+    return ops.stack([x, y], axis=-1)
 
 
 def image_to_heatmap_coordinates(coordinates, coordinate_scale):
-    """Inverse of the heatmap → image mapping: x_hm = (x_img + 0.5) / s - 0.5 (NumPy or tensors)."""
+    """Input-image pixels → heatmap index grid of stride s: x_hm = x_img / s - 0.5 (NumPy or tensors)."""
     scales = np.asarray(_scales(coordinate_scale, int(np.shape(coordinates)[-1])), dtype="float32")
-    return (coordinates + 0.5) / scales - 0.5
+    return coordinates / scales - 0.5
 
 
 __all__: Sequence[str] = (

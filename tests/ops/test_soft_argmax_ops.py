@@ -22,7 +22,7 @@ def test_soft_argmax_matches_bruteforce_expectation():
     out = keras.ops.convert_to_numpy(sa.soft_argmax_3d(x, coordinate_scale=(2.0, 1.0, 3.0)))
     p = np.exp(x) / np.exp(x).sum(axis=(1, 2, 3), keepdims=True)
     z, y, xx = np.meshgrid(np.arange(4), np.arange(3), np.arange(5), indexing="ij")
-    grids = [(xx + 0.5) * 2 - 0.5, y.astype(float), (z + 0.5) * 3 - 0.5]
+    grids = [(xx + 0.5) * 2, (y + 0.5) * 1.0, (z + 0.5) * 3]
     ref = np.stack([(p * g[None, ..., None]).sum(axis=(1, 2, 3)) for g in grids], axis=-1)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
 
