@@ -31,6 +31,9 @@ def test_keypoint_l2_masks_invisible_joints():
     # a confidence column in y_pred is ignored
     pred3 = np.concatenate([pred, np.full(pred.shape[:2] + (1,), 0.3, np.float32)], -1)
     assert float(KeypointL2Loss()(y, pred3)) == pytest.approx(7.5)
+    # visibility head: + w * mean BCE over all 6 joints; confidence 0.3 everywhere, 4 visible, 2 not
+    bce = (4 * -np.log(0.3) + 2 * -np.log(0.7)) / 6
+    assert float(KeypointL2Loss(visibility_weight=0.5)(y, pred3)) == pytest.approx(7.5 + 0.5 * bce, rel=1e-5)
     # NaN in an invisible joint of a raw (unvalidated) target is masked, not propagated
     raw = np.concatenate([kp, vis[..., None]], -1)
     assert float(KeypointL2Loss()(raw, pred)) == pytest.approx(7.5)
@@ -113,6 +116,6 @@ def test_losses_reject_wrong_target_shapes():
 
 
 def test_losses_serialize():
-    for loss in (KeypointL2Loss(scale=64.0), HeatmapCrossEntropy(stride=4.0, kind="one_hot", sigma=2.0)):
+    for loss in (KeypointL2Loss(scale=64.0, visibility_weight=0.1), HeatmapCrossEntropy(stride=4.0, kind="one_hot", sigma=2.0)):
         clone = keras.losses.deserialize(keras.losses.serialize(loss))
         assert type(clone) is type(loss) and clone.get_config() == loss.get_config()

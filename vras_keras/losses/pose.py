@@ -174,6 +174,9 @@ class KeypointL2Loss(keras.losses.Loss):
 
     Args:
         scale: coordinates are divided by it first (e.g. the image size, to make the loss unitless).
+        visibility_weight: with `(N, K, 3)` predictions whose third column is a predicted visibility
+            probability (the direct regression model's confidence head), adds `visibility_weight` times
+            its binary cross-entropy against the target visibility, averaged over all joints. 0 ignores it.
         name, reduction, dtype: as `keras.losses.Loss`.
 
     Call arguments:
@@ -184,21 +187,35 @@ class KeypointL2Loss(keras.losses.Loss):
         Per-sample values whose batch mean is the mean over all visible joints of the batch.
     """
 
-    def __init__(self, scale: float = 1.0, name="keypoint_l2", reduction="sum_over_batch_size", dtype=None):
+    def __init__(self, scale: float = 1.0, visibility_weight: float = 0.0, name="keypoint_l2",
+                 reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not (isinstance(scale, (int, float)) and scale > 0):
             raise ValueError(f"scale must be a positive number, received {scale!r}")
+        if not (isinstance(visibility_weight, (int, float)) and visibility_weight >= 0):
+            raise ValueError(f"visibility_weight must be a number >= 0, received {visibility_weight!r}")
         self.scale = float(scale)
+        self.visibility_weight = float(visibility_weight)
 
     def call(self, y_true, y_pred):
         if len(y_pred.shape) != 3 or y_pred.shape[-1] not in (2, 3):
             raise ValueError(f"{self.name}: y_pred must be (N, K, 2) or (N, K, 3), received shape {tuple(y_pred.shape)}")
         xy, vis = _split_targets(y_true, y_pred.shape[1], self.name)
         diff = (ops.cast(y_pred[..., :2], "float32") - xy) / self.scale
-        return _joint_mean(ops.sum(ops.square(diff), axis=-1), vis)
+        loss = _joint_mean(ops.sum(ops.square(diff), axis=-1), vis)
+        if self.visibility_weight > 0:
+            if y_pred.shape[-1] != 3:
+                raise ValueError(
+                    f"{self.name}: visibility_weight > 0 needs (N, K, 3) predictions with a visibility "
+                    f"probability last, received shape {tuple(y_pred.shape)}"
+                )
+            conf = ops.clip(ops.cast(y_pred[..., 2], "float32"), 1e-6, 1.0 - 1e-6)
+            bce = -(vis * ops.log(conf) + (1.0 - vis) * ops.log(1.0 - conf))
+            loss = loss + self.visibility_weight * ops.mean(bce, axis=1)
+        return loss
 
     def get_config(self):
-        return {**super().get_config(), "scale": self.scale}
+        return {**super().get_config(), "scale": self.scale, "visibility_weight": self.visibility_weight}
 
 
 @keras.saving.register_keras_serializable(package="vras_keras")
