@@ -101,3 +101,20 @@ def test_bad_input():
         R.pose_regression(backbone=tiny_backbone(), num_joints=K, input_shape=(64, 64, 3), level="C3")
     with pytest.raises(ValueError, match="no feature level 'C5'"):
         R.pose_regression(backbone=tiny_backbone(), num_joints=K, input_shape=SHAPE, level="C5")
+
+
+def test_training_dataset_from_stick_figures_fits():
+    from vras_keras.data import datasets, shapes
+
+    k = len(shapes.JOINT_NAMES)
+    model = models.get("pose_integral", backbone=tiny_backbone(), num_joints=k, input_shape=SHAPE, level="C3",
+                       num_upsample=1, head_filters=8)
+    model.compile(**R.compile_args(model))
+    ds = R.training_dataset(model, datasets.load("pose", num_samples=4, image_size=32, batch_size=2))
+    images, targets = next(iter(ds))
+    assert set(targets) == {"heatmaps", "keypoints"} and tuple(targets["keypoints"].shape) == (2, k, 3)
+    history = model.fit(ds, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    wrong = models.get("pose_regression", backbone=tiny_backbone(), num_joints=k - 1, input_shape=SHAPE, level="C3")
+    with pytest.raises(ValueError, match=f"have {k} joints, but model 'pose_regression' predicts {k - 1}"):
+        R.training_dataset(wrong, datasets.load("pose", num_samples=2, image_size=32, batch_size=2))
