@@ -21,6 +21,7 @@ The same JSON object is written by training (next to a run's `config.yaml`, as `
 | `training_config`  | dict                    | the run's `config.yaml` as a dict (empty for an untrained export) |
 | `export`           | dict                    | written by export: name, version, formats, quantizations, time    |
 
+The records of `vras train` (`model: {"id", "args"}`, `input_shape: [H, W, C]`) are read too.
 Unknown extra fields are kept (a newer writer may add some); missing optional fields get the defaults
 above. `ExportMeta.from_dict` validates types and raises `ValueError` naming the field.
 """
@@ -89,6 +90,7 @@ class ExportMeta:
     def from_dict(cls, data: dict, *, source: str = "vras_meta") -> "ExportMeta":
         if not isinstance(data, dict):
             raise ValueError(f"{source}: expected a JSON object, received {type(data).__name__}")
+        data = _from_run_meta(data)
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         missing = [k for k in ("task", "input_size") if k not in data]
         if missing:
@@ -130,6 +132,22 @@ class ExportMeta:
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+
+def _from_run_meta(data: dict) -> dict:
+    """Accept the run records of `vras train` (vras_keras/training/trainer.py): `model` as
+    `{"id", "args"}`, `input_shape` `[H, W, C]` instead of `input_size`, joint names as pose `labels`."""
+    data = dict(data)
+    if isinstance(data.get("model"), dict):
+        model = data.pop("model")
+        data["model"] = model.get("id")
+        data.setdefault("model_args", model.get("args") or {})
+    if "input_size" not in data and isinstance(data.get("input_shape"), (list, tuple)) and len(data["input_shape"]) == 3:
+        data["input_size"] = list(data["input_shape"][:2])
+        data.setdefault("input_channels", data["input_shape"][2])
+    if data.get("task") == "pose" and not data.get("keypoint_names") and data.get("labels"):
+        data["keypoint_names"] = list(data["labels"])
+    return data
 
 
 def meta_for_model(model, *, task: str, model_id: str | None = None, model_args: dict | None = None,
