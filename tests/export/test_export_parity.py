@@ -11,7 +11,7 @@ from vras_keras.export.meta import meta_for_model
 from vras_keras.export.saved_model import export_saved_model
 
 
-def _trained_shapes_classifier(size=32, train_samples=512, epochs=30):
+def _trained_shapes_classifier(size=32, train_samples=512, epochs=40):
     names = datasets.class_names("classification")
     train = datasets.load("classification", split="train", num_samples=train_samples, image_size=size, seed=0,
                           batch_size=64)

@@ -110,6 +110,18 @@ def test_pose_direct_regression_and_normalized_coordinates():
     np.testing.assert_allclose(scaled, model(images).numpy() * 8, atol=1e-5)
 
 
+def test_pose_keypoints_with_confidence_column():
+    inputs = keras.Input((8, 8, 3))
+    kp = keras.layers.Reshape((2, 3))(keras.layers.Dense(6)(keras.layers.Flatten()(inputs)))
+    heatmaps = keras.layers.Conv2D(2, 1)(inputs)
+    model = keras.Model(inputs, {"heatmaps": heatmaps, "keypoints": kp})
+    images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    out = _serve(model, "pose", images)
+    raw = model(images)["keypoints"].numpy()
+    np.testing.assert_allclose(out["keypoints"], raw[..., :2], atol=1e-6)
+    np.testing.assert_allclose(out["confidence"], raw[..., 2], atol=1e-6)
+
+
 class SpatialTransformerStub(keras.layers.Layer):
     """Stands in for the stn branch's SpatialTransformer: flips the image left-right."""
 
@@ -119,12 +131,13 @@ class SpatialTransformerStub(keras.layers.Layer):
 
 def test_stn_classifier_also_returns_the_transformed_image():
     inputs = keras.Input((8, 8, 3))
-    warped = SpatialTransformerStub(name="transformer")(inputs)
+    rescaled = keras.layers.Rescaling(1 / 255)(inputs)
+    warped = SpatialTransformerStub(name="stn")(rescaled)
     probs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(warped))
     model = keras.Model(inputs, probs)
     images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
     out = _serve(model, "stn", images)
-    np.testing.assert_allclose(out["transformed_image"], images[:, :, ::-1], atol=1e-6)
+    np.testing.assert_allclose(out["transformed_image"], images[:, :, ::-1], atol=1e-4)  # back in 0..255
     np.testing.assert_allclose(out["probabilities"], model(images).numpy(), atol=1e-6)
     assert out["top_k_indices"].shape == (2, 3)
 

@@ -168,15 +168,18 @@ def _heatmap_argmax(heatmaps, input_size):
 
 
 def pose_outputs(outputs: dict, ctx: Context) -> dict:
-    if "keypoints" in outputs or any(v.shape.rank == 3 and v.shape[-1] == 2 for v in outputs.values()):
+    """`keypoints` (N, J, 2|3) (x, y[, confidence]) or, failing that, `heatmaps` (N, h, w, J) decoded by arg-max."""
+    if "keypoints" in outputs or any(v.shape.rank == 3 and v.shape[-1] in (2, 3) for v in outputs.values()):
         keypoints = tf.cast(
             _pick(outputs, ("keypoints", "coordinates", "joints"), "keypoints", rank=3,
                   exclude=("confidence", "visibility", "scores")),
             tf.float32,
         )
+        confidence = next((outputs[k] for k in ("confidence", "visibility", "scores") if k in outputs), None)
+        if keypoints.shape[-1] == 3:  # (x, y, confidence), the pose models' convention
+            keypoints, confidence = keypoints[..., :2], keypoints[..., 2]
         if ctx.meta.extra.get("keypoint_format", "pixels") == "normalized":
             keypoints = keypoints * tf.constant([ctx.input_size[1], ctx.input_size[0]], tf.float32)
-        confidence = next((outputs[k] for k in ("confidence", "visibility", "scores") if k in outputs), None)
         if confidence is None:
             confidence = tf.ones_like(keypoints[..., 0])
         return {"keypoints": keypoints, "confidence": tf.cast(tf.reshape(confidence, tf.shape(keypoints)[:2]), tf.float32)}
@@ -217,13 +220,24 @@ POSTPROCESSORS: dict[str, Callable[[dict, Context], dict]] = {
 
 # ------------------------------------------------------------------------------------- model adapters
 def _stn_with_transformed_output(model: keras.Model) -> keras.Model:
-    """An STN classifier that only returns class scores also gets its transformer's output."""
+    """An STN classifier that only returns class scores also gets its transformer's output.
+
+    The transformer (the layer named "stn", else the first `SpatialTransformer`) usually works on the
+    rescaled image; its output is scaled back to the 0..255 range of the input.
+    """
     if any(len(t.shape) == 4 for t in keras.tree.flatten(model.outputs)):
         return model
     layers = [layer for layer in model._flatten_layers(include_self=False) if "SpatialTransformer" in type(layer).__name__]
+    layers.sort(key=lambda layer: layer.name != "stn")
     if not layers:
         raise ValueError(f"stn model {model.name!r} has no 4-D output and no SpatialTransformer layer to read the transformed image from")
-    outputs = {"probabilities": keras.tree.flatten(model.outputs)[0], "transformed_image": layers[0].output}
+    transformed = layers[0].output
+    source = layers[0].input
+    source = source[0] if isinstance(source, (list, tuple)) else source
+    producer = source._keras_history[0]
+    if isinstance(producer, keras.layers.Rescaling) and not producer.offset and producer.scale:
+        transformed = keras.layers.Rescaling(1.0 / producer.scale, name="transformed_image_to_0_255")(transformed)
+    outputs = {"probabilities": keras.tree.flatten(model.outputs)[0], "transformed_image": transformed}
     return keras.Model(model.inputs, outputs, name=model.name)
 
 
