@@ -94,3 +94,17 @@ def test_predict_prints_and_draws_for_saved_model_and_tflite(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.startswith("tflite ") and "top-k:" in text
     assert main(["predict", str(out_dir / "shapes"), str(tmp_path / "missing.png")]) == 2
+
+
+def test_export_registered_resnet18_with_check(tmp_path, capsys):
+    out_dir = tmp_path / "savedmodels"
+    args = '{"input_shape": [32, 32, 3], "num_classes": 6, "width": 0.125}'
+    assert main(["export", "--model", "resnet18", "--model-args", args, "--name", "r18", "--output-dir", str(out_dir),
+                 "--check", "--check-images", "4"]) == 0
+    text = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    for backend in ("saved_model", "tflite fp32"):
+        max_diff = float(rows[backend].split("|")[2])
+        assert max_diff <= 1e-4, rows[backend]
+    meta = json.loads((out_dir / "r18" / "1" / "assets.extra" / "vras_meta.json").read_text())
+    assert meta["model"] == "resnet18" and meta["labels"] == list(datasets.class_names("classification"))
