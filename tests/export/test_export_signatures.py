@@ -82,6 +82,20 @@ def test_detection_passes_decoded_boxes_and_counts_detections():
         _serve(keras.Model(inputs, keras.layers.Flatten()(inputs)), "detection", images)
 
 
+class _TrainingDetector(keras.Model):
+    """Raw training outputs; the decoder lives in the inference model, as in the detection models."""
+
+    def make_inference_model(self):
+        return _toy_detector()
+
+
+def test_models_with_an_inference_model_are_exported_through_it():
+    inputs = keras.Input((8, 8, 3))
+    model = _TrainingDetector(inputs, keras.layers.Flatten()(inputs))
+    out = _serve(model, "detection", np.full((1, 8, 8, 3), 230, np.float32))
+    np.testing.assert_array_equal(out["num_detections"], [2])
+
+
 def test_pose_heatmaps_decode_to_input_pixels():
     inputs = keras.Input((8, 8, 2))
     heatmaps = keras.layers.AveragePooling2D(2)(inputs)  # 4x4 heatmaps, stride 2
@@ -140,6 +154,13 @@ def test_stn_classifier_also_returns_the_transformed_image():
     np.testing.assert_allclose(out["transformed_image"], images[:, :, ::-1], atol=1e-4)  # back in 0..255
     np.testing.assert_allclose(out["probabilities"], model(images).numpy(), atol=1e-6)
     assert out["top_k_indices"].shape == (2, 3)
+
+
+def test_stn_baseline_without_transformer_gives_classification_outputs():
+    inputs = keras.Input((8, 8, 3))
+    probs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs))
+    out = _serve(keras.Model(inputs, probs), "stn", np.zeros((1, 8, 8, 3), np.float32))
+    assert set(out) == {"probabilities", "top_k_scores", "top_k_indices"}
 
 
 def test_matching_outputs_keypoints_and_descriptors():

@@ -17,10 +17,12 @@ Outputs per task (`OUTPUTS` lists them; `POSTPROCESSORS` builds them from the ra
 | detection      | `boxes` (N, M, 4) float32 in `box_format` pixels, `scores` (N, M), `classes` (N, M) int32  |
 |                | (-1 = padding), `num_detections` (N,) int32 [+ `masks` (N, M, h, w) float32]               |
 | pose           | `keypoints` (N, J, 2) float32 (x, y) input pixels, `confidence` (N, J) float32              |
-| stn            | `transformed_image` (N, h, w, C) float32 [+ `probabilities`, `top_k_*` when it classifies]  |
+| stn            | `transformed_image` (N, h, w, C) float32 [+ `probabilities`, `top_k_*` when it classifies]; |
+|                | a baseline without a transformer: the classification outputs                               |
 | matching       | `keypoints` (N, K, 2) float32 (x, y) pixels, `descriptors` (N, K, D) float32 [+ `scores`]   |
 
-The post-processing uses TFLite built-in ops only (softmax, arg_max, top_k, resize_bilinear, gather), so
+A model with a `make_inference_model()` method (the detectors: raw training outputs -> decoder + NMS) is
+exported through that inference model. The post-processing uses TFLite built-in ops only (softmax, arg_max, top_k, resize_bilinear, gather), so
 the `.tflite` files carry the same outputs as the SavedModel. `tf.*` is used throughout: these functions
 are traced into TF graphs (SavedModel signatures, TFLite), never run by another Keras backend.
 """
@@ -189,6 +191,8 @@ def pose_outputs(outputs: dict, ctx: Context) -> dict:
 
 
 def stn_outputs(outputs: dict, ctx: Context) -> dict:
+    if not any(v.shape.rank == 4 for v in outputs.values()):  # a baseline without a transformer
+        return classification_outputs(outputs, ctx)
     image = _pick(outputs, ("transformed_image", "transformed", "warped"), "transformed image", rank=4)
     result = {"transformed_image": tf.cast(image, tf.float32)}
     rest = {k: v for k, v in outputs.items() if v is not image and v.shape.rank == 2}
@@ -229,8 +233,8 @@ def _stn_with_transformed_output(model: keras.Model) -> keras.Model:
         return model
     layers = [layer for layer in model._flatten_layers(include_self=False) if "SpatialTransformer" in type(layer).__name__]
     layers.sort(key=lambda layer: layer.name != "stn")
-    if not layers:
-        raise ValueError(f"stn model {model.name!r} has no 4-D output and no SpatialTransformer layer to read the transformed image from")
+    if not layers:  # a baseline without a transformer (e.g. cnn_classifier): classification outputs only
+        return model
     transformed = layers[0].output
     source = layers[0].input
     source = source[0] if isinstance(source, (list, tuple)) else source
@@ -246,6 +250,10 @@ MODEL_ADAPTERS: dict[str, Callable[[keras.Model], keras.Model]] = {"stn": _stn_w
 
 
 def serving_model(model: keras.Model, task: str) -> keras.Model:
+    """The model the signatures call: `model.make_inference_model()` when the model has one (e.g. the
+    detectors append their decoder + NMS there), then the task's adapter."""
+    if callable(getattr(model, "make_inference_model", None)):
+        model = model.make_inference_model()
     return MODEL_ADAPTERS.get(task, lambda m: m)(model)
 
 
