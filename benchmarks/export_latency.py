@@ -140,7 +140,7 @@ def main(argv=None) -> int:
         f"(target >= 2x: {'met' if int8_speedup >= 2 else 'NOT met'}) and **{int8_ratio:.0%}** of the fp32 "
         f"TFLite size (target <= 30 %: {'met' if int8_ratio <= 0.30 else 'NOT met'}). "
         f"int8 vs TFLite fp32 latency: {median['TFLite fp32'] / median['TFLite int8']:.2f}x.",
-        "SavedModel and .keras sizes include the weights in float32; the SavedModel folder also holds the "
+        "The Keras direct call runs eagerly (per-layer Python dispatch), which is most of its gap to the graph-compiled SavedModel. SavedModel and .keras sizes include the weights in float32; the SavedModel folder stores them twice (`keras.export.ExportArchive` saves both its `variables` and `_all_variables` lists, a Keras 3.15 behaviour) and also holds the "
         "serving graph (both signatures) and `assets.extra/`.",
     ]
     markdown = "\n".join(lines)
