@@ -195,3 +195,14 @@ def test_flex_op_fails_naming_the_layer_and_leaves_no_export(tmp_path):
     with pytest.raises(ValueError, match="unpool_indices"):
         export_saved_model(model, meta, str(tmp_path), name="flex", formats=("saved_model", "tflite"))
     assert os.listdir(tmp_path / "flex") == []
+
+
+def test_non_flex_conversion_failures_are_not_blamed_on_flex_ops():
+    from vras_keras.export.tflite import _flex_error
+
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, keras.layers.Flatten()(inputs), name="m")
+    error = _flex_error(model, "something else went wrong")
+    assert "not because of a Flex op" in str(error) and "something else went wrong" in str(error)
+    error = _flex_error(model, "TF Select ops: Foo, Bar\n'tf.Foo' op is neither a custom op nor a flex op")
+    assert "Bar, Foo" in str(error)

@@ -85,6 +85,11 @@ def _offending_layers(model: keras.Model, message: str, ops: list[str]) -> list[
 
 def _flex_error(model: keras.Model, message: str) -> ValueError:
     ops = _offending_ops(message)
+    if not ops and "flex op" not in message and "TF Select" not in message:
+        return ValueError(
+            f"TFLite conversion of model {model.name!r} failed (not because of a Flex op). Converter message "
+            f"(first lines):\n" + "\n".join(message.splitlines()[:8])
+        )
     layers = _offending_layers(model, message, ops)
     where = f" in layer {', '.join(layers)}" if layers else " (no layer of the model could be matched to it)"
     return ValueError(
