@@ -49,15 +49,55 @@ def serving_function(model: keras.Model, batch_size: int | None = 1):
     return call, specs
 
 
+def _offending_ops(message: str) -> list[str]:
+    """TF op names the converter could not lower to built-ins, from its error message."""
+    ops = set()
+    for line in re.findall(r"TF Select ops: ([^\n]*)", message):
+        ops.update(op.strip() for op in line.split(",") if op.strip())
+    ops.update(re.findall(r"'tf\.([A-Za-z0-9_]+)' op is neither", message))
+    ops.update(re.findall(r"non-builtin op: tf\.([A-Za-z0-9_]+)", message))
+    return sorted(ops)
+
+
+def _offending_layers(model: keras.Model, message: str, ops: list[str]) -> list[str]:
+    """`"name (Class)"` of the layers whose traced name scopes contain an offending op.
+
+    The converter reports locations like `functional_1/argpool_1/MaxPoolWithArgmax@__inference...`:
+    name scopes of the layers (uniquified with `_N` suffixes) down to the op. The deepest scope that is a
+    layer of the model names the culprit.
+    """
+    by_name = {layer.name: layer for layer in model._flatten_layers(include_self=False)}
+    found = []
+    for op in ops or [r"[A-Za-z0-9_]+"]:
+        for path in re.findall(r"([A-Za-z0-9_.\-/]+)/" + op + r"(?:_\d+)?(?:@|\b)", message):
+            for scope in reversed(path.split("/")):
+                for candidate in (scope, re.sub(r"_\d+$", "", scope)):
+                    if candidate in by_name:
+                        label = f"{candidate} ({type(by_name[candidate]).__name__})"
+                        if label not in found:
+                            found.append(label)
+                        break
+                else:
+                    continue
+                break
+    return found
+
+
 def _flex_error(model: keras.Model, message: str) -> ValueError:
-    ops = sorted(set(re.findall(r"tf\.([A-Za-z0-9_]+)", message)))
-    layers = [layer.name for layer in model._flatten_layers(include_self=False) if f"/{layer.name}/" in message]
-    where = f" produced by layer(s) {', '.join(sorted(set(layers)))}" if layers else ""
+    ops = _offending_ops(message)
+    if not ops and "flex op" not in message and "TF Select" not in message:
+        return ValueError(
+            f"TFLite conversion of model {model.name!r} failed (not because of a Flex op). Converter message "
+            f"(first lines):\n" + "\n".join(message.splitlines()[:8])
+        )
+    layers = _offending_layers(model, message, ops)
+    where = f" in layer {', '.join(layers)}" if layers else " (no layer of the model could be matched to it)"
     return ValueError(
         f"Model {model.name!r} cannot be converted to TFLite with built-in ops only: it needs the TF op(s) "
-        f"{', '.join(ops) or '(see below)'}{where}. Flex ops cannot run with ai_edge_litert; use the "
-        f"vras_keras built-ins versions (gather-based sampling, mask-based unpooling).\n"
-        f"Converter message (first lines):\n" + "\n".join(message.splitlines()[:12])
+        f"{', '.join(ops) or '(see the converter message below)'}{where}. Flex and custom ops cannot run "
+        f"with ai_edge_litert; use the vras_keras built-ins versions (gather-based sampling, mask-based "
+        f"unpooling, builtins-only RoIAlign and NMS).\n"
+        f"Converter message (first lines):\n" + "\n".join(message.splitlines()[:8])
     )
 
 
@@ -67,6 +107,8 @@ def convert_to_tflite(
     quantize: str = "none",
     representative_data: Callable[[], Iterable] | Iterable | None = None,
     batch_size: int = 1,
+    function: Callable | None = None,
+    input_specs: list | None = None,
 ) -> bytes:
     """Convert a Keras model to a TFLite flatbuffer with built-in ops only.
 
@@ -77,6 +119,9 @@ def convert_to_tflite(
         representative_data: for `"int8"`: an iterable (or a callable returning one) of input batches,
             each a NumPy array (single-input models) or a list of arrays in `model.inputs` order.
         batch_size: the fixed batch size of the TFLite model.
+        function: convert `function(*inputs) -> {name: tensor}` (which calls `model`, e.g. a serving
+            signature with post-processing) instead of the bare model; `input_specs` are its
+            `tf.TensorSpec`s (the batch dimension is replaced by `batch_size`).
 
     Returns:
         The `.tflite` file contents.
@@ -89,7 +134,13 @@ def convert_to_tflite(
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, received {quantize!r}")
     if quantize == "int8" and representative_data is None:
         raise ValueError("quantize='int8' needs representative_data (a few batches of training images)")
-    fn, specs = serving_function(model, batch_size=batch_size)
+    if function is None:
+        fn, specs = serving_function(model, batch_size=batch_size)
+    else:
+        if not input_specs:
+            raise ValueError("convert_to_tflite(function=...) needs input_specs (one tf.TensorSpec per input)")
+        fn = function
+        specs = [tf.TensorSpec((batch_size,) + tuple(s.shape[1:]), s.dtype, name=s.name) for s in input_specs]
     # Keras 3 -> ExportArchive SavedModel -> converter, as keras' own litert export does (converting a
     # concrete function directly keeps Keras variables as resource handles that read garbage).
     tmp = tempfile.mkdtemp(prefix="vras_tflite_")
@@ -104,6 +155,7 @@ def convert_to_tflite(
         raise
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = False
+    bad_data: list[str] = []
     if quantize == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -115,6 +167,12 @@ def convert_to_tflite(
             data = representative_data() if callable(representative_data) else representative_data
             for batch in data:
                 arrays = batch if isinstance(batch, (list, tuple)) else [batch]
+                shapes = [tuple(np.shape(a)[1:]) for a in arrays]
+                expected = [tuple(s.shape[1:]) for s in specs]
+                if shapes != expected:
+                    # the converter swallows errors raised here; remember it and raise after convert()
+                    bad_data.append(f"representative_data batches must have per-sample shape(s) {expected}, received {shapes}")
+                    return
                 for i in range(int(np.shape(arrays[0])[0]) // batch_size):
                     yield [np.asarray(a[i * batch_size : (i + 1) * batch_size], np.float32) for a in arrays]
 
@@ -122,12 +180,16 @@ def convert_to_tflite(
     try:
         flatbuffer = converter.convert()
     except Exception as error:  # the converter raises its own ConverterError type
+        if bad_data:
+            raise ValueError(bad_data[0]) from None
         raise _flex_error(model, str(error)) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if bad_data:
+        raise ValueError(bad_data[0])
     bad = [op for op in tflite_op_names(flatbuffer) if op.startswith("Flex") or op == "CUSTOM"]
     if bad:
-        raise _flex_error(model, "non-builtin ops: " + ", ".join("tf." + op.removeprefix("Flex") for op in bad))
+        raise _flex_error(model, "\n".join("non-builtin op: tf." + op.removeprefix("Flex") for op in bad))
     return flatbuffer
 
 

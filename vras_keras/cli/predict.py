@@ -1,0 +1,46 @@
+"""`vras predict PATH_TO_EXPORT IMAGE... [--draw OUT.png]`: run an export on image files."""
+
+from __future__ import annotations
+
+NAME = "predict"
+HELP = "run an exported model (SavedModel folder or .tflite file) on image files; print or draw the result"
+
+
+def add_arguments(parser):
+    parser.add_argument("export", help="savedmodels/NAME[/VERSION] or a .tflite file")
+    parser.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
+    parser.add_argument("--backend", choices=("saved_model", "tflite"), help="default: SavedModel when present")
+    parser.add_argument("--quantize", choices=("none", "fp16", "int8"), default="none",
+                        help="which TFLite file of a folder (with --backend tflite)")
+    parser.add_argument("--draw", metavar="OUT.png",
+                        help="draw the results (one image: OUT.png; several: OUT_0.png, OUT_1.png, ...)")
+
+
+def run(args) -> int:
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from vras_keras.export.loading import load_export
+    from vras_keras.export.present import DRAWERS, SUMMARIES
+
+    arrays = []
+    for path in args.images:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"image {path} does not exist")
+        with Image.open(path) as image:
+            arrays.append(np.asarray(image.convert("RGB")))
+    predictor = load_export(args.export, backend=args.backend, quantize=args.quantize)
+    outputs = predictor.predict(arrays)
+    meta = predictor.meta
+    print(f"{predictor.backend} {predictor.path} ({meta.task}, input {meta.input_size[0]}x{meta.input_size[1]})")
+    inputs = predictor.preprocess(arrays)
+    for i, path in enumerate(args.images):
+        print(f"{path}: {SUMMARIES[meta.task](outputs, i, meta)}")
+        if args.draw:
+            root, ext = os.path.splitext(args.draw)
+            out = args.draw if len(args.images) == 1 else f"{root}_{i}{ext or '.png'}"
+            DRAWERS[meta.task](inputs[i], outputs, i, meta).save(out)
+            print(f"  drawn to {out}")
+    return 0

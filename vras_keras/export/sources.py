@@ -1,0 +1,109 @@
+"""Where `vras export` gets a model and its `ExportMeta`: a training run folder or a registered model id.
+
+A run folder (written by `vras train`, see vras_keras/training/trainer.py) holds `vras_meta.json`,
+`config.yaml` and `checkpoints/best.keras` / `checkpoints/last.keras`. A registered model is built
+untrained from `vras_keras.models` (for trying the pipeline); its labels come from the synthetic data
+of its task when the class count matches, else they are `class_0`, `class_1`, ...
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from vras_keras.export.meta import META_FILENAME, ExportMeta, meta_for_model
+
+CHECKPOINTS = ("best", "last")
+
+
+def load_run(run_dir: str, checkpoint: str = "best"):
+    """`(model, meta)` of a training run folder; `checkpoint` is "best" (falls back to "last") or "last"."""
+    import keras
+
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, received {checkpoint!r}")
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f"run folder {run_dir} does not exist")
+    meta_path = os.path.join(run_dir, META_FILENAME)
+    if not os.path.exists(meta_path):
+        raise FileNotFoundError(f"{meta_path} is missing: is {run_dir} a `vras train` run folder?")
+    meta = ExportMeta.load(meta_path)
+    config_path = os.path.join(run_dir, "config.yaml")
+    if os.path.exists(config_path) and not meta.training_config:
+        import yaml
+
+        with open(config_path) as f:
+            meta.training_config = yaml.safe_load(f) or {}
+    declared = meta.extra.get("checkpoints", {}) if isinstance(meta.extra.get("checkpoints"), dict) else {}
+    order = [checkpoint] + [c for c in CHECKPOINTS if c != checkpoint] if checkpoint == "best" else [checkpoint]
+    candidates = [os.path.join(run_dir, declared.get(c, f"checkpoints/{c}.keras")) for c in order]
+    path = next((p for p in candidates if os.path.exists(p)), None)
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir}: looked for {', '.join(candidates)}")
+    import vras_keras.layers  # noqa: F401  (registers the custom layers for deserialization)
+
+    model = keras.saving.load_model(path, compile=False)
+    meta.extra["checkpoint"] = os.path.relpath(path, run_dir)
+    return model, meta
+
+
+def _class_count(model) -> int:
+    import keras
+
+    return int(keras.tree.flatten(model.outputs)[0].shape[-1])
+
+
+def _synthetic_names(task):
+    from vras_keras.data import datasets
+
+    return list(datasets.class_names(task))
+
+
+def _labels_if_count(task, count):
+    names = _synthetic_names(task)
+    return names if len(names) == count else [f"class_{i}" for i in range(count)]
+
+
+def _classification_fields(model, model_args):
+    return {"labels": _labels_if_count("classification", _class_count(model))}
+
+
+def _segmentation_fields(model, model_args):
+    return {"labels": _labels_if_count("segmentation", _class_count(model))}
+
+
+def _detection_fields(model, model_args):
+    count = model_args.get("num_classes") or len(_synthetic_names("detection"))
+    return {"labels": _labels_if_count("detection", int(count)), "box_format": model_args.get("bounding_box_format", "xyxy")}
+
+
+def _pose_fields(model, model_args):
+    from vras_keras.data import shapes
+
+    return {"keypoint_names": list(shapes.JOINT_NAMES), "skeleton": [list(p) for p in shapes.SKELETON]}
+
+
+def _no_fields(model, model_args):
+    return {}
+
+
+# task -> meta fields of an untrained registered model
+DEFAULT_FIELDS: dict[str, Callable] = {
+    "classification": _classification_fields,
+    "segmentation": _segmentation_fields,
+    "detection": _detection_fields,
+    "pose": _pose_fields,
+    "stn": _no_fields,
+    "matching": _no_fields,
+}
+
+
+def build_registered(model_id: str, model_args: dict | None = None):
+    """`(model, meta)` of an untrained registered model."""
+    from vras_keras import models
+
+    entry = models.get_entry(model_id)
+    model_args = dict(model_args or {})
+    model = entry.builder(**model_args)
+    fields = DEFAULT_FIELDS[entry.task](model, model_args)
+    return model, meta_for_model(model, task=entry.task, model_id=model_id, model_args=model_args, **fields)
