@@ -58,7 +58,7 @@ def main(argv=None):
             )
             model.compile(
                 optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-                loss="sparse_categorical_crossentropy",
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"],
             )
             start = time.perf_counter()

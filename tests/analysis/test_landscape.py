@@ -75,7 +75,7 @@ def test_weights_bit_identical_after_scan_and_after_error():
     x = rng.uniform(0, 1, (16, 8, 8, 3)).astype("float32")
     y = rng.integers(0, 5, 16)
     before = [np.array(v, copy=True) for v in model.variables]
-    result = landscape.surface_2d(model, (x, y), grid=3, progress=False)
+    result = landscape.surface_2d(model, (x, y), "sparse_categorical_crossentropy", grid=3, progress=False)
     assert result.losses.shape == (3, 3) and np.all(np.isfinite(result.losses))
     assert np.all((result.accuracies >= 0) & (result.accuracies <= 1))
     for b, v in zip(before, model.variables):

@@ -15,7 +15,7 @@ Conventions (as the paper's reference code):
 - The model's variables are restored bit for bit afterwards (also on error or Ctrl-C).
 
 Example:
-    >>> result = surface_2d(model, (x, y), loss="sparse_categorical_crossentropy", grid=21)
+    >>> result = surface_2d(model, (x, y), loss=None, grid=21)
     >>> save(result, "runs/landscape")          # landscape.npz, contour.png, surface.png
     >>> curvature_stats(result)                # convexity numbers of the surface
 """
@@ -89,7 +89,10 @@ def _batches(data, batch_size):
 
 
 def _make_evaluator(model, loss, batch_size):
-    loss_fn = keras.losses.get(loss) if isinstance(loss, str) else loss
+    if loss is None:  # vras_keras classifiers output logits
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    else:
+        loss_fn = keras.losses.get(loss) if isinstance(loss, str) else loss
 
     def evaluate(data):
         total, correct, count, classified = 0.0, 0, 0, True
@@ -141,7 +144,7 @@ def _check_data(data):
 def curve_1d(
     model: keras.Model,
     data,
-    loss="sparse_categorical_crossentropy",
+    loss=None,
     *,
     direction: Sequence[np.ndarray] | None = None,
     points: int = 51,
@@ -162,7 +165,7 @@ def curve_1d(
 def surface_2d(
     model: keras.Model,
     data,
-    loss="sparse_categorical_crossentropy",
+    loss=None,
     *,
     directions: tuple[Sequence[np.ndarray], Sequence[np.ndarray]] | None = None,
     grid: int = 31,
@@ -177,7 +180,8 @@ def surface_2d(
     Args:
         model: trained Keras model (weights w*); restored exactly afterwards.
         data: `(x, y)` arrays, a fixed subset of the data.
-        loss: a Keras loss (name or callable `loss(y_true, y_pred)`).
+        loss: a Keras loss (name or callable `loss(y_true, y_pred)`); None: sparse categorical
+            cross-entropy from logits (what vras_keras classifiers output).
         directions: `(u, v)`, each a list aligned with `model.trainable_variables`; default: two
             filter-normalised random directions drawn with `seed` and `seed + 1`.
         grid: points per axis (odd puts w* on a grid point).

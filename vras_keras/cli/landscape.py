@@ -17,7 +17,9 @@ def add_arguments(parser):
     parser.add_argument("--num", type=int, default=256, help="size of the fixed evaluation subset")
     parser.add_argument("--seed", type=int, default=0, help="seed of the directions and the data")
     parser.add_argument("--include-bias-bn", action="store_true", help="also move biases and BN parameters")
-    parser.add_argument("--loss", default="sparse_categorical_crossentropy", help="Keras loss name")
+    parser.add_argument(
+        "--loss", default=None, help="Keras loss name (default: sparse categorical cross-entropy from logits)"
+    )
     parser.add_argument("--out", default="runs/landscape", help="output folder (npz + PNGs)")
 
 
