@@ -45,6 +45,7 @@ def main(argv=None):
     parser.add_argument("--depths", default="20,56")
     args = parser.parse_args(argv)
 
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     x_train, y_train = arrays("train", args.num_train, 0)
     x_val, y_val = arrays("val", 512, 0)
     num_classes = datasets.num_classes("classification")
