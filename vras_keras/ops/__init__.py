@@ -1,1 +1,2 @@
 """Pure tensor functions on `keras.ops` (shapes and formats in each docstring)."""
+from vras_keras.ops.sampling import affine_grid, bilinear_sample, grid_sample, normalize_coordinates, unnormalize_coordinates
