@@ -65,6 +65,10 @@ def _coordinate_dtype(x) -> str:
     return "float64" if keras.backend.standardize_dtype(x.dtype) == "float64" else "float32"
 
 
+def _float_sizes(sizes, dtype) -> tuple:
+    return tuple(s if isinstance(s, int) else ops.cast(s, dtype) for s in sizes)
+
+
 def _spatial_sizes(images) -> tuple:
     """Spatial sizes (D, H, W) / (H, W) of `images`: Python ints when static, scalar tensors otherwise."""
     static = _static_shape(images)[1:-1]
@@ -121,16 +125,21 @@ def normalize_coordinates(pixels, size, align_corners: bool = False):
 
 def _reflect(coords, twice_low: int, twice_high):
     """PyTorch's `reflect_coordinates`: reflect about `twice_low / 2` and `twice_high / 2`."""
-    if isinstance(twice_high, int) and twice_low == twice_high:
+    if isinstance(twice_high, (int, float)) and twice_low == twice_high:
         return ops.zeros_like(coords)
     low = twice_low / 2.0
     span = (twice_high - twice_low) / 2.0
+    degenerate = None
+    if not isinstance(span, (int, float)):  # dynamic size: guard the size-1 case (span 0) at run time
+        degenerate = ops.less_equal(span, 0.0)
+        span = ops.maximum(span, 1.0)
     coords = coords - low
     coords = ops.where(coords < 0, -coords, coords)  # abs with PyTorch's gradient (+1) at 0
     extra = ops.mod(coords, span)  # coords >= 0, so floor-mod == PyTorch's fmod
     flips = ops.floor(coords / span)
     even = ops.equal(ops.mod(flips, 2.0), 0.0)
-    return ops.where(even, extra + low, span - extra + low)
+    out = ops.where(even, extra + low, span - extra + low)
+    return out if degenerate is None else ops.where(degenerate, ops.zeros_like(out), out)
 
 
 def _clip(coords, size):
@@ -184,7 +193,8 @@ def _gather_points(images, pixel_coords, mode: str):
         weight = None
         for (position, w), size, stride in zip(corner, sizes, strides):
             # Clip before the int cast so that huge / non-finite coordinates stay defined.
-            position = ops.cast(ops.clip(position, -1.0, size), "int32")
+            limit = size if isinstance(size, int) else ops.cast(size, position.dtype)
+            position = ops.cast(ops.clip(position, -1.0, limit), "int32")
             inside = ops.logical_and(ops.greater_equal(position, 0), ops.less(position, size))
             valid = inside if valid is None else ops.logical_and(valid, inside)
             index = index + ops.clip(position, 0, size - 1) * stride
@@ -237,7 +247,7 @@ def grid_sample(images, grid, mode: str = "bilinear", padding_mode: str = "zeros
     grid = ops.convert_to_tensor(grid)
     r = _check_images_and_points(images, grid, "grid")
     grid = ops.cast(grid, _coordinate_dtype(grid))
-    sizes = _spatial_sizes(images)[::-1]  # W, H(, D): the order of the grid's last axis
+    sizes = _float_sizes(_spatial_sizes(images)[::-1], grid.dtype)  # W, H(, D): the grid's axis order
     pixel_xyz = []
     for axis in range(r):
         c = unnormalize_coordinates(grid[..., axis], sizes[axis], align_corners)
@@ -269,7 +279,7 @@ def bilinear_sample(images, coords, padding_mode: str = "zeros"):
     coords = ops.convert_to_tensor(coords)
     r = _check_images_and_points(images, coords, "coords")
     coords = ops.cast(coords, _coordinate_dtype(coords))
-    sizes = _spatial_sizes(images)[::-1]
+    sizes = _float_sizes(_spatial_sizes(images)[::-1], coords.dtype)
     pixel_xyz = []
     for axis in range(r):
         c = coords[..., axis]
