@@ -11,13 +11,8 @@ import math
 import keras
 from keras import ops
 
-from vras_keras.ops.sampling import MODES, PADDING_MODES, affine_grid, grid_sample
+from vras_keras.ops.sampling import MODES, PADDING_MODES, _check_choice, affine_grid, grid_sample
 from vras_keras.ops.transforms import TRANSFORMS, identity_parameters, num_transform_parameters, transform_to_theta
-
-
-def _check_choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; received {value!r}")
 
 
 def _check_size(output_size, allow_none: bool):
