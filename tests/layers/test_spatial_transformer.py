@@ -131,3 +131,14 @@ def test_bad_arguments_raise_value_error():
         AffineGrid(output_size=(4,))
     with pytest.raises(ValueError, match=r"output_size \(4, 4, 4\) has 3 axes, the input 2"):
         SpatialTransformer(output_size=(4, 4, 4))(np.zeros((1, 8, 8, 1), "float32"))
+
+
+def test_default_localization_survives_keras_save_and_load(tmp_path):
+    inputs = keras.Input((16, 16, 1))
+    outputs = SpatialTransformer(transform="rotation_translation", head_kernel_initializer="random_normal", name="stn")(inputs)
+    model = keras.Model(inputs, outputs)
+    images = np.random.default_rng(2).uniform(0, 1, (2, 16, 16, 1)).astype("float32")
+    assert np.abs(np.asarray(model(images)) - images).max() > 0.1  # random head: not the identity
+    model.save(tmp_path / "stn.keras")
+    loaded = keras.saving.load_model(tmp_path / "stn.keras")
+    np.testing.assert_array_equal(np.asarray(loaded(images)), np.asarray(model(images)))
