@@ -43,7 +43,7 @@ def _decoder_inputs(batch=2, classes=3):
 
 
 def test_detection_decoder_through_harness_and_no_flex():
-    """Harness incl. TFLite: built-in ops only (TOPK_V2, GATHER, BATCH_MATMUL, WHILE), equal to Keras."""
+    """Harness incl. TFLite: built-in ops only (TOPK_V2, GATHER, WHILE...), equal to Keras."""
     kwargs = {"box_encoding": "deltas", "image_shape": [32, 32], "max_detections": 10, "pre_nms_top_k": 64,
               "score_threshold": 0.3}
     model = check_layer(DetectionDecoder, kwargs, input_data=_decoder_inputs())
