@@ -398,22 +398,19 @@ def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny
     inputs, (c3, c4, c5) = _backbone_features(backbone, input_shape=input_shape, levels=("C3", "C4", "C5"),
                                               width=width)
     per = 5 + num_classes
-    outs = {}
-    x = _conv_set(c5, _filters(512, width), "p5_set")
-    y = conv_norm_act(x, _filters(1024, width), 3, activation=ACTIVATION, name="p5_head")
-    outs[32] = _head_outputs(y, (len(priors_grid[2]), per), "p5")
-    x = conv_norm_act(x, _filters(256, width), 1, activation=ACTIVATION, name="p5_lateral")
-    x = keras.layers.UpSampling2D(2, name="p5_upsample")(x)
-    x = keras.layers.Concatenate(name="p4_concat")([x, c4])
-    x = _conv_set(x, _filters(256, width), "p4_set")
-    y = conv_norm_act(x, _filters(512, width), 3, activation=ACTIVATION, name="p4_head")
-    outs[16] = _head_outputs(y, (len(priors_grid[1]), per), "p4")
-    x = conv_norm_act(x, _filters(128, width), 1, activation=ACTIVATION, name="p4_lateral")
-    x = keras.layers.UpSampling2D(2, name="p4_upsample")(x)
-    x = keras.layers.Concatenate(name="p3_concat")([x, c3])
-    x = _conv_set(x, _filters(128, width), "p3_set")
-    y = conv_norm_act(x, _filters(256, width), 3, activation=ACTIVATION, name="p3_head")
-    outs[8] = _head_outputs(y, (len(priors_grid[0]), per), "p3")
+    outs, x, previous = {}, None, None
+    # top-down: stride 32 -> 16 -> 8, each scale fed by the upsampled coarser one
+    for level, feature, filters, priors_level in ((5, c5, 512, priors_grid[2]), (4, c4, 256, priors_grid[1]),
+                                                  (3, c3, 128, priors_grid[0])):
+        name = f"p{level}"
+        if x is not None:
+            x = conv_norm_act(x, _filters(filters, width), 1, activation=ACTIVATION, name=f"{previous}_lateral")
+            x = keras.layers.UpSampling2D(2, name=f"{previous}_upsample")(x)
+            feature = keras.layers.Concatenate(name=f"{name}_concat")([x, feature])
+        x = _conv_set(feature, _filters(filters, width), f"{name}_set")
+        y = conv_norm_act(x, _filters(2 * filters, width), 3, activation=ACTIVATION, name=f"{name}_head")
+        outs[2**level] = _head_outputs(y, (len(priors_level), per), name)
+        previous = name
     outputs = keras.layers.Concatenate(axis=1, name="predictions_concat")([outs[s] for s in strides])
     outputs = keras.layers.Activation("linear", name="predictions", dtype="float32")(outputs)
     return YoloDetector(inputs, outputs, name="yolo_v3", num_classes=num_classes, image_shape=input_shape[:2],
