@@ -3,3 +3,5 @@
 from vras_keras.layers.conv_norm_act import BN_EPSILON, BN_MOMENTUM, batch_norm, conv_norm_act, image_input
 from vras_keras.layers.anchors import AnchorGenerator, YoloDecode
 from vras_keras.layers.detection_decoder import DetectionDecoder
+from vras_keras.layers.squeeze_excite import SqueezeExcite
+from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
