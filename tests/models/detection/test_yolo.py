@@ -154,3 +154,4 @@ def test_darknet_tiny_harness():
         (32, 32), (16, 16), (8, 8), (4, 4), (2, 2)
     ]
     assert model.get_layer("stage1_down_conv").use_bias is False
+    assert model.get_layer("logits").units == 4

@@ -35,7 +35,8 @@ from keras import ops
 from vras_keras.layers import conv_norm_act, image_input
 from vras_keras.layers.anchors import YoloDecode
 from vras_keras.layers.detection_decoder import DetectionDecoder
-from vras_keras.models.registry import get as get_model
+from vras_keras.models.backbones import backbone_model, pyramid_outputs
+from vras_keras.models.classification._common import check_args, classifier_head, finalize
 from vras_keras.models.registry import register
 from vras_keras.ops import anchors as anchor_ops
 from vras_keras.ops.boxes import iou
@@ -56,10 +57,7 @@ def darknet_tiny(*, input_shape=(256, 256, 3), num_classes=1000, include_top=Tru
     bottleneck per stage instead of 1-8 residual blocks. With `include_top=False` the model exposes
     `pyramid_outputs = {"C1": ..., "C5": ...}` (C_k at stride 2**k).
     """
-    if weights is not None:
-        raise ValueError(f"darknet_tiny has no pretrained weights (no downloads), received weights={weights!r}")
-    if width <= 0:
-        raise ValueError(f"width must be > 0, received {width}")
+    check_args("darknet_tiny", input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     inputs, x = image_input(input_shape)
     pyramid = {}
     for stage, n in enumerate((32, 64, 128, 256, 512), start=1):
@@ -69,23 +67,18 @@ def darknet_tiny(*, input_shape=(256, 256, 3), num_classes=1000, include_top=Tru
             x = conv_norm_act(x, _filters(n, width), 3, activation=ACTIVATION, name=f"stage{stage}_expand")
         pyramid[f"C{stage}"] = x
     if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = keras.layers.Dense(num_classes, name="predictions")(x)
-    model = keras.Model(inputs, x, name="darknet_tiny")
-    if not include_top:
-        model.pyramid_outputs = pyramid
-    return model
+        x = classifier_head(x, num_classes)
+    return finalize(inputs, x, name="darknet_tiny", include_top=include_top, pyramid=pyramid, weights=weights)
 
 
 def _backbone_features(backbone, *, input_shape, levels, width):
     """`(inputs, [feature tensors])` of a backbone given by registry id or as a model with pyramid_outputs."""
+    kwargs = {}
     if isinstance(backbone, str):
-        kwargs = {"input_shape": tuple(input_shape), "include_top": False, "weights": None}
-        if width != 1.0:
-            kwargs["width"] = width
-        backbone = get_model(backbone, **kwargs)
-    pyramid = getattr(backbone, "pyramid_outputs", None)
-    if not pyramid or any(level not in pyramid for level in levels):
+        kwargs = {"input_shape": tuple(input_shape), "weights": None, **({"width": width} if width != 1.0 else {})}
+    backbone = backbone_model(backbone, **kwargs)
+    pyramid = pyramid_outputs(backbone)
+    if any(level not in pyramid for level in levels):
         raise ValueError(
             f"backbone {backbone.name!r} must expose pyramid_outputs with levels {list(levels)}, "
             f"has {sorted(pyramid or {})}"
