@@ -48,7 +48,7 @@ def main(argv=None):
     parser.add_argument("--model", default="yolo_v3", choices=["yolo_v2", "yolo_v3"])
     parser.add_argument("--minutes", type=float, default=12.0, help="training time budget (wall clock)")
     parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--train-samples", type=int, default=2000)
+    parser.add_argument("--train-samples", type=int, default=200000, help="size of the streamed train split")
     parser.add_argument("--val-samples", type=int, default=300)
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -56,40 +56,49 @@ def main(argv=None):
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
     size = args.image_size
-    train_ds = datasets.load("detection", split="train", num_samples=args.train_samples, image_size=size, seed=0,
-                             batch_size=args.batch_size)
+    # ShapesWorld is synthetic: stream fresh training images (a fixed set of 2000 was memorised: val AP50
+    # 0.06 at train AP50 0.98), with random horizontal flips.
+    train_ds = datasets.load("detection", split="train", num_samples=args.train_samples, image_size=size, seed=0)
     class_names = train_ds.class_names
-    x_train, y_train = _arrays(train_ds.map(_boxes_only))
+    _, y_prior = _arrays(train_ds.take(2000).batch(256).map(_boxes_only))
     x_val, y_val = _arrays(datasets.load("detection", split="val", num_samples=args.val_samples, image_size=size,
                                          seed=0, batch_size=64).map(_boxes_only))
-    valid = y_train["classes"] >= 0
-    wh = y_train["boxes"][valid][:, 2:] - y_train["boxes"][valid][:, :2]
+    valid = y_prior["classes"] >= 0
+    wh = y_prior["boxes"][valid][:, 2:] - y_prior["boxes"][valid][:, :2]
     num_priors = 9 if args.model == "yolo_v3" else 5
     priors = kmeans_priors(wh, num_priors, seed=0)
     model = models.get(args.model, input_shape=(size, size, 3), num_classes=len(class_names), width=args.width,
                        priors=priors.tolist())
-    steps_per_epoch = int(np.ceil(len(x_train) / args.batch_size))
     model.compile(optimizer=keras.optimizers.Adam(args.lr))
 
-    # Train epoch by epoch until the time budget is spent (flip augmentation keeps it from memorising).
-    rng = np.random.default_rng(0)
-    start, epochs, history, decayed = time.time(), 0, [], False
-    while time.time() - start < args.minutes * 60:
-        flip = rng.random(len(x_train)) < 0.5
-        x = np.where(flip[:, None, None, None], x_train[:, :, ::-1], x_train)
-        b = y_train["boxes"].copy()
-        fb = b[flip]
-        b[flip] = np.stack([size - fb[..., 2], fb[..., 1], size - fb[..., 0], fb[..., 3]], -1)
-        b = np.where(y_train["classes"][..., None] >= 0, b, -1.0)
-        if not decayed and time.time() - start > 0.75 * args.minutes * 60:  # last quarter: lr / 10
-            model.optimizer.learning_rate.assign(args.lr * 0.1)
-            decayed = True
-        h = model.fit(x, {"boxes": b, "classes": y_train["classes"]}, batch_size=args.batch_size, epochs=1,
-                      verbose=0, shuffle=True)
-        history.append(h.history["loss"][-1])
-        epochs += 1
-        print(f"epoch {epochs}: loss {history[-1]:.3f} ({time.time() - start:.0f} s)", flush=True)
-    train_seconds = time.time() - start
+    def flip(image, target):
+        target = {"boxes": target["boxes"], "classes": target["classes"]}
+        if tf.random.uniform(()) < 0.5:  # tf.data map: tf ops
+            b = target["boxes"]
+            image = image[:, ::-1]
+            target["boxes"] = tf.where(target["classes"][:, None] >= 0,
+                                       tf.stack([size - b[:, 2], b[:, 1], size - b[:, 0], b[:, 3]], -1), b)
+        return image, target
+
+    stream = train_ds.repeat().map(flip, num_parallel_calls=2).batch(args.batch_size).prefetch(4)
+
+    class Budget(keras.callbacks.Callback):
+        """Stop when the time budget is spent; divide the learning rate by 10 for the last quarter."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            elapsed = time.time() - start
+            history.append(logs["loss"])
+            print(f"epoch {epoch + 1}: loss {logs['loss']:.3f} ({elapsed:.0f} s)", flush=True)
+            if elapsed > 0.75 * args.minutes * 60:
+                self.model.optimizer.learning_rate.assign(args.lr * 0.1)
+            if elapsed > args.minutes * 60:
+                self.model.stop_training = True
+
+    start, history = time.time(), []
+    steps_per_epoch = 50
+    model.fit(stream, steps_per_epoch=steps_per_epoch, epochs=100000, verbose=0, callbacks=[Budget()])
+    epochs, train_seconds = len(history), time.time() - start
+    images_seen = epochs * steps_per_epoch * args.batch_size
 
     inference = model.make_inference_model(score_threshold=0.01, iou_threshold=0.5, max_detections=50)
     preds = inference.predict(x_val, batch_size=64, verbose=0)
@@ -124,9 +133,10 @@ Script: `benchmarks/detection_yolo.py --model {args.model} --minutes {args.minut
 (the 2 cores were shared with other jobs during the run, so absolute times are pessimistic).
 
 Setup: {args.image_size}x{args.image_size} ShapesWorld detection ({len(class_names)} classes, up to 4 objects),
-{len(x_train)} training images (random horizontal flips), {len(x_val)} validation images;
+{images_seen} freshly generated training images (random horizontal flips), {len(x_val)} validation images;
 `{args.model}(width={args.width:g})` on `darknet_tiny`, {model.count_params():,} parameters, {num_priors} priors from
-k-means on the training boxes; Adam {args.lr:g}; {epochs} epochs in {train_seconds / 60:.1f} min of CPU
+k-means on 2000 training boxes; Adam {args.lr:g} (/10 for the last quarter); {epochs} x {steps_per_epoch} steps
+of batch {args.batch_size} in {train_seconds / 60:.1f} min of CPU
 (final training loss {history[-1]:.3f}).
 
 | metric (COCO, pycocotools) | value |
