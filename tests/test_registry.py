@@ -7,8 +7,8 @@ from vras_keras.models import registry
 
 @pytest.fixture
 def scratch_registry(monkeypatch):
+    registry._ensure_loaded()  # load first: loading into the scratch copy would leave the real one empty
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    registry._ensure_loaded()
     return registry
 
 
