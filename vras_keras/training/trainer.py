@@ -284,7 +284,7 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
                                 validation_steps=val_steps, callbacks=all_callbacks, verbose=verbose,
                                 shuffle=False)  # the pipeline shuffles (seeded)
         if is_chief:
-            summary = write_summary(workdir, config, meta)
+            summary = write_summary(workdir, config, meta, history)
             print(format_summary(summary), flush=True)
         return history
     finally:
@@ -309,10 +309,14 @@ def _jsonable(value):
     return value
 
 
-def write_summary(workdir: Path, config: TrainConfig, meta: dict) -> dict:
+def write_summary(workdir: Path, config: TrainConfig, meta: dict, history=None) -> dict:
+    """`summary.json`: final and best metrics (from history.csv, which spans resumed runs) and artefacts."""
     from vras_keras.training.callbacks import EpochLog, atomic_write_text
 
     rows = EpochLog(workdir / "history.csv").read()
+    if not rows and history is not None and history.history:  # no CSV log: this process's epochs
+        rows = [{"epoch": e + 1, **{k: float(v[i]) for k, v in history.history.items()}}
+                for i, e in enumerate(history.epoch)]
     best_state = workdir / "checkpoints" / "best.json"
     artefacts = {name: str(workdir / rel) for name, rel in (
         ("best_checkpoint", "checkpoints/best.keras"), ("last_checkpoint", "checkpoints/last.keras"),
