@@ -1,3 +1,5 @@
 """Custom Keras layers (each serializable, differentiable and convertible to TFLite built-ins)."""
 
 from vras_keras.layers.conv_norm_act import BN_EPSILON, BN_MOMENTUM, batch_norm, conv_norm_act, image_input
+from vras_keras.layers.squeeze_excite import SqueezeExcite
+from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
