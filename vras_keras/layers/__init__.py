@@ -1,3 +1,4 @@
 """Custom Keras layers (each serializable, differentiable and convertible to TFLite built-ins)."""
 
 from vras_keras.layers.conv_norm_act import BN_EPSILON, BN_MOMENTUM, batch_norm, conv_norm_act, image_input
+from vras_keras.layers.unpooling import MaxPoolingWithArgmax2D, MaxUnpooling2D
