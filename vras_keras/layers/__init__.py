@@ -3,3 +3,4 @@
 from vras_keras.layers.conv_norm_act import BN_EPSILON, BN_MOMENTUM, batch_norm, conv_norm_act, image_input
 from vras_keras.layers.unpooling import MaxPoolingWithArgmax2D, MaxUnpooling2D
 from vras_keras.layers.aspp import ASPP
+from vras_keras.layers.conv_crf import ConvCRF
