@@ -4,3 +4,5 @@ from vras_keras.layers.conv_norm_act import BN_EPSILON, BN_MOMENTUM, batch_norm,
 from vras_keras.layers.unpooling import MaxPoolingWithArgmax2D, MaxUnpooling2D
 from vras_keras.layers.aspp import ASPP
 from vras_keras.layers.conv_crf import ConvCRF
+from vras_keras.layers.squeeze_excite import SqueezeExcite
+from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
