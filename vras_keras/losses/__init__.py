@@ -1,1 +1,2 @@
 """Losses, one module per task (classification, segmentation, pose, detection, matching)."""
+from vras_keras.losses import pose

@@ -1,1 +1,2 @@
 """Keras metrics, one module per task."""
+from vras_keras.metrics import pose
