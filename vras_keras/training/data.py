@@ -69,47 +69,42 @@ def _target_task(task: str) -> str:
 
 @register_source("shapes")
 def _shapes(cfg, task, split, num_samples, seed):
+    """ShapesWorld (StickFigures for pose) through `vras_keras.data.datasets.load`."""
     datasets = _vras_data("datasets", cfg.source)
-    shapes = _vras_data("shapes", cfg.source)
-    t = _target_task(task)
-    ds = datasets.load(t, split=split, num_samples=num_samples, image_size=cfg.image_size, seed=seed,
-                       **cfg.options)
-    if t == "pose":
-        labels = list(shapes.JOINT_NAMES)
-    elif t == "segmentation":
-        labels = ["background"] + list(shapes.CLASS_NAMES)
-    else:
-        labels = list(shapes.CLASS_NAMES)
-    return SourceData(ds, num_samples, labels, (cfg.image_size, cfg.image_size, 3))
+    ds = datasets.load(_target_task(task), split=split, num_samples=num_samples, image_size=cfg.image_size,
+                       seed=seed, **cfg.options)
+    return SourceData(ds, num_samples, list(ds.class_names), (cfg.image_size, cfg.image_size, 3))
 
 
-def _delegating_source(module: str):
-    """A source whose module in vras_keras.data offers `load(task, split=..., ...)` and `LABELS`."""
-
-    def loader(cfg, task, split, num_samples, seed):
-        mod = _vras_data(module, cfg.source)
-        ds = mod.load(_target_task(task), split=split, num_samples=num_samples, image_size=cfg.image_size,
-                      seed=seed, **cfg.options)
-        return SourceData(ds, num_samples, list(getattr(mod, "LABELS", [])), (cfg.image_size, cfg.image_size, 3))
-
-    return loader
+@register_source("digits")
+def _digits(cfg, task, split, num_samples, seed):
+    """Distorted scikit-learn digits on an `image_size` canvas, 1 channel (splits: train, test)."""
+    digits = _vras_data("digits", cfg.source)
+    ds = digits.digits_dataset(split, num_samples=num_samples, seed=seed, shuffle=False,
+                               canvas_size=cfg.image_size, **cfg.options)
+    return SourceData(ds, num_samples, list(digits.CLASS_NAMES), (cfg.image_size, cfg.image_size, 1))
 
 
-register_source("digits")(_delegating_source("digits"))
-register_source("pairs")(_delegating_source("pairs"))
+@register_source("pairs")
+def _pairs(cfg, task, split, num_samples, seed):
+    """Views of scikit-image photographs under homographies (feature matching), `vras_keras.data.pairs`."""
+    pairs = _vras_data("pairs", cfg.source)
+    ds = pairs.load(split=split, num_samples=num_samples, image_size=cfg.image_size, seed=seed, **cfg.options)
+    return SourceData(ds, num_samples, list(getattr(ds, "class_names", ())), (cfg.image_size, cfg.image_size, 3))
 
 
 @register_source("path")
 def _path(cfg, task, split, num_samples, seed):
-    formats = _vras_data(f"formats.{cfg.format}", cfg.source)
-    ds = formats.load(cfg.path, task=_target_task(task), split=split, image_size=cfg.image_size, **cfg.options)
-    import tensorflow as tf
-
+    """Your data on disk (`format`: folder | coco | voc | masks), resized to `image_size`."""
+    datasets = _vras_data("datasets", cfg.source)
+    ds = datasets.load(_target_task(task), split=split, image_size=cfg.image_size, seed=seed, source=cfg.path,
+                       format=cfg.format, **cfg.options)
     n = int(ds.cardinality())
     if n < 0:  # unknown cardinality: count once
+        import tensorflow as tf
+
         n = int(ds.reduce(tf.constant(0, tf.int64), lambda c, _: c + 1))
-    labels = list(getattr(ds, "labels", None) or getattr(formats, "labels", lambda p: [])(cfg.path))
-    return SourceData(ds, n, labels, (cfg.image_size, cfg.image_size, 3))
+    return SourceData(ds, n, list(ds.class_names), (cfg.image_size, cfg.image_size, 3))
 
 
 SYNTHETIC_PALETTE = np.array(
