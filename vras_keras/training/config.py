@@ -349,8 +349,8 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
              c.callbacks.early_stopping.patience if c.callbacks.early_stopping else None, allow_zero=True)
     if c.seed < 0:
         _fail(source, "seed", c.seed, "an integer >= 0")
-    if c.schedule.warmup_epochs >= c.epochs and c.schedule.warmup_epochs:
-        _fail(source, "schedule.warmup_epochs", c.schedule.warmup_epochs, f"fewer than epochs ({c.epochs})")
+    if c.schedule.warmup_epochs > c.epochs:
+        _fail(source, "schedule.warmup_epochs", c.schedule.warmup_epochs, f"at most epochs ({c.epochs})")
     if not all(isinstance(b, int) and not isinstance(b, bool) and 0 < b < c.epochs for b in c.schedule.boundaries):
         _fail(source, "schedule.boundaries", c.schedule.boundaries,
               f"a list of epoch numbers between 1 and {c.epochs - 1}")

@@ -185,10 +185,29 @@ class MeanPixelError(keras.metrics.Mean):
         return super().update_state(per_image, sample_weight=sample_weight)
 
 
+def _pose_family():
+    """`vras_keras.models.pose.regressors` when the pose family is installed, else None."""
+    name = "vras_keras.models.pose.regressors"
+    return importlib.import_module(name) if importlib.util.find_spec(name) is not None else None
+
+
 @register_task_setup("pose")
 def pose_setup(model, config=None) -> TaskSetup:
-    """Coordinate models `(N, J, 2|3)`: L2 on visible joints + mean pixel error (heatmap-only models bring
-    their own loss: see the module docstring)."""
+    """Pose family models (regression / heatmap / integral): their own `compile_args` and targets
+    (`vras_keras.models.pose.regressors`); any other model with one `(N, J, 2|3)` coordinate output: L2 on
+    visible joints + mean pixel error."""
+    family = _pose_family()
+    if family is not None:
+        try:
+            family.model_kind(model)
+        except ValueError:
+            family = None
+    if family is not None:
+        args = family.compile_args(model)
+        args.pop("optimizer", None)  # the recipe's optimizer is used
+        if config is not None and config.loss_weights:
+            args["loss_weights"] = {**(args.get("loss_weights") or {}), **config.loss_weights}
+        return TaskSetup(args, map_targets=lambda y: family.training_targets(model, y["keypoints"], y["visibility"]))
     shape = model.outputs[0].shape
     if len(model.outputs) != 1 or len(shape) != 3 or shape[-1] not in (2, 3):
         raise ValueError(

@@ -119,8 +119,9 @@ def resolve_model_args(config: TrainConfig, input_shape, labels) -> dict:
         args["input_shape"] = tuple(input_shape)
     if "num_classes" in params and "num_classes" not in args and labels and config.task != "pose":
         args["num_classes"] = len(labels)
-    if "num_keypoints" in params and "num_keypoints" not in args and labels and config.task == "pose":
-        args["num_keypoints"] = len(labels)
+    for joints in ("num_joints", "num_keypoints"):
+        if joints in params and joints not in args and labels and config.task == "pose":
+            args[joints] = len(labels)
     if isinstance(args.get("input_shape"), list):
         args["input_shape"] = tuple(args["input_shape"])
     return args
