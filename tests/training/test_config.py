@@ -106,3 +106,17 @@ def test_resolved_config_round_trips(tmp_path):
     config = load_config(write_recipe(tmp_path / "r.yaml", schedule={"name": "cosine", "warmup_epochs": 1}))
     again = TrainConfig.from_dict({k: v for k, v in config.to_dict().items() if k != "task"})
     assert again == config
+
+
+def test_cli_reports_one_line_and_check_prints_resolved_recipe(tmp_path, capsys):
+    from vras_keras.cli import main
+
+    bad = write_recipe(tmp_path / "bad.yaml", data={"source": "imagenet"})
+    assert main(["train", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vras train: error: ") and "data.source: received 'imagenet'" in err[0]
+    good = write_recipe(tmp_path / "good.yaml")
+    assert main(["train", "--config", str(good), "--check", "--epochs", "5", "--mixed-precision", "bf16"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["epochs"] == 5 and resolved["mixed_precision"] == "bf16" and resolved["task"] == "classification"
+    assert not (tmp_path / "runs").exists()
