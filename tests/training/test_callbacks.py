@@ -7,11 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from train_helpers import tiny_cnn_for_tests
+from train_helpers import recipe, tiny_cnn_for_tests
 from vras_keras.training import callbacks as cb
 from vras_keras.training.config import TrainConfig
 from vras_keras.training.trainer import EpochSchedule, make_schedule
-from train_helpers import recipe
 
 
 def _model(seed):

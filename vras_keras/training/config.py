@@ -33,7 +33,7 @@ import inspect
 import os
 import typing
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 DATA_SOURCES = ("shapes", "digits", "pairs", "path", "synthetic")
