@@ -7,19 +7,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from train_helpers import HERE, subprocess_env, write_recipe
-
-HELPER = str(HERE / "train_helpers.py")
+from vras_keras.testing.training import helper_command, subprocess_env, write_recipe
 
 
 def _run(args, timeout, **env):
-    proc = subprocess.run([sys.executable, HELPER, *args], env=subprocess_env(**env), capture_output=True,
+    proc = subprocess.run(helper_command(*args), env=subprocess_env(**env), capture_output=True,
                           text=True, timeout=timeout)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
@@ -56,7 +53,7 @@ def test_two_multi_worker_processes_end_with_identical_weights(tmp_path):
     procs = []
     for index in range(2):
         env = subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen([sys.executable, HELPER, "worker", str(config), str(tmp_path / f"w{index}.npz")],
+        procs.append(subprocess.Popen(helper_command("worker", str(config), str(tmp_path / f"w{index}.npz")),
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     try:
         outputs = [p.communicate(timeout=240)[0] for p in procs]
@@ -82,7 +79,7 @@ def test_two_multi_worker_processes_end_with_identical_weights(tmp_path):
 def test_sigkill_mid_epoch_then_same_command_resumes_from_last_completed_epoch(tmp_path):
     workdir = tmp_path / "run"
     config = write_recipe(tmp_path / "crash.yaml", epochs=3, workdir=str(workdir))
-    command = [sys.executable, HELPER, "cli", "train", "--config", str(config)]
+    command = helper_command("cli", "train", "--config", str(config))
     env = subprocess_env(VRAS_TEST_EPOCH_LOG=str(tmp_path / "epochs.log"),
                          VRAS_TEST_HANG_MARKER=str(tmp_path / "hanging"))
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

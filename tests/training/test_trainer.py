@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from train_helpers import TINY_ID, recipe
+from vras_keras.testing.training import TINY_ID, recipe
 from vras_keras.training import strategy as strategy_lib
 from vras_keras.training.config import TrainConfig
 from vras_keras.training.tasks import (TASK_SETUPS, masked_keypoint_l2, outputs_probabilities,

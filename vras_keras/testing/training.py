@@ -1,12 +1,14 @@
-"""Shared by the training tests: a tiny registered model, recipe writer, and subprocess entry points.
+"""Support for the training tests: a tiny registered model, a recipe writer and subprocess entry points.
 
-Run as a script (the tests start it in subprocesses, because logical devices and multi-worker clusters
-must be set up before TensorFlow initialises):
+Importing this module registers `tiny_cnn_for_tests` (only tests import it). The tests start it in
+subprocesses, because logical devices and multi-worker clusters must be set up before TensorFlow
+initialises:
 
-    python train_helpers.py cli ARGS...            `vras ARGS` with the tiny model registered; with
-                                                   VRAS_TEST_HANG_MARKER set, hangs once mid-epoch 2
-    python train_helpers.py parity WORKDIR         losses of one device vs 2 mirrored CPU replicas (JSON)
-    python train_helpers.py worker CONFIG OUT.npz  train CONFIG (multi_worker) and save the final weights
+    python -m vras_keras.testing.training cli ARGS...            `vras ARGS` with the tiny model registered;
+                                                                 with VRAS_TEST_HANG_MARKER set, hangs once
+                                                                 in the middle of the second epoch
+    python -m vras_keras.testing.training parity WORKDIR         losses: one device vs 2 mirrored CPU replicas
+    python -m vras_keras.testing.training worker CONFIG OUT.npz  train CONFIG (multi_worker), save the weights
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ import keras
 from vras_keras.models.registry import _REGISTRY, register
 
 TINY_ID = "tiny_cnn_for_tests"
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def tiny_cnn_for_tests(*, input_shape=(16, 16, 3), num_classes=4, segmentation=False, width=4):
@@ -39,7 +40,7 @@ def tiny_cnn_for_tests(*, input_shape=(16, 16, 3), num_classes=4, segmentation=F
     return keras.Model(inputs, outputs, name="tiny_cnn")
 
 
-if TINY_ID not in _REGISTRY:  # imported by pytest and, in subprocesses, as __main__
+if TINY_ID not in _REGISTRY:  # imported by the tests and, in subprocesses, also run as __main__
     register(TINY_ID, task="classification")(tiny_cnn_for_tests)
 
 
@@ -71,9 +72,14 @@ def write_recipe(path, **overrides) -> Path:
     return path
 
 
+def helper_command(*args) -> list:
+    """The command line running this module's entry point `args[0]` in a fresh Python."""
+    return [sys.executable, "-m", "vras_keras.testing.training", *args]
+
+
 def subprocess_env(**extra) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(HERE), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["CUDA_VISIBLE_DEVICES"] = ""
     env.update(extra)
