@@ -10,3 +10,6 @@ from vras_keras.layers.spatial_transformer import AffineGrid, GridSample, Spatia
 from vras_keras.layers.soft_argmax import HeatmapArgmax2D, SoftArgmax2D, SoftArgmax3D
 from vras_keras.layers.anchors import AnchorGenerator, YoloDecode
 from vras_keras.layers.detection_decoder import DetectionDecoder
+from vras_keras.layers.soft_argmax import HeatmapArgmax2D, SoftArgmax2D, SoftArgmax3D
+from vras_keras.layers.squeeze_excite import SqueezeExcite
+from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut

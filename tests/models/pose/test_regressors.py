@@ -118,3 +118,29 @@ def test_training_dataset_from_stick_figures_fits():
     wrong = models.get("pose_regression", backbone=tiny_backbone(), num_joints=k - 1, input_shape=SHAPE, level="C3")
     with pytest.raises(ValueError, match=f"have {k} joints, but model 'pose_regression' predicts {k - 1}"):
         R.training_dataset(wrong, datasets.load("pose", num_samples=2, image_size=32, batch_size=2))
+
+
+def _resnet18_integral():
+    return models.get("pose_integral", backbone="resnet18", width=0.125, level="C4", num_joints=K,
+                      input_shape=SHAPE, num_upsample=1, head_filters=16)
+
+
+def test_registry_backbone_resnet18_truncated_at_c4():
+    """The documented use: a backbone by registry id, truncated (no C5 layers in the pose model)."""
+    images, _, _ = _data(n=2)
+    model = _resnet18_integral()
+    names = [layer.name for layer in model.layers]
+    assert any(n.startswith("stage4") for n in names) and not any(n.startswith("stage5") for n in names)
+    assert R.heatmap_stride(model) == 8.0
+    assert tuple(model(images)["heatmaps"].shape) == (2, 4, 4, K)
+    reg = models.get("pose_regression", backbone="resnet18", width=0.125, level="C4", num_joints=K, input_shape=SHAPE)
+    assert tuple(reg(images)["keypoints"].shape) == (2, K, 3)
+
+
+@pytest.mark.slow
+def test_resnet18_pose_integral_harness():
+    images, kp, vis = _data(n=2)
+    probe = _resnet18_integral()
+    targets = {k: np.asarray(v) for k, v in R.training_targets(probe, kp, vis).items()}
+    check_model(_resnet18_integral, images, targets=targets, compile_kwargs=R.compile_args(probe),
+                expected_output_shapes=[(None, 4, 4, K), (None, K, 3)])
