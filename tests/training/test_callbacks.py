@@ -61,12 +61,17 @@ def test_checkpoint_tracks_best_across_restarts_and_falls_back_to_train_metric(t
     ck.on_epoch_end(1, {"loss": 3.0})
     state = json.loads((tmp_path / "best.json").read_text())
     assert state == {"monitor": "val_loss", "logged_as": "loss", "value": 2.0, "epoch": 1}
-    restarted = cb.AtomicCheckpoint(tmp_path, monitor="val_loss", mode="min")
+    restarted = cb.AtomicCheckpoint(tmp_path, monitor="val_loss", mode="min", resuming=True)
     restarted.set_model(model)
     restarted.on_train_begin()
     assert restarted.best == 2.0
     restarted.on_epoch_end(2, {"loss": 2.5})  # worse than the best before the restart: no new best
     assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 1
+    fresh = cb.AtomicCheckpoint(tmp_path, monitor="val_loss", mode="min")  # a new run in the same workdir
+    fresh.set_model(model)
+    fresh.on_train_begin()
+    fresh.on_epoch_end(0, {"loss": 2.5})  # its first epoch is its best so far
+    assert json.loads((tmp_path / "best.json").read_text())["value"] == 2.5
     with pytest.raises(ValueError, match="'val_miou' is not among the logged metrics"):
         bad = cb.AtomicCheckpoint(tmp_path / "x", monitor="val_miou")
         bad.set_model(model)

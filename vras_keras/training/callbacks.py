@@ -79,11 +79,12 @@ def _is_better(value, best, mode):
 class AtomicCheckpoint(keras.callbacks.Callback):
     """Saves `last.keras` after every epoch and `best.keras` when `monitor` improves, atomically.
 
-    The best value survives a restart (`best.json`). If `monitor` is a `val_` metric and the run has no
-    validation, the training metric of the same name is monitored instead.
+    With `resuming=True` (a run continued from its backup) the best value so far is read back from
+    `best.json`; a fresh run starts over. If `monitor` is a `val_` metric and the run has no validation,
+    the training metric of the same name is monitored instead.
     """
 
-    def __init__(self, directory, monitor="val_loss", mode="min", save_best=True, save_last=True):
+    def __init__(self, directory, monitor="val_loss", mode="min", save_best=True, save_last=True, resuming=False):
         super().__init__()
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', received {mode!r}")
@@ -95,9 +96,10 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.state_path = self.directory / "best.json"
         self.best = None
         self.best_epoch = None
+        self.resuming = resuming
 
     def on_train_begin(self, logs=None):
-        if self.state_path.exists():
+        if self.resuming and self.state_path.exists():
             state = json.loads(self.state_path.read_text())
             if state.get("monitor") == self.monitor:
                 self.best, self.best_epoch = state["value"], state["epoch"]
@@ -219,7 +221,7 @@ def _tensorboard_available() -> bool:
 
 
 def standard_callbacks(workdir, callbacks_config=None, *, is_chief: bool = True, worker_index: int = 0,
-                       title: str = "training curves") -> list:
+                       title: str = "training curves", resuming: bool = False) -> list:
     """The callbacks of DESIGN.md §5 for `workdir`, configured by a `CallbacksConfig` (defaults if None).
 
     On a multi-worker cluster only the chief writes checkpoints, logs and curves; every worker keeps its
@@ -239,7 +241,8 @@ def standard_callbacks(workdir, callbacks_config=None, *, is_chief: bool = True,
         return out
     ck = cfg.checkpoint
     if ck.save_best or ck.save_last:
-        out.append(AtomicCheckpoint(workdir / "checkpoints", ck.monitor, ck.mode, ck.save_best, ck.save_last))
+        out.append(AtomicCheckpoint(workdir / "checkpoints", ck.monitor, ck.mode, ck.save_best, ck.save_last,
+                                    resuming=resuming))
     log = EpochLog(workdir / "history.csv")
     if cfg.csv or cfg.curves:
         out.append(log)

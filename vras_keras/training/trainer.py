@@ -267,13 +267,13 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
             workdir.mkdir(parents=True, exist_ok=True)
             write_run_records(workdir, dataclasses.replace(config, task=task), meta)
 
+        resumed = _resume_epoch(workdir, is_chief, worker_index) if config.callbacks.backup else 0
         all_callbacks = cb.standard_callbacks(workdir, config.callbacks, is_chief=is_chief,
-                                              worker_index=worker_index,
+                                              worker_index=worker_index, resuming=resumed > 0,
                                               title=f"{config.model.id} on {d.source} {task}")
         all_callbacks += list(callbacks)
         if verbose is None:
             verbose = 1 if (config.callbacks.progress and sys.stdout.isatty() and is_chief) else 2
-        resumed = _resume_epoch(workdir, is_chief, worker_index)
         if resumed and is_chief:
             print(f"vras train: resuming from {workdir / 'backup'} after epoch {resumed}", flush=True)
         print(f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
