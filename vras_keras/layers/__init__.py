@@ -6,3 +6,4 @@ from vras_keras.layers.aspp import ASPP
 from vras_keras.layers.conv_crf import ConvCRF
 from vras_keras.layers.squeeze_excite import SqueezeExcite
 from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
+from vras_keras.layers.bilinear import BilinearUpsampling, bilinear_kernel
