@@ -60,3 +60,14 @@ def test_deconvnet_harness(seg_batch):
     # 27 BatchNorm layers: 3 steps barely move the moving statistics used by evaluate(), so take 10
     check_model(lambda: models.get("deconvnet", **TINY), images, targets=masks, compile_kwargs=compile_kwargs,
                 expected_output_shapes=(None, 32, 32, 3), fit_steps=10)
+
+
+def test_weights_file_round_trip_and_missing_file(tmp_path):
+    kwargs = {"input_shape": (16, 16, 3), "num_classes": 3, "filters": (4, 8), "width": 1.0}
+    model = models.get("segnet", **kwargs)
+    path = str(tmp_path / "segnet.weights.h5")
+    model.save_weights(path)
+    x = np.random.default_rng(0).uniform(0, 255, (1, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_array_equal(models.get("segnet", weights=path, **kwargs)(x), model(x))
+    with pytest.raises(FileNotFoundError, match="missing.weights.h5"):
+        models.get("segnet", weights=str(tmp_path / "missing.weights.h5"), **kwargs)

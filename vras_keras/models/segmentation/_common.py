@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
 
 from vras_keras.layers import BilinearUpsampling, batch_norm
@@ -19,6 +21,16 @@ def backbone_and_pyramid(backbone, **builder_kwargs):
     """`(inputs, pyramid)` of a backbone (registry id or model) whose layers become part of the head's graph."""
     model = backbone_model(backbone, **builder_kwargs)
     return model.inputs[0], pyramid_outputs(model), model
+
+
+def segmentation_model(inputs, outputs, *, name: str, weights=None) -> keras.Model:
+    """The functional model; `weights` is None or a `.weights.h5` file of the whole model (never downloaded)."""
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        if not os.path.exists(os.fspath(weights)):
+            raise FileNotFoundError(f"{name}: weights file {os.fspath(weights)!r} does not exist (no weights are downloaded)")
+        model.load_weights(weights)
+    return model
 
 
 def probabilities(logits, name: str = "probabilities"):

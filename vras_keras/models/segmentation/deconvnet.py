@@ -21,6 +21,7 @@ from vras_keras.models.segmentation._common import (
     check_segmentation_args,
     deconv_norm_act,
     probabilities,
+    segmentation_model,
 )
 
 # Decoder of Noh et al. (mirror of VGG16): per unpooling stage, the deconv filters (stage 5 first).
@@ -63,10 +64,7 @@ def deconvnet(*, backbone="vgg16", input_shape=(224, 224, 3), num_classes=21, wi
         for i, f in enumerate(filters, start=1):
             x = deconv_norm_act(x, scaled(f, width), 3, name=f"deconv{stage}_{i}")
     x = keras.layers.Conv2D(num_classes, 1, name="score")(x)
-    model = keras.Model(inputs, probabilities(x), name=name)
-    if weights is not None:
-        model.load_weights(weights)
-    return model
+    return segmentation_model(inputs, probabilities(x), name=name, weights=weights)
 
 
 @register("segnet", task="segmentation")
@@ -101,7 +99,4 @@ def segnet(*, input_shape=(64, 64, 3), num_classes=7, filters=(32, 64, 128, 256)
             f = filters[b - 1] if i < convs_per_block else out_filters
             x = conv_norm_act(x, scaled(f, width), 3, name=f"dec{b}_conv{i}")
     x = keras.layers.Conv2D(num_classes, 1, name="score")(x)
-    model = keras.Model(inputs, probabilities(x), name=name)
-    if weights is not None:
-        model.load_weights(weights)
-    return model
+    return segmentation_model(inputs, probabilities(x), name=name, weights=weights)

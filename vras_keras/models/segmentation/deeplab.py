@@ -12,7 +12,12 @@ import keras
 from vras_keras.layers import ASPP, ConvCRF
 from vras_keras.models.classification._common import scaled
 from vras_keras.models.registry import register
-from vras_keras.models.segmentation._common import backbone_and_pyramid, check_segmentation_args, probabilities
+from vras_keras.models.segmentation._common import (
+    backbone_and_pyramid,
+    check_segmentation_args,
+    probabilities,
+    segmentation_model,
+)
 
 
 @register("deeplab_v3", task="segmentation")
@@ -58,7 +63,4 @@ def deeplab_v3(*, backbone="resnet50", output_stride=16, input_shape=(512, 512, 
         outputs = ConvCRF(num_classes, **(crf_options or {}), dtype="float32", name="crf")([x, inputs])
     else:
         outputs = probabilities(x)
-    model = keras.Model(inputs, outputs, name=name)
-    if weights is not None:
-        model.load_weights(weights)
-    return model
+    return segmentation_model(inputs, outputs, name=name, weights=weights)

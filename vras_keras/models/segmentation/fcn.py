@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import keras
 
-from vras_keras.layers import image_input  # noqa: F401  (the backbone starts with it)
 from vras_keras.models.classification._common import scaled
 from vras_keras.models.registry import register
 from vras_keras.models.segmentation._common import (
@@ -24,6 +23,7 @@ from vras_keras.models.segmentation._common import (
     check_segmentation_args,
     learnable_upsampling,
     probabilities,
+    segmentation_model,
 )
 
 STRIDES = (32, 16, 8)
@@ -57,23 +57,14 @@ def fcn(*, stride: int, backbone="vgg16", input_shape=(224, 224, 3), num_classes
         if dropout_rate:
             x = keras.layers.Dropout(dropout_rate, name=f"{layer_name}_dropout")(x)
     score = keras.layers.Conv2D(num_classes, 1, name="score_fr")(x)
-    if stride == 32:
-        score = learnable_upsampling(score, 32, name="upscore32")
-    else:
-        score = learnable_upsampling(score, 2, name="upscore2")
-        pool4 = keras.layers.Conv2D(num_classes, 1, name="score_pool4")(pyramid["C4"])
-        score = keras.layers.Add(name="fuse_pool4")([score, pool4])
-        if stride == 16:
-            score = learnable_upsampling(score, 16, name="upscore16")
-        else:
-            score = learnable_upsampling(score, 2, name="upscore_pool4")
-            pool3 = keras.layers.Conv2D(num_classes, 1, name="score_pool3")(pyramid["C3"])
-            score = keras.layers.Add(name="fuse_pool3")([score, pool3])
-            score = learnable_upsampling(score, 8, name="upscore8")
-    model = keras.Model(inputs, probabilities(score), name=name)
-    if weights is not None:
-        model.load_weights(weights)
-    return model
+    # FCN-16s / FCN-8s: 2× upsample, add the 1×1 scores of pool4 (then pool3), finally upsample to the input
+    for level, upsample_name in (("C4", "upscore2"), ("C3", "upscore_pool4"))[: {32: 0, 16: 1, 8: 2}[stride]]:
+        pool = f"pool{level[1]}"
+        score = learnable_upsampling(score, 2, name=upsample_name)
+        skip = keras.layers.Conv2D(num_classes, 1, name=f"score_{pool}")(pyramid[level])
+        score = keras.layers.Add(name=f"fuse_{pool}")([score, skip])
+    score = learnable_upsampling(score, stride, name=f"upscore{stride}")
+    return segmentation_model(inputs, probabilities(score), name=name, weights=weights)
 
 
 def _register(registry_id, stride):
