@@ -13,3 +13,4 @@ from vras_keras.layers.detection_decoder import DetectionDecoder
 from vras_keras.layers.soft_argmax import HeatmapArgmax2D, SoftArgmax2D, SoftArgmax3D
 from vras_keras.layers.squeeze_excite import SqueezeExcite
 from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
+from vras_keras.layers.bilinear import BilinearUpsampling, bilinear_kernel
