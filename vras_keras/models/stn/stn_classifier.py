@@ -4,8 +4,12 @@
 - `cnn_classifier`: the very same CNN without the transformer (the baseline);
 - `stn3d_classifier`: the 3-D version for volumes `(D, H, W, C)`.
 
-The CNN: `conv_norm_act` blocks `conv1..conv3` (32, 64, 128 filters × `width`), max-pooling after the
-first two, global average pooling and a dense `"predictions"` layer. The localisation network works on a
+The CNN (Jaderberg et al.'s baselines: convolutions, max-pooling, fully connected): `conv_norm_act` blocks
+`conv1..conv3` (32, 64, 128 filters × `width`), each followed by 2×2 max-pooling, then `flatten`, a
+fully-connected layer `"fc"` (256 × `width` units, batch norm, ReLU), dropout 0.5 and a dense
+`"predictions"` layer. No global
+pooling: it would already make the CNN largely invariant to translation, the distortion the transformer is
+meant to undo. The localisation network works on a
 2× downsampled input: max-pool → conv 5×5 → max-pool → conv 5×5 → max-pool → dense (Jaderberg et al.'s
 CNN localisation network, scaled down). In 3-D, stride-2 convolutions replace the max-pooling (TFLite has
 no 3-D pooling built-in). Models take float32 images in 0..255 (rescaled inside) and
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import keras
 
-from vras_keras.layers import SpatialTransformer, conv_norm_act, image_input
+from vras_keras.layers import SpatialTransformer, batch_norm, conv_norm_act, image_input
 from vras_keras.models.registry import register
 
 
@@ -63,18 +67,25 @@ def _build(*, input_shape, num_classes, include_top, width, classifier_activatio
         x = SpatialTransformer(
             localization=_localization(rank, width), transform=transform, output_size=output_size, name="stn"
         )(x)
-    gap = keras.layers.GlobalAveragePooling2D if rank == 2 else keras.layers.GlobalAveragePooling3D
     if rank == 2:
         x = conv_norm_act(x, _channels(32, width), 3, name="conv1")
         x = keras.layers.MaxPooling2D(2, padding="same", name="pool1")(x)
         x = conv_norm_act(x, _channels(64, width), 3, name="conv2")
         x = keras.layers.MaxPooling2D(2, padding="same", name="pool2")(x)
+        x = conv_norm_act(x, _channels(128, width), 3, name="conv3")
+        x = keras.layers.MaxPooling2D(2, padding="same", name="pool3")(x)
     else:  # no 3-D pooling built-in in TFLite: strided convolutions instead
         x = conv_norm_act(x, _channels(32, width), 3, strides=2, name="conv1", rank=3)
         x = conv_norm_act(x, _channels(64, width), 3, strides=2, name="conv2", rank=3)
-    x = conv_norm_act(x, _channels(128, width), 3, name="conv3", rank=rank)
-    x = gap(name="avg_pool")(x)
+        x = conv_norm_act(x, _channels(128, width), 3, strides=2, name="conv3", rank=3)
     if include_top:
+        # Fully connected, as Jaderberg et al.'s baselines: no global pooling, which would already give the
+        # CNN the translation invariance the transformer is meant to provide.
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Dense(_channels(256, width), use_bias=False, name="fc")(x)
+        x = batch_norm(name="fc_bn")(x)
+        x = keras.layers.ReLU(name="fc_relu")(x)
+        x = keras.layers.Dropout(0.5, name="dropout")(x)
         x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
     return keras.Model(inputs, x, name=name)
 
@@ -90,7 +101,7 @@ def stn_classifier(*, input_shape=(48, 48, 1), num_classes=10, transform="affine
         transform: the `SpatialTransformer` parametrisation (`"affine"`, `"similarity"`,
             `"rotation_translation"`, `"translation_scale"`).
         output_size: `(h, w)` the transformer resamples to (default: the input size).
-        include_top: add the `"predictions"` layer (else return the pooled features).
+        include_top: add `flatten`, `"fc"` and `"predictions"` (else return the last pooled feature map).
         width: channel multiplier of the CNN and the localisation network.
         classifier_activation: activation of `"predictions"` (`None` for logits).
         weights: must be None (no pretrained weights exist).
