@@ -65,3 +65,15 @@ def test_trains_a_pixel_classifier():
     before = model.evaluate(x, y, verbose=0)
     model.fit(x, y, epochs=30, verbose=0)
     assert model.evaluate(x, y, verbose=0) < 0.5 * before
+
+
+def test_confidently_wrong_softmax_output_still_has_a_gradient():
+    import tensorflow as tf
+
+    logits = tf.constant([[[[30.0, -30.0]]]])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = PixelCrossEntropy()(np.array([[[1]]]), keras.ops.softmax(logits))
+    grad = tape.gradient(loss, logits).numpy()
+    assert float(loss) == pytest.approx(60.0, rel=1e-4)  # the exact -log softmax, not -log(epsilon)
+    np.testing.assert_allclose(grad[0, 0, 0], [1.0, -1.0], atol=1e-5)

@@ -31,7 +31,8 @@ def pixel_cross_entropy(y_true, y_pred, *, ignore_label: int = IGNORE_LABEL, fro
     Args:
         y_true: int labels `(N, H, W)` or `(N, H, W, 1)`; `ignore_label` and any label outside `0..L-1`
             contribute nothing (graph code cannot raise on values; `validate_segmentation_targets` does).
-        y_pred: `(N, H, W, L)` probabilities (or logits with `from_logits=True`).
+        y_pred: `(N, H, W, L)` probabilities (or logits with `from_logits=True`); probabilities that come
+            straight from a softmax (model outputs, ConvCRF) are scored through their cached logits.
 
     Returns:
         `(loss, valid)`: both `(N, H, W)` float; `loss` is 0 where `valid` is 0.
@@ -42,6 +43,11 @@ def pixel_cross_entropy(y_true, y_pred, *, ignore_label: int = IGNORE_LABEL, fro
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.convert_to_tensor(y_true)
     _check_shapes(y_true, y_pred)
+    # Probabilities made by a softmax carry their logits (as Keras's own cross-entropies use them): the
+    # log-softmax of the logits keeps gradients alive where a clipped log(p) would cut them (p < epsilon).
+    logits = getattr(y_pred, "_keras_logits", None)
+    if not from_logits and logits is not None:
+        y_pred, from_logits = logits, True
     if len(y_true.shape) == 4:
         y_true = ops.squeeze(y_true, axis=-1)
     num_classes = y_pred.shape[-1]

@@ -50,7 +50,7 @@ def test_bad_arguments():
 
 def test_segnet_harness(seg_batch):
     images, masks, compile_kwargs = seg_batch(32, 3)
-    check_model(lambda: models.get("segnet", input_shape=(32, 32, 3), num_classes=3, width=0.125), images,
+    check_model(lambda: models.get("segnet", input_shape=(32, 32, 3), num_classes=3, filters=(8, 16)), images,
                 targets=masks, compile_kwargs=compile_kwargs, expected_output_shapes=(None, 32, 32, 3))
 
 
