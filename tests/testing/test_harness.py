@@ -117,3 +117,19 @@ class NeedsFlex(keras.layers.Layer):
 def test_rejects_flex_op():
     with pytest.raises(ValueError, match="MaxPoolWithArgmax"):
         check_layer(NeedsFlex, {}, input_shapes=(2, 4, 4, 1), run_jit=False)
+
+
+@keras.saving.register_keras_serializable(package="vras_keras_tests")
+class SplitTwo(keras.layers.Layer):
+    """Two outputs from one layer (Keras gives both the layer's name): the harness must keep them apart."""
+
+    def call(self, x):
+        return x * 2.0, x - 1.0
+
+    def compute_output_shape(self, s):
+        return (s, s)
+
+
+def test_multi_output_layer_outputs_stay_paired_in_tflite():
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    check_layer(SplitTwo, {}, input_data=x, expected_output=[2.0 * x, x - 1.0], expected_output_shape=[(2, 3), (2, 3)])

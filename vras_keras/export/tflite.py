@@ -22,7 +22,8 @@ QUANTIZATIONS = ("none", "fp16", "int8")
 def _output_names(model: keras.Model) -> list[str]:
     names = list(getattr(model, "output_names", None) or [])
     n_out = len(keras.tree.flatten(model.outputs))
-    if len(names) != n_out:
+    if len(names) != n_out or len(set(names)) != n_out:
+        # e.g. a layer with several outputs: Keras names them all after the layer
         names = [f"output_{i}" for i in range(n_out)]
     return names
 
