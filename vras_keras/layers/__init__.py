@@ -3,3 +3,4 @@
 from vras_keras.layers.conv_norm_act import BN_EPSILON, BN_MOMENTUM, batch_norm, conv_norm_act, image_input
 from vras_keras.layers.squeeze_excite import SqueezeExcite
 from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
+from vras_keras.layers.local_response_normalization import LocalResponseNormalization
