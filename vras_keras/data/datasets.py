@@ -1,0 +1,350 @@
+"""`tf.data` pipelines for every task, from ShapesWorld / StickFigures or from files in standard formats.
+
+`load(task, ...)` yields `(image, target)` pairs with `image` float32 `(H, W, 3)` in 0..255 and:
+
+==============  ===========================================================================================
+task            target
+==============  ===========================================================================================
+classification  int32 scalar: class index
+segmentation    int32 `(H, W)`: 0 background, class + 1, 255 ignore
+detection       `{"boxes": float32 (M, 4) xyxy pixels, "classes": int32 (M,), "masks": uint8 (M, H, W)}`,
+                padded to `M = max_objects` with class -1, zero boxes and zero masks
+pose            `{"keypoints": float32 (J, 2) (x, y) pixels, "visibility": float32 (J,) 1 visible / 0 not}`
+==============  ===========================================================================================
+
+Synthetic data is deterministic: element `i` of a split depends only on `(seed, split, i)`; the splits
+use different seed streams, so train and val never share a sample.
+
+With `source=DIR` the data comes from files (`format` = "folder" | "coco" | "voc" | "masks", detected
+when omitted; `DIR/<split>` is used when that folder exists). Files are read and validated when
+`load` is called: bad samples raise a `ValueError` naming the file and field, or with `skip_bad=True`
+are skipped, counted and reported. The returned dataset carries `class_names`, `num_skipped` and
+`skipped` (the errors) as attributes.
+
+Example:
+
+>>> ds = load("detection", split="train", num_samples=8, image_size=64, seed=0, batch_size=4)
+>>> images, targets = next(iter(ds))
+>>> tuple(images.shape), tuple(targets["boxes"].shape)
+((4, 64, 64, 3), (4, 4, 4))
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from vras_keras.data import shapes
+from vras_keras.data.formats._common import IGNORE, Records
+
+TASKS = ("classification", "segmentation", "detection", "pose")
+SPLITS = ("train", "val", "test")
+FORMATS = ("folder", "coco", "voc", "masks")
+# Which formats can hold which task's targets.
+FORMAT_TASKS = {
+    "folder": ("classification",),
+    "coco": ("segmentation", "detection", "pose"),
+    "voc": ("segmentation", "detection"),
+    "masks": ("segmentation",),
+}
+# ShapesWorld settings per task (override any of them through `load(..., **kwargs)`).
+TASK_DEFAULTS = {
+    # one whole, fairly large object: the label is unambiguous (pass max_objects=4 for the cluttered task)
+    "classification": {"max_objects": 1, "truncation": False, "size_range": (0.22, 0.42)},
+    "segmentation": {"max_objects": 4},
+    "detection": {"max_objects": 4},
+    "pose": {},
+}
+
+
+def _check_task(task):
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; allowed: {', '.join(TASKS)}")
+
+
+def class_names(task: str) -> tuple:
+    """Names of the synthetic data's target indices: classes, segmentation labels (with background) or joints."""
+    _check_task(task)
+    if task == "segmentation":
+        return ("background",) + shapes.CLASS_NAMES
+    if task == "pose":
+        return shapes.JOINT_NAMES
+    return shapes.CLASS_NAMES
+
+
+def num_classes(task: str) -> int:
+    """Classes for classification/detection, labels incl. background for segmentation, joints for pose."""
+    return len(class_names(task))
+
+
+def split_seed(seed: int, split: str) -> int:
+    """The generator seed of a split: distinct streams for train / val / test of every dataset seed."""
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    return int(seed) * len(SPLITS) + SPLITS.index(split)
+
+
+def generator(task: str, *, image_size=64, seed: int = 0, split: str = "train", **kwargs):
+    """The synthetic generator behind `load` for a task: a `ShapesWorld` or a `StickFigures`."""
+    _check_task(task)
+    if task == "pose":
+        return shapes.StickFigures(image_size=image_size, seed=split_seed(seed, split), **kwargs)
+    return shapes.ShapesWorld(image_size=image_size, seed=split_seed(seed, split),
+                              **{**TASK_DEFAULTS[task], **kwargs})
+
+
+def record_from_sample(task: str, sample: dict) -> dict:
+    """A generator sample in the numpy record form of the task's targets (see formats/_common.py)."""
+    if task == "classification":
+        return {"image": sample["image"], "label": int(sample["label"])}
+    if task == "segmentation":
+        return {"image": sample["image"], "mask": sample["semantic_mask"].astype(np.int32)}
+    if task == "detection":
+        return {"image": sample["image"], "boxes": sample["boxes"], "classes": sample["classes"],
+                "masks": sample["instance_masks"].astype(np.uint8)}
+    return {"image": sample["image"], "keypoints": sample["keypoints"], "visibility": sample["visibility"],
+            "box": sample["box"], "figure_mask": sample["mask"]}
+
+
+def synthetic_records(task: str, *, num_samples: int, image_size=64, seed: int = 0, split: str = "train",
+                      **kwargs):
+    """Yield `num_samples` synthetic records (what the format writers take)."""
+    gen = generator(task, image_size=image_size, seed=seed, split=split, **kwargs)
+    for i in range(int(num_samples)):
+        yield record_from_sample(task, gen.sample(i))
+
+
+def _pad_detection(record: dict, max_objects: int, file=None):
+    k = len(record["classes"])
+    if k > max_objects:
+        raise ValueError(f"{file or 'sample'}: {k} objects but max_objects={max_objects}; raise max_objects")
+    h, w = record["image"].shape[:2]
+    boxes = np.zeros((max_objects, 4), np.float32)
+    classes = np.full((max_objects,), -1, np.int32)
+    masks = np.zeros((max_objects, h, w), np.uint8)
+    boxes[:k] = record["boxes"]
+    classes[:k] = record["classes"]
+    masks[:k] = record["masks"]
+    return boxes, classes, masks
+
+
+def _flat_element(task: str, record: dict, max_objects: int):
+    """A record as the flat tuple of arrays of one element: image first, then the targets."""
+    image = np.asarray(record["image"], np.float32)
+    if task == "classification":
+        return image, np.int32(record["label"])
+    if task == "segmentation":
+        return image, np.asarray(record["mask"], np.int32)
+    if task == "detection":
+        return (image, *_pad_detection(record, max_objects, record.get("file")))
+    return image, np.asarray(record["keypoints"], np.float32), np.asarray(record["visibility"], np.float32)
+
+
+def _flat_signature(task: str, height, width, max_objects, num_joints):
+    import tensorflow as tf
+
+    image = tf.TensorSpec((height, width, 3), tf.float32)
+    if task == "classification":
+        return image, tf.TensorSpec((), tf.int32)
+    if task == "segmentation":
+        return image, tf.TensorSpec((height, width), tf.int32)
+    if task == "detection":
+        return (image, tf.TensorSpec((max_objects, 4), tf.float32), tf.TensorSpec((max_objects,), tf.int32),
+                tf.TensorSpec((max_objects, height, width), tf.uint8))
+    return image, tf.TensorSpec((num_joints, 2), tf.float32), tf.TensorSpec((num_joints,), tf.float32)
+
+
+def _structure(task: str):
+    """Turns the flat tuple into `(image, target)`."""
+    if task == "detection":
+        return lambda image, boxes, classes, masks: (image, {"boxes": boxes, "classes": classes, "masks": masks})
+    if task == "pose":
+        return lambda image, keypoints, visibility: (image, {"keypoints": keypoints, "visibility": visibility})
+    return lambda image, target: (image, target)
+
+
+def element_spec(task: str, image_size=64, *, max_objects: int | None = None, num_joints: int | None = None):
+    """The `element_spec` of unbatched `load(task, ...)` elements (for models, tests and docs)."""
+    import tensorflow as tf
+
+    _check_task(task)
+    h, w = (None, None) if image_size is None else shapes._hw(image_size)
+    max_objects = TASK_DEFAULTS["detection"]["max_objects"] if max_objects is None else max_objects
+    num_joints = len(shapes.JOINT_NAMES) if num_joints is None else num_joints
+    flat = _flat_signature(task, h, w, max_objects, num_joints)
+    ds = tf.data.Dataset.from_generator(lambda: iter(()), output_signature=flat).map(_structure(task))
+    return ds.element_spec
+
+
+def _finish(ds, *, batch_size, shuffle, seed, num_samples):
+    import tensorflow as tf
+
+    if shuffle:
+        ds = ds.shuffle(min(int(num_samples), 10_000), seed=int(seed), reshuffle_each_iteration=True)
+    if batch_size is not None:
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1 or None, received {batch_size!r}")
+        ds = ds.batch(int(batch_size))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _synthetic_dataset(task, *, split, num_samples, image_size, seed, **kwargs):
+    import tensorflow as tf
+
+    gen = generator(task, image_size=image_size, seed=seed, split=split, **kwargs)
+    max_objects = getattr(gen, "max_objects", 0)
+    flat = _flat_signature(task, gen.height, gen.width, max_objects, len(shapes.JOINT_NAMES))
+    dtypes = [s.dtype for s in flat]
+
+    def make(i):
+        return _flat_element(task, record_from_sample(task, gen.sample(int(i))), max_objects)
+
+    def element(i):
+        # numpy_function: the generator is NumPy/OpenCV code; deterministic=True keeps the order fixed.
+        values = tf.numpy_function(make, [i], dtypes, stateful=False)
+        for v, s in zip(values, flat):
+            v.set_shape(s.shape)
+        return tuple(values)
+
+    ds = tf.data.Dataset.range(int(num_samples)).map(
+        element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return ds.map(_structure(task)), class_names(task)
+
+
+def detect_format(directory) -> str:
+    """Guess the format of a dataset folder from its layout."""
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"dataset folder {directory} does not exist")
+    entries = set(os.listdir(directory))
+    if "Annotations" in entries or "SegmentationClass" in entries:
+        return "voc"
+    if "images" in entries and "masks" in entries:
+        return "masks"
+    if any(e.endswith(".json") for e in entries) or "annotations" in entries:
+        return "coco"
+    if any(os.path.isdir(os.path.join(directory, e)) for e in entries):
+        return "folder"
+    raise ValueError(f"cannot detect the format of {directory}; pass format= one of {FORMATS}")
+
+
+def read_records(task: str, source, *, format=None, split="train", skip_bad=False, **kwargs) -> Records:
+    """Read and validate a dataset folder into `Records` (no tf.data)."""
+    from vras_keras.data import formats
+
+    _check_task(task)
+    source = os.fspath(source)
+    if os.path.isdir(os.path.join(source, split)):
+        source = os.path.join(source, split)
+    format = format or detect_format(source)
+    if format not in FORMATS:
+        raise ValueError(f"Unknown format {format!r}; allowed: {', '.join(FORMATS)}")
+    if task not in FORMAT_TASKS[format]:
+        raise ValueError(f"format {format!r} holds {', '.join(FORMAT_TASKS[format])} data, not {task!r}")
+    return formats.get(format).read(source, task=task, skip_bad=skip_bad, **kwargs)
+
+
+def _resize_record(task, record, height, width):
+    import cv2
+
+    h0, w0 = record["image"].shape[:2]
+    if (h0, w0) == (height, width):
+        return record
+    sx, sy = width / w0, height / h0
+    out = dict(record)
+    out["image"] = cv2.resize(record["image"], (width, height), interpolation=cv2.INTER_AREA)
+
+    def nearest(m):
+        return cv2.resize(m, (width, height), interpolation=cv2.INTER_NEAREST)
+
+    if task == "segmentation":
+        out["mask"] = nearest(record["mask"].astype(np.uint8)).astype(np.int32)
+    elif task == "detection":
+        out["boxes"] = (record["boxes"] * np.array([sx, sy, sx, sy], np.float32)).astype(np.float32)
+        out["masks"] = np.stack([nearest(m) for m in record["masks"]]) if len(record["masks"]) else \
+            np.zeros((0, height, width), np.uint8)
+    elif task == "pose":
+        out["keypoints"] = (record["keypoints"] * np.array([sx, sy], np.float32)).astype(np.float32)
+    return out
+
+
+def _records_dataset(task, records: Records, *, image_size, num_samples, max_objects=None):
+    import tensorflow as tf
+
+    samples = records.samples if num_samples is None else records.samples[: int(num_samples)]
+    if image_size is not None:
+        h, w = shapes._hw(image_size)
+        samples = [_resize_record(task, r, h, w) for r in samples]
+    sizes = {r["image"].shape[:2] for r in samples}
+    h, w = sizes.pop() if len(sizes) == 1 else (None, None)
+    if task == "detection":
+        most = max([len(r["classes"]) for r in samples] + [1])
+        if max_objects is None:
+            max_objects = most
+        elif most > int(max_objects):
+            crowded = next(r.get("file", "?") for r in samples if len(r["classes"]) == most)
+            raise ValueError(f"{crowded} has {most} objects but max_objects={max_objects}; raise max_objects")
+    num_joints = samples[0]["keypoints"].shape[0] if task == "pose" and samples else len(shapes.JOINT_NAMES)
+    flat = _flat_signature(task, h, w, max_objects, num_joints)
+
+    def gen():
+        for r in samples:
+            yield _flat_element(task, r, max_objects)
+
+    ds = tf.data.Dataset.from_generator(gen, output_signature=flat)
+    if samples:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(samples)))
+    return ds.map(_structure(task)), len(samples)
+
+
+def load(task: str, *, split: str = "train", num_samples: int | None = None, image_size=None, seed: int = 0,
+         batch_size: int | None = None, source=None, format: str | None = None, skip_bad: bool = False,
+         shuffle: bool = False, **kwargs):
+    """A `tf.data.Dataset` of `(image, target)` for `task` (see the module docstring for the structure).
+
+    Args:
+        task: "classification", "segmentation", "detection" or "pose".
+        split: "train", "val" or "test": a separate seed stream (synthetic) or the `source/<split>` folder.
+        num_samples: synthetic: how many samples (default 1000); files: keep at most this many.
+        image_size: int or (height, width). Synthetic default 64; files: resize to it (None keeps the
+            files' size; batching then needs equal sizes).
+        seed: dataset seed (synthetic samples) and shuffle seed.
+        batch_size: batch the dataset (None: unbatched elements).
+        source: a dataset folder to read instead of generating data.
+        format: the folder's format ("folder", "coco", "voc", "masks"); detected when None.
+        skip_bad: skip (count, report) bad samples instead of raising `ValueError`.
+        shuffle: shuffle with `seed` (reshuffled each epoch, deterministically).
+        **kwargs: synthetic: `ShapesWorld` / `StickFigures` arguments (e.g. `max_objects`); files: reader
+            arguments (e.g. `class_names`) and `max_objects` (detection padding, default: the most
+            objects in any image).
+
+    Returns:
+        The dataset, with attributes `class_names`, `num_skipped` and `skipped`.
+    """
+    _check_task(task)
+    if source is None:
+        if format is not None or skip_bad:
+            raise ValueError("format= and skip_bad= apply to source= data only")
+        num_samples = 1000 if num_samples is None else int(num_samples)
+        if num_samples < 0:
+            raise ValueError(f"num_samples must be >= 0, received {num_samples}")
+        ds, names = _synthetic_dataset(task, split=split, num_samples=num_samples,
+                                       image_size=64 if image_size is None else image_size, seed=seed, **kwargs)
+        skipped = []
+    else:
+        max_objects = kwargs.pop("max_objects", None)
+        records = read_records(task, source, format=format, split=split, skip_bad=skip_bad, **kwargs)
+        ds, num_samples = _records_dataset(task, records, image_size=image_size, num_samples=num_samples,
+                                           max_objects=max_objects)
+        names, skipped = records.class_names, records.skipped
+    ds = _finish(ds, batch_size=batch_size, shuffle=shuffle, seed=seed, num_samples=max(num_samples, 1))
+    ds.class_names = tuple(names)
+    ds.skipped = list(skipped)
+    ds.num_skipped = len(skipped)
+    return ds
+
+
+__all__ = ["load", "num_classes", "class_names", "element_spec", "generator", "synthetic_records",
+           "read_records", "detect_format", "split_seed", "TASKS", "SPLITS", "FORMATS", "IGNORE"]

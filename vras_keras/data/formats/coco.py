@@ -1,0 +1,277 @@
+"""COCO JSON (`annotations.json` + `images/`): boxes, RLE or polygon masks, keypoints, categories.
+
+Written files load in `pycocotools.coco.COCO`. Conventions:
+
+- `bbox` is `[x, y, width, height]` in pixels; targets use `xyxy`.
+- `segmentation` is compressed RLE (written), or RLE / polygons (read), decoded with `pycocotools.mask`.
+- Category ids map to class indices in increasing id order; `class_names` are the category names.
+- `iscrowd: 1` regions are left out of detection targets and become 255 (ignore) in segmentation.
+- Pose: the category carries `keypoints` (joint names) and `skeleton` (1-based pairs); each annotation has
+  `keypoints = [x1, y1, v1, ...]`; `v = 2` is visible (visibility 1), `v = 1` labelled but not visible and
+  `v = 0` unlabelled (visibility 0). One figure per image: the first annotation with keypoints.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import numpy as np
+
+from vras_keras.data.formats._common import (
+    IGNORE,
+    BadSamplePolicy,
+    DataFormatError,
+    Records,
+    check_box,
+    read_image,
+    write_image,
+)
+
+ANNOTATION_FILE = "annotations.json"
+
+
+def _mask_util():
+    from pycocotools import mask as mask_util
+
+    return mask_util
+
+
+def encode_rle(mask: np.ndarray) -> dict:
+    """Compressed COCO RLE of a (H, W) binary mask, JSON-ready."""
+    rle = _mask_util().encode(np.asfortranarray(np.asarray(mask, np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def _box_of(mask):
+    from vras_keras.data.shapes import mask_to_box
+
+    return mask_to_box(mask)
+
+
+def _xywh(box) -> list[float]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return [x1, y1, x2 - x1, y2 - y1]
+
+
+def write(directory, task: str, records, *, class_names, joint_names=None, skeleton=None,
+          annotation_file: str = ANNOTATION_FILE) -> int:
+    """Write records as COCO; `class_names` are the object classes (pose: one category, e.g. "figure")."""
+    if task not in ("segmentation", "detection", "pose"):
+        raise ValueError(f"the COCO writer takes segmentation, detection or pose data, not {task!r}")
+    if task == "pose":
+        from vras_keras.data.shapes import JOINT_NAMES, SKELETON
+
+        joint_names = tuple(joint_names or JOINT_NAMES)
+        skeleton = SKELETON if skeleton is None else skeleton
+        categories = [{"id": 1, "name": class_names[0] if class_names else "figure", "supercategory": "figure",
+                       "keypoints": list(joint_names), "skeleton": [[a + 1, b + 1] for a, b in skeleton]}]
+    else:
+        categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(class_names)]
+    os.makedirs(os.path.join(directory, "images"), exist_ok=True)
+    images, annotations = [], []
+
+    def add(image_id, category_id, mask, box=None, iscrowd=0, **extra):
+        box = _box_of(mask) if box is None else box
+        annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(category_id),
+                            "segmentation": encode_rle(mask), "area": int(np.asarray(mask).sum()),
+                            "bbox": _xywh(box), "iscrowd": iscrowd, **extra})
+
+    n = 0
+    for n, record in enumerate(records, 1):
+        image = record["image"]
+        h, w = image.shape[:2]
+        file_name = f"{n - 1:06d}.png"
+        write_image(os.path.join(directory, "images", file_name), image)
+        images.append({"id": n, "file_name": file_name, "width": int(w), "height": int(h)})
+        if task == "detection":
+            for box, cls, mask in zip(record["boxes"], record["classes"], record["masks"]):
+                add(n, int(cls) + 1, mask, box)
+        elif task == "segmentation":
+            mask = record["mask"]
+            for label in np.unique(mask):
+                if label == 0 or label == IGNORE:
+                    continue
+                add(n, int(label), mask == label)
+            if (mask == IGNORE).any():  # "don't care" pixels: a crowd region (its category is irrelevant)
+                add(n, 1, mask == IGNORE, iscrowd=1)
+        else:
+            kp, vis = np.asarray(record["keypoints"], np.float32), np.asarray(record["visibility"], np.float32)
+            flat = []
+            for (x, y), v in zip(kp, vis):
+                flat += [float(x), float(y), 2 if v > 0 else 1]
+            fig = np.asarray(record.get("figure_mask", np.zeros((h, w), bool)))
+            box = record.get("box")
+            if box is None or box[2] <= box[0] or box[3] <= box[1]:
+                box = np.array([0, 0, w, h], np.float32)  # figure not visible: the whole image
+            add(n, 1, fig, box, keypoints=flat, num_keypoints=int((vis > 0).sum()))
+    data = {"info": {"description": "vras_keras ShapesWorld", "version": "1.0"}, "licenses": [],
+            "images": images, "annotations": annotations, "categories": categories}
+    with open(os.path.join(directory, annotation_file), "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    return n
+
+
+def find_annotation_file(directory) -> str:
+    directory = os.fspath(directory)
+    candidates = sorted(glob.glob(os.path.join(directory, "*.json")) + glob.glob(os.path.join(directory, "annotations", "*.json")))
+    if os.path.join(directory, ANNOTATION_FILE) in candidates:
+        return os.path.join(directory, ANNOTATION_FILE)
+    if len(candidates) != 1:
+        raise ValueError(f"{directory}: expected one COCO annotation file (*.json or annotations/*.json), "
+                         f"found {len(candidates)}: {candidates}; pass annotation_file=")
+    return candidates[0]
+
+
+def _decode_segmentation(seg, h, w, ann_file, where):
+    mask_util = _mask_util()
+    if isinstance(seg, dict):
+        size = seg.get("size")
+        if size is None or "counts" not in seg:
+            raise DataFormatError(ann_file, f"{where}.segmentation", "RLE needs 'size' and 'counts'")
+        if [int(v) for v in size] != [h, w]:
+            raise DataFormatError(ann_file, f"{where}.segmentation",
+                                  f"mask size {list(size)} (HxW) does not match the image, {[h, w]}")
+        rle = mask_util.frPyObjects(seg, h, w) if isinstance(seg["counts"], list) else \
+            {"size": size, "counts": seg["counts"].encode("ascii") if isinstance(seg["counts"], str) else seg["counts"]}
+        return mask_util.decode(rle).astype(np.uint8)
+    if isinstance(seg, list):
+        if not seg:
+            return np.zeros((h, w), np.uint8)
+        rles = mask_util.frPyObjects(seg, h, w)
+        return mask_util.decode(mask_util.merge(rles)).astype(np.uint8)
+    raise DataFormatError(ann_file, f"{where}.segmentation", f"expected RLE (dict) or polygons (list), got {type(seg).__name__}")
+
+
+def _load_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as error:
+        raise DataFormatError(path, "json", f"malformed JSON: {error}") from None
+    except UnicodeDecodeError as error:
+        raise DataFormatError(path, "json", f"not UTF-8 text: {error}") from None
+    if not isinstance(data, dict):
+        raise DataFormatError(path, "json", f"expected an object at the top level, got {type(data).__name__}")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise DataFormatError(path, key, "missing, or not a list")
+    return data
+
+
+def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, images_dir=None,
+         class_names=None) -> Records:
+    """Read a COCO dataset folder into records of `task` (segmentation, detection or pose).
+
+    Args:
+        directory: the folder holding the annotation file (and usually `images/`).
+        annotation_file: path of the JSON (default: the one `*.json` in `directory` or `annotations/`).
+        images_dir: folder of the images (default `directory/images` if it exists, else `directory`).
+        class_names: optional check: the expected class names (segmentation: with "background" first;
+            pose: the joint names).
+    """
+    if task not in ("segmentation", "detection", "pose"):
+        raise ValueError(f"the COCO reader gives segmentation, detection or pose data, not {task!r}")
+    directory = os.fspath(directory)
+    ann_file = os.fspath(annotation_file) if annotation_file else find_annotation_file(directory)
+    if images_dir is None:
+        images_dir = os.path.join(directory, "images")
+        images_dir = images_dir if os.path.isdir(images_dir) else directory
+    data = _load_json(ann_file)  # a malformed file is fatal even with skip_bad: there is nothing to keep
+    categories = sorted(data["categories"], key=lambda c: c.get("id", 0))
+    cat_index = {c["id"]: i for i, c in enumerate(categories)}
+    names = tuple(c.get("name", str(c["id"])) for c in categories)
+    joint_names = None
+    if task == "pose":
+        with_kp = [c for c in categories if c.get("keypoints")]
+        if not with_kp:
+            raise DataFormatError(ann_file, "categories.keypoints", "no category defines keypoints")
+        joint_names = tuple(with_kp[0]["keypoints"])
+    out_names = joint_names if task == "pose" else ("background", *names) if task == "segmentation" else names
+    if class_names is not None and tuple(class_names) != out_names:
+        raise DataFormatError(ann_file, "categories", f"names {out_names} differ from class_names {tuple(class_names)}")
+
+    policy = BadSamplePolicy(skip_bad)
+    by_image: dict = {}
+    image_ids = {img.get("id") for img in data["images"]}
+    for i, ann in enumerate(data["annotations"]):
+        where = f"annotations[{i}]"
+        try:
+            if not isinstance(ann, dict) or "image_id" not in ann:
+                raise DataFormatError(ann_file, f"{where}.image_id", "missing")
+            if ann["image_id"] not in image_ids:
+                raise DataFormatError(ann_file, f"{where}.image_id", f"no image has id {ann['image_id']!r}")
+        except DataFormatError as error:
+            policy.bad(error)
+            continue
+        by_image.setdefault(ann["image_id"], []).append((i, ann))
+
+    samples = []
+    for j, img in enumerate(sorted(data["images"], key=lambda im: im.get("id", 0))):
+        try:
+            if "file_name" not in img:
+                raise DataFormatError(ann_file, f"images[{j}].file_name", "missing")
+            path = os.path.join(images_dir, img["file_name"])
+            image = read_image(path, "file_name")
+            h, w = image.shape[:2]
+            for field, expected in (("width", w), ("height", h)):
+                if field in img and int(img[field]) != expected:
+                    raise DataFormatError(ann_file, f"images[{j}].{field}",
+                                          f"{img[field]} but the file {path} is {w}x{h} (WxH)")
+            anns = by_image.get(img.get("id"), [])
+            record = _record(task, image, anns, cat_index, ann_file, joint_names)
+            if record is None:
+                continue  # pose: an image without a figure
+            record["file"] = path
+            samples.append(record)
+        except DataFormatError as error:
+            policy.bad(error)
+    policy.report(ann_file)
+    return Records(samples=samples, class_names=out_names, skipped=policy.skipped)
+
+
+def _record(task, image, anns, cat_index, ann_file, joint_names):
+    h, w = image.shape[:2]
+    boxes, classes, masks, crowd = [], [], [], []
+    pose = None
+    for i, ann in anns:
+        where = f"annotations[{i}]"
+        cat = ann.get("category_id")
+        if cat not in cat_index:
+            raise DataFormatError(ann_file, f"{where}.category_id", f"unknown category id {cat!r}; "
+                                  f"known: {sorted(cat_index)}")
+        bbox = ann.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4):
+            raise DataFormatError(ann_file, f"{where}.bbox", f"expected [x, y, width, height], got {bbox!r}")
+        x, y, bw, bh = (float(v) for v in bbox)
+        box = [x, y, x + bw, y + bh]
+        check_box(ann_file, f"{where}.bbox", box, w, h)
+        seg = ann.get("segmentation")
+        mask = np.zeros((h, w), np.uint8) if seg is None else _decode_segmentation(seg, h, w, ann_file, where)
+        if task == "pose":
+            if pose is None and ann.get("keypoints"):
+                kp = ann["keypoints"]
+                if len(kp) != 3 * len(joint_names):
+                    raise DataFormatError(ann_file, f"{where}.keypoints",
+                                          f"{len(kp)} values; expected 3 x {len(joint_names)} joints")
+                kp = np.asarray(kp, np.float64).reshape(-1, 3)
+                pose = {"keypoints": kp[:, :2].astype(np.float32), "visibility": (kp[:, 2] == 2).astype(np.float32)}
+            continue
+        if ann.get("iscrowd", 0):
+            crowd.append(mask)
+            continue
+        boxes.append(box)
+        classes.append(cat_index[cat])
+        masks.append(mask)
+    if task == "pose":
+        return None if pose is None else {"image": image, **pose}
+    if task == "detection":
+        return {"image": image, "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+                "classes": np.asarray(classes, np.int32), "masks": np.asarray(masks, np.uint8).reshape(-1, h, w)}
+    semantic = np.zeros((h, w), np.int32)
+    for cls, mask in zip(classes, masks):
+        semantic[mask > 0] = cls + 1
+    for mask in crowd:
+        semantic[(mask > 0) & (semantic == 0)] = IGNORE
+    return {"image": image, "mask": semantic}

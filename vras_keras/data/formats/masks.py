@@ -1,0 +1,70 @@
+"""Segmentation as two folders of PNGs: `images/<name>.png` and `masks/<name>.png` (same name).
+
+Masks are single-channel (grayscale or palette) PNGs of label indices: 0 background, 1..C the classes of
+`classes.txt` (one name per line, background first), 255 ignore.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from vras_keras.data.formats._common import (
+    IGNORE,
+    BadSamplePolicy,
+    DataFormatError,
+    Records,
+    read_class_list,
+    read_image,
+    read_index_png,
+    write_class_list,
+    write_image,
+    write_index_png,
+)
+from vras_keras.data.formats.folders import IMAGE_EXTENSIONS
+
+
+def write(directory, task: str, records, *, class_names) -> int:
+    """Write segmentation records; `class_names` are the object classes (background is added)."""
+    if task != "segmentation":
+        raise ValueError(f"the masks format holds segmentation data, not {task!r}")
+    for sub in ("images", "masks"):
+        os.makedirs(os.path.join(directory, sub), exist_ok=True)
+    write_class_list(os.path.join(directory, "classes.txt"), ("background", *class_names))
+    n = 0
+    for n, record in enumerate(records, 1):
+        name = f"{n - 1:06d}.png"
+        write_image(os.path.join(directory, "images", name), record["image"])
+        write_index_png(os.path.join(directory, "masks", name), record["mask"])
+    return n
+
+
+def read(directory, *, task: str = "segmentation", skip_bad: bool = False, class_names=None) -> Records:
+    """Read `images/` + `masks/`; label values must be < len(class names) or 255 (ignore)."""
+    if task != "segmentation":
+        raise ValueError(f"the masks format holds segmentation data, not {task!r}")
+    directory = os.fspath(directory)
+    names = tuple(class_names) if class_names is not None else read_class_list(os.path.join(directory, "classes.txt"))
+    policy = BadSamplePolicy(skip_bad)
+    samples = []
+    files = sorted(f for f in os.listdir(os.path.join(directory, "images")) if f.lower().endswith(IMAGE_EXTENSIONS))
+    for f in files:
+        image_path = os.path.join(directory, "images", f)
+        mask_path = os.path.join(directory, "masks", os.path.splitext(f)[0] + ".png")
+        try:
+            image = read_image(image_path, "image")
+            mask = read_index_png(mask_path, "mask", image.shape[:2])
+            if names is not None:
+                bad = np.setdiff1d(np.unique(mask), [*range(len(names)), IGNORE])
+                if bad.size:
+                    raise DataFormatError(mask_path, "mask", f"unknown label values {bad.tolist()}; "
+                                          f"labels are 0..{len(names) - 1} ({', '.join(names)}) and {IGNORE} (ignore)")
+            samples.append({"image": image, "mask": mask.astype(np.int32), "file": image_path})
+        except DataFormatError as error:
+            policy.bad(error)
+    if names is None:  # no class list: name the labels found
+        top = max([int(np.max(np.where(s["mask"] == IGNORE, 0, s["mask"]))) for s in samples] + [0])
+        names = ("background", *(f"class_{i}" for i in range(1, top + 1)))
+    policy.report(directory)
+    return Records(samples=samples, class_names=names, skipped=policy.skipped)
