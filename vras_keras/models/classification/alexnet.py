@@ -41,7 +41,7 @@ def alexnet(*, input_shape=(227, 227, 3), num_classes=1000, include_top=True, we
     inputs, x = image_input(input_shape)
 
     def conv(x, filters, k, layer, *, strides=1, padding="same", g=1):
-        return conv_norm_act(x, scaled(filters, width) // g * g, k, strides=strides, padding=padding, groups=g,
+        return conv_norm_act(x, max(g, scaled(filters, width) // g * g), k, strides=strides, padding=padding, groups=g,
                              norm=False, name=layer)
 
     x = conv(x, 96, 11, "conv1", strides=4, padding="valid")
