@@ -42,6 +42,20 @@ VARIANTS = [
 ]
 
 
+def _write(rows, args, n_classes):
+    md = f"""## Classification families on ShapesWorld
+
+`benchmarks/classification_shapes.py` — {machine()}; 1-min load average when written {os.getloadavg()[0]:.1f}
+(shared CPU: images/s are indicative only). ShapesWorld classification ({n_classes} classes, chance
+{1 / n_classes:.3f}), {args.size}×{args.size} px, {args.train} training / {args.val} validation images,
+{args.epochs} epochs (+ 1 warm-up batch), batch {args.batch}, Adam 2e-3, same seed for every model.
+
+| model | registry id | trainable params | val accuracy | train images/s |
+|---|---|---|---|---|
+""" + "\n".join(rows) + "\n"
+    write_section("classification_shapes", md)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", type=int, default=768)
@@ -80,20 +94,8 @@ def main(argv=None):
         ips = args.epochs * args.train / seconds
         print(f"{label}: {params:,} params, val acc {acc:.3f}, {ips:.0f} img/s", flush=True)
         rows.append(f"| {label} | `{name}` | {params:,} | {acc:.3f} | {ips:.0f} |")
-    chance = 1 / n_classes
-    md = f"""## Classification families on ShapesWorld
-
-`benchmarks/classification_shapes.py` — {machine()}; 1-min load average at the end {os.getloadavg()[0]:.1f}
-(shared CPU: images/s are indicative only). ShapesWorld classification ({n_classes} classes, chance
-{chance:.3f}), {args.size}×{args.size} px, {args.train} training / {args.val} validation images, {args.epochs}
-epochs + 1 warm-up batch, batch {args.batch}, Adam 2e-3, same seed for every model.
-
-| model | registry id | trainable params | val accuracy | train images/s |
-|---|---|---|---|---|
-{chr(10).join(rows)}
-"""
-    print(md)
-    write_section("classification_shapes", md)
+        _write(rows, args, n_classes)  # after every model, so that a partial run still leaves its rows
+    print((Path(__file__).resolve().parent / "results" / "classification_shapes.md").read_text())
     return 0
 
 
