@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import keras
 
-from vras_keras.layers import SqueezeExcite, ZeroPadShortcut, batch_norm, conv_norm_act, image_input
-from vras_keras.models.classification._common import check_args, classifier_head, finalize, scaled
+from vras_keras.layers import SqueezeExcite, ZeroPadShortcut, conv_norm_act, image_input
+from vras_keras.models.classification._common import check_args, classifier_head, finalize, norm_act, scaled
 from vras_keras.models.registry import register
 
 BLOCKS = ("basic", "bottleneck")
@@ -31,8 +31,11 @@ def _check_se(se_ratio, name):
 
 
 def residual_block(x, planes, *, block, strides=1, dilation=1, first_dilation=None, base_width=64,
-                   width=1.0, se_ratio=None, skip=True, name):
+                   width=1.0, se_ratio=None, skip=True, shortcut="projection", name):
     """One post-activation residual block (basic: 3×3-3×3; bottleneck: 1×1-3×3-1×1, ×4 expansion).
+
+    Where the shape changes, `shortcut="projection"` uses 1×1 conv + BN (`{name}_downsample_*`),
+    `"zero_pad"` the parameter-free option A of the CIFAR ResNets (`{name}_shortcut`).
 
     Layer names: `{name}_conv1_conv`, `{name}_conv1_bn`, ..., `{name}_se`, `{name}_downsample_conv`,
     `{name}_add`, `{name}_out`.
@@ -51,10 +54,14 @@ def residual_block(x, planes, *, block, strides=1, dilation=1, first_dilation=No
     if se_ratio:
         y = SqueezeExcite(se_ratio, name=f"{name}_se")(y)
     if skip:
-        shortcut = x
+        identity = x
         if strides != 1 or x.shape[-1] != out_channels:
-            shortcut = conv_norm_act(x, out_channels, 1, strides=strides, activation=None, name=f"{name}_downsample")
-        y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
+            if shortcut == "zero_pad":
+                identity = ZeroPadShortcut(out_channels, strides, name=f"{name}_shortcut")(x)
+            else:
+                identity = conv_norm_act(x, out_channels, 1, strides=strides, activation=None,
+                                         name=f"{name}_downsample")
+        y = keras.layers.Add(name=f"{name}_add")([identity, y])
     return keras.layers.Activation("relu", name=f"{name}_out")(y)
 
 
@@ -161,28 +168,12 @@ def resnet_cifar(*, depth=20, input_shape=(32, 32, 3), num_classes=10, include_t
     x = conv_norm_act(x, scaled(16, width), 3, name="conv1")
     pyramid = {}
     for stage, planes in enumerate((16, 32, 64)):
-        filters = scaled(planes, width)
         for i in range(n):
-            strides = 2 if (stage > 0 and i == 0) else 1
-            block = f"stage{stage + 1}_block{i + 1}"
-            y = conv_norm_act(x, filters, 3, strides=strides, name=f"{block}_conv1")
-            y = conv_norm_act(y, filters, 3, activation=None, name=f"{block}_conv2")
-            if se_ratio:
-                y = SqueezeExcite(se_ratio, name=f"{block}_se")(y)
-            if skip:
-                shortcut = x
-                if strides != 1 or x.shape[-1] != filters:
-                    shortcut = ZeroPadShortcut(filters, strides, name=f"{block}_shortcut")(x)
-                y = keras.layers.Add(name=f"{block}_add")([shortcut, y])
-            x = keras.layers.Activation("relu", name=f"{block}_out")(y)
+            x = residual_block(x, planes, block="basic", strides=2 if (stage > 0 and i == 0) else 1, width=width,
+                               se_ratio=se_ratio, skip=skip, shortcut="zero_pad", name=f"stage{stage + 1}_block{i + 1}")
         pyramid[f"C{stage}"] = x
     outputs = classifier_head(x, num_classes) if include_top else x
     return finalize(inputs, outputs, name=name, include_top=include_top, pyramid=pyramid, weights=weights)
-
-
-def _bn_relu(x, name):
-    x = batch_norm(name=f"{name}_bn")(x)
-    return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 @register("wide_resnet", task="classification")
@@ -215,10 +206,10 @@ def wide_resnet(*, depth=28, widen_factor=10, input_shape=(32, 32, 3), num_class
         for i in range(n):
             strides = 2 if (stage > 0 and i == 0) else 1
             block = f"stage{stage + 1}_block{i + 1}"
-            pre = _bn_relu(x, f"{block}_preact")
+            pre = norm_act(x, f"{block}_preact")
             y = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
                                     kernel_initializer="he_normal", name=f"{block}_conv1_conv")(pre)
-            y = _bn_relu(y, f"{block}_conv1")
+            y = norm_act(y, f"{block}_conv1")
             y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
                                     name=f"{block}_conv2_conv")(y)
             if skip:
@@ -230,7 +221,7 @@ def wide_resnet(*, depth=28, widen_factor=10, input_shape=(32, 32, 3), num_class
                 y = keras.layers.Add(name=f"{block}_add")([shortcut, y])
             x = y
         pyramid[f"C{stage}"] = x
-    x = _bn_relu(x, "final")
+    x = norm_act(x, "final")
     pyramid[f"C{stage}"] = x
     outputs = classifier_head(x, num_classes, dropout_rate=dropout_rate) if include_top else x
     return finalize(inputs, outputs, name=name, include_top=include_top, pyramid=pyramid, weights=weights)
