@@ -97,6 +97,9 @@ def test_resize_on_load(tmp_path):
     assert image.shape == (80, 80, 3) and target["masks"].shape == (4, 80, 80)
     k = len(records[0]["classes"])
     np.testing.assert_allclose(target["boxes"].numpy()[:k], records[0]["boxes"] * 2)
+    most = max(len(r["classes"]) for r in records)
+    with pytest.raises(ValueError, match=f"has {most} objects but max_objects=1"):
+        datasets.load("detection", source=tmp_path, max_objects=1)
 
 
 def test_cli_data_make_and_check(tmp_path, capsys):

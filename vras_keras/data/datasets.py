@@ -50,7 +50,8 @@ FORMAT_TASKS = {
 }
 # ShapesWorld settings per task (override any of them through `load(..., **kwargs)`).
 TASK_DEFAULTS = {
-    "classification": {"max_objects": 1},
+    # one whole, fairly large object: the label is unambiguous (pass max_objects=4 for the cluttered task)
+    "classification": {"max_objects": 1, "truncation": False, "size_range": (0.22, 0.42)},
     "segmentation": {"max_objects": 4},
     "detection": {"max_objects": 4},
     "pose": {},
@@ -278,8 +279,13 @@ def _records_dataset(task, records: Records, *, image_size, num_samples, max_obj
         samples = [_resize_record(task, r, h, w) for r in samples]
     sizes = {r["image"].shape[:2] for r in samples}
     h, w = sizes.pop() if len(sizes) == 1 else (None, None)
-    if task == "detection" and max_objects is None:
-        max_objects = max([len(r["classes"]) for r in samples] + [1])
+    if task == "detection":
+        most = max([len(r["classes"]) for r in samples] + [1])
+        if max_objects is None:
+            max_objects = most
+        elif most > int(max_objects):
+            crowded = next(r.get("file", "?") for r in samples if len(r["classes"]) == most)
+            raise ValueError(f"{crowded} has {most} objects but max_objects={max_objects}; raise max_objects")
     num_joints = samples[0]["keypoints"].shape[0] if task == "pose" and samples else len(shapes.JOINT_NAMES)
     flat = _flat_signature(task, h, w, max_objects, num_joints)
 

@@ -220,7 +220,7 @@ class ShapesWorld:
         seed: the dataset seed; `sample(i)` depends only on `(seed, i)`.
         size_range: object radius as a fraction of `min(height, width)`, `(low, high)`.
         classes: subset of `CLASS_NAMES` to draw (targets keep the indices of `CLASS_NAMES`).
-        truncation: allow objects to extend past the border (their centres stay inside the image).
+        truncation: allow objects to extend past the border (by up to ~70 % of their radius).
         min_visible_pixels: objects with fewer visible pixels are dropped from the targets; their few
             remaining pixels stay in the image and are marked 255 ("ignore") in the semantic mask.
         noise: maximum standard deviation of the global pixel noise.
@@ -284,8 +284,8 @@ class ShapesWorld:
         r = rng.uniform(*self.size_range) * min(h, w)
         aspect = rng.uniform(0.45, 0.75) if name == "ellipse" else 1.0
         angle = rng.uniform(0, 2 * math.pi)
-        if self.truncation:
-            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        if self.truncation:  # up to ~70 % of the object may lie outside the image
+            cx, cy = rng.uniform(0.3 * r, max(0.3 * r, w - 0.3 * r)), rng.uniform(0.3 * r, max(0.3 * r, h - 0.3 * r))
         else:
             cx, cy = rng.uniform(r, max(r, w - r)), rng.uniform(r, max(r, h - r))
         ca, sa = math.cos(angle), math.sin(angle)
