@@ -5,4 +5,4 @@ from vras_keras.layers.anchors import AnchorGenerator, YoloDecode
 from vras_keras.layers.detection_decoder import DetectionDecoder
 from vras_keras.layers.squeeze_excite import SqueezeExcite
 from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
-from vras_keras.layers.roi_align import RoIAlign
+from vras_keras.layers.roi_align import PasteMasks, RoIAlign

@@ -90,3 +90,62 @@ class RoIAlign(keras.layers.Layer):
             "canonical_level": self.canonical_level,
             "bounding_box_format": self.bounding_box_format,
         }
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class PasteMasks(keras.layers.Layer):
+    """Instance masks on the full image: each detection's class mask, pasted into its box (Mask R-CNN).
+
+    Reference: He et al., Mask R-CNN (arXiv:1703.06870), section 3 "Inference": the `m x m` mask of the
+    predicted class is resized to the box and binarised at 0.5. The resize is
+    `vras_keras.ops.roi_align.paste_masks` (bilinear, detectron2's `paste_masks_in_image` convention,
+    built-in TFLite ops only).
+
+    Args:
+        image_shape: `(height, width)` of the output masks (the model input).
+        threshold: binarisation threshold on the sigmoid probabilities (0.5); `None` keeps probabilities.
+        bounding_box_format: format of the boxes.
+
+    Call arguments:
+        inputs: `[mask_logits (B, K, m, m, C), boxes (B, K, 4), classes (B, K) int]`; padded detections have
+            class -1 and get an empty mask.
+
+    Returns:
+        `(B, K, H, W)` float32 masks (0/1 with a threshold).
+
+    Example:
+        >>> masks = PasteMasks(image_shape=(64, 64))([mask_logits, det["boxes"], det["classes"]])
+    """
+
+    def __init__(self, image_shape, threshold=0.5, bounding_box_format="xyxy", **kwargs):
+        super().__init__(**{"autocast": False, **kwargs})
+        if len(image_shape) != 2 or any(int(s) <= 0 for s in image_shape):
+            raise ValueError(f"image_shape must be (height, width), received {image_shape}")
+        if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
+            raise ValueError(f"threshold must be None or in [0, 1], received {threshold}")
+        self.image_shape = [int(s) for s in image_shape]
+        self.threshold = None if threshold is None else float(threshold)
+        self.bounding_box_format = _check_format(bounding_box_format)
+
+    def call(self, inputs):
+        logits, boxes, classes = inputs
+        classes = keras.ops.cast(classes, "int32")
+        logits = keras.ops.cast(logits, "float32")
+        chosen = keras.ops.take_along_axis(logits, keras.ops.maximum(classes, 0)[:, :, None, None, None], axis=-1)
+        probs = keras.ops.sigmoid(chosen[..., 0]) * keras.ops.cast(classes >= 0, "float32")[:, :, None, None]
+        return roi_ops.paste_masks(probs, keras.ops.cast(boxes, "float32"), self.image_shape,
+                                   threshold=self.threshold, bounding_box_format=self.bounding_box_format)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[1][0], input_shape[1][1], *self.image_shape)
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(self.compute_output_shape([tuple(t.shape) for t in inputs]), dtype="float32")
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "image_shape": self.image_shape,
+            "threshold": self.threshold,
+            "bounding_box_format": self.bounding_box_format,
+        }
