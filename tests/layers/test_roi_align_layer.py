@@ -43,3 +43,24 @@ def test_roi_align_layer_errors():
         RoIAlign(strides=(4, 12))
     with pytest.raises(ValueError, match="takes \\[2 feature map"):
         RoIAlign(strides=(4, 8))([np.zeros((1, 8, 8, 1), "float32"), _boxes(1)])
+
+
+def test_paste_masks_layer():
+    from vras_keras.layers import PasteMasks
+    from vras_keras.ops.roi_align import paste_masks
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 3, (2, 3, 7, 7, 4)).astype("float32")
+    boxes = _boxes(2, 3, size=32)
+    classes = np.array([[0, 3, -1], [2, 2, 1]], "int32")
+    chosen = np.take_along_axis(logits, np.maximum(classes, 0)[:, :, None, None, None], axis=-1)[..., 0]
+    probs = 1 / (1 + np.exp(-chosen)) * (classes >= 0)[:, :, None, None]
+    expected = np.asarray(paste_masks(probs, boxes, (32, 32), threshold=None))
+    # probabilities (threshold=None): a 0/1 output has no gradient and flips on float noise at 0.5
+    check_layer(PasteMasks, {"image_shape": [32, 32], "threshold": None}, input_data=[logits, boxes, classes],
+                expected_output=expected, expected_output_shape=(2, 3, 32, 32))
+    binary = np.asarray(PasteMasks(image_shape=(32, 32))([logits, boxes, classes]))
+    np.testing.assert_array_equal(binary, (expected >= 0.5).astype("float32"))
+    assert binary[0, 2].max() == 0  # padded detection (class -1): empty mask
+    with pytest.raises(ValueError, match="threshold"):
+        PasteMasks(image_shape=(32, 32), threshold=1.5)

@@ -252,11 +252,15 @@ class FasterRCNN(keras.Model):
         )([box_deltas, class_logits, proposals])
 
     def make_inference_model(self, *, score_threshold=0.05, iou_threshold=0.5, max_detections=100,
-                             pre_nms_top_k=1000):
+                             pre_nms_top_k=1000, **head_kwargs):
         """A functional model sharing this model's weights: image -> `{boxes, scores, classes,
-        num_detections}` (xyxy pixels, classes padded with -1), decoding and class-wise NMS inside."""
+        num_detections}` (xyxy pixels, classes padded with -1), decoding and class-wise NMS inside.
+
+        The NMS keeps boxes with score `> score_threshold` and IoU `<= iou_threshold`, at most
+        `max_detections` per image, from the `pre_nms_top_k` best (proposal, class) pairs.
+        `head_kwargs`: options of subclasses (Mask R-CNN: `mask_threshold`)."""
         outputs = self._detections(score_threshold=score_threshold, iou_threshold=iou_threshold,
-                                   max_detections=max_detections, pre_nms_top_k=pre_nms_top_k)
+                                   max_detections=max_detections, pre_nms_top_k=pre_nms_top_k, **head_kwargs)
         model = keras.Model(self.inputs[0], outputs, name=f"{self.name}_inference")
         model.vras_meta = {"task": "detection", "num_classes": self.num_classes, "bounding_box_format": "xyxy",
                            "input_shape": [*self.image_shape, int(self.inputs[0].shape[-1])]}

@@ -55,12 +55,15 @@ class MaskRCNN(FasterRCNN):
         logits = self.get_layer("mask_head")(pooled, training=training)
         return {"mask": mask_head_loss(logits, positives, y["masks"])}
 
-    def _detections(self, **kwargs):
+    def _detections(self, *, mask_threshold="model", **kwargs):
+        """Detections + pasted masks; `mask_threshold`: "model" (this model's `mask_threshold`), a float, or
+        None for mask probabilities (parity tests compare those: thresholded untrained masks flip pixels)."""
         detections = super()._detections(**kwargs)
+        threshold = self.mask_threshold if mask_threshold == "model" else mask_threshold
         roi_align = self.get_layer("mask_roi_align")
         pooled = roi_align([*roi_align.input[:-1], detections["boxes"]])
         logits = self.get_layer("mask_head")(pooled)
-        masks = PasteMasks(image_shape=self.image_shape, threshold=self.mask_threshold, name="masks")(
+        masks = PasteMasks(image_shape=self.image_shape, threshold=threshold, name="masks")(
             [logits, detections["boxes"], detections["classes"]]
         )
         return {**detections, "masks": masks}
