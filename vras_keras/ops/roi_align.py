@@ -294,7 +294,7 @@ def crop_and_resize_masks(masks, boxes, indices, *, output_size=28, sampling_rat
     indices = ops.clip(ops.cast(indices, "int32"), 0, num_masks - 1)
     flat_index = ops.arange(batch, dtype="int32")[:, None] * num_masks + indices  # (B, R)
     out = roi_align(
-        ops.expand_dims(ops.reshape(masks, (-1, masks.shape[2], masks.shape[3])), -1),
+        ops.expand_dims(ops.reshape(masks, (-1, shape[2], shape[3])), -1),
         ops.reshape(boxes, (-1, 4)), output_size=size, sampling_ratio=sampling_ratio, aligned=True,
         box_indices=ops.reshape(flat_index, (-1,)),
     )

@@ -145,3 +145,22 @@ def test_box_head_loss_by_hand():
     np.testing.assert_allclose(cls, np.log(3.0), rtol=1e-5)
     # target dx = 10 * 1 / 10 = 1 (> beta 1/9): smooth L1 = 1 - 0.5 / 9, divided by 2 sampled RoIs
     np.testing.assert_allclose(box, (1 - 0.5 / 9) / 2, rtol=1e-5)
+
+
+def test_sample_rois_with_unknown_number_of_targets():
+    """Keras relaxes traced shapes (`reduce_retracing`): M may be None inside train_step."""
+    import tensorflow as tf
+
+    proposals = np.array([[[0, 0, 10, 10], [30, 30, 40, 40]]], "float32")
+    boxes = np.array([[[1, 0, 11, 10], [40, 40, 60, 60], [0, 0, 0, 0]]], "float32")
+    classes = np.array([[2, 0, -1]], "int32")
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, 4)), tf.TensorSpec((None, None), tf.int32)])
+    def sample(b, c):
+        valid = c >= 0
+        return sample_rois(proposals, np.ones((1, 2), bool), b, c, valid, num_samples=8, positive_fraction=0.5,
+                           seed=0)
+
+    s = {k: np.asarray(v) for k, v in sample(boxes, classes).items()}
+    assert s["rois"].shape == (1, 8, 4)
+    assert (s["labels"] == 1).sum() == 3 and (s["labels"] == 0).sum() == 1 and (s["labels"] == -1).sum() == 4

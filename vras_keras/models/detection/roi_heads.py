@@ -129,7 +129,7 @@ def sample_rois(proposals, proposal_valid, boxes, classes, valid, *, num_samples
         boxes, classes, valid: `(B, M, 4)`, `(B, M)`, `(B, M)` sanitised ground truth.
 
     Returns:
-        A dict with `S = min(num_samples, P + M)` RoIs per image: `"rois"` `(B, S, 4)`, `"labels"` `(B, S)`
+        A dict with `S = min(num_samples, P + M)` RoIs per image (`S = num_samples` when M is not static): `"rois"` `(B, S, 4)`, `"labels"` `(B, S)`
         int32 in {1, 0, -1} (-1: padding, not in the loss), `"classes"` `(B, S)` int32 target class with
         0 = background and `c + 1` for object class `c`, `"matched"` `(B, S)` index of the matched ground
         truth, `"target_boxes"` `(B, S, 4)`.
@@ -142,7 +142,13 @@ def sample_rois(proposals, proposal_valid, boxes, classes, valid, *, num_samples
                                     gt_mask=valid)
     labels = ops.where(roi_valid, labels, -1)
     labels = sample_balanced(labels, num_samples, positive_fraction, seed=seed)
-    count = min(int(num_samples), rois.shape[1])
+    count = int(num_samples)
+    if rois.shape[1] is None:  # unknown M (e.g. ragged targets): pad with ignored RoIs to at least S
+        rois = ops.pad(rois, [[0, 0], [0, count], [0, 0]])
+        labels = ops.pad(labels, [[0, 0], [0, count]], constant_values=-1)
+        matched = ops.pad(matched, [[0, 0], [0, count]])
+    else:
+        count = min(count, rois.shape[1])
     index = select_sampled(labels, count)
     labels = _gather(labels, index)
     matched = _gather(matched, index)
