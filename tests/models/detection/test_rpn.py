@@ -164,3 +164,17 @@ def test_sample_rois_with_unknown_number_of_targets():
     s = {k: np.asarray(v) for k, v in sample(boxes, classes).items()}
     assert s["rois"].shape == (1, 8, 4)
     assert (s["labels"] == 1).sum() == 3 and (s["labels"] == 0).sum() == 1 and (s["labels"] == -1).sum() == 4
+
+
+def test_roi_wise_layer():
+    import keras
+
+    from vras_keras.models.detection.roi_heads import RoIWise
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6, 2)).astype("float32")
+    model = check_layer(RoIWise, {"layer": keras.layers.Conv2D(4, 3, padding="same")}, input_data=x,
+                        expected_output_shape=(2, 3, 6, 6, 4))
+    conv = keras.layers.Conv2D(4, 3, padding="same")
+    expected = np.asarray(conv(x.reshape(6, 6, 6, 2))).reshape(2, 3, 6, 6, 4)
+    np.testing.assert_allclose(np.asarray(RoIWise(conv)(x)), expected, atol=1e-5)  # the layer on every RoI
+    assert model.output.shape == (None, 3, 6, 6, 4)

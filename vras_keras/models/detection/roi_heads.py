@@ -50,12 +50,26 @@ class RoIWise(keras.layers.Wrapper):
         >>> logits, deltas = RoIWise(box_head_model)(pooled)   # pooled (B, R, 7, 7, C)
     """
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # keras.layers.Wrapper.from_config pops "layer" from the caller's dict: work on a copy
+        return super().from_config(dict(config), custom_objects=custom_objects)
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer.build((None, *input_shape[2:]))
+        self.built = True
+
     def call(self, inputs, training=None):
         shape = ops.shape(inputs)
         batch, rois = shape[0], shape[1]
         flat = ops.reshape(inputs, (-1, *inputs.shape[2:]))
         outputs = self.layer(flat, training=training)
         return keras.tree.map_structure(lambda t: ops.reshape(t, (batch, rois, *t.shape[1:])), outputs)
+
+    def compute_output_shape(self, input_shape):
+        spec = self.compute_output_spec(keras.KerasTensor(input_shape))
+        return keras.tree.map_structure(lambda t: tuple(t.shape), spec)
 
     def compute_output_spec(self, inputs, training=None):
         inner = self.layer.compute_output_spec(keras.KerasTensor((None, *inputs.shape[2:]), dtype=inputs.dtype))
