@@ -26,6 +26,14 @@ def check_args(name: str, *, input_shape, num_classes, width, weights=None) -> N
         raise ValueError(f"{name}: weights must be None or the path of a .weights.h5 file, received {weights!r}")
 
 
+def norm_act(x, name: str, activation: str = "relu"):
+    """BatchNorm → activation (the pre-activation order of WRN and DenseNet); names `{name}_bn`, `{name}_{act}`."""
+    from vras_keras.layers import batch_norm
+
+    x = batch_norm(name=f"{name}_bn")(x)
+    return keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
+
+
 def classifier_head(x, num_classes: int, *, dropout_rate: float = 0.0, name: str = "logits"):
     """Global average pooling → (Dropout) → Dense logits (no softmax: train with `from_logits=True`)."""
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import keras
 
-from vras_keras.layers import SqueezeExcite, ZeroPadShortcut, batch_norm, conv_norm_act, image_input
-from vras_keras.models.classification._common import check_args, classifier_head, finalize, scaled
+from vras_keras.layers import SqueezeExcite, ZeroPadShortcut, conv_norm_act, image_input
+from vras_keras.models.classification._common import check_args, classifier_head, finalize, norm_act, scaled
 from vras_keras.models.registry import register
 
 BLOCKS = ("basic", "bottleneck")
@@ -180,11 +180,6 @@ def resnet_cifar(*, depth=20, input_shape=(32, 32, 3), num_classes=10, include_t
     return finalize(inputs, outputs, name=name, include_top=include_top, pyramid=pyramid, weights=weights)
 
 
-def _bn_relu(x, name):
-    x = batch_norm(name=f"{name}_bn")(x)
-    return keras.layers.Activation("relu", name=f"{name}_relu")(x)
-
-
 @register("wide_resnet", task="classification")
 def wide_resnet(*, depth=28, widen_factor=10, input_shape=(32, 32, 3), num_classes=10, include_top=True,
                 weights=None, dropout_rate=0.0, skip=True, width=1.0):
@@ -215,10 +210,10 @@ def wide_resnet(*, depth=28, widen_factor=10, input_shape=(32, 32, 3), num_class
         for i in range(n):
             strides = 2 if (stage > 0 and i == 0) else 1
             block = f"stage{stage + 1}_block{i + 1}"
-            pre = _bn_relu(x, f"{block}_preact")
+            pre = norm_act(x, f"{block}_preact")
             y = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
                                     kernel_initializer="he_normal", name=f"{block}_conv1_conv")(pre)
-            y = _bn_relu(y, f"{block}_conv1")
+            y = norm_act(y, f"{block}_conv1")
             y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
                                     name=f"{block}_conv2_conv")(y)
             if skip:
@@ -230,7 +225,7 @@ def wide_resnet(*, depth=28, widen_factor=10, input_shape=(32, 32, 3), num_class
                 y = keras.layers.Add(name=f"{block}_add")([shortcut, y])
             x = y
         pyramid[f"C{stage}"] = x
-    x = _bn_relu(x, "final")
+    x = norm_act(x, "final")
     pyramid[f"C{stage}"] = x
     outputs = classifier_head(x, num_classes, dropout_rate=dropout_rate) if include_top else x
     return finalize(inputs, outputs, name=name, include_top=include_top, pyramid=pyramid, weights=weights)
