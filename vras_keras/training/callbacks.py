@@ -1,0 +1,259 @@
+"""Callbacks of every training run: crash-safe resume, atomic checkpoints, logs, curves, summary.
+
+Workdir layout (`standard_callbacks(workdir)` + the trainer)::
+
+    workdir/
+      config.yaml          the resolved recipe            vras_meta.json  task, model id + args, labels, input
+      backup/              BackupAndRestore state (deleted when the run finishes)
+      checkpoints/best.keras, last.keras, best.json       (written atomically: temp file, then os.replace)
+      history.csv          one row per completed epoch (rows of an epoch re-run after a crash are replaced)
+      curves.png           loss / metric curves            logs/  TensorBoard event files
+      summary.json         final metrics and artefact paths
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import keras
+
+
+# ------------------------------------------------------------------------------------ atomic writes
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write `data` to `path` so that `path` is either the old or the complete new content."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def atomic_write_text(path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode())
+
+
+def atomic_save_model(model, path) -> Path:
+    """`model.save` to a temporary file beside `path`, then `os.replace` it onto `path`.
+
+    A crash at any point leaves either the previous complete file or none under the final name; the
+    temporary file is removed if saving raises.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(path)
+    try:
+        model.save(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _is_better(value, best, mode):
+    if best is None:
+        return True
+    return value < best if mode == "min" else value > best
+
+
+# ------------------------------------------------------------------------------------------ callbacks
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Saves `last.keras` after every epoch and `best.keras` when `monitor` improves, atomically.
+
+    With `resuming=True` (a run continued from its backup) the best value so far is read back from
+    `best.json`; a fresh run starts over. If `monitor` is a `val_` metric and the run has no validation,
+    the training metric of the same name is monitored instead.
+    """
+
+    def __init__(self, directory, monitor="val_loss", mode="min", save_best=True, save_last=True, resuming=False):
+        super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', received {mode!r}")
+        self.directory = Path(directory)
+        self.monitor, self.mode = monitor, mode
+        self.save_best, self.save_last = save_best, save_last
+        self.best_path = self.directory / "best.keras"
+        self.last_path = self.directory / "last.keras"
+        self.state_path = self.directory / "best.json"
+        self.best = None
+        self.best_epoch = None
+        self.resuming = resuming
+
+    def on_train_begin(self, logs=None):
+        if self.resuming and self.state_path.exists():
+            state = json.loads(self.state_path.read_text())
+            if state.get("monitor") == self.monitor:
+                self.best, self.best_epoch = state["value"], state["epoch"]
+
+    def _value(self, logs):
+        if self.monitor in logs:
+            return self.monitor, logs[self.monitor]
+        fallback = self.monitor[4:] if self.monitor.startswith("val_") else None
+        if fallback in logs:
+            return fallback, logs[fallback]
+        raise ValueError(
+            f"callbacks.checkpoint.monitor: {self.monitor!r} is not among the logged metrics "
+            f"({', '.join(sorted(logs))})"
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_last:
+            atomic_save_model(self.model, self.last_path)
+        if self.save_best:
+            name, value = self._value(logs)
+            value = float(value)
+            if math.isfinite(value) and _is_better(value, self.best, self.mode):
+                self.best, self.best_epoch = value, epoch + 1
+                atomic_save_model(self.model, self.best_path)
+                atomic_write_text(self.state_path, json.dumps(
+                    {"monitor": self.monitor, "logged_as": name, "value": value, "epoch": epoch + 1}))
+
+
+class EpochLog(keras.callbacks.Callback):
+    """`history.csv` with one row per completed epoch (1-based `epoch` column).
+
+    Unlike `keras.callbacks.CSVLogger(append=True)`, an epoch repeated after a crash replaces its row
+    instead of duplicating it; each write is atomic.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        with open(self.path, newline="") as f:
+            return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
+                    for row in csv.DictReader(f)]
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = [r for r in self.read() if r["epoch"] < epoch + 1]
+        row = {"epoch": epoch + 1}
+        for k, v in (logs or {}).items():
+            try:
+                row[k] = float(v)
+            except (TypeError, ValueError):
+                continue
+        try:
+            row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        except (AttributeError, TypeError, ValueError):
+            pass
+        rows.append(row)
+        keys = ["epoch"] + sorted({k for r in rows for k in r} - {"epoch"})
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path, buffer.getvalue())
+
+
+def plot_curves(rows: list[dict], path, title="training curves") -> Path:
+    """Draw loss and metric curves (train solid, validation dashed) from history rows to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    bases = sorted({k[4:] if k.startswith("val_") else k for r in rows for k in r} - {"epoch", "learning_rate"})
+    bases = ["loss"] + [b for b in bases if b != "loss"]
+    fig = Figure(figsize=(4 * len(bases), 3.2), dpi=90)
+    epochs = [r["epoch"] for r in rows]
+    for i, base in enumerate(bases):
+        ax = fig.add_subplot(1, len(bases), i + 1)
+        for key, style in ((base, "-"), (f"val_{base}", "--")):
+            values = [r.get(key, float("nan")) for r in rows]
+            if any(math.isfinite(v) for v in values):
+                ax.plot(epochs, values, style, marker="o", markersize=3, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(base)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+class CurvePlot(keras.callbacks.Callback):
+    """Redraws `curves.png` from `history.csv` after every epoch (so it also covers resumed runs)."""
+
+    def __init__(self, log: EpochLog, path, title="training curves"):
+        super().__init__()
+        self.log, self.path, self.title = log, Path(path), title
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = self.log.read()
+        if rows:
+            plot_curves(rows, self.path, self.title)
+
+
+def _tensorboard_available() -> bool:
+    import importlib.util
+    import warnings
+
+    if importlib.util.find_spec("tensorboard") is None:
+        warnings.warn("callbacks.tensorboard is true but the tensorboard package is not installed "
+                      "(pip install -r requirements.txt); no TensorBoard logs are written")
+        return False
+    return True
+
+
+def standard_callbacks(workdir, callbacks_config=None, *, is_chief: bool = True, worker_index: int = 0,
+                       title: str = "training curves", resuming: bool = False) -> list:
+    """The callbacks of DESIGN.md §5 for `workdir`, configured by a `CallbacksConfig` (defaults if None).
+
+    On a multi-worker cluster only the chief writes checkpoints, logs and curves; every worker keeps its
+    own BackupAndRestore state (workers must all resume from the same epoch; their weights are equal).
+    """
+    from vras_keras.training.config import CallbacksConfig
+
+    cfg = callbacks_config or CallbacksConfig()
+    workdir = Path(workdir)
+    out = []
+    if cfg.backup:
+        backup = workdir / ("backup" if is_chief else f"backup-worker{worker_index}")
+        # double_checkpoint: a process killed while writing the backup falls back to the previous one.
+        out.append(keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", double_checkpoint=True,
+                                                    delete_checkpoint=True))
+    if not is_chief:
+        return out
+    ck = cfg.checkpoint
+    if ck.save_best or ck.save_last:
+        out.append(AtomicCheckpoint(workdir / "checkpoints", ck.monitor, ck.mode, ck.save_best, ck.save_last,
+                                    resuming=resuming))
+    log = EpochLog(workdir / "history.csv")
+    if cfg.csv or cfg.curves:
+        out.append(log)
+    if cfg.curves:
+        out.append(CurvePlot(log, workdir / "curves.png", title))
+    if cfg.tensorboard and _tensorboard_available():
+        out.append(keras.callbacks.TensorBoard(str(workdir / "logs"), write_graph=False, update_freq="epoch",
+                                               profile_batch=0))
+    if cfg.early_stopping is not None:
+        es = cfg.early_stopping
+        out.append(keras.callbacks.EarlyStopping(monitor=es.monitor, mode=es.mode, patience=es.patience,
+                                                 min_delta=es.min_delta,
+                                                 restore_best_weights=es.restore_best_weights))
+    return out

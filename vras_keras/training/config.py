@@ -1,0 +1,415 @@
+"""`TrainConfig`: the YAML training recipe, validated completely before anything starts.
+
+A recipe (see `configs/*.yaml` and docs/training.md) has these sections::
+
+    model:      {id: resnet_cifar, args: {depth: 20, width: 0.5}}
+    data:       {source: shapes|digits|pairs|path|synthetic, format, path, task, split, val_split,
+                 image_size, num_samples, val_samples, shuffle_buffer, cache, options: {...}}
+    batch_per_replica: 32
+    epochs: 10
+    optimizer:  {name: sgd|adam|adamw|rmsprop, learning_rate, weight_decay, momentum, nesterov, clipnorm}
+    schedule:   {name: constant|cosine|step|exponential, warmup_epochs, alpha, boundaries, factor, decay_rate}
+    loss_weights: {output_name: weight}
+    callbacks:  {checkpoint: {monitor, mode, save_best, save_last}, tensorboard, csv, curves, progress,
+                 early_stopping: {monitor, patience, min_delta, mode, restore_best_weights}}
+    seed: 0
+    deterministic: false
+    mixed_precision: null|bf16|fp16
+    jit: false
+    strategy: auto|one_device|mirrored|multi_worker|tpu
+    cpu_replicas: null
+    workdir: runs/NAME
+
+Every problem (unknown key, wrong type, bad value, missing file, unknown model id or model argument)
+raises one `ValueError` naming the key path (`data.format`), what was received and what is allowed.
+Validation is pure Python plus the model registry; it never initialises TensorFlow devices, so it can run
+before `--cpu-replicas` configures logical devices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import typing
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+DATA_SOURCES = ("shapes", "digits", "pairs", "path", "synthetic")
+DATA_FORMATS = ("folder", "coco", "voc", "masks")
+MIXED_PRECISION = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "cosine", "step", "exponential")
+
+
+# ------------------------------------------------------------------------------------------- sections
+@dataclasses.dataclass
+class ModelConfig:
+    """`id`: registry id (`vras list`); `args`: keyword arguments of its builder.
+
+    `input_shape` and `num_classes` are filled in from the data when the builder takes them and the
+    recipe does not set them.
+    """
+
+    id: str
+    args: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the images come from and how many.
+
+    source: `shapes` (ShapesWorld / StickFigures for pose), `digits` (distorted scikit-learn digits),
+        `pairs` (views of scikit-image photographs), `path` (your data on disk in `format`), or
+        `synthetic` (random images with a learnable label, for smoke tests and benchmarks).
+    format: for `source: path`: folder | coco | voc | masks.
+    path: for `source: path`: the directory (or annotation file) to read; must exist.
+    task: the task the targets are made for; defaults to the model's registry task.
+    split / val_split: split names for training / validation (`val_split: null` disables validation).
+    image_size: square side in pixels the images are generated at or resized to.
+    num_samples / val_samples: images per epoch for training / validation (generated sources).
+    shuffle_buffer: shuffle buffer (samples); cache: keep decoded samples in memory after epoch 1.
+    options: extra keyword arguments for the data loader (e.g. `max_objects: 3`).
+    """
+
+    source: Literal["shapes", "digits", "pairs", "path", "synthetic"] = "shapes"
+    format: Optional[Literal["folder", "coco", "voc", "masks"]] = None
+    path: Optional[str] = None
+    task: Optional[str] = None
+    split: str = "train"
+    val_split: Optional[str] = "val"
+    image_size: int = 64
+    num_samples: int = 1024
+    val_samples: int = 256
+    shuffle_buffer: int = 1024
+    cache: bool = True
+    options: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+    name: Literal["sgd", "adam", "adamw", "rmsprop"] = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: Optional[float] = None
+    momentum: float = 0.9
+    nesterov: bool = False
+    clipnorm: Optional[float] = None
+
+
+@dataclasses.dataclass
+class ScheduleConfig:
+    """Learning-rate schedule over the whole run (step-based, so it resumes exactly).
+
+    constant; cosine (to `alpha` × lr); step (× `factor` at each epoch in `boundaries`);
+    exponential (× `decay_rate` per epoch). `warmup_epochs` of linear warm-up precede any of them.
+    """
+
+    name: Literal["constant", "cosine", "step", "exponential"] = "constant"
+    warmup_epochs: int = 0
+    alpha: float = 0.0
+    boundaries: list = dataclasses.field(default_factory=list)
+    factor: float = 0.1
+    decay_rate: float = 0.9
+
+
+@dataclasses.dataclass
+class CheckpointConfig:
+    monitor: str = "val_loss"
+    mode: Literal["min", "max"] = "min"
+    save_best: bool = True
+    save_last: bool = True
+
+
+@dataclasses.dataclass
+class EarlyStoppingConfig:
+    monitor: str = "val_loss"
+    mode: Literal["min", "max"] = "min"
+    patience: int = 5
+    min_delta: float = 0.0
+    restore_best_weights: bool = False
+
+
+@dataclasses.dataclass
+class CallbacksConfig:
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    backup: bool = True
+    tensorboard: bool = True
+    csv: bool = True
+    curves: bool = True
+    progress: bool = True
+    early_stopping: Optional[EarlyStoppingConfig] = None
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A whole training recipe; build with `load_config(path)` or `TrainConfig.from_dict(d)`."""
+
+    model: ModelConfig
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    batch_per_replica: int = 32
+    epochs: int = 10
+    steps_per_epoch: Optional[int] = None
+    validation_steps: Optional[int] = None
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
+    loss_weights: Optional[dict] = None
+    callbacks: CallbacksConfig = dataclasses.field(default_factory=CallbacksConfig)
+    seed: int = 0
+    deterministic: bool = False
+    mixed_precision: Optional[Literal["bf16", "fp16"]] = None
+    jit: bool = False
+    strategy: Literal["auto", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
+    cpu_replicas: Optional[int] = None
+    workdir: Optional[str] = None
+    # Filled in by validation: the task (data.task or the model's registry task).
+    task: Optional[str] = None
+
+    # ---------------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, raw: dict, *, source: str = "<dict>", check_model: bool = True) -> "TrainConfig":
+        """Validate `raw` (a parsed YAML mapping) and return the config; raises `ValueError`."""
+        config = _convert(cls, raw, "", source)
+        _check_values(config, source, base_dir=Path(source).parent if source != "<dict>" else Path.cwd(),
+                      check_model=check_model)
+        return config
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def mixed_precision_policy(self) -> str | None:
+        return MIXED_PRECISION.get(self.mixed_precision) if self.mixed_precision else None
+
+
+# ------------------------------------------------------------------------------------------ loading
+def load_config(path, overrides: dict | None = None, *, check_model: bool = True) -> TrainConfig:
+    """Read a YAML recipe, apply `overrides` (`{"epochs": 3, "data.image_size": 32}`), validate it.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: the YAML does not parse or does not validate (the message names the key).
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Training config {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: the top level must be a mapping of sections, received {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides or {})
+    if raw.get("workdir") is None:
+        raw["workdir"] = str(Path("runs") / path.stem)
+    return TrainConfig.from_dict(raw, source=str(path), check_model=check_model)
+
+
+def apply_overrides(raw: dict, overrides: dict) -> dict:
+    """A copy of `raw` with dotted keys set (`{"data.image_size": 32}`); `None` values are skipped."""
+    import copy
+
+    raw = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            if node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+        node[leaf] = value
+    return raw
+
+
+# ---------------------------------------------------------------------------------- type conversion
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin is Union:
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {dict: "a mapping", list: "a list", float: "a number", int: "an integer", bool: "true/false",
+            str: "a string"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _fail(source, key, value, expected):
+    raise ValueError(f"{source}: {key or '<top level>'}: received {value!r}; expected {expected}")
+
+
+def _convert(tp, value, key, source):
+    origin = typing.get_origin(tp)
+    if origin is Union:
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            if value is None:
+                _fail(source, key, value, _type_name(tp))
+            return _convert(non_none[0], value, key, source)
+        _fail(source, key, value, _type_name(tp))  # pragma: no cover (no such fields)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed or isinstance(value, bool):
+            _fail(source, key, value, f"one of {', '.join(repr(a) for a in allowed)}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if value is None and all(
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            for f in dataclasses.fields(tp)
+        ):
+            value = {}
+        if not isinstance(value, dict):
+            _fail(source, key, value, f"a mapping with keys {', '.join(f.name for f in dataclasses.fields(tp))}")
+        hints = typing.get_type_hints(tp)
+        fields = {f.name: f for f in dataclasses.fields(tp)}
+        for name in value:
+            if name not in fields or name == "task" and tp is TrainConfig:
+                allowed = [n for n in fields if not (n == "task" and tp is TrainConfig)]
+                import difflib
+
+                close = difflib.get_close_matches(str(name), allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"{source}: unknown key {_join(key, name)!r}{hint}; allowed keys"
+                    f"{' in ' + key if key else ''}: {', '.join(allowed)}"
+                )
+        kwargs = {}
+        for name, field in fields.items():
+            if name in value:
+                kwargs[name] = _convert(hints[name], value[name], _join(key, name), source)
+            elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{source}: missing required key {_join(key, name)!r} ({_type_name(hints[name])})")
+        return tp(**kwargs)
+    if tp is bool:
+        if not isinstance(value, bool):
+            _fail(source, key, value, "true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(source, key, value, "an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            _fail(source, key, value, "a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            _fail(source, key, value, "a string")
+        return value
+    if tp is dict:
+        if not isinstance(value, dict):
+            _fail(source, key, value, "a mapping")
+        return dict(value)
+    if tp is list:
+        if not isinstance(value, (list, tuple)):
+            _fail(source, key, value, "a list")
+        return list(value)
+    raise TypeError(f"unsupported schema type {tp!r} for {key}")  # pragma: no cover (schema bug)
+
+
+def _join(prefix, name):
+    return f"{prefix}.{name}" if prefix else str(name)
+
+
+# ---------------------------------------------------------------------------------- value checks
+def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool) -> None:
+    def positive(key, value, allow_zero=False):
+        if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+            _fail(source, key, value, "a number >= 0" if allow_zero else "a number > 0")
+
+    positive("batch_per_replica", c.batch_per_replica)
+    positive("epochs", c.epochs)
+    positive("steps_per_epoch", c.steps_per_epoch)
+    positive("validation_steps", c.validation_steps)
+    positive("cpu_replicas", c.cpu_replicas)
+    positive("data.image_size", c.data.image_size)
+    positive("data.num_samples", c.data.num_samples)
+    positive("data.val_samples", c.data.val_samples)
+    positive("data.shuffle_buffer", c.data.shuffle_buffer)
+    positive("optimizer.learning_rate", c.optimizer.learning_rate)
+    positive("optimizer.weight_decay", c.optimizer.weight_decay, allow_zero=True)
+    positive("optimizer.momentum", c.optimizer.momentum, allow_zero=True)
+    positive("optimizer.clipnorm", c.optimizer.clipnorm)
+    positive("schedule.warmup_epochs", c.schedule.warmup_epochs, allow_zero=True)
+    positive("schedule.alpha", c.schedule.alpha, allow_zero=True)
+    positive("schedule.factor", c.schedule.factor)
+    positive("schedule.decay_rate", c.schedule.decay_rate)
+    positive("callbacks.early_stopping.patience",
+             c.callbacks.early_stopping.patience if c.callbacks.early_stopping else None, allow_zero=True)
+    if c.seed < 0:
+        _fail(source, "seed", c.seed, "an integer >= 0")
+    if c.schedule.warmup_epochs > c.epochs:
+        _fail(source, "schedule.warmup_epochs", c.schedule.warmup_epochs, f"at most epochs ({c.epochs})")
+    if not all(isinstance(b, int) and not isinstance(b, bool) and 0 < b < c.epochs for b in c.schedule.boundaries):
+        _fail(source, "schedule.boundaries", c.schedule.boundaries,
+              f"a list of epoch numbers between 1 and {c.epochs - 1}")
+    if c.schedule.boundaries != sorted(set(c.schedule.boundaries)):
+        _fail(source, "schedule.boundaries", c.schedule.boundaries, "strictly increasing epoch numbers")
+    if c.schedule.name == "step" and not c.schedule.boundaries:
+        _fail(source, "schedule.boundaries", c.schedule.boundaries, "at least one epoch for schedule.name 'step'")
+    if c.loss_weights is not None:
+        for name, weight in c.loss_weights.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                _fail(source, f"loss_weights.{name}", weight, "a number >= 0")
+    if c.cpu_replicas is not None and c.strategy not in ("auto", "mirrored"):
+        _fail(source, "cpu_replicas", c.cpu_replicas,
+              f"null with strategy {c.strategy!r} (logical CPU replicas are for 'mirrored' or 'auto')")
+
+    # data section
+    d = c.data
+    if d.source == "path":
+        if d.path is None:
+            _fail(source, "data.path", None, "the directory or annotation file of your data (source: path)")
+        if d.format is None:
+            _fail(source, "data.format", None, f"one of {', '.join(DATA_FORMATS)} (source: path)")
+        path = Path(os.path.expanduser(d.path))
+        if not path.is_absolute():
+            path = (base_dir / path) if (base_dir / path).exists() else path
+        if not path.exists():
+            raise ValueError(f"{source}: data.path: {d.path!r} does not exist (resolved to {str(path)!r})")
+        d.path = str(path)
+    else:
+        if d.path is not None:
+            _fail(source, "data.path", d.path, f"null for source {d.source!r} (only source 'path' reads files)")
+        if d.format is not None:
+            _fail(source, "data.format", d.format, f"null for source {d.source!r} (only source 'path' has a format)")
+
+    # model section: the id must be registered, its arguments must be builder arguments
+    from vras_keras.models.registry import TASKS
+
+    if d.task is not None and d.task not in TASKS:
+        _fail(source, "data.task", d.task, f"one of {', '.join(TASKS)}")
+    c.task = d.task
+    if check_model:
+        from vras_keras.models import registry
+
+        try:
+            entry = registry.get_entry(c.model.id)
+        except ValueError as error:
+            raise ValueError(f"{source}: model.id: {error}") from None
+        if d.task is not None and d.task != entry.task and not (d.task == "classification" and entry.task == "stn"):
+            _fail(source, "data.task", d.task, f"{entry.task!r}, the task of model {c.model.id!r} (or null)")
+        c.task = d.task or entry.task
+        params = inspect.signature(entry.builder).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            allowed = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            for name in c.model.args:
+                if name not in allowed:
+                    raise ValueError(
+                        f"{source}: unknown key 'model.args.{name}' for model {c.model.id!r}; "
+                        f"its builder takes: {', '.join(allowed)}"
+                    )
+    elif c.task is None:
+        raise ValueError(f"{source}: data.task: received None; expected one of {', '.join(TASKS)} "
+                         "(needed when the model registry is not consulted)")

@@ -1,0 +1,218 @@
+"""What each task compiles with: a table keyed by task, extended by the task families.
+
+`TASK_SETUPS[task](model, config) -> TaskSetup(compile_args, map_targets)`; `compile_args` go to
+`model.compile` (loss, metrics, loss_weights), `map_targets` turns a batch of dataset targets into what
+the model's loss expects (e.g. one label per output of a model with auxiliary heads).
+
+Families extend or replace an entry from their losses/metrics module, which `task_setup` imports first::
+
+    # vras_keras/losses/pose.py
+    from vras_keras.training.tasks import register_task_setup
+
+    @register_task_setup("pose", replace=True)
+    def pose_setup(model, config):
+        return TaskSetup({"loss": HeatmapAndL2Loss(), "metrics": [PCK(0.1)]})
+
+A model that computes its own loss (a subclass overriding `compute_loss` or `train_step`, e.g. detectors)
+or that sets `model.vras_compile_args = {...}` is compiled with exactly that, whatever its task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+from typing import Callable
+
+import keras
+
+from vras_keras.models.registry import TASKS
+
+
+@dataclasses.dataclass
+class TaskSetup:
+    compile_args: dict
+    map_targets: Callable | None = None
+
+
+TASK_SETUPS: dict[str, Callable] = {}
+
+
+def register_task_setup(task: str, *, replace: bool = False):
+    """Decorator registering `fn(model, config) -> TaskSetup` for `task`.
+
+    Raises:
+        ValueError: unknown task, or the task already has a setup and `replace` is False.
+    """
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; allowed tasks: {', '.join(TASKS)}")
+
+    def decorator(fn):
+        if task in TASK_SETUPS and not replace:
+            raise ValueError(f"task {task!r} already has a setup ({TASK_SETUPS[task].__qualname__}); pass replace=True")
+        TASK_SETUPS[task] = fn
+        return fn
+
+    return decorator
+
+
+def _carries_own_loss(model) -> bool:
+    cls = type(model)
+    return cls.compute_loss is not keras.Model.compute_loss or cls.train_step is not keras.Model.train_step
+
+
+def task_setup(task: str, model, config=None) -> TaskSetup:
+    """The `TaskSetup` for `model` trained on `task` (see the module docstring for the lookup order)."""
+    own = getattr(model, "vras_compile_args", None)
+    if own is not None:
+        return TaskSetup(dict(own))
+    if _carries_own_loss(model):
+        return TaskSetup({})
+    for package in ("losses", "metrics"):  # let the family's modules register or replace their entry
+        name = f"vras_keras.{package}.{task}"
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+    if task not in TASK_SETUPS:
+        raise ValueError(
+            f"No training setup for task {task!r} and model {model.name!r} computes no loss of its own; "
+            f"tasks with a setup: {', '.join(sorted(TASK_SETUPS))}"
+        )
+    return TASK_SETUPS[task](model, config)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def outputs_probabilities(model, index: int = 0) -> bool:
+    """True when output `index` of `model` ends in a softmax/sigmoid (so losses take probabilities)."""
+    try:
+        layer = model.outputs[index]._keras_history.operation
+    except (AttributeError, IndexError):
+        return False
+    for candidate in (getattr(layer, "activation", None), layer):
+        name = getattr(candidate, "__name__", None) or type(candidate).__name__
+        if name.lower() in ("softmax", "sigmoid"):
+            return True
+    return False
+
+
+def _loss_weights(model, config):
+    weights = getattr(config, "loss_weights", None) if config is not None else None
+    if weights is None:
+        weights = getattr(model, "vras_loss_weights", None)
+    if weights is None:
+        return None
+    unknown = set(weights) - set(model.output_names)
+    if unknown:
+        raise ValueError(
+            f"loss_weights: unknown outputs {sorted(unknown)} for model {model.name!r}; "
+            f"its outputs are {', '.join(model.output_names)}"
+        )
+    return {name: float(weights.get(name, 1.0)) for name in model.output_names}
+
+
+def _per_output(model, make_loss, metrics, config):
+    """compile args for one or several outputs sharing a target (auxiliary heads)."""
+    if len(model.outputs) == 1:
+        return TaskSetup({"loss": make_loss(0), "metrics": metrics(0)})
+    names = list(model.output_names)
+    return TaskSetup(
+        {"loss": {n: make_loss(i) for i, n in enumerate(names)},
+         "metrics": {names[0]: metrics(0)},
+         "loss_weights": _loss_weights(model, config)},
+        map_targets=lambda y: {n: y for n in names},
+    )
+
+
+# ------------------------------------------------------------------------------------ default entries
+@register_task_setup("classification")
+def classification_setup(model, config=None) -> TaskSetup:
+    """Sparse categorical cross-entropy (probabilities or logits, read off the model) + accuracy."""
+
+    def loss(i):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model, i))
+
+    def metrics(i):
+        out = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if model.outputs[i].shape[-1] and model.outputs[i].shape[-1] >= 10:
+            out.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"))
+        return out
+
+    return _per_output(model, loss, metrics, config)
+
+
+register_task_setup("stn")(classification_setup)
+
+
+@register_task_setup("segmentation")
+def segmentation_setup(model, config=None) -> TaskSetup:
+    """Pixel-wise cross-entropy ignoring label 255 + mean IoU with the same ignore label."""
+
+    def loss(i):
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=not outputs_probabilities(model, i), ignore_class=255)
+
+    def metrics(i):
+        num_classes = int(model.outputs[i].shape[-1])
+        return [keras.metrics.MeanIoU(num_classes=num_classes, ignore_class=255, sparse_y_pred=False, name="miou"),
+                keras.metrics.SparseCategoricalAccuracy(name="pixel_accuracy")]
+
+    return _per_output(model, loss, metrics, config)
+
+
+def _pack_keypoints(y):
+    """`{"keypoints": (N, J, 2), "visibility": (N, J)}` -> `(N, J, 3)` = x, y, visibility."""
+    return keras.ops.concatenate([y["keypoints"], keras.ops.expand_dims(y["visibility"], -1)], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+def masked_keypoint_l2(y_true, y_pred):
+    """Mean squared pixel error over visible joints; `y_true` (N, J, 3) = x, y, vis; `y_pred` (N, J, >=2)."""
+    vis = y_true[..., 2]
+    sq = keras.ops.sum(keras.ops.square(y_pred[..., :2] - y_true[..., :2]), axis=-1)
+    return keras.ops.sum(sq * vis, axis=-1) / keras.ops.maximum(keras.ops.sum(vis, axis=-1), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class MeanPixelError(keras.metrics.Mean):
+    """Mean Euclidean distance in pixels between predicted and true visible joints."""
+
+    def __init__(self, name="pixel_error", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        vis = y_true[..., 2]
+        dist = keras.ops.sqrt(keras.ops.sum(keras.ops.square(y_pred[..., :2] - y_true[..., :2]), axis=-1) + 1e-12)
+        per_image = keras.ops.sum(dist * vis, axis=-1) / keras.ops.maximum(keras.ops.sum(vis, axis=-1), 1.0)
+        return super().update_state(per_image, sample_weight=sample_weight)
+
+
+def _pose_family():
+    """`vras_keras.models.pose.regressors` when the pose family is installed, else None."""
+    name = "vras_keras.models.pose.regressors"
+    return importlib.import_module(name) if importlib.util.find_spec(name) is not None else None
+
+
+@register_task_setup("pose")
+def pose_setup(model, config=None) -> TaskSetup:
+    """Pose family models (regression / heatmap / integral): their own `compile_args` and targets
+    (`vras_keras.models.pose.regressors`); any other model with one `(N, J, 2|3)` coordinate output: L2 on
+    visible joints + mean pixel error."""
+    family = _pose_family()
+    if family is not None:
+        try:
+            family.model_kind(model)
+        except ValueError:
+            family = None
+    if family is not None:
+        args = family.compile_args(model)
+        args.pop("optimizer", None)  # the recipe's optimizer is used
+        if config is not None and config.loss_weights:
+            args["loss_weights"] = {**(args.get("loss_weights") or {}), **config.loss_weights}
+        return TaskSetup(args, map_targets=lambda y: family.training_targets(model, y["keypoints"], y["visibility"]))
+    shape = model.outputs[0].shape
+    if len(model.outputs) != 1 or len(shape) != 3 or shape[-1] not in (2, 3):
+        raise ValueError(
+            f"The default pose setup trains models with one (N, J, 2|3) coordinate output; model {model.name!r} "
+            f"has outputs {[tuple(o.shape) for o in model.outputs]}. Give it a loss of its own "
+            "(compute_loss or vras_compile_args) or register a pose setup."
+        )
+    return TaskSetup({"loss": masked_keypoint_l2, "metrics": [MeanPixelError()]}, map_targets=_pack_keypoints)
