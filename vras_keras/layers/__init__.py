@@ -14,3 +14,4 @@ from vras_keras.layers.soft_argmax import HeatmapArgmax2D, SoftArgmax2D, SoftArg
 from vras_keras.layers.squeeze_excite import SqueezeExcite
 from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
 from vras_keras.layers.local_response_normalization import LocalResponseNormalization
+from vras_keras.layers.bilinear import BilinearUpsampling, bilinear_kernel
