@@ -1,0 +1,31 @@
+"""Classification: top-5 classes as a bar chart."""
+
+import pandas as pd
+import streamlit as st
+
+from vras_keras import apps_support as support
+from vras_keras import apps_ui as ui
+
+
+def body():
+    ui.page_header("Classification", "Top-5 classes of an exported classifier.")
+    predictor = ui.choose_export("classification")
+    if predictor is None:
+        return
+    chosen = ui.choose_image("classification", size=predictor.input_size[0])
+    if chosen is None:
+        return
+    name, image = chosen
+    outputs = predictor.predict(image)
+    rows = support.top_k_rows(outputs, predictor.meta)
+    left, right = st.columns(2)
+    with left:
+        ui.show_image(image, caption=name)
+    with right:
+        st.subheader(f"{rows[0]['label']} ({rows[0]['probability']:.1%})")
+        st.bar_chart(pd.DataFrame(rows), x="label", y="probability", horizontal=True, sort="-probability")
+        st.dataframe(rows, hide_index=True, key=ui.RESULT_KEY,
+                     column_config={"probability": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)})
+
+
+ui.guarded(body)
