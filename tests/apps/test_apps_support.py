@@ -76,7 +76,9 @@ def test_match_descriptors_mutual_and_ratio():
     assert distances[0] <= distances[1]
     # the ratio test drops an ambiguous descriptor
     ambiguous = np.array([[1, 0], [0.99, 0.01]], np.float32)
-    assert support.match_descriptors([[1, 0.005]], ambiguous, max_ratio=0.8, mutual=False)[0].shape == (0, 2)
+    query = [[0.995, 0.005]]  # equally far from both
+    assert support.match_descriptors(query, ambiguous, max_ratio=0.8, mutual=False)[0].shape == (0, 2)
+    assert support.match_descriptors(query, ambiguous, max_ratio=1.0, mutual=False)[0].shape == (1, 2)
     with pytest.raises(ValueError, match="sizes differ"):
         support.match_descriptors(a, np.zeros((2, 3)))
 
