@@ -31,6 +31,7 @@ def guarded(body):
 
 
 def page_header(title: str, caption: str | None = None):
+    st.set_page_config(page_title=f"{title} · vras_keras demo", page_icon="🤖", layout="wide")
     st.title(title)
     if caption:
         st.caption(caption)
@@ -99,4 +100,8 @@ def choose_image(task: str, *, size: int = 64, key: str = "image", label: str = 
 
 
 def show_image(image, caption: str | None = None):
+    """`st.image`, small images first upscaled (nearest) so that the browser does not blur their pixels."""
+    image = support.as_rgb_array(image)
+    if max(image.shape[:2]) < support.DISPLAY_SIDE // 2:
+        image = support.upscale(image, support.display_scale(image.shape[:2]))
     st.image(image, caption=caption, width="stretch")
