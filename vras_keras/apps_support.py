@@ -327,10 +327,20 @@ def draw_pose_result(image, outputs, meta, confidence_threshold: float = 0.0, i:
     view = upscale(model_view(image, meta.input_size), factor)
     keypoints = np.asarray(outputs["keypoints"][i], np.float32)
     n = len(keypoints)
-    skeleton = [tuple(p) for p in meta.skeleton if max(p) < n]
+    skeleton = [tuple(p) for p in pose_skeleton(meta) if max(p) < n]
     keypoints = np.concatenate([keypoints * factor, np.asarray(outputs["confidence"][i], np.float32)[:, None]], -1)
     keypoints[:, :2] = np.clip(keypoints[:, :2], -1e4, 1e4)
     return draw_skeleton(view, keypoints, skeleton=skeleton, confidence_threshold=confidence_threshold)
+
+
+def pose_skeleton(meta) -> list:
+    """The export's skeleton; runs of `vras train` on stick figures record only the joint names, so
+    those get `vras_keras.data.shapes.SKELETON`."""
+    if meta.skeleton:
+        return [tuple(p) for p in meta.skeleton]
+    from vras_keras.data import shapes
+
+    return list(shapes.SKELETON) if tuple(meta.keypoint_names) == tuple(shapes.JOINT_NAMES) else []
 
 
 def pose_rows(outputs, meta, i: int = 0) -> list[dict]:

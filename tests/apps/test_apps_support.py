@@ -125,3 +125,12 @@ def test_crf_refine_smooths_an_isolated_pixel():
     assert refined.shape == (12, 12, 2)
     assert np.argmax(probabilities[6, 6]) == 1 and np.argmax(refined[6, 6]) == 0
     np.testing.assert_allclose(refined.sum(-1), 1.0, atol=1e-4)
+
+
+def test_pose_skeleton_falls_back_to_the_stick_figure_skeleton():
+    from vras_keras.data import shapes
+
+    names = list(shapes.JOINT_NAMES)
+    assert support.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names)) == list(shapes.SKELETON)
+    assert support.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names, skeleton=[[0, 1]])) == [(0, 1)]
+    assert support.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=["a", "b"])) == []
