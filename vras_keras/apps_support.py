@@ -429,6 +429,9 @@ def correct_matches(keypoints_a, keypoints_b, matches, homography, tolerance: fl
 
 
 # ------------------------------------------------------------------------------ architecture explorer
+EXPLORER_DEFAULTS = ("resnet18", "resnet_cifar", "vgg11")  # first one registered is preselected
+
+
 def registered_models() -> dict[str, list[str]]:
     """`{task: [model ids]}` of the registry (tasks without models are left out)."""
     from vras_keras import models
@@ -495,6 +498,16 @@ def plot_architecture(result, *, max_layers: int = 400):
     bottom.set_xticklabels([rows[i].name for i in x[::step]], rotation=60, ha="right", fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def short_error(error: BaseException, limit: int = 300) -> str:
+    """A one-paragraph version of an exception message for a page: ANSI colour codes removed, first
+    non-empty line, at most `limit` characters."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    line = next((l.strip() for l in text.splitlines() if l.strip()), type(error).__name__)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def format_count(n) -> str:

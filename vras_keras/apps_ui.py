@@ -27,7 +27,7 @@ def guarded(body):
         st.error(f"This page needs a part of vras_keras that this installation lacks: {error}. "
                  "Update the checkout (`git pull`) and run `make install`.")
     except Exception as error:  # noqa: BLE001 - the page must show a message, not a traceback
-        st.error(f"Something went wrong: {type(error).__name__}: {error}")
+        st.error(f"Something went wrong: {type(error).__name__}: {support.short_error(error)}")
 
 
 def page_header(title: str, caption: str | None = None):

@@ -20,13 +20,15 @@ def body():
         st.info("No model is registered in this installation.")
         return
     task = st.selectbox("Family", list(by_task), key="task")
-    model_id = st.selectbox("Model", by_task[task], key="model")
+    ids = by_task[task]
+    default = next((ids.index(m) for m in support.EXPLORER_DEFAULTS if m in ids), 0)
+    model_id = st.selectbox("Model", ids, index=default, key="model")
     size = st.select_slider("Input size (square)", options=[32, 48, 64, 96, 128, 160, 224, 256, 320, 416, 512],
-                            value=64, key="size")
+                            value=224, key="size")
     try:
         result, rows, totals, plot = _analyse(model_id, size)
     except ValueError as error:
-        st.warning(f"{model_id} cannot be built at {size}×{size}: {error}")
+        st.warning(f"{model_id} cannot be built at {size}×{size}: {support.short_error(error)}")
         return
     columns = st.columns(4)
     columns[0].metric("Parameters", support.format_count(totals["params"]))

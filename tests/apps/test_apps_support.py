@@ -134,3 +134,10 @@ def test_pose_skeleton_falls_back_to_the_stick_figure_skeleton():
     assert support.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names)) == list(shapes.SKELETON)
     assert support.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names, skeleton=[[0, 1]])) == [(0, 1)]
     assert support.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=["a", "b"])) == []
+
+
+def test_short_error_strips_colours_and_keeps_the_first_line():
+    error = ValueError("\x1b[1mNegative dimension\x1b[0m size caused by pooling\n\nArguments received: ...")
+    assert support.short_error(error) == "Negative dimension size caused by pooling"
+    assert support.short_error(ValueError("x" * 500), limit=10) == "x" * 9 + "…"
+    assert support.short_error(ValueError("")) == "ValueError"

@@ -138,6 +138,18 @@ def test_architecture_explorer(app_env):
     assert images(at), "no receptive-field / FLOPs plot"
 
 
+def test_architecture_explorer_model_too_small_for_the_input(app_env):
+    at = run_page("7_Architecture_explorer")
+    at.selectbox(key="model").set_value("resnet18").run()
+    assert_clean(at)
+    assert at.selectbox(key="model").value == "resnet18" and at.select_slider(key="size").value == 224
+    at.selectbox(key="model").set_value("alexnet").run()  # 11x11/4 conv + 3 poolings: too deep for 32 px
+    at.select_slider(key="size").set_value(32).run()
+    assert_clean(at)
+    (warning,) = at.warning
+    assert warning.value.startswith("alexnet cannot be built at 32×32: ") and "\x1b" not in warning.value
+
+
 def test_landscape_viewer(app_env):
     at = run_page("8_Loss_landscape")
     assert_clean(at)
