@@ -45,7 +45,8 @@ class DemoRecipe:
 
 _LOGS = {"callbacks.tensorboard": False, "callbacks.backup": False}
 DEMO_RECIPES = (
-    DemoRecipe("classification", {"epochs": 6, "data.num_samples": 2048, "data.val_samples": 256, **_LOGS}),
+    # the classifier is the showcase (and the landscape page's model): its recipe as it is (~0.55 accuracy)
+    DemoRecipe("classification", {**_LOGS}),
     DemoRecipe("segmentation", {"epochs": 5, "data.num_samples": 768, "data.val_samples": 64, **_LOGS}),
     DemoRecipe("detection", {"epochs": 5, "data.num_samples": 768, "data.val_samples": 64, **_LOGS}),
     DemoRecipe("pose", {"epochs": 5, "data.num_samples": 768, "data.val_samples": 64, **_LOGS}),
