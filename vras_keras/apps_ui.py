@@ -99,6 +99,15 @@ def choose_image(task: str, *, size: int = 64, key: str = "image", label: str = 
         return None
 
 
+def model_and_image(task: str):
+    """`choose_export` then `choose_image` at the model's input size: `(predictor, name, image)` or None."""
+    predictor = choose_export(task)
+    if predictor is None:
+        return None
+    chosen = choose_image(task, size=predictor.input_size[0])
+    return None if chosen is None else (predictor, *chosen)
+
+
 def show_image(image, caption: str | None = None):
     """`st.image`, small images first upscaled (nearest) so that the browser does not blur their pixels."""
     image = support.as_rgb_array(image)

@@ -9,13 +9,10 @@ from vras_keras import apps_ui as ui
 
 def body():
     ui.page_header("Classification", "Top-5 classes of an exported classifier.")
-    predictor = ui.choose_export("classification")
-    if predictor is None:
-        return
-    chosen = ui.choose_image("classification", size=predictor.input_size[0])
+    chosen = ui.model_and_image("classification")
     if chosen is None:
         return
-    name, image = chosen
+    predictor, name, image = chosen
     outputs = predictor.predict(image)
     rows = support.top_k_rows(outputs, predictor.meta)
     left, right = st.columns(2)

@@ -9,13 +9,10 @@ from vras_keras import apps_ui as ui
 
 def body():
     ui.page_header("Segmentation", "Per-pixel classes of an exported segmenter.")
-    predictor = ui.choose_export("segmentation")
-    if predictor is None:
-        return
-    chosen = ui.choose_image("segmentation", size=predictor.input_size[0])
+    chosen = ui.model_and_image("segmentation")
     if chosen is None:
         return
-    name, image = chosen
+    predictor, name, image = chosen
     meta = predictor.meta
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="opacity")
     if support.export_has_crf(meta):

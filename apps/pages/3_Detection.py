@@ -8,13 +8,10 @@ from vras_keras import apps_ui as ui
 
 def body():
     ui.page_header("Detection", "Boxes (and masks) of an exported detector, after its built-in NMS.")
-    predictor = ui.choose_export("detection")
-    if predictor is None:
-        return
-    chosen = ui.choose_image("detection", size=predictor.input_size[0])
+    chosen = ui.model_and_image("detection")
     if chosen is None:
         return
-    name, image = chosen
+    predictor, name, image = chosen
     threshold = st.slider("Score threshold", 0.0, 1.0, 0.3, 0.05, key="threshold")
     outputs = predictor.predict(image)
     show_masks = st.toggle("Show masks", value=True, key="masks") if "masks" in outputs else False

@@ -8,13 +8,10 @@ from vras_keras import apps_ui as ui
 
 def body():
     ui.page_header("Pose", "Keypoints and skeleton of an exported pose model.")
-    predictor = ui.choose_export("pose")
-    if predictor is None:
-        return
-    chosen = ui.choose_image("pose", size=predictor.input_size[0])
+    chosen = ui.model_and_image("pose")
     if chosen is None:
         return
-    name, image = chosen
+    predictor, name, image = chosen
     threshold = st.slider("Confidence threshold", 0.0, 1.0, 0.0, 0.05, key="confidence")
     outputs = predictor.predict(image)
     left, right = st.columns(2)

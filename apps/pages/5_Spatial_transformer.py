@@ -8,13 +8,10 @@ from vras_keras import apps_ui as ui
 
 def body():
     ui.page_header("Spatial transformer", "Input next to the image the spatial transformer produces.")
-    predictor = ui.choose_export("stn")
-    if predictor is None:
-        return
-    chosen = ui.choose_image("stn", size=predictor.input_size[0])
+    chosen = ui.model_and_image("stn")
     if chosen is None:
         return
-    name, image = chosen
+    predictor, name, image = chosen
     outputs = predictor.predict(image)
     if "transformed_image" not in outputs:
         st.warning("This export has no spatial transformer (a baseline classifier): only its classes are shown.")

@@ -6,16 +6,15 @@ Screenshots are saved in the test's tmp folder (printed at the end; `pytest -s` 
 
 import io
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from vras_keras.demo import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -31,21 +30,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, process, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}:\n{process.stdout.read()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200 and response.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer 'ok' within {timeout} s")
-
-
 @pytest.fixture
 def streamlit_server(tiny_savedmodels, tmp_path):
     port = free_port()
@@ -57,9 +41,12 @@ def streamlit_server(tiny_savedmodels, tmp_path):
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    process.stdout = log
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", process, STARTUP_TIMEOUT_S)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", process, STARTUP_TIMEOUT_S)
+        except (RuntimeError, TimeoutError):
+            log.seek(0)
+            raise AssertionError(f"streamlit did not start:\n{log.read()[-3000:]}") from None
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
