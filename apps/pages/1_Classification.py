@@ -1,6 +1,5 @@
 """Classification: top-5 classes as a bar chart."""
 
-import pandas as pd
 import streamlit as st
 
 from vras_keras import apps_support as support
@@ -20,7 +19,8 @@ def body():
         ui.show_image(image, caption=name)
     with right:
         st.subheader(f"{rows[0]['label']} ({rows[0]['probability']:.1%})")
-        st.bar_chart(pd.DataFrame(rows), x="label", y="probability", horizontal=True, sort="-probability")
+        chart = {"label": [r["label"] for r in rows], "probability": [r["probability"] for r in rows]}
+        st.bar_chart(chart, x="label", y="probability", horizontal=True, sort="-probability")
         st.dataframe(rows, hide_index=True, key=ui.RESULT_KEY,
                      column_config={"probability": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)})
 
