@@ -127,8 +127,9 @@ def export_run(run_dir, savedmodels, name: str):
         return export_saved_model(model, meta, str(savedmodels), name=name, formats=("saved_model",))
 
 
-def save_landscape(run_dir, out_dir, *, grid: int = 9, num_samples: int = 128) -> Path:
-    """A small 2-D loss landscape of a classification run (for the landscape page)."""
+def save_landscape(run_dir, out_dir, *, grid: int = 9, num_samples: int = 128, range_: float = 0.5) -> Path:
+    """A small 2-D loss landscape of a classification run (for the landscape page); ±0.5 keeps the
+    basin visible (at ±1 the corners of a short training run reach losses in the thousands)."""
     import keras
     import numpy as np
 
@@ -141,7 +142,7 @@ def save_landscape(run_dir, out_dir, *, grid: int = 9, num_samples: int = 128) -
     ds = datasets.load("classification", split="val", num_samples=num_samples, image_size=meta.input_size[0], seed=0)
     x, y = (np.stack(a) for a in zip(*[(im.numpy(), lab.numpy()) for im, lab in ds]))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=final_activation(model) == "linear")
-    result = landscape.surface_2d(model, (x, y), loss, grid=grid, range_=1.0, progress=False)
+    result = landscape.surface_2d(model, (x, y), loss, grid=grid, range_=range_, progress=False)
     return landscape.save(result, out_dir, title=f"{meta.model or model.name} (demo)")["npz"]
 
 
