@@ -5,11 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+RUN_ARGS ?=
+# The browser test drives Debian's Chromium (no browser download); `make test` installs it when missing.
+CHROMIUM := /usr/bin/chromium
 TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install test test-all test-browser run bench clean help
+.PHONY: install browser test test-all test-browser run bench clean help
 
 help:
 	@echo "make run       install, train + export the demo models if needed, start the Streamlit demo"
@@ -17,6 +20,7 @@ help:
 	@echo "make test-all  the whole suite, slow tests included"
 	@echo "make bench     run benchmarks/ and rewrite benchmarks/RESULTS.md"
 	@echo "make install   create .venv and install requirements + the package (editable)"
+	@echo "make test-browser  only the real-browser test of the demo (headless Chromium)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
@@ -35,14 +39,25 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-test: install
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium (for the demo's browser test)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "warning: $(CHROMIUM) is missing and this is not root: the browser test will fail (sudo apt-get install -y chromium)"; fi; \
+	fi
+
+test: install browser
 	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-test-all: install
+test-all: install browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
+test-browser: install browser
+	$(BIN)/python -m pytest -m browser -q $(PYTEST_ARGS)
+
 run: install
-	$(BIN)/vras quickstart
+	$(BIN)/vras demo $(RUN_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

@@ -22,3 +22,5 @@ from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
 from vras_keras.layers.bilinear import BilinearUpsampling, bilinear_kernel
 from vras_keras.layers.local_response_normalization import LocalResponseNormalization
 from vras_keras.layers.roi_align import PasteMasks, RoIAlign
+from vras_keras.layers.local_response_normalization import LocalResponseNormalization
+from vras_keras.layers.bilinear import BilinearUpsampling, bilinear_kernel

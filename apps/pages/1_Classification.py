@@ -1,0 +1,28 @@
+"""Classification: top-5 classes as a bar chart."""
+
+import streamlit as st
+
+from vras_keras import apps_support as support
+from vras_keras import apps_ui as ui
+
+
+def body():
+    ui.page_header("Classification", "Top-5 classes of an exported classifier.")
+    chosen = ui.model_and_image("classification")
+    if chosen is None:
+        return
+    predictor, name, image = chosen
+    outputs = predictor.predict(image)
+    rows = support.top_k_rows(outputs, predictor.meta)
+    left, right = st.columns(2)
+    with left:
+        ui.show_image(image, caption=name)
+    with right:
+        st.subheader(f"{rows[0]['label']} ({rows[0]['probability']:.1%})")
+        chart = {"label": [r["label"] for r in rows], "probability": [r["probability"] for r in rows]}
+        st.bar_chart(chart, x="label", y="probability", horizontal=True, sort="-probability")
+        st.dataframe(rows, hide_index=True, key=ui.RESULT_KEY,
+                     column_config={"probability": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)})
+
+
+ui.guarded(body)

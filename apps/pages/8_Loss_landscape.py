@@ -1,0 +1,39 @@
+"""Loss-landscape viewer: contour and surface plots of a saved landscape (`vras landscape`)."""
+
+import streamlit as st
+
+from vras_keras import apps_support as support
+from vras_keras import apps_ui as ui
+
+
+def body():
+    ui.page_header("Loss landscape", "Filter-normalised random directions around the trained weights "
+                   "(Li et al. 2018); files written by `vras landscape --out DIR`.")
+    files = support.list_landscapes()
+    options = [str(p) for p in files] + ["Upload a .npz file"]
+    choice = st.selectbox("Landscape file", options, key="file")
+    if choice == options[-1]:
+        upload = st.file_uploader("landscape.npz", type=None, key="upload")
+        if upload is None:
+            if not files:
+                st.info("No landscape file found under `runs/` (or `$VRAS_LANDSCAPES`). Make one with\n\n"
+                        "```bash\nvras landscape --model resnet_cifar --weights runs/classification/checkpoints/best.keras "
+                        "--out runs/landscape\n```")
+            return
+        source, title = upload.getvalue(), upload.name
+    else:
+        source, title = choice, choice
+    try:
+        result = support.read_landscape(source)
+    except (ValueError, FileNotFoundError) as error:
+        st.warning(str(error))
+        return
+    figures = [support.figure_png(f) for f in support.landscape_figures(result, title="loss landscape")]
+    columns = st.columns(len(figures))
+    for column, picture in zip(columns, figures):
+        column.image(picture, width="stretch")
+    st.dataframe([support.landscape_stats(result)], hide_index=True, key=ui.RESULT_KEY)
+    st.caption(title)
+
+
+ui.guarded(body)

@@ -1,0 +1,29 @@
+import os
+
+import pytest
+
+from vras_keras.testing.demo_exports import tiny_exports_cached
+
+
+@pytest.fixture(scope="session")
+def tiny_savedmodels(tmp_path_factory):
+    """A savedmodels/ folder with one tiny untrained export per task (shared by the xdist workers of a run)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, common to all workers
+    return tiny_exports_cached(str(base / "vras_tiny_exports"))
+
+
+@pytest.fixture(scope="session")
+def landscape_dir(tmp_path_factory):
+    """A folder holding a small saved 2-D landscape (`landscape.npz`, as `vras landscape` writes)."""
+    import numpy as np
+
+    from vras_keras.analysis import landscape
+
+    out = tmp_path_factory.mktemp("landscape")
+    a = np.linspace(-1, 1, 9)
+    losses = (a[:, None] ** 2 + 0.5 * a[None] ** 2 + 0.1).astype(np.float32)
+    np.savez(out / "landscape.npz", alphas=a, betas=a, losses=losses)
+    assert landscape.load(out / "landscape.npz").ndim == 2
+    return out

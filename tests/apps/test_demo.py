@@ -1,0 +1,100 @@
+"""`vras demo` (make run): planning, skipping when exports exist, failures reported, the Streamlit command."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from vras_keras import demo
+from vras_keras.cli import main
+
+
+def write_recipe(folder: Path, task: str, model_id: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{task}.yaml").write_text(f"model:\n  id: {model_id}\n  args: {{}}\n")
+
+
+def test_plan_uses_recipes_whose_model_is_registered(tmp_path):
+    write_recipe(tmp_path, "classification", "resnet18")
+    write_recipe(tmp_path, "detection", "not_a_model_yet")
+    chosen, skipped = demo.plan(tmp_path)
+    assert [r.task for r in chosen] == ["classification"]
+    reasons = {o.task: o.detail for o in skipped}
+    assert "'not_a_model_yet'" in reasons["detection"] and "not in this checkout" in reasons["detection"]
+    assert "no recipe" in reasons["segmentation"]
+    assert [r.task for r in demo.plan(tmp_path, ["detection"])[0]] == []
+    with pytest.raises(ValueError, match="unknown demo task"):
+        demo.plan(tmp_path, ["faces"])
+
+
+def test_repository_recipes_cover_every_demo_task():
+    tasks = {r.task for r in demo.DEMO_RECIPES}
+    assert tasks == {"classification", "segmentation", "detection", "pose", "stn", "matching"}
+    chosen, _ = demo.plan(demo.ROOT / "configs")
+    assert "classification" in [r.task for r in chosen]  # at least the classification family is always there
+
+
+def test_prepare_does_nothing_when_exports_exist(tiny_savedmodels, capsys):
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained although exports exist")
+
+    assert demo.prepare(tiny_savedmodels, trainer=must_not_train) == []
+    assert "found exports" in capsys.readouterr().out
+
+
+def test_prepare_trains_exports_and_continues_after_a_failure(tmp_path, capsys):
+    configs = tmp_path / "configs"
+    write_recipe(configs, "classification", "resnet18")
+    write_recipe(configs, "segmentation", "resnet18")  # trainer and exporter are fakes: any registered id
+    calls = []
+
+    class Result:
+        path = "fake/path"
+
+    def trainer(recipe, config_dir, runs_dir, quick=False):
+        calls.append((recipe.task, quick))
+        if recipe.task == "classification":
+            raise RuntimeError("out of memory")
+        return tmp_path / "runs" / recipe.task
+
+    def exporter(run_dir, savedmodels, name):
+        calls.append(("export", name))
+        return Result()
+
+    outcomes = demo.prepare(tmp_path / "sm", config_dir=configs, trainer=trainer, exporter=exporter, quick=True,
+                            landscape=False)
+    by_task = {o.task: o for o in outcomes}
+    assert by_task["classification"].status == "failed" and "out of memory" in by_task["classification"].detail
+    assert ("classification", True) in calls
+    assert by_task["segmentation"].status == "exported" and ("export", "demo_segmentation") in calls
+    assert by_task["detection"].status == "skipped"
+    out = capsys.readouterr().out
+    assert "[1/" in out and "FAILED (RuntimeError: out of memory); continuing" in out
+
+
+def test_streamlit_command_is_headless_on_the_demo_port():
+    command = demo.streamlit_command(port=9999, address="0.0.0.0")
+    assert command[:4] == [sys.executable, "-m", "streamlit", "run"]
+    assert command[4].endswith("apps/streamlit_app.py") and Path(command[4]).exists()
+    assert ["--server.port", "9999"] == command[5:7] and "--server.headless" in command
+    assert demo.DEFAULT_PORT != 8501  # TF Serving's REST port in docker-compose.yml
+
+
+def test_cli_demo_rejects_unknown_tasks(capsys):
+    assert main(["demo", "--tasks", "faces", "--no-app", "--retrain", "--savedmodels", "/nonexistent"]) == 2
+    assert "unknown demo task" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_demo_quick_trains_and_exports_a_classifier(tmp_path):
+    from vras_keras.apps_support import list_exports, load_predictor, load_sample
+
+    code = main(["demo", "--tasks", "classification", "--quick", "--no-app", "--savedmodels", str(tmp_path / "sm"),
+                 "--runs", str(tmp_path / "runs")])
+    assert code == 0
+    (export,) = list_exports(tmp_path / "sm")
+    assert export.name == "demo_classification" and export.meta.model == "resnet_cifar"
+    assert [r.backend for r in export.runtimes] == ["saved_model", "tflite"]
+    outputs = load_predictor(export.path, export.runtimes[0]).predict(load_sample("ShapesWorld #0", 48))
+    assert outputs["probabilities"].shape == (1, 6)
+    assert (tmp_path / "runs" / "classification" / "landscape" / "landscape.npz").exists()

@@ -1,0 +1,170 @@
+"""Every page of the Streamlit demo through `streamlit.testing.v1.AppTest`, against tiny untrained exports."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = ROOT / "apps" / "pages"
+TIMEOUT = 120
+
+
+@pytest.fixture
+def app_env(monkeypatch, tiny_savedmodels, landscape_dir):
+    monkeypatch.setenv("VRAS_SAVEDMODELS", tiny_savedmodels)
+    monkeypatch.setenv("VRAS_LANDSCAPES", str(landscape_dir))
+    return tiny_savedmodels
+
+
+def run_page(name: str) -> AppTest:
+    path = ROOT / "apps" / "streamlit_app.py" if name == "home" else PAGES / f"{name}.py"
+    at = AppTest.from_file(str(path), default_timeout=TIMEOUT)
+    return at.run()
+
+
+def assert_clean(at: AppTest):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def result_table(at: AppTest):
+    tables = [d for d in at.dataframe if d.proto.id and "result" in d.proto.id] or list(at.dataframe)
+    assert tables, "the page shows no result table"
+    return tables[-1].value
+
+
+def images(at: AppTest) -> list:
+    return list(at.get("image"))
+
+
+def test_pages_folder_holds_every_page():
+    pages = sorted(p.stem for p in PAGES.glob("*.py"))  # Streamlit's pages/ folder: sorted by number
+    assert pages == ["1_Classification", "2_Segmentation", "3_Detection", "4_Pose", "5_Spatial_transformer",
+                     "6_Feature_matching", "7_Architecture_explorer", "8_Loss_landscape"]
+    for page in PAGES.glob("*.py"):  # thin pages: widgets only, every body guarded
+        text = page.read_text()
+        assert "ui.guarded(body)" in text and "import tensorflow" not in text and "import keras" not in text
+
+
+def test_home_lists_the_exports(app_env):
+    at = run_page("home")
+    assert_clean(at)
+    table = result_table(at)
+    assert sorted(table["task"]) == sorted(["classification", "segmentation", "detection", "pose", "stn", "matching"])
+
+
+def test_classification_top5_bar_chart_and_tflite(app_env):
+    at = run_page("1_Classification")
+    assert_clean(at)
+    table = result_table(at)
+    assert len(table) == 5
+    assert list(table["probability"]) == sorted(table["probability"], reverse=True)
+    assert at.get("vega_lite_chart"), "no bar chart"
+    assert images(at)
+    at.sidebar.radio(key="classification_runtime").set_value(1).run()  # TFLite (float32)
+    assert_clean(at)
+    assert len(result_table(at)) == 5
+    at.selectbox(key="image_sample").set_value("photo: coffee").run()
+    assert_clean(at)
+    assert len(result_table(at)) == 5
+
+
+def test_segmentation_overlay_legend_opacity_crf(app_env):
+    at = run_page("2_Segmentation")
+    assert_clean(at)
+    legend = result_table(at)
+    assert set(legend.columns) >= {"label", "colour", "fraction"}
+    assert len(images(at)) == 2
+    at.slider(key="opacity").set_value(1.0).run()
+    assert_clean(at)
+    at.toggle(key="crf").set_value(True).run()
+    assert_clean(at)
+    assert any("after CRF" in str(i.proto) for i in images(at))
+
+
+def test_detection_boxes_threshold_masks(app_env):
+    at = run_page("3_Detection")
+    assert_clean(at)
+    at.slider(key="threshold").set_value(0.0).run()
+    assert_clean(at)
+    assert len(result_table(at)) == 5  # the tiny model always fills its 5 slots
+    assert at.toggle(key="masks").value is True
+    at.slider(key="threshold").set_value(1.0).run()
+    assert_clean(at)
+    assert len(result_table(at)) == 0
+    at.toggle(key="masks").set_value(False).run()
+    assert_clean(at)
+
+
+def test_pose_skeleton(app_env):
+    at = run_page("4_Pose")
+    assert_clean(at)
+    table = result_table(at)
+    assert len(table) == 15 and "left_wrist" in list(table["joint"])
+    assert images(at)
+
+
+def test_spatial_transformer_side_by_side(app_env):
+    at = run_page("5_Spatial_transformer")
+    assert_clean(at)
+    assert len(images(at)) == 2
+    assert len(result_table(at)) == 5
+
+
+def test_matching_warp_and_two_images(app_env):
+    at = run_page("6_Feature_matching")
+    assert_clean(at)
+    assert images(at)
+    assert any("correct under the known warp" in str(i.proto) for i in images(at)) or len(result_table(at)) == 0
+    at.radio(key="mode").set_value("Two images").run()
+    assert_clean(at)
+    at.selectbox(key="second_sample").set_value("photo: coffee").run()
+    assert_clean(at)
+    assert images(at)
+
+
+def test_architecture_explorer(app_env):
+    at = run_page("7_Architecture_explorer")
+    assert_clean(at)
+    at.selectbox(key="task").set_value("classification").run()
+    at.selectbox(key="model").set_value("resnet18").run()
+    at.select_slider(key="size").set_value(32).run()
+    assert_clean(at)
+    table = result_table(at)
+    assert table["layer"].iloc[-1] == "TOTAL"
+    assert table["params"].iloc[-1] > 1_000_000
+    assert {m.label for m in at.metric} >= {"Parameters", "FLOPs"}
+    assert images(at), "no receptive-field / FLOPs plot"
+
+
+def test_architecture_explorer_model_too_small_for_the_input(app_env):
+    at = run_page("7_Architecture_explorer")
+    at.selectbox(key="model").set_value("resnet18").run()
+    assert_clean(at)
+    assert at.selectbox(key="model").value == "resnet18" and at.select_slider(key="size").value == 224
+    at.selectbox(key="model").set_value("alexnet").run()  # 11x11/4 conv + 3 poolings: too deep for 32 px
+    at.select_slider(key="size").set_value(32).run()
+    assert_clean(at)
+    (warning,) = at.warning
+    assert warning.value.startswith("alexnet cannot be built at 32×32: ") and "\x1b" not in warning.value
+
+
+def test_landscape_viewer(app_env):
+    at = run_page("8_Loss_landscape")
+    assert_clean(at)
+    assert len(images(at)) == 2  # contour and surface
+    stats = result_table(at)
+    assert stats["min loss"].iloc[0] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("page,task", [("1_Classification", "classification"), ("2_Segmentation", "segmentation"),
+                                       ("3_Detection", "detection"), ("4_Pose", "pose"),
+                                       ("5_Spatial_transformer", "stn"), ("6_Feature_matching", "matching")])
+def test_pages_without_exports_say_what_to_run(monkeypatch, tmp_path, page, task):
+    monkeypatch.setenv("VRAS_SAVEDMODELS", str(tmp_path / "empty"))
+    at = run_page(page)
+    assert_clean(at)
+    text = " ".join(i.value for i in at.info)
+    assert "make run" in text and "vras export" in text
+    assert not images(at)
