@@ -4,3 +4,4 @@ from vras_keras.layers.conv_norm_act import BN_EPSILON, BN_MOMENTUM, batch_norm,
 from vras_keras.layers.soft_argmax import HeatmapArgmax2D, SoftArgmax2D, SoftArgmax3D
 from vras_keras.layers.squeeze_excite import SqueezeExcite
 from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
+from vras_keras.layers.spatial_transformer import AffineGrid, GridSample, SpatialTransformer, default_localization

@@ -1,0 +1,134 @@
+"""Spatial-transformer classifiers and their plain-CNN baseline (Jaderberg et al., arXiv:1506.02025).
+
+- `stn_classifier`: `SpatialTransformer` (layer `"stn"`) in front of a small CNN;
+- `cnn_classifier`: the very same CNN without the transformer (the baseline);
+- `stn3d_classifier`: the 3-D version for volumes `(D, H, W, C)`.
+
+The CNN: `conv_norm_act` blocks `conv1..conv3` (32, 64, 128 filters × `width`), max-pooling after the
+first two, global average pooling and a dense `"predictions"` layer. The localisation network works on a
+2× downsampled input: max-pool → conv 5×5 → max-pool → conv 5×5 → max-pool → dense (Jaderberg et al.'s
+CNN localisation network, scaled down). In 3-D, stride-2 convolutions replace the max-pooling (TFLite has
+no 3-D pooling built-in). Models take float32 images in 0..255 (rescaled inside) and
+return class probabilities (`classifier_activation="softmax"`) or logits (`None`).
+
+To see what the transformer does: `keras.Model(model.input, model.get_layer("stn").output)`, or
+`model.get_layer("stn").theta(rescaled_images)` for the predicted transforms.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from vras_keras.layers import SpatialTransformer, conv_norm_act, image_input
+from vras_keras.models.registry import register
+
+
+def _channels(filters: int, width: float) -> int:
+    return max(4, int(round(filters * width)))
+
+
+def _localization(rank: int, width: float) -> list:
+    if rank == 3:  # TFLite has no 3-D pooling built-in: downsample with strided convolutions
+        conv = keras.layers.Conv3D
+        return [
+            conv(_channels(8, width), 3, strides=2, padding="same", activation="relu", name="loc_conv0"),
+            conv(_channels(16, width), 3, strides=2, padding="same", activation="relu", name="loc_conv1"),
+            conv(_channels(32, width), 3, strides=2, padding="same", activation="relu", name="loc_conv2"),
+            keras.layers.Flatten(name="loc_flatten"),
+            keras.layers.Dense(_channels(64, width), activation="relu", name="loc_fc"),
+        ]
+    return [
+        keras.layers.MaxPooling2D(2, padding="same", name="loc_pool0"),
+        keras.layers.Conv2D(_channels(16, width), 5, padding="same", activation="relu", name="loc_conv1"),
+        keras.layers.MaxPooling2D(2, padding="same", name="loc_pool1"),
+        keras.layers.Conv2D(_channels(32, width), 5, padding="same", activation="relu", name="loc_conv2"),
+        keras.layers.MaxPooling2D(2, padding="same", name="loc_pool2"),
+        keras.layers.Flatten(name="loc_flatten"),
+        keras.layers.Dense(_channels(64, width), activation="relu", name="loc_fc"),
+    ]
+
+
+def _build(*, input_shape, num_classes, include_top, width, classifier_activation, stn, transform, output_size,
+           name):
+    input_shape = tuple(input_shape)
+    rank = len(input_shape) - 1
+    if rank not in (2, 3):
+        raise ValueError(f"input_shape must be (H, W, C) or (D, H, W, C), received {input_shape}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be an int >= 1, received {num_classes!r}")
+    if width <= 0:
+        raise ValueError(f"width must be > 0, received {width!r}")
+    inputs, x = image_input(input_shape)
+    if stn:
+        x = SpatialTransformer(
+            localization=_localization(rank, width), transform=transform, output_size=output_size, name="stn"
+        )(x)
+    gap = keras.layers.GlobalAveragePooling2D if rank == 2 else keras.layers.GlobalAveragePooling3D
+    if rank == 2:
+        x = conv_norm_act(x, _channels(32, width), 3, name="conv1")
+        x = keras.layers.MaxPooling2D(2, padding="same", name="pool1")(x)
+        x = conv_norm_act(x, _channels(64, width), 3, name="conv2")
+        x = keras.layers.MaxPooling2D(2, padding="same", name="pool2")(x)
+    else:  # no 3-D pooling built-in in TFLite: strided convolutions instead
+        x = conv_norm_act(x, _channels(32, width), 3, strides=2, name="conv1", rank=3)
+        x = conv_norm_act(x, _channels(64, width), 3, strides=2, name="conv2", rank=3)
+    x = conv_norm_act(x, _channels(128, width), 3, name="conv3", rank=rank)
+    x = gap(name="avg_pool")(x)
+    if include_top:
+        x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+@register("stn_classifier", task="stn")
+def stn_classifier(*, input_shape=(48, 48, 1), num_classes=10, transform="affine", output_size=None,
+                   include_top=True, width=1.0, classifier_activation="softmax", weights=None):
+    """Spatial transformer + small CNN classifier (Jaderberg et al., arXiv:1506.02025).
+
+    Args:
+        input_shape: `(H, W, C)` of the float32 0..255 input images.
+        num_classes: number of classes.
+        transform: the `SpatialTransformer` parametrisation (`"affine"`, `"similarity"`,
+            `"rotation_translation"`, `"translation_scale"`).
+        output_size: `(h, w)` the transformer resamples to (default: the input size).
+        include_top: add the `"predictions"` layer (else return the pooled features).
+        width: channel multiplier of the CNN and the localisation network.
+        classifier_activation: activation of `"predictions"` (`None` for logits).
+        weights: must be None (no pretrained weights exist).
+    """
+    _no_weights(weights)
+    return _build(input_shape=input_shape, num_classes=num_classes, include_top=include_top, width=width,
+                  classifier_activation=classifier_activation, stn=True, transform=transform,
+                  output_size=output_size, name="stn_classifier")
+
+
+@register("cnn_classifier", task="stn")
+def cnn_classifier(*, input_shape=(48, 48, 1), num_classes=10, include_top=True, width=1.0,
+                   classifier_activation="softmax", weights=None):
+    """The CNN of `stn_classifier` without the spatial transformer (the baseline).
+
+    Args: as `stn_classifier`, without `transform` / `output_size`.
+    """
+    _no_weights(weights)
+    return _build(input_shape=input_shape, num_classes=num_classes, include_top=include_top, width=width,
+                  classifier_activation=classifier_activation, stn=False, transform=None, output_size=None,
+                  name="cnn_classifier")
+
+
+@register("stn3d_classifier", task="stn")
+def stn3d_classifier(*, input_shape=(32, 32, 32, 1), num_classes=10, transform="affine", output_size=None,
+                     include_top=True, width=1.0, classifier_activation="softmax", weights=None):
+    """3-D spatial transformer + small 3-D CNN classifier for volumes `(D, H, W, C)`.
+
+    Args: as `stn_classifier`, with `input_shape` `(D, H, W, C)` and `output_size` `(d, h, w)`.
+    """
+    _no_weights(weights)
+    if len(tuple(input_shape)) != 4:
+        raise ValueError(f"stn3d_classifier needs input_shape (D, H, W, C), received {tuple(input_shape)}")
+    return _build(input_shape=input_shape, num_classes=num_classes, include_top=include_top, width=width,
+                  classifier_activation=classifier_activation, stn=True, transform=transform,
+                  output_size=output_size, name="stn3d_classifier")
+
+
+def _no_weights(weights):
+    if weights is not None:
+        raise ValueError(f"weights must be None: no pretrained weights exist for the STN classifiers, received {weights!r}")
