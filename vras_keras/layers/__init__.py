@@ -5,3 +5,4 @@ from vras_keras.layers.soft_argmax import HeatmapArgmax2D, SoftArgmax2D, SoftArg
 from vras_keras.layers.squeeze_excite import SqueezeExcite
 from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
 from vras_keras.layers.spatial_transformer import AffineGrid, GridSample, SpatialTransformer, default_localization
+from vras_keras.layers.keypoints import KeypointNMS, OrientationAngle, OrientedPatches

@@ -2,3 +2,4 @@
 from vras_keras.ops import soft_argmax
 from vras_keras.ops.sampling import affine_grid, bilinear_sample, grid_sample, normalize_coordinates, unnormalize_coordinates
 from vras_keras.ops.transforms import TRANSFORMS, identity_parameters, num_transform_parameters, transform_to_theta
+from vras_keras.ops import keypoints
