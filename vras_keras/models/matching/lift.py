@@ -227,7 +227,7 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
 
 
 def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, nms_radius: int = 3,
-                        min_contrast: float = 4.0, min_score: float | None = None) -> Features:
+                        min_contrast: float = 4.0, min_score: float | None = 0.0) -> Features:
     """Keypoints and descriptors of one image with a LIFT model.
 
     The detector runs over the whole image; keypoints are the local maxima of its score map (NMS radius
@@ -240,7 +240,8 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
         image: `(H, W, 3)` RGB, `(H, W)` / `(H, W, 1)` grayscale or `(H, W, 4)` RGBA; uint8, bool or float
             (in [0, 1] or 0..255). Converted to RGB 0..255.
         max_keypoints: at most this many keypoints.
-        min_score: optional detector-logit threshold.
+        min_score: detector-logit threshold (default 0: the detector classifies the point as a suitable
+            feature point, the course's two-class view); None keeps every maximum.
 
     Returns:
         `Features`; an empty one with a `message` for an image smaller than the crop, or without texture.
@@ -319,13 +320,14 @@ def match(desc1, desc2, ratio: float | None = None) -> np.ndarray:
 
 
 def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypoints: int = 500,
-                         nms_radius: int = 3, min_contrast: float = 4.0, name: str = "lift_inference") -> keras.Model:
+                         nms_radius: int = 3, min_contrast: float = 4.0, min_score: float | None = 0.0,
+                         name: str = "lift_inference") -> keras.Model:
     """The whole-image LIFT pipeline as one exportable model (shares the weights of `model`).
 
     Input `"image"` `(N, H, W, 3)` float32 0..255. Outputs (K = `max_keypoints`, padding flagged by
     `valid`): `keypoints` `(N, K, 2)` (x, y), `scores` `(N, K)`, `valid` `(N, K)` 1/0, `orientations`
     `(N, K, 2)` (cos, sin, unnormalised), `angles` `(N, K)`, `descriptors` `(N, K, D)`. Built-in TFLite ops
-    only (max-pool NMS, TOPK_V2, gather sampling). The keypoint scale is the crop support
+    only (max-pool NMS, TOPK_V2, gather sampling); same selection rules and defaults as `detect_and_describe`. The keypoint scale is the crop support
     (`model.get_layer("crop").support`).
     """
     detector, orientation, descriptor, crop = _parts(model)
@@ -337,7 +339,7 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
     inputs = keras.Input((h, w, 3), name="image")
     scores = detector(inputs)
     points, values, valid = KeypointNMS(max_keypoints, radius=nms_radius, border=border, min_contrast=min_contrast,
-                                        name="nms")([scores, inputs])
+                                        min_score=min_score, name="nms")([scores, inputs])
     upright = OrientedPatches(size, support, name="crop")([inputs, points])  # (N, K, S, S, 3)
     vectors_k = keras.layers.TimeDistributed(orientation, name="orientations")(upright)  # (N, K, 2)
     rotated = OrientedPatches(size, support, name="crop_rotate")([inputs, points, vectors_k])

@@ -69,7 +69,7 @@ def train_lift(
 
     Args:
         model: a `lift` model; trained in place.
-        data: dict with `p1`, `p2`, `p2_rectified`, `p3`, `p4` float32 `(n, P, P, 3)` 0..255 (P = the
+        data: dict with `p1`, `p2`, `p2_rectified`, `p3`, `p4` float32 or uint8 `(n, P, P, 3)` 0..255 (P = the
             model's patch size) and `affine` `(n, 2, 2)`.
         descriptor_steps, orientation_steps, detector_steps: optimisation steps per stage (0 skips one).
         batch_size: quadruplets per step.
@@ -101,7 +101,7 @@ def train_lift(
     crop = model.get_layer("crop")
     temperature = model.get_layer("keypoint_soft_argmax").temperature
     rng = np.random.default_rng(seed)
-    arrays = {k: np.asarray(data[k], np.float32) for k in _REQUIRED}
+    arrays = {k: np.asarray(data[k]) for k in _REQUIRED}  # uint8 patches stay uint8 until batched
     history = {stage: [] for stage in STAGES}
     history["seconds"] = {}
 
@@ -113,7 +113,7 @@ def train_lift(
                 order, position = rng.permutation(n), 0
             idx = order[position:position + batch_size]
             position += batch_size
-            yield {k: tf.constant(v[idx]) for k, v in arrays.items()}, idx
+            yield {k: tf.constant(v[idx].astype(np.float32)) for k, v in arrays.items()}, idx
 
     def run(stage, steps, train_vars, loss_fn, extra=lambda idx: ()):
         if steps <= 0:
