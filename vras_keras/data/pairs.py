@@ -63,9 +63,11 @@ __all__ = [
     "apply_homography",
     "as_rgb_uint8",
     "available_images",
+    "distinctive_points",
     "load_image",
     "local_affine",
     "photometric",
+    "quadruplet_dataset",
     "random_view_homography",
     "sample_quadruplets",
     "warp_image",
@@ -176,7 +178,6 @@ def local_affine(homography, points) -> np.ndarray:
 
 def random_view_homography(
     rng: np.random.Generator,
-    source_shape,
     view_size: int,
     *,
     center,
@@ -301,11 +302,11 @@ class ViewPairs:
         center = np.array([rng.uniform(min(margin, w / 2), max(w - margin, w / 2)),
                            rng.uniform(min(margin, h / 2), max(h - margin, h / 2))])
         small = np.deg2rad(5.0)
-        m1 = random_view_homography(rng, (h, w), size, center=center, side=side,
+        m1 = random_view_homography(rng, size, center=center, side=side,
                                     rotation=rng.uniform(-small, small), perspective=self.perspective * 0.5)
         lo, hi = np.log(self.scale_range[0]), np.log(self.scale_range[1])
         m2 = random_view_homography(
-            rng, (h, w), size,
+            rng, size,
             center=center + rng.uniform(-0.08, 0.08, 2) * side,
             side=side,
             rotation=rng.uniform(-1, 1) * np.deg2rad(self.max_rotation),
