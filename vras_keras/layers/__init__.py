@@ -24,3 +24,8 @@ from vras_keras.layers.local_response_normalization import LocalResponseNormaliz
 from vras_keras.layers.roi_align import PasteMasks, RoIAlign
 from vras_keras.layers.local_response_normalization import LocalResponseNormalization
 from vras_keras.layers.bilinear import BilinearUpsampling, bilinear_kernel
+from vras_keras.layers.soft_argmax import HeatmapArgmax2D, SoftArgmax2D, SoftArgmax3D
+from vras_keras.layers.squeeze_excite import SqueezeExcite
+from vras_keras.layers.zero_pad_shortcut import ZeroPadShortcut
+from vras_keras.layers.spatial_transformer import AffineGrid, GridSample, SpatialTransformer, default_localization
+from vras_keras.layers.keypoints import KeypointNMS, OrientationAngle, OrientedPatches

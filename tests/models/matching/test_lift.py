@@ -1,0 +1,176 @@
+"""LIFT: the patch pipeline, sub-networks through the harness, end-to-end gradients, staged training,
+inference on whole images (bad inputs included), matching and the exportable inference model."""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vras_keras import models
+from vras_keras.losses import matching as L
+from vras_keras.models.matching import lift as M
+from vras_keras.models.matching.train_lift import train_lift
+from vras_keras.testing import check_model
+
+TINY = {"patch_size": 24, "crop_size": 12.0, "descriptor_size": 8, "descriptor_dim": 16, "width": 0.25}
+
+
+def _textured(h=48, w=48, seed=0):
+    rng = np.random.default_rng(seed)
+    from scipy import ndimage
+
+    noise = ndimage.gaussian_filter(rng.uniform(0, 255, (h, w)), 1.5)
+    return np.clip((noise - noise.mean()) * 4 + 128, 0, 255).astype(np.uint8)
+
+
+def test_registered_and_subnetworks_accessible():
+    assert "lift" in models.list_models(task="matching")
+    model = models.get("lift", **TINY)
+    out = model(np.random.default_rng(0).uniform(0, 255, (3, 24, 24, 3)).astype("float32"))
+    assert tuple(out["score_map"].shape) == (3, 24, 24, 1)
+    assert tuple(out["keypoint"].shape) == (3, 2) and tuple(out["angle"].shape) == (3,)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(out["descriptor"]), axis=1), 1.0, atol=1e-5)
+    for name in ("detector", "orientation", "descriptor"):
+        assert isinstance(model.get_layer(name), keras.Model)
+    with pytest.raises(ValueError, match="divisible by 8"):
+        models.get("lift", descriptor_size=12)
+
+
+def test_full_model_keras_round_trip():
+    model = models.get("lift", **TINY)
+    x = np.random.default_rng(1).uniform(0, 255, (2, 24, 24, 3)).astype("float32")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "lift.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+    for key, value in model(x).items():
+        np.testing.assert_allclose(np.asarray(loaded(x)[key]), np.asarray(value), atol=1e-5)
+    assert loaded.get_layer("descriptor").count_params() == model.get_layer("descriptor").count_params()
+
+
+@pytest.mark.parametrize("part", ["descriptor", "orientation"])
+def test_subnetwork_harness_with_tflite(part):
+    builder = {"descriptor": lambda: M.lift_descriptor(input_size=8, descriptor_dim=16, width=0.25),
+               "orientation": lambda: M.lift_orientation(input_size=8, width=0.25)}[part]
+    x = np.random.default_rng(2).uniform(0, 255, (4, 8, 8, 3)).astype("float32")
+    check_model(builder, x, expected_output_shapes=(None, 16 if part == "descriptor" else 2),
+                run_mixed_precision=False, run_saved_model=False)  # SavedModel: covered by the detector test
+
+
+def test_detector_harness():
+    x = np.random.default_rng(3).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    check_model(lambda: M.lift_detector(width=0.25), x, expected_output_shapes=(None, None, None, 1),
+                run_jit=False, run_tflite=False)  # dynamic H, W: TFLite is checked on the inference model
+
+
+def test_end_to_end_gradient_reaches_all_three_networks():
+    """A loss on the descriptors only: the detector's gradient can only come through soft-argmax and the
+    samplers, the orientation's through the rotating sampler."""
+    model = models.get("lift", **TINY)
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.uniform(0, 255, (4, 24, 24, 3)).astype("float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        out = model(x, training=True)
+        loss = L.orientation_loss(out["descriptor"][:2], out["descriptor"][2:])
+    for name in ("detector", "orientation", "descriptor"):
+        variables = model.get_layer(name).trainable_variables
+        grads = tape.gradient(loss, variables)
+        kernels = [g for v, g in zip(variables, grads) if "kernel" in v.path]
+        assert kernels and all(g is not None for g in kernels), name
+        assert all(np.isfinite(np.asarray(g)).all() for g in kernels), name
+        assert any(np.abs(np.asarray(g)).max() > 0 for g in kernels), f"zero gradient for the {name}"
+
+
+def test_staged_training_changes_one_network_per_stage():
+    from vras_keras.data.pairs import quadruplet_dataset
+
+    data = quadruplet_dataset("train", num_pairs=2, per_pair=6, patch_size=24, image_size=64, patch_dtype="uint8")
+    model = models.get("lift", **TINY)
+    names = ("detector", "orientation", "descriptor")
+    for stage, steps in (("descriptor", (2, 0, 0)), ("orientation", (0, 2, 0)), ("detector", (0, 0, 2))):
+        before = {n: [np.array(w) for w in model.get_layer(n).trainable_weights] for n in names}
+        history = train_lift(model, data, descriptor_steps=steps[0], orientation_steps=steps[1],
+                             detector_steps=steps[2], batch_size=6, log=None)
+        assert np.isfinite(history[stage][-1][1])
+        for n in names:
+            changed = any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before[n], model.get_layer(n).trainable_weights))
+            assert changed == (n == stage), (stage, n, changed)
+    assert all(model.get_layer(n).trainable for n in names)  # trainable flags restored
+
+
+def test_detect_and_describe_and_bad_inputs():
+    model = models.get("lift", **TINY)
+    gray = _textured()
+    features = M.detect_and_describe(model, gray, max_keypoints=10, min_score=None)
+    assert 0 < len(features) <= 10 and features.keypoints.shape[1] == 5 and features.descriptors.shape == (len(features), 16)
+    assert "converted" in features.message  # grayscale → RGB
+    xy = features.keypoints[:, :2]
+    assert np.all(xy >= 6) and np.all(xy <= 48 - 1 - 6)  # half a crop from the border
+    np.testing.assert_allclose(features.keypoints[:, 2], 12.0)
+    # RGBA and float [0, 1] versions of the same picture give the same features.
+    rgba = np.concatenate([np.repeat(gray[..., None], 3, -1), np.full((48, 48, 1), 7, np.uint8)], -1)
+    same = M.detect_and_describe(model, rgba, max_keypoints=10, min_score=None)
+    np.testing.assert_allclose(same.keypoints, features.keypoints, atol=1e-5)
+    np.testing.assert_allclose(M.detect_and_describe(model, gray / 255.0, max_keypoints=10, min_score=None).descriptors,
+                               features.descriptors, atol=1e-4)
+    tiny = M.detect_and_describe(model, np.zeros((10, 10, 3), np.uint8))
+    assert len(tiny) == 0 and "too small" in tiny.message and tiny.descriptors.shape == (0, 16)
+    flat = M.detect_and_describe(model, np.full((40, 40, 3), 90, np.uint8), min_score=None)
+    assert len(flat) == 0 and "textureless" in flat.message
+    with pytest.raises(ValueError, match="received shape"):
+        M.detect_and_describe(model, np.zeros((5,)))
+    with pytest.raises(TypeError, match="numeric"):
+        M.detect_and_describe(model, "picture.png")
+    with pytest.raises(ValueError, match="not a LIFT model"):
+        M.detect_and_describe(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]), gray)
+
+
+def test_match_mutual_nearest_neighbours_and_ratio():
+    e = np.eye(3, dtype="float32")
+    desc1 = np.stack([e[0], e[1], e[2], 0.9 * e[0] + 0.1 * e[1]])
+    desc2 = np.stack([e[1] * 0.95 + e[2] * 0.05, e[0], 0.55 * e[2] + 0.45 * e[1]])
+    # nn12: 0->1, 1->0, 2->2, 3->1 ; nn21: 0->1, 1->0, 2->2 → mutual: (0,1), (1,0), (2,2); 3 is not mutual.
+    np.testing.assert_array_equal(M.match(desc1, desc2), [[0, 1], [1, 0], [2, 2]])
+    # Ratio 0.8: row 2's best (dist to 0.55 e2 + 0.45 e1 ≈ 0.64) vs second (≈ 1.36 ... ) passes; row 1's best
+    # (0.07) passes; with ratio 0.3 only clear matches (0 and 1) survive.
+    np.testing.assert_array_equal(M.match(desc1, desc2, ratio=0.3), [[0, 1], [1, 0]])
+    assert M.match(np.zeros((0, 3)), desc2).shape == (0, 2)
+    with pytest.raises(ValueError, match="lengths differ"):
+        M.match(desc1, np.zeros((2, 4)))
+
+
+def test_inference_model_equals_detect_and_describe():
+    model = models.get("lift", **TINY)
+    gray = _textured(seed=1)
+    features = M.detect_and_describe(model, gray, max_keypoints=8, min_score=None)
+    inference = M.lift_inference_model(model, image_size=(48, 48), max_keypoints=8, min_score=None)
+    out = inference(np.repeat(gray[None, ..., None], 3, -1).astype("float32"))
+    valid = np.asarray(out["valid"])[0] > 0
+    assert valid.sum() == len(features)
+    np.testing.assert_allclose(np.asarray(out["keypoints"])[0][valid], features.keypoints[:, :2])
+    np.testing.assert_allclose(np.asarray(out["angles"])[0][valid], features.keypoints[:, 3], atol=1e-5)
+    np.testing.assert_allclose(np.asarray(out["descriptors"])[0][valid], features.descriptors, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_inference_model_converts_to_tflite_builtins():
+    from vras_keras.export.tflite import TFLiteRunner, convert_to_tflite, tflite_op_names
+
+    model = models.get("lift", **TINY)
+    inference = M.lift_inference_model(model, image_size=(48, 48), max_keypoints=8, min_score=None)
+    image = np.repeat(_textured(seed=2)[None, ..., None], 3, -1).astype("float32")
+    flatbuffer = convert_to_tflite(inference)
+    assert not [op for op in tflite_op_names(flatbuffer) if op.startswith("Flex") or op == "CUSTOM"]
+    out = TFLiteRunner(flatbuffer)(image)
+    reference = inference(image)
+    for key in ("keypoints", "scores", "angles", "descriptors"):
+        np.testing.assert_allclose(out[key], np.asarray(reference[key]), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_full_lift_model_harness():
+    x = np.random.default_rng(5).uniform(0, 255, (2, 24, 24, 3)).astype("float32")
+    check_model(lambda: models.get("lift", **TINY), x, run_mixed_precision=False)

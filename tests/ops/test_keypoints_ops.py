@@ -1,0 +1,113 @@
+"""Oriented patch extraction and keypoint NMS on hand cases; their layers through the harness."""
+
+import keras
+import numpy as np
+import pytest
+
+from vras_keras.layers.keypoints import KeypointNMS, OrientationAngle, OrientedPatches
+from vras_keras.ops import keypoints as K
+from vras_keras.testing import check_layer, check_model
+
+
+def _image():
+    return np.arange(12 * 12, dtype="float32").reshape(1, 12, 12, 1)
+
+
+def test_upright_patch_is_the_image_window():
+    # S = support = 4 around (5.5, 6.5): samples at integer pixels 4..7 (x) and 5..8 (y).
+    out = np.asarray(K.oriented_patches(_image(), np.array([[[5.5, 6.5]]], "float32"), output_size=4, support=4.0))
+    np.testing.assert_allclose(out[0, 0, ..., 0], _image()[0, 5:9, 4:8, 0])
+
+
+def test_rotated_patch_turns_the_window():
+    image = _image()
+    kp = np.array([[[5.5, 5.5]]], "float32")
+    up = np.asarray(K.oriented_patches(image, kp, output_size=4, support=4.0))[0, 0, ..., 0]
+    quarter = np.asarray(K.oriented_patches(image, kp, np.array([[np.pi / 2]], "float32"), output_size=4,
+                                            support=4.0))[0, 0, ..., 0]
+    # angle 90 deg: sample (i, j) reads keypoint + (-v, u), i.e. the upright window turned by a quarter.
+    np.testing.assert_allclose(quarter, np.rot90(up, 1), atol=1e-4)  # quarter[i, j] = up[j, 3 - i]
+    vector = np.asarray(K.oriented_patches(image, kp, np.array([[[0.0, 3.0]]], "float32"), output_size=4,
+                                           support=4.0))[0, 0, ..., 0]
+    np.testing.assert_allclose(vector, quarter, atol=1e-4)  # (cos, sin) vectors of any length
+
+
+def test_patch_of_rotated_image_at_rotated_angle_is_invariant():
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 255, (1, 9, 9, 1)).astype("float32")
+    turned = np.rot90(image, k=-1, axes=(1, 2)).copy()  # content turned clockwise on screen = +90 deg
+    kp = np.array([[[4.0, 4.0]]], "float32")
+    a = np.asarray(K.oriented_patches(image, kp, np.array([[0.3]], "float32"), output_size=5, support=5.0))
+    b = np.asarray(K.oriented_patches(turned, kp, np.array([[0.3 + np.pi / 2]], "float32"), output_size=5, support=5.0))
+    np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_nms_hand_case():
+    scores = np.zeros((1, 8, 8, 1), "float32")
+    scores[0, 2, 3] = 5.0
+    scores[0, 2, 4] = 4.0  # neighbour of the first peak: suppressed
+    scores[0, 6, 5] = 3.0
+    scores[0, 0, 7] = 9.0  # on the border: removed with border=1
+    points, values, valid = K.nms_keypoints(scores, 4, radius=1, border=1)
+    points, values, valid = np.asarray(points)[0], np.asarray(values)[0], np.asarray(valid)[0]
+    np.testing.assert_array_equal(points[:2], [[3, 2], [5, 6]])
+    np.testing.assert_array_equal(values[:2], [5.0, 3.0])
+    assert valid[:2].all()
+    # The remaining entries are flat-zero maxima or padding; with min_score they are all invalid.
+    _, _, valid = K.nms_keypoints(scores, 4, radius=1, border=1, min_score=0.5)
+    np.testing.assert_array_equal(np.asarray(valid)[0], [True, True, False, False])
+
+
+def test_nms_textureless_image_gives_nothing():
+    scores = np.random.default_rng(0).normal(size=(1, 16, 16, 1)).astype("float32")
+    flat = np.full((1, 16, 16, 3), 128.0, "float32")
+    _, _, valid = K.nms_keypoints(scores, 5, images=flat, min_contrast=1.0)
+    assert not np.asarray(valid).any()
+
+
+def test_oriented_patches_layer_harness():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (2, 10, 10, 2)).astype("float32")
+    kps = rng.uniform(3, 6, (2, 3, 2)).astype("float32")
+    vectors = rng.normal(size=(2, 3, 2)).astype("float32")
+    check_layer(OrientedPatches, {"output_size": 4, "support": 5.0}, input_data=[images, kps, vectors],
+                expected_output_shape=(2, 3, 4, 4, 2), run_training=False)  # no weights to fit
+    check_layer(OrientedPatches, {"output_size": 4, "support": 5.0, "flatten": True}, input_data=[images, kps],
+                expected_output_shape=(6, 4, 4, 2), run_training=False, run_saved_model=False,
+                run_tflite=False)  # flatten changes the batch size: the harness serves batch 1 and 3 only
+
+
+def test_orientation_angle_layer_harness():
+    vectors = np.array([[1.0, 0.0], [0.0, 2.0], [-1.0, -1.0]], "float32")
+    check_layer(OrientationAngle, {}, input_data=vectors, expected_output=np.array([0, np.pi / 2, -3 * np.pi / 4]),
+                expected_output_shape=(3,), run_training=False, run_mixed_precision=False)
+
+
+def test_keypoint_nms_layer_harness():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(2, 12, 12, 1)).astype("float32")
+    images = rng.uniform(0, 255, (2, 12, 12, 3)).astype("float32")
+    kwargs = {"max_keypoints": 5, "radius": 1, "border": 2, "min_contrast": 1.0, "min_score": -1.0}
+    layer = KeypointNMS(**kwargs)
+    assert KeypointNMS.from_config(layer.get_config()).get_config() == layer.get_config()
+
+    def build():
+        # Input names in alphabetical order: TFLiteRunner feeds a list by the signature's (sorted) names.
+        s = keras.Input((12, 12, 1), name="input_0_scores")
+        im = keras.Input((12, 12, 3), name="input_1_images")
+        points, values, valid = KeypointNMS(**kwargs)([s, im])
+        return keras.Model([s, im], {"keypoints": points, "scores": values, "valid": valid})
+
+    # Selection is piecewise constant: no gradient and nothing to fit (steps switched off for that reason).
+    model = check_model(build, [scores, images], expected_output_shapes=[(None, 5, 2), (None, 5), (None, 5)],
+                        run_gradients=False, run_training=False, run_mixed_precision=False)
+    out = model([scores, images])
+    expected = K.nms_keypoints(scores, 5, radius=1, border=2, images=images, min_contrast=1.0, min_score=-1.0)
+    np.testing.assert_array_equal(np.asarray(out["keypoints"]), np.asarray(expected[0]))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="output_size"):
+        OrientedPatches(0, 4.0)
+    with pytest.raises(ValueError, match="max_keypoints"):
+        KeypointNMS(0)

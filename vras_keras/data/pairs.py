@@ -1,0 +1,469 @@
+"""Pairs of views of real photographs under known homographies, and LIFT training quadruplets.
+
+The photographs are the ones shipped inside scikit-image (`skimage.data`), so nothing is downloaded.
+Each pair is two crops of one photograph seen through two random homographies (rotation, scale,
+perspective, translation) plus independent photometric changes (contrast, brightness, gamma, colour
+gain, noise). Because both views are rendered from the same source by known matrices, every pixel of
+view 1 has an exact ground-truth position in view 2: `homography @ (x, y, 1)`.
+
+Conventions:
+- images are uint8 `(H, W, 3)` RGB (grayscale photographs are repeated over the channels);
+- pixel coordinates `(x, y)` have pixel centres at integers (OpenCV's convention, and
+  `vras_keras.ops.bilinear_sample`'s): `(x, y) = (j, i)` is the centre of `image[i, j]`;
+- `homography` maps view-1 pixel coordinates to view-2 pixel coordinates (3 x 3, float64);
+- views are rendered by exact bilinear interpolation (`scipy.ndimage.map_coordinates`, order 1), so the
+  ground truth holds to floating-point precision, not to a fixed-point grid as with `cv2.warpPerspective`.
+
+Splits: `TRAIN_IMAGES` and `EVAL_IMAGES` are disjoint lists of photographs; `ViewPairs(split="eval")`
+never renders a training photograph, and training quadruplets only come from `split="train"`.
+
+Quadruplets (Yi et al., LIFT, ECCV 2016, arXiv:1603.09114, Sec. 4): P1 and P2 are patches of the same
+scene point in the two views, at a *distinctive* point (a DoG keypoint of view 1, as the SIFT points
+of the paper's SfM reconstructions); P3 is a patch of a different distinctive point; P4 is a patch at a
+non-distinctive point (low corner response, away from every keypoint).
+
+Example:
+>>> pairs = ViewPairs(split="train", image_size=128, seed=0)
+>>> pair = pairs.sample(0)
+>>> x2 = apply_homography(pair["homography"], [[10.0, 20.0]])     # where view-1 pixel (10, 20) is in view 2
+>>> quads = sample_quadruplets(pair, num=16, patch_size=32, seed=0)
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+
+import numpy as np
+
+# Photographs of skimage.data that ship with the package (no pooch download). `cat` is `chelsea`.
+TRAIN_IMAGES = (
+    "astronaut",
+    "chelsea",
+    "brick",
+    "grass",
+    "gravel",
+    "camera",
+    "text",
+    "page",
+    "moon",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "cell",
+)
+EVAL_IMAGES = ("coffee", "rocket", "coins", "clock")
+SPLITS = {"train": TRAIN_IMAGES, "eval": EVAL_IMAGES}
+MAX_SIDE = 512  # large photographs are downscaled (INTER_AREA) so that their longer side is at most this
+
+__all__ = [
+    "EVAL_IMAGES",
+    "TRAIN_IMAGES",
+    "ViewPairs",
+    "apply_homography",
+    "as_rgb_uint8",
+    "available_images",
+    "distinctive_points",
+    "load_image",
+    "local_affine",
+    "photometric",
+    "quadruplet_dataset",
+    "random_view_homography",
+    "sample_quadruplets",
+    "warp_image",
+]
+
+
+# ------------------------------------------------------------------------------------------ images
+def as_rgb_uint8(image, *, what: str = "image") -> np.ndarray:
+    """Any image array → uint8 `(H, W, 3)`.
+
+    Accepts `(H, W)` / `(H, W, 1)` grayscale (repeated), `(H, W, 3)` RGB, `(H, W, 4)` RGBA (alpha
+    dropped), bool (0 / 255), float in [0, 1] (scaled by 255) or in 0..255, integer types (clipped).
+
+    Raises:
+        TypeError: not array-like / not numeric.
+        ValueError: a shape that is not an image, or non-finite values.
+    """
+    try:
+        array = np.asarray(image)
+    except Exception as error:  # noqa: BLE001 - anything numpy cannot read is not an image
+        raise TypeError(f"{what} must be an array (H, W[, C]); received {type(image).__name__}") from error
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{what} must be a numeric array (H, W[, C]); received dtype {array.dtype}")
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    elif array.ndim == 3 and array.shape[-1] == 4:
+        array = array[..., :3]
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(
+            f"{what} must be (H, W) grayscale, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA; received shape {array.shape}"
+        )
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{what} has non-finite values (NaN or inf)")
+        if array.size and array.max() <= 1.0 and array.min() >= 0.0:
+            array = array * 255.0
+        return np.clip(np.round(array), 0, 255).astype(np.uint8)
+    return np.clip(array, 0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=None)
+def _load_cached(name: str) -> np.ndarray:
+    import cv2
+    import skimage.data
+
+    loader = getattr(skimage.data, name, None)
+    if loader is None:
+        raise ValueError(f"skimage.data has no image {name!r}")
+    image = as_rgb_uint8(loader(), what=f"skimage.data.{name}()")
+    scale = MAX_SIDE / max(image.shape[:2])
+    if scale < 1:
+        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    image.setflags(write=False)
+    return image
+
+
+def load_image(name: str) -> np.ndarray:
+    """The scikit-image photograph `name` as uint8 `(H, W, 3)` (longer side at most `MAX_SIDE`; read-only).
+
+    Raises:
+        ValueError: unknown name, or an image that needs a download (not shipped with the package).
+    """
+    try:
+        return _load_cached(name)
+    except ValueError:
+        raise
+    except Exception as error:  # noqa: BLE001 - skimage raises ModuleNotFoundError/OSError for pooch-only data
+        raise ValueError(f"skimage.data.{name} cannot be loaded offline ({type(error).__name__}: {error})") from error
+
+
+def available_images(split: str) -> tuple[str, ...]:
+    """The photographs of `split` ("train" or "eval") that load offline from the installed scikit-image."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'eval'; received {split!r}")
+    names = []
+    for name in SPLITS[split]:
+        try:
+            load_image(name)
+        except ValueError:
+            continue
+        names.append(name)
+    return tuple(names)
+
+
+# ------------------------------------------------------------------------------------- geometry
+def apply_homography(homography, points) -> np.ndarray:
+    """Map `(N, 2)` pixel points `(x, y)` by a 3 x 3 homography; returns float64 `(N, 2)`."""
+    h = np.asarray(homography, np.float64)
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    q = np.concatenate([p, np.ones((len(p), 1))], axis=1) @ h.T
+    return q[:, :2] / q[:, 2:3]
+
+
+def local_affine(homography, points) -> np.ndarray:
+    """Jacobians `(N, 2, 2)` of the homography at `points`: how a small view-1 offset moves in view 2."""
+    h = np.asarray(homography, np.float64)
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    q = np.concatenate([p, np.ones((len(p), 1))], axis=1) @ h.T  # (N, 3): u, v, w
+    w = q[:, 2]
+    jac = (h[None, :2, :2] * w[:, None, None] - q[:, :2, None] * h[None, 2:3, :2]) / (w**2)[:, None, None]
+    return jac
+
+
+def random_view_homography(
+    rng: np.random.Generator,
+    view_size: int,
+    *,
+    center,
+    side: float,
+    rotation: float = 0.0,
+    scale: float = 1.0,
+    perspective: float = 0.0,
+) -> np.ndarray:
+    """Homography (source pixels → view pixels) of a `view_size`² view of a rotated, jittered square.
+
+    The square of `side / scale` source pixels centred at `center`, rotated by `rotation` radians, with
+    each corner moved by up to `perspective * side` pixels, is mapped onto the view's corner pixels.
+    """
+    import cv2
+
+    half = side / (2.0 * scale)
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64) * half
+    c, s = np.cos(rotation), np.sin(rotation)
+    src = np.asarray(center, np.float64) + corners @ np.array([[c, -s], [s, c]]).T
+    src = src + rng.uniform(-perspective, perspective, (4, 2)) * side
+    last = view_size - 1.0
+    dst = np.array([[0, 0], [last, 0], [last, last], [0, last]], np.float64)
+    # getPerspectiveTransform solves in float64; the matrix is what the renderer uses, so it is exact.
+    return cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
+
+
+def warp_image(image: np.ndarray, homography, view_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Render `image` (H, W, C) through `homography` (source → view) into a `view_size`² view.
+
+    Returns:
+        `(view, valid)`: float64 `(S, S, C)` exact bilinear samples (0 outside the source) and bool
+        `(S, S)`: the view pixels whose source position lies inside the source image.
+    """
+    from scipy import ndimage
+
+    inverse = np.linalg.inv(np.asarray(homography, np.float64))
+    ys, xs = np.mgrid[0:view_size, 0:view_size].astype(np.float64)
+    src = apply_homography(inverse, np.stack([xs.ravel(), ys.ravel()], axis=1))
+    h, w = image.shape[:2]
+    valid = (src[:, 0] >= 0) & (src[:, 0] <= w - 1) & (src[:, 1] >= 0) & (src[:, 1] <= h - 1)
+    coords = np.stack([src[:, 1], src[:, 0]])
+    channels = [
+        ndimage.map_coordinates(image[..., ch].astype(np.float64), coords, order=1, mode="constant", cval=0.0)
+        for ch in range(image.shape[-1])
+    ]
+    view = np.stack(channels, axis=-1).reshape(view_size, view_size, -1)
+    return view, valid.reshape(view_size, view_size)
+
+
+def photometric(view: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+    """Random contrast, brightness, gamma, per-channel gain and Gaussian noise; returns uint8."""
+    x = np.asarray(view, np.float64) / 255.0
+    if strength > 0:
+        gamma = np.exp(rng.uniform(-0.25, 0.25) * strength)
+        x = np.clip(x, 0, 1) ** gamma
+        contrast = 1.0 + rng.uniform(-0.3, 0.3) * strength
+        brightness = rng.uniform(-0.1, 0.1) * strength
+        gain = 1.0 + rng.uniform(-0.05, 0.05, size=(1, 1, x.shape[-1])) * strength
+        x = (x - 0.5) * contrast + 0.5 + brightness
+        x = x * gain + rng.normal(0.0, rng.uniform(0.0, 0.015) * strength, size=x.shape)
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------ pairs
+class ViewPairs:
+    """Deterministic pairs of views of the scikit-image photographs of one split.
+
+    Args:
+        split: "train" (`TRAIN_IMAGES`) or "eval" (`EVAL_IMAGES`, never used for training).
+        image_size: side of both (square) views, pixels.
+        seed: sample `i` depends only on `(seed, split, i)`.
+        max_rotation: view 2 is rotated by up to ± this many degrees relative to view 1.
+        scale_range: (min, max) zoom of view 2 relative to view 1.
+        perspective: corner jitter of each view, as a fraction of the crop side.
+        photometric_strength: 0 for none, 1 for the default ranges (see `photometric`).
+        images: override the photograph names (must belong to the split's list).
+
+    `sample(i)` returns a dict: `image1`, `image2` uint8 `(S, S, 3)`; `homography` float64 (3, 3) view 1
+    → view 2; `valid1` / `valid2` bool `(S, S)`: pixels that are inside the photograph in their own
+    view and whose corresponding point lies inside the other view; `name` of the photograph.
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        *,
+        image_size: int = 128,
+        seed: int = 0,
+        max_rotation: float = 30.0,
+        scale_range=(0.8, 1.25),
+        perspective: float = 0.06,
+        photometric_strength: float = 1.0,
+        images=None,
+    ):
+        if split not in SPLITS:
+            raise ValueError(f"split must be 'train' or 'eval'; received {split!r}")
+        if not isinstance(image_size, int) or image_size < 16:
+            raise ValueError(f"image_size must be an int >= 16; received {image_size!r}")
+        lo, hi = scale_range
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale_range must be (min, max) with 0 < min <= max; received {scale_range!r}")
+        names = available_images(split) if images is None else tuple(images)
+        foreign = [n for n in names if n not in SPLITS[split]]
+        if foreign:
+            raise ValueError(f"images {foreign} are not in the {split!r} split {SPLITS[split]}")
+        if not names:
+            raise ValueError(f"no photograph of the {split!r} split loads offline from scikit-image")
+        self.split, self.image_size, self.seed = split, image_size, seed
+        self.max_rotation, self.scale_range, self.perspective = max_rotation, (lo, hi), perspective
+        self.photometric_strength = photometric_strength
+        self.images = names
+
+    def sample(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, zlib.crc32(self.split.encode()), int(index)])
+        name = self.images[index % len(self.images)]
+        source = load_image(name)
+        h, w = source.shape[:2]
+        size = self.image_size
+        side = rng.uniform(0.45, 0.8) * min(h, w)
+        side = max(side, min(size * 0.9, min(h, w) * 0.9))
+        margin = side * 0.6
+        center = np.array([rng.uniform(min(margin, w / 2), max(w - margin, w / 2)),
+                           rng.uniform(min(margin, h / 2), max(h - margin, h / 2))])
+        small = np.deg2rad(5.0)
+        m1 = random_view_homography(rng, size, center=center, side=side,
+                                    rotation=rng.uniform(-small, small), perspective=self.perspective * 0.5)
+        lo, hi = np.log(self.scale_range[0]), np.log(self.scale_range[1])
+        m2 = random_view_homography(
+            rng, size,
+            center=center + rng.uniform(-0.08, 0.08, 2) * side,
+            side=side,
+            rotation=rng.uniform(-1, 1) * np.deg2rad(self.max_rotation),
+            scale=float(np.exp(rng.uniform(lo, hi))),
+            perspective=self.perspective,
+        )
+        view1, inside1 = warp_image(source, m1, size)
+        view2, inside2 = warp_image(source, m2, size)
+        homography = m2 @ np.linalg.inv(m1)
+        homography = homography / homography[2, 2]
+        image1 = photometric(view1, rng, self.photometric_strength)
+        image2 = photometric(view2, rng, self.photometric_strength)
+        valid1 = inside1 & _inside(apply_homography(homography, _pixel_grid(size)), size).reshape(size, size)
+        valid2 = inside2 & _inside(apply_homography(np.linalg.inv(homography), _pixel_grid(size)), size).reshape(size, size)
+        return {"image1": image1, "image2": image2, "homography": homography, "valid1": valid1,
+                "valid2": valid2, "name": name}
+
+
+def _pixel_grid(size: int) -> np.ndarray:
+    ys, xs = np.mgrid[0:size, 0:size]
+    return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
+
+
+def _inside(points: np.ndarray, size: int) -> np.ndarray:
+    return (points[:, 0] >= 0) & (points[:, 0] <= size - 1) & (points[:, 1] >= 0) & (points[:, 1] <= size - 1)
+
+
+# ------------------------------------------------------------------------------------- quadruplets
+def _gray(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+
+
+def distinctive_points(image: np.ndarray, max_points: int = 500) -> np.ndarray:
+    """DoG (SIFT detector) keypoints of a uint8 RGB image, strongest first: float64 `(N, 2)` (x, y)."""
+    import cv2
+
+    detector = cv2.SIFT_create(nfeatures=max_points, contrastThreshold=0.02)
+    keypoints = detector.detect(_gray(image), None)
+    keypoints = sorted(keypoints, key=lambda k: -k.response)
+    return np.array([k.pt for k in keypoints], np.float64).reshape(-1, 2)
+
+
+def _sample_patches(image: np.ndarray, points: np.ndarray, patch_size: int) -> np.ndarray:
+    """Bilinear patches `(N, P, P, C)` at `(N, P, P, 2)` pixel positions `points` (0 outside)."""
+    from scipy import ndimage
+
+    flat = points.reshape(-1, 2)
+    coords = np.stack([flat[:, 1], flat[:, 0]])
+    channels = [ndimage.map_coordinates(image[..., ch].astype(np.float32), coords, order=1, mode="constant", cval=0.0)
+                for ch in range(image.shape[-1])]
+    return np.stack(channels, axis=-1).reshape(points.shape[:-1] + (image.shape[-1],))
+
+
+def _offsets(patch_size: int) -> np.ndarray:
+    r = np.arange(patch_size, dtype=np.float64) - (patch_size - 1) / 2.0
+    ys, xs = np.meshgrid(r, r, indexing="ij")
+    return np.stack([xs, ys], axis=-1)  # (P, P, 2)
+
+
+def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, min_separation: float | None = None) -> dict:
+    """LIFT training quadruplets from one pair (see the module docstring).
+
+    Args:
+        pair: a `ViewPairs.sample` dict.
+        num: at most this many quadruplets (fewer when the pair has fewer usable keypoints).
+        patch_size: side P of the square patches, pixels.
+        seed: selection of the keypoints.
+        min_separation: P3's point is at least this far (pixels, default P / 2) from P2's.
+
+    Returns:
+        dict of arrays (n <= num): `p1` view-1 patches centred at a distinctive point x1; `p2` view-2
+        patches centred at H(x1), upright in view 2 (so rotated relative to `p1`); `p2_rectified` view 2
+        sampled at H(x1 + offsets): aligned pixel by pixel with `p1`; `p3` a view-2 patch at another
+        distinctive point; `p4` a view-1 patch at a non-distinctive point; all float32 `(n, P, P, 3)` in
+        0..255. `affine` float32 `(n, 2, 2)`: the Jacobian of H at x1 (view-1 offset → view-2 offset),
+        `rotation` float32 `(n,)` its rotation angle (radians), `points1`, `points2` float32 `(n, 2)`.
+    """
+    import cv2
+
+    rng = np.random.default_rng([seed, 7])
+    image1, image2, homography = pair["image1"], pair["image2"], pair["homography"]
+    size = image1.shape[0]
+    radius = patch_size / 2.0 * 1.5  # room for the rotated patch
+    dist1 = cv2.distanceTransform(pair["valid1"].astype(np.uint8), cv2.DIST_L2, 5)
+    dist2 = cv2.distanceTransform(pair["valid2"].astype(np.uint8), cv2.DIST_L2, 5)
+
+    def usable(dist, pts):
+        ix = np.clip(np.round(pts).astype(int), 0, size - 1)
+        return dist[ix[:, 1], ix[:, 0]] > radius
+
+    empty = {k: np.zeros((0, patch_size, patch_size, 3), np.float32) for k in ("p1", "p2", "p2_rectified", "p3", "p4")}
+    empty.update(affine=np.zeros((0, 2, 2), np.float32), rotation=np.zeros((0,), np.float32),
+                 points1=np.zeros((0, 2), np.float32), points2=np.zeros((0, 2), np.float32))
+    kp1 = distinctive_points(image1)
+    kp2 = distinctive_points(image2)
+    if len(kp1) == 0 or len(kp2) < 2:
+        return empty
+    kp1 = kp1[usable(dist1, kp1) & usable(dist2, apply_homography(homography, kp1))]
+    kp2 = kp2[usable(dist2, kp2)]
+    if len(kp1) == 0 or len(kp2) < 2:
+        return empty
+    chosen = kp1[rng.permutation(len(kp1))[:num]]
+    mapped = apply_homography(homography, chosen)
+    separation = patch_size / 2.0 if min_separation is None else min_separation
+    # P3: a different distinctive point of view 2, at least `separation` from H(x1).
+    d = np.linalg.norm(kp2[None] - mapped[:, None], axis=-1)
+    choices = rng.random(d.shape) + (d >= separation)  # prefer far points, random among them
+    others = kp2[np.argmax(choices, axis=1)]
+    keep = np.linalg.norm(others - mapped, axis=-1) >= separation
+    # P4: non-distinctive points of view 1: lowest decile of the min-eigenvalue corner response, away
+    # from every keypoint.
+    response = cv2.cornerMinEigenVal(_gray(image1).astype(np.float32), 7)
+    ys, xs = np.nonzero(dist1 > radius)
+    if len(xs) == 0:
+        return empty
+    values = response[ys, xs]
+    low = values <= np.quantile(values, 0.1)
+    candidates = np.stack([xs[low], ys[low]], axis=1).astype(np.float64)
+    far = np.min(np.linalg.norm(candidates[:, None] - kp1[None], axis=-1), axis=1) >= patch_size / 4.0
+    candidates = candidates[far] if far.any() else candidates
+    flat_points = candidates[rng.integers(0, len(candidates), size=len(chosen))]
+
+    chosen, mapped, others, flat_points = chosen[keep], mapped[keep], others[keep], flat_points[keep]
+    if len(chosen) == 0:
+        return empty
+    offsets = _offsets(patch_size)
+    grid1 = chosen[:, None, None] + offsets
+    rect = apply_homography(homography, grid1.reshape(-1, 2)).reshape(grid1.shape)
+    affine = local_affine(homography, chosen)
+    return {
+        "p1": _sample_patches(image1, grid1, patch_size),
+        "p2": _sample_patches(image2, mapped[:, None, None] + offsets, patch_size),
+        "p2_rectified": _sample_patches(image2, rect, patch_size),
+        "p3": _sample_patches(image2, others[:, None, None] + offsets, patch_size),
+        "p4": _sample_patches(image1, flat_points[:, None, None] + offsets, patch_size),
+        "affine": affine.astype(np.float32),
+        "rotation": np.arctan2(affine[:, 1, 0] - affine[:, 0, 1], affine[:, 0, 0] + affine[:, 1, 1]).astype(np.float32),
+        "points1": chosen.astype(np.float32),
+        "points2": mapped.astype(np.float32),
+    }
+
+
+def quadruplet_dataset(split: str = "train", *, num_pairs: int, per_pair: int, patch_size: int, image_size: int = 160,
+                       seed: int = 0, patch_dtype: str = "float32", **pair_kwargs) -> dict:
+    """Quadruplets of `num_pairs` pairs of `split`, concatenated (arrays as `sample_quadruplets`).
+
+    `patch_dtype="uint8"` rounds the patches to uint8 (a quarter of the memory, at most 0.5 gray level off).
+    """
+    pairs = ViewPairs(split, image_size=image_size, seed=seed, **pair_kwargs)
+    parts = [sample_quadruplets(pairs.sample(i), num=per_pair, patch_size=patch_size, seed=seed * 100003 + i)
+             for i in range(num_pairs)]
+    out = {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
+    if patch_dtype == "uint8":
+        for k in ("p1", "p2", "p2_rectified", "p3", "p4"):
+            out[k] = np.clip(np.round(out[k]), 0, 255).astype(np.uint8)
+    elif patch_dtype != "float32":
+        raise ValueError(f"patch_dtype must be 'float32' or 'uint8'; received {patch_dtype!r}")
+    return out

@@ -1,0 +1,153 @@
+"""Local-feature layers for LIFT: `OrientedPatches`, `OrientationAngle` and `KeypointNMS`.
+
+Thin wrappers over `vras_keras.ops.keypoints` (conventions there). All convert to TFLite built-ins.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from vras_keras.ops import keypoints as kp
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class OrientedPatches(keras.layers.Layer):
+    """Crops (and rotates) square patches around keypoints: a spatial transformer with given parameters.
+
+    Reference: Yi et al., LIFT: Learned Invariant Feature Transform, ECCV 2016 (arXiv:1603.09114).
+
+    Args:
+        output_size: side S of the output patches.
+        support: side (pixels of the input) of the region each patch covers.
+        padding_mode: `"zeros"` or `"border"` for samples outside the image.
+        flatten: return `(N * K, S, S, C)` instead of `(N, K, S, S, C)` (to feed a patch network).
+
+    Call arguments:
+        inputs: `[images, keypoints]` or `[images, keypoints, orientations]`: images `(N, H, W, C)`,
+            keypoints `(N, K, 2)` `(x, y)` pixels, orientations `(N, K, 2)` vectors `(cos, sin)` (any
+            length) or `(N, K)` angles in radians.
+
+    Returns:
+        `(N, K, S, S, C)` (or `(N * K, S, S, C)`), differentiable with respect to all inputs.
+
+    Example:
+    >>> patches = OrientedPatches(16, 32.0)([images, keypoints, orientations])
+    """
+
+    def __init__(self, output_size, support, padding_mode="zeros", flatten=False, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(output_size, bool) or not isinstance(output_size, (int, np.integer)) or output_size < 1:
+            raise ValueError(f"output_size must be a positive int; received {output_size!r}")
+        if isinstance(support, bool) or not isinstance(support, (int, float, np.integer, np.floating)) or not support > 0:
+            raise ValueError(f"support must be a positive number of pixels; received {support!r}")
+        if padding_mode not in ("zeros", "border"):
+            raise ValueError(f"padding_mode must be 'zeros' or 'border'; received {padding_mode!r}")
+        self.output_size = int(output_size)
+        self.support = float(support)
+        self.padding_mode = padding_mode
+        self.flatten = bool(flatten)
+
+    def _split(self, inputs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+            raise ValueError("OrientedPatches expects [images, keypoints] or [images, keypoints, orientations]")
+        return inputs[0], inputs[1], (inputs[2] if len(inputs) == 3 else None)
+
+    def call(self, inputs):
+        images, keypoints, orientations = self._split(inputs)
+        patches = kp.oriented_patches(images, keypoints, orientations, output_size=self.output_size,
+                                      support=self.support, padding_mode=self.padding_mode)
+        if self.flatten:
+            patches = keras.ops.reshape(patches, (-1, self.output_size, self.output_size, patches.shape[-1]))
+        return patches
+
+    def compute_output_shape(self, input_shape):
+        images, keypoints = input_shape[0], input_shape[1]
+        s = self.output_size
+        if self.flatten:
+            n = None if images[0] is None or keypoints[1] is None else images[0] * keypoints[1]
+            return (n, s, s, images[-1])
+        return (images[0], keypoints[1], s, s, images[-1])
+
+    def compute_output_spec(self, inputs):
+        images, keypoints, _ = self._split(inputs)
+        return keras.KerasTensor(self.compute_output_shape([images.shape, keypoints.shape]), dtype=images.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size, "support": self.support,
+                "padding_mode": self.padding_mode, "flatten": self.flatten}
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class OrientationAngle(keras.layers.Layer):
+    """`(..., 2)` orientation vectors `(cos, sin)` (any length) → `(...)` angles in radians (atan2).
+
+    Call arguments:
+        vectors: `(..., 2)`.
+
+    Returns:
+        `(...)` angles in (-pi, pi].
+    """
+
+    def call(self, vectors):
+        return kp.vector_to_angle(vectors)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1])
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class KeypointNMS(keras.layers.Layer):
+    """Keypoints from score maps: local maxima (max-pool NMS), away from the border, on textured
+    image regions, the `max_keypoints` strongest (`vras_keras.ops.nms_keypoints`).
+
+    Args:
+        max_keypoints: K, entries returned per image (padding flagged invalid).
+        radius: NMS radius (window `2 radius + 1`).
+        border: minimum distance (pixels) from the image edge.
+        min_contrast: minimum local gray-level standard deviation (0..255 units) of the image around a
+            keypoint; needs the image as second input.
+        contrast_window: window of that standard deviation.
+        min_score: None, or keep only maxima whose score exceeds it.
+
+    Call arguments:
+        inputs: `scores` `(N, H, W, 1)` or `[scores, images]` (images `(N, H, W, C)` in 0..255).
+
+    Returns:
+        `[keypoints (N, K, 2) (x, y) pixels, scores (N, K), valid (N, K) float32 1/0]`.
+    """
+
+    def __init__(self, max_keypoints, radius=2, border=0, min_contrast=0.0, contrast_window=9, min_score=None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value, low in (("max_keypoints", max_keypoints, 1), ("radius", radius, 0), ("border", border, 0),
+                                 ("contrast_window", contrast_window, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}; received {value!r}")
+        if not min_contrast >= 0:
+            raise ValueError(f"min_contrast must be >= 0; received {min_contrast!r}")
+        self.max_keypoints, self.radius, self.border = int(max_keypoints), int(radius), int(border)
+        self.min_contrast, self.contrast_window = float(min_contrast), int(contrast_window)
+        if min_score is not None and (isinstance(min_score, bool) or not np.isfinite(min_score)):
+            raise ValueError(f"min_score must be None or a finite number; received {min_score!r}")
+        self.min_score = None if min_score is None else float(min_score)
+
+    def call(self, inputs):
+        scores, images = (inputs[0], inputs[1]) if isinstance(inputs, (list, tuple)) else (inputs, None)
+        points, values, valid = kp.nms_keypoints(
+            scores, self.max_keypoints, radius=self.radius, border=self.border, images=images,
+            min_contrast=self.min_contrast, contrast_window=self.contrast_window, min_score=self.min_score)
+        return [points, values, keras.ops.cast(valid, "float32")]
+
+    def compute_output_shape(self, input_shape):
+        scores = input_shape[0] if isinstance(input_shape[0], (list, tuple)) else input_shape
+        n, k = scores[0], self.max_keypoints
+        return [(n, k, 2), (n, k), (n, k)]
+
+    def compute_output_spec(self, inputs):
+        scores = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        return [keras.KerasTensor(s, dtype="float32") for s in self.compute_output_shape(scores.shape)]
+
+    def get_config(self):
+        return {**super().get_config(), "max_keypoints": self.max_keypoints, "radius": self.radius,
+                "border": self.border, "min_contrast": self.min_contrast, "contrast_window": self.contrast_window,
+                "min_score": self.min_score}

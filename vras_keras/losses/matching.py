@@ -1,0 +1,106 @@
+"""LIFT losses (Yi et al., ECCV 2016, arXiv:1603.09114, Sec. 3.3), one per training stage.
+
+Quadruplets (see `vras_keras.data.pairs`): P1, P2 the same scene point in two views, P3 another
+distinctive point, P4 a non-distinctive point. Descriptors are L2-normalised, so distances lie in [0, 2].
+
+- `descriptor_loss(d1, d2, d3)`: pair distance small, non-pair distance above a margin:
+  `mean ||d1 - d2|| + mean max(0, margin - ||d1 - d3||)`; with `hardest_in_batch=True` the non-pair
+  distance is also taken to the hardest other positive of the batch (HardNet-style mining).
+- `orientation_loss(d1, d2)`: distance between the pair's descriptors computed after rotating each
+  patch by its estimated orientation: `mean ||d1 - d2||`.
+- `detector_loss(...)`: `gamma * L_class + L_pair + overlap_weight * L_overlap` with
+  `L_class`: the soft-max-pooled score `s = sum softmax(S / T) * S` of each score map S should be >= 1 on
+  P1-P3 and <= -1 on P4 (squared hinge, positives and negative weighted equally);
+  `L_pair`: descriptor distance of P1 and P2 at their detected keypoints (the paper's pair term);
+  `L_overlap`: 1 - IoU of the two crop windows, after mapping the view-2 keypoint back to view 1
+  with the local affine map of the homography (the detected points must land on the same place).
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+__all__ = ["descriptor_loss", "detector_class_loss", "detector_loss", "keypoint_overlap_loss", "orientation_loss",
+           "soft_score"]
+
+
+def _distance(a, b):
+    return ops.sqrt(ops.sum(ops.square(a - b), axis=-1) + 1e-12)
+
+
+def descriptor_loss(d1, d2, d3, *, margin: float = 1.0, hardest_in_batch: bool = False):
+    """Pair distance + hinge on non-pair distance (see the module docstring). Inputs `(N, D)`; scalar."""
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0; received {margin!r}")
+    positive = _distance(d1, d2)
+    negative = _distance(d1, d3)
+    loss = ops.mean(positive) + ops.mean(ops.relu(margin - negative))
+    if hardest_in_batch:
+        dist = _distance(d1[:, None, :], d2[None, :, :])  # (N, N)
+        n = ops.shape(dist)[0]
+        eye = ops.eye(n, dtype=dist.dtype)
+        hardest = ops.min(dist + 10.0 * eye, axis=1)  # closest non-matching positive
+        loss = loss + ops.mean(ops.relu(margin - hardest))
+    return loss
+
+
+def orientation_loss(d1, d2):
+    """Mean distance of the pair's descriptors after orientation assignment; `(N, D)` each, scalar."""
+    return ops.mean(_distance(d1, d2))
+
+
+def soft_score(score_map, temperature: float = 1.0):
+    """`sum softmax(S / T) * S` per map: the score at the soft-argmax location. `(N, H, W, 1)` → `(N,)`."""
+    s = ops.reshape(ops.cast(score_map, "float32"), (ops.shape(score_map)[0], -1))
+    return ops.sum(ops.softmax(s / temperature, axis=-1) * s, axis=-1)
+
+
+def detector_class_loss(positive_maps, negative_maps, temperature: float = 1.0):
+    """Squared hinge: soft scores >= 1 on positive maps (list), <= -1 on negative maps (list); scalar."""
+    pos = ops.mean(ops.stack([ops.mean(ops.square(ops.relu(1.0 - soft_score(m, temperature)))) for m in positive_maps]))
+    neg = ops.mean(ops.stack([ops.mean(ops.square(ops.relu(1.0 + soft_score(m, temperature)))) for m in negative_maps]))
+    return 0.5 * (pos + neg)
+
+
+def keypoint_overlap_loss(keypoints1, keypoints2, affine, *, patch_size: float, crop_size: float):
+    """1 - IoU of the crop windows (squares of side `crop_size`) of the pair's detected keypoints.
+
+    Args:
+        keypoints1, keypoints2: `(N, 2)` keypoints in patch pixels of P1 and P2 (both patches centred on
+            the same scene point).
+        affine: `(N, 2, 2)` local map of view-1 offsets to view-2 offsets (`pairs.local_affine`).
+        patch_size: side of the patches (their centre is `(patch_size - 1) / 2`).
+    Returns:
+        scalar in [0, 1].
+    """
+    centre = (patch_size - 1) / 2.0
+    o1 = keypoints1 - centre
+    o2 = keypoints2 - centre
+    a = ops.cast(affine, "float32")
+    det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
+    inv = ops.stack([ops.stack([a[:, 1, 1], -a[:, 0, 1]], -1), ops.stack([-a[:, 1, 0], a[:, 0, 0]], -1)], 1) / det[:, None, None]
+    o2_in_1 = ops.sum(inv * o2[:, None, :], axis=-1)
+    delta = ops.abs(o1 - o2_in_1)
+    inter = ops.relu(crop_size - delta[:, 0]) * ops.relu(crop_size - delta[:, 1])
+    iou = inter / (2.0 * crop_size**2 - inter)
+    return ops.mean(1.0 - iou)
+
+
+def detector_loss(score_maps, descriptors_pair, keypoints_pair, affine, *, patch_size: float, crop_size: float,
+                  gamma: float = 1.0, overlap_weight: float = 1.0, temperature: float = 1.0):
+    """The detector stage's loss.
+
+    Args:
+        score_maps: list of the four score maps `(N, P, P, 1)` of P1, P2, P3, P4.
+        descriptors_pair: `(d1, d2)` descriptors of P1, P2 at their detected keypoints.
+        keypoints_pair: `(k1, k2)` detected keypoints `(N, 2)` of P1, P2.
+        affine: `(N, 2, 2)`, as `keypoint_overlap_loss`.
+
+    Returns:
+        `(total, parts)` with `parts = {"class", "pair", "overlap"}`.
+    """
+    l_class = detector_class_loss(score_maps[:3], score_maps[3:], temperature)
+    l_pair = orientation_loss(*descriptors_pair)
+    l_overlap = keypoint_overlap_loss(*keypoints_pair, affine, patch_size=patch_size, crop_size=crop_size)
+    total = gamma * l_class + l_pair + overlap_weight * l_overlap
+    return total, {"class": l_class, "pair": l_pair, "overlap": l_overlap}

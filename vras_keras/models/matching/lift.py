@@ -1,0 +1,350 @@
+"""LIFT: Learned Invariant Feature Transform (Yi, Trulls, Lepetit, Fua, ECCV 2016, arXiv:1603.09114).
+
+Three small CNNs joined by differentiable samplers (spatial transformers with given parameters):
+
+```
+patch (P x P x 3, 0..255) ─► detector ─► score map (P x P x 1) ─► SoftArgmax2D ─► keypoint (x, y)
+   │                                                                              │
+   ├─────────────── OrientedPatches "crop" (support C px, upright) ◄──────────────┤
+   │                      └─► orientation ─► (cos, sin) ─► angle                   │
+   └─────────────── OrientedPatches "crop_rotate" (support C px, rotated) ◄────────┘
+                          └─► descriptor ─► L2-normalised vector (128-D)
+```
+
+`lift(...)` returns that patch pipeline as one functional model (what training differentiates end to
+end) with outputs `{"score_map", "keypoint", "angle", "descriptor"}`; the sub-networks are nested
+models reachable as `model.get_layer("detector" | "orientation" | "descriptor")`. The detector is fully
+convolutional, so at inference it runs over the whole image:
+
+- `detect_and_describe(model, image, max_keypoints=500)`: detector score map → NMS (max-pool, border,
+  local-contrast guard) → top-K → orientation and descriptor on the selected patches → `Features`
+  (`keypoints` `(K, 5)`: x, y, scale, angle, score; `descriptors` `(K, D)`; `message`);
+- `match(desc1, desc2, ratio=None)`: mutual nearest neighbours, optional Lowe ratio test;
+- `lift_inference_model(model, image_size=(H, W), max_keypoints=K)`: the same pipeline as one Keras
+  model (image → keypoints, angles, scores, valid, descriptors) that converts to TFLite built-ins.
+
+Conventions: keypoints `(x, y)` in pixels with pixel centres at integers (OpenCV's); angles in radians
+from the x axis towards y (down); `scale` is the side in pixels of the region the descriptor sees.
+Training: `vras_keras.models.matching.train_lift`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+
+from vras_keras.layers import SoftArgmax2D, conv_norm_act, image_input
+from vras_keras.layers.keypoints import KeypointNMS, OrientationAngle, OrientedPatches
+from vras_keras.models.registry import register
+
+__all__ = ["Features", "detect_and_describe", "lift", "lift_inference_model", "match"]
+
+
+def _channels(filters: int, width: float) -> int:
+    return max(4, int(round(filters * width)))
+
+
+def lift_detector(*, width: float = 1.0, name: str = "detector") -> keras.Model:
+    """Fully convolutional detector: image `(N, H, W, 3)` 0..255 → score map `(N, H, W, 1)` (logits).
+
+    Three `conv_norm_act` 5 x 5 layers (the middle one dilated by 2; receptive field 17 px) and a linear
+    5 x 5 score layer; stride 1, so the score map has the input's resolution.
+    """
+    inputs, x = image_input((None, None, 3), name="patch")
+    x = conv_norm_act(x, _channels(16, width), 5, name="det1")
+    x = conv_norm_act(x, _channels(16, width), 5, dilation_rate=2, name="det2")
+    x = conv_norm_act(x, _channels(16, width), 3, name="det3")
+    score = keras.layers.Conv2D(1, 5, padding="same", name="score")(x)
+    return keras.Model(inputs, score, name=name)
+
+
+def _standardize(x, name):
+    # Per-patch standardisation (zero mean, unit variance over H, W, C): photometric invariance.
+    return keras.layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, epsilon=1e-3, name=name)(x)
+
+
+def lift_orientation(*, input_size: int = 32, width: float = 1.0, name: str = "orientation") -> keras.Model:
+    """Orientation estimator: patch `(N, S, S, 3)` 0..255 → `(N, 2)` vector `(cos, sin)` (unnormalised).
+
+    Starts at the upright orientation (the head's bias is (1, 0), its kernel small).
+    """
+    inputs, x = image_input((input_size, input_size, 3), name="patch")
+    x = _standardize(x, "ori_standardize")
+    x = conv_norm_act(x, _channels(16, width), 5, strides=2, name="ori1")
+    x = conv_norm_act(x, _channels(32, width), 3, strides=2, name="ori2")
+    x = conv_norm_act(x, _channels(64, width), 3, strides=2, name="ori3")
+    x = keras.layers.Flatten(name="ori_flatten")(x)
+    x = keras.layers.Dense(_channels(64, width), activation="relu", name="ori_fc")(x)
+    vector = keras.layers.Dense(
+        2,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+        bias_initializer=keras.initializers.Constant([1.0, 0.0]),
+        name="vector",
+    )(x)
+    return keras.Model(inputs, vector, name=name)
+
+
+def lift_descriptor(*, input_size: int = 32, descriptor_dim: int = 128, width: float = 1.0,
+                    name: str = "descriptor") -> keras.Model:
+    """Descriptor: patch `(N, S, S, 3)` 0..255 → L2-normalised `(N, descriptor_dim)` (S divisible by 8).
+
+    L2-Net-like: per-patch standardisation, 3 x 3 `conv_norm_act` layers (32, 32, 64, 64, 128 filters,
+    three of stride 2), a linear conv over the remaining S/8 x S/8 map, L2 normalisation.
+    """
+    inputs, x = image_input((input_size, input_size, 3), name="patch")
+    x = _standardize(x, "desc_standardize")
+    x = conv_norm_act(x, _channels(32, width), 3, name="desc1")
+    x = conv_norm_act(x, _channels(32, width), 3, strides=2, name="desc2")
+    x = conv_norm_act(x, _channels(64, width), 3, name="desc3")
+    x = conv_norm_act(x, _channels(64, width), 3, strides=2, name="desc4")
+    x = conv_norm_act(x, _channels(128, width), 3, strides=2, name="desc5")
+    x = keras.layers.Conv2D(descriptor_dim, input_size // 8, padding="valid", name="desc_out")(x)
+    x = keras.layers.Flatten(name="desc_flatten")(x)
+    x = keras.layers.UnitNormalization(name="desc_l2")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _check_sizes(patch_size, crop_size, descriptor_size, descriptor_dim, width, temperature):
+    for label, value in (("patch_size", patch_size), ("descriptor_size", descriptor_size), ("descriptor_dim", descriptor_dim)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label} must be a positive int; received {value!r}")
+    if descriptor_size % 8:
+        raise ValueError(f"descriptor_size must be divisible by 8 (three stride-2 layers); received {descriptor_size}")
+    if not 0 < crop_size <= patch_size:
+        raise ValueError(f"crop_size must be in (0, patch_size={patch_size}]; received {crop_size!r}")
+    if not width > 0:
+        raise ValueError(f"width must be > 0; received {width!r}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; received {temperature!r}")
+
+
+@register("lift", task="matching")
+def lift(*, patch_size: int = 64, crop_size: float = 32.0, descriptor_size: int = 32, descriptor_dim: int = 128,
+         width: float = 1.0, temperature: float = 1.0, weights=None, name: str = "lift") -> keras.Model:
+    """LIFT patch pipeline: detector → soft-argmax → crop → orientation → rotated crop → descriptor.
+
+    Reference: Yi et al., LIFT: Learned Invariant Feature Transform, ECCV 2016 (arXiv:1603.09114). The
+    paper's sizes are 128-px patches, 64-px crops and 64-px descriptor inputs; the defaults here are
+    halved for CPU training.
+
+    Args:
+        patch_size: side P of the input patches (the detector's training field).
+        crop_size: side C, in input pixels, of the region around the keypoint that the orientation and
+            descriptor networks see (the keypoint's scale).
+        descriptor_size: side S the crop is resampled to (divisible by 8).
+        descriptor_dim: length of the descriptor (128 as SIFT and LIFT).
+        width: channel multiplier of the three networks.
+        temperature: of the soft-argmax over the score map.
+        weights: None (random initialisation; no pretrained weights are distributed) or a path to a
+            `.weights.h5` file saved from a model with the same arguments.
+
+    Returns:
+        A functional model: input `"image"` `(N, P, P, 3)` float32 0..255; outputs `score_map`
+        `(N, P, P, 1)`, `keypoint` `(N, 2)` (x, y) in patch pixels, `angle` `(N,)` radians, `descriptor`
+        `(N, descriptor_dim)` L2-normalised. Sub-networks: `get_layer("detector" | "orientation" | "descriptor")`.
+    """
+    _check_sizes(patch_size, crop_size, descriptor_size, descriptor_dim, width, temperature)
+    detector = lift_detector(width=width)
+    orientation = lift_orientation(input_size=descriptor_size, width=width)
+    descriptor = lift_descriptor(input_size=descriptor_size, descriptor_dim=descriptor_dim, width=width)
+    inputs = keras.Input((patch_size, patch_size, 3), name="image")
+    score_map = detector(inputs)
+    keypoint = SoftArgmax2D(temperature=float(temperature), name="keypoint_soft_argmax")(score_map)  # (N, 1, 2)
+    upright = OrientedPatches(descriptor_size, float(crop_size), flatten=True, name="crop")([inputs, keypoint])
+    vector = orientation(upright)
+    vector_k = keras.layers.Reshape((1, 2), name="orientation_vector")(vector)
+    angle = OrientationAngle(name="angle")(vector)
+    rotated = OrientedPatches(descriptor_size, float(crop_size), flatten=True, name="crop_rotate")(
+        [inputs, keypoint, vector_k])
+    desc = descriptor(rotated)
+    xy = keras.layers.Reshape((2,), name="keypoint")(keypoint)
+    outputs = {"score_map": score_map, "keypoint": xy, "angle": angle, "descriptor": desc}
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        model.load_weights(weights)
+    return model
+
+
+# ---------------------------------------------------------------------------------------- inference
+@dataclasses.dataclass
+class Features:
+    """Local features of one image.
+
+    Attributes:
+        keypoints: float32 `(K, 5)`: x, y (pixels, centres at integers), scale (side of the described
+            region, pixels), angle (radians), score (detector logit); strongest first.
+        descriptors: float32 `(K, D)`, L2-normalised.
+        message: empty when features were found; otherwise why there are none (or what was converted).
+    """
+
+    keypoints: np.ndarray
+    descriptors: np.ndarray
+    message: str = ""
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+
+def _parts(model: keras.Model):
+    try:
+        return (model.get_layer("detector"), model.get_layer("orientation"), model.get_layer("descriptor"),
+                model.get_layer("crop"))
+    except ValueError as error:
+        raise ValueError(f"model {getattr(model, 'name', model)!r} is not a LIFT model (built by `lift`): {error}") from error
+
+
+def _border(support: float) -> int:
+    return int(math.ceil(support / 2.0))
+
+
+def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: int = 256):
+    """Orientation and descriptor at given keypoints of a uint8/float `(H, W, 3)` image.
+
+    Returns:
+        `(angles (K,), descriptors (K, D))` float32.
+    """
+    from vras_keras.ops.keypoints import oriented_patches, vector_to_angle
+
+    _, orientation, descriptor, crop = _parts(model)
+    image = np.asarray(image, np.float32)[None]
+    xy = np.asarray(keypoints_xy, np.float32).reshape(-1, 2)
+    angles, descs = [], []
+    size, support = crop.output_size, crop.support
+    for start in range(0, len(xy), batch_size):
+        chunk = xy[start:start + batch_size][None]
+        upright = oriented_patches(image, chunk, output_size=size, support=support)[0]
+        vector = orientation(upright, training=False)
+        rotated = oriented_patches(image, chunk, keras.ops.expand_dims(vector, 0), output_size=size, support=support)[0]
+        angles.append(keras.ops.convert_to_numpy(vector_to_angle(vector)))
+        descs.append(keras.ops.convert_to_numpy(descriptor(rotated, training=False)))
+    dim = descriptor.output_shape[-1]
+    if not angles:
+        return np.zeros((0,), np.float32), np.zeros((0, dim), np.float32)
+    return np.concatenate(angles).astype(np.float32), np.concatenate(descs).astype(np.float32)
+
+
+def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, nms_radius: int = 3,
+                        min_contrast: float = 4.0, min_score: float | None = 0.0) -> Features:
+    """Keypoints and descriptors of one image with a LIFT model.
+
+    The detector runs over the whole image; keypoints are the local maxima of its score map (NMS radius
+    `nms_radius`) at least half a crop from the border, on regions whose local gray-level standard
+    deviation is at least `min_contrast` (0..255 units), the `max_keypoints` strongest; orientation and
+    descriptor are computed on the crops around them.
+
+    Args:
+        model: a `lift` model.
+        image: `(H, W, 3)` RGB, `(H, W)` / `(H, W, 1)` grayscale or `(H, W, 4)` RGBA; uint8, bool or float
+            (in [0, 1] or 0..255). Converted to RGB 0..255.
+        max_keypoints: at most this many keypoints.
+        min_score: detector-logit threshold (default 0: the detector classifies the point as a suitable
+            feature point, the course's two-class view); None keeps every maximum.
+
+    Returns:
+        `Features`; an empty one with a `message` for an image smaller than the crop, or without texture.
+
+    Raises:
+        TypeError / ValueError: `image` is not an image array (with the received type / shape).
+    """
+    from vras_keras.data.pairs import as_rgb_uint8
+    from vras_keras.ops.keypoints import nms_keypoints
+
+    if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
+        raise ValueError(f"max_keypoints must be a positive int; received {max_keypoints!r}")
+    detector, _, descriptor, crop = _parts(model)
+    raw_shape = np.shape(image)
+    rgb = as_rgb_uint8(image)
+    notes = []
+    if raw_shape != rgb.shape:
+        notes.append(f"converted image of shape {raw_shape} to RGB {rgb.shape}")
+    dim = descriptor.output_shape[-1]
+    border = _border(crop.support)
+    h, w = rgb.shape[:2]
+
+    def empty(reason):
+        return Features(np.zeros((0, 5), np.float32), np.zeros((0, dim), np.float32), "; ".join(notes + [reason]))
+
+    if min(h, w) <= 2 * border:
+        return empty(f"image of {h}x{w} px is too small for LIFT: keypoints need {border} px of margin for their "
+                     f"{crop.support:g}-px crop, so images must be larger than {2 * border}x{2 * border}")
+    image_f = rgb.astype(np.float32)[None]
+    scores = detector(image_f, training=False)
+    k = int(min(max_keypoints, h * w))
+    points, values, valid = nms_keypoints(scores, k, radius=nms_radius, border=border, images=image_f,
+                                          min_contrast=min_contrast, min_score=min_score)
+    valid = keras.ops.convert_to_numpy(valid)[0]
+    points = keras.ops.convert_to_numpy(points)[0][valid]
+    values = keras.ops.convert_to_numpy(values)[0][valid]
+    if len(points) == 0:
+        return empty(f"no keypoints: the image has no region with local contrast >= {min_contrast:g} gray levels "
+                     "(textureless) or no detector maximum above min_score")
+    angles, descs = describe_keypoints(model, rgb, points)
+    scale = np.full((len(points), 1), crop.support, np.float32)
+    keypoints = np.concatenate([points, scale, angles[:, None], values[:, None]], axis=1).astype(np.float32)
+    return Features(keypoints, descs, "; ".join(notes))
+
+
+def match(desc1, desc2, ratio: float | None = None) -> np.ndarray:
+    """Mutual nearest neighbours between two descriptor sets (Euclidean), optional Lowe ratio test.
+
+    A pair (i, j) is kept when j is the nearest neighbour of `desc1[i]` in `desc2` and i the nearest of
+    `desc2[j]` in `desc1`; with `ratio`, also when d(i, j) < ratio * (distance of i's second-nearest
+    neighbour in desc2) (always passed when desc2 has a single row).
+
+    Returns:
+        int64 `(M, 2)` index pairs `(i, j)`, sorted by i.
+    """
+    a = np.asarray(desc1, np.float64)
+    b = np.asarray(desc2, np.float64)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"descriptors must be 2-D (K, D); received shapes {a.shape} and {b.shape}")
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((0, 2), np.int64)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"descriptor lengths differ: {a.shape[1]} and {b.shape[1]}")
+    if ratio is not None and not 0 < ratio <= 1:
+        raise ValueError(f"ratio must be in (0, 1] or None; received {ratio!r}")
+    d2 = np.sum(a**2, 1)[:, None] + np.sum(b**2, 1)[None] - 2.0 * a @ b.T
+    dist = np.sqrt(np.maximum(d2, 0.0))
+    nn12 = np.argmin(dist, axis=1)
+    nn21 = np.argmin(dist, axis=0)
+    i = np.arange(len(a))
+    keep = nn21[nn12] == i
+    if ratio is not None and dist.shape[1] > 1:
+        two = np.partition(dist, 1, axis=1)[:, :2]
+        keep &= two[:, 0] < ratio * two[:, 1]
+    return np.stack([i[keep], nn12[keep]], axis=1).astype(np.int64)
+
+
+def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypoints: int = 500,
+                         nms_radius: int = 3, min_contrast: float = 4.0, min_score: float | None = 0.0,
+                         name: str = "lift_inference") -> keras.Model:
+    """The whole-image LIFT pipeline as one exportable model (shares the weights of `model`).
+
+    Input `"image"` `(N, H, W, 3)` float32 0..255. Outputs (K = `max_keypoints`, padding flagged by
+    `valid`): `keypoints` `(N, K, 2)` (x, y), `scores` `(N, K)`, `valid` `(N, K)` 1/0, `orientations`
+    `(N, K, 2)` (cos, sin, unnormalised), `angles` `(N, K)`, `descriptors` `(N, K, D)`. Built-in TFLite ops
+    only (max-pool NMS, TOPK_V2, gather sampling); same selection rules and defaults as `detect_and_describe`. The keypoint scale is the crop support
+    (`model.get_layer("crop").support`).
+    """
+    detector, orientation, descriptor, crop = _parts(model)
+    h, w = (int(s) for s in image_size)
+    border = _border(crop.support)
+    if min(h, w) <= 2 * border:
+        raise ValueError(f"image_size {image_size} is too small: it must exceed {2 * border} px on both sides")
+    size, support = crop.output_size, crop.support
+    inputs = keras.Input((h, w, 3), name="image")
+    scores = detector(inputs)
+    points, values, valid = KeypointNMS(max_keypoints, radius=nms_radius, border=border, min_contrast=min_contrast,
+                                        min_score=min_score, name="nms")([scores, inputs])
+    upright = OrientedPatches(size, support, name="crop")([inputs, points])  # (N, K, S, S, 3)
+    vectors_k = keras.layers.TimeDistributed(orientation, name="orientations")(upright)  # (N, K, 2)
+    rotated = OrientedPatches(size, support, name="crop_rotate")([inputs, points, vectors_k])
+    descs = keras.layers.TimeDistributed(descriptor, name="descriptors")(rotated)  # (N, K, D)
+    angles = OrientationAngle(name="angles")(vectors_k)
+    outputs = {"keypoints": points, "scores": values, "valid": valid, "orientations": vectors_k, "angles": angles,
+               "descriptors": descs}
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,141 @@
+"""Local-feature building blocks on `keras.ops`: oriented patch extraction and keypoint selection (NMS).
+
+Conventions: images `(N, H, W, C)`; keypoints `(N, K, 2)` pixel coordinates `(x, y)` with pixel centres
+at integers (as `bilinear_sample` and OpenCV); orientations are unit vectors `(cos a, sin a)` (any
+non-zero length is normalised) or angles `a` in radians, measured from the image x axis towards the
+y axis (y points down, so positive angles turn clockwise on screen).
+
+Everything converts to TFLite built-ins: patches are one gather (`bilinear_sample`), NMS is a max-pool
+comparison and `TOPK_V2`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+from vras_keras.ops.sampling import bilinear_sample
+
+INVALID_SCORE = -1e9  # score given to suppressed positions and to padding keypoints
+
+__all__ = ["INVALID_SCORE", "local_contrast", "nms_keypoints", "oriented_patches", "patch_offsets", "vector_to_angle"]
+
+
+def patch_offsets(output_size: int, support: float) -> np.ndarray:
+    """`(S, S, 2)` offsets `(u, v)` (pixels) of the sample centres of an S x S patch covering `support` pixels."""
+    r = ((np.arange(output_size, dtype=np.float64) + 0.5) / output_size - 0.5) * support
+    v, u = np.meshgrid(r, r, indexing="ij")
+    return np.stack([u, v], axis=-1).astype("float32")
+
+
+def oriented_patches(images, keypoints, orientations=None, *, output_size: int, support: float, padding_mode: str = "zeros"):
+    """Square patches around keypoints, rotated by their orientations: a spatial transformer whose
+    parameters (centre, angle; fixed scale) come from a detector and an orientation estimator.
+
+    Reference: Yi et al., LIFT: Learned Invariant Feature Transform, ECCV 2016 (arXiv:1603.09114).
+
+    Args:
+        images: `(N, H, W, C)`.
+        keypoints: `(N, K, 2)` centres `(x, y)` in pixels.
+        orientations: None (upright), `(N, K)` angles in radians, or `(N, K, 2)` vectors `(cos, sin)`
+            (normalised here, so an unnormalised network output can be passed).
+        output_size: side S of the output patches (samples).
+        support: side of the image region the patch covers, in pixels (S samples spread over it).
+        padding_mode: `"zeros"` or `"border"` for samples outside the image.
+
+    Returns:
+        `(N, K, S, S, C)`: sample (i, j) of a patch reads the image at
+        `keypoint + R(a) @ offset(i, j)` with `R(a) = [[cos a, -sin a], [sin a, cos a]]`, so a patch of an
+        image rotated by b about the keypoint, taken at angle a + b, equals the patch at angle a.
+        Differentiable with respect to images, keypoints and orientations.
+    """
+    if not isinstance(output_size, (int, np.integer)) or output_size < 1:
+        raise ValueError(f"output_size must be a positive int; received {output_size!r}")
+    if not support > 0:
+        raise ValueError(f"support must be > 0 pixels; received {support!r}")
+    keypoints = ops.cast(ops.convert_to_tensor(keypoints), "float32")
+    offsets = ops.convert_to_tensor(patch_offsets(int(output_size), float(support)))  # (S, S, 2)
+    u = offsets[..., 0]
+    v = offsets[..., 1]
+    if orientations is None:
+        dx, dy = u, v
+        dx = ops.broadcast_to(dx, (1, 1) + tuple(dx.shape))
+        dy = ops.broadcast_to(dy, (1, 1) + tuple(dy.shape))
+    else:
+        orientations = ops.cast(ops.convert_to_tensor(orientations), "float32")
+        if len(orientations.shape) == 3:
+            norm = ops.sqrt(ops.sum(ops.square(orientations), axis=-1) + 1e-12)
+            cos, sin = orientations[..., 0] / norm, orientations[..., 1] / norm
+        else:
+            cos, sin = ops.cos(orientations), ops.sin(orientations)
+        cos = cos[:, :, None, None]
+        sin = sin[:, :, None, None]
+        dx = cos * u - sin * v
+        dy = sin * u + cos * v
+    x = keypoints[:, :, 0][:, :, None, None] + dx  # (N, K, S, S)
+    y = keypoints[:, :, 1][:, :, None, None] + dy
+    coords = ops.stack([x, y], axis=-1)
+    return bilinear_sample(images, coords, padding_mode=padding_mode)
+
+
+def vector_to_angle(vectors):
+    """`(..., 2)` vectors `(cos, sin)` (any length) → angles `(...)` in radians, in (-pi, pi]."""
+    vectors = ops.convert_to_tensor(vectors)
+    return ops.arctan2(vectors[..., 1], vectors[..., 0])
+
+
+def local_contrast(images, window: int = 9):
+    """Standard deviation of the gray values (channel mean) in a `window` x `window` neighbourhood,
+    `(N, H, W, 1)`, in the units of `images`."""
+    gray = ops.mean(ops.cast(images, "float32"), axis=-1, keepdims=True)
+    mean = ops.average_pool(gray, window, strides=1, padding="same")
+    mean_sq = ops.average_pool(ops.square(gray), window, strides=1, padding="same")
+    return ops.sqrt(ops.maximum(mean_sq - ops.square(mean), 0.0))
+
+
+def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 0, min_score=None,
+                  images=None, min_contrast: float = 0.0, contrast_window: int = 9):
+    """Non-maximum suppression on score maps and the `max_keypoints` strongest maxima.
+
+    A position is a keypoint when it is the maximum of its `(2 radius + 1)²` neighbourhood, at least
+    `border` pixels from the image edge, its score exceeds `min_score` (if given) and (if `images` is
+    given) the local contrast of the image there is at least `min_contrast` (so that textureless regions
+    give no keypoints whatever the detector says).
+
+    Args:
+        scores: `(N, H, W, 1)` score maps (logits).
+        max_keypoints: K, the number of returned entries per image.
+
+    Returns:
+        `(keypoints, values, valid)`: `(N, K, 2)` float32 `(x, y)` pixels, `(N, K)` scores (strongest
+        first; `INVALID_SCORE` for padding), `(N, K)` bool: False for padding entries (fewer than K maxima).
+    """
+    if not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
+        raise ValueError(f"max_keypoints must be a positive int; received {max_keypoints!r}")
+    if radius < 0 or border < 0:
+        raise ValueError(f"radius and border must be >= 0; received radius={radius}, border={border}")
+    scores = ops.cast(ops.convert_to_tensor(scores), "float32")
+    shape = ops.shape(scores)
+    height, width = shape[1], shape[2]
+    keep = ops.equal(scores, ops.max_pool(scores, 2 * radius + 1, strides=1, padding="same"))
+    if border > 0:
+        ys = ops.arange(height, dtype="int32")[:, None]
+        xs = ops.arange(width, dtype="int32")[None, :]
+        inside = (ys >= border) & (ys < height - border) & (xs >= border) & (xs < width - border)
+        keep = keep & inside[None, :, :, None]
+    if min_score is not None:
+        keep = keep & (scores > min_score)
+    if images is not None:
+        keep = keep & (local_contrast(images, contrast_window) >= min_contrast)
+    candidates = ops.where(keep, scores, INVALID_SCORE)
+    flat = ops.reshape(candidates, (shape[0], -1))
+    k = int(max_keypoints)
+    static_hw = scores.shape[1] is not None and scores.shape[2] is not None
+    if static_hw and scores.shape[1] * scores.shape[2] < k:  # fewer positions than K: pad
+        flat = ops.pad(flat, [[0, 0], [0, k - scores.shape[1] * scores.shape[2]]], constant_values=INVALID_SCORE)
+    values, indices = ops.top_k(flat, k, sorted=True)
+    indices = ops.cast(indices, "int32")
+    x = ops.cast(indices % width, "float32")
+    y = ops.cast(indices // width, "float32")
+    valid = values > INVALID_SCORE / 2
+    return ops.stack([x, y], axis=-1), values, valid
