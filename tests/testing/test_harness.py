@@ -133,3 +133,16 @@ class SplitTwo(keras.layers.Layer):
 def test_multi_output_layer_outputs_stay_paired_in_tflite():
     x = np.arange(6, dtype="float32").reshape(2, 3)
     check_layer(SplitTwo, {}, input_data=x, expected_output=[2.0 * x, x - 1.0], expected_output_shape=[(2, 3), (2, 3)])
+
+
+def test_tflite_step_feeds_inputs_by_name_not_alphabetical_order():
+    # Inputs named so that alphabetical order ("a_scale" < "b_image") differs from the model's order.
+    def build():
+        image = keras.Input((3,), name="b_image")
+        scale = keras.Input((1,), name="a_scale")
+        out = keras.layers.Dense(2, name="fc")(keras.layers.Multiply()([image, scale]))
+        return keras.Model([image, scale], out)
+
+    rng = np.random.default_rng(0)
+    check_model(build, [rng.standard_normal((3, 3)).astype("float32"), rng.uniform(1, 2, (3, 1)).astype("float32")],
+                run_mixed_precision=False, run_jit=False)

@@ -226,7 +226,9 @@ class TFLiteRunner:
         self.batch_size = int(details[self.input_names[0]]["shape"][0])
 
     def __call__(self, inputs) -> dict[str, np.ndarray]:
-        """Run on `inputs` (an array, a list in input order, or a dict by name) of any batch size."""
+        """Run on `inputs` of any batch size: an array, a dict by input name, or a list in the order of
+        `self.input_names` (the signature's order, which is alphabetical, not necessarily the Keras
+        model's input order: prefer a dict for several inputs)."""
         if isinstance(inputs, dict):
             arrays = [np.asarray(inputs[name]) for name in self.input_names]
         else:

@@ -179,7 +179,8 @@ def _check_tflite(model, inputs, atol, what):
     if flex:
         raise AssertionError(f"{what}: TFLite model has non-builtin ops {flex}")
     runner = TFLiteRunner(flatbuffer)
-    outputs = runner(inputs)
+    # Feed by name: the TFLite signature lists its inputs alphabetically, not in `model.inputs` order.
+    outputs = runner({t.name.split(":")[0]: a for t, a in zip(model.inputs, inputs)})
     reference = model(_as_model_input(inputs), training=False)
     if isinstance(reference, dict):
         expected = [reference[name] for name in runner.output_names]
