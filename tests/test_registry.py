@@ -52,13 +52,24 @@ def test_unknown_name_lists_closest(scratch_registry):
         models.get("tiny_resnet_tset")
 
 
-def test_cli_list(scratch_registry, capsys):
+def test_cli_list(scratch_registry, capsys, monkeypatch):
+    # Only the tiny model (building every full-size model to count its parameters takes ~40 s).
+    monkeypatch.setattr(registry, "_REGISTRY", {})
     scratch_registry.register("tiny_cli_test", task="classification")(_tiny)
+    scratch_registry.register("tiny_cli_pose", task="pose")(_tiny)
     assert main(["list", "--task", "classification"]) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("tiny_cli_test"))
     # Flatten(8*8*3=192) -> Dense(3): 192*3 + 3 = 579 trainable parameters
     assert "classification" in line and "579" in line and "A tiny dense classifier." in line
+    assert "tiny_cli_pose" not in out
+
+
+def test_cli_list_no_params_lists_every_family(capsys):
+    assert main(["list", "--no-params"]) == 0
+    out = capsys.readouterr().out
+    for name in ("resnet50", "fcn8s", "pose_integral", "yolo_v3", "faster_rcnn", "mask_rcnn", "stn_classifier", "lift"):
+        assert any(line.startswith(name + " ") for line in out.splitlines()), name
 
 
 def test_cli_unknown_command_errors(capsys):

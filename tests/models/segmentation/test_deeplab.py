@@ -44,10 +44,11 @@ def test_deeplab_v3_crf_harness(seg_batch):
     images, masks, compile_kwargs = seg_batch(32, 3)
     tiny = {**TINY, "input_shape": (32, 32, 3)}
     # atol 1e-4: the CRF's exponentiated messages amplify float re-association differences between the
-    # Keras and SavedModel graphs (measured up to 8e-5 on probabilities)
+    # Keras and SavedModel graphs (measured up to 8e-5 on probabilities); TFLite 5e-4: it also folds BN into
+    # the convs before those messages (measured up to 1.9e-4 after the harness's fit steps)
     check_model(lambda: models.get("deeplab_v3", crf=True, crf_options={"iterations": 2, "filter_size": 5}, **tiny),
                 images, targets=masks, compile_kwargs=compile_kwargs, expected_output_shapes=(None, 32, 32, 3),
-                atol=1e-4)
+                atol=1e-4, tflite_atol=5e-4)
 
 
 @pytest.mark.slow
