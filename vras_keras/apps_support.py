@@ -568,17 +568,11 @@ def landscape_figures(result, title: str = "loss landscape"):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from vras_keras.analysis import landscape
 
     if result.ndim == 1:
-        fig, ax = plt.subplots(figsize=(5, 4))
-        ax.plot(result.alphas, result.losses)
-        ax.set_xlabel("α")
-        ax.set_ylabel("loss")
-        ax.set_title(title)
-        return [fig]
+        return [landscape.plot_curve(result, title=title)]
     return [landscape.plot_contour(result, title=title), landscape.plot_surface(result, title=title)]
 
 

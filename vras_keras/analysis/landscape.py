@@ -249,14 +249,8 @@ def save(result: Landscape, out_dir: str | os.PathLike, *, title: str | None = N
     np.savez(paths["npz"], **arrays, meta=np.array(repr(result.meta)))
     title = title or "loss landscape"
     if result.ndim == 1:
-        fig, ax = plt.subplots(figsize=(5, 4))
-        ax.plot(result.alphas, result.losses)
-        ax.set_xlabel("α")
-        ax.set_ylabel("loss")
-        ax.set_title(title)
         paths["curve"] = out / "curve.png"
-        fig.savefig(paths["curve"], dpi=100, bbox_inches="tight")
-        plt.close(fig)
+        plot_curve(result, paths["curve"], title=title)
         return paths
     plot_contour(result, out / "contour.png", title=title)
     plot_surface(result, out / "surface.png", title=title)
@@ -278,6 +272,21 @@ def load(path: str | os.PathLike) -> Landscape:
             data["losses"],
             data["accuracies"] if "accuracies" in data else None,
         )
+
+
+def plot_curve(result: Landscape, path=None, *, title="loss landscape"):
+    """Loss along the direction of a 1-D landscape (to `path` if given); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(result.alphas, result.losses)
+    ax.set_xlabel("α")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    if path is not None:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+    return fig
 
 
 def plot_contour(result: Landscape, path=None, *, title="loss landscape", levels=30, ax=None):
