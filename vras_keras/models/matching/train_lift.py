@@ -32,6 +32,20 @@ __all__ = ["STAGES", "LiftStages", "check_quadruplets", "stage_of_step", "train_
 
 STAGES = ("descriptor", "orientation", "detector")
 _REQUIRED = ("p1", "p2", "p2_rectified", "p3", "p4", "affine")
+_OPTIONAL = ("heat1", "heat2")  # detector targets (used with dense_weight > 0)
+
+
+def _tensors(batch):
+    """Numpy quadruplet arrays → float32 tensors (uint8 heatmaps are scaled to [0, 1])."""
+    import tensorflow as tf
+
+    out = {}
+    for k in _REQUIRED + _OPTIONAL:
+        if k in batch:
+            v = np.asarray(batch[k])
+            scale = 1.0 / 255.0 if k in _OPTIONAL and v.dtype == np.uint8 else 1.0
+            out[k] = tf.constant(v.astype(np.float32) * scale)
+    return out
 
 
 def _centre_crops(patches, crop, angles=None, jitter=None):
@@ -84,7 +98,12 @@ class LiftStages:
         model: a `lift` model; trained in place.
         make_optimizer: `fn(stage) -> keras optimizer`, called once per stage (a fresh optimizer per stage).
         margin, hardest_in_batch: `descriptor_loss` options.
-        gamma, overlap_weight: `detector_loss` weights.
+        gamma, overlap_weight, pair_weight: `detector_loss` weights. With `pair_weight` and `overlap_weight`
+            both 0 the detector stage runs the detector alone (no crops, orientation or descriptor): much
+            cheaper.
+        dense_weight: weight of `losses.detector_dense_loss`, the per-pixel cross-entropy of the score maps of
+            P1 and P2 against the quadruplets' `heat1` / `heat2` targets (repeatable distinctive points):
+            it teaches the detector *where exactly* the points are (sharp, well localised maxima).
         rotation_jitter: degrees of random relative rotation between the pair in stage 1.
         position_jitter: pixels of random relative shift between the pair in stage 1.
         jit: compile the steps with XLA.
@@ -96,7 +115,8 @@ class LiftStages:
 
     def __init__(self, model: keras.Model, *, make_optimizer=None, learning_rate: float = 1e-3, margin: float = 1.0,
                  hardest_in_batch: bool = True, gamma: float = 1.0, overlap_weight: float = 1.0,
-                 rotation_jitter: float = 10.0, position_jitter: float = 1.0, jit: bool = False):
+                 pair_weight: float = 1.0, dense_weight: float = 0.0, rotation_jitter: float = 10.0,
+                 position_jitter: float = 1.0, jit: bool = False):
         import tensorflow as tf  # custom training loop: GradientTape + tf.function (the TF backend)
 
         self.model = model
@@ -109,6 +129,7 @@ class LiftStages:
         self.make_optimizer = make_optimizer or (lambda stage: keras.optimizers.Adam(learning_rate))
         self.margin, self.hardest_in_batch = margin, hardest_in_batch
         self.gamma, self.overlap_weight = gamma, overlap_weight
+        self.pair_weight, self.dense_weight = pair_weight, dense_weight
         self.rotation_jitter, self.position_jitter = rotation_jitter, position_jitter
         self.jit = jit
         self.optimizers = {}
@@ -136,13 +157,26 @@ class LiftStages:
 
     def _detector_loss(self, batch, training=True):
         tf = self._tf
+        if self.dense_weight:
+            if "heat1" not in batch:
+                raise ValueError("dense_weight > 0 needs quadruplets with heat1 / heat2 (vras_keras.data.pairs)")
+        if not self.pair_weight and not self.overlap_weight:
+            maps = tf.split(self.detector(tf.concat([batch["p1"], batch["p2"], batch["p3"], batch["p4"]], 0),
+                                          training=training), 4)
+            total = self.gamma * losses.detector_class_loss(maps[:3], maps[3:], self.temperature)
+            if self.dense_weight:
+                total += self.dense_weight * losses.detector_dense_loss(maps[:2], (batch["heat1"], batch["heat2"]))
+            return total
         out = self.model(tf.concat([batch["p1"], batch["p2"], batch["p3"], batch["p4"]], 0), training=training)
         maps = tf.split(out["score_map"], 4)
         k1, k2, _, _ = tf.split(out["keypoint"], 4)
         d1, d2, _, _ = tf.split(out["descriptor"], 4)
         total, _ = losses.detector_loss(maps, (d1, d2), (k1, k2), batch["affine"], patch_size=float(self.patch),
                                         crop_size=self.crop.support, gamma=self.gamma,
-                                        overlap_weight=self.overlap_weight, temperature=self.temperature)
+                                        overlap_weight=self.overlap_weight, pair_weight=self.pair_weight,
+                                        temperature=self.temperature)
+        if self.dense_weight:
+            total += self.dense_weight * losses.detector_dense_loss(maps[:2], (batch["heat1"], batch["heat2"]))
         return total
 
     def _extra(self, stage, k, rng):
@@ -203,7 +237,7 @@ class LiftStages:
         tf = self._tf
         fn = self._step_fn(stage)
         self.set_stage(stage)
-        tensors = {k: tf.constant(np.asarray(batch[k], np.float32)) for k in _REQUIRED}
+        tensors = _tensors(batch)
         loss = float(fn(tensors, *self._extra(stage, len(batch["p1"]), rng)))
         if not math.isfinite(loss):
             raise FloatingPointError(f"LIFT {stage} stage: non-finite loss")
@@ -212,8 +246,7 @@ class LiftStages:
     def losses(self, batch: dict, rng: np.random.Generator) -> dict:
         """Every stage's loss on a batch (inference mode, no update) plus `matching_accuracy`: the fraction
         of P1 crops whose nearest descriptor among the batch's rectified P2 crops is their own pair."""
-        tf = self._tf
-        tensors = {k: tf.constant(np.asarray(batch[k], np.float32)) for k in _REQUIRED}
+        tensors = _tensors(batch)
         extra = self._extra("descriptor", len(batch["p1"]), rng)
         out = {"descriptor_loss": float(self._descriptor_loss(tensors, *extra, training=False)),
                "orientation_loss": float(self._orientation_loss(tensors, training=False)),
@@ -254,6 +287,8 @@ def train_lift(
     hardest_in_batch: bool = True,
     gamma: float = 1.0,
     overlap_weight: float = 1.0,
+    pair_weight: float = 1.0,
+    dense_weight: float = 0.0,
     rotation_jitter: float = 10.0,
     position_jitter: float = 1.0,
     seed: int = 0,
@@ -270,7 +305,7 @@ def train_lift(
         batch_size: quadruplets per step.
         learning_rate: Adam's, a fresh optimizer per stage.
         margin, hardest_in_batch: `descriptor_loss` options.
-        gamma, overlap_weight: `detector_loss` weights.
+        gamma, overlap_weight, pair_weight, dense_weight: detector-stage weights (see `LiftStages`).
         rotation_jitter: degrees of random relative rotation between the pair in stage 1.
         position_jitter: pixels of random relative shift between the pair in stage 1.
         log: callable for progress lines (None: silent).
@@ -281,11 +316,12 @@ def train_lift(
     n = check_quadruplets(model, data)
     batch_size = min(batch_size, n)
     rng = np.random.default_rng(seed)
-    arrays = {k: np.asarray(data[k]) for k in _REQUIRED}  # uint8 patches stay uint8 until batched
+    arrays = {k: np.asarray(data[k]) for k in _REQUIRED + _OPTIONAL if k in data}  # uint8 stays uint8 until batched
     history = {stage: [] for stage in STAGES}
     history["seconds"] = {}
     stages = LiftStages(model, learning_rate=learning_rate, margin=margin, hardest_in_batch=hardest_in_batch,
-                        gamma=gamma, overlap_weight=overlap_weight, rotation_jitter=rotation_jitter,
+                        gamma=gamma, overlap_weight=overlap_weight, pair_weight=pair_weight,
+                        dense_weight=dense_weight, rotation_jitter=rotation_jitter,
                         position_jitter=position_jitter)
 
     def batches(steps):
