@@ -119,9 +119,14 @@ def main():
     parser.add_argument("--ori-steps", type=int, default=800)
     parser.add_argument("--det-steps", type=int, default=800)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--dense-weight", type=float, default=1.0, help="detector: heatmap cross-entropy weight")
+    parser.add_argument("--pair-weight", type=float, default=0.0, help="detector: paper's pair term (0: cheap stage)")
+    parser.add_argument("--overlap-weight", type=float, default=0.0, help="detector: paper's overlap term")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--max-keypoints", type=int, default=500)
     parser.add_argument("--max-rotation", type=float, default=30.0)
+    parser.add_argument("--data-cache", help="pickle file: load the training quadruplets from it if it exists, "
+                        "else build and save them there (must match --pairs/--per-pair/--train-size/--patch)")
     parser.add_argument("--quick", action="store_true", help="tiny budget: check that the script runs")
     parser.add_argument("--no-write", action="store_true", help="do not write the results section")
     args = parser.parse_args()
@@ -131,9 +136,16 @@ def main():
     keras.utils.set_random_seed(0)
 
     t0 = time.perf_counter()
-    data = quadruplet_dataset("train", num_pairs=args.pairs, per_pair=args.per_pair, patch_size=args.patch,
-                              image_size=args.train_size, seed=0, max_rotation=args.max_rotation,
-                              patch_dtype="uint8")
+    import pickle
+
+    if args.data_cache and Path(args.data_cache).exists():
+        data = pickle.loads(Path(args.data_cache).read_bytes())
+    else:
+        data = quadruplet_dataset("train", num_pairs=args.pairs, per_pair=args.per_pair, patch_size=args.patch,
+                                  image_size=args.train_size, seed=0, max_rotation=args.max_rotation,
+                                  patch_dtype="uint8")
+        if args.data_cache:
+            Path(args.data_cache).write_bytes(pickle.dumps(data))
     data_seconds = time.perf_counter() - t0
     print(f"{len(data['p1'])} training quadruplets from {args.pairs} pairs in {data_seconds:.0f} s", flush=True)
     kwargs = dict(patch_size=args.patch, crop_size=args.crop, descriptor_size=args.desc_size, width=args.width)
@@ -142,7 +154,9 @@ def main():
     model.set_weights(untrained.get_weights())
     cpu0 = time.process_time()
     history = train_lift(model, data, descriptor_steps=args.desc_steps, orientation_steps=args.ori_steps,
-                         detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr, log_every=100)
+                         detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr, log_every=100,
+                         dense_weight=args.dense_weight, pair_weight=args.pair_weight,
+                         overlap_weight=args.overlap_weight)
     train_cpu = time.process_time() - cpu0
     weights_path = Path(os.environ.get("LIFT_WEIGHTS", "/tmp/lift_benchmark.weights.h5"))
     model.save_weights(weights_path)
@@ -181,7 +195,9 @@ def main():
         "",
         f"LIFT (`lift`, patch {args.patch}, crop {args.crop:g} px, descriptor input {args.desc_size}, width "
         f"{args.width}) trained here from scratch, staged as in the paper: descriptor {args.desc_steps}, orientation "
-        f"{args.ori_steps}, detector {args.det_steps} steps of {args.batch} quadruplets (Adam {args.lr}), on "
+        f"{args.ori_steps}, detector {args.det_steps} steps of {args.batch} quadruplets (Adam {args.lr}; detector loss: "
+        f"class term + {args.dense_weight:g} x heatmap cross-entropy at repeatable DoG points + {args.pair_weight:g} x pair "
+        f"+ {args.overlap_weight:g} x overlap), on "
         f"{len(data['p1'])} quadruplets from {args.pairs} pairs of the training photographs "
         f"({', '.join(TRAIN_IMAGES)}). Wall time per stage: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in history["seconds"].items()) + ".",

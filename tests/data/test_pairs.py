@@ -89,6 +89,20 @@ def test_quadruplets(clean_pair):
     grad = lambda x: np.mean(np.abs(np.diff(x.mean(-1), axis=1)))  # noqa: E731
     assert grad(q["p4"]) < grad(q["p1"])
     assert q["affine"].shape == (n, 2, 2) and q["rotation"].shape == (n,)
+    # Detector targets: heatmaps in [0, 1], bumps only at repeatable DoG points.
+    for key in ("heat1", "heat2"):
+        assert q[key].shape == (n, 24, 24) and 0 <= q[key].min() and q[key].max() <= 1
+    assert q["heat1"].max() > 0.5
+
+
+def test_heatmaps_put_a_unit_bump_at_each_point():
+    centre = np.array([[50.0, 40.0]])
+    heat = P._heatmaps(np.array([[53.5, 38.5], [500.0, 500.0]]), centre, 16)  # second point: far outside
+    # patch pixel (i, j) sits at centre + (j - 7.5, i - 7.5): the point is at pixel x = 11, y = 6
+    assert heat.shape == (1, 16, 16) and np.unravel_index(np.argmax(heat[0]), (16, 16)) == (6, 11)
+    np.testing.assert_allclose(heat[0, 6, 11], 1.0, atol=1e-6)
+    np.testing.assert_allclose(heat[0, 6, 12], np.exp(-0.5), atol=1e-6)
+    assert heat[0, 0, 0] < 1e-10
 
 
 def test_as_rgb_uint8_conversions():

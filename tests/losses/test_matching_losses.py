@@ -66,3 +66,15 @@ def test_detector_loss_combines_terms():
     assert float(parts["pair"]) == pytest.approx(np.sqrt(2.0), abs=1e-5)
     assert float(parts["overlap"]) == pytest.approx(0.0, abs=1e-6)
     assert float(total) == pytest.approx(2.0 * 0.5 + np.sqrt(2.0), abs=1e-5)
+
+
+def test_detector_dense_loss_hand_case():
+    logits = np.array([[[[0.0], [2.0]]]], "float32")  # (1, 1, 2, 1)
+    target = np.array([[[1.0, 0.0]]], "float32")
+    # pixel 1: positive, -log sigmoid(0) = log 2, weighted 10; pixel 2: negative, -log(1 - sigmoid(2)) = log(1 + e^2)
+    expected = (10 * np.log(2.0) + np.log1p(np.exp(2.0))) / 2
+    got = float(L.detector_dense_loss([logits], [target], positive_weight=10.0))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # soft targets interpolate; two maps average
+    both = float(L.detector_dense_loss([logits, logits], [target, target]))
+    np.testing.assert_allclose(both, expected, rtol=1e-5)

@@ -87,7 +87,7 @@ def test_keypoint_nms_layer_harness():
     rng = np.random.default_rng(0)
     scores = rng.normal(size=(2, 12, 12, 1)).astype("float32")
     images = rng.uniform(0, 255, (2, 12, 12, 3)).astype("float32")
-    kwargs = {"max_keypoints": 5, "radius": 1, "border": 2, "min_contrast": 1.0, "min_score": -1.0}
+    kwargs = {"max_keypoints": 5, "radius": 1, "border": 2, "min_contrast": 1.0, "min_score": -1.0, "subpixel": True}
     layer = KeypointNMS(**kwargs)
     assert KeypointNMS.from_config(layer.get_config()).get_config() == layer.get_config()
 
@@ -102,8 +102,11 @@ def test_keypoint_nms_layer_harness():
     model = check_model(build, [scores, images], expected_output_shapes=[(None, 5, 2), (None, 5), (None, 5)],
                         run_gradients=False, run_training=False, run_mixed_precision=False)
     out = model([scores, images])
-    expected = K.nms_keypoints(scores, 5, radius=1, border=2, images=images, min_contrast=1.0, min_score=-1.0)
-    np.testing.assert_array_equal(np.asarray(out["keypoints"]), np.asarray(expected[0]))
+    expected = K.nms_keypoints(scores, 5, radius=1, border=2, images=images, min_contrast=1.0, min_score=-1.0,
+                               subpixel=True)
+    np.testing.assert_allclose(np.asarray(out["keypoints"]), np.asarray(expected[0]), atol=1e-6)
+    integer = K.nms_keypoints(scores, 5, radius=1, border=2, images=images, min_contrast=1.0, min_score=-1.0)
+    assert np.all(np.abs(np.asarray(expected[0]) - np.asarray(integer[0])) <= 0.5)
 
 
 def test_bad_arguments():
@@ -111,3 +114,21 @@ def test_bad_arguments():
         OrientedPatches(0, 4.0)
     with pytest.raises(ValueError, match="max_keypoints"):
         KeypointNMS(0)
+
+
+def test_refine_subpixel_finds_the_parabola_vertex():
+    from vras_keras.ops.keypoints import refine_subpixel
+
+    ys, xs = np.mgrid[0:9, 0:9].astype("float32")
+    peak = (4.3, 3.8)  # (x, y): integer maximum at (4, 4)
+    scores = -((xs - peak[0]) ** 2 + 2 * (ys - peak[1]) ** 2)  # separable quadratic: the fit is exact
+    scores = scores[None, ..., None]
+    refined = np.asarray(refine_subpixel(scores, np.array([[[4.0, 4.0], [0.0, 0.0]]], "float32")))
+    np.testing.assert_allclose(refined[0, 0], peak, atol=1e-4)
+    # At a corner with no curvature in the clipped neighbourhood nothing moves more than half a pixel.
+    assert np.all(np.abs(refined[0, 1]) <= 0.5)
+    flat = np.zeros((1, 9, 9, 1), "float32")
+    np.testing.assert_array_equal(np.asarray(refine_subpixel(flat, np.array([[[4.0, 4.0]]], "float32"))), [[[4.0, 4.0]]])
+    # nms_keypoints(subpixel=True) returns the refined maximum
+    points, _, valid = K.nms_keypoints(scores, 1, radius=1, subpixel=True)
+    np.testing.assert_allclose(np.asarray(points)[0, 0], peak, atol=1e-4)

@@ -368,6 +368,19 @@ def _offsets(patch_size: int) -> np.ndarray:
     return np.stack([xs, ys], axis=-1)  # (P, P, 2)
 
 
+def _heatmaps(points: np.ndarray, centres: np.ndarray, patch_size: int, sigma: float = 1.0) -> np.ndarray:
+    """`(n, P, P)` float32 in [0, 1]: max of Gaussian bumps at `points` in the patches centred at `centres`."""
+    offsets = _offsets(patch_size)  # (P, P, 2) relative to the patch centre
+    out = np.zeros((len(centres), patch_size, patch_size), np.float32)
+    half = patch_size / 2.0 + 3 * sigma
+    for i, c in enumerate(centres):
+        near = points[np.all(np.abs(points - c) <= half, axis=1)] - c
+        if len(near):
+            d2 = np.sum((offsets[None] - near[:, None, None]) ** 2, axis=-1)
+            out[i] = np.exp(-d2 / (2 * sigma**2)).max(axis=0)
+    return out
+
+
 def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, min_separation: float | None = None) -> dict:
     """LIFT training quadruplets from one pair (see the module docstring).
 
@@ -383,7 +396,9 @@ def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, 
         patches centred at H(x1), upright in view 2 (so rotated relative to `p1`); `p2_rectified` view 2
         sampled at H(x1 + offsets): aligned pixel by pixel with `p1`; `p3` a view-2 patch at another
         distinctive point; `p4` a view-1 patch at a non-distinctive point; all float32 `(n, P, P, 3)` in
-        0..255. `affine` float32 `(n, 2, 2)`: the Jacobian of H at x1 (view-1 offset → view-2 offset),
+        0..255. `heat1`, `heat2` float32 `(n, P, P)` in [0, 1]: detector targets of `p1` / `p2`, Gaussian
+        bumps (sigma 1 px) at the repeatable distinctive points of the patch (DoG keypoints found again within
+        1.5 px in the other view). `affine` float32 `(n, 2, 2)`: the Jacobian of H at x1 (view-1 offset → view-2 offset),
         `rotation` float32 `(n,)` its rotation angle (radians), `points1`, `points2` float32 `(n, 2)`.
     """
     import cv2
@@ -400,6 +415,8 @@ def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, 
         return dist[ix[:, 1], ix[:, 0]] > radius
 
     empty = {k: np.zeros((0, patch_size, patch_size, 3), np.float32) for k in ("p1", "p2", "p2_rectified", "p3", "p4")}
+    empty.update(heat1=np.zeros((0, patch_size, patch_size), np.float32),
+                 heat2=np.zeros((0, patch_size, patch_size), np.float32))
     empty.update(affine=np.zeros((0, 2, 2), np.float32), rotation=np.zeros((0,), np.float32),
                  points1=np.zeros((0, 2), np.float32), points2=np.zeros((0, 2), np.float32))
     kp1 = distinctive_points(image1)
@@ -434,6 +451,13 @@ def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, 
     chosen, mapped, others, flat_points = chosen[keep], mapped[keep], others[keep], flat_points[keep]
     if len(chosen) == 0:
         return empty
+    # Repeatable distinctive points (the DoG keypoints of one view found again within 1.5 px in the other),
+    # drawn as Gaussian bumps into detector targets for P1 (view 1) and P2 (view 2).
+    all1, all2 = distinctive_points(image1), distinctive_points(image2)
+    to2 = apply_homography(homography, all1)
+    rep1 = all1[np.min(np.linalg.norm(to2[:, None] - all2[None], axis=-1), axis=1) <= 1.5]
+    to1 = apply_homography(np.linalg.inv(homography), all2)
+    rep2 = all2[np.min(np.linalg.norm(to1[:, None] - all1[None], axis=-1), axis=1) <= 1.5]
     offsets = _offsets(patch_size)
     grid1 = chosen[:, None, None] + offsets
     rect = apply_homography(homography, grid1.reshape(-1, 2)).reshape(grid1.shape)
@@ -444,6 +468,8 @@ def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, 
         "p2_rectified": _sample_patches(image2, rect, patch_size),
         "p3": _sample_patches(image2, others[:, None, None] + offsets, patch_size),
         "p4": _sample_patches(image1, flat_points[:, None, None] + offsets, patch_size),
+        "heat1": _heatmaps(rep1, chosen, patch_size),
+        "heat2": _heatmaps(rep2, mapped, patch_size),
         "affine": affine.astype(np.float32),
         "rotation": np.arctan2(affine[:, 1, 0] - affine[:, 0, 1], affine[:, 0, 0] + affine[:, 1, 1]).astype(np.float32),
         "points1": chosen.astype(np.float32),
@@ -455,7 +481,8 @@ def quadruplet_dataset(split: str = "train", *, num_pairs: int, per_pair: int, p
                        seed: int = 0, patch_dtype: str = "float32", **pair_kwargs) -> dict:
     """Quadruplets of `num_pairs` pairs of `split`, concatenated (arrays as `sample_quadruplets`).
 
-    `patch_dtype="uint8"` rounds the patches to uint8 (a quarter of the memory, at most 0.5 gray level off).
+    `patch_dtype="uint8"` rounds the patches to uint8 (a quarter of the memory, at most 0.5 gray level off)
+    and stores `heat1` / `heat2` as uint8 0..255 (scaled by 255).
     """
     pairs = ViewPairs(split, image_size=image_size, seed=seed, **pair_kwargs)
     parts = [sample_quadruplets(pairs.sample(i), num=per_pair, patch_size=patch_size, seed=seed * 100003 + i)
@@ -464,6 +491,8 @@ def quadruplet_dataset(split: str = "train", *, num_pairs: int, per_pair: int, p
     if patch_dtype == "uint8":
         for k in ("p1", "p2", "p2_rectified", "p3", "p4"):
             out[k] = np.clip(np.round(out[k]), 0, 255).astype(np.uint8)
+        for k in ("heat1", "heat2"):
+            out[k] = np.round(out[k] * 255).astype(np.uint8)
     elif patch_dtype != "float32":
         raise ValueError(f"patch_dtype must be 'float32' or 'uint8'; received {patch_dtype!r}")
     return out

@@ -109,6 +109,7 @@ class KeypointNMS(keras.layers.Layer):
             keypoint; needs the image as second input.
         contrast_window: window of that standard deviation.
         min_score: None, or keep only maxima whose score exceeds it.
+        subpixel: refine the maxima to sub-pixel positions (`vras_keras.ops.keypoints.refine_subpixel`).
 
     Call arguments:
         inputs: `scores` `(N, H, W, 1)` or `[scores, images]` (images `(N, H, W, C)` in 0..255).
@@ -117,7 +118,8 @@ class KeypointNMS(keras.layers.Layer):
         `[keypoints (N, K, 2) (x, y) pixels, scores (N, K), valid (N, K) float32 1/0]`.
     """
 
-    def __init__(self, max_keypoints, radius=2, border=0, min_contrast=0.0, contrast_window=9, min_score=None, **kwargs):
+    def __init__(self, max_keypoints, radius=2, border=0, min_contrast=0.0, contrast_window=9, min_score=None,
+                 subpixel=False, **kwargs):
         super().__init__(**kwargs)
         for name, value, low in (("max_keypoints", max_keypoints, 1), ("radius", radius, 0), ("border", border, 0),
                                  ("contrast_window", contrast_window, 1)):
@@ -130,12 +132,14 @@ class KeypointNMS(keras.layers.Layer):
         if min_score is not None and (isinstance(min_score, bool) or not np.isfinite(min_score)):
             raise ValueError(f"min_score must be None or a finite number; received {min_score!r}")
         self.min_score = None if min_score is None else float(min_score)
+        self.subpixel = bool(subpixel)
 
     def call(self, inputs):
         scores, images = (inputs[0], inputs[1]) if isinstance(inputs, (list, tuple)) else (inputs, None)
         points, values, valid = kp.nms_keypoints(
             scores, self.max_keypoints, radius=self.radius, border=self.border, images=images,
-            min_contrast=self.min_contrast, contrast_window=self.contrast_window, min_score=self.min_score)
+            min_contrast=self.min_contrast, contrast_window=self.contrast_window, min_score=self.min_score,
+            subpixel=self.subpixel)
         return [points, values, keras.ops.cast(valid, "float32")]
 
     def compute_output_shape(self, input_shape):
@@ -150,4 +154,4 @@ class KeypointNMS(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "max_keypoints": self.max_keypoints, "radius": self.radius,
                 "border": self.border, "min_contrast": self.min_contrast, "contrast_window": self.contrast_window,
-                "min_score": self.min_score}
+                "min_score": self.min_score, "subpixel": self.subpixel}

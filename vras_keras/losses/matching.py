@@ -8,19 +8,21 @@ distinctive point, P4 a non-distinctive point. Descriptors are L2-normalised, so
   distance is also taken to the hardest other positive of the batch (HardNet-style mining).
 - `orientation_loss(d1, d2)`: distance between the pair's descriptors computed after rotating each
   patch by its estimated orientation: `mean ||d1 - d2||`.
-- `detector_loss(...)`: `gamma * L_class + L_pair + overlap_weight * L_overlap` with
+- `detector_loss(...)`: `gamma * L_class + pair_weight * L_pair + overlap_weight * L_overlap` with
   `L_class`: the soft-max-pooled score `s = sum softmax(S / T) * S` of each score map S should be >= 1 on
   P1-P3 and <= -1 on P4 (squared hinge, positives and negative weighted equally);
   `L_pair`: descriptor distance of P1 and P2 at their detected keypoints (the paper's pair term);
   `L_overlap`: 1 - IoU of the two crop windows, after mapping the view-2 keypoint back to view 1
   with the local affine map of the homography (the detected points must land on the same place).
+- `detector_dense_loss(maps, targets)`: per-pixel weighted cross-entropy against heatmaps of repeatable
+  distinctive points (an addition to the paper: it localises the maxima to the pixel).
 """
 
 from __future__ import annotations
 
 from keras import ops
 
-__all__ = ["descriptor_loss", "detector_class_loss", "detector_loss", "keypoint_overlap_loss", "orientation_loss",
+__all__ = ["descriptor_loss", "detector_class_loss", "detector_dense_loss", "detector_loss", "keypoint_overlap_loss", "orientation_loss",
            "soft_score"]
 
 
@@ -62,6 +64,22 @@ def detector_class_loss(positive_maps, negative_maps, temperature: float = 1.0):
     return 0.5 * (pos + neg)
 
 
+def detector_dense_loss(score_maps, targets, positive_weight: float = 10.0):
+    """Per-pixel sigmoid cross-entropy of score maps (logits) against soft targets in [0, 1], positives
+    (target mass) weighted by `positive_weight` (keypoints are rare). Lists of `(N, P, P, 1)` maps and
+    `(N, P, P)` targets; scalar."""
+    total = 0.0
+    for logits, target in zip(score_maps, targets):
+        z = ops.cast(logits, "float32")[..., 0]
+        t = ops.cast(target, "float32")
+        # log(1 + exp(-|z|)) + max(z, 0) - z t: the stable logistic loss, split into its two halves
+        softplus_neg = ops.log1p(ops.exp(-ops.abs(z)))
+        loss_pos = softplus_neg + ops.relu(-z)  # -log sigmoid(z)
+        loss_neg = softplus_neg + ops.relu(z)  # -log(1 - sigmoid(z))
+        total = total + ops.mean(positive_weight * t * loss_pos + (1.0 - t) * loss_neg)
+    return total / len(score_maps)
+
+
 def keypoint_overlap_loss(keypoints1, keypoints2, affine, *, patch_size: float, crop_size: float):
     """1 - IoU of the crop windows (squares of side `crop_size`) of the pair's detected keypoints.
 
@@ -87,7 +105,7 @@ def keypoint_overlap_loss(keypoints1, keypoints2, affine, *, patch_size: float, 
 
 
 def detector_loss(score_maps, descriptors_pair, keypoints_pair, affine, *, patch_size: float, crop_size: float,
-                  gamma: float = 1.0, overlap_weight: float = 1.0, temperature: float = 1.0):
+                  gamma: float = 1.0, overlap_weight: float = 1.0, temperature: float = 1.0, pair_weight: float = 1.0):
     """The detector stage's loss.
 
     Args:
@@ -102,5 +120,5 @@ def detector_loss(score_maps, descriptors_pair, keypoints_pair, affine, *, patch
     l_class = detector_class_loss(score_maps[:3], score_maps[3:], temperature)
     l_pair = orientation_loss(*descriptors_pair)
     l_overlap = keypoint_overlap_loss(*keypoints_pair, affine, patch_size=patch_size, crop_size=crop_size)
-    total = gamma * l_class + l_pair + overlap_weight * l_overlap
+    total = gamma * l_class + pair_weight * l_pair + overlap_weight * l_overlap
     return total, {"class": l_class, "pair": l_pair, "overlap": l_overlap}

@@ -18,7 +18,8 @@ from vras_keras.ops.sampling import bilinear_sample
 
 INVALID_SCORE = -1e9  # score given to suppressed positions and to padding keypoints
 
-__all__ = ["INVALID_SCORE", "local_contrast", "nms_keypoints", "oriented_patches", "patch_offsets", "vector_to_angle"]
+__all__ = ["INVALID_SCORE", "local_contrast", "nms_keypoints", "oriented_patches", "patch_offsets", "refine_subpixel",
+           "vector_to_angle"]
 
 
 def patch_offsets(output_size: int, support: float) -> np.ndarray:
@@ -93,8 +94,43 @@ def local_contrast(images, window: int = 9):
     return ops.sqrt(ops.maximum(mean_sq - ops.square(mean), 0.0))
 
 
+def refine_subpixel(scores, keypoints):
+    """Sub-pixel keypoints: the vertex of the parabola through each integer maximum and its two
+    neighbours, separately in x and y (as SIFT's interpolation, without the scale axis).
+
+    Args:
+        scores: `(N, H, W, 1)` score maps.
+        keypoints: `(N, K, 2)` integer-valued `(x, y)` positions (local maxima) in the score maps' pixels.
+
+    Returns:
+        `(N, K, 2)` float32: each keypoint moved by at most half a pixel per axis towards the parabola
+        vertex (unchanged where the score is not curved downwards, e.g. flat or on the border).
+    """
+    scores = ops.cast(ops.convert_to_tensor(scores), "float32")
+    keypoints = ops.cast(ops.convert_to_tensor(keypoints), "float32")
+    shape = ops.shape(scores)
+    height, width = shape[1], shape[2]
+    flat = ops.reshape(scores, (shape[0], -1))
+    xi = ops.cast(ops.round(keypoints[..., 0]), "int32")
+    yi = ops.cast(ops.round(keypoints[..., 1]), "int32")
+
+    def at(dx, dy):
+        x = ops.clip(xi + dx, 0, width - 1)
+        y = ops.clip(yi + dy, 0, height - 1)
+        return ops.take_along_axis(flat, y * width + x, axis=1)
+
+    centre = at(0, 0)
+    offsets = []
+    for (lo, hi) in ((at(-1, 0), at(1, 0)), (at(0, -1), at(0, 1))):
+        curvature = lo + hi - 2.0 * centre  # < 0 at a proper maximum
+        safe = ops.where(curvature < -1e-6, curvature, -1.0)
+        offset = ops.where(curvature < -1e-6, 0.5 * (lo - hi) / safe, 0.0)
+        offsets.append(ops.clip(offset, -0.5, 0.5))
+    return keypoints + ops.stack(offsets, axis=-1)
+
+
 def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 0, min_score=None,
-                  images=None, min_contrast: float = 0.0, contrast_window: int = 9):
+                  images=None, min_contrast: float = 0.0, contrast_window: int = 9, subpixel: bool = False):
     """Non-maximum suppression on score maps and the `max_keypoints` strongest maxima.
 
     A position is a keypoint when it is the maximum of its `(2 radius + 1)²` neighbourhood, at least
@@ -105,9 +141,10 @@ def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 
     Args:
         scores: `(N, H, W, 1)` score maps (logits).
         max_keypoints: K, the number of returned entries per image.
+        subpixel: refine the integer maxima with `refine_subpixel`.
 
     Returns:
-        `(keypoints, values, valid)`: `(N, K, 2)` float32 `(x, y)` pixels, `(N, K)` scores (strongest
+        `(keypoints, values, valid)`: `(N, K, 2)` float32 `(x, y)` pixels (integers unless `subpixel`), `(N, K)` scores (strongest
         first; `INVALID_SCORE` for padding), `(N, K)` bool: False for padding entries (fewer than K maxima).
     """
     if not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
@@ -138,4 +175,7 @@ def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 
     x = ops.cast(indices % width, "float32")
     y = ops.cast(indices // width, "float32")
     valid = values > INVALID_SCORE / 2
-    return ops.stack([x, y], axis=-1), values, valid
+    points = ops.stack([x, y], axis=-1)
+    if subpixel:
+        points = refine_subpixel(scores, points)
+    return points, values, valid

@@ -19,6 +19,7 @@ A recipe (see `configs/*.yaml` and docs/training.md) has these sections::
     strategy: auto|one_device|mirrored|multi_worker|tpu
     cpu_replicas: null
     workdir: runs/NAME
+    task_options: {...}   options of a task's own staged trainer (matching: see vras_keras/training/matching.py)
 
 Every problem (unknown key, wrong type, bad value, missing file, unknown model id or model argument)
 raises one `ValueError` naming the key path (`data.format`), what was received and what is allowed.
@@ -162,6 +163,7 @@ class TrainConfig:
     strategy: Literal["auto", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
     cpu_replicas: Optional[int] = None
     workdir: Optional[str] = None
+    task_options: dict = dataclasses.field(default_factory=dict)
     # Filled in by validation: the task (data.task or the model's registry task).
     task: Optional[str] = None
 

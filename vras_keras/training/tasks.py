@@ -80,6 +80,39 @@ def task_setup(task: str, model, config=None) -> TaskSetup:
     return TASK_SETUPS[task](model, config)
 
 
+# ------------------------------------------------------------------------------------------- runners
+TASK_RUNNERS: dict[str, Callable] = {}
+
+
+def register_task_runner(task: str, *, replace: bool = False):
+    """Decorator registering `fn(config, *, strategy, callbacks, verbose) -> History` as the whole training
+    run of `task`, for tasks that do not train with `model.fit` (e.g. LIFT's staged training for
+    matching, `vras_keras.training.matching`). The runner honours the recipe and writes the same
+    workdir artefacts as `trainer.train`.
+
+    Raises:
+        ValueError: unknown task, or the task already has a runner and `replace` is False.
+    """
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; allowed tasks: {', '.join(TASKS)}")
+
+    def decorator(fn):
+        if task in TASK_RUNNERS and not replace:
+            raise ValueError(f"task {task!r} already has a runner ({TASK_RUNNERS[task].__qualname__}); pass replace=True")
+        TASK_RUNNERS[task] = fn
+        return fn
+
+    return decorator
+
+
+def task_runner(task: str):
+    """The runner registered for `task` (importing `vras_keras.training.<task>` first), or None."""
+    name = f"vras_keras.training.{task}"
+    if task in TASKS and importlib.util.find_spec(name) is not None:
+        importlib.import_module(name)
+    return TASK_RUNNERS.get(task)
+
+
 # ------------------------------------------------------------------------------------------ helpers
 def outputs_probabilities(model, index: int = 0) -> bool:
     """True when output `index` of `model` ends in a softmax/sigmoid (so losses take probabilities)."""

@@ -210,9 +210,15 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
     from vras_keras.training.data import load_source, make_pipeline
     from vras_keras.training.tasks import task_setup
 
+    from vras_keras.training.tasks import task_runner
+
     workdir = Path(config.workdir or "runs/default")
     worker_index, is_chief = worker_info(strategy)
     task = config.task or models.get_entry(config.model.id).task
+    runner = task_runner(task)
+    if runner is None and config.task_options:
+        raise ValueError(f"task_options: received {config.task_options!r}; expected {{}} for task {task!r}, which "
+                         "trains with model.fit (task_options configure the runners of staged tasks, e.g. matching)")
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_per_replica * replicas
 
@@ -227,6 +233,9 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
             tf.config.experimental.enable_op_determinism()
         if config.mixed_precision_policy:
             keras.config.set_dtype_policy(config.mixed_precision_policy)
+        if runner is not None:  # a task with its own training loop (e.g. LIFT's staged training)
+            return runner(dataclasses.replace(config, task=task), strategy=strategy, callbacks=callbacks,
+                          verbose=verbose)
 
         d = config.data
         train_src = load_source(d, task, d.split, d.num_samples, config.seed)

@@ -47,18 +47,42 @@ def _channels(filters: int, width: float) -> int:
     return max(4, int(round(filters * width)))
 
 
+DOG_SIGMAS = (0.8, 1.3, 2.0, 3.2, 5.0)
+
+
+def dog_kernel(sigmas=DOG_SIGMAS, channels: int = 3) -> np.ndarray:
+    """`(k, k, channels, len(sigmas) - 1)` kernel: on an image in 0..1, output j is the difference of
+    Gaussians `G(sigmas[j + 1]) - G(sigmas[j])` of its gray level (channel mean), scaled by 10."""
+    radius = int(math.ceil(2.5 * max(sigmas)))
+    r = np.arange(-radius, radius + 1, dtype=np.float64)
+    yy, xx = np.meshgrid(r, r, indexing="ij")
+    gaussians = []
+    for sigma in sigmas:
+        g = np.exp(-(xx**2 + yy**2) / (2.0 * sigma**2))
+        gaussians.append(g / g.sum())
+    dogs = np.stack([gaussians[j + 1] - gaussians[j] for j in range(len(sigmas) - 1)], axis=-1) * 10.0
+    return np.repeat(dogs[:, :, None, :] / channels, channels, axis=2).astype("float32")
+
+
 def lift_detector(*, width: float = 1.0, name: str = "detector") -> keras.Model:
     """Fully convolutional detector: image `(N, H, W, 3)` 0..255 → score map `(N, H, W, 1)` (logits).
 
-    Three `conv_norm_act` 5 x 5 layers (the middle one dilated by 2; receptive field 17 px) and a linear
-    5 x 5 score layer; stride 1, so the score map has the input's resolution.
+    A scale-space front end, as the paper's multi-scale detector: a 27 x 27 convolution initialised to
+    four differences of Gaussians (sigma 0.8 to 5 px, `dog_kernel`; trainable with the detector), its
+    output concatenated with the image; then three `conv_norm_act` layers (5 x 5, 3 x 3 dilated by 2,
+    3 x 3) and a linear 3 x 3 score layer. Stride 1: the score map has the input's resolution.
     """
     inputs, x = image_input((None, None, 3), name="patch")
-    x = conv_norm_act(x, _channels(16, width), 5, name="det1")
-    x = conv_norm_act(x, _channels(16, width), 5, dilation_rate=2, name="det2")
+    kernel = dog_kernel()
+    dog = keras.layers.Conv2D(kernel.shape[-1], kernel.shape[0], padding="same", use_bias=False, name="det_dog")
+    features = keras.layers.Concatenate(name="det_concat")([dog(x), x])
+    x = conv_norm_act(features, _channels(16, width), 5, name="det1")
+    x = conv_norm_act(x, _channels(16, width), 3, dilation_rate=2, name="det2")
     x = conv_norm_act(x, _channels(16, width), 3, name="det3")
-    score = keras.layers.Conv2D(1, 5, padding="same", name="score")(x)
-    return keras.Model(inputs, score, name=name)
+    score = keras.layers.Conv2D(1, 3, padding="same", name="score")(x)
+    model = keras.Model(inputs, score, name=name)
+    dog.set_weights([kernel])
+    return model
 
 
 def _standardize(x, name):
@@ -227,7 +251,7 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
 
 
 def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, nms_radius: int = 3,
-                        min_contrast: float = 4.0, min_score: float | None = 0.0) -> Features:
+                        min_contrast: float = 4.0, min_score: float | None = 0.0, subpixel: bool = True) -> Features:
     """Keypoints and descriptors of one image with a LIFT model.
 
     The detector runs over the whole image; keypoints are the local maxima of its score map (NMS radius
@@ -242,6 +266,8 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
         max_keypoints: at most this many keypoints.
         min_score: detector-logit threshold (default 0: the detector classifies the point as a suitable
             feature point, the course's two-class view); None keeps every maximum.
+        subpixel: refine each maximum to sub-pixel accuracy (parabola through it and its neighbours,
+            `ops.keypoints.refine_subpixel`); False gives integer pixel positions.
 
     Returns:
         `Features`; an empty one with a `message` for an image smaller than the crop, or without texture.
@@ -274,7 +300,7 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     scores = detector(image_f, training=False)
     k = int(min(max_keypoints, h * w))
     points, values, valid = nms_keypoints(scores, k, radius=nms_radius, border=border, images=image_f,
-                                          min_contrast=min_contrast, min_score=min_score)
+                                          min_contrast=min_contrast, min_score=min_score, subpixel=subpixel)
     valid = keras.ops.convert_to_numpy(valid)[0]
     points = keras.ops.convert_to_numpy(points)[0][valid]
     values = keras.ops.convert_to_numpy(values)[0][valid]
@@ -321,7 +347,7 @@ def match(desc1, desc2, ratio: float | None = None) -> np.ndarray:
 
 def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypoints: int = 500,
                          nms_radius: int = 3, min_contrast: float = 4.0, min_score: float | None = 0.0,
-                         name: str = "lift_inference") -> keras.Model:
+                         subpixel: bool = True, name: str = "lift_inference") -> keras.Model:
     """The whole-image LIFT pipeline as one exportable model (shares the weights of `model`).
 
     Input `"image"` `(N, H, W, 3)` float32 0..255. Outputs (K = `max_keypoints`, padding flagged by
@@ -339,7 +365,7 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
     inputs = keras.Input((h, w, 3), name="image")
     scores = detector(inputs)
     points, values, valid = KeypointNMS(max_keypoints, radius=nms_radius, border=border, min_contrast=min_contrast,
-                                        min_score=min_score, name="nms")([scores, inputs])
+                                        min_score=min_score, subpixel=subpixel, name="nms")([scores, inputs])
     upright = OrientedPatches(size, support, name="crop")([inputs, points])  # (N, K, S, S, 3)
     vectors_k = keras.layers.TimeDistributed(orientation, name="orientations")(upright)  # (N, K, 2)
     rotated = OrientedPatches(size, support, name="crop_rotate")([inputs, points, vectors_k])

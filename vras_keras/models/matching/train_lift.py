@@ -28,10 +28,24 @@ import numpy as np
 from vras_keras.losses import matching as losses
 from vras_keras.ops.keypoints import oriented_patches
 
-__all__ = ["STAGES", "train_lift"]
+__all__ = ["STAGES", "LiftStages", "check_quadruplets", "stage_of_step", "train_lift"]
 
 STAGES = ("descriptor", "orientation", "detector")
 _REQUIRED = ("p1", "p2", "p2_rectified", "p3", "p4", "affine")
+_OPTIONAL = ("heat1", "heat2")  # detector targets (used with dense_weight > 0)
+
+
+def _tensors(batch):
+    """Numpy quadruplet arrays → float32 tensors (uint8 heatmaps are scaled to [0, 1])."""
+    import tensorflow as tf
+
+    out = {}
+    for k in _REQUIRED + _OPTIONAL:
+        if k in batch:
+            v = np.asarray(batch[k])
+            scale = 1.0 / 255.0 if k in _OPTIONAL and v.dtype == np.uint8 else 1.0
+            out[k] = tf.constant(v.astype(np.float32) * scale)
+    return out
 
 
 def _centre_crops(patches, crop, angles=None, jitter=None):
@@ -44,6 +58,220 @@ def _centre_crops(patches, crop, angles=None, jitter=None):
         centre = centre + jitter[:, None, :]
     angles = None if angles is None else angles[:, None]
     return oriented_patches(patches, centre, angles, output_size=crop.output_size, support=crop.support)[:, 0]
+
+
+def check_quadruplets(model: keras.Model, data: dict) -> int:
+    """Validate quadruplet arrays against a `lift` model; returns their number.
+
+    Raises:
+        ValueError: a key is missing, fewer than 2 quadruplets, or patches of the wrong size.
+    """
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise ValueError(f"data is missing {missing}; expected the keys of vras_keras.data.pairs.sample_quadruplets")
+    patch = model.input.shape[1]
+    n = len(data["p1"])
+    if n < 2:
+        raise ValueError(f"data holds {n} quadruplets; at least 2 are needed")
+    if data["p1"].shape[1:] != (patch, patch, 3):
+        raise ValueError(f"data patches are {data['p1'].shape[1:]}, the model expects ({patch}, {patch}, 3)")
+    return n
+
+
+def stage_of_step(step: int, stage_steps) -> str | None:
+    """The stage that global step `step` (0-based) of a staged run belongs to (None past the end).
+
+    `stage_steps` gives the steps of descriptor, orientation and detector, run in that order.
+    """
+    for stage, steps in zip(STAGES, stage_steps):
+        if step < steps:
+            return stage
+        step -= steps
+    return None
+
+
+class LiftStages:
+    """One optimisation step of any LIFT training stage (the building block of `train_lift` and of the
+    `vras train` matching runner).
+
+    Args:
+        model: a `lift` model; trained in place.
+        make_optimizer: `fn(stage) -> keras optimizer`, called once per stage (a fresh optimizer per stage).
+        margin, hardest_in_batch: `descriptor_loss` options.
+        gamma, overlap_weight, pair_weight: `detector_loss` weights. With `pair_weight` and `overlap_weight`
+            both 0 the detector stage runs the detector alone (no crops, orientation or descriptor): much
+            cheaper.
+        dense_weight: weight of `losses.detector_dense_loss`, the per-pixel cross-entropy of the score maps of
+            P1 and P2 against the quadruplets' `heat1` / `heat2` targets (repeatable distinctive points):
+            it teaches the detector *where exactly* the points are (sharp, well localised maxima).
+        rotation_jitter: degrees of random relative rotation between the pair in stage 1.
+        position_jitter: pixels of random relative shift between the pair in stage 1.
+        jit: compile the steps with XLA.
+
+    `step(stage, batch, rng)` sets the trainable flags of the stage (the other networks frozen), runs one
+    step on a dict of numpy arrays and returns the loss; `losses(batch, rng)` evaluates every stage's loss
+    without training; `restore_trainable()` makes all networks trainable again.
+    """
+
+    def __init__(self, model: keras.Model, *, make_optimizer=None, learning_rate: float = 1e-3, margin: float = 1.0,
+                 hardest_in_batch: bool = True, gamma: float = 1.0, overlap_weight: float = 1.0,
+                 pair_weight: float = 1.0, dense_weight: float = 0.0, rotation_jitter: float = 10.0,
+                 position_jitter: float = 1.0, jit: bool = False):
+        import tensorflow as tf  # custom training loop: GradientTape + tf.function (the TF backend)
+
+        self.model = model
+        self.detector = model.get_layer("detector")
+        self.orientation = model.get_layer("orientation")
+        self.descriptor = model.get_layer("descriptor")
+        self.crop = model.get_layer("crop")
+        self.temperature = model.get_layer("keypoint_soft_argmax").temperature
+        self.patch = model.input.shape[1]
+        self.make_optimizer = make_optimizer or (lambda stage: keras.optimizers.Adam(learning_rate))
+        self.margin, self.hardest_in_batch = margin, hardest_in_batch
+        self.gamma, self.overlap_weight = gamma, overlap_weight
+        self.pair_weight, self.dense_weight = pair_weight, dense_weight
+        self.rotation_jitter, self.position_jitter = rotation_jitter, position_jitter
+        self.jit = jit
+        self.optimizers = {}
+        self._steps = {}
+        self._eval = None
+        self._tf = tf
+
+    # ------------------------------------------------------------------------------------ losses
+    def _descriptor_loss(self, batch, shared, relative, shift, training=True):
+        tf = self._tf
+        c1 = _centre_crops(batch["p1"], self.crop, shared)
+        c2 = _centre_crops(batch["p2_rectified"], self.crop, shared + relative, shift)
+        c3 = _centre_crops(batch["p3"], self.crop, shared)
+        d = self.descriptor(tf.concat([c1, c2, c3], 0), training=training)
+        d1, d2, d3 = tf.split(d, 3)
+        return losses.descriptor_loss(d1, d2, d3, margin=self.margin, hardest_in_batch=self.hardest_in_batch)
+
+    def _orientation_loss(self, batch, training=True):
+        tf = self._tf
+        both = tf.concat([batch["p1"], batch["p2"]], 0)
+        vectors = self.orientation(_centre_crops(both, self.crop), training=training)
+        rotated = _centre_crops(both, self.crop, tf.math.atan2(vectors[:, 1], vectors[:, 0]))
+        d1, d2 = tf.split(self.descriptor(rotated, training=False), 2)
+        return losses.orientation_loss(d1, d2)
+
+    def _detector_loss(self, batch, training=True):
+        tf = self._tf
+        if self.dense_weight:
+            if "heat1" not in batch:
+                raise ValueError("dense_weight > 0 needs quadruplets with heat1 / heat2 (vras_keras.data.pairs)")
+        if not self.pair_weight and not self.overlap_weight:
+            maps = tf.split(self.detector(tf.concat([batch["p1"], batch["p2"], batch["p3"], batch["p4"]], 0),
+                                          training=training), 4)
+            total = self.gamma * losses.detector_class_loss(maps[:3], maps[3:], self.temperature)
+            if self.dense_weight:
+                total += self.dense_weight * losses.detector_dense_loss(maps[:2], (batch["heat1"], batch["heat2"]))
+            return total
+        out = self.model(tf.concat([batch["p1"], batch["p2"], batch["p3"], batch["p4"]], 0), training=training)
+        maps = tf.split(out["score_map"], 4)
+        k1, k2, _, _ = tf.split(out["keypoint"], 4)
+        d1, d2, _, _ = tf.split(out["descriptor"], 4)
+        total, _ = losses.detector_loss(maps, (d1, d2), (k1, k2), batch["affine"], patch_size=float(self.patch),
+                                        crop_size=self.crop.support, gamma=self.gamma,
+                                        overlap_weight=self.overlap_weight, pair_weight=self.pair_weight,
+                                        temperature=self.temperature)
+        if self.dense_weight:
+            total += self.dense_weight * losses.detector_dense_loss(maps[:2], (batch["heat1"], batch["heat2"]))
+        return total
+
+    def _extra(self, stage, k, rng):
+        tf = self._tf
+        if stage != "descriptor":
+            return ()
+        return (tf.constant(rng.uniform(-np.pi, np.pi, k), tf.float32),
+                tf.constant(rng.uniform(-1, 1, k) * np.deg2rad(self.rotation_jitter), tf.float32),
+                tf.constant(rng.uniform(-1, 1, (k, 2)) * self.position_jitter, tf.float32))
+
+    # ------------------------------------------------------------------------------------- steps
+    def set_stage(self, stage):
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}; received {stage!r}")
+        for name in STAGES:
+            self.model.get_layer(name).trainable = name == stage
+
+    def restore_trainable(self):
+        for name in STAGES:
+            self.model.get_layer(name).trainable = True
+
+    def trainable_variables(self, stage):
+        return {"descriptor": self.descriptor, "orientation": self.orientation,
+                "detector": self.detector}[stage].trainable_variables
+
+    def optimizer(self, stage):
+        """The stage's optimizer, created and built on first use."""
+        if stage not in self.optimizers:
+            self.set_stage(stage)
+            optimizer = self.make_optimizer(stage)
+            optimizer.build(self.trainable_variables(stage))
+            self.optimizers[stage] = optimizer
+        return self.optimizers[stage]
+
+    def _step_fn(self, stage):
+        if stage in self._steps:
+            return self._steps[stage]
+        tf = self._tf
+        self.set_stage(stage)
+        train_vars = self.trainable_variables(stage)
+        optimizer = self.optimizer(stage)
+        loss_fn = {"descriptor": self._descriptor_loss, "orientation": self._orientation_loss,
+                   "detector": self._detector_loss}[stage]
+
+        @tf.function(reduce_retracing=True, jit_compile=self.jit)
+        def step(batch, *args):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(batch, *args)
+            grads = tape.gradient(loss, train_vars)
+            optimizer.apply(grads, train_vars)
+            return loss
+
+        self._steps[stage] = step
+        return step
+
+    def step(self, stage, batch: dict, rng: np.random.Generator) -> float:
+        """One training step of `stage` on a batch of numpy quadruplet arrays; returns the (finite) loss."""
+        tf = self._tf
+        fn = self._step_fn(stage)
+        self.set_stage(stage)
+        tensors = _tensors(batch)
+        loss = float(fn(tensors, *self._extra(stage, len(batch["p1"]), rng)))
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"LIFT {stage} stage: non-finite loss")
+        return loss
+
+    def losses(self, batch: dict, rng: np.random.Generator) -> dict:
+        """Every stage's loss on a batch (inference mode, no update) plus `matching_accuracy`: the fraction
+        of P1 crops whose nearest descriptor among the batch's rectified P2 crops is their own pair."""
+        tensors = _tensors(batch)
+        extra = self._extra("descriptor", len(batch["p1"]), rng)
+        out = {"descriptor_loss": float(self._descriptor_loss(tensors, *extra, training=False)),
+               "orientation_loss": float(self._orientation_loss(tensors, training=False)),
+               "detector_loss": float(self._detector_loss(tensors, training=False))}
+        d1 = self.descriptor(_centre_crops(tensors["p1"], self.crop), training=False).numpy()
+        d2 = self.descriptor(_centre_crops(tensors["p2_rectified"], self.crop), training=False).numpy()
+        nearest = np.argmin(np.sum((d1[:, None] - d2[None]) ** 2, -1), axis=1)
+        out["matching_accuracy"] = float(np.mean(nearest == np.arange(len(d1))))
+        return out
+
+    # ----------------------------------------------------------------------------- optimizer state
+    def optimizer_state(self) -> dict:
+        """`{stage/index: array}` of every created optimizer's variables (for crash-safe resume)."""
+        return {f"{stage}/{i}": np.asarray(v) for stage, opt in self.optimizers.items()
+                for i, v in enumerate(opt.variables)}
+
+    def load_optimizer_state(self, state: dict) -> None:
+        for stage in STAGES:
+            keys = sorted((k for k in state if k.startswith(stage + "/")), key=lambda k: int(k.split("/")[1]))
+            if keys:
+                variables = self.optimizer(stage).variables
+                if len(variables) != len(keys):
+                    raise ValueError(f"optimizer state of stage {stage!r} has {len(keys)} arrays, expected {len(variables)}")
+                for key, variable in zip(keys, variables):
+                    variable.assign(state[key])
 
 
 def train_lift(
@@ -59,6 +287,8 @@ def train_lift(
     hardest_in_batch: bool = True,
     gamma: float = 1.0,
     overlap_weight: float = 1.0,
+    pair_weight: float = 1.0,
+    dense_weight: float = 0.0,
     rotation_jitter: float = 10.0,
     position_jitter: float = 1.0,
     seed: int = 0,
@@ -75,7 +305,7 @@ def train_lift(
         batch_size: quadruplets per step.
         learning_rate: Adam's, a fresh optimizer per stage.
         margin, hardest_in_batch: `descriptor_loss` options.
-        gamma, overlap_weight: `detector_loss` weights.
+        gamma, overlap_weight, pair_weight, dense_weight: detector-stage weights (see `LiftStages`).
         rotation_jitter: degrees of random relative rotation between the pair in stage 1.
         position_jitter: pixels of random relative shift between the pair in stage 1.
         log: callable for progress lines (None: silent).
@@ -83,27 +313,16 @@ def train_lift(
     Returns:
         history: `{stage: [(step, loss), ...]}` plus `"seconds": {stage: wall seconds}`.
     """
-    import tensorflow as tf  # custom training loop: GradientTape + tf.function (the TF backend)
-
-    missing = [k for k in _REQUIRED if k not in data]
-    if missing:
-        raise ValueError(f"data is missing {missing}; expected the keys of vras_keras.data.pairs.sample_quadruplets")
-    patch = model.input.shape[1]
-    n = len(data["p1"])
-    if n < 2:
-        raise ValueError(f"data holds {n} quadruplets; at least 2 are needed")
-    if data["p1"].shape[1:] != (patch, patch, 3):
-        raise ValueError(f"data patches are {data['p1'].shape[1:]}, the model expects ({patch}, {patch}, 3)")
+    n = check_quadruplets(model, data)
     batch_size = min(batch_size, n)
-    detector = model.get_layer("detector")
-    orientation = model.get_layer("orientation")
-    descriptor = model.get_layer("descriptor")
-    crop = model.get_layer("crop")
-    temperature = model.get_layer("keypoint_soft_argmax").temperature
     rng = np.random.default_rng(seed)
-    arrays = {k: np.asarray(data[k]) for k in _REQUIRED}  # uint8 patches stay uint8 until batched
+    arrays = {k: np.asarray(data[k]) for k in _REQUIRED + _OPTIONAL if k in data}  # uint8 stays uint8 until batched
     history = {stage: [] for stage in STAGES}
     history["seconds"] = {}
+    stages = LiftStages(model, learning_rate=learning_rate, margin=margin, hardest_in_batch=hardest_in_batch,
+                        gamma=gamma, overlap_weight=overlap_weight, pair_weight=pair_weight,
+                        dense_weight=dense_weight, rotation_jitter=rotation_jitter,
+                        position_jitter=position_jitter)
 
     def batches(steps):
         order = rng.permutation(n)
@@ -113,79 +332,23 @@ def train_lift(
                 order, position = rng.permutation(n), 0
             idx = order[position:position + batch_size]
             position += batch_size
-            yield {k: tf.constant(v[idx].astype(np.float32)) for k, v in arrays.items()}, idx
-
-    def run(stage, steps, train_vars, loss_fn, extra=lambda idx: ()):
-        if steps <= 0:
-            return
-        optimizer = keras.optimizers.Adam(learning_rate)
-        optimizer.build(train_vars)
-
-        @tf.function(reduce_retracing=True)
-        def step(batch, *args):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(batch, *args)
-            grads = tape.gradient(loss, train_vars)
-            optimizer.apply(grads, train_vars)
-            return loss
-
-        start = time.perf_counter()
-        for i, (batch, idx) in enumerate(batches(steps), 1):
-            loss = float(step(batch, *extra(idx)))
-            if not math.isfinite(loss):
-                raise FloatingPointError(f"LIFT {stage} stage: non-finite loss at step {i}")
-            if i % max(1, log_every) == 0 or i == steps:
-                history[stage].append((i, loss))
-                if log:
-                    log(f"[lift] {stage:11s} step {i:5d}/{steps}  loss {loss:.4f}")
-        history["seconds"][stage] = time.perf_counter() - start
-
-    def set_trainable(**flags):
-        for name, flag in flags.items():
-            model.get_layer(name).trainable = flag
-
-    # ---- stage 1: descriptor
-    def descriptor_step_loss(batch, shared, relative, shift):
-        c1 = _centre_crops(batch["p1"], crop, shared)
-        c2 = _centre_crops(batch["p2_rectified"], crop, shared + relative, shift)
-        c3 = _centre_crops(batch["p3"], crop, shared)
-        d = descriptor(tf.concat([c1, c2, c3], 0), training=True)
-        d1, d2, d3 = tf.split(d, 3)
-        return losses.descriptor_loss(d1, d2, d3, margin=margin, hardest_in_batch=hardest_in_batch)
-
-    def descriptor_extra(idx):
-        k = len(idx)
-        return (tf.constant(rng.uniform(-np.pi, np.pi, k), tf.float32),
-                tf.constant(rng.uniform(-1, 1, k) * np.deg2rad(rotation_jitter), tf.float32),
-                tf.constant(rng.uniform(-1, 1, (k, 2)) * position_jitter, tf.float32))
-
-    # ---- stage 2: orientation (descriptor frozen)
-    def orientation_step_loss(batch):
-        up = _centre_crops(tf.concat([batch["p1"], batch["p2"]], 0), crop)
-        vectors = orientation(up, training=True)
-        rotated = _centre_crops(tf.concat([batch["p1"], batch["p2"]], 0), crop,
-                                tf.math.atan2(vectors[:, 1], vectors[:, 0]))
-        d1, d2 = tf.split(descriptor(rotated, training=False), 2)
-        return losses.orientation_loss(d1, d2)
-
-    # ---- stage 3: detector (orientation + descriptor frozen), through the whole patch pipeline
-    def detector_step_loss(batch):
-        out = model(tf.concat([batch["p1"], batch["p2"], batch["p3"], batch["p4"]], 0), training=True)
-        maps = tf.split(out["score_map"], 4)
-        k1, k2, _, _ = tf.split(out["keypoint"], 4)
-        d1, d2, _, _ = tf.split(out["descriptor"], 4)
-        total, _ = losses.detector_loss(maps, (d1, d2), (k1, k2), batch["affine"], patch_size=float(patch),
-                                        crop_size=crop.support, gamma=gamma, overlap_weight=overlap_weight,
-                                        temperature=temperature)
-        return total
+            yield {k: v[idx] for k, v in arrays.items()}
 
     try:
-        set_trainable(detector=False, orientation=False, descriptor=True)
-        run("descriptor", descriptor_steps, descriptor.trainable_variables, descriptor_step_loss, descriptor_extra)
-        set_trainable(detector=False, orientation=True, descriptor=False)
-        run("orientation", orientation_steps, orientation.trainable_variables, orientation_step_loss)
-        set_trainable(detector=True, orientation=False, descriptor=False)
-        run("detector", detector_steps, detector.trainable_variables, detector_step_loss)
+        for stage, steps in zip(STAGES, (descriptor_steps, orientation_steps, detector_steps)):
+            if steps <= 0:
+                continue
+            start = time.perf_counter()
+            for i, batch in enumerate(batches(steps), 1):
+                try:
+                    loss = stages.step(stage, batch, rng)
+                except FloatingPointError as error:
+                    raise FloatingPointError(f"{error} at step {i}") from None
+                if i % max(1, log_every) == 0 or i == steps:
+                    history[stage].append((i, loss))
+                    if log:
+                        log(f"[lift] {stage:11s} step {i:5d}/{steps}  loss {loss:.4f}")
+            history["seconds"][stage] = time.perf_counter() - start
     finally:
-        set_trainable(detector=True, orientation=True, descriptor=True)
+        stages.restore_trainable()
     return history
