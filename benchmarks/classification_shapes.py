@@ -4,7 +4,7 @@ Records trainable parameters, validation accuracy and training images/s per mode
 `benchmarks/results/classification_shapes.md`. The budget is deliberately small (shared CPU): the table
 compares families under equal conditions, it is not a convergence study.
 
-Usage: python benchmarks/classification_shapes.py [--train 768] [--val 256] [--epochs 4] [--size 72]
+Usage: python benchmarks/classification_shapes.py [--train 6144] [--val 512] [--epochs 4] [--size 64]
 """
 
 from __future__ import annotations
@@ -58,10 +58,10 @@ def _write(rows, args, n_classes):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", type=int, default=768)
-    parser.add_argument("--val", type=int, default=256)
+    parser.add_argument("--train", type=int, default=6144)
+    parser.add_argument("--val", type=int, default=512)
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--size", type=int, default=72)
+    parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--only", nargs="*", help="registry ids to run (default: all)")
     args = parser.parse_args(argv)

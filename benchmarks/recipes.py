@@ -31,8 +31,8 @@ REFERENCES = {
     "stn": ("val_accuracy", "chance 0.100 (10 digits)"),
     "segmentation": ("val_miou", "all-background prediction: mIoU < 0.143 (1 of 7 classes)"),
     "detection": ("val_loss", "falls from the first epoch's (AP is in detection_yolo_v3.md)"),
-    "pose": ("val_pixel_error", "falls from the first epoch's (mean keypoint error in pixels)"),
-    "matching": ("val_loss", "falls from the first epoch's"),
+    "pose": ("val_keypoints_mean_pixel_error", "falls from the first epoch's (mean keypoint error in pixels)"),
+    "matching": ("val_matching_accuracy", "rises from the first epoch's"),
 }
 
 
