@@ -193,10 +193,17 @@ class LiftStages:
             raise ValueError(f"stage must be one of {STAGES}; received {stage!r}")
         for name in STAGES:
             self.model.get_layer(name).trainable = name == stage
+        self._freeze_front_end()
+
+    def _freeze_front_end(self):
+        # Keras propagates `trainable` to sublayers: re-freeze the detector's DoG front end unless it trains.
+        if not getattr(self.detector, "train_front_end", True):
+            self.detector.get_layer("det_dog").trainable = False
 
     def restore_trainable(self):
         for name in STAGES:
             self.model.get_layer(name).trainable = True
+        self._freeze_front_end()
 
     def trainable_variables(self, stage):
         return {"descriptor": self.descriptor, "orientation": self.orientation,
