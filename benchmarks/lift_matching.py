@@ -123,6 +123,7 @@ def main():
     parser.add_argument("--pair-weight", type=float, default=0.0, help="detector: paper's pair term (0: cheap stage)")
     parser.add_argument("--overlap-weight", type=float, default=0.0, help="detector: paper's overlap term")
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--scale-jitter", type=float, default=0.25, help="descriptor: relative crop scale jitter")
     parser.add_argument("--max-keypoints", type=int, default=500)
     parser.add_argument("--max-rotation", type=float, default=30.0)
     parser.add_argument("--data-cache", help="pickle file: load the training quadruplets from it if it exists, "
@@ -156,7 +157,7 @@ def main():
     history = train_lift(model, data, descriptor_steps=args.desc_steps, orientation_steps=args.ori_steps,
                          detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr, log_every=100,
                          dense_weight=args.dense_weight, pair_weight=args.pair_weight,
-                         overlap_weight=args.overlap_weight)
+                         overlap_weight=args.overlap_weight, scale_jitter=args.scale_jitter)
     train_cpu = time.process_time() - cpu0
     weights_path = Path(os.environ.get("LIFT_WEIGHTS", "/tmp/lift_benchmark.weights.h5"))
     model.save_weights(weights_path)
@@ -196,7 +197,8 @@ def main():
         "",
         f"LIFT (`lift`, patch {args.patch}, crop {args.crop:g} px, descriptor input {args.desc_size}, width "
         f"{args.width}) trained here from scratch, staged as in the paper: descriptor {args.desc_steps}, orientation "
-        f"{args.ori_steps}, detector {args.det_steps} steps of {args.batch} quadruplets (Adam {args.lr}; detector loss: "
+        f"{args.ori_steps}, detector {args.det_steps} steps of {args.batch} quadruplets (Adam {args.lr}; descriptor pairs with "
+        f"±{args.scale_jitter:g} relative scale jitter; detector loss: "
         f"class term + {args.dense_weight:g} x heatmap cross-entropy at repeatable DoG points + {args.pair_weight:g} x pair "
         f"+ {args.overlap_weight:g} x overlap), on "
         f"{len(data['p1'])} quadruplets from {args.pairs} pairs of the training photographs "
