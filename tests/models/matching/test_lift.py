@@ -254,3 +254,27 @@ def test_scale_space_selection_finds_blob_centres_and_keeps_the_front_end_a_dog(
     np.testing.assert_allclose(np.asarray(front.kernel), M.dog_kernel())
     assert not np.array_equal(head, np.asarray(model.get_layer("detector").get_layer("score").kernel))
     assert not front.trainable and model.get_layer("detector").trainable
+
+
+def test_descriptor_stage_scale_jitter_zooms_the_second_crop():
+    from vras_keras.models.matching.train_lift import LiftStages, _centre_crops
+
+    model = models.get("lift", **TINY)
+    crop = model.get_layer("crop")
+    patches = np.random.default_rng(3).uniform(0, 255, (2, 24, 24, 3)).astype("float32")
+    angles = tf.constant([0.3, -1.0])
+    plain = _centre_crops(patches, crop, angles)
+    same = _centre_crops(patches, crop, angles, scales=tf.constant([1.0, 1.0]))
+    np.testing.assert_allclose(np.asarray(same), np.asarray(plain), atol=1e-3)  # 0..255 values
+    # A crop at scale 2 with support s is the crop of support 2 s.
+    from vras_keras.ops.keypoints import oriented_patches
+
+    wide = oriented_patches(patches, np.full((2, 1, 2), 11.5, "float32"), angles[:, None], output_size=crop.output_size,
+                            support=2 * crop.support)[:, 0]
+    np.testing.assert_allclose(np.asarray(_centre_crops(patches, crop, angles, scales=tf.constant([2.0, 2.0]))),
+                               np.asarray(wide), atol=1e-3)
+    stages = LiftStages(model, scale_jitter=0.25)
+    scales = np.asarray(stages._extra("descriptor", 500, np.random.default_rng(0))[-1])
+    assert scales.min() >= 1 / 1.25 - 1e-6 and scales.max() <= 1.25 + 1e-6 and scales.std() > 0.05
+    with pytest.raises(ValueError, match="scale_jitter"):
+        LiftStages(model, scale_jitter=-1.0)
