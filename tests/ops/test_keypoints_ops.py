@@ -132,3 +132,39 @@ def test_refine_subpixel_finds_the_parabola_vertex():
     # nms_keypoints(subpixel=True) returns the refined maximum
     points, _, valid = K.nms_keypoints(scores, 1, radius=1, subpixel=True)
     np.testing.assert_allclose(np.asarray(points)[0, 0], peak, atol=1e-4)
+
+
+def _gaussian(size, x, y, sigma):
+    ys, xs = np.mgrid[0:size, 0:size].astype("float32")
+    return np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2)).astype("float32")
+
+
+def test_edge_response_mask_keeps_blobs_and_rejects_ridges():
+    blob = _gaussian(15, 7, 7, 2.0)
+    ridge = np.exp(-((np.arange(15, dtype="float32") - 7) ** 2) / 8.0)[None, :] * np.ones((15, 1), "float32")
+    maps = np.stack([blob, ridge], -1)[None]  # two channels, tested separately
+    mask = np.asarray(K.edge_response_mask(maps, 10.0))
+    assert mask.shape == (1, 15, 15, 2)
+    assert mask[0, 7, 7, 0] and not mask[0, 7, 7, 1]  # blob centre passes; ridge point (curvature ratio inf) fails
+    elongated = _gaussian(15, 7, 7, 1.0) * 0 + np.exp(-((np.mgrid[0:15, 0:15][1] - 7) ** 2) / (2 * 1.0)
+                                                      - ((np.mgrid[0:15, 0:15][0] - 7) ** 2) / (2 * 16.0))
+    ratio_4 = elongated.astype("float32")[None, ..., None]  # curvature ratio 16 at the centre
+    assert not np.asarray(K.edge_response_mask(ratio_4, 10.0))[0, 7, 7, 0]
+    assert np.asarray(K.edge_response_mask(ratio_4, 20.0))[0, 7, 7, 0]
+    with pytest.raises(ValueError, match="max_ratio"):
+        K.edge_response_mask(maps, 0.5)
+
+
+def test_scale_space_extrema_picks_the_scale_and_position_of_a_blob():
+    # Three "scales": the blob responds most at the middle one, at pixel (9, 6).
+    base = _gaussian(20, 9, 6, 1.5)
+    responses = np.stack([0.5 * base, -1.0 * base, 0.7 * base], -1)[None]  # sign does not matter (|response|)
+    score = np.asarray(K.scale_space_extrema(responses, threshold=0.1))
+    assert score.shape == (1, 20, 20, 1)
+    kept = np.argwhere(score[0, ..., 0] > K.INVALID_SCORE / 2)
+    np.testing.assert_array_equal(kept, [[6, 9]])
+    np.testing.assert_allclose(score[0, 6, 9, 0], 1.0)
+    assert np.all(np.asarray(K.scale_space_extrema(responses, threshold=1.5)) == K.INVALID_SCORE)
+    points, values, valid = K.nms_keypoints(score, 3, radius=1, min_score=0.1)
+    np.testing.assert_array_equal(np.asarray(valid)[0], [True, False, False])
+    np.testing.assert_allclose(np.asarray(points)[0, 0], [9, 6])

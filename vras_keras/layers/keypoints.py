@@ -110,6 +110,8 @@ class KeypointNMS(keras.layers.Layer):
         contrast_window: window of that standard deviation.
         min_score: None, or keep only maxima whose score exceeds it.
         subpixel: refine the maxima to sub-pixel positions (`vras_keras.ops.keypoints.refine_subpixel`).
+        edge_ratio: None, or drop edge-like maxima whose principal-curvature ratio reaches it
+            (`vras_keras.ops.keypoints.edge_response_mask`, SIFT's test).
 
     Call arguments:
         inputs: `scores` `(N, H, W, 1)` or `[scores, images]` (images `(N, H, W, C)` in 0..255).
@@ -119,7 +121,7 @@ class KeypointNMS(keras.layers.Layer):
     """
 
     def __init__(self, max_keypoints, radius=2, border=0, min_contrast=0.0, contrast_window=9, min_score=None,
-                 subpixel=False, **kwargs):
+                 subpixel=False, edge_ratio=None, **kwargs):
         super().__init__(**kwargs)
         for name, value, low in (("max_keypoints", max_keypoints, 1), ("radius", radius, 0), ("border", border, 0),
                                  ("contrast_window", contrast_window, 1)):
@@ -133,13 +135,16 @@ class KeypointNMS(keras.layers.Layer):
             raise ValueError(f"min_score must be None or a finite number; received {min_score!r}")
         self.min_score = None if min_score is None else float(min_score)
         self.subpixel = bool(subpixel)
+        if edge_ratio is not None and not edge_ratio >= 1:
+            raise ValueError(f"edge_ratio must be None or >= 1; received {edge_ratio!r}")
+        self.edge_ratio = None if edge_ratio is None else float(edge_ratio)
 
     def call(self, inputs):
         scores, images = (inputs[0], inputs[1]) if isinstance(inputs, (list, tuple)) else (inputs, None)
         points, values, valid = kp.nms_keypoints(
             scores, self.max_keypoints, radius=self.radius, border=self.border, images=images,
             min_contrast=self.min_contrast, contrast_window=self.contrast_window, min_score=self.min_score,
-            subpixel=self.subpixel)
+            subpixel=self.subpixel, edge_ratio=self.edge_ratio)
         return [points, values, keras.ops.cast(valid, "float32")]
 
     def compute_output_shape(self, input_shape):
@@ -154,4 +159,5 @@ class KeypointNMS(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "max_keypoints": self.max_keypoints, "radius": self.radius,
                 "border": self.border, "min_contrast": self.min_contrast, "contrast_window": self.contrast_window,
-                "min_score": self.min_score, "subpixel": self.subpixel}
+                "min_score": self.min_score, "subpixel": self.subpixel,
+                "edge_ratio": self.edge_ratio}

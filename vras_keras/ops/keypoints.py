@@ -18,7 +18,7 @@ from vras_keras.ops.sampling import bilinear_sample
 
 INVALID_SCORE = -1e9  # score given to suppressed positions and to padding keypoints
 
-__all__ = ["INVALID_SCORE", "local_contrast", "nms_keypoints", "oriented_patches", "patch_offsets", "refine_subpixel",
+__all__ = ["INVALID_SCORE", "edge_response_mask", "scale_space_extrema", "local_contrast", "nms_keypoints", "oriented_patches", "patch_offsets", "refine_subpixel",
            "vector_to_angle"]
 
 
@@ -94,6 +94,67 @@ def local_contrast(images, window: int = 9):
     return ops.sqrt(ops.maximum(mean_sq - ops.square(mean), 0.0))
 
 
+def edge_response_mask(scores, max_ratio: float = 10.0):
+    """Where a score map's local maximum is a blob, not an edge: SIFT's principal-curvature test.
+
+    The 2 x 2 Hessian `H` of the score map (finite differences over the 3 x 3 neighbourhood) must have
+    `det H > 0` (both curvatures of the same sign) and `trace(H)^2 / det(H) < (r + 1)^2 / r` with
+    `r = max_ratio`, the largest allowed ratio of the two principal curvatures (Lowe, IJCV 2004, Sec. 4.1).
+    Maxima along ridges and edges, which slide along the edge from one view to the other, fail it.
+
+    Args:
+        scores: `(N, H, W, C)` score maps (each channel tested on its own).
+        max_ratio: r >= 1.
+
+    Returns:
+        `(N, H, W, C)` bool.
+    """
+    if not max_ratio >= 1:
+        raise ValueError(f"max_ratio must be >= 1; received {max_ratio!r}")
+    scores = ops.cast(ops.convert_to_tensor(scores), "float32")
+    channels = scores.shape[-1]
+    kernel = np.zeros((3, 3, 1, 3), "float32")
+    kernel[1, :, 0, 0] = (1.0, -2.0, 1.0)  # d2/dx2 (kernel rows are y, columns x)
+    kernel[:, 1, 0, 1] = (1.0, -2.0, 1.0)  # d2/dy2
+    kernel[0, 0, 0, 2] = kernel[2, 2, 0, 2] = 0.25  # d2/dxdy
+    kernel[0, 2, 0, 2] = kernel[2, 0, 0, 2] = -0.25
+    kernel = np.tile(kernel, (1, 1, channels, 1))  # every channel on its own: outputs c*3 + (xx, yy, xy)
+    hessian = ops.depthwise_conv(scores, ops.convert_to_tensor(kernel), strides=1, padding="same")
+    dxx, dyy, dxy = hessian[..., 0::3], hessian[..., 1::3], hessian[..., 2::3]
+    det = dxx * dyy - ops.square(dxy)
+    trace = dxx + dyy
+    limit = (max_ratio + 1.0) ** 2 / max_ratio
+    return (det > 0) & (ops.square(trace) < limit * det)
+
+
+def scale_space_extrema(responses, *, threshold: float = 0.1, edge_ratio: float | None = 10.0):
+    """Scale-space extrema of a stack of band-pass responses (SIFT's detector on any DoG-like stack).
+
+    A position (x, y, s) is kept when `|responses|` there is the maximum of its 3 x 3 x 3 neighbourhood
+    in space and scale (the neighbouring channels are the adjacent scales), exceeds `threshold` and, with
+    `edge_ratio`, passes `edge_response_mask` on its channel (Lowe, IJCV 2004, Sec. 3-4).
+
+    Args:
+        responses: `(N, H, W, S)` responses, channels ordered by scale (e.g. differences of Gaussians).
+        threshold: minimum `|response|`.
+        edge_ratio: SIFT's curvature-ratio limit r (None: no edge test).
+
+    Returns:
+        `(N, H, W, 1)` float32 score map: at each pixel the largest `|response|` among the scales where it
+        is an extremum, `INVALID_SCORE` where it is none. Feed it to `nms_keypoints` (radius >= 1).
+    """
+    responses = ops.cast(ops.convert_to_tensor(responses), "float32")
+    magnitude = ops.abs(responses)
+    spatial = ops.max_pool(magnitude, 3, strides=1, padding="same")  # per channel
+    floor = ops.zeros_like(spatial[..., :1]) - 1.0
+    below = ops.concatenate([floor, spatial[..., :-1]], axis=-1)
+    above = ops.concatenate([spatial[..., 1:], floor], axis=-1)
+    keep = (magnitude >= ops.maximum(spatial, ops.maximum(below, above))) & (magnitude > threshold)
+    if edge_ratio is not None:
+        keep = keep & edge_response_mask(responses, edge_ratio)
+    return ops.max(ops.where(keep, magnitude, INVALID_SCORE), axis=-1, keepdims=True)
+
+
 def refine_subpixel(scores, keypoints):
     """Sub-pixel keypoints: the vertex of the parabola through each integer maximum and its two
     neighbours, separately in x and y (as SIFT's interpolation, without the scale axis).
@@ -130,7 +191,8 @@ def refine_subpixel(scores, keypoints):
 
 
 def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 0, min_score=None,
-                  images=None, min_contrast: float = 0.0, contrast_window: int = 9, subpixel: bool = False):
+                  images=None, min_contrast: float = 0.0, contrast_window: int = 9, subpixel: bool = False,
+                  edge_ratio: float | None = None):
     """Non-maximum suppression on score maps and the `max_keypoints` strongest maxima.
 
     A position is a keypoint when it is the maximum of its `(2 radius + 1)²` neighbourhood, at least
@@ -142,6 +204,7 @@ def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 
         scores: `(N, H, W, 1)` score maps (logits).
         max_keypoints: K, the number of returned entries per image.
         subpixel: refine the integer maxima with `refine_subpixel`.
+        edge_ratio: if given, drop maxima failing `edge_response_mask(scores, edge_ratio)` (edge-like maxima).
 
     Returns:
         `(keypoints, values, valid)`: `(N, K, 2)` float32 `(x, y)` pixels (integers unless `subpixel`), `(N, K)` scores (strongest
@@ -162,6 +225,8 @@ def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 
         keep = keep & inside[None, :, :, None]
     if min_score is not None:
         keep = keep & (scores > min_score)
+    if edge_ratio is not None:
+        keep = keep & edge_response_mask(scores, edge_ratio)
     if images is not None:
         keep = keep & (local_contrast(images, contrast_window) >= min_contrast)
     candidates = ops.where(keep, scores, INVALID_SCORE)

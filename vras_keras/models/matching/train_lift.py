@@ -48,16 +48,29 @@ def _tensors(batch):
     return out
 
 
-def _centre_crops(patches, crop, angles=None, jitter=None):
-    """Crops `(N, S, S, 3)` of `(N, P, P, 3)` patches around their centre (+ jitter), at `angles`."""
+def _centre_crops(patches, crop, angles=None, jitter=None, scales=None):
+    """Crops `(N, S, S, 3)` of `(N, P, P, 3)` patches around their centre (+ jitter), at `angles`; with
+    `scales` `(N,)` the crop of sample i covers `scales[i] * crop.support` pixels (a zoomed view)."""
     from keras import ops
 
     n, p = ops.shape(patches)[0], patches.shape[1]
     centre = ops.full((n, 1, 2), (p - 1) / 2.0)
     if jitter is not None:
         centre = centre + jitter[:, None, :]
-    angles = None if angles is None else angles[:, None]
-    return oriented_patches(patches, centre, angles, output_size=crop.output_size, support=crop.support)[:, 0]
+    if scales is None:
+        angles = None if angles is None else angles[:, None]
+        return oriented_patches(patches, centre, angles, output_size=crop.output_size, support=crop.support)[:, 0]
+    from vras_keras.ops.keypoints import patch_offsets
+    from vras_keras.ops.sampling import bilinear_sample
+
+    offsets = ops.convert_to_tensor(patch_offsets(crop.output_size, crop.support))  # (S, S, 2)
+    angles = ops.zeros((n,)) if angles is None else angles
+    cos = (ops.cos(angles) * scales)[:, None, None]
+    sin = (ops.sin(angles) * scales)[:, None, None]
+    u, v = offsets[None, ..., 0], offsets[None, ..., 1]
+    x = centre[:, 0, 0][:, None, None] + cos * u - sin * v
+    y = centre[:, 0, 1][:, None, None] + sin * u + cos * v
+    return bilinear_sample(patches, ops.stack([x, y], axis=-1)[:, None])[:, 0]
 
 
 def check_quadruplets(model: keras.Model, data: dict) -> int:
@@ -106,6 +119,9 @@ class LiftStages:
             it teaches the detector *where exactly* the points are (sharp, well localised maxima).
         rotation_jitter: degrees of random relative rotation between the pair in stage 1.
         position_jitter: pixels of random relative shift between the pair in stage 1.
+        scale_jitter: relative scale between the pair's crops in stage 1, log-uniform in
+            [1 / (1 + scale_jitter), 1 + scale_jitter] (the crops have a fixed support, so the descriptor must
+            tolerate the views' scale changes; 0 disables it).
         jit: compile the steps with XLA.
 
     `step(stage, batch, rng)` sets the trainable flags of the stage (the other networks frozen), runs one
@@ -116,7 +132,7 @@ class LiftStages:
     def __init__(self, model: keras.Model, *, make_optimizer=None, learning_rate: float = 1e-3, margin: float = 1.0,
                  hardest_in_batch: bool = True, gamma: float = 1.0, overlap_weight: float = 1.0,
                  pair_weight: float = 1.0, dense_weight: float = 0.0, rotation_jitter: float = 10.0,
-                 position_jitter: float = 1.0, jit: bool = False):
+                 position_jitter: float = 1.0, scale_jitter: float = 0.0, jit: bool = False):
         import tensorflow as tf  # custom training loop: GradientTape + tf.function (the TF backend)
 
         self.model = model
@@ -131,6 +147,9 @@ class LiftStages:
         self.gamma, self.overlap_weight = gamma, overlap_weight
         self.pair_weight, self.dense_weight = pair_weight, dense_weight
         self.rotation_jitter, self.position_jitter = rotation_jitter, position_jitter
+        if not scale_jitter >= 0:
+            raise ValueError(f"scale_jitter must be >= 0; received {scale_jitter!r}")
+        self.scale_jitter = float(scale_jitter)
         self.jit = jit
         self.optimizers = {}
         self._steps = {}
@@ -138,10 +157,10 @@ class LiftStages:
         self._tf = tf
 
     # ------------------------------------------------------------------------------------ losses
-    def _descriptor_loss(self, batch, shared, relative, shift, training=True):
+    def _descriptor_loss(self, batch, shared, relative, shift, scales=None, training=True):
         tf = self._tf
         c1 = _centre_crops(batch["p1"], self.crop, shared)
-        c2 = _centre_crops(batch["p2_rectified"], self.crop, shared + relative, shift)
+        c2 = _centre_crops(batch["p2_rectified"], self.crop, shared + relative, shift, scales)
         c3 = _centre_crops(batch["p3"], self.crop, shared)
         d = self.descriptor(tf.concat([c1, c2, c3], 0), training=training)
         d1, d2, d3 = tf.split(d, 3)
@@ -185,7 +204,8 @@ class LiftStages:
             return ()
         return (tf.constant(rng.uniform(-np.pi, np.pi, k), tf.float32),
                 tf.constant(rng.uniform(-1, 1, k) * np.deg2rad(self.rotation_jitter), tf.float32),
-                tf.constant(rng.uniform(-1, 1, (k, 2)) * self.position_jitter, tf.float32))
+                tf.constant(rng.uniform(-1, 1, (k, 2)) * self.position_jitter, tf.float32),
+                tf.constant(np.exp(rng.uniform(-1, 1, k) * np.log1p(self.scale_jitter)), tf.float32))
 
     # ------------------------------------------------------------------------------------- steps
     def set_stage(self, stage):
@@ -193,10 +213,17 @@ class LiftStages:
             raise ValueError(f"stage must be one of {STAGES}; received {stage!r}")
         for name in STAGES:
             self.model.get_layer(name).trainable = name == stage
+        self._freeze_front_end()
+
+    def _freeze_front_end(self):
+        # Keras propagates `trainable` to sublayers: re-freeze the detector's DoG front end unless it trains.
+        if not getattr(self.detector, "train_front_end", True):
+            self.detector.get_layer("det_dog").trainable = False
 
     def restore_trainable(self):
         for name in STAGES:
             self.model.get_layer(name).trainable = True
+        self._freeze_front_end()
 
     def trainable_variables(self, stage):
         return {"descriptor": self.descriptor, "orientation": self.orientation,
@@ -291,6 +318,7 @@ def train_lift(
     dense_weight: float = 0.0,
     rotation_jitter: float = 10.0,
     position_jitter: float = 1.0,
+    scale_jitter: float = 0.0,
     seed: int = 0,
     log_every: int = 100,
     log=print,
@@ -308,6 +336,7 @@ def train_lift(
         gamma, overlap_weight, pair_weight, dense_weight: detector-stage weights (see `LiftStages`).
         rotation_jitter: degrees of random relative rotation between the pair in stage 1.
         position_jitter: pixels of random relative shift between the pair in stage 1.
+        scale_jitter: relative scale between the pair's crops in stage 1 (see `LiftStages`).
         log: callable for progress lines (None: silent).
 
     Returns:
@@ -322,7 +351,7 @@ def train_lift(
     stages = LiftStages(model, learning_rate=learning_rate, margin=margin, hardest_in_batch=hardest_in_batch,
                         gamma=gamma, overlap_weight=overlap_weight, pair_weight=pair_weight,
                         dense_weight=dense_weight, rotation_jitter=rotation_jitter,
-                        position_jitter=position_jitter)
+                        position_jitter=position_jitter, scale_jitter=scale_jitter)
 
     def batches(steps):
         order = rng.permutation(n)
