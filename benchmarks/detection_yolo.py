@@ -1,6 +1,7 @@
 """Train YOLO v3 (and v2) on ShapesWorld detection on the CPU; record COCO AP and CPU latency per image.
 
     PYTHONPATH=. python benchmarks/detection_yolo.py [--cpu-minutes 20] [--model yolo_v3] [--width 0.375]
+        [--backbone resnet18] [--assign-threshold 0.5]
 
 Training streams fresh images (generated in this process) for a budget of CPU time (`time.process_time`,
 all threads), with AdamW and a learning rate that warms up and then follows a cosine to 0 over that
@@ -56,17 +57,19 @@ def main(argv=None):
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--val-samples", type=int, default=500)
     parser.add_argument("--width", type=float, default=0.375)
-    parser.add_argument("--backbone", default="darknet_tiny", help="registry id of the backbone")
+    parser.add_argument("--backbone", default="resnet18", help="registry id of the backbone")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--warmup", type=float, default=0.03, help="warm-up fraction of the budget")
-    parser.add_argument("--assign-threshold", type=float, default=None,
-                        help="also assign each box to every prior with shape IoU above this (None: best prior only)")
+    parser.add_argument("--assign-threshold", type=float, default=0.5,
+                        help="also assign each box to every prior with shape IoU above this (0: best prior only)")
     parser.add_argument("--class-weight", type=float, default=1.0)
     parser.add_argument("--no-latency", action="store_true", help="skip the latency / TFLite part")
     parser.add_argument("--no-write", action="store_true", help="print the section, do not write it")
     args = parser.parse_args(argv)
+    if args.assign_threshold is not None and args.assign_threshold <= 0:
+        args.assign_threshold = None
     keras.utils.set_random_seed(0)
     size, max_objects = args.image_size, datasets.TASK_DEFAULTS["detection"]["max_objects"]
     world = datasets.generator("detection", image_size=size, seed=0, split="train")
@@ -145,7 +148,7 @@ def main(argv=None):
     md = f"""## Detection: {args.model} on ShapesWorld
 
 Script: `benchmarks/detection_yolo.py --model {args.model} --backbone {args.backbone} --width {args.width:g}
---cpu-minutes {args.cpu_minutes:g}{'' if args.assign_threshold is None else f' --assign-threshold {args.assign_threshold:g}'}`.
+--cpu-minutes {args.cpu_minutes:g}{f' --assign-threshold {args.assign_threshold or 0:g}'}`.
 Machine: {machine()} (the 2 cores were shared with many other jobs during the run: the budget is
 measured in CPU time of the process, {cpu_seconds / 60:.1f} min, which took {wall_seconds / 60:.1f} min of wall clock).
 
