@@ -156,7 +156,8 @@ Setup: {size}x{size} ShapesWorld detection ({len(class_names)} classes, up to {m
 {images_seen} freshly generated training images (random horizontal flips, generation inside the budget),
 {len(x_val)} held-out validation images (the `val` seed stream); `{args.model}(width={args.width:g})` on
 `{args.backbone}`, {model.count_params():,} parameters, {num_priors} priors from k-means on the boxes of 2000
-training images, {assignment}; class-loss weight {args.class_weight:g}; AdamW (peak lr {args.lr:g}, weight decay {args.weight_decay:g}, global clipnorm 10), linear
+training images, {assignment}; class-loss weight {args.class_weight:g};
+AdamW (peak lr {args.lr:g}, weight decay {args.weight_decay:g}, global clipnorm 10), linear
 warm-up over {args.warmup:.0%} of the CPU budget then cosine decay to 0; {steps} steps of batch
 {args.batch_size}. Final epoch's training losses: box {last['box_loss']:.3f}, objectness
 {last['objectness_loss']:.3f}, class {last['class_loss']:.3f}.
