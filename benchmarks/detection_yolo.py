@@ -1,6 +1,7 @@
 """Train YOLO v3 (and v2) on ShapesWorld detection on the CPU; record COCO AP and CPU latency per image.
 
     PYTHONPATH=. python benchmarks/detection_yolo.py [--cpu-minutes 20] [--model yolo_v3] [--width 0.375]
+        [--backbone resnet18] [--assign-threshold 0.5]
 
 Training streams fresh images (generated in this process) for a budget of CPU time (`time.process_time`,
 all threads), with AdamW and a learning rate that warms up and then follows a cosine to 0 over that
@@ -26,6 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks._detection_stream import shapes_stream  # noqa: E402
 from benchmarks._report import machine, write_section  # noqa: E402
 from vras_keras import models  # noqa: E402
 from vras_keras.data import datasets  # noqa: E402
@@ -47,36 +49,6 @@ def _arrays(ds):
     return np.concatenate(images), {"boxes": np.concatenate(boxes), "classes": np.concatenate(classes)}
 
 
-def _stream(size, batch_size, max_objects, seed=0):
-    """Endless batches of fresh ShapesWorld training images (the `load("detection")` generator without the
-    masks), each flipped horizontally with probability 0.5. Generated in this process, so their CPU time
-    counts towards the budget."""
-    world = datasets.generator("detection", image_size=size, seed=seed, split="train")
-    rng = np.random.default_rng(seed)
-
-    def gen():
-        i = 0
-        while True:
-            images = np.zeros((batch_size, size, size, 3), np.float32)
-            boxes = np.zeros((batch_size, max_objects, 4), np.float32)
-            classes = np.full((batch_size, max_objects), -1, np.int32)
-            for b in range(batch_size):
-                s = world.sample(i)
-                i += 1
-                k = len(s["classes"])
-                images[b], boxes[b, :k], classes[b, :k] = s["image"], s["boxes"], s["classes"]
-                if rng.random() < 0.5:
-                    images[b] = images[b, :, ::-1]
-                    boxes[b, :k] = np.stack([size - s["boxes"][:, 2], s["boxes"][:, 1], size - s["boxes"][:, 0],
-                                             s["boxes"][:, 3]], -1)
-            yield images, {"boxes": boxes, "classes": classes}
-
-    spec = (tf.TensorSpec((batch_size, size, size, 3), tf.float32),
-            {"boxes": tf.TensorSpec((batch_size, max_objects, 4), tf.float32),
-             "classes": tf.TensorSpec((batch_size, max_objects), tf.int32)})
-    return tf.data.Dataset.from_generator(gen, output_signature=spec).prefetch(2)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="yolo_v3", choices=["yolo_v2", "yolo_v3"])
@@ -85,13 +57,19 @@ def main(argv=None):
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--val-samples", type=int, default=500)
     parser.add_argument("--width", type=float, default=0.375)
+    parser.add_argument("--backbone", default="resnet18", help="registry id of the backbone")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--warmup", type=float, default=0.03, help="warm-up fraction of the budget")
+    parser.add_argument("--assign-threshold", type=float, default=0.5,
+                        help="also assign each box to every prior with shape IoU above this (0: best prior only)")
+    parser.add_argument("--class-weight", type=float, default=1.0)
     parser.add_argument("--no-latency", action="store_true", help="skip the latency / TFLite part")
     parser.add_argument("--no-write", action="store_true", help="print the section, do not write it")
     args = parser.parse_args(argv)
+    if args.assign_threshold is not None and args.assign_threshold <= 0:
+        args.assign_threshold = None
     keras.utils.set_random_seed(0)
     size, max_objects = args.image_size, datasets.TASK_DEFAULTS["detection"]["max_objects"]
     world = datasets.generator("detection", image_size=size, seed=0, split="train")
@@ -103,7 +81,9 @@ def main(argv=None):
     num_priors = 9 if args.model == "yolo_v3" else 5
     priors = kmeans_priors(wh, num_priors, seed=0)
     model = models.get(args.model, input_shape=(size, size, 3), num_classes=len(class_names), width=args.width,
-                       priors=priors.tolist())
+                       backbone=args.backbone,
+                       priors=priors.tolist(), assign_threshold=args.assign_threshold,
+                       class_weight=args.class_weight)
     optimizer = keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay, global_clipnorm=10.0)
     model.compile(optimizer=optimizer)
     budget = args.cpu_minutes * 60
@@ -126,7 +106,7 @@ def main(argv=None):
 
     steps_per_epoch = 50
     start, wall0, history = time.process_time(), time.time(), []
-    model.fit(_stream(size, args.batch_size, max_objects), steps_per_epoch=steps_per_epoch, epochs=100000,
+    model.fit(shapes_stream(size, args.batch_size, max_objects), steps_per_epoch=steps_per_epoch, epochs=100000,
               verbose=0, callbacks=[CpuBudget()])
     cpu_seconds, wall_seconds = time.process_time() - start, time.time() - wall0
     steps = int(optimizer.iterations.numpy())
@@ -162,18 +142,22 @@ def main(argv=None):
         same_classes = float(np.mean(tfl["classes"] == np.asarray(ker["classes"])))
 
     last = history[-1]
+    assignment = ("one positive per box (its best prior)" if args.assign_threshold is None else
+                  f"each box assigned to its best prior and to every prior with shape IoU > {args.assign_threshold:g}")
     target = "reached" if metrics["AP50"] >= 0.8 else "NOT reached"
     md = f"""## Detection: {args.model} on ShapesWorld
 
-Script: `benchmarks/detection_yolo.py --model {args.model} --width {args.width:g} --cpu-minutes {args.cpu_minutes:g}`.
+Script: `benchmarks/detection_yolo.py --model {args.model} --backbone {args.backbone} --width {args.width:g}
+--cpu-minutes {args.cpu_minutes:g}{f' --assign-threshold {args.assign_threshold or 0:g}'}`.
 Machine: {machine()} (the 2 cores were shared with many other jobs during the run: the budget is
 measured in CPU time of the process, {cpu_seconds / 60:.1f} min, which took {wall_seconds / 60:.1f} min of wall clock).
 
 Setup: {size}x{size} ShapesWorld detection ({len(class_names)} classes, up to {max_objects} objects),
 {images_seen} freshly generated training images (random horizontal flips, generation inside the budget),
 {len(x_val)} held-out validation images (the `val` seed stream); `{args.model}(width={args.width:g})` on
-`darknet_tiny`, {model.count_params():,} parameters, {num_priors} priors from k-means on the boxes of 2000
-training images; AdamW (peak lr {args.lr:g}, weight decay {args.weight_decay:g}, global clipnorm 10), linear
+`{args.backbone}`, {model.count_params():,} parameters, {num_priors} priors from k-means on the boxes of 2000
+training images, {assignment}; class-loss weight {args.class_weight:g};
+AdamW (peak lr {args.lr:g}, weight decay {args.weight_decay:g}, global clipnorm 10), linear
 warm-up over {args.warmup:.0%} of the CPU budget then cosine decay to 0; {steps} steps of batch
 {args.batch_size}. Final epoch's training losses: box {last['box_loss']:.3f}, objectness
 {last['objectness_loss']:.3f}, class {last['class_loss']:.3f}.

@@ -155,3 +155,67 @@ def test_darknet_tiny_harness():
     ]
     assert model.get_layer("stage1_down_conv").use_bias is False
     assert model.get_layer("logits").units == 4
+
+
+PRIORS_V3 = [(4, 4), (6, 6), (8, 8), (12, 12), (16, 16), (20, 20), (28, 28), (40, 40), (56, 56)]
+
+
+def _perfect_raw(model, boxes, classes, indices_priors):
+    """Raw outputs that encode `boxes` exactly at the given (prediction index, prior pixels, stride)."""
+    raw = np.zeros((1, model.outputs[0].shape[1], model.outputs[0].shape[2]), "float32")
+    raw[..., 4] = -30.0
+    raw[..., 5:] = -30.0
+    for (x0, y0, x1, y1), cls, (index, (pw, ph), stride) in zip(boxes, classes, indices_priors):
+        cx, cy = (x0 + x1) / 2 / stride, (y0 + y1) / 2 / stride
+        raw[0, index, :5] = [_logit(cx - math.floor(cx)), _logit(cy - math.floor(cy)),
+                             math.log((x1 - x0) / pw), math.log((y1 - y0) / ph), 30.0]
+        raw[0, index, 5 + cls] = 30.0
+    return raw
+
+
+def test_yolo_v3_encode_decode_round_trip_and_x_y_order():
+    """Targets written by hand for non-square, off-centre boxes decode (YoloDecode + NMS) back exactly."""
+    model = models.get("yolo_v3", input_shape=(64, 64, 3), num_classes=3, width=0.125, priors=PRIORS_V3)
+    # box A: 10 x 6 at centre (13, 42) -> best prior 2 (8 x 8, IoU 0.63; 6 x 6: 0.6), stride 8, row 5, col 1
+    # box B: 30 x 18 at centre (47, 15) -> best prior 5 (20 x 20, IoU 0.62; 28 x 28: 0.61), stride 16, row 0, col 2
+    boxes = [(8, 39, 18, 45), (32, 6, 62, 24)]
+    classes = [2, 1]
+    where = [((5 * 8 + 1) * 3 + 2, (8, 8), 8), (64 * 3 + (0 * 4 + 2) * 3 + 2, (20, 20), 16)]
+    raw = _perfect_raw(model, boxes, classes, where)
+    gt = {"boxes": np.array([boxes + [[-1, -1, -1, -1]]], "float32"), "classes": np.array([classes + [-1]], "int32")}
+    terms = [float(np.asarray(t)[0]) for t in model.yolo_loss(raw, gt["boxes"], gt["classes"])]
+    np.testing.assert_allclose(terms, 0.0, atol=1e-4)
+    decoded = model.make_inference_model(score_threshold=0.5).get_layer("yolo_decode")(raw)
+    scores = np.asarray(decoded["scores"])[0]
+    hits = np.argwhere(scores > 0.5)
+    assert sorted(map(tuple, hits.tolist())) == sorted([(where[0][0], 2), (where[1][0], 1)])
+    np.testing.assert_allclose(np.asarray(decoded["boxes"])[0, [w[0] for w in where]], boxes, atol=1e-3)
+
+
+def test_yolo_v3_assign_threshold_adds_positives_on_every_fitting_prior():
+    common = dict(input_shape=(64, 64, 3), num_classes=2, width=0.125, priors=PRIORS_V3)
+    single = models.get("yolo_v3", **common)
+    multi = models.get("yolo_v3", assign_threshold=0.5, **common)
+    assert multi.get_config()["assign_threshold"] == 0.5
+    # 14 x 14 box centred at (27, 27): shape IoU with 12 x 12 is 0.73, 16 x 16 0.77, 20 x 20 0.49, 8 x 8 0.33
+    # best = prior 4 (16 x 16, stride 16, local 1, cell (1, 1)); extra = prior 3 (12 x 12, stride 16, local 0)
+    box, cls = (20, 20, 34, 34), 1
+    best = (64 * 3 + (1 * 4 + 1) * 3 + 1, (16, 16), 16)
+    extra = (64 * 3 + (1 * 4 + 1) * 3 + 0, (12, 12), 16)
+    gt_boxes, gt_classes = np.array([[box]], "float32"), np.array([[cls]], "int32")
+    only_best = _perfect_raw(single, [box], [cls], [best])
+    both = _perfect_raw(single, [box, box], [cls, cls], [best, extra])
+    loss = lambda m, r: [float(np.asarray(t)[0]) for t in m.yolo_loss(r, gt_boxes, gt_classes)]  # noqa: E731
+    np.testing.assert_allclose(loss(single, only_best), 0.0, atol=1e-4)
+    np.testing.assert_allclose(loss(multi, both), 0.0, atol=1e-4)
+    # the paper's assignment: the extra prior's box (IoU 1 with the gt) is ignored, not a positive;
+    # with assign_threshold it must predict the object and its class
+    np.testing.assert_allclose(loss(single, both), 0.0, atol=1e-4)
+    box_l, obj_l, cls_l = loss(multi, only_best)
+    assert obj_l > 25 and cls_l > 25  # objectness logit -30 and class logits -30 at the extra positive
+    # a ground truth of the first scale only: nothing above the threshold on the other scales
+    small = (0, 0, 4, 4)
+    raw = _perfect_raw(single, [small], [0], [(0 * 3 + 0, (4, 4), 8)])
+    terms = [float(np.asarray(t)[0]) for t in multi.yolo_loss(raw, np.array([[small]], "float32"),
+                                                              np.array([[0]], "int32"))]
+    np.testing.assert_allclose(terms, 0.0, atol=1e-4)

@@ -14,7 +14,8 @@ num_detections` (exports to SavedModel and to TFLite with built-in ops only).
 Loss (`YoloDetector.compute_loss`, per image, summed over predictions, averaged over the batch):
 
 - each valid ground truth is assigned to the prior (over all scales) whose shape fits it best (IoU of
-  centred boxes) and to the cell containing its centre at that prior's scale;
+  centred boxes) and to the cell containing its centre at that prior's scale (with `assign_threshold`,
+  also to every other prior whose shape IoU exceeds it);
 - box regression: squared error of `sigmoid(tx), sigmoid(ty)` to the centre offset in the cell and of
   `tw, th` to `log(size / prior)`, weighted by `2 - w*h / image area` (small boxes count more);
 - objectness: binary cross-entropy, target 1 at assigned predictions, 0 elsewhere, except predictions
@@ -120,13 +121,22 @@ class YoloDetector(keras.Model):
         ignore_threshold: predictions whose box has IoU above this with a ground truth get no
             objectness loss.
         box_weight, objectness_weight, class_weight: weights of the three loss terms.
+        assign_threshold: `None` (the papers: one positive per ground truth, its best prior) or a
+            shape-IoU threshold: every other prior (on any scale) whose centred IoU with the ground
+            truth exceeds it is a positive too, at the cell of the centre on its scale (like YOLOv4's
+            `iou_thresh` multi-anchor assignment); more positives train the class and box outputs of
+            every prior, at the cost of more duplicates for the NMS.
     """
 
     def __init__(self, *args, num_classes, image_shape, strides, priors, class_activation="sigmoid",
-                 ignore_threshold=0.5, box_weight=1.0, objectness_weight=1.0, class_weight=1.0, **kwargs):
+                 ignore_threshold=0.5, box_weight=1.0, objectness_weight=1.0, class_weight=1.0,
+                 assign_threshold=None, **kwargs):
         super().__init__(*args, **kwargs)
         if not 0.0 < ignore_threshold <= 1.0:
             raise ValueError(f"ignore_threshold must be in (0, 1], received {ignore_threshold}")
+        if assign_threshold is not None and not 0.0 < assign_threshold < 1.0:
+            raise ValueError(f"assign_threshold must be None or in (0, 1), received {assign_threshold}")
+        self.assign_threshold = None if assign_threshold is None else float(assign_threshold)
         self.num_classes = int(num_classes)
         self.image_shape = [int(s) for s in image_shape]
         self.strides = [int(s) for s in strides]
@@ -181,6 +191,7 @@ class YoloDetector(keras.Model):
             "box_weight": self.box_weight,
             "objectness_weight": self.objectness_weight,
             "class_weight": self.class_weight,
+            "assign_threshold": self.assign_threshold,
         }
 
     # ----------------------------------------------------------------------------------- training
@@ -202,6 +213,7 @@ class YoloDetector(keras.Model):
         gw, gh = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
         valid = finite & (classes >= 0) & (classes < self.num_classes) & (gw > 0) & (gh > 0)  # (B, M)
         validf = ops.cast(valid, "float32")
+        gt_validf = validf
         gw, gh = ops.where(valid, gw, 1.0), ops.where(valid, gh, 1.0)
         gx, gy = boxes[..., 0] + 0.5 * gw, boxes[..., 1] + 0.5 * gh
 
@@ -210,15 +222,24 @@ class YoloDetector(keras.Model):
         inter = ops.minimum(gw[..., None], pw) * ops.minimum(gh[..., None], ph)
         shape_iou = inter / (gw[..., None] * gh[..., None] + pw * ph - inter)
         best = ops.cast(ops.argmax(shape_iou, axis=-1), "int32")  # (B, M)
-        level = ops.take(self._prior_level, best)
-        stride = ops.cast(ops.take(np.asarray(self.strides, np.int32), level), "float32")
-        fh, fw, fp = (ops.take(self._level_size[:, i], level) for i in range(3))
-        cx = ops.clip(ops.cast(ops.floor(gx / stride), "int32"), 0, fw - 1)
-        cy = ops.clip(ops.cast(ops.floor(gy / stride), "int32"), 0, fh - 1)
-        index = ops.take(self._level_offset, level) + (cy * fw + cx) * fp + ops.take(self._prior_local, best)
-
+        index = self._prediction_index(best, gx, gy)
+        if self.assign_threshold is not None:
+            # extra positives: every other prior whose shape IoU with the ground truth exceeds the
+            # threshold, at the cell of the centre on that prior's scale; they come after the best
+            # priors, so a best-prior assignment wins a collision
+            num_priors = len(self._prior_wh)
+            all_priors = ops.broadcast_to(ops.arange(num_priors, dtype="int32"), (*ops.shape(best), num_priors))
+            extra_index = self._prediction_index(all_priors, gx[..., None], gy[..., None])  # (B, M, P)
+            extra = (shape_iou > self.assign_threshold) & (all_priors != best[..., None]) & valid[..., None]
+            batch = ops.shape(best)[0]
+            index = ops.concatenate([index, ops.reshape(extra_index, (batch, -1))], axis=1)
+            repeat = lambda v: ops.concatenate(  # noqa: E731
+                [v, ops.reshape(ops.repeat(v[..., None], num_priors, axis=-1), (batch, -1))], axis=1)
+            validf = ops.concatenate([validf, ops.reshape(ops.cast(extra, "float32"), (batch, -1))], axis=1)
+            valid = validf > 0
+            gx, gy, gw, gh, classes = (repeat(v) for v in (gx, gy, gw, gh, classes))
         n = raw.shape[1]
-        m = ops.shape(classes)[1]
+        m = ops.shape(index)[1]
         assign = ops.one_hot(index, n) * validf[..., None]  # (B, M, N)
         priority = assign * ops.cast(m - ops.arange(m), "float32")[None, :, None]  # first gt wins a collision
         owner = ops.cast(ops.argmax(priority, axis=1), "int32")  # (B, N)
@@ -240,7 +261,7 @@ class YoloDetector(keras.Model):
         box_loss = ops.sum(positive * scale * box_err, axis=1)
 
         pred_boxes, _ = self._decode_raw(ops.stop_gradient(raw))
-        overlaps = iou(pred_boxes, boxes) * validf[:, None, :]  # (B, N, M)
+        overlaps = iou(pred_boxes, boxes) * gt_validf[:, None, :]  # (B, N, M)
         ignore = ops.cast(ops.max(overlaps, axis=-1) > self.ignore_threshold, "float32") * (1.0 - positive)
         obj_bce = ops.binary_crossentropy(positive, raw[..., 4], from_logits=True)
         obj_loss = ops.sum(obj_bce * (1.0 - ignore), axis=1)
@@ -253,6 +274,15 @@ class YoloDetector(keras.Model):
             cls_err = ops.sum(ops.binary_crossentropy(tgt_cls, logits, from_logits=True), axis=-1)
         cls_loss = ops.sum(positive * cls_err, axis=1)
         return box_loss, obj_loss, cls_loss
+
+    def _prediction_index(self, prior, gx, gy):
+        """Index (into the N predictions) of `prior` (over all scales) at the cell holding `(gx, gy)`."""
+        level = ops.take(self._prior_level, prior)
+        stride = ops.cast(ops.take(np.asarray(self.strides, np.int32), level), "float32")
+        fh, fw, fp = (ops.take(self._level_size[:, i], level) for i in range(3))
+        cx = ops.clip(ops.cast(ops.floor(gx / stride), "int32"), 0, fw - 1)
+        cy = ops.clip(ops.cast(ops.floor(gy / stride), "int32"), 0, fh - 1)
+        return ops.take(self._level_offset, level) + (cy * fw + cx) * fp + ops.take(self._prior_local, prior)
 
     def _decode_raw(self, raw):
         boxes, scores = anchor_ops.decode_yolo(raw, self._table, class_activation=self.class_activation)
@@ -321,7 +351,8 @@ def _check_common(input_shape, num_classes, width, weights):
 
 @register("yolo_v2", task="detection")
 def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny", priors=None, width=1.0,
-            weights=None, ignore_threshold=0.6, box_weight=1.0, objectness_weight=1.0, class_weight=1.0):
+            weights=None, ignore_threshold=0.6, box_weight=1.0, objectness_weight=1.0, class_weight=1.0,
+            assign_threshold=None):
     """YOLO v2: one stride-32 grid, 5 priors, passthrough from stride 16, softmax classes.
 
     Args:
@@ -331,7 +362,8 @@ def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny
         priors: 5 `(w, h)` priors in **pixels**; default: the paper's VOC priors (grid units of a 13 x 13
             grid on 416 x 416) scaled to `input_shape`.
         width: channel multiplier of the backbone and the head (head: 1024 filters at width 1).
-        ignore_threshold, box_weight, objectness_weight, class_weight: see `YoloDetector`.
+        ignore_threshold, box_weight, objectness_weight, class_weight, assign_threshold: see
+            `YoloDetector`.
 
     Returns:
         A `YoloDetector`: images `(B, H, W, 3)` in 0..255 -> raw `(B, H/32 * W/32 * 5, 5 + C)`.
@@ -356,7 +388,8 @@ def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny
     return YoloDetector(inputs, outputs, name="yolo_v2", num_classes=num_classes, image_shape=input_shape[:2],
                         strides=strides, priors=priors_grid, class_activation="softmax",
                         ignore_threshold=ignore_threshold, box_weight=box_weight,
-                        objectness_weight=objectness_weight, class_weight=class_weight)
+                        objectness_weight=objectness_weight, class_weight=class_weight,
+                        assign_threshold=assign_threshold)
 
 
 def _conv_set(x, filters, name, num_convs=5):
@@ -369,7 +402,8 @@ def _conv_set(x, filters, name, num_convs=5):
 
 @register("yolo_v3", task="detection")
 def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny", priors=None, width=1.0,
-            weights=None, ignore_threshold=0.5, box_weight=1.0, objectness_weight=1.0, class_weight=1.0):
+            weights=None, ignore_threshold=0.5, box_weight=1.0, objectness_weight=1.0, class_weight=1.0,
+            assign_threshold=None):
     """YOLO v3: three scales (strides 8, 16, 32), upsampling + concatenation, 9 priors, sigmoid classes.
 
     Args:
@@ -379,7 +413,8 @@ def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny
         priors: 9 `(w, h)` priors in **pixels** (sorted by area; the 3 smallest go to stride 8);
             default: the paper's COCO priors scaled from 416 to `input_shape`.
         width: channel multiplier of the backbone and the head (head: 512/256/128 at width 1).
-        ignore_threshold, box_weight, objectness_weight, class_weight: see `YoloDetector`.
+        ignore_threshold, box_weight, objectness_weight, class_weight, assign_threshold: see
+            `YoloDetector`.
 
     Returns:
         A `YoloDetector`: images -> raw `(B, N, 5 + C)`, scales ordered stride 8, 16, 32.
@@ -409,4 +444,5 @@ def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny
     return YoloDetector(inputs, outputs, name="yolo_v3", num_classes=num_classes, image_shape=input_shape[:2],
                         strides=strides, priors=priors_grid, class_activation="sigmoid",
                         ignore_threshold=ignore_threshold, box_weight=box_weight,
-                        objectness_weight=objectness_weight, class_weight=class_weight)
+                        objectness_weight=objectness_weight, class_weight=class_weight,
+                        assign_threshold=assign_threshold)

@@ -1,0 +1,50 @@
+"""Shared by the detection benchmarks: an endless stream of fresh ShapesWorld detection batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from vras_keras.data import datasets
+
+
+def shapes_stream(size, batch_size, max_objects, *, seed=0, with_masks=False):
+    """Endless batches of fresh ShapesWorld training images (the `load("detection")` generator, split
+    "train"), each flipped horizontally with probability 0.5, as a `tf.data.Dataset` of
+    `(images (B, H, W, 3) float32 0..255, {"boxes" (B, M, 4), "classes" (B, M) padded with -1[, "masks"
+    (B, M, H, W) uint8]})`. Generated in this process (NumPy + OpenCV), so their CPU time counts towards a
+    budget measured with `time.process_time`."""
+    world = datasets.generator("detection", image_size=size, seed=seed, split="train")
+    rng = np.random.default_rng(seed)
+
+    def gen():
+        i = 0
+        while True:
+            images = np.zeros((batch_size, size, size, 3), np.float32)
+            boxes = np.zeros((batch_size, max_objects, 4), np.float32)
+            classes = np.full((batch_size, max_objects), -1, np.int32)
+            masks = np.zeros((batch_size, max_objects, size, size), np.uint8) if with_masks else None
+            for b in range(batch_size):
+                s = world.sample(i)
+                i += 1
+                k = len(s["classes"])
+                images[b], boxes[b, :k], classes[b, :k] = s["image"], s["boxes"], s["classes"]
+                if with_masks:
+                    masks[b, :k] = s["instance_masks"]
+                if rng.random() < 0.5:
+                    images[b] = images[b, :, ::-1]
+                    boxes[b, :k] = np.stack([size - s["boxes"][:, 2], s["boxes"][:, 1], size - s["boxes"][:, 0],
+                                             s["boxes"][:, 3]], -1)
+                    if with_masks:
+                        masks[b, :k] = masks[b, :k, :, ::-1]
+            target = {"boxes": boxes, "classes": classes}
+            if with_masks:
+                target["masks"] = masks
+            yield images, target
+
+    spec = {"boxes": tf.TensorSpec((batch_size, max_objects, 4), tf.float32),
+            "classes": tf.TensorSpec((batch_size, max_objects), tf.int32)}
+    if with_masks:
+        spec["masks"] = tf.TensorSpec((batch_size, max_objects, size, size), tf.uint8)
+    images_spec = tf.TensorSpec((batch_size, size, size, 3), tf.float32)
+    return tf.data.Dataset.from_generator(gen, output_signature=(images_spec, spec)).prefetch(2)
