@@ -30,7 +30,7 @@ REFERENCES = {
     "classification": ("val_accuracy", "chance 1/6 = 0.167 (6 shape classes)"),
     "stn": ("val_accuracy", "chance 0.100 (10 digits)"),
     "segmentation": ("val_miou", "all-background prediction: mIoU < 0.143 (1 of 7 classes)"),
-    "detection": ("val_loss", "falls from the first epoch's (AP is in detection_yolo_v3.md)"),
+    "detection": ("val_loss", "COCO AP50 of the best checkpoint (`vras evaluate`, 200 val images) in the last column"),
     "pose": ("val_keypoints_mean_pixel_error", "falls from the first epoch's (mean keypoint error in pixels)"),
     "matching": ("val_matching_accuracy", "rises from the first epoch's"),
 }
@@ -58,6 +58,16 @@ def run_recipe(name: str, workdir: Path) -> dict:
     summary = json.loads(summary_path.read_text())
     result.update(model=summary["model"], epochs=summary["epochs_completed"], final=summary["final"],
                   best=summary["best"])
+    if summary["task"] == "detection":  # losses say little about a detector: COCO AP of the best checkpoint
+        checkpoint = workdir / "checkpoints" / ("best.keras" if (workdir / "checkpoints" / "best.keras").exists()
+                                                else "last.keras")
+        out = workdir / "evaluate.json"
+        ev = subprocess.run([sys.executable, "-m", "vras_keras.cli", "evaluate", str(checkpoint), "--num-samples",
+                             "200", "--score-threshold", "0.001", "--json", str(out)], cwd=ROOT,
+                            capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)})
+        result["coco"] = json.loads(out.read_text()) if ev.returncode == 0 and out.exists() else {
+            "error": (ev.stderr or ev.stdout).strip().splitlines()[-1:]}
     history = (workdir / "history.csv")
     if history.exists():
         import csv
@@ -83,6 +93,10 @@ def to_markdown(results: list[dict]) -> str:
         vals = ", ".join(f"{k} {_fmt(v)}" for k, v in final.items() if k.startswith("val_"))
         first = r.get("first", {}).get(key)
         ref = reference + (f"; first epoch {key} {first:.3f}" if first is not None else "")
+        if "coco" in r:
+            coco = r["coco"]
+            ref += ("; " + ", ".join(f"{k} {v:.3f}" for k, v in coco.items() if k in ("AP", "AP50", "AP75"))
+                    if "error" not in coco else f"; evaluation failed: {' '.join(coco['error'])}")
         best = f"{r['best']['logged_as']} {r['best']['value']:.3f} (epoch {r['best']['epoch']})" if r["best"] else "—"
         rows.append(f"| `{r['name']}.yaml` | `{r['model']}` | {r['epochs']} | {r['wall_min']:.1f} / {r['cpu_min']:.1f} "
                     f"| loss {final.get('loss', float('nan')):.3f}; {vals} | {best} | {ref} |")
