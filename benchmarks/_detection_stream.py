@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import time
+
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -48,3 +52,35 @@ def shapes_stream(size, batch_size, max_objects, *, seed=0, with_masks=False):
         spec["masks"] = tf.TensorSpec((batch_size, max_objects, size, size), tf.uint8)
     images_spec = tf.TensorSpec((batch_size, size, size, 3), tf.float32)
     return tf.data.Dataset.from_generator(gen, output_signature=(images_spec, spec)).prefetch(2)
+
+
+class CpuBudget(keras.callbacks.Callback):
+    """Learning rate: linear warm-up then cosine decay to 0 over a CPU-time budget; stop when it is spent.
+
+    The budget is CPU time of this process (`time.process_time`), so a run means the same however busy the
+    machine is. `history` collects each epoch's logs; `cpu_seconds()` / `wall_seconds()` since creation.
+    """
+
+    def __init__(self, peak_lr: float, budget_seconds: float, warmup: float):
+        super().__init__()
+        self.peak_lr, self.budget, self.warmup = peak_lr, budget_seconds, warmup
+        self.start, self.wall0, self.history = time.process_time(), time.time(), []
+
+    def cpu_seconds(self) -> float:
+        return time.process_time() - self.start
+
+    def wall_seconds(self) -> float:
+        return time.time() - self.wall0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        f = self.cpu_seconds() / self.budget
+        if f >= 1.0:
+            self.model.stop_training = True
+            return
+        lr = self.peak_lr * (f / self.warmup if f < self.warmup else 0.5 * (1 + math.cos(math.pi * f)))
+        self.model.optimizer.learning_rate.assign(lr)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.history.append(logs)
+        print(f"epoch {epoch + 1}: " + " ".join(f"{k} {v:.3f}" for k, v in logs.items())
+              + f" ({self.cpu_seconds():.0f} s CPU, {self.wall_seconds():.0f} s wall)", flush=True)

@@ -15,7 +15,6 @@ TFLite built-ins model (ai_edge_litert, 1 thread), measured one after the other.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -28,7 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks._detection_stream import shapes_stream  # noqa: E402
+from benchmarks._detection_stream import CpuBudget, shapes_stream  # noqa: E402
 from benchmarks._report import machine, write_section  # noqa: E402
 from vras_keras import models  # noqa: E402
 from vras_keras.data import datasets  # noqa: E402
@@ -93,26 +92,11 @@ def main(argv=None):
 
     budget = args.cpu_minutes * 60
 
-    class CpuBudget(keras.callbacks.Callback):
-        """Learning rate: linear warm-up then cosine decay to 0 over the CPU-time budget; stop when spent."""
-
-        def on_train_batch_begin(self, batch, logs=None):
-            f = (time.process_time() - start) / budget
-            if f >= 1.0:
-                self.model.stop_training = True
-                return
-            lr = args.lr * (f / args.warmup if f < args.warmup else 0.5 * (1 + math.cos(math.pi * f)))
-            self.model.optimizer.learning_rate.assign(lr)
-
-        def on_epoch_end(self, epoch, logs=None):
-            history.append(logs)
-            print(f"epoch {epoch + 1}: " + " ".join(f"{k} {v:.3f}" for k, v in logs.items())
-                  + f" ({time.process_time() - start:.0f} s CPU, {time.time() - wall0:.0f} s wall)", flush=True)
-
-    start, wall0, history = time.process_time(), time.time(), []
+    budget_cb = CpuBudget(args.lr, budget, args.warmup)
     model.fit(shapes_stream(size, args.batch_size, max_objects, with_masks=with_masks), steps_per_epoch=50,
-              epochs=100000, verbose=0, callbacks=[CpuBudget()])
-    cpu_seconds, wall_seconds = time.process_time() - start, time.time() - wall0
+              epochs=100000, verbose=0, callbacks=[budget_cb])
+    cpu_seconds, wall_seconds = budget_cb.cpu_seconds(), budget_cb.wall_seconds()
+    history = budget_cb.history
     steps = int(model.optimizer.iterations.numpy())
 
     # COCO AP wants a low score threshold and up to 100 detections per image

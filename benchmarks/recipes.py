@@ -119,15 +119,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     names = args.only or sorted(p.stem for p in (ROOT / "configs").glob("*.yaml"))
     store = RESULTS_DIR / "recipes.json"  # results of earlier runs, so `--only` updates single rows
-    results = {r["name"]: r for r in json.loads(store.read_text())} if store.exists() else {}
+    codes = {}
     for name in names:
         print(f"== {name}", flush=True)
-        results[name] = run_recipe(name, Path(args.workdir) / name)
-        print(json.dumps(results[name], indent=1), flush=True)
+        result = run_recipe(name, Path(args.workdir) / name)
+        codes[name] = result["rc"]
+        print(json.dumps(result, indent=1), flush=True)
+        # re-read the store before writing: another `--only` run may have added rows meanwhile
+        results = {r["name"]: r for r in json.loads(store.read_text())} if store.exists() else {}
+        results[name] = result
         ordered = [results[n] for n in sorted(results)]
         store.write_text(json.dumps(ordered, indent=1))
         write_section("recipes", to_markdown(ordered))
-    return 0 if all(results[n]["rc"] == 0 for n in names) else 1
+    return 0 if all(rc == 0 for rc in codes.values()) else 1
 
 
 if __name__ == "__main__":
