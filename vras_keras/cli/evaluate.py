@@ -51,7 +51,9 @@ def _load_predictor(path: str, score_threshold: float):
         raise FileNotFoundError(f"model file {path} does not exist")
     if not path.endswith(".keras"):
         raise ValueError(f"model must be a .keras file or a SavedModel folder, received {path}")
-    model = keras.saving.load_model(path)
+    from vras_keras.models import load_model
+
+    model = load_model(path)
     if hasattr(model, "make_inference_model"):
         model = model.make_inference_model(score_threshold=score_threshold)
     if not isinstance(model.output, dict) or not {"boxes", "scores", "classes"} <= set(model.output):

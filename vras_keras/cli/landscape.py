@@ -27,14 +27,12 @@ def _load_model(args):
     import json
     from pathlib import Path
 
-    import keras
-
     from vras_keras import models
 
     if args.model.endswith(".keras"):
         if not Path(args.model).is_file():
             raise FileNotFoundError(f"--model: no file {args.model}")
-        return keras.saving.load_model(args.model)
+        return models.load_model(args.model)
     try:
         kwargs = json.loads(args.model_args)
     except json.JSONDecodeError as error:
@@ -45,7 +43,7 @@ def _load_model(args):
         if not path.is_file():
             raise FileNotFoundError(f"--weights: no file {path}")
         if path.suffix == ".keras":
-            model.set_weights(keras.saving.load_model(path).get_weights())
+            model.set_weights(models.load_model(path).get_weights())
         elif path.name.endswith(".weights.h5"):
             model.load_weights(path)
         else:

@@ -18,8 +18,6 @@ CHECKPOINTS = ("best", "last")
 
 def load_run(run_dir: str, checkpoint: str = "best"):
     """`(model, meta)` of a training run folder; `checkpoint` is "best" (falls back to "last") or "last"."""
-    import keras
-
     if checkpoint not in CHECKPOINTS:
         raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, received {checkpoint!r}")
     if not os.path.isdir(run_dir):
@@ -40,9 +38,9 @@ def load_run(run_dir: str, checkpoint: str = "best"):
     path = next((p for p in candidates if os.path.exists(p)), None)
     if path is None:
         raise FileNotFoundError(f"no checkpoint in {run_dir}: looked for {', '.join(candidates)}")
-    import vras_keras.layers  # noqa: F401  (registers the custom layers for deserialization)
+    from vras_keras.models import load_model  # registers custom layers and model classes first
 
-    model = keras.saving.load_model(path, compile=False)
+    model = load_model(path, compile=False)
     meta.extra["checkpoint"] = os.path.relpath(path, run_dir)
     return model, meta
 

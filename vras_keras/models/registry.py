@@ -95,3 +95,18 @@ def list_models(task: str | None = None) -> list[str]:
     if task is not None and task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; allowed tasks: {', '.join(TASKS)}")
     return sorted(n for n, e in _REGISTRY.items() if task is None or e.task == task)
+
+
+def load_model(path, **kwargs):
+    """`keras.saving.load_model` for files saved from vras_keras models (checkpoints, `.keras` files).
+
+    Model classes such as `YoloDetector` or the R-CNN models live in builder modules that the registry
+    imports lazily; a fresh process must import them (and the custom layers) before Keras can deserialize
+    a file that uses them. `kwargs` go to `keras.saving.load_model` (e.g. `compile=False`).
+    """
+    import keras
+
+    import vras_keras.layers  # noqa: F401  (registers the custom layers)
+
+    _ensure_loaded()
+    return keras.saving.load_model(path, **kwargs)
