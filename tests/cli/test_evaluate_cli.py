@@ -26,14 +26,20 @@ def test_evaluate_user_errors(tmp_path, capsys):
 
 
 def test_evaluate_keras_file_in_a_fresh_process(tmp_path):
-    # A new process has not imported the detection builders: loading the checkpoint must still find
-    # `YoloDetector` (this failed for `vras evaluate RUN/checkpoints/best.keras` before models.load_model).
+    # A new process has not imported the detection builders or the trainer: loading a training checkpoint
+    # must still find `YoloDetector` and the `EpochSchedule` of its optimizer (both failed for
+    # `vras evaluate RUN/checkpoints/best.keras` before models.load_model).
     import os
     import subprocess
     import sys
     from pathlib import Path
 
+    import keras
+
+    from vras_keras.training.trainer import EpochSchedule
+
     model = models.get("yolo_v3", input_shape=(64, 64, 3), num_classes=6, width=0.125)
+    model.compile(optimizer=keras.optimizers.AdamW(EpochSchedule(0.002, steps_per_epoch=4, epochs=2, name="cosine")))
     path = tmp_path / "yolo.keras"
     model.save(path)
     out_json = tmp_path / "metrics.json"

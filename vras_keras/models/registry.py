@@ -101,12 +101,15 @@ def load_model(path, **kwargs):
     """`keras.saving.load_model` for files saved from vras_keras models (checkpoints, `.keras` files).
 
     Model classes such as `YoloDetector` or the R-CNN models live in builder modules that the registry
-    imports lazily; a fresh process must import them (and the custom layers) before Keras can deserialize
-    a file that uses them. `kwargs` go to `keras.saving.load_model` (e.g. `compile=False`).
+    imports lazily, and training checkpoints also name custom losses, metrics and the learning-rate
+    schedule; a fresh process must import all of them before Keras can deserialize such a file. `kwargs` go to `keras.saving.load_model` (e.g. `compile=False`).
     """
     import keras
 
-    import vras_keras.layers  # noqa: F401  (registers the custom layers)
-
+    # everything a checkpoint's config may name: layers, model classes, losses / metrics, the schedule
+    for module in ("vras_keras.layers", "vras_keras.losses.pose", "vras_keras.losses.matching",
+                   "vras_keras.losses.segmentation", "vras_keras.metrics.pose", "vras_keras.metrics.segmentation",
+                   "vras_keras.training.tasks", "vras_keras.training.trainer"):
+        importlib.import_module(module)
     _ensure_loaded()
     return keras.saving.load_model(path, **kwargs)
