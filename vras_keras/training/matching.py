@@ -175,8 +175,8 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
     from vras_keras import models
     from vras_keras.models.matching.train_lift import STAGES, LiftStages, check_quadruplets, stage_of_step
     from vras_keras.training import callbacks as cb
-    from vras_keras.training.trainer import (_jsonable, _versions, format_summary, make_optimizer,
-                                             resolve_model_args, write_run_records, write_summary)
+    from vras_keras.training.trainer import (format_summary, make_optimizer, resolve_model_args, run_meta,
+                                             write_run_records, write_summary)
 
     d = config.data
     if d.source != "pairs":
@@ -214,22 +214,9 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
     stages = LiftStages(model, make_optimizer=lambda stage: make_optimizer(config, steps_per_epoch),
                         jit=config.jit, **stage_options)
 
-    meta = {
-        "task": "matching",
-        "model": {"id": config.model.id, "args": _jsonable(model_args)},
-        "labels": [],
-        "input_shape": [patch, patch, 3],
-        "image_size": d.image_size,
-        "input_range": [0, 255],
-        "box_format": "xyxy",
-        "data": {"source": d.source, "format": d.format},
-        "checkpoints": {"best": "checkpoints/best.keras", "last": "checkpoints/last.keras"},
-        "mixed_precision": config.mixed_precision,
-        "training": {"stages": dict(zip(STAGES, plan)), "steps_per_epoch": steps_per_epoch,
-                     "train_quadruplets": n, "val_quadruplets": 0 if val is None else len(val["p1"])},
-        "created_by": "vras train",
-        "versions": _versions(),
-    }
+    meta = run_meta(config, task="matching", model_args=model_args, labels=[], input_shape=[patch, patch, 3],
+                    training={"stages": dict(zip(STAGES, plan)), "steps_per_epoch": steps_per_epoch,
+                              "train_quadruplets": n, "val_quadruplets": 0 if val is None else len(val["p1"])})
     workdir.mkdir(parents=True, exist_ok=True)
     write_run_records(workdir, config, meta)
 

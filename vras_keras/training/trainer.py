@@ -258,20 +258,8 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
                                               map_targets=setup.map_targets, cache=d.cache)
             val_steps = config.validation_steps or val_steps
 
-        meta = {
-            "task": task,
-            "model": {"id": config.model.id, "args": _jsonable(model_args)},
-            "labels": list(train_src.labels),
-            "input_shape": list(train_src.input_shape),
-            "image_size": d.image_size,
-            "input_range": [0, 255],
-            "box_format": "xyxy",
-            "data": {"source": d.source, "format": d.format},
-            "checkpoints": {"best": "checkpoints/best.keras", "last": "checkpoints/last.keras"},
-            "mixed_precision": config.mixed_precision,
-            "created_by": "vras train",
-            "versions": _versions(),
-        }
+        meta = run_meta(config, task=task, model_args=model_args, labels=train_src.labels,
+                        input_shape=train_src.input_shape)
         if is_chief:
             workdir.mkdir(parents=True, exist_ok=True)
             write_run_records(workdir, dataclasses.replace(config, task=task), meta)
@@ -317,6 +305,26 @@ def _jsonable(value):
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def run_meta(config: TrainConfig, *, task: str, model_args: dict, labels, input_shape, **extra) -> dict:
+    """`vras_meta.json` of a run (read by `vras export`): model, labels, input, data, checkpoints, versions."""
+    d = config.data
+    return {
+        "task": task,
+        "model": {"id": config.model.id, "args": _jsonable(model_args)},
+        "labels": list(labels),
+        "input_shape": list(input_shape),
+        "image_size": d.image_size,
+        "input_range": [0, 255],
+        "box_format": "xyxy",
+        "data": {"source": d.source, "format": d.format},
+        "checkpoints": {"best": "checkpoints/best.keras", "last": "checkpoints/last.keras"},
+        "mixed_precision": config.mixed_precision,
+        **extra,
+        "created_by": "vras train",
+        "versions": _versions(),
+    }
 
 
 def write_summary(workdir: Path, config: TrainConfig, meta: dict, history=None) -> dict:
