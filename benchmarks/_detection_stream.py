@@ -84,3 +84,31 @@ class CpuBudget(keras.callbacks.Callback):
         self.history.append(logs)
         print(f"epoch {epoch + 1}: " + " ".join(f"{k} {v:.3f}" for k, v in logs.items())
               + f" ({self.cpu_seconds():.0f} s CPU, {self.wall_seconds():.0f} s wall)", flush=True)
+
+
+def latency_section(inference, images, *, inside: str, n: int, digits: int) -> str:
+    """CPU latency per image (batch 1) of the inference model, Keras (`tf.function`) vs TFLite built-ins with
+    1 thread, each after 3 warm-up calls over `n` images, plus their class agreement on 8 images: markdown."""
+    from vras_keras.export.tflite import TFLiteRunner, convert_to_tflite
+
+    def per_image_ms(fn):
+        for _ in range(3):
+            fn(images[:1])
+        t0 = time.perf_counter()
+        for i in range(n):
+            j = i % len(images)
+            fn(images[j : j + 1])
+        return (time.perf_counter() - t0) / n * 1000
+
+    keras_ms = per_image_ms(tf.function(lambda t: inference(t, training=False)))
+    runner = TFLiteRunner(convert_to_tflite(inference), num_threads=1)
+    tflite_ms = per_image_ms(runner)
+    same_classes = float(np.mean(runner(images[:8])["classes"] == np.asarray(inference(images[:8])["classes"])))
+    return f"""
+| CPU latency per image (batch 1, {inside} inside) | ms |
+|---|---|
+| Keras (`tf.function`) | {keras_ms:.{digits}f} |
+| TFLite built-ins (ai_edge_litert, 1 thread) | {tflite_ms:.{digits}f} |
+
+TFLite and Keras agree on {same_classes:.1%} of the detection class slots of 8 validation images.
+"""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,13 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from benchmarks._detection_stream import CpuBudget, shapes_stream  # noqa: E402
+from benchmarks._detection_stream import CpuBudget, latency_section, shapes_stream  # noqa: E402
 from benchmarks._report import machine, write_section  # noqa: E402
 from vras_keras import models  # noqa: E402
 from vras_keras.data import datasets  # noqa: E402
-from vras_keras.export.tflite import TFLiteRunner, convert_to_tflite  # noqa: E402
 from vras_keras.metrics.detection import evaluate_detections  # noqa: E402
 
 
@@ -44,16 +41,6 @@ def _arrays(ds):
         masks.append(y["masks"].numpy())
     return np.concatenate(images), {"boxes": np.concatenate(boxes), "classes": np.concatenate(classes),
                                     "masks": np.concatenate(masks)}
-
-
-def _latency(fn, images, n=20):
-    for _ in range(3):
-        fn(images[:1])
-    t0 = time.perf_counter()
-    for i in range(n):
-        j = i % len(images)
-        fn(images[j : j + 1])
-    return (time.perf_counter() - t0) / n * 1000
 
 
 def main(argv=None):
@@ -106,15 +93,6 @@ def main(argv=None):
     segm = evaluate_detections(preds, y_val, iou_type="segm") if with_masks else None
     print(metrics, segm, flush=True)
 
-    keras_ms = tflite_ms = same_classes = None
-    if not args.no_latency:
-        fn = tf.function(lambda t: inference(t, training=False))
-        keras_ms = _latency(fn, x_val)
-        runner = TFLiteRunner(convert_to_tflite(inference), num_threads=1)
-        tflite_ms = _latency(runner, x_val)
-        tfl, ker = runner(x_val[:8]), inference(x_val[:8])
-        same_classes = float(np.mean(tfl["classes"] == np.asarray(ker["classes"])))
-
     target_name, target_value = ("mask AP50", segm["AP50"]) if with_masks else ("AP50", metrics["AP50"])
     target = 0.7 if with_masks else 0.8
     reached = "reached" if target_value >= target else "NOT reached"
@@ -146,15 +124,9 @@ per image; `vras_keras.metrics.detection.evaluate_detections` (pycocotools COCOe
 
 Target {target_name} >= {target}: **{reached}** ({target_value:.3f}) within this CPU budget.
 """
-    if keras_ms is not None:
-        md += f"""
-| CPU latency per image (batch 1, proposals + RoIAlign + heads + NMS{" + mask paste" if with_masks else ""} inside) | ms |
-|---|---|
-| Keras (`tf.function`) | {keras_ms:.1f} |
-| TFLite built-ins (ai_edge_litert, 1 thread) | {tflite_ms:.1f} |
-
-TFLite and Keras agree on {same_classes:.1%} of the detection class slots of 8 validation images.
-"""
+    if not args.no_latency:
+        md += latency_section(inference, x_val, n=20, digits=1,
+                              inside="proposals + RoIAlign + heads + NMS" + (" + mask paste" if with_masks else ""))
     if not args.no_write:
         write_section(f"detection_{args.model}", md)
     print(md)

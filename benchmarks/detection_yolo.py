@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,13 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from benchmarks._detection_stream import CpuBudget, shapes_stream  # noqa: E402
+from benchmarks._detection_stream import CpuBudget, latency_section, shapes_stream  # noqa: E402
 from benchmarks._report import machine, write_section  # noqa: E402
 from vras_keras import models  # noqa: E402
 from vras_keras.data import datasets  # noqa: E402
-from vras_keras.export.tflite import TFLiteRunner, convert_to_tflite  # noqa: E402
 from vras_keras.metrics.detection import evaluate_detections  # noqa: E402
 from vras_keras.ops.anchors import kmeans_priors  # noqa: E402
 
@@ -102,29 +99,6 @@ def main(argv=None):
     metrics = evaluate_detections(preds, y_val)
     print(metrics, flush=True)
 
-    keras_ms = tflite_ms = same_classes = None
-    if not args.no_latency:
-        # CPU latency per image, batch 1: Keras (the inference model in a tf.function) vs TFLite built-ins.
-        fn = tf.function(lambda t: inference(t, training=False))
-        one = x_val[:1]
-        for _ in range(3):
-            fn(one)
-        n = 30
-        t0 = time.perf_counter()
-        for i in range(n):
-            fn(x_val[i % len(x_val) : i % len(x_val) + 1])
-        keras_ms = (time.perf_counter() - t0) / n * 1000
-        runner = TFLiteRunner(convert_to_tflite(inference), num_threads=1)
-        for _ in range(3):
-            runner(one)
-        t0 = time.perf_counter()
-        for i in range(n):
-            runner(x_val[i % len(x_val) : i % len(x_val) + 1])
-        tflite_ms = (time.perf_counter() - t0) / n * 1000
-        tfl = runner(x_val[:8])
-        ker = inference(x_val[:8])
-        same_classes = float(np.mean(tfl["classes"] == np.asarray(ker["classes"])))
-
     last = history[-1]
     assignment = ("one positive per box (its best prior)" if args.assign_threshold is None else
                   f"each box assigned to its best prior and to every prior with shape IoU > {args.assign_threshold:g}")
@@ -157,15 +131,8 @@ detections per image; `vras_keras.metrics.detection.evaluate_detections` (pycoco
 
 Target AP50 >= 0.8: **{target}** within this CPU budget.
 """
-    if keras_ms is not None:
-        md += f"""
-| CPU latency per image (batch 1, decode + NMS inside) | ms |
-|---|---|
-| Keras (`tf.function`) | {keras_ms:.2f} |
-| TFLite built-ins (ai_edge_litert, 1 thread) | {tflite_ms:.2f} |
-
-TFLite and Keras agree on {same_classes:.1%} of the detection class slots of 8 validation images.
-"""
+    if not args.no_latency:
+        md += latency_section(inference, x_val, inside="decode + NMS", n=30, digits=2)
     if not args.no_write:
         write_section(f"detection_{args.model}", md)
     print(md)

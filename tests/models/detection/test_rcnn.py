@@ -47,28 +47,8 @@ def _clean_targets(n=2, masks=False):
     return y
 
 
-def _bad_targets(masks=False):
-    boxes = np.array(
-        [
-            [[-1, -1, -1, -1]] * 4,  # image without objects
-            [[5, 5, 5, 20], [10, 10, 10, 10], [-1, -1, -1, -1], [-1, -1, -1, -1]],  # zero-area boxes only
-            [[-20, -20, 10, 10], [70, 70, 90, 90], [50, 50, 80, 80], [0, 0, np.nan, 5]],  # outside / NaN
-            [[10, 10, 30, 30], [20, 20, 40, 40], [1, 1, 9, 9], [-1, -1, -1, -1]],  # class ids out of range
-        ],
-        "float32",
-    )
-    y = {"boxes": boxes, "classes": np.array([[-1] * 4, [0, 1, -1, -1], [0, 1, 2, 0], [5, -3, 1, -1]], "int32")}
-    if masks:
-        m = np.zeros((4, 4, 64, 64), "uint8")
-        m[2, 0, :10, :10] = 1
-        m[2, 2, 50:, 50:] = 1
-        m[3, 2, 1:9, 1:9] = 1
-        y["masks"] = m
-    return y
-
-
 @pytest.mark.parametrize("name", ["faster_rcnn", "mask_rcnn"])
-def test_fit_lowers_the_loss_and_bad_targets_never_give_nan(name):
+def test_fit_lowers_the_loss_and_bad_targets_never_give_nan(name, bad_detection_targets):
     masks = name == "mask_rcnn"
     model = models.get(name, **TINY)
     # eager steps: the same loss code as in graph mode, without minutes of tracing on a busy CPU
@@ -83,7 +63,7 @@ def test_fit_lowers_the_loss_and_bad_targets_never_give_nan(name):
     assert np.isfinite(after["loss"]) and after["loss"] < before["loss"], (before, after)
 
     weights = [w.copy() for w in model.get_weights()]
-    history = model.fit(_images(4, seed=1), _bad_targets(masks), epochs=1, batch_size=4, verbose=0)
+    history = model.fit(_images(4, seed=1), bad_detection_targets(masks), epochs=1, batch_size=4, verbose=0)
     assert all(np.isfinite(v) for values in history.history.values() for v in values), history.history
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
     assert any(not np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))

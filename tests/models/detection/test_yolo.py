@@ -67,22 +67,13 @@ def test_yolo_v3_assigns_each_scale():
     np.testing.assert_allclose([box[0], obj[0], cls[0]], 0.0, atol=1e-4)
 
 
-def test_bad_targets_train_without_nan():
+def test_bad_targets_train_without_nan(bad_detection_targets):
     model = models.get("yolo_v3", input_shape=(64, 64, 3), num_classes=3, width=0.125)
     # eager steps: the same loss code as in graph mode, without minutes of tracing on a busy CPU
     model.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
-    boxes = np.array(
-        [
-            [[-1, -1, -1, -1]] * 4,  # image without objects
-            [[5, 5, 5, 20], [10, 10, 10, 10], [-1, -1, -1, -1], [-1, -1, -1, -1]],  # zero-area boxes only
-            [[-20, -20, 10, 10], [70, 70, 90, 90], [50, 50, 80, 80], [0, 0, np.nan, 5]],  # outside / NaN
-            [[10, 10, 30, 30], [20, 20, 40, 40], [1, 1, 9, 9], [-1, -1, -1, -1]],  # class ids out of range
-        ],
-        "float32",
-    )
-    classes = np.array([[-1] * 4, [0, 1, -1, -1], [0, 1, 2, 0], [5, -3, 1, -1]], "int32")
+    targets = bad_detection_targets()
     before = [w.copy() for w in model.get_weights()]
-    history = model.fit(_images(4), {"boxes": boxes, "classes": classes}, epochs=1, batch_size=4, verbose=0)
+    history = model.fit(_images(4), targets, epochs=1, batch_size=4, verbose=0)
     assert all(np.isfinite(v) for values in history.history.values() for v in values), history.history
     after = model.get_weights()
     assert all(np.all(np.isfinite(w)) for w in after)
