@@ -55,6 +55,9 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (Adam)")
     parser.add_argument("--warmup", type=float, default=0.03, help="warm-up fraction of the budget")
+    parser.add_argument("--roi-samples", type=int, default=128, help="RoIs sampled per image for the box head")
+    parser.add_argument("--mask-samples", type=int, default=8,
+                        help="positive RoIs per image in the mask loss (mask_rcnn's mask_num_samples)")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency / TFLite part")
     parser.add_argument("--no-write", action="store_true", help="print the section, do not write it")
     args = parser.parse_args(argv)
@@ -71,8 +74,10 @@ def main(argv=None):
         input_shape=(size, size, 3), num_classes=len(class_names), backbone=args.backbone, width=args.width,
         anchor_sizes=[[8 * scale], [16 * scale], [32 * scale], [48 * scale], [64 * scale]],
         roi_canonical_size=48 * scale, rpn_pre_nms_top_k=300, rpn_post_nms_top_k=50, train_pre_nms_top_k=300,
-        train_post_nms_top_k=100, roi_num_samples=128, seed=0,
+        train_post_nms_top_k=100, roi_num_samples=args.roi_samples, seed=0,
     )
+    if args.model == "mask_rcnn":
+        settings["mask_num_samples"] = args.mask_samples
     model = models.get(args.model, **settings)
     model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=10.0), jit_compile=False)
     with_masks = args.model == "mask_rcnn"
@@ -111,7 +116,8 @@ Setup: {size}x{size} ShapesWorld detection ({len(class_names)} classes, up to {m
 {steps * args.batch_size} freshly generated training images (random horizontal flips, generation and graph
 tracing inside the budget), {len(x_val)} held-out validation images (the `val` seed stream);
 `{args.model}(backbone="{args.backbone}", width={args.width:g})` with FPN P2..P6, {model.count_params():,}
-parameters, anchors 8..64 px x 3 ratios, 256 anchors / 128 RoIs sampled per image; Adam (peak lr {args.lr:g},
+parameters, anchors 8..64 px x 3 ratios, 256 anchors / {args.roi_samples} RoIs sampled per image (up to 100 proposals
++ the ground truths){f", mask loss on {args.mask_samples} positive RoIs per image" if with_masks else ""}; Adam (peak lr {args.lr:g},
 clipnorm 10), linear warm-up over {args.warmup:.0%} of the CPU budget then cosine decay to 0; {steps} steps
 of batch {args.batch_size}. Final epoch's training losses:
 {", ".join(f"{k} {v:.3f}" for k, v in last.items())}.

@@ -134,6 +134,18 @@ def test_gradients_reach_features_and_boxes():
     g_features, g_boxes = tape.gradient(loss, [features, boxes])
     assert np.all(np.isfinite(g_features.numpy())) and np.any(g_features.numpy() != 0)
     assert np.all(np.isfinite(g_boxes.numpy())) and np.any(g_boxes.numpy() != 0)
+    # the separable form (boxes per image) and the gather form (flat boxes + box_indices) have the same gradients
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([features, boxes])
+        flat = roi_align(features, tf.reshape(boxes, (-1, 4)), box_indices=[0], output_size=2)
+        loss_flat = tf.reduce_sum(flat**2)
+    np.testing.assert_allclose(tape.gradient(loss_flat, features).numpy(), g_features.numpy(), atol=1e-5)
+    np.testing.assert_allclose(tape.gradient(loss_flat, boxes).numpy(), g_boxes.numpy(), atol=1e-4)
+    # unknown spatial size inside a graph (a SavedModel signature with None dimensions)
+    fn = tf.function(lambda f, b: roi_align(f, b, output_size=2),
+                     input_signature=[tf.TensorSpec((None, None, None, 2)), tf.TensorSpec((None, None, 4))])
+    np.testing.assert_allclose(fn(features, boxes).numpy(), roi_align(features, boxes, output_size=2).numpy(),
+                               atol=1e-6)
     # the gradient of a bin w.r.t. the features sums to 1 (a weighted average of samples inside the map)
     with tf.GradientTape() as tape:
         tape.watch(features)

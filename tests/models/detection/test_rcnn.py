@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from vras_keras import models
+from vras_keras.models.detection.mask_rcnn import MaskRCNN
 from vras_keras.testing import check_model
 
 TINY = {
@@ -128,6 +129,25 @@ def test_mask_rcnn_pastes_binary_masks_and_needs_mask_targets():
     assert set(np.unique(np.asarray(out["masks"]))) <= {0.0, 1.0}
     with pytest.raises(ValueError, match="'masks'"):
         model.loss_terms(_images(2), _clean_targets(2, masks=False))
+
+
+def test_mask_num_samples_limits_the_mask_loss_rois():
+    model = models.get("mask_rcnn", **{**TINY, "mask_num_samples": 1})
+    assert model.get_config()["mask_num_samples"] == 1
+    assert MaskRCNN.from_config(model.get_config()).mask_num_samples == 1
+    # one RoI per image reaches the mask head in the training step
+    calls = []
+    head = model.get_layer("mask_head")
+    original = head.call
+    head.call = lambda x, training=None: calls.append(x.shape) or original(x, training=training)
+    try:
+        terms = model.loss_terms(_images(2), _clean_targets(2, masks=True))
+    finally:
+        head.call = original
+    assert calls and calls[0][:2] == (2, 1)
+    assert np.isfinite(float(terms["mask"])) and float(terms["mask"]) > 0
+    with pytest.raises(ValueError, match="mask_num_samples"):
+        models.get("mask_rcnn", **{**TINY, "mask_num_samples": 0})
 
 
 def test_single_level_c4_variant_and_builder_errors():

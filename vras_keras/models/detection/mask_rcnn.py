@@ -30,26 +30,33 @@ class MaskRCNN(FasterRCNN):
 
     Args:
         mask_threshold: binarisation threshold of the pasted masks in the inference model (0.5).
+        mask_num_samples: positive RoIs per image the mask loss is computed on (the first ones in sampling
+            order); None: every positive slot, `roi_num_samples * roi_positive_fraction` (detectron2).
         **kwargs: the `FasterRCNN` arguments.
     """
 
     loss_names = (*FasterRCNN.loss_names, "mask")
 
-    def __init__(self, *args, mask_threshold=0.5, **kwargs):
+    def __init__(self, *args, mask_threshold=0.5, mask_num_samples=None, **kwargs):
         super().__init__(*args, **kwargs)
         if not 0.0 <= float(mask_threshold) <= 1.0:
             raise ValueError(f"mask_threshold must be in [0, 1], received {mask_threshold}")
+        if mask_num_samples is not None and (isinstance(mask_num_samples, bool) or int(mask_num_samples) <= 0):
+            raise ValueError(f"mask_num_samples must be a positive int or None, received {mask_num_samples}")
         self.mask_threshold = float(mask_threshold)
+        self.mask_num_samples = None if mask_num_samples is None else int(mask_num_samples)
 
     def get_config(self):
-        return {**super().get_config(), "mask_threshold": self.mask_threshold}
+        return {**super().get_config(), "mask_threshold": self.mask_threshold,
+                "mask_num_samples": self.mask_num_samples}
 
     def _extra_loss_terms(self, features, samples, y, *, training):
         if "masks" not in y:
             raise ValueError(f"{self.name} targets need 'masks' (B, M, H, W) besides 'boxes' and 'classes', "
                              f"received keys {sorted(y)}")
         rois = samples["rois"].shape[1]
-        count = max(1, min(rois, int(round(self.roi_num_samples * self.roi_positive_fraction))))
+        count = self.mask_num_samples or int(round(self.roi_num_samples * self.roi_positive_fraction))
+        count = max(1, min(rois, count))
         positives = positive_subset(samples, count)
         pooled = self.get_layer("mask_roi_align")([*features, positives["rois"]])
         logits = self.get_layer("mask_head")(pooled, training=training)
@@ -74,7 +81,7 @@ def mask_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50",
               weights=None, anchor_sizes=None, aspect_ratios=ASPECT_RATIOS, rpn_pre_nms_top_k=1000,
               rpn_post_nms_top_k=1000, rpn_nms_threshold=0.7, train_pre_nms_top_k=2000, train_post_nms_top_k=2000,
               rpn_num_samples=256, roi_num_samples=512, roi_positive_fraction=0.25, roi_canonical_size=None,
-              sampling_ratio=2, mask_threshold=0.5, seed=None):
+              sampling_ratio=2, mask_threshold=0.5, mask_num_samples=None, seed=None):
     """Mask R-CNN: `faster_rcnn` (same arguments) plus the mask branch.
 
     The mask head pools 14x14 RoIs (from the same FPN levels as the box head), applies four 3x3
@@ -83,6 +90,8 @@ def mask_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50",
 
     Args:
         mask_threshold: threshold of the pasted mask probabilities at inference (0.5).
+        mask_num_samples: positive RoIs per image in the mask loss (None: all positive slots,
+            `roi_num_samples * roi_positive_fraction`; fewer makes a training step cheaper).
         (the others: see `faster_rcnn`.)
 
     Returns:
@@ -104,7 +113,7 @@ def mask_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50",
     return MaskRCNN(inputs, outputs, name="mask_rcnn", num_classes=num_classes, rpn_num_samples=rpn_num_samples,
                     train_pre_nms_top_k=train_pre_nms_top_k, train_post_nms_top_k=train_post_nms_top_k,
                     roi_num_samples=roi_num_samples, roi_positive_fraction=roi_positive_fraction, seed=seed,
-                    mask_threshold=mask_threshold)
+                    mask_threshold=mask_threshold, mask_num_samples=mask_num_samples)
 
 
 __all__ = ["MaskRCNN", "mask_rcnn"]
