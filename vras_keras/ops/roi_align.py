@@ -5,10 +5,11 @@ each box by bilinear sampling, without rounding box coordinates. `tf.image.crop_
 TFLite, so it is written with built-ins. Bilinear interpolation and the average of the `s x s` points of a
 bin are both separable, so for boxes given per image (`(B, R, 4)`, the R-CNN case) a bin is
 `sum_ij Wy[p, i] Wx[q, j] F[i, j]` with small "interpolation matrices" `Wy (ph, H)`, `Wx (pw, W)`: two
-batched matrix products (`BATCH_MATMUL`) per feature map, whose gradient is two more products. This is
-about 5x faster on a CPU, forward and backward, than gathering the four neighbours of every sampling
-point (`GATHER`, whose gradient is a scatter-add); the gather form is kept for flat box lists with
-`box_indices`, where boxes of any image share one call.
+batched matrix products (`BATCH_MATMUL`) per feature map, whose gradient is two more products. Forward
+and backward, this is 9-15x faster on a CPU than gathering the four neighbours of every sampling point
+(`GATHER`, whose gradient is a scatter-add) and faster than TF's `crop_and_resize` kernel
+(`benchmarks/roi_align_speed.py`); the gather form is kept for flat box lists with `box_indices`, where
+boxes of any image share one call.
 
 Conventions (detectron2's `ROIAlign`, pinned by tests/ops/test_roi_align.py against a hand computation):
 
