@@ -168,3 +168,53 @@ def test_scale_space_extrema_picks_the_scale_and_position_of_a_blob():
     points, values, valid = K.nms_keypoints(score, 3, radius=1, min_score=0.1)
     np.testing.assert_array_equal(np.asarray(valid)[0], [True, False, False])
     np.testing.assert_allclose(np.asarray(points)[0, 0], [9, 6])
+
+
+def test_scale_space_extrema_returns_the_channel_of_the_extremum():
+    base = _gaussian(20, 9, 6, 1.5)
+    responses = np.stack([0.5 * base, 0.7 * base, -1.0 * base, 0.2 * base], -1)[None]
+    score, scale = K.scale_space_extrema(responses, threshold=0.1, return_scale=True)
+    np.testing.assert_array_equal(np.asarray(score), np.asarray(K.scale_space_extrema(responses, threshold=0.1)))
+    assert np.asarray(scale).shape == (1, 20, 20, 1) and np.asarray(scale)[0, 6, 9, 0] == 2
+
+
+def test_refine_scale_space_recovers_a_quadratic_extremum():
+    """Central differences are exact on a quadratic: the 3-D fit finds its true (x, y, s) and peak value."""
+    x0, y0, s0 = 5.3, 4.8, 1.2
+    s, y, x = np.meshgrid(np.arange(4.0), np.arange(10.0), np.arange(12.0), indexing="ij")
+    quad = 2.0 - (x - x0) ** 2 - 0.5 * (y - y0) ** 2 - (s - s0) ** 2 + 0.3 * (x - x0) * (s - s0)
+    responses = np.transpose(quad, (1, 2, 0))[None].astype("float32")  # (1, H, W, S)
+    keypoints = np.array([[[5.0, 5.0]]], "float32")
+    for sign in (1.0, -1.0):  # DoG minima are refined the same way
+        points, scale, value = K.refine_scale_space(sign * responses, keypoints, np.array([[1.0]], "float32"))
+        np.testing.assert_allclose(np.asarray(points)[0, 0], [x0, y0], atol=1e-4)
+        np.testing.assert_allclose(np.asarray(scale)[0, 0], s0, atol=1e-4)
+        np.testing.assert_allclose(np.asarray(value)[0, 0], 2.0, atol=1e-4)
+    # On the first channel the scale axis is not fitted (no neighbour below); x / y still are.
+    edge = 2.0 - (x - x0) ** 2 - 0.5 * (y - y0) ** 2 - (s - 0.2) ** 2
+    points, scale, _ = K.refine_scale_space(np.transpose(edge, (1, 2, 0))[None].astype("float32"), keypoints,
+                                            np.array([[0.0]], "float32"))
+    np.testing.assert_allclose(np.asarray(points)[0, 0], [x0, y0], atol=1e-4)
+    assert float(np.asarray(scale)[0, 0]) == 0.0
+    # A far-away true extremum moves the point by at most max_offset; a flat map leaves it in place.
+    far = 2.0 - (x - 8.0) ** 2 - (y - 5.0) ** 2 - (s - 1.0) ** 2
+    points, _, _ = K.refine_scale_space(np.transpose(far, (1, 2, 0))[None].astype("float32"), keypoints,
+                                        np.array([[1.0]], "float32"), max_offset=0.6)
+    np.testing.assert_allclose(np.asarray(points)[0, 0], [5.6, 5.0], atol=1e-5)
+    flat = np.zeros((1, 10, 12, 4), "float32")
+    points, scale, value = K.refine_scale_space(flat, keypoints, np.array([[2.0]], "float32"))
+    np.testing.assert_array_equal(np.asarray(points), keypoints)
+    assert float(np.asarray(scale)[0, 0]) == 2.0 and float(np.asarray(value)[0, 0]) == 0.0
+
+
+def test_oriented_patches_per_keypoint_scale():
+    image = np.random.default_rng(5).uniform(0, 1, (1, 24, 24, 2)).astype("float32")
+    kp = np.array([[[11.0, 12.5], [9.5, 10.0]]], "float32")
+    angles = np.array([[0.4, -1.2]], "float32")
+    zoomed = np.asarray(K.oriented_patches(image, kp, angles, output_size=5, support=4.0,
+                                           scales=np.array([[2.0, 0.5]], "float32")))
+    for k, support in ((0, 8.0), (1, 2.0)):
+        single = np.asarray(K.oriented_patches(image, kp[:, k:k + 1], angles[:, k:k + 1], output_size=5, support=support))
+        np.testing.assert_allclose(zoomed[:, k], single[:, 0], atol=1e-5)
+    upright = np.asarray(K.oriented_patches(image, kp, output_size=5, support=4.0, scales=np.ones((1, 2), "float32")))
+    np.testing.assert_allclose(upright, np.asarray(K.oriented_patches(image, kp, output_size=5, support=4.0)), atol=1e-6)

@@ -278,3 +278,55 @@ def test_descriptor_stage_scale_jitter_zooms_the_second_crop():
     assert scales.min() >= 1 / 1.25 - 1e-6 and scales.max() <= 1.25 + 1e-6 and scales.std() > 0.05
     with pytest.raises(ValueError, match="scale_jitter"):
         LiftStages(model, scale_jitter=-1.0)
+
+
+def test_dog_scale_interpolates_the_dog_scales_log_linearly():
+    np.testing.assert_allclose(M.dog_scale([0, 1, 3]), [M.DOG_SCALES[0], M.DOG_SCALES[1], M.DOG_SCALES[3]])
+    np.testing.assert_allclose(M.dog_scale(0.5), np.sqrt(M.DOG_SCALES[0] * M.DOG_SCALES[1]))
+    assert M.dog_scale(3.5) > M.DOG_SCALES[3]  # extrapolated past the last channel
+
+
+def test_per_keypoint_scale_follows_the_blob_size():
+    """With `reference_sigma` each keypoint is described on its own support: a larger blob gets a larger
+    region (scale column), and the descriptors are those of `describe_keypoints` at those supports."""
+    model = models.get("lift", **TINY)
+    ys, xs = np.mgrid[0:64, 0:64].astype(float)
+    image = 60.0 + 150.0 * np.exp(-((xs - 18) ** 2 + (ys - 20) ** 2) / (2 * 1.2**2)) \
+        + 150.0 * np.exp(-((xs - 44) ** 2 + (ys - 42) ** 2) / (2 * 3.5**2))
+    image = image.astype(np.uint8)
+    fixed = M.detect_and_describe(model, image, max_keypoints=2)
+    own = M.detect_and_describe(model, image, max_keypoints=2, reference_sigma=2.0, scale_limits=(0.25, 4.0))
+    np.testing.assert_allclose(fixed.keypoints[:, :2], own.keypoints[:, :2])
+    np.testing.assert_allclose(fixed.keypoints[:, 2], 12.0)
+    small, large = sorted(own.keypoints, key=lambda k: k[0])  # the small blob is on the left
+    assert large[2] > 1.5 * small[2], own.keypoints
+    _, descs = M.describe_keypoints(model, np.repeat(image[..., None], 3, -1), own.keypoints[:, :2],
+                                    supports=own.keypoints[:, 2])
+    np.testing.assert_allclose(descs, own.descriptors, atol=1e-5)
+    clipped = M.detect_and_describe(model, image, max_keypoints=2, reference_sigma=2.0, scale_limits=(0.9, 1.1))
+    assert np.all(clipped.keypoints[:, 2] >= 0.9 * 12 - 1e-4) and np.all(clipped.keypoints[:, 2] <= 1.1 * 12 + 1e-4)
+
+
+def test_training_with_per_keypoint_scale():
+    from vras_keras.data.pairs import quadruplet_dataset
+    from vras_keras.models.matching.train_lift import centre_scales, keypoint_scale_factors
+
+    model = models.get("lift", **dict(TINY, patch_size=32))
+    detector = model.get_layer("detector")
+    ys, xs = np.mgrid[0:32, 0:32].astype(float)
+    blobs = np.stack([np.repeat((60 + 150 * np.exp(-((xs - 15.5) ** 2 + (ys - 15.5) ** 2) / (2 * s**2)))[..., None], 3, -1)
+                      for s in (1.0, 2.0, 4.0)])
+    index = centre_scales(detector, blobs)
+    assert index[0] < index[1] < index[2], index  # larger blobs respond at coarser DoG channels
+    with pytest.raises(ValueError, match="too small"):
+        centre_scales(detector, blobs[:, :20, :20])
+    data = quadruplet_dataset("train", num_pairs=2, per_pair=6, patch_size=32, image_size=96, patch_dtype="uint8")
+    factors = keypoint_scale_factors(detector, data, reference_sigma=2.0, scale_limits=(0.7, 1.4))
+    assert set(factors) == {"scale1", "scale2", "scale2r", "scale3"}
+    for v in factors.values():
+        assert v.shape == (len(data["p1"]),) and v.min() >= 0.7 - 1e-6 and v.max() <= 1.4 + 1e-6
+    before = [np.array(w) for w in model.get_layer("descriptor").trainable_weights]
+    history = train_lift(model, data, descriptor_steps=2, orientation_steps=1, detector_steps=0, batch_size=6,
+                         reference_sigma=2.0, log=None)
+    assert np.isfinite(history["descriptor"][-1][1]) and np.isfinite(history["orientation"][-1][1])
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights))

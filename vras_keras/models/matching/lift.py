@@ -40,7 +40,8 @@ from vras_keras.layers import SoftArgmax2D, conv_norm_act, image_input
 from vras_keras.layers.keypoints import KeypointNMS, OrientationAngle, OrientedPatches
 from vras_keras.models.registry import register
 
-__all__ = ["Features", "detect_and_describe", "lift", "lift_inference_model", "match", "scale_space_responses"]
+__all__ = ["DOG_SCALES", "Features", "detect_and_describe", "dog_scale", "lift", "lift_inference_model", "match",
+           "scale_space_responses"]
 
 
 def _channels(filters: int, width: float) -> int:
@@ -48,6 +49,18 @@ def _channels(filters: int, width: float) -> int:
 
 
 DOG_SIGMAS = (0.8, 1.3, 2.0, 3.2, 5.0)
+# Characteristic scale of each difference of Gaussians: the geometric mean of its two sigmas (px).
+DOG_SCALES = tuple(math.sqrt(a * b) for a, b in zip(DOG_SIGMAS[:-1], DOG_SIGMAS[1:]))
+
+
+def dog_scale(index):
+    """Scale (sigma, px) of a fractional DoG channel index: log-linear interpolation of `DOG_SCALES`
+    (extrapolated beyond the first / last channel)."""
+    logs = np.log(np.asarray(DOG_SCALES))
+    index = np.asarray(index, np.float64)
+    lo = np.clip(np.floor(index), 0, len(logs) - 2).astype(int)
+    frac = index - lo
+    return np.exp(logs[lo] + frac * (logs[lo + 1] - logs[lo]))
 
 
 def dog_kernel(sigmas=DOG_SIGMAS, channels: int = 3) -> np.ndarray:
@@ -237,8 +250,11 @@ def _border(support: float) -> int:
     return int(math.ceil(support / 2.0))
 
 
-def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: int = 256):
+def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: int = 256, supports=None):
     """Orientation and descriptor at given keypoints of a uint8/float `(H, W, 3)` image.
+
+    `supports` (optional, `(K,)` pixels): per-keypoint side of the described region (default: the model's
+    crop support for every keypoint).
 
     Returns:
         `(angles (K,), descriptors (K, D))` float32.
@@ -250,11 +266,14 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
     xy = np.asarray(keypoints_xy, np.float32).reshape(-1, 2)
     angles, descs = [], []
     size, support = crop.output_size, crop.support
+    factors = None if supports is None else np.asarray(supports, np.float32).reshape(-1) / support
     for start in range(0, len(xy), batch_size):
         chunk = xy[start:start + batch_size][None]
-        upright = oriented_patches(image, chunk, output_size=size, support=support)[0]
+        scales = None if factors is None else factors[start:start + batch_size][None]
+        upright = oriented_patches(image, chunk, output_size=size, support=support, scales=scales)[0]
         vector = orientation(upright, training=False)
-        rotated = oriented_patches(image, chunk, keras.ops.expand_dims(vector, 0), output_size=size, support=support)[0]
+        rotated = oriented_patches(image, chunk, keras.ops.expand_dims(vector, 0), output_size=size, support=support,
+                                   scales=scales)[0]
         angles.append(keras.ops.convert_to_numpy(vector_to_angle(vector)))
         descs.append(keras.ops.convert_to_numpy(descriptor(rotated, training=False)))
     dim = descriptor.output_shape[-1]
@@ -266,7 +285,8 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
 def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, nms_radius: int = 3,
                         min_contrast: float = 4.0, min_score: float | None = 0.0, subpixel: bool = True,
                         edge_ratio: float | None = None, selection: str = "scale_space",
-                        scale_space_threshold: float = 0.1) -> Features:
+                        scale_space_threshold: float = 0.1, refine_3d: bool = True,
+                        reference_sigma: float | None = None, scale_limits=(0.5, 2.0)) -> Features:
     """Keypoints and descriptors of one image with a LIFT model.
 
     The detector runs over the whole image. With `selection="score"` keypoints are the local maxima of its
@@ -295,7 +315,15 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
             (`"scale_space"`).
         selection: `"scale_space"` or `"score"` (see above).
         scale_space_threshold: minimum |DoG response| of a scale-space extremum (`"scale_space"` only;
-            responses of an image in 0..1, scaled by 10 as in `dog_kernel`).
+            responses of an image in 0..1, scaled by 10 as in `dog_kernel`); with `refine_3d` it applies to
+            the interpolated response at the refined extremum (SIFT's contrast test).
+        refine_3d: (`"scale_space"`, with `subpixel`) fit SIFT's 3-D quadratic in (x, y, scale) to each
+            extremum (`ops.keypoints.refine_scale_space`); False fits parabolas in x and y on the
+            max-over-scales |DoG|.
+        reference_sigma: (`"scale_space"`) None describes every keypoint on the model's fixed crop support;
+            a DoG scale (px) gives each keypoint its own support, `crop.support * sigma / reference_sigma`
+            with sigma the (interpolated) DoG scale of its extremum (`dog_scale`), clipped to
+            `scale_limits` times the crop support, as SIFT describes each keypoint at its own scale.
 
     Returns:
         `Features`; an empty one with a `message` for an image smaller than the crop, or without texture.
@@ -304,7 +332,7 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
         TypeError / ValueError: `image` is not an image array (with the received type / shape).
     """
     from vras_keras.data.pairs import as_rgb_uint8
-    from vras_keras.ops.keypoints import nms_keypoints, refine_subpixel, scale_space_extrema
+    from vras_keras.ops.keypoints import nms_keypoints, refine_scale_space, refine_subpixel, scale_space_extrema
 
     if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
         raise ValueError(f"max_keypoints must be a positive int; received {max_keypoints!r}")
@@ -335,21 +363,42 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
                                               edge_ratio=edge_ratio)
     else:
         responses = scale_space_responses(detector, image_f)
-        extrema = scale_space_extrema(responses, threshold=scale_space_threshold,
-                                      edge_ratio=10.0 if edge_ratio is None else edge_ratio)
-        points, values, valid = nms_keypoints(extrema, k, radius=1, border=border, images=image_f,
-                                              min_contrast=min_contrast, min_score=scale_space_threshold)
-        if subpixel:
+        fit = subpixel and refine_3d
+        # With the 3-D fit the contrast test is on the interpolated value: keep a little below the threshold first.
+        extrema, scale_map = scale_space_extrema(responses, threshold=scale_space_threshold * (0.5 if fit else 1.0),
+                                                 edge_ratio=10.0 if edge_ratio is None else edge_ratio,
+                                                 return_scale=True)
+        candidates = k if not fit else int(min(h * w, 2 * k))
+        points, values, valid = nms_keypoints(extrema, candidates, radius=1, border=border, images=image_f,
+                                              min_contrast=min_contrast)
+        flat_scale = keras.ops.reshape(scale_map, (1, -1))
+        index = keras.ops.cast(keras.ops.round(points[..., 1]) * w + keras.ops.round(points[..., 0]), "int32")
+        scale_index = keras.ops.take_along_axis(flat_scale, index, axis=1)
+        if fit:
+            points, scale_index, values = refine_scale_space(responses, points, scale_index)
+            valid = valid & (values > scale_space_threshold)
+        elif subpixel:
             magnitude = keras.ops.max(keras.ops.abs(responses), axis=-1, keepdims=True)
             points = refine_subpixel(magnitude, points)
-    valid = keras.ops.convert_to_numpy(valid)[0]
+        valid = keras.ops.convert_to_numpy(valid)[0]
+        scale_index = keras.ops.convert_to_numpy(scale_index)[0][valid]
+    valid = keras.ops.convert_to_numpy(valid)[0] if selection == "score" else valid
     points = keras.ops.convert_to_numpy(points)[0][valid]
     values = keras.ops.convert_to_numpy(values)[0][valid]
+    supports = np.full((len(points),), crop.support, np.float32)
+    if selection == "scale_space":
+        order = np.argsort(-values, kind="stable")[:k]
+        points, values, scale_index = points[order], values[order], scale_index[order]
+        if reference_sigma is not None:
+            lo, hi = scale_limits
+            supports = (crop.support * np.clip(dog_scale(scale_index) / reference_sigma, lo, hi)).astype(np.float32)
+        else:
+            supports = supports[order]
     if len(points) == 0:
         return empty(f"no keypoints: the image has no region with local contrast >= {min_contrast:g} gray levels "
                      "(textureless) or no detector maximum above min_score")
-    angles, descs = describe_keypoints(model, rgb, points)
-    scale = np.full((len(points), 1), crop.support, np.float32)
+    angles, descs = describe_keypoints(model, rgb, points, supports=None if reference_sigma is None else supports)
+    scale = supports[:, None]
     keypoints = np.concatenate([points, scale, angles[:, None], values[:, None]], axis=1).astype(np.float32)
     return Features(keypoints, descs, "; ".join(notes))
 
