@@ -124,6 +124,12 @@ def main():
     parser.add_argument("--overlap-weight", type=float, default=0.0, help="detector: paper's overlap term")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--scale-jitter", type=float, default=0.25, help="descriptor: relative crop scale jitter")
+    parser.add_argument("--reference-sigma", type=float, default=2.0, help="per-keypoint scale: DoG sigma (px) "
+                        "described by the crop support (0: fixed support for every keypoint), training and inference")
+    parser.add_argument("--scale-limits", type=float, nargs=2, default=(0.7, 1.4),
+                        help="per-keypoint support factors are clipped to this range")
+    parser.add_argument("--threshold", type=float, default=0.3, help="LIFT scale-space contrast threshold (|DoG| "
+                        "at the refined extremum; 0.3: SIFT's keypoint count on training pairs)")
     parser.add_argument("--max-keypoints", type=int, default=500)
     parser.add_argument("--ratio", type=float, default=0.8, help="extra rows: mutual NN + Lowe ratio test for LIFT and "
                         "SIFT (0.8: chosen on training pairs, where it brings LIFT's MMA@3 to SIFT's mutual-NN level)")
@@ -159,16 +165,19 @@ def main():
     history = train_lift(model, data, descriptor_steps=args.desc_steps, orientation_steps=args.ori_steps,
                          detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr, log_every=100,
                          dense_weight=args.dense_weight, pair_weight=args.pair_weight,
-                         overlap_weight=args.overlap_weight, scale_jitter=args.scale_jitter)
+                         overlap_weight=args.overlap_weight, scale_jitter=args.scale_jitter,
+                         reference_sigma=args.reference_sigma or None, scale_limits=tuple(args.scale_limits))
     train_cpu = time.process_time() - cpu0
     weights_path = Path(os.environ.get("LIFT_WEIGHTS", "/tmp/lift_benchmark.weights.h5"))
     model.save_weights(weights_path)
 
     pairs = ViewPairs("eval", image_size=args.eval_size, seed=1, max_rotation=args.max_rotation)
+    lift_kwargs = dict(scale_space_threshold=args.threshold, reference_sigma=args.reference_sigma or None,
+                       scale_limits=tuple(args.scale_limits))
     methods = {
-        "LIFT (ours, trained)": lambda im: _lift(model, im, args.max_keypoints),
+        "LIFT (ours, trained)": lambda im: _lift(model, im, args.max_keypoints, **lift_kwargs),
         "LIFT (trained, score-map keypoints)": lambda im: _lift(model, im, args.max_keypoints, selection="score"),
-        "LIFT (untrained)": lambda im: _lift(untrained, im, args.max_keypoints),
+        "LIFT (untrained)": lambda im: _lift(untrained, im, args.max_keypoints, **lift_kwargs),
         "SIFT (OpenCV)": lambda im: opencv_features("SIFT", im, args.max_keypoints),
         "ORB (OpenCV)": lambda im: opencv_features("ORB", im, args.max_keypoints),
     }
@@ -218,8 +227,12 @@ def main():
         f"changes), at most {args.max_keypoints} keypoints per image for every method, mutual nearest-neighbour "
         f"matching (Hamming for ORB), no ratio test except in the '+ ratio {args.ratio:g}' rows (Lowe's test on top of "
         "mutual NN; the ratio was chosen on training pairs). Averages over pairs. LIFT keypoints: scale-space extrema of the "
-        "detector's (frozen) DoG front end with SIFT's edge test (`detect_and_describe(selection=\"scale_space\")`, "
-        "the default); the row 'score-map keypoints' uses the maxima of the trained score map instead "
+        "detector's (frozen) DoG front end with SIFT's edge test and 3-D (x, y, scale) quadratic refinement, kept when the "
+        f"interpolated |DoG| exceeds {args.threshold:g} (`detect_and_describe(selection=\"scale_space\")`, the default); "
+        + (f"each described on its own support (crop x DoG sigma / {args.reference_sigma:g}, clipped to "
+           f"{args.scale_limits[0]:g}-{args.scale_limits[1]:g}); " if args.reference_sigma else
+           "all described on the fixed crop support; ")
+        + "the row 'score-map keypoints' uses the maxima of the trained score map instead "
         "(`selection=\"score\"`).",
         "",
         "| method | keypoints | repeatability@3px | MMA@1 | MMA@3 | MMA@5 | matches | correct@3px | s / pair |",
@@ -244,8 +257,8 @@ def main():
         write_section("lift_matching", markdown)
 
 
-def _lift(model, image, max_keypoints, selection="scale_space"):
-    features = detect_and_describe(model, image, max_keypoints=max_keypoints, selection=selection)
+def _lift(model, image, max_keypoints, selection="scale_space", **kwargs):
+    features = detect_and_describe(model, image, max_keypoints=max_keypoints, selection=selection, **kwargs)
     return features.keypoints[:, :2].astype(np.float64), features.descriptors
 
 
