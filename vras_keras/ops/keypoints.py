@@ -19,7 +19,7 @@ from vras_keras.ops.sampling import bilinear_sample
 INVALID_SCORE = -1e9  # score given to suppressed positions and to padding keypoints
 
 __all__ = ["INVALID_SCORE", "edge_response_mask", "scale_space_extrema", "local_contrast", "nms_keypoints", "oriented_patches", "patch_offsets", "refine_subpixel",
-           "refine_scale_space", "vector_to_angle"]
+           "refine_scale_space", "scale_space_keypoints", "vector_to_angle"]
 
 
 def patch_offsets(output_size: int, support: float) -> np.ndarray:
@@ -152,7 +152,7 @@ def scale_space_extrema(responses, *, threshold: float = 0.1, edge_ratio: float 
         `(N, H, W, 1)` float32 score map: at each pixel the largest `|response|` among the scales where it
         is an extremum, `INVALID_SCORE` where it is none. Feed it to `nms_keypoints` (radius >= 1). With
         `return_scale`, a pair `(score map, scale)`, `scale` `(N, H, W, 1)` float32: the channel of that
-        extremum (0 where there is none).
+        extremum (undefined where there is none).
     """
     responses = ops.cast(ops.convert_to_tensor(responses), "float32")
     magnitude = ops.abs(responses)
@@ -167,7 +167,9 @@ def scale_space_extrema(responses, *, threshold: float = 0.1, edge_ratio: float 
     score = ops.max(candidates, axis=-1, keepdims=True)
     if not return_scale:
         return score
-    scale = ops.cast(ops.argmax(candidates, axis=-1), "float32")[..., None]
+    # The channel of the maximum without argmax (Keras' float argmax lowers to a BitwiseAnd that TFLite lacks).
+    channel = ops.cast(ops.arange(candidates.shape[-1]), "float32")
+    scale = ops.max(ops.where(candidates >= score, channel, 0.0), axis=-1, keepdims=True)
     return score, scale
 
 
@@ -324,3 +326,53 @@ def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 
     if subpixel:
         points = refine_subpixel(scores, points)
     return points, values, valid
+
+
+def scale_space_keypoints(responses, max_keypoints: int, *, threshold: float = 0.3, border: int = 0, images=None,
+                          min_contrast: float = 0.0, edge_ratio: float | None = 10.0, refine: str | None = "3d"):
+    """SIFT's keypoint selection on a stack of band-pass responses, as one differentiable-free op.
+
+    Scale-space extrema (`scale_space_extrema`, with the edge test), at least `border` px from the edge and
+    (with `images`) on regions of local contrast >= `min_contrast`; then with `refine="3d"` the 2K
+    strongest are refined by `refine_scale_space` and kept when the interpolated |response| exceeds
+    `threshold` (SIFT's contrast test), the K strongest of them; with `refine="2d"` the K strongest above
+    `threshold`, refined by parabolas in x and y on the max-over-scales |response|; with None, integer.
+
+    Args:
+        responses: `(N, H, W, S)` responses (e.g. differences of Gaussians), channels by scale.
+        max_keypoints: K.
+
+    Returns:
+        `(keypoints (N, K, 2), values (N, K), valid (N, K) bool, scale (N, K))`: strongest first; `values`
+        the (interpolated) |response|, `INVALID_SCORE` for padding; `scale` the fractional channel index.
+    """
+    if refine not in ("3d", "2d", None):
+        raise ValueError(f"refine must be '3d', '2d' or None; received {refine!r}")
+    if not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
+        raise ValueError(f"max_keypoints must be a positive int; received {max_keypoints!r}")
+    responses = ops.cast(ops.convert_to_tensor(responses), "float32")
+    fit = refine == "3d"
+    # With the 3-D fit the contrast test is on the interpolated value: keep a little below the threshold first.
+    extrema, scale_map = scale_space_extrema(responses, threshold=threshold * (0.5 if fit else 1.0),
+                                             edge_ratio=edge_ratio, return_scale=True)
+    k = int(max_keypoints)
+    candidates = 2 * k if fit else k
+    if responses.shape[1] is not None and responses.shape[2] is not None:
+        candidates = min(candidates, max(k, responses.shape[1] * responses.shape[2]))
+    points, values, valid = nms_keypoints(extrema, candidates, radius=1, border=border, images=images,
+                                          min_contrast=min_contrast)
+    shape = ops.shape(scale_map)
+    index = ops.cast(ops.round(points[..., 1]), "int32") * shape[2] + ops.cast(ops.round(points[..., 0]), "int32")
+    scale = ops.take_along_axis(ops.reshape(scale_map, (shape[0], -1)), index, axis=1)
+    if fit:
+        points, scale, values = refine_scale_space(responses, points, scale)
+        valid = valid & (values > threshold)
+        values, order = ops.top_k(ops.where(valid, values, INVALID_SCORE), k, sorted=True)
+        order = ops.cast(order, "int32")
+        points = ops.stack([ops.take_along_axis(points[..., 0], order, axis=1),
+                            ops.take_along_axis(points[..., 1], order, axis=1)], axis=-1)
+        scale = ops.take_along_axis(scale, order, axis=1)
+        valid = values > INVALID_SCORE / 2
+    elif refine == "2d":
+        points = refine_subpixel(ops.max(ops.abs(responses), axis=-1, keepdims=True), points)
+    return points, values, valid, scale

@@ -152,25 +152,33 @@ def test_match_mutual_nearest_neighbours_and_ratio():
         M.match(desc1, np.zeros((2, 4)))
 
 
-def test_inference_model_equals_detect_and_describe():
+@pytest.mark.parametrize("selection", ["score", "scale_space"])
+def test_inference_model_equals_detect_and_describe(selection):
     model = models.get("lift", **TINY)
-    gray = _textured(seed=1)
-    features = M.detect_and_describe(model, gray, max_keypoints=8, min_score=None, selection="score")
-    inference = M.lift_inference_model(model, image_size=(48, 48), max_keypoints=8, min_score=None)
+    gray = _textured(seed=1) if selection == "score" else _blobs(centres=((16, 18), (30, 30), (18, 34)), sigma=2.0)
+    size = gray.shape[0]
+    kwargs = {"min_score": None} if selection == "score" else {"scale_space_threshold": 0.1}
+    features = M.detect_and_describe(model, gray, max_keypoints=8, selection=selection, **kwargs)
+    inference = M.lift_inference_model(model, image_size=(size, size), max_keypoints=8, selection=selection, **kwargs)
     out = inference(np.repeat(gray[None, ..., None], 3, -1).astype("float32"))
     valid = np.asarray(out["valid"])[0] > 0
-    assert valid.sum() == len(features)
-    np.testing.assert_allclose(np.asarray(out["keypoints"])[0][valid], features.keypoints[:, :2])
+    assert valid.sum() == len(features) and len(features) >= 2
+    np.testing.assert_allclose(np.asarray(out["keypoints"])[0][valid], features.keypoints[:, :2], atol=1e-5)
+    np.testing.assert_allclose(np.asarray(out["scores"])[0][valid], features.keypoints[:, 4], atol=1e-5)
     np.testing.assert_allclose(np.asarray(out["angles"])[0][valid], features.keypoints[:, 3], atol=1e-5)
     np.testing.assert_allclose(np.asarray(out["descriptors"])[0][valid], features.descriptors, atol=1e-5)
+    with pytest.raises(ValueError, match="selection"):
+        M.lift_inference_model(model, image_size=(size, size), selection="harris")
 
 
 @pytest.mark.slow
-def test_inference_model_converts_to_tflite_builtins():
+@pytest.mark.parametrize("selection", ["score", "scale_space"])
+def test_inference_model_converts_to_tflite_builtins(selection):
     from vras_keras.export.tflite import TFLiteRunner, convert_to_tflite, tflite_op_names
 
     model = models.get("lift", **TINY)
-    inference = M.lift_inference_model(model, image_size=(48, 48), max_keypoints=8, min_score=None)
+    kwargs = {"min_score": None} if selection == "score" else {"scale_space_threshold": 0.1}
+    inference = M.lift_inference_model(model, image_size=(48, 48), max_keypoints=8, selection=selection, **kwargs)
     image = np.repeat(_textured(seed=2)[None, ..., None], 3, -1).astype("float32")
     flatbuffer = convert_to_tflite(inference)
     assert not [op for op in tflite_op_names(flatbuffer) if op.startswith("Flex") or op == "CUSTOM"]

@@ -20,8 +20,9 @@ convolutional, so at inference it runs over the whole image:
   local-contrast guard) → top-K → orientation and descriptor on the selected patches → `Features`
   (`keypoints` `(K, 5)`: x, y, scale, angle, score; `descriptors` `(K, D)`; `message`);
 - `match(desc1, desc2, ratio=None)`: mutual nearest neighbours, optional Lowe ratio test;
-- `lift_inference_model(model, image_size=(H, W), max_keypoints=K)`: the same pipeline as one Keras
-  model (image → keypoints, angles, scores, valid, descriptors) that converts to TFLite built-ins.
+- `lift_inference_model(model, image_size=(H, W), max_keypoints=K)`: the same pipeline (both keypoint
+  selections, fixed crop support) as one Keras model (image → keypoints, angles, scores, valid,
+  descriptors) that converts to TFLite built-ins.
 
 Conventions: keypoints `(x, y)` in pixels with pixel centres at integers (OpenCV's); angles in radians
 from the x axis towards y (down); `scale` is the side in pixels of the region the descriptor sees.
@@ -37,7 +38,7 @@ import keras
 import numpy as np
 
 from vras_keras.layers import SoftArgmax2D, conv_norm_act, image_input
-from vras_keras.layers.keypoints import KeypointNMS, OrientationAngle, OrientedPatches
+from vras_keras.layers.keypoints import KeypointNMS, OrientationAngle, OrientedPatches, ScaleSpaceKeypoints
 from vras_keras.models.registry import register
 
 __all__ = ["DOG_SCALES", "Features", "detect_and_describe", "dog_scale", "lift", "lift_inference_model", "match",
@@ -285,7 +286,7 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
 def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, nms_radius: int = 3,
                         min_contrast: float = 4.0, min_score: float | None = 0.0, subpixel: bool = True,
                         edge_ratio: float | None = None, selection: str = "scale_space",
-                        scale_space_threshold: float = 0.1, refine_3d: bool = True,
+                        scale_space_threshold: float = 0.3, refine_3d: bool = True,
                         reference_sigma: float | None = None, scale_limits=(0.5, 2.0)) -> Features:
     """Keypoints and descriptors of one image with a LIFT model.
 
@@ -332,7 +333,7 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
         TypeError / ValueError: `image` is not an image array (with the received type / shape).
     """
     from vras_keras.data.pairs import as_rgb_uint8
-    from vras_keras.ops.keypoints import nms_keypoints, refine_scale_space, refine_subpixel, scale_space_extrema
+    from vras_keras.ops.keypoints import nms_keypoints, scale_space_keypoints
 
     if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
         raise ValueError(f"max_keypoints must be a positive int; received {max_keypoints!r}")
@@ -363,37 +364,19 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
                                               edge_ratio=edge_ratio)
     else:
         responses = scale_space_responses(detector, image_f)
-        fit = subpixel and refine_3d
-        # With the 3-D fit the contrast test is on the interpolated value: keep a little below the threshold first.
-        extrema, scale_map = scale_space_extrema(responses, threshold=scale_space_threshold * (0.5 if fit else 1.0),
-                                                 edge_ratio=10.0 if edge_ratio is None else edge_ratio,
-                                                 return_scale=True)
-        candidates = k if not fit else int(min(h * w, 2 * k))
-        points, values, valid = nms_keypoints(extrema, candidates, radius=1, border=border, images=image_f,
-                                              min_contrast=min_contrast)
-        flat_scale = keras.ops.reshape(scale_map, (1, -1))
-        index = keras.ops.cast(keras.ops.round(points[..., 1]) * w + keras.ops.round(points[..., 0]), "int32")
-        scale_index = keras.ops.take_along_axis(flat_scale, index, axis=1)
-        if fit:
-            points, scale_index, values = refine_scale_space(responses, points, scale_index)
-            valid = valid & (values > scale_space_threshold)
-        elif subpixel:
-            magnitude = keras.ops.max(keras.ops.abs(responses), axis=-1, keepdims=True)
-            points = refine_subpixel(magnitude, points)
+        points, values, valid, scale_index = scale_space_keypoints(
+            responses, k, threshold=scale_space_threshold, border=border, images=image_f, min_contrast=min_contrast,
+            edge_ratio=10.0 if edge_ratio is None else edge_ratio,
+            refine=("3d" if refine_3d else "2d") if subpixel else None)
         valid = keras.ops.convert_to_numpy(valid)[0]
         scale_index = keras.ops.convert_to_numpy(scale_index)[0][valid]
     valid = keras.ops.convert_to_numpy(valid)[0] if selection == "score" else valid
     points = keras.ops.convert_to_numpy(points)[0][valid]
     values = keras.ops.convert_to_numpy(values)[0][valid]
     supports = np.full((len(points),), crop.support, np.float32)
-    if selection == "scale_space":
-        order = np.argsort(-values, kind="stable")[:k]
-        points, values, scale_index = points[order], values[order], scale_index[order]
-        if reference_sigma is not None:
-            lo, hi = scale_limits
-            supports = (crop.support * np.clip(dog_scale(scale_index) / reference_sigma, lo, hi)).astype(np.float32)
-        else:
-            supports = supports[order]
+    if selection == "scale_space" and reference_sigma is not None:
+        lo, hi = scale_limits
+        supports = (crop.support * np.clip(dog_scale(scale_index) / reference_sigma, lo, hi)).astype(np.float32)
     if len(points) == 0:
         return empty(f"no keypoints: the image has no region with local contrast >= {min_contrast:g} gray levels "
                      "(textureless) or no detector maximum above min_score")
@@ -437,16 +420,22 @@ def match(desc1, desc2, ratio: float | None = None) -> np.ndarray:
 
 def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypoints: int = 500,
                          nms_radius: int = 3, min_contrast: float = 4.0, min_score: float | None = 0.0,
-                         subpixel: bool = True, edge_ratio: float | None = None,
+                         subpixel: bool = True, edge_ratio: float | None = None, selection: str = "scale_space",
+                         scale_space_threshold: float = 0.3, refine_3d: bool = True,
                          name: str = "lift_inference") -> keras.Model:
     """The whole-image LIFT pipeline as one exportable model (shares the weights of `model`).
 
     Input `"image"` `(N, H, W, 3)` float32 0..255. Outputs (K = `max_keypoints`, padding flagged by
     `valid`): `keypoints` `(N, K, 2)` (x, y), `scores` `(N, K)`, `valid` `(N, K)` 1/0, `orientations`
     `(N, K, 2)` (cos, sin, unnormalised), `angles` `(N, K)`, `descriptors` `(N, K, D)`. Built-in TFLite ops
-    only (max-pool NMS, TOPK_V2, gather sampling); same selection rules and defaults as `detect_and_describe`. The keypoint scale is the crop support
-    (`model.get_layer("crop").support`).
+    only (max-pool NMS and scale-space extrema, TOPK_V2, gather sampling and refinement); same selection
+    rules, arguments and defaults as `detect_and_describe`: `selection="scale_space"` (default) uses
+    `ScaleSpaceKeypoints` on the detector's DoG front end (`scores` are then the |DoG| values),
+    `selection="score"` `KeypointNMS` on the score map. Every keypoint is described on the fixed crop support
+    (`model.get_layer("crop").support`; `detect_and_describe(reference_sigma=...)` has no counterpart here).
     """
+    if selection not in ("scale_space", "score"):
+        raise ValueError(f"selection must be 'scale_space' or 'score'; received {selection!r}")
     detector, orientation, descriptor, crop = _parts(model)
     h, w = (int(s) for s in image_size)
     border = _border(crop.support)
@@ -454,10 +443,17 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
         raise ValueError(f"image_size {image_size} is too small: it must exceed {2 * border} px on both sides")
     size, support = crop.output_size, crop.support
     inputs = keras.Input((h, w, 3), name="image")
-    scores = detector(inputs)
-    points, values, valid = KeypointNMS(max_keypoints, radius=nms_radius, border=border, min_contrast=min_contrast,
-                                        min_score=min_score, subpixel=subpixel, edge_ratio=edge_ratio,
-                                        name="nms")([scores, inputs])
+    if selection == "score":
+        scores = detector(inputs)
+        points, values, valid = KeypointNMS(max_keypoints, radius=nms_radius, border=border, min_contrast=min_contrast,
+                                            min_score=min_score, subpixel=subpixel, edge_ratio=edge_ratio,
+                                            name="nms")([scores, inputs])
+    else:
+        front = keras.Model(detector.input, detector.get_layer("det_dog").output, name="detector_front_end")
+        refine = ("3d" if refine_3d else "2d") if subpixel else None
+        points, values, valid, _ = ScaleSpaceKeypoints(
+            max_keypoints, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
+            edge_ratio=10.0 if edge_ratio is None else edge_ratio, refine=refine, name="scale_space")([front(inputs), inputs])
     upright = OrientedPatches(size, support, name="crop")([inputs, points])  # (N, K, S, S, 3)
     vectors_k = keras.layers.TimeDistributed(orientation, name="orientations")(upright)  # (N, K, 2)
     rotated = OrientedPatches(size, support, name="crop_rotate")([inputs, points, vectors_k])
