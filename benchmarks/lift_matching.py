@@ -115,6 +115,8 @@ def main():
     parser.add_argument("--crop", type=float, default=32.0)
     parser.add_argument("--desc-size", type=int, default=32)
     parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--grayscale", type=int, default=1, help="1: orientation and descriptor see gray patches "
+                        "(lift(grayscale=True)); 0: RGB")
     parser.add_argument("--desc-steps", type=int, default=2000)
     parser.add_argument("--ori-steps", type=int, default=800)
     parser.add_argument("--det-steps", type=int, default=800)
@@ -157,7 +159,8 @@ def main():
             Path(args.data_cache).write_bytes(pickle.dumps(data))
     data_seconds = time.perf_counter() - t0
     print(f"{len(data['p1'])} training quadruplets from {args.pairs} pairs in {data_seconds:.0f} s", flush=True)
-    kwargs = dict(patch_size=args.patch, crop_size=args.crop, descriptor_size=args.desc_size, width=args.width)
+    kwargs = dict(patch_size=args.patch, crop_size=args.crop, descriptor_size=args.desc_size, width=args.width,
+                  grayscale=bool(args.grayscale))
     untrained = models.get("lift", **kwargs)
     model = models.get("lift", **kwargs)
     model.set_weights(untrained.get_weights())
@@ -213,7 +216,7 @@ def main():
         f"machine; CPU time of training {train_cpu / 60:.1f} min).",
         "",
         f"LIFT (`lift`, patch {args.patch}, crop {args.crop:g} px, descriptor input {args.desc_size}, width "
-        f"{args.width}) trained here from scratch, staged as in the paper: descriptor {args.desc_steps}, orientation "
+        f"{args.width}, {'gray' if args.grayscale else 'RGB'} patches for orientation and descriptor) trained here from scratch, staged as in the paper: descriptor {args.desc_steps}, orientation "
         f"{args.ori_steps}, detector {args.det_steps} steps of {args.batch} quadruplets (Adam {args.lr}; descriptor pairs with "
         f"±{args.scale_jitter:g} relative scale jitter; detector loss: "
         f"class term + {args.dense_weight:g} x heatmap cross-entropy at repeatable DoG points + {args.pair_weight:g} x pair "

@@ -228,3 +228,21 @@ class ScaleSpaceKeypoints(keras.layers.Layer):
         return {**super().get_config(), "max_keypoints": self.max_keypoints, "threshold": self.threshold,
                 "border": self.border, "min_contrast": self.min_contrast, "edge_ratio": self.edge_ratio,
                 "refine": self.refine}
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class ChannelMean(keras.layers.Layer):
+    """Mean over the channel axis, kept as one channel: `(..., C)` → `(..., 1)` (RGB → gray level).
+
+    LIFT's descriptor and orientation networks use it with `grayscale=True`, so that they see the same
+    gray patches whatever the colours of a photograph (it generalises better to new photographs).
+
+    Example:
+    >>> ChannelMean()(np.ones((2, 8, 8, 3)) * [0.0, 3.0, 6.0]).shape   # (2, 8, 8, 1), all 3.0
+    """
+
+    def call(self, x):
+        return keras.ops.mean(x, axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (1,)

@@ -13,7 +13,7 @@ from vras_keras import models
 from vras_keras.losses import matching as L
 from vras_keras.models.matching import lift as M
 from vras_keras.models.matching.train_lift import train_lift
-from vras_keras.testing import check_model
+from vras_keras.testing import check_layer, check_model
 
 TINY = {"patch_size": 24, "crop_size": 12.0, "descriptor_size": 8, "descriptor_dim": 16, "width": 0.25}
 
@@ -338,3 +338,24 @@ def test_training_with_per_keypoint_scale():
                          reference_sigma=2.0, log=None)
     assert np.isfinite(history["descriptor"][-1][1]) and np.isfinite(history["orientation"][-1][1])
     assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights))
+
+
+def test_grayscale_descriptor_ignores_colour():
+    from vras_keras.layers.keypoints import ChannelMean
+
+    x = np.random.default_rng(4).uniform(0, 255, (3, 8, 8, 3)).astype("float32")
+    check_layer(ChannelMean, {}, input_data=x, expected_output_shape=(3, 8, 8, 1), expected_output=x.mean(-1, keepdims=True))
+    np.testing.assert_allclose(np.asarray(ChannelMean()(x)), x.mean(-1, keepdims=True), rtol=1e-5)
+    model = models.get("lift", **TINY, grayscale=True)
+    gray = np.repeat(x.mean(-1, keepdims=True), 3, -1)
+    for name in ("descriptor", "orientation"):
+        net = model.get_layer(name)
+        np.testing.assert_allclose(np.asarray(net(x)), np.asarray(net(gray)), atol=1e-4)
+    colour = models.get("lift", **TINY)
+    assert not np.allclose(np.asarray(colour.get_layer("descriptor")(x)), np.asarray(colour.get_layer("descriptor")(gray)), atol=1e-4)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "lift.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+    patches = np.random.default_rng(5).uniform(0, 255, (2, 24, 24, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded(patches)["descriptor"]), np.asarray(model(patches)["descriptor"]), atol=1e-5)
