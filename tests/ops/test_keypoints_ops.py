@@ -220,33 +220,56 @@ def test_oriented_patches_per_keypoint_scale():
     np.testing.assert_allclose(upright, np.asarray(K.oriented_patches(image, kp, output_size=5, support=4.0)), atol=1e-6)
 
 
-def test_scale_space_keypoints_layer_harness():
-    from vras_keras.layers.keypoints import ScaleSpaceKeypoints
-
+def _two_blob_responses():
     base = [_gaussian(16, 5.3, 6.2, 1.2), _gaussian(16, 10.0, 9.6, 1.2)]
     responses = np.stack([0.4 * base[0] + 0.3 * base[1], 1.0 * base[0] + 0.5 * base[1],
                           0.6 * base[0] + 0.8 * base[1], 0.2 * base[0] + 0.4 * base[1]], -1)[None].astype("float32")
     responses = np.concatenate([responses, 0.5 * responses[:, ::-1]], 0)
     images = np.random.default_rng(3).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
-    kwargs = dict(max_keypoints=4, threshold=0.2, border=2, min_contrast=1.0)
-    layer = ScaleSpaceKeypoints(**kwargs)
+    return responses, images
+
+
+_SSK = dict(max_keypoints=4, threshold=0.2, border=2, min_contrast=1.0)
+
+
+def test_scale_space_keypoints_layer_finds_blobs_at_their_scale():
+    from vras_keras.layers.keypoints import ScaleSpaceKeypoints
+
+    responses, images = _two_blob_responses()
+    layer = ScaleSpaceKeypoints(**_SSK)
     assert ScaleSpaceKeypoints.from_config(layer.get_config()).get_config() == layer.get_config()
+    points, values, valid, scale = (np.asarray(t) for t in layer([responses, images]))
+    assert points.shape == (2, 4, 2) and values.shape == valid.shape == scale.shape == (2, 4)
+    assert valid[0].sum() == 2  # the two blobs, strongest (the first, at the second channel) first
+    np.testing.assert_allclose(points[0, 0], [5.3, 6.2], atol=0.2)
+    np.testing.assert_allclose(points[0, 1], [10.0, 9.6], atol=0.2)
+    assert 0.5 < scale[0, 0] < 1.5 and 1.5 < scale[0, 1] < 2.5
+    expected = K.scale_space_keypoints(responses, 4, threshold=0.2, border=2, images=images, min_contrast=1.0)
+    np.testing.assert_allclose(points, np.asarray(expected[0]), atol=1e-6)
+    two_d = np.asarray(ScaleSpaceKeypoints(**_SSK, refine="2d")([responses, images])[0])
+    integer = np.asarray(ScaleSpaceKeypoints(**_SSK, refine=None)([responses, images])[0])
+    np.testing.assert_array_equal(integer[0, :2], [[5, 6], [10, 10]])
+    assert np.all(np.abs(two_d[0, :2] - integer[0, :2]) <= 0.5)
+    with pytest.raises(ValueError, match="refine"):
+        ScaleSpaceKeypoints(4, refine="4d")
+    with pytest.raises(ValueError, match="threshold"):
+        ScaleSpaceKeypoints(4, threshold=-1.0)
+
+
+@pytest.mark.slow
+def test_scale_space_keypoints_layer_harness():
+    from vras_keras.layers.keypoints import ScaleSpaceKeypoints
+
+    responses, images = _two_blob_responses()
 
     def build():
         r = keras.Input((16, 16, 4), name="input_0_responses")
         im = keras.Input((16, 16, 3), name="input_1_images")
-        points, values, valid, scale = ScaleSpaceKeypoints(**kwargs)([r, im])
+        points, values, valid, scale = ScaleSpaceKeypoints(**_SSK)([r, im])
         return keras.Model([r, im], {"keypoints": points, "scale": scale, "scores": values, "valid": valid})
 
     model = check_model(build, [responses, images], expected_output_shapes=[(None, 4, 2), (None, 4), (None, 4), (None, 4)],
                         run_gradients=False, run_training=False, run_mixed_precision=False)
     out = model([responses, images])
-    valid = np.asarray(out["valid"])[0] > 0
-    assert valid.sum() == 2  # the two blobs, strongest (the first, at the second channel) first
-    np.testing.assert_allclose(np.asarray(out["keypoints"])[0, 0], [5.3, 6.2], atol=0.2)
-    np.testing.assert_allclose(np.asarray(out["keypoints"])[0, 1], [10.0, 9.6], atol=0.2)
-    assert 0.5 < float(np.asarray(out["scale"])[0, 0]) < 1.5 and 1.5 < float(np.asarray(out["scale"])[0, 1]) < 2.5
-    with pytest.raises(ValueError, match="refine"):
-        ScaleSpaceKeypoints(4, refine="4d")
-    with pytest.raises(ValueError, match="threshold"):
-        ScaleSpaceKeypoints(4, threshold=-1.0)
+    expected = K.scale_space_keypoints(responses, 4, threshold=0.2, border=2, images=images, min_contrast=1.0)
+    np.testing.assert_allclose(np.asarray(out["keypoints"]), np.asarray(expected[0]), atol=1e-6)
