@@ -10,7 +10,8 @@ neighbours; Hamming distance for ORB). Metrics, per pair then averaged over pair
 - MMA@t: mean matching accuracy, the fraction of mutual-NN matches whose reprojection error is <= t px;
 - correct@3: number of matches within 3 px; matches: number of mutual-NN matches.
 
-Usage: python benchmarks/lift_matching.py [--pairs 120 --per-pair 32 --desc-steps 1500 ...] [--quick]
+Usage: python benchmarks/lift_matching.py [--pairs 240 --per-pair 32 --desc-steps 6000 ...] [--quick]
+(the defaults are the configuration of benchmarks/results/lift_matching.md)
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def draw_matches(pair, xy1, xy2, m, errors, title):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pairs", type=int, default=160, help="training pairs")
+    parser.add_argument("--pairs", type=int, default=240, help="training pairs")
     parser.add_argument("--per-pair", type=int, default=32, help="quadruplets per training pair")
     parser.add_argument("--train-size", type=int, default=192, help="side of the training views")
     parser.add_argument("--eval-pairs", type=int, default=16)
@@ -117,17 +118,18 @@ def main():
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--grayscale", type=int, default=1, help="1: orientation and descriptor see gray patches "
                         "(lift(grayscale=True)); 0: RGB")
-    parser.add_argument("--desc-steps", type=int, default=2000)
-    parser.add_argument("--ori-steps", type=int, default=800)
-    parser.add_argument("--det-steps", type=int, default=800)
+    parser.add_argument("--desc-steps", type=int, default=6000)
+    parser.add_argument("--ori-steps", type=int, default=300)
+    parser.add_argument("--det-steps", type=int, default=60)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--dense-weight", type=float, default=1.0, help="detector: heatmap cross-entropy weight")
     parser.add_argument("--pair-weight", type=float, default=0.0, help="detector: paper's pair term (0: cheap stage)")
     parser.add_argument("--overlap-weight", type=float, default=0.0, help="detector: paper's overlap term")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--scale-jitter", type=float, default=0.25, help="descriptor: relative crop scale jitter")
-    parser.add_argument("--reference-sigma", type=float, default=2.0, help="per-keypoint scale: DoG sigma (px) "
-                        "described by the crop support (0: fixed support for every keypoint), training and inference")
+    parser.add_argument("--reference-sigma", type=float, default=0.0, help="per-keypoint scale: DoG sigma (px) "
+                        "described by the crop support (0, the default: fixed support for every keypoint; it did not "
+                        "help on training pairs), training and inference")
     parser.add_argument("--scale-limits", type=float, nargs=2, default=(0.7, 1.4),
                         help="per-keypoint support factors are clipped to this range")
     parser.add_argument("--threshold", type=float, default=0.3, help="LIFT scale-space contrast threshold (|DoG| "
