@@ -10,7 +10,8 @@ neighbours; Hamming distance for ORB). Metrics, per pair then averaged over pair
 - MMA@t: mean matching accuracy, the fraction of mutual-NN matches whose reprojection error is <= t px;
 - correct@3: number of matches within 3 px; matches: number of mutual-NN matches.
 
-Usage: python benchmarks/lift_matching.py [--pairs 120 --per-pair 32 --desc-steps 1500 ...] [--quick]
+Usage: python benchmarks/lift_matching.py [--pairs 240 --per-pair 32 --desc-steps 6000 ...] [--quick]
+(the defaults are the configuration of benchmarks/results/lift_matching.md)
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def draw_matches(pair, xy1, xy2, m, errors, title):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pairs", type=int, default=160, help="training pairs")
+    parser.add_argument("--pairs", type=int, default=240, help="training pairs")
     parser.add_argument("--per-pair", type=int, default=32, help="quadruplets per training pair")
     parser.add_argument("--train-size", type=int, default=192, help="side of the training views")
     parser.add_argument("--eval-pairs", type=int, default=16)
@@ -115,15 +116,24 @@ def main():
     parser.add_argument("--crop", type=float, default=32.0)
     parser.add_argument("--desc-size", type=int, default=32)
     parser.add_argument("--width", type=float, default=1.0)
-    parser.add_argument("--desc-steps", type=int, default=2000)
-    parser.add_argument("--ori-steps", type=int, default=800)
-    parser.add_argument("--det-steps", type=int, default=800)
+    parser.add_argument("--grayscale", type=int, default=1, help="1: orientation and descriptor see gray patches "
+                        "(lift(grayscale=True)); 0: RGB")
+    parser.add_argument("--desc-steps", type=int, default=6000)
+    parser.add_argument("--ori-steps", type=int, default=300)
+    parser.add_argument("--det-steps", type=int, default=60)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--dense-weight", type=float, default=1.0, help="detector: heatmap cross-entropy weight")
     parser.add_argument("--pair-weight", type=float, default=0.0, help="detector: paper's pair term (0: cheap stage)")
     parser.add_argument("--overlap-weight", type=float, default=0.0, help="detector: paper's overlap term")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--scale-jitter", type=float, default=0.25, help="descriptor: relative crop scale jitter")
+    parser.add_argument("--reference-sigma", type=float, default=0.0, help="per-keypoint scale: DoG sigma (px) "
+                        "described by the crop support (0, the default: fixed support for every keypoint; it did not "
+                        "help on training pairs), training and inference")
+    parser.add_argument("--scale-limits", type=float, nargs=2, default=(0.7, 1.4),
+                        help="per-keypoint support factors are clipped to this range")
+    parser.add_argument("--threshold", type=float, default=0.3, help="LIFT scale-space contrast threshold (|DoG| "
+                        "at the refined extremum; 0.3: SIFT's keypoint count on training pairs)")
     parser.add_argument("--max-keypoints", type=int, default=500)
     parser.add_argument("--ratio", type=float, default=0.8, help="extra rows: mutual NN + Lowe ratio test for LIFT and "
                         "SIFT (0.8: chosen on training pairs, where it brings LIFT's MMA@3 to SIFT's mutual-NN level)")
@@ -151,7 +161,8 @@ def main():
             Path(args.data_cache).write_bytes(pickle.dumps(data))
     data_seconds = time.perf_counter() - t0
     print(f"{len(data['p1'])} training quadruplets from {args.pairs} pairs in {data_seconds:.0f} s", flush=True)
-    kwargs = dict(patch_size=args.patch, crop_size=args.crop, descriptor_size=args.desc_size, width=args.width)
+    kwargs = dict(patch_size=args.patch, crop_size=args.crop, descriptor_size=args.desc_size, width=args.width,
+                  grayscale=bool(args.grayscale))
     untrained = models.get("lift", **kwargs)
     model = models.get("lift", **kwargs)
     model.set_weights(untrained.get_weights())
@@ -159,16 +170,19 @@ def main():
     history = train_lift(model, data, descriptor_steps=args.desc_steps, orientation_steps=args.ori_steps,
                          detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr, log_every=100,
                          dense_weight=args.dense_weight, pair_weight=args.pair_weight,
-                         overlap_weight=args.overlap_weight, scale_jitter=args.scale_jitter)
+                         overlap_weight=args.overlap_weight, scale_jitter=args.scale_jitter,
+                         reference_sigma=args.reference_sigma or None, scale_limits=tuple(args.scale_limits))
     train_cpu = time.process_time() - cpu0
     weights_path = Path(os.environ.get("LIFT_WEIGHTS", "/tmp/lift_benchmark.weights.h5"))
     model.save_weights(weights_path)
 
     pairs = ViewPairs("eval", image_size=args.eval_size, seed=1, max_rotation=args.max_rotation)
+    lift_kwargs = dict(scale_space_threshold=args.threshold, reference_sigma=args.reference_sigma or None,
+                       scale_limits=tuple(args.scale_limits))
     methods = {
-        "LIFT (ours, trained)": lambda im: _lift(model, im, args.max_keypoints),
+        "LIFT (ours, trained)": lambda im: _lift(model, im, args.max_keypoints, **lift_kwargs),
         "LIFT (trained, score-map keypoints)": lambda im: _lift(model, im, args.max_keypoints, selection="score"),
-        "LIFT (untrained)": lambda im: _lift(untrained, im, args.max_keypoints),
+        "LIFT (untrained)": lambda im: _lift(untrained, im, args.max_keypoints, **lift_kwargs),
         "SIFT (OpenCV)": lambda im: opencv_features("SIFT", im, args.max_keypoints),
         "ORB (OpenCV)": lambda im: opencv_features("ORB", im, args.max_keypoints),
     }
@@ -204,7 +218,7 @@ def main():
         f"machine; CPU time of training {train_cpu / 60:.1f} min).",
         "",
         f"LIFT (`lift`, patch {args.patch}, crop {args.crop:g} px, descriptor input {args.desc_size}, width "
-        f"{args.width}) trained here from scratch, staged as in the paper: descriptor {args.desc_steps}, orientation "
+        f"{args.width}, {'gray' if args.grayscale else 'RGB'} patches for orientation and descriptor) trained here from scratch, staged as in the paper: descriptor {args.desc_steps}, orientation "
         f"{args.ori_steps}, detector {args.det_steps} steps of {args.batch} quadruplets (Adam {args.lr}; descriptor pairs with "
         f"±{args.scale_jitter:g} relative scale jitter; detector loss: "
         f"class term + {args.dense_weight:g} x heatmap cross-entropy at repeatable DoG points + {args.pair_weight:g} x pair "
@@ -218,8 +232,12 @@ def main():
         f"changes), at most {args.max_keypoints} keypoints per image for every method, mutual nearest-neighbour "
         f"matching (Hamming for ORB), no ratio test except in the '+ ratio {args.ratio:g}' rows (Lowe's test on top of "
         "mutual NN; the ratio was chosen on training pairs). Averages over pairs. LIFT keypoints: scale-space extrema of the "
-        "detector's (frozen) DoG front end with SIFT's edge test (`detect_and_describe(selection=\"scale_space\")`, "
-        "the default); the row 'score-map keypoints' uses the maxima of the trained score map instead "
+        "detector's (frozen) DoG front end with SIFT's edge test and 3-D (x, y, scale) quadratic refinement, kept when the "
+        f"interpolated |DoG| exceeds {args.threshold:g} (`detect_and_describe(selection=\"scale_space\")`, the default); "
+        + (f"each described on its own support (crop x DoG sigma / {args.reference_sigma:g}, clipped to "
+           f"{args.scale_limits[0]:g}-{args.scale_limits[1]:g}); " if args.reference_sigma else
+           "all described on the fixed crop support; ")
+        + "the row 'score-map keypoints' uses the maxima of the trained score map instead "
         "(`selection=\"score\"`).",
         "",
         "| method | keypoints | repeatability@3px | MMA@1 | MMA@3 | MMA@5 | matches | correct@3px | s / pair |",
@@ -244,8 +262,8 @@ def main():
         write_section("lift_matching", markdown)
 
 
-def _lift(model, image, max_keypoints, selection="scale_space"):
-    features = detect_and_describe(model, image, max_keypoints=max_keypoints, selection=selection)
+def _lift(model, image, max_keypoints, selection="scale_space", **kwargs):
+    features = detect_and_describe(model, image, max_keypoints=max_keypoints, selection=selection, **kwargs)
     return features.keypoints[:, :2].astype(np.float64), features.descriptors
 
 

@@ -117,3 +117,14 @@ def test_as_rgb_uint8_conversions():
         P.as_rgb_uint8(np.zeros((2, 2, 5)))
     with pytest.raises(TypeError, match="numeric"):
         P.as_rgb_uint8("image.png")
+
+
+def test_scikit_learn_and_stereo_photographs_load_offline():
+    for name in ("china", "flower", "stereo_motorcycle"):
+        image = P.load_image(name)
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[-1] == 3 and max(image.shape[:2]) <= P.MAX_SIDE
+        assert image.std() > 20  # a real photograph, not a blank
+    assert {"china", "flower", "stereo_motorcycle"} <= set(P.available_images("train"))
+    assert not np.array_equal(P.load_image("china")[:100, :100], P.load_image("flower")[:100, :100])
+    with pytest.raises(ValueError, match="no image"):
+        P.load_image("not_a_photograph")

@@ -168,3 +168,108 @@ def test_scale_space_extrema_picks_the_scale_and_position_of_a_blob():
     points, values, valid = K.nms_keypoints(score, 3, radius=1, min_score=0.1)
     np.testing.assert_array_equal(np.asarray(valid)[0], [True, False, False])
     np.testing.assert_allclose(np.asarray(points)[0, 0], [9, 6])
+
+
+def test_scale_space_extrema_returns_the_channel_of_the_extremum():
+    base = _gaussian(20, 9, 6, 1.5)
+    responses = np.stack([0.5 * base, 0.7 * base, -1.0 * base, 0.2 * base], -1)[None]
+    score, scale = K.scale_space_extrema(responses, threshold=0.1, return_scale=True)
+    np.testing.assert_array_equal(np.asarray(score), np.asarray(K.scale_space_extrema(responses, threshold=0.1)))
+    assert np.asarray(scale).shape == (1, 20, 20, 1) and np.asarray(scale)[0, 6, 9, 0] == 2
+
+
+def test_refine_scale_space_recovers_a_quadratic_extremum():
+    """Central differences are exact on a quadratic: the 3-D fit finds its true (x, y, s) and peak value."""
+    x0, y0, s0 = 5.3, 4.8, 1.2
+    s, y, x = np.meshgrid(np.arange(4.0), np.arange(10.0), np.arange(12.0), indexing="ij")
+    quad = 2.0 - (x - x0) ** 2 - 0.5 * (y - y0) ** 2 - (s - s0) ** 2 + 0.3 * (x - x0) * (s - s0)
+    responses = np.transpose(quad, (1, 2, 0))[None].astype("float32")  # (1, H, W, S)
+    keypoints = np.array([[[5.0, 5.0]]], "float32")
+    for sign in (1.0, -1.0):  # DoG minima are refined the same way
+        points, scale, value = K.refine_scale_space(sign * responses, keypoints, np.array([[1.0]], "float32"))
+        np.testing.assert_allclose(np.asarray(points)[0, 0], [x0, y0], atol=1e-4)
+        np.testing.assert_allclose(np.asarray(scale)[0, 0], s0, atol=1e-4)
+        np.testing.assert_allclose(np.asarray(value)[0, 0], 2.0, atol=1e-4)
+    # On the first channel the scale axis is not fitted (no neighbour below); x / y still are.
+    edge = 2.0 - (x - x0) ** 2 - 0.5 * (y - y0) ** 2 - (s - 0.2) ** 2
+    points, scale, _ = K.refine_scale_space(np.transpose(edge, (1, 2, 0))[None].astype("float32"), keypoints,
+                                            np.array([[0.0]], "float32"))
+    np.testing.assert_allclose(np.asarray(points)[0, 0], [x0, y0], atol=1e-4)
+    assert float(np.asarray(scale)[0, 0]) == 0.0
+    # A far-away true extremum moves the point by at most max_offset; a flat map leaves it in place.
+    far = 2.0 - (x - 8.0) ** 2 - (y - 5.0) ** 2 - (s - 1.0) ** 2
+    points, _, _ = K.refine_scale_space(np.transpose(far, (1, 2, 0))[None].astype("float32"), keypoints,
+                                        np.array([[1.0]], "float32"), max_offset=0.6)
+    np.testing.assert_allclose(np.asarray(points)[0, 0], [5.6, 5.0], atol=1e-5)
+    flat = np.zeros((1, 10, 12, 4), "float32")
+    points, scale, value = K.refine_scale_space(flat, keypoints, np.array([[2.0]], "float32"))
+    np.testing.assert_array_equal(np.asarray(points), keypoints)
+    assert float(np.asarray(scale)[0, 0]) == 2.0 and float(np.asarray(value)[0, 0]) == 0.0
+
+
+def test_oriented_patches_per_keypoint_scale():
+    image = np.random.default_rng(5).uniform(0, 1, (1, 24, 24, 2)).astype("float32")
+    kp = np.array([[[11.0, 12.5], [9.5, 10.0]]], "float32")
+    angles = np.array([[0.4, -1.2]], "float32")
+    zoomed = np.asarray(K.oriented_patches(image, kp, angles, output_size=5, support=4.0,
+                                           scales=np.array([[2.0, 0.5]], "float32")))
+    for k, support in ((0, 8.0), (1, 2.0)):
+        single = np.asarray(K.oriented_patches(image, kp[:, k:k + 1], angles[:, k:k + 1], output_size=5, support=support))
+        np.testing.assert_allclose(zoomed[:, k], single[:, 0], atol=1e-5)
+    upright = np.asarray(K.oriented_patches(image, kp, output_size=5, support=4.0, scales=np.ones((1, 2), "float32")))
+    np.testing.assert_allclose(upright, np.asarray(K.oriented_patches(image, kp, output_size=5, support=4.0)), atol=1e-6)
+
+
+def _two_blob_responses():
+    base = [_gaussian(16, 5.3, 6.2, 1.2), _gaussian(16, 10.0, 9.6, 1.2)]
+    responses = np.stack([0.4 * base[0] + 0.3 * base[1], 1.0 * base[0] + 0.5 * base[1],
+                          0.6 * base[0] + 0.8 * base[1], 0.2 * base[0] + 0.4 * base[1]], -1)[None].astype("float32")
+    responses = np.concatenate([responses, 0.5 * responses[:, ::-1]], 0)
+    images = np.random.default_rng(3).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    return responses, images
+
+
+_SSK = dict(max_keypoints=4, threshold=0.2, border=2, min_contrast=1.0)
+
+
+def test_scale_space_keypoints_layer_finds_blobs_at_their_scale():
+    from vras_keras.layers.keypoints import ScaleSpaceKeypoints
+
+    responses, images = _two_blob_responses()
+    layer = ScaleSpaceKeypoints(**_SSK)
+    assert ScaleSpaceKeypoints.from_config(layer.get_config()).get_config() == layer.get_config()
+    points, values, valid, scale = (np.asarray(t) for t in layer([responses, images]))
+    assert points.shape == (2, 4, 2) and values.shape == valid.shape == scale.shape == (2, 4)
+    assert valid[0].sum() == 2  # the two blobs, strongest (the first, at the second channel) first
+    np.testing.assert_allclose(points[0, 0], [5.3, 6.2], atol=0.2)
+    np.testing.assert_allclose(points[0, 1], [10.0, 9.6], atol=0.2)
+    assert 0.5 < scale[0, 0] < 1.5 and 1.5 < scale[0, 1] < 2.5
+    expected = K.scale_space_keypoints(responses, 4, threshold=0.2, border=2, images=images, min_contrast=1.0)
+    np.testing.assert_allclose(points, np.asarray(expected[0]), atol=1e-6)
+    two_d = np.asarray(ScaleSpaceKeypoints(**_SSK, refine="2d")([responses, images])[0])
+    integer = np.asarray(ScaleSpaceKeypoints(**_SSK, refine=None)([responses, images])[0])
+    np.testing.assert_array_equal(integer[0, :2], [[5, 6], [10, 10]])
+    assert np.all(np.abs(two_d[0, :2] - integer[0, :2]) <= 0.5)
+    with pytest.raises(ValueError, match="refine"):
+        ScaleSpaceKeypoints(4, refine="4d")
+    with pytest.raises(ValueError, match="threshold"):
+        ScaleSpaceKeypoints(4, threshold=-1.0)
+
+
+@pytest.mark.slow
+def test_scale_space_keypoints_layer_harness():
+    from vras_keras.layers.keypoints import ScaleSpaceKeypoints
+
+    responses, images = _two_blob_responses()
+
+    def build():
+        r = keras.Input((16, 16, 4), name="input_0_responses")
+        im = keras.Input((16, 16, 3), name="input_1_images")
+        points, values, valid, scale = ScaleSpaceKeypoints(**_SSK)([r, im])
+        return keras.Model([r, im], {"keypoints": points, "scale": scale, "scores": values, "valid": valid})
+
+    model = check_model(build, [responses, images], expected_output_shapes=[(None, 4, 2), (None, 4), (None, 4), (None, 4)],
+                        run_gradients=False, run_training=False, run_mixed_precision=False)
+    out = model([responses, images])
+    expected = K.scale_space_keypoints(responses, 4, threshold=0.2, border=2, images=images, min_contrast=1.0)
+    np.testing.assert_allclose(np.asarray(out["keypoints"]), np.asarray(expected[0]), atol=1e-6)

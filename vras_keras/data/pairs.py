@@ -1,6 +1,7 @@
 """Pairs of views of real photographs under known homographies, and LIFT training quadruplets.
 
-The photographs are the ones shipped inside scikit-image (`skimage.data`), so nothing is downloaded.
+The photographs are the ones shipped inside scikit-image (`skimage.data`) and scikit-learn
+(`sklearn.datasets.load_sample_image`), so nothing is downloaded.
 Each pair is two crops of one photograph seen through two random homographies (rotation, scale,
 perspective, translation) plus independent photometric changes (contrast, brightness, gamma, colour
 gain, noise). Because both views are rendered from the same source by known matrices, every pixel of
@@ -36,7 +37,9 @@ import zlib
 
 import numpy as np
 
-# Photographs of skimage.data that ship with the package (no pooch download). `cat` is `chelsea`.
+# Photographs of skimage.data that ship with the package (no pooch download; `cat` is `chelsea`), plus the
+# two photographs shipped inside scikit-learn (`sklearn.datasets.load_sample_image`): `china`, `flower`.
+# `stereo_motorcycle` is the left image of scikit-image's stereo pair.
 TRAIN_IMAGES = (
     "astronaut",
     "chelsea",
@@ -51,7 +54,11 @@ TRAIN_IMAGES = (
     "immunohistochemistry",
     "retina",
     "cell",
+    "stereo_motorcycle",
+    "china",
+    "flower",
 )
+SKLEARN_IMAGES = {"china": "china.jpg", "flower": "flower.jpg"}
 EVAL_IMAGES = ("coffee", "rocket", "coins", "clock")
 SPLITS = {"train": TRAIN_IMAGES, "eval": EVAL_IMAGES}
 MAX_SIDE = 512  # large photographs are downscaled (INTER_AREA) so that their longer side is at most this
@@ -115,12 +122,21 @@ def as_rgb_uint8(image, *, what: str = "image") -> np.ndarray:
 @functools.lru_cache(maxsize=None)
 def _load_cached(name: str) -> np.ndarray:
     import cv2
-    import skimage.data
 
-    loader = getattr(skimage.data, name, None)
-    if loader is None:
-        raise ValueError(f"skimage.data has no image {name!r}")
-    image = as_rgb_uint8(loader(), what=f"skimage.data.{name}()")
+    if name in SKLEARN_IMAGES:
+        from sklearn.datasets import load_sample_image
+
+        image = as_rgb_uint8(load_sample_image(SKLEARN_IMAGES[name]), what=f"load_sample_image({SKLEARN_IMAGES[name]!r})")
+    else:
+        import skimage.data
+
+        loader = getattr(skimage.data, name, None)
+        if loader is None:
+            raise ValueError(f"skimage.data has no image {name!r}")
+        loaded = loader()
+        if isinstance(loaded, tuple):  # stereo pairs (left, right[, disparity]): the left image
+            loaded = loaded[0]
+        image = as_rgb_uint8(loaded, what=f"skimage.data.{name}()")
     scale = MAX_SIDE / max(image.shape[:2])
     if scale < 1:
         size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
@@ -130,7 +146,8 @@ def _load_cached(name: str) -> np.ndarray:
 
 
 def load_image(name: str) -> np.ndarray:
-    """The scikit-image photograph `name` as uint8 `(H, W, 3)` (longer side at most `MAX_SIDE`; read-only).
+    """The photograph `name` (scikit-image, or scikit-learn's `china` / `flower`) as uint8 `(H, W, 3)`
+    (longer side at most `MAX_SIDE`; read-only).
 
     Raises:
         ValueError: unknown name, or an image that needs a download (not shipped with the package).

@@ -161,3 +161,88 @@ class KeypointNMS(keras.layers.Layer):
                 "border": self.border, "min_contrast": self.min_contrast, "contrast_window": self.contrast_window,
                 "min_score": self.min_score, "subpixel": self.subpixel,
                 "edge_ratio": self.edge_ratio}
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class ScaleSpaceKeypoints(keras.layers.Layer):
+    """SIFT-style keypoints from a stack of band-pass responses: 3-D (space x scale) extrema with the edge
+    test, 3-D quadratic refinement and contrast threshold, the `max_keypoints` strongest
+    (`vras_keras.ops.keypoints.scale_space_keypoints`; Lowe, IJCV 2004). Built-in TFLite ops only.
+
+    Args:
+        max_keypoints: K, entries returned per image (padding flagged invalid).
+        threshold: minimum (interpolated) |response| of a kept extremum.
+        border: minimum distance (pixels) from the image edge.
+        min_contrast: minimum local gray-level standard deviation (0..255 units) of the image around a
+            keypoint; needs the image as second input.
+        edge_ratio: None or SIFT's principal-curvature ratio limit (>= 1).
+        refine: "3d" (x, y, scale), "2d" (x, y) or None (integer positions).
+
+    Call arguments:
+        inputs: `responses` `(N, H, W, S)` or `[responses, images]` (images `(N, H, W, C)` in 0..255).
+
+    Returns:
+        `[keypoints (N, K, 2) (x, y) pixels, values (N, K), valid (N, K) float32 1/0, scale (N, K) channel]`.
+
+    Example:
+    >>> layer = ScaleSpaceKeypoints(100, threshold=0.3, border=16)
+    >>> points, values, valid, scale = layer([dog_responses, images])
+    """
+
+    def __init__(self, max_keypoints, threshold=0.3, border=0, min_contrast=0.0, edge_ratio=10.0, refine="3d",
+                 **kwargs):
+        super().__init__(**kwargs)
+        for name, value, low in (("max_keypoints", max_keypoints, 1), ("border", border, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}; received {value!r}")
+        if isinstance(threshold, bool) or not np.isfinite(threshold) or threshold < 0:
+            raise ValueError(f"threshold must be a finite number >= 0; received {threshold!r}")
+        if not min_contrast >= 0:
+            raise ValueError(f"min_contrast must be >= 0; received {min_contrast!r}")
+        if edge_ratio is not None and not edge_ratio >= 1:
+            raise ValueError(f"edge_ratio must be None or >= 1; received {edge_ratio!r}")
+        if refine not in ("3d", "2d", None):
+            raise ValueError(f"refine must be '3d', '2d' or None; received {refine!r}")
+        self.max_keypoints, self.border = int(max_keypoints), int(border)
+        self.threshold, self.min_contrast = float(threshold), float(min_contrast)
+        self.edge_ratio = None if edge_ratio is None else float(edge_ratio)
+        self.refine = refine
+
+    def call(self, inputs):
+        responses, images = (inputs[0], inputs[1]) if isinstance(inputs, (list, tuple)) else (inputs, None)
+        points, values, valid, scale = kp.scale_space_keypoints(
+            responses, self.max_keypoints, threshold=self.threshold, border=self.border, images=images,
+            min_contrast=self.min_contrast, edge_ratio=self.edge_ratio, refine=self.refine)
+        return [points, values, keras.ops.cast(valid, "float32"), scale]
+
+    def compute_output_shape(self, input_shape):
+        responses = input_shape[0] if isinstance(input_shape[0], (list, tuple)) else input_shape
+        n, k = responses[0], self.max_keypoints
+        return [(n, k, 2), (n, k), (n, k), (n, k)]
+
+    def compute_output_spec(self, inputs):
+        responses = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        return [keras.KerasTensor(s, dtype="float32") for s in self.compute_output_shape(responses.shape)]
+
+    def get_config(self):
+        return {**super().get_config(), "max_keypoints": self.max_keypoints, "threshold": self.threshold,
+                "border": self.border, "min_contrast": self.min_contrast, "edge_ratio": self.edge_ratio,
+                "refine": self.refine}
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class ChannelMean(keras.layers.Layer):
+    """Mean over the channel axis, kept as one channel: `(..., C)` → `(..., 1)` (RGB → gray level).
+
+    LIFT's descriptor and orientation networks use it with `grayscale=True`, so that they see the same
+    gray patches whatever the colours of a photograph (it generalises better to new photographs).
+
+    Example:
+    >>> ChannelMean()(np.ones((2, 8, 8, 3)) * [0.0, 3.0, 6.0]).shape   # (2, 8, 8, 1), all 3.0
+    """
+
+    def call(self, x):
+        return keras.ops.mean(x, axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (1,)

@@ -19,7 +19,7 @@ from vras_keras.ops.sampling import bilinear_sample
 INVALID_SCORE = -1e9  # score given to suppressed positions and to padding keypoints
 
 __all__ = ["INVALID_SCORE", "edge_response_mask", "scale_space_extrema", "local_contrast", "nms_keypoints", "oriented_patches", "patch_offsets", "refine_subpixel",
-           "vector_to_angle"]
+           "refine_scale_space", "scale_space_keypoints", "vector_to_angle"]
 
 
 def patch_offsets(output_size: int, support: float) -> np.ndarray:
@@ -29,7 +29,8 @@ def patch_offsets(output_size: int, support: float) -> np.ndarray:
     return np.stack([u, v], axis=-1).astype("float32")
 
 
-def oriented_patches(images, keypoints, orientations=None, *, output_size: int, support: float, padding_mode: str = "zeros"):
+def oriented_patches(images, keypoints, orientations=None, *, output_size: int, support: float, padding_mode: str = "zeros",
+                     scales=None):
     """Square patches around keypoints, rotated by their orientations: a spatial transformer whose
     parameters (centre, angle; fixed scale) come from a detector and an orientation estimator.
 
@@ -43,6 +44,8 @@ def oriented_patches(images, keypoints, orientations=None, *, output_size: int, 
         output_size: side S of the output patches (samples).
         support: side of the image region the patch covers, in pixels (S samples spread over it).
         padding_mode: `"zeros"` or `"border"` for samples outside the image.
+        scales: None or `(N, K)` per-keypoint multipliers of `support` (keypoint k's patch covers
+            `scales[:, k] * support` pixels: a per-keypoint scale, as SIFT's).
 
     Returns:
         `(N, K, S, S, C)`: sample (i, j) of a patch reads the image at
@@ -58,10 +61,14 @@ def oriented_patches(images, keypoints, orientations=None, *, output_size: int, 
     offsets = ops.convert_to_tensor(patch_offsets(int(output_size), float(support)))  # (S, S, 2)
     u = offsets[..., 0]
     v = offsets[..., 1]
+    if scales is not None:  # (N, K, S, S) offsets scaled per keypoint
+        scales = ops.cast(ops.convert_to_tensor(scales), "float32")[:, :, None, None]
+        u, v = u[None, None] * scales, v[None, None] * scales
     if orientations is None:
         dx, dy = u, v
-        dx = ops.broadcast_to(dx, (1, 1) + tuple(dx.shape))
-        dy = ops.broadcast_to(dy, (1, 1) + tuple(dy.shape))
+        if scales is None:
+            dx = ops.broadcast_to(dx, (1, 1) + tuple(dx.shape))
+            dy = ops.broadcast_to(dy, (1, 1) + tuple(dy.shape))
     else:
         orientations = ops.cast(ops.convert_to_tensor(orientations), "float32")
         if len(orientations.shape) == 3:
@@ -127,7 +134,8 @@ def edge_response_mask(scores, max_ratio: float = 10.0):
     return (det > 0) & (ops.square(trace) < limit * det)
 
 
-def scale_space_extrema(responses, *, threshold: float = 0.1, edge_ratio: float | None = 10.0):
+def scale_space_extrema(responses, *, threshold: float = 0.1, edge_ratio: float | None = 10.0,
+                        return_scale: bool = False):
     """Scale-space extrema of a stack of band-pass responses (SIFT's detector on any DoG-like stack).
 
     A position (x, y, s) is kept when `|responses|` there is the maximum of its 3 x 3 x 3 neighbourhood
@@ -138,10 +146,13 @@ def scale_space_extrema(responses, *, threshold: float = 0.1, edge_ratio: float 
         responses: `(N, H, W, S)` responses, channels ordered by scale (e.g. differences of Gaussians).
         threshold: minimum `|response|`.
         edge_ratio: SIFT's curvature-ratio limit r (None: no edge test).
+        return_scale: also return the scale (channel) index of each pixel's extremum.
 
     Returns:
         `(N, H, W, 1)` float32 score map: at each pixel the largest `|response|` among the scales where it
-        is an extremum, `INVALID_SCORE` where it is none. Feed it to `nms_keypoints` (radius >= 1).
+        is an extremum, `INVALID_SCORE` where it is none. Feed it to `nms_keypoints` (radius >= 1). With
+        `return_scale`, a pair `(score map, scale)`, `scale` `(N, H, W, 1)` float32: the channel of that
+        extremum (undefined where there is none).
     """
     responses = ops.cast(ops.convert_to_tensor(responses), "float32")
     magnitude = ops.abs(responses)
@@ -152,7 +163,78 @@ def scale_space_extrema(responses, *, threshold: float = 0.1, edge_ratio: float 
     keep = (magnitude >= ops.maximum(spatial, ops.maximum(below, above))) & (magnitude > threshold)
     if edge_ratio is not None:
         keep = keep & edge_response_mask(responses, edge_ratio)
-    return ops.max(ops.where(keep, magnitude, INVALID_SCORE), axis=-1, keepdims=True)
+    candidates = ops.where(keep, magnitude, INVALID_SCORE)
+    score = ops.max(candidates, axis=-1, keepdims=True)
+    if not return_scale:
+        return score
+    # The channel of the maximum without argmax (Keras' float argmax lowers to a BitwiseAnd that TFLite lacks).
+    channel = ops.cast(ops.arange(candidates.shape[-1]), "float32")
+    scale = ops.max(ops.where(candidates >= score, channel, 0.0), axis=-1, keepdims=True)
+    return score, scale
+
+
+def refine_scale_space(responses, keypoints, scale_index, *, max_offset: float = 0.6):
+    """Sub-pixel and sub-scale extrema: SIFT's 3-D quadratic fit (Lowe, IJCV 2004, Sec. 4).
+
+    At each integer extremum (x, y, s) of a response stack, the Taylor expansion
+    `D(x + o) = D + g.o + o.H.o / 2` with gradient g and Hessian H from central differences over the
+    3 x 3 x 3 neighbourhood gives the offset `o = -H^-1 g` of the true extremum and its interpolated value
+    `D + g.o / 2` (SIFT's contrast test uses it). On the first and last channel the scale axis is not
+    fitted (offset 0 in scale); a singular Hessian gives offset 0.
+
+    Args:
+        responses: `(N, H, W, S)` signed responses (e.g. differences of Gaussians), channels by scale.
+        keypoints: `(N, K, 2)` integer-valued `(x, y)` extrema.
+        scale_index: `(N, K)` their integer channel.
+        max_offset: each offset component is clipped to `[-max_offset, max_offset]` (pixels / channels).
+
+    Returns:
+        `(keypoints (N, K, 2), scale (N, K), value (N, K))` float32: refined positions, fractional channel
+        index, and the interpolated |response| at the refined extremum.
+    """
+    responses = ops.cast(ops.convert_to_tensor(responses), "float32")
+    keypoints = ops.cast(ops.convert_to_tensor(keypoints), "float32")
+    shape = ops.shape(responses)
+    height, width, channels = shape[1], shape[2], shape[3]
+    flat = ops.reshape(responses, (shape[0], -1))
+    xi = ops.cast(ops.round(keypoints[..., 0]), "int32")
+    yi = ops.cast(ops.round(keypoints[..., 1]), "int32")
+    si = ops.cast(ops.round(ops.cast(ops.convert_to_tensor(scale_index), "float32")), "int32")
+    interior = (si > 0) & (si < channels - 1)
+
+    def at(dx, dy, ds):
+        x = ops.clip(xi + dx, 0, width - 1)
+        y = ops.clip(yi + dy, 0, height - 1)
+        s = ops.clip(si + ds, 0, channels - 1)
+        return ops.take_along_axis(flat, (y * width + x) * channels + s, axis=1)
+
+    d0 = at(0, 0, 0)
+    gx = 0.5 * (at(1, 0, 0) - at(-1, 0, 0))
+    gy = 0.5 * (at(0, 1, 0) - at(0, -1, 0))
+    gs = ops.where(interior, 0.5 * (at(0, 0, 1) - at(0, 0, -1)), 0.0)
+    hxx = at(1, 0, 0) + at(-1, 0, 0) - 2.0 * d0
+    hyy = at(0, 1, 0) + at(0, -1, 0) - 2.0 * d0
+    hss = ops.where(interior, at(0, 0, 1) + at(0, 0, -1) - 2.0 * d0, 1.0)
+    hxy = 0.25 * (at(1, 1, 0) - at(1, -1, 0) - at(-1, 1, 0) + at(-1, -1, 0))
+    hxs = ops.where(interior, 0.25 * (at(1, 0, 1) - at(1, 0, -1) - at(-1, 0, 1) + at(-1, 0, -1)), 0.0)
+    hys = ops.where(interior, 0.25 * (at(0, 1, 1) - at(0, 1, -1) - at(0, -1, 1) + at(0, -1, -1)), 0.0)
+    # Symmetric 3 x 3 inverse by cofactors (TFLite has no matrix solve among its built-ins).
+    c00 = hyy * hss - hys * hys
+    c01 = hxs * hys - hxy * hss
+    c02 = hxy * hys - hxs * hyy
+    c11 = hxx * hss - hxs * hxs
+    c12 = hxs * hxy - hxx * hys
+    c22 = hxx * hyy - hxy * hxy
+    det = hxx * c00 + hxy * c01 + hxs * c02
+    ok = ops.abs(det) > 1e-9
+    inv = ops.where(ok, 1.0 / ops.where(ok, det, 1.0), 0.0)
+    ox = -(c00 * gx + c01 * gy + c02 * gs) * inv
+    oy = -(c01 * gx + c11 * gy + c12 * gs) * inv
+    os_ = -(c02 * gx + c12 * gy + c22 * gs) * inv
+    ox, oy, os_ = (ops.clip(o, -max_offset, max_offset) for o in (ox, oy, os_))
+    value = ops.abs(d0 + 0.5 * (gx * ox + gy * oy + gs * os_))
+    refined = keypoints + ops.stack([ox, oy], axis=-1)
+    return refined, ops.cast(si, "float32") + os_, value
 
 
 def refine_subpixel(scores, keypoints):
@@ -244,3 +326,53 @@ def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 
     if subpixel:
         points = refine_subpixel(scores, points)
     return points, values, valid
+
+
+def scale_space_keypoints(responses, max_keypoints: int, *, threshold: float = 0.3, border: int = 0, images=None,
+                          min_contrast: float = 0.0, edge_ratio: float | None = 10.0, refine: str | None = "3d"):
+    """SIFT's keypoint selection on a stack of band-pass responses, as one differentiable-free op.
+
+    Scale-space extrema (`scale_space_extrema`, with the edge test), at least `border` px from the edge and
+    (with `images`) on regions of local contrast >= `min_contrast`; then with `refine="3d"` the 2K
+    strongest are refined by `refine_scale_space` and kept when the interpolated |response| exceeds
+    `threshold` (SIFT's contrast test), the K strongest of them; with `refine="2d"` the K strongest above
+    `threshold`, refined by parabolas in x and y on the max-over-scales |response|; with None, integer.
+
+    Args:
+        responses: `(N, H, W, S)` responses (e.g. differences of Gaussians), channels by scale.
+        max_keypoints: K.
+
+    Returns:
+        `(keypoints (N, K, 2), values (N, K), valid (N, K) bool, scale (N, K))`: strongest first; `values`
+        the (interpolated) |response|, `INVALID_SCORE` for padding; `scale` the fractional channel index.
+    """
+    if refine not in ("3d", "2d", None):
+        raise ValueError(f"refine must be '3d', '2d' or None; received {refine!r}")
+    if not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
+        raise ValueError(f"max_keypoints must be a positive int; received {max_keypoints!r}")
+    responses = ops.cast(ops.convert_to_tensor(responses), "float32")
+    fit = refine == "3d"
+    # With the 3-D fit the contrast test is on the interpolated value: keep a little below the threshold first.
+    extrema, scale_map = scale_space_extrema(responses, threshold=threshold * (0.5 if fit else 1.0),
+                                             edge_ratio=edge_ratio, return_scale=True)
+    k = int(max_keypoints)
+    candidates = 2 * k if fit else k
+    if responses.shape[1] is not None and responses.shape[2] is not None:
+        candidates = min(candidates, max(k, responses.shape[1] * responses.shape[2]))
+    points, values, valid = nms_keypoints(extrema, candidates, radius=1, border=border, images=images,
+                                          min_contrast=min_contrast)
+    shape = ops.shape(scale_map)
+    index = ops.cast(ops.round(points[..., 1]), "int32") * shape[2] + ops.cast(ops.round(points[..., 0]), "int32")
+    scale = ops.take_along_axis(ops.reshape(scale_map, (shape[0], -1)), index, axis=1)
+    if fit:
+        points, scale, values = refine_scale_space(responses, points, scale)
+        valid = valid & (values > threshold)
+        values, order = ops.top_k(ops.where(valid, values, INVALID_SCORE), k, sorted=True)
+        order = ops.cast(order, "int32")
+        points = ops.stack([ops.take_along_axis(points[..., 0], order, axis=1),
+                            ops.take_along_axis(points[..., 1], order, axis=1)], axis=-1)
+        scale = ops.take_along_axis(scale, order, axis=1)
+        valid = values > INVALID_SCORE / 2
+    elif refine == "2d":
+        points = refine_subpixel(ops.max(ops.abs(responses), axis=-1, keepdims=True), points)
+    return points, values, valid, scale

@@ -13,7 +13,7 @@ from vras_keras import models
 from vras_keras.losses import matching as L
 from vras_keras.models.matching import lift as M
 from vras_keras.models.matching.train_lift import train_lift
-from vras_keras.testing import check_model
+from vras_keras.testing import check_layer, check_model
 
 TINY = {"patch_size": 24, "crop_size": 12.0, "descriptor_size": 8, "descriptor_dim": 16, "width": 0.25}
 
@@ -152,25 +152,33 @@ def test_match_mutual_nearest_neighbours_and_ratio():
         M.match(desc1, np.zeros((2, 4)))
 
 
-def test_inference_model_equals_detect_and_describe():
+@pytest.mark.parametrize("selection", ["score", "scale_space"])
+def test_inference_model_equals_detect_and_describe(selection):
     model = models.get("lift", **TINY)
-    gray = _textured(seed=1)
-    features = M.detect_and_describe(model, gray, max_keypoints=8, min_score=None, selection="score")
-    inference = M.lift_inference_model(model, image_size=(48, 48), max_keypoints=8, min_score=None)
+    gray = _textured(seed=1) if selection == "score" else _blobs(centres=((16, 18), (30, 30), (18, 34)), sigma=2.0)
+    size = gray.shape[0]
+    kwargs = {"min_score": None} if selection == "score" else {"scale_space_threshold": 0.1}
+    features = M.detect_and_describe(model, gray, max_keypoints=8, selection=selection, **kwargs)
+    inference = M.lift_inference_model(model, image_size=(size, size), max_keypoints=8, selection=selection, **kwargs)
     out = inference(np.repeat(gray[None, ..., None], 3, -1).astype("float32"))
     valid = np.asarray(out["valid"])[0] > 0
-    assert valid.sum() == len(features)
-    np.testing.assert_allclose(np.asarray(out["keypoints"])[0][valid], features.keypoints[:, :2])
+    assert valid.sum() == len(features) and len(features) >= 2
+    np.testing.assert_allclose(np.asarray(out["keypoints"])[0][valid], features.keypoints[:, :2], atol=1e-5)
+    np.testing.assert_allclose(np.asarray(out["scores"])[0][valid], features.keypoints[:, 4], atol=1e-5)
     np.testing.assert_allclose(np.asarray(out["angles"])[0][valid], features.keypoints[:, 3], atol=1e-5)
     np.testing.assert_allclose(np.asarray(out["descriptors"])[0][valid], features.descriptors, atol=1e-5)
+    with pytest.raises(ValueError, match="selection"):
+        M.lift_inference_model(model, image_size=(size, size), selection="harris")
 
 
 @pytest.mark.slow
-def test_inference_model_converts_to_tflite_builtins():
+@pytest.mark.parametrize("selection", ["score", "scale_space"])
+def test_inference_model_converts_to_tflite_builtins(selection):
     from vras_keras.export.tflite import TFLiteRunner, convert_to_tflite, tflite_op_names
 
     model = models.get("lift", **TINY)
-    inference = M.lift_inference_model(model, image_size=(48, 48), max_keypoints=8, min_score=None)
+    kwargs = {"min_score": None} if selection == "score" else {"scale_space_threshold": 0.1}
+    inference = M.lift_inference_model(model, image_size=(48, 48), max_keypoints=8, selection=selection, **kwargs)
     image = np.repeat(_textured(seed=2)[None, ..., None], 3, -1).astype("float32")
     flatbuffer = convert_to_tflite(inference)
     assert not [op for op in tflite_op_names(flatbuffer) if op.startswith("Flex") or op == "CUSTOM"]
@@ -278,3 +286,76 @@ def test_descriptor_stage_scale_jitter_zooms_the_second_crop():
     assert scales.min() >= 1 / 1.25 - 1e-6 and scales.max() <= 1.25 + 1e-6 and scales.std() > 0.05
     with pytest.raises(ValueError, match="scale_jitter"):
         LiftStages(model, scale_jitter=-1.0)
+
+
+def test_dog_scale_interpolates_the_dog_scales_log_linearly():
+    np.testing.assert_allclose(M.dog_scale([0, 1, 3]), [M.DOG_SCALES[0], M.DOG_SCALES[1], M.DOG_SCALES[3]])
+    np.testing.assert_allclose(M.dog_scale(0.5), np.sqrt(M.DOG_SCALES[0] * M.DOG_SCALES[1]))
+    assert M.dog_scale(3.5) > M.DOG_SCALES[3]  # extrapolated past the last channel
+
+
+def test_per_keypoint_scale_follows_the_blob_size():
+    """With `reference_sigma` each keypoint is described on its own support: a larger blob gets a larger
+    region (scale column), and the descriptors are those of `describe_keypoints` at those supports."""
+    model = models.get("lift", **TINY)
+    ys, xs = np.mgrid[0:64, 0:64].astype(float)
+    image = 60.0 + 150.0 * np.exp(-((xs - 18) ** 2 + (ys - 20) ** 2) / (2 * 1.2**2)) \
+        + 150.0 * np.exp(-((xs - 44) ** 2 + (ys - 42) ** 2) / (2 * 3.5**2))
+    image = image.astype(np.uint8)
+    fixed = M.detect_and_describe(model, image, max_keypoints=2)
+    own = M.detect_and_describe(model, image, max_keypoints=2, reference_sigma=2.0, scale_limits=(0.25, 4.0))
+    np.testing.assert_allclose(fixed.keypoints[:, :2], own.keypoints[:, :2])
+    np.testing.assert_allclose(fixed.keypoints[:, 2], 12.0)
+    small, large = sorted(own.keypoints, key=lambda k: k[0])  # the small blob is on the left
+    assert large[2] > 1.5 * small[2], own.keypoints
+    _, descs = M.describe_keypoints(model, np.repeat(image[..., None], 3, -1), own.keypoints[:, :2],
+                                    supports=own.keypoints[:, 2])
+    np.testing.assert_allclose(descs, own.descriptors, atol=1e-5)
+    clipped = M.detect_and_describe(model, image, max_keypoints=2, reference_sigma=2.0, scale_limits=(0.9, 1.1))
+    assert np.all(clipped.keypoints[:, 2] >= 0.9 * 12 - 1e-4) and np.all(clipped.keypoints[:, 2] <= 1.1 * 12 + 1e-4)
+
+
+def test_training_with_per_keypoint_scale():
+    from vras_keras.data.pairs import quadruplet_dataset
+    from vras_keras.models.matching.train_lift import centre_scales, keypoint_scale_factors
+
+    model = models.get("lift", **dict(TINY, patch_size=32))
+    detector = model.get_layer("detector")
+    ys, xs = np.mgrid[0:32, 0:32].astype(float)
+    blobs = np.stack([np.repeat((60 + 150 * np.exp(-((xs - 15.5) ** 2 + (ys - 15.5) ** 2) / (2 * s**2)))[..., None], 3, -1)
+                      for s in (1.0, 2.0, 4.0)])
+    index = centre_scales(detector, blobs)
+    assert index[0] < index[1] < index[2], index  # larger blobs respond at coarser DoG channels
+    with pytest.raises(ValueError, match="too small"):
+        centre_scales(detector, blobs[:, :20, :20])
+    data = quadruplet_dataset("train", num_pairs=2, per_pair=6, patch_size=32, image_size=96, patch_dtype="uint8")
+    factors = keypoint_scale_factors(detector, data, reference_sigma=2.0, scale_limits=(0.7, 1.4))
+    assert set(factors) == {"scale1", "scale2", "scale2r", "scale3"}
+    for v in factors.values():
+        assert v.shape == (len(data["p1"]),) and v.min() >= 0.7 - 1e-6 and v.max() <= 1.4 + 1e-6
+    before = [np.array(w) for w in model.get_layer("descriptor").trainable_weights]
+    history = train_lift(model, data, descriptor_steps=2, orientation_steps=1, detector_steps=0, batch_size=6,
+                         reference_sigma=2.0, log=None)
+    assert np.isfinite(history["descriptor"][-1][1]) and np.isfinite(history["orientation"][-1][1])
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights))
+
+
+def test_grayscale_descriptor_ignores_colour():
+    from vras_keras.layers.keypoints import ChannelMean
+
+    x = np.random.default_rng(4).uniform(0, 255, (3, 8, 8, 3)).astype("float32")
+    check_layer(ChannelMean, {}, input_data=x, expected_output_shape=(3, 8, 8, 1), expected_output=x.mean(-1, keepdims=True))
+    np.testing.assert_allclose(np.asarray(ChannelMean()(x)), x.mean(-1, keepdims=True), rtol=1e-5)
+    model = models.get("lift", **TINY, grayscale=True)
+    gray = np.repeat(x.mean(-1, keepdims=True), 3, -1)
+    for name in ("descriptor", "orientation"):
+        net = model.get_layer(name)
+        np.testing.assert_allclose(np.asarray(net(x)), np.asarray(net(gray)), atol=1e-4)
+    colour = models.get("lift", **TINY)
+    assert not np.allclose(np.asarray(colour.get_layer("descriptor")(x)), np.asarray(colour.get_layer("descriptor")(gray)), atol=1e-4)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "lift.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+    patches = np.random.default_rng(5).uniform(0, 255, (2, 24, 24, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded(patches)["descriptor"]), np.asarray(model(patches)["descriptor"]), atol=1e-5)

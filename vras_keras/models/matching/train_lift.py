@@ -28,11 +28,13 @@ import numpy as np
 from vras_keras.losses import matching as losses
 from vras_keras.ops.keypoints import oriented_patches
 
-__all__ = ["STAGES", "LiftStages", "check_quadruplets", "stage_of_step", "train_lift"]
+__all__ = ["STAGES", "LiftStages", "centre_scales", "check_quadruplets", "keypoint_scale_factors", "stage_of_step",
+           "train_lift"]
 
 STAGES = ("descriptor", "orientation", "detector")
 _REQUIRED = ("p1", "p2", "p2_rectified", "p3", "p4", "affine")
 _OPTIONAL = ("heat1", "heat2")  # detector targets (used with dense_weight > 0)
+_SCALES = ("scale1", "scale2", "scale2r", "scale3")  # per-quadruplet crop-support factors (keypoint_scale_factors)
 
 
 def _tensors(batch):
@@ -40,7 +42,7 @@ def _tensors(batch):
     import tensorflow as tf
 
     out = {}
-    for k in _REQUIRED + _OPTIONAL:
+    for k in _REQUIRED + _OPTIONAL + _SCALES:
         if k in batch:
             v = np.asarray(batch[k])
             scale = 1.0 / 255.0 if k in _OPTIONAL and v.dtype == np.uint8 else 1.0
@@ -71,6 +73,71 @@ def _centre_crops(patches, crop, angles=None, jitter=None, scales=None):
     x = centre[:, 0, 0][:, None, None] + cos * u - sin * v
     y = centre[:, 0, 1][:, None, None] + sin * u + cos * v
     return bilinear_sample(patches, ops.stack([x, y], axis=-1)[:, None])[:, 0]
+
+
+def centre_scales(detector: keras.Model, patches, *, batch_size: int = 512) -> np.ndarray:
+    """DoG scale (fractional channel index of the detector's `det_dog` front end) at the centre of patches.
+
+    The keypoint of a quadruplet patch `(n, P, P, 3)` lies at its centre ((P - 1) / 2, between pixels for
+    even P); the |DoG| responses averaged over the centre pixels are compared across channels: the
+    strongest channel, refined by a parabola through it and its neighbours in scale (as the scale axis of
+    `ops.keypoints.refine_scale_space`). Only the centre windows are convolved (cheap).
+
+    Returns:
+        float64 `(n,)` channel indices (map them to pixels with `lift.dog_scale`).
+    """
+    kernel = np.asarray(detector.get_layer("det_dog").get_weights()[0], np.float64)  # (k, k, 3, S)
+    size = kernel.shape[0]
+    p = patches.shape[1]
+    lo_pix, hi_pix = (p - 1) // 2, p // 2  # the 1 or 2 centre pixels per axis
+    start = lo_pix - size // 2
+    if start < 0 or hi_pix + size // 2 >= p:
+        raise ValueError(f"patches of {p} px are too small for the {size}-px DoG kernel")
+    out = []
+    for first in range(0, len(patches), batch_size):
+        chunk = np.asarray(patches[first:first + batch_size], np.float64) / 255.0
+        responses = 0.0
+        for y in range(lo_pix, hi_pix + 1):
+            for x in range(lo_pix, hi_pix + 1):
+                window = chunk[:, y - size // 2:y + size // 2 + 1, x - size // 2:x + size // 2 + 1]
+                responses = responses + np.abs(np.einsum("nhwc,hwcs->ns", window, kernel))
+        out.append(responses)
+    magnitude = np.concatenate(out) if out else np.zeros((0, kernel.shape[-1]))
+    best = np.argmax(magnitude, axis=1)
+    inner = np.clip(best, 1, magnitude.shape[1] - 2)
+    rows = np.arange(len(best))
+    lo, mid, hi = magnitude[rows, inner - 1], magnitude[rows, inner], magnitude[rows, inner + 1]
+    curvature = lo + hi - 2 * mid
+    offset = np.where((best == inner) & (curvature < -1e-12), 0.5 * (lo - hi) / np.where(curvature < -1e-12, curvature, -1), 0)
+    return best + np.clip(offset, -0.5, 0.5)
+
+
+def keypoint_scale_factors(detector: keras.Model, data: dict, *, reference_sigma: float = 2.0,
+                           scale_limits=(0.7, 1.4)) -> dict:
+    """Per-quadruplet crop-support factors for training with per-keypoint scale (as
+    `detect_and_describe(reference_sigma=...)` describes keypoints at inference).
+
+    Factor = `dog_scale(centre_scales(patch)) / reference_sigma`, clipped to `scale_limits`, for `p1`
+    (`scale1`), `p2` (`scale2`, in view-2 pixels) and `p3` (`scale3`); `scale2r` is P2's own factor
+    expressed in view-1 pixels (divided by the square root of |det| of the local affine map), the support
+    of the rectified P2 crop: so the descriptor learns with the scale disagreement the two views really have.
+
+    Returns:
+        dict of float32 `(n,)` arrays `scale1`, `scale2`, `scale2r`, `scale3`.
+    """
+    from vras_keras.models.matching.lift import dog_scale
+
+    lo, hi = scale_limits
+    if not 0 < lo <= hi:
+        raise ValueError(f"scale_limits must be (min, max) with 0 < min <= max; received {scale_limits!r}")
+
+    def factor(patches):
+        return dog_scale(centre_scales(detector, np.asarray(patches))) / float(reference_sigma)
+
+    f1, f2, f3 = factor(data["p1"]), factor(data["p2"]), factor(data["p3"])
+    stretch = np.sqrt(np.abs(np.linalg.det(np.asarray(data["affine"], np.float64))))
+    clip = lambda f: np.clip(f, lo, hi).astype(np.float32)  # noqa: E731
+    return {"scale1": clip(f1), "scale2": clip(f2), "scale2r": clip(f2 / stretch), "scale3": clip(f3)}
 
 
 def check_quadruplets(model: keras.Model, data: dict) -> int:
@@ -159,9 +226,12 @@ class LiftStages:
     # ------------------------------------------------------------------------------------ losses
     def _descriptor_loss(self, batch, shared, relative, shift, scales=None, training=True):
         tf = self._tf
-        c1 = _centre_crops(batch["p1"], self.crop, shared)
+        own = "scale1" in batch  # per-keypoint scale: every crop at its keypoint's own support
+        if own:
+            scales = batch["scale2r"] if scales is None else scales * batch["scale2r"]
+        c1 = _centre_crops(batch["p1"], self.crop, shared, scales=batch["scale1"] if own else None)
         c2 = _centre_crops(batch["p2_rectified"], self.crop, shared + relative, shift, scales)
-        c3 = _centre_crops(batch["p3"], self.crop, shared)
+        c3 = _centre_crops(batch["p3"], self.crop, shared, scales=batch["scale3"] if own else None)
         d = self.descriptor(tf.concat([c1, c2, c3], 0), training=training)
         d1, d2, d3 = tf.split(d, 3)
         return losses.descriptor_loss(d1, d2, d3, margin=self.margin, hardest_in_batch=self.hardest_in_batch)
@@ -169,8 +239,9 @@ class LiftStages:
     def _orientation_loss(self, batch, training=True):
         tf = self._tf
         both = tf.concat([batch["p1"], batch["p2"]], 0)
-        vectors = self.orientation(_centre_crops(both, self.crop), training=training)
-        rotated = _centre_crops(both, self.crop, tf.math.atan2(vectors[:, 1], vectors[:, 0]))
+        scales = tf.concat([batch["scale1"], batch["scale2"]], 0) if "scale1" in batch else None
+        vectors = self.orientation(_centre_crops(both, self.crop, scales=scales), training=training)
+        rotated = _centre_crops(both, self.crop, tf.math.atan2(vectors[:, 1], vectors[:, 0]), scales=scales)
         d1, d2 = tf.split(self.descriptor(rotated, training=False), 2)
         return losses.orientation_loss(d1, d2)
 
@@ -319,6 +390,8 @@ def train_lift(
     rotation_jitter: float = 10.0,
     position_jitter: float = 1.0,
     scale_jitter: float = 0.0,
+    reference_sigma: float | None = None,
+    scale_limits=(0.7, 1.4),
     seed: int = 0,
     log_every: int = 100,
     log=print,
@@ -337,6 +410,10 @@ def train_lift(
         rotation_jitter: degrees of random relative rotation between the pair in stage 1.
         position_jitter: pixels of random relative shift between the pair in stage 1.
         scale_jitter: relative scale between the pair's crops in stage 1 (see `LiftStages`).
+        reference_sigma, scale_limits: None trains on the fixed crop support; a DoG scale (px) trains with
+            per-keypoint scale: each crop (descriptor and orientation stages) covers its keypoint's own
+            support, `crop.support * clip(dog_scale / reference_sigma, *scale_limits)`
+            (`keypoint_scale_factors`); use the same values in `detect_and_describe`.
         log: callable for progress lines (None: silent).
 
     Returns:
@@ -346,6 +423,9 @@ def train_lift(
     batch_size = min(batch_size, n)
     rng = np.random.default_rng(seed)
     arrays = {k: np.asarray(data[k]) for k in _REQUIRED + _OPTIONAL if k in data}  # uint8 stays uint8 until batched
+    if reference_sigma is not None:
+        arrays.update(keypoint_scale_factors(model.get_layer("detector"), arrays, reference_sigma=reference_sigma,
+                                             scale_limits=scale_limits))
     history = {stage: [] for stage in STAGES}
     history["seconds"] = {}
     stages = LiftStages(model, learning_rate=learning_rate, margin=margin, hardest_in_batch=hardest_in_batch,
