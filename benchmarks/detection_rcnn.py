@@ -108,7 +108,7 @@ def main(argv=None):
     last = history[-1]
     md = f"""## Detection: {args.model} on ShapesWorld
 
-Script: `benchmarks/detection_rcnn.py --model {args.model} --cpu-minutes {args.cpu_minutes:g}`.
+Script: `benchmarks/detection_rcnn.py {" ".join(sys.argv[1:] if argv is None else argv)}`.
 Machine: {machine()} (the 2 cores were shared with other jobs during the run: the budget is measured in CPU
 time of the process, {cpu_seconds / 60:.1f} min, which took {wall_seconds / 60:.1f} min of wall clock).
 
