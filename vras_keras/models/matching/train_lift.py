@@ -457,7 +457,7 @@ def train_lift(
         from vras_keras.data.pairs import augment_patches
 
         out = dict(batch)
-        for k in ("p1", "p2", "p2_rectified", "p3", "p4"):
+        for k in (("p1", "p2_rectified", "p3") if stage == "descriptor" else ("p1", "p2")):  # what the stage reads
             out[k] = augment_patches(batch[k], rng, strength=augment, max_blur=max_blur)
         return out
 
