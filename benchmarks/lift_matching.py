@@ -127,6 +127,8 @@ def main():
     parser.add_argument("--overlap-weight", type=float, default=0.0, help="detector: paper's overlap term")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--scale-jitter", type=float, default=0.25, help="descriptor: relative crop scale jitter")
+    parser.add_argument("--augment", type=float, default=0.0, help="descriptor/orientation: photometric + blur "
+                        "augmentation strength of every patch (data.pairs.augment_patches; 0: none)")
     parser.add_argument("--reference-sigma", type=float, default=0.0, help="per-keypoint scale: DoG sigma (px) "
                         "described by the crop support (0, the default: fixed support for every keypoint; it did not "
                         "help on training pairs), training and inference")
@@ -171,7 +173,7 @@ def main():
                          detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr, log_every=100,
                          dense_weight=args.dense_weight, pair_weight=args.pair_weight,
                          overlap_weight=args.overlap_weight, scale_jitter=args.scale_jitter,
-                         reference_sigma=args.reference_sigma or None, scale_limits=tuple(args.scale_limits))
+                         augment=args.augment, reference_sigma=args.reference_sigma or None, scale_limits=tuple(args.scale_limits))
     train_cpu = time.process_time() - cpu0
     weights_path = Path(os.environ.get("LIFT_WEIGHTS", "/tmp/lift_benchmark.weights.h5"))
     model.save_weights(weights_path)
@@ -220,7 +222,9 @@ def main():
         f"LIFT (`lift`, patch {args.patch}, crop {args.crop:g} px, descriptor input {args.desc_size}, width "
         f"{args.width}, {'gray' if args.grayscale else 'RGB'} patches for orientation and descriptor) trained here from scratch, staged as in the paper: descriptor {args.desc_steps}, orientation "
         f"{args.ori_steps}, detector {args.det_steps} steps of {args.batch} quadruplets (Adam {args.lr}; descriptor pairs with "
-        f"±{args.scale_jitter:g} relative scale jitter; detector loss: "
+        f"±{args.scale_jitter:g} relative scale jitter"
+        + (f", photometric + blur augmentation of strength {args.augment:g} on every patch" if args.augment else "")
+        + "; detector loss: "
         f"class term + {args.dense_weight:g} x heatmap cross-entropy at repeatable DoG points + {args.pair_weight:g} x pair "
         f"+ {args.overlap_weight:g} x overlap), on "
         f"{len(data['p1'])} quadruplets from {args.pairs} pairs of the training photographs "

@@ -128,3 +128,34 @@ def test_scikit_learn_and_stereo_photographs_load_offline():
     assert not np.array_equal(P.load_image("china")[:100, :100], P.load_image("flower")[:100, :100])
     with pytest.raises(ValueError, match="no image"):
         P.load_image("not_a_photograph")
+
+
+def test_augment_patches_is_photometric_and_independent_per_patch():
+    rng = np.random.default_rng(0)
+    patches = np.clip(ndimage.gaussian_filter(rng.uniform(0, 255, (4, 16, 16, 3)), (0, 2, 2, 0)) * 3 - 250, 0, 255)
+    patches = patches.astype(np.uint8)
+    same = P.augment_patches(patches, np.random.default_rng(1), strength=0.0)
+    assert same is patches or np.array_equal(same, patches)
+    out = P.augment_patches(patches, np.random.default_rng(1), strength=1.0)
+    assert out.shape == patches.shape and out.dtype == np.uint8
+    again = P.augment_patches(patches, np.random.default_rng(1), strength=1.0)
+    np.testing.assert_array_equal(out, again)  # deterministic given the generator
+    # Each patch gets its own change: the mean shift differs between patches.
+    shift = out.astype(float).mean((1, 2, 3)) - patches.astype(float).mean((1, 2, 3))
+    assert np.ptp(shift) > 1.0
+    # Photometric only: the augmented patch is still strongly correlated with the original.
+    for a, b in zip(out.astype(float), patches.astype(float)):
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.8
+    # Blur: with the same generator state (same gamma, contrast, brightness, noise) a blurred patch has less
+    # gradient energy than the unblurred one.
+    edge = np.full((3, 16, 16, 1), 100.0, np.float32)
+    edge[:, :, 8:] = 200.0
+    sharp = P.augment_patches(edge, np.random.default_rng(2), strength=1.0, max_blur=2.0, blur_probability=0.0)
+    soft = P.augment_patches(edge, np.random.default_rng(2), strength=1.0, max_blur=2.0, blur_probability=1.0)
+    assert soft.dtype == np.float32 and soft.shape == edge.shape
+    energy = lambda x: np.sum(np.diff(x[..., 0], axis=2) ** 2, axis=(1, 2))  # noqa: E731
+    assert np.all(energy(soft) < 0.9 * energy(sharp)), (energy(soft), energy(sharp))
+    with pytest.raises(ValueError, match="patches must be"):
+        P.augment_patches(patches[0], rng)
+    with pytest.raises(ValueError, match="strength"):
+        P.augment_patches(patches, rng, strength=-1.0)

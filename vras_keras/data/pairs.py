@@ -69,6 +69,7 @@ __all__ = [
     "ViewPairs",
     "apply_homography",
     "as_rgb_uint8",
+    "augment_patches",
     "available_images",
     "distinctive_points",
     "load_image",
@@ -256,6 +257,56 @@ def photometric(view: np.ndarray, rng: np.random.Generator, strength: float = 1.
         x = (x - 0.5) * contrast + 0.5 + brightness
         x = x * gain + rng.normal(0.0, rng.uniform(0.0, 0.015) * strength, size=x.shape)
     return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def augment_patches(patches, rng: np.random.Generator, *, strength: float = 1.0, max_blur: float = 1.5,
+                    blur_probability: float = 0.5):
+    """Independent photometric and blur changes of every patch of a batch (training augmentation).
+
+    Each patch gets its own gamma (exp(U(-0.3, 0.3) * strength)), contrast (1 + U(-0.3, 0.3) * strength),
+    brightness (U(-0.1, 0.1) * strength, on 0..1), Gaussian noise (sigma U(0, 0.02) * strength) and, with
+    probability `blur_probability`, a Gaussian blur of sigma U(0.3, max_blur) * strength px. Geometry is
+    unchanged (the patch centre stays the keypoint), so the two patches of a pair, augmented independently,
+    still show the same scene point under different imaging conditions.
+
+    Args:
+        patches: `(N, P, P, C)` uint8 or float in 0..255.
+        rng: numpy generator (the only source of randomness).
+        strength: 0 returns the patches unchanged; 1 the ranges above.
+        max_blur: largest blur sigma (px) at strength 1.
+        blur_probability: chance that a patch is blurred.
+
+    Returns:
+        the augmented patches, same shape and dtype (uint8 rounded and clipped, float clipped to 0..255).
+    """
+    import cv2
+
+    array = np.asarray(patches)
+    if array.ndim != 4:
+        raise ValueError(f"patches must be (N, P, P, C); received shape {array.shape}")
+    if not strength >= 0 or not max_blur >= 0 or not 0 <= blur_probability <= 1:
+        raise ValueError("strength and max_blur must be >= 0 and blur_probability in [0, 1]; received "
+                         f"strength={strength!r}, max_blur={max_blur!r}, blur_probability={blur_probability!r}")
+    if strength == 0 or len(array) == 0:
+        return array
+    n = len(array)
+    x = array.astype(np.float32) / 255.0
+    blur = rng.uniform(0.3, max(max_blur, 0.3), n) * strength
+    blurred = rng.random(n) < blur_probability
+    for i in np.nonzero(blurred & (blur > 0.05))[0]:
+        x[i] = cv2.GaussianBlur(x[i], (0, 0), float(blur[i]), borderType=cv2.BORDER_REFLECT).reshape(x[i].shape)
+    shape = (n, 1, 1, 1)
+    gamma = np.exp(rng.uniform(-0.3, 0.3, shape) * strength).astype(np.float32)
+    contrast = (1.0 + rng.uniform(-0.3, 0.3, shape) * strength).astype(np.float32)
+    brightness = (rng.uniform(-0.1, 0.1, shape) * strength).astype(np.float32)
+    noise = (rng.uniform(0.0, 0.02, shape) * strength).astype(np.float32)
+    x = np.clip(x, 0, 1) ** gamma
+    x = (x - 0.5) * contrast + 0.5 + brightness
+    x = x + rng.standard_normal(x.shape).astype(np.float32) * noise
+    x = np.clip(x * 255.0, 0, 255)
+    if array.dtype == np.uint8:
+        return np.round(x).astype(np.uint8)
+    return x.astype(array.dtype)
 
 
 # ------------------------------------------------------------------------------------------ pairs

@@ -359,3 +359,17 @@ def test_grayscale_descriptor_ignores_colour():
         loaded = keras.saving.load_model(path)
     patches = np.random.default_rng(5).uniform(0, 255, (2, 24, 24, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(loaded(patches)["descriptor"]), np.asarray(model(patches)["descriptor"]), atol=1e-5)
+
+
+def test_training_with_augmentation():
+    from vras_keras.data.pairs import quadruplet_dataset
+
+    data = quadruplet_dataset("train", num_pairs=2, per_pair=6, patch_size=24, image_size=64, patch_dtype="uint8")
+    model = models.get("lift", **TINY)
+    before = [np.array(w) for w in model.get_layer("descriptor").trainable_weights]
+    history = train_lift(model, data, descriptor_steps=2, orientation_steps=1, detector_steps=1, batch_size=6,
+                         augment=1.0, log=None)
+    assert all(np.isfinite(history[s][-1][1]) for s in ("descriptor", "orientation", "detector"))
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights))
+    with pytest.raises(ValueError, match="augment"):
+        train_lift(model, data, descriptor_steps=1, orientation_steps=0, detector_steps=0, augment=-1.0, log=None)

@@ -392,6 +392,8 @@ def train_lift(
     scale_jitter: float = 0.0,
     reference_sigma: float | None = None,
     scale_limits=(0.7, 1.4),
+    augment: float = 0.0,
+    max_blur: float = 1.5,
     seed: int = 0,
     log_every: int = 100,
     log=print,
@@ -414,6 +416,9 @@ def train_lift(
             per-keypoint scale: each crop (descriptor and orientation stages) covers its keypoint's own
             support, `crop.support * clip(dog_scale / reference_sigma, *scale_limits)`
             (`keypoint_scale_factors`); use the same values in `detect_and_describe`.
+        augment: strength of the photometric and blur augmentation (`vras_keras.data.pairs.augment_patches`)
+            applied independently to every patch of the descriptor and orientation stages' batches (0: none).
+        max_blur: largest blur sigma (px) of that augmentation.
         log: callable for progress lines (None: silent).
 
     Returns:
@@ -443,12 +448,26 @@ def train_lift(
             position += batch_size
             yield {k: v[idx] for k, v in arrays.items()}
 
+    if not augment >= 0:
+        raise ValueError(f"augment must be >= 0; received {augment!r}")
+
+    def augmented(stage, batch):
+        if not augment or stage == "detector":  # the detector's targets come from the unaugmented views
+            return batch
+        from vras_keras.data.pairs import augment_patches
+
+        out = dict(batch)
+        for k in (("p1", "p2_rectified", "p3") if stage == "descriptor" else ("p1", "p2")):  # what the stage reads
+            out[k] = augment_patches(batch[k], rng, strength=augment, max_blur=max_blur)
+        return out
+
     try:
         for stage, steps in zip(STAGES, (descriptor_steps, orientation_steps, detector_steps)):
             if steps <= 0:
                 continue
             start = time.perf_counter()
             for i, batch in enumerate(batches(steps), 1):
+                batch = augmented(stage, batch)
                 try:
                     loss = stages.step(stage, batch, rng)
                 except FloatingPointError as error:
