@@ -56,7 +56,7 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (Adam)")
     parser.add_argument("--warmup", type=float, default=0.03, help="warm-up fraction of the budget")
     parser.add_argument("--roi-samples", type=int, default=32, help="RoIs sampled per image for the box head")
-    parser.add_argument("--mask-samples", type=int, default=4,
+    parser.add_argument("--mask-samples", type=int, default=2,
                         help="positive RoIs per image in the mask loss (mask_rcnn's mask_num_samples)")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency / TFLite part")
     parser.add_argument("--no-write", action="store_true", help="print the section, do not write it")
