@@ -38,22 +38,27 @@ class TaskSetup:
 TASK_SETUPS: dict[str, Callable] = {}
 
 
+def _registrar(table: dict, what: str, task: str, replace: bool):
+    """Decorator putting `fn` into `table[task]` (`what` names the entry in the error message)."""
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; allowed tasks: {', '.join(TASKS)}")
+
+    def decorator(fn):
+        if task in table and not replace:
+            raise ValueError(f"task {task!r} already has a {what} ({table[task].__qualname__}); pass replace=True")
+        table[task] = fn
+        return fn
+
+    return decorator
+
+
 def register_task_setup(task: str, *, replace: bool = False):
     """Decorator registering `fn(model, config) -> TaskSetup` for `task`.
 
     Raises:
         ValueError: unknown task, or the task already has a setup and `replace` is False.
     """
-    if task not in TASKS:
-        raise ValueError(f"Unknown task {task!r}; allowed tasks: {', '.join(TASKS)}")
-
-    def decorator(fn):
-        if task in TASK_SETUPS and not replace:
-            raise ValueError(f"task {task!r} already has a setup ({TASK_SETUPS[task].__qualname__}); pass replace=True")
-        TASK_SETUPS[task] = fn
-        return fn
-
-    return decorator
+    return _registrar(TASK_SETUPS, "setup", task, replace)
 
 
 def _carries_own_loss(model) -> bool:
@@ -93,16 +98,7 @@ def register_task_runner(task: str, *, replace: bool = False):
     Raises:
         ValueError: unknown task, or the task already has a runner and `replace` is False.
     """
-    if task not in TASKS:
-        raise ValueError(f"Unknown task {task!r}; allowed tasks: {', '.join(TASKS)}")
-
-    def decorator(fn):
-        if task in TASK_RUNNERS and not replace:
-            raise ValueError(f"task {task!r} already has a runner ({TASK_RUNNERS[task].__qualname__}); pass replace=True")
-        TASK_RUNNERS[task] = fn
-        return fn
-
-    return decorator
+    return _registrar(TASK_RUNNERS, "runner", task, replace)
 
 
 def task_runner(task: str):

@@ -208,9 +208,7 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
     from vras_keras import models
     from vras_keras.training import callbacks as cb
     from vras_keras.training.data import load_source, make_pipeline
-    from vras_keras.training.tasks import task_setup
-
-    from vras_keras.training.tasks import task_runner
+    from vras_keras.training.tasks import task_runner, task_setup
 
     workdir = Path(config.workdir or "runs/default")
     worker_index, is_chief = worker_info(strategy)
