@@ -1,4 +1,5 @@
-"""Local-feature layers for LIFT: `OrientedPatches`, `OrientationAngle` and `KeypointNMS`.
+"""Local-feature layers for LIFT: `OrientedPatches`, `OrientationAngle`, `KeypointNMS`, `ScaleSpaceKeypoints`
+and `ChannelMean`.
 
 Thin wrappers over `vras_keras.ops.keypoints` (conventions there). All convert to TFLite built-ins.
 """
@@ -96,8 +97,28 @@ class OrientationAngle(keras.layers.Layer):
         return tuple(input_shape[:-1])
 
 
+class _KeypointSelector(keras.layers.Layer):
+    """Shared input / output handling of the keypoint-selection layers: `maps` or `[maps, images]` in,
+    `[keypoints (N, K, 2)]` plus `num_outputs - 1` per-keypoint `(N, K)` tensors out, K = `max_keypoints`."""
+
+    num_outputs = 3
+
+    @staticmethod
+    def _split(inputs):
+        return (inputs[0], inputs[1]) if isinstance(inputs, (list, tuple)) else (inputs, None)
+
+    def compute_output_shape(self, input_shape):
+        maps = input_shape[0] if isinstance(input_shape[0], (list, tuple)) else input_shape
+        n, k = maps[0], self.max_keypoints
+        return [(n, k, 2)] + [(n, k)] * (self.num_outputs - 1)
+
+    def compute_output_spec(self, inputs):
+        maps, _ = self._split(inputs)
+        return [keras.KerasTensor(s, dtype="float32") for s in self.compute_output_shape(maps.shape)]
+
+
 @keras.saving.register_keras_serializable(package="vras_keras")
-class KeypointNMS(keras.layers.Layer):
+class KeypointNMS(_KeypointSelector):
     """Keypoints from score maps: local maxima (max-pool NMS), away from the border, on textured
     image regions, the `max_keypoints` strongest (`vras_keras.ops.nms_keypoints`).
 
@@ -140,21 +161,12 @@ class KeypointNMS(keras.layers.Layer):
         self.edge_ratio = None if edge_ratio is None else float(edge_ratio)
 
     def call(self, inputs):
-        scores, images = (inputs[0], inputs[1]) if isinstance(inputs, (list, tuple)) else (inputs, None)
+        scores, images = self._split(inputs)
         points, values, valid = kp.nms_keypoints(
             scores, self.max_keypoints, radius=self.radius, border=self.border, images=images,
             min_contrast=self.min_contrast, contrast_window=self.contrast_window, min_score=self.min_score,
             subpixel=self.subpixel, edge_ratio=self.edge_ratio)
         return [points, values, keras.ops.cast(valid, "float32")]
-
-    def compute_output_shape(self, input_shape):
-        scores = input_shape[0] if isinstance(input_shape[0], (list, tuple)) else input_shape
-        n, k = scores[0], self.max_keypoints
-        return [(n, k, 2), (n, k), (n, k)]
-
-    def compute_output_spec(self, inputs):
-        scores = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-        return [keras.KerasTensor(s, dtype="float32") for s in self.compute_output_shape(scores.shape)]
 
     def get_config(self):
         return {**super().get_config(), "max_keypoints": self.max_keypoints, "radius": self.radius,
@@ -164,7 +176,7 @@ class KeypointNMS(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vras_keras")
-class ScaleSpaceKeypoints(keras.layers.Layer):
+class ScaleSpaceKeypoints(_KeypointSelector):
     """SIFT-style keypoints from a stack of band-pass responses: 3-D (space x scale) extrema with the edge
     test, 3-D quadratic refinement and contrast threshold, the `max_keypoints` strongest
     (`vras_keras.ops.keypoints.scale_space_keypoints`; Lowe, IJCV 2004). Built-in TFLite ops only.
@@ -189,6 +201,8 @@ class ScaleSpaceKeypoints(keras.layers.Layer):
     >>> points, values, valid, scale = layer([dog_responses, images])
     """
 
+    num_outputs = 4
+
     def __init__(self, max_keypoints, threshold=0.3, border=0, min_contrast=0.0, edge_ratio=10.0, refine="3d",
                  **kwargs):
         super().__init__(**kwargs)
@@ -209,20 +223,11 @@ class ScaleSpaceKeypoints(keras.layers.Layer):
         self.refine = refine
 
     def call(self, inputs):
-        responses, images = (inputs[0], inputs[1]) if isinstance(inputs, (list, tuple)) else (inputs, None)
+        responses, images = self._split(inputs)
         points, values, valid, scale = kp.scale_space_keypoints(
             responses, self.max_keypoints, threshold=self.threshold, border=self.border, images=images,
             min_contrast=self.min_contrast, edge_ratio=self.edge_ratio, refine=self.refine)
         return [points, values, keras.ops.cast(valid, "float32"), scale]
-
-    def compute_output_shape(self, input_shape):
-        responses = input_shape[0] if isinstance(input_shape[0], (list, tuple)) else input_shape
-        n, k = responses[0], self.max_keypoints
-        return [(n, k, 2), (n, k), (n, k), (n, k)]
-
-    def compute_output_spec(self, inputs):
-        responses = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-        return [keras.KerasTensor(s, dtype="float32") for s in self.compute_output_shape(responses.shape)]
 
     def get_config(self):
         return {**super().get_config(), "max_keypoints": self.max_keypoints, "threshold": self.threshold,

@@ -173,6 +173,26 @@ def scale_space_extrema(responses, *, threshold: float = 0.1, edge_ratio: float 
     return score, scale
 
 
+def _neighbours(maps, keypoints, channel=None):
+    """`at(dx, dy, ds=0)` -> `(N, K)`: the values of `(N, H, W, C)` maps at the rounded `(N, K, 2)` keypoints
+    (channel `channel` `(N, K)` int32, or 0) shifted by integer offsets, clamped to the map (a gather)."""
+    maps = ops.cast(ops.convert_to_tensor(maps), "float32")
+    shape = ops.shape(maps)
+    height, width, channels = shape[1], shape[2], shape[3]
+    flat = ops.reshape(maps, (shape[0], -1))
+    xi = ops.cast(ops.round(keypoints[..., 0]), "int32")
+    yi = ops.cast(ops.round(keypoints[..., 1]), "int32")
+    si = ops.zeros_like(xi) if channel is None else channel
+
+    def at(dx, dy, ds=0):
+        x = ops.clip(xi + dx, 0, width - 1)
+        y = ops.clip(yi + dy, 0, height - 1)
+        s = ops.clip(si + ds, 0, channels - 1)
+        return ops.take_along_axis(flat, (y * width + x) * channels + s, axis=1)
+
+    return at
+
+
 def refine_scale_space(responses, keypoints, scale_index, *, max_offset: float = 0.6):
     """Sub-pixel and sub-scale extrema: SIFT's 3-D quadratic fit (Lowe, IJCV 2004, Sec. 4).
 
@@ -192,21 +212,11 @@ def refine_scale_space(responses, keypoints, scale_index, *, max_offset: float =
         `(keypoints (N, K, 2), scale (N, K), value (N, K))` float32: refined positions, fractional channel
         index, and the interpolated |response| at the refined extremum.
     """
-    responses = ops.cast(ops.convert_to_tensor(responses), "float32")
     keypoints = ops.cast(ops.convert_to_tensor(keypoints), "float32")
-    shape = ops.shape(responses)
-    height, width, channels = shape[1], shape[2], shape[3]
-    flat = ops.reshape(responses, (shape[0], -1))
-    xi = ops.cast(ops.round(keypoints[..., 0]), "int32")
-    yi = ops.cast(ops.round(keypoints[..., 1]), "int32")
     si = ops.cast(ops.round(ops.cast(ops.convert_to_tensor(scale_index), "float32")), "int32")
+    at = _neighbours(responses, keypoints, si)
+    channels = ops.shape(responses)[3]
     interior = (si > 0) & (si < channels - 1)
-
-    def at(dx, dy, ds):
-        x = ops.clip(xi + dx, 0, width - 1)
-        y = ops.clip(yi + dy, 0, height - 1)
-        s = ops.clip(si + ds, 0, channels - 1)
-        return ops.take_along_axis(flat, (y * width + x) * channels + s, axis=1)
 
     d0 = at(0, 0, 0)
     gx = 0.5 * (at(1, 0, 0) - at(-1, 0, 0))
@@ -249,18 +259,8 @@ def refine_subpixel(scores, keypoints):
         `(N, K, 2)` float32: each keypoint moved by at most half a pixel per axis towards the parabola
         vertex (unchanged where the score is not curved downwards, e.g. flat or on the border).
     """
-    scores = ops.cast(ops.convert_to_tensor(scores), "float32")
     keypoints = ops.cast(ops.convert_to_tensor(keypoints), "float32")
-    shape = ops.shape(scores)
-    height, width = shape[1], shape[2]
-    flat = ops.reshape(scores, (shape[0], -1))
-    xi = ops.cast(ops.round(keypoints[..., 0]), "int32")
-    yi = ops.cast(ops.round(keypoints[..., 1]), "int32")
-
-    def at(dx, dy):
-        x = ops.clip(xi + dx, 0, width - 1)
-        y = ops.clip(yi + dy, 0, height - 1)
-        return ops.take_along_axis(flat, y * width + x, axis=1)
+    at = _neighbours(scores, keypoints)
 
     centre = at(0, 0)
     offsets = []
