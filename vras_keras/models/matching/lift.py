@@ -41,8 +41,8 @@ from vras_keras.layers import SoftArgmax2D, conv_norm_act, image_input
 from vras_keras.layers.keypoints import ChannelMean, KeypointNMS, OrientationAngle, OrientedPatches, ScaleSpaceKeypoints
 from vras_keras.models.registry import register
 
-__all__ = ["DOG_SCALES", "Features", "detect_and_describe", "dog_scale", "lift", "lift_inference_model", "match",
-           "scale_space_responses"]
+__all__ = ["DOG_SCALES", "Features", "detect_and_describe", "detector_front_end", "dog_scale", "lift",
+           "lift_inference_model", "match", "scale_space_responses"]
 
 
 def _channels(filters: int, width: float) -> int:
@@ -106,10 +106,27 @@ def lift_detector(*, width: float = 1.0, train_front_end: bool = False, name: st
     return model
 
 
+def detector_front_end(detector: keras.Model) -> keras.Model:
+    """The detector's scale-space front end as a model sharing its weights: image `(N, H, W, 3)` 0..255 →
+    DoG responses `(N, H, W, S)` (its `det_dog` layer)."""
+    return keras.Model(detector.input, detector.get_layer("det_dog").output, name="detector_front_end")
+
+
 def scale_space_responses(detector: keras.Model, images):
     """The detector's scale-space front end (`det_dog` layer) on images `(N, H, W, 3)` 0..255 → `(N, H, W, S)`."""
-    front = keras.Model(detector.input, detector.get_layer("det_dog").output, name="detector_front_end")
-    return front(images, training=False)
+    return detector_front_end(detector)(images, training=False)
+
+
+SELECTIONS = ("scale_space", "score")
+
+
+def _scale_space_options(selection, subpixel, refine_3d, edge_ratio) -> dict:
+    """Validate `selection`; the `scale_space_keypoints` / `ScaleSpaceKeypoints` options shared by
+    `detect_and_describe` and `lift_inference_model` (edge test at 10 unless given)."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be 'scale_space' or 'score'; received {selection!r}")
+    return {"edge_ratio": 10.0 if edge_ratio is None else edge_ratio,
+            "refine": ("3d" if refine_3d else "2d") if subpixel else None}
 
 
 def _standardize(x, name):
@@ -305,7 +322,7 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     The detector runs over the whole image. With `selection="score"` keypoints are the local maxima of its
     score map (NMS radius `nms_radius`, above `min_score`); with `selection="scale_space"` (default) they
     are the 3-D extrema in space and scale of the detector's scale-space front end (its `det_dog` layer,
-    initialised to four differences of Gaussians and trained with the detector), above
+    four differences of Gaussians, frozen unless built with `train_front_end=True`), above
     `scale_space_threshold`, with SIFT's edge test (`edge_ratio`, 10 when None) — as the paper's detector,
     which takes the scale-space maximum of its score pyramid. Either way keypoints lie at least half a crop
     from the border, on regions whose local gray-level standard deviation is at least `min_contrast`
@@ -349,8 +366,7 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
 
     if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
         raise ValueError(f"max_keypoints must be a positive int; received {max_keypoints!r}")
-    if selection not in ("scale_space", "score"):
-        raise ValueError(f"selection must be 'scale_space' or 'score'; received {selection!r}")
+    scale_space_options = _scale_space_options(selection, subpixel, refine_3d, edge_ratio)
     detector, _, descriptor, crop = _parts(model)
     raw_shape = np.shape(image)
     rgb = as_rgb_uint8(image)
@@ -375,19 +391,16 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
                                               min_contrast=min_contrast, min_score=min_score, subpixel=subpixel,
                                               edge_ratio=edge_ratio)
     else:
-        responses = scale_space_responses(detector, image_f)
         points, values, valid, scale_index = scale_space_keypoints(
-            responses, k, threshold=scale_space_threshold, border=border, images=image_f, min_contrast=min_contrast,
-            edge_ratio=10.0 if edge_ratio is None else edge_ratio,
-            refine=("3d" if refine_3d else "2d") if subpixel else None)
-        valid = keras.ops.convert_to_numpy(valid)[0]
-        scale_index = keras.ops.convert_to_numpy(scale_index)[0][valid]
-    valid = keras.ops.convert_to_numpy(valid)[0] if selection == "score" else valid
+            scale_space_responses(detector, image_f), k, threshold=scale_space_threshold, border=border,
+            images=image_f, min_contrast=min_contrast, **scale_space_options)
+    valid = keras.ops.convert_to_numpy(valid)[0]
     points = keras.ops.convert_to_numpy(points)[0][valid]
     values = keras.ops.convert_to_numpy(values)[0][valid]
     supports = np.full((len(points),), crop.support, np.float32)
     if selection == "scale_space" and reference_sigma is not None:
         lo, hi = scale_limits
+        scale_index = keras.ops.convert_to_numpy(scale_index)[0][valid]
         supports = (crop.support * np.clip(dog_scale(scale_index) / reference_sigma, lo, hi)).astype(np.float32)
     if len(points) == 0:
         return empty(f"no keypoints: the image has no region with local contrast >= {min_contrast:g} gray levels "
@@ -446,8 +459,7 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
     `selection="score"` `KeypointNMS` on the score map. Every keypoint is described on the fixed crop support
     (`model.get_layer("crop").support`; `detect_and_describe(reference_sigma=...)` has no counterpart here).
     """
-    if selection not in ("scale_space", "score"):
-        raise ValueError(f"selection must be 'scale_space' or 'score'; received {selection!r}")
+    scale_space_options = _scale_space_options(selection, subpixel, refine_3d, edge_ratio)
     detector, orientation, descriptor, crop = _parts(model)
     h, w = (int(s) for s in image_size)
     border = _border(crop.support)
@@ -461,11 +473,9 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
                                             min_score=min_score, subpixel=subpixel, edge_ratio=edge_ratio,
                                             name="nms")([scores, inputs])
     else:
-        front = keras.Model(detector.input, detector.get_layer("det_dog").output, name="detector_front_end")
-        refine = ("3d" if refine_3d else "2d") if subpixel else None
         points, values, valid, _ = ScaleSpaceKeypoints(
             max_keypoints, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
-            edge_ratio=10.0 if edge_ratio is None else edge_ratio, refine=refine, name="scale_space")([front(inputs), inputs])
+            name="scale_space", **scale_space_options)([detector_front_end(detector)(inputs), inputs])
     upright = OrientedPatches(size, support, name="crop")([inputs, points])  # (N, K, S, S, 3)
     vectors_k = keras.layers.TimeDistributed(orientation, name="orientations")(upright)  # (N, K, 2)
     rotated = OrientedPatches(size, support, name="crop_rotate")([inputs, points, vectors_k])
