@@ -59,20 +59,10 @@ def _centre_crops(patches, crop, angles=None, jitter=None, scales=None):
     centre = ops.full((n, 1, 2), (p - 1) / 2.0)
     if jitter is not None:
         centre = centre + jitter[:, None, :]
-    if scales is None:
-        angles = None if angles is None else angles[:, None]
-        return oriented_patches(patches, centre, angles, output_size=crop.output_size, support=crop.support)[:, 0]
-    from vras_keras.ops.keypoints import patch_offsets
-    from vras_keras.ops.sampling import bilinear_sample
-
-    offsets = ops.convert_to_tensor(patch_offsets(crop.output_size, crop.support))  # (S, S, 2)
-    angles = ops.zeros((n,)) if angles is None else angles
-    cos = (ops.cos(angles) * scales)[:, None, None]
-    sin = (ops.sin(angles) * scales)[:, None, None]
-    u, v = offsets[None, ..., 0], offsets[None, ..., 1]
-    x = centre[:, 0, 0][:, None, None] + cos * u - sin * v
-    y = centre[:, 0, 1][:, None, None] + sin * u + cos * v
-    return bilinear_sample(patches, ops.stack([x, y], axis=-1)[:, None])[:, 0]
+    angles = None if angles is None else angles[:, None]
+    scales = None if scales is None else scales[:, None]
+    return oriented_patches(patches, centre, angles, output_size=crop.output_size, support=crop.support,
+                            scales=scales)[:, 0]
 
 
 def centre_scales(detector: keras.Model, patches, *, batch_size: int = 512) -> np.ndarray:
@@ -250,21 +240,19 @@ class LiftStages:
         if self.dense_weight:
             if "heat1" not in batch:
                 raise ValueError("dense_weight > 0 needs quadruplets with heat1 / heat2 (vras_keras.data.pairs)")
-        if not self.pair_weight and not self.overlap_weight:
-            maps = tf.split(self.detector(tf.concat([batch["p1"], batch["p2"], batch["p3"], batch["p4"]], 0),
-                                          training=training), 4)
+        patches = tf.concat([batch["p1"], batch["p2"], batch["p3"], batch["p4"]], 0)
+        if not self.pair_weight and not self.overlap_weight:  # the detector alone
+            maps = tf.split(self.detector(patches, training=training), 4)
             total = self.gamma * losses.detector_class_loss(maps[:3], maps[3:], self.temperature)
-            if self.dense_weight:
-                total += self.dense_weight * losses.detector_dense_loss(maps[:2], (batch["heat1"], batch["heat2"]))
-            return total
-        out = self.model(tf.concat([batch["p1"], batch["p2"], batch["p3"], batch["p4"]], 0), training=training)
-        maps = tf.split(out["score_map"], 4)
-        k1, k2, _, _ = tf.split(out["keypoint"], 4)
-        d1, d2, _, _ = tf.split(out["descriptor"], 4)
-        total, _ = losses.detector_loss(maps, (d1, d2), (k1, k2), batch["affine"], patch_size=float(self.patch),
-                                        crop_size=self.crop.support, gamma=self.gamma,
-                                        overlap_weight=self.overlap_weight, pair_weight=self.pair_weight,
-                                        temperature=self.temperature)
+        else:
+            out = self.model(patches, training=training)
+            maps = tf.split(out["score_map"], 4)
+            k1, k2, _, _ = tf.split(out["keypoint"], 4)
+            d1, d2, _, _ = tf.split(out["descriptor"], 4)
+            total, _ = losses.detector_loss(maps, (d1, d2), (k1, k2), batch["affine"], patch_size=float(self.patch),
+                                            crop_size=self.crop.support, gamma=self.gamma,
+                                            overlap_weight=self.overlap_weight, pair_weight=self.pair_weight,
+                                            temperature=self.temperature)
         if self.dense_weight:
             total += self.dense_weight * losses.detector_dense_loss(maps[:2], (batch["heat1"], batch["heat2"]))
         return total
