@@ -487,8 +487,8 @@ def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, 
                  heat2=np.zeros((0, patch_size, patch_size), np.float32))
     empty.update(affine=np.zeros((0, 2, 2), np.float32), rotation=np.zeros((0,), np.float32),
                  points1=np.zeros((0, 2), np.float32), points2=np.zeros((0, 2), np.float32))
-    kp1 = distinctive_points(image1)
-    kp2 = distinctive_points(image2)
+    all1, all2 = distinctive_points(image1), distinctive_points(image2)
+    kp1, kp2 = all1, all2
     if len(kp1) == 0 or len(kp2) < 2:
         return empty
     kp1 = kp1[usable(dist1, kp1) & usable(dist2, apply_homography(homography, kp1))]
@@ -521,7 +521,6 @@ def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, 
         return empty
     # Repeatable distinctive points (the DoG keypoints of one view found again within 1.5 px in the other),
     # drawn as Gaussian bumps into detector targets for P1 (view 1) and P2 (view 2).
-    all1, all2 = distinctive_points(image1), distinctive_points(image2)
     to2 = apply_homography(homography, all1)
     rep1 = all1[np.min(np.linalg.norm(to2[:, None] - all2[None], axis=-1), axis=1) <= 1.5]
     to1 = apply_homography(np.linalg.inv(homography), all2)
