@@ -320,7 +320,6 @@ class LiftStages:
 
     def step(self, stage, batch: dict, rng: np.random.Generator) -> float:
         """One training step of `stage` on a batch of numpy quadruplet arrays; returns the (finite) loss."""
-        tf = self._tf
         fn = self._step_fn(stage)
         self.set_stage(stage)
         tensors = _tensors(batch)
