@@ -20,6 +20,13 @@ def test_descriptor_loss_hand_cases():
         L.descriptor_loss(E[:1], E[:1], E[:1], margin=0.0)
 
 
+def test_orientation_consistency_loss_is_periodic():
+    a = np.array([0.0, np.pi / 2], "float32")
+    b = np.array([2 * np.pi, -np.pi / 2], "float32")  # equal mod 2 pi; opposite
+    assert float(L.orientation_consistency_loss(a, b)) == pytest.approx(1.0, abs=1e-5)
+    assert float(L.orientation_consistency_loss(a, a + 0.1)) == pytest.approx(1 - np.cos(0.1), abs=1e-6)
+
+
 def test_orientation_loss_is_mean_distance():
     d1 = E[:2]
     d2 = np.stack([E[0], E[2]])

@@ -8,6 +8,8 @@ distinctive point, P4 a non-distinctive point. Descriptors are L2-normalised, so
   distance is also taken to the hardest other positive of the batch (HardNet-style mining).
 - `orientation_loss(d1, d2)`: distance between the pair's descriptors computed after rotating each
   patch by its estimated orientation: `mean ||d1 - d2||`.
+- `orientation_consistency_loss(a1, a2)`: `mean(1 - cos(a1 - a2))` of canonical angles that must agree
+  (an optional supervised term of the orientation stage, see `train_lift`).
 - `detector_loss(...)`: `gamma * L_class + pair_weight * L_pair + overlap_weight * L_overlap` with
   `L_class`: the soft-max-pooled score `s = sum softmax(S / T) * S` of each score map S should be >= 1 on
   P1-P3 and <= -1 on P4 (squared hinge, positives and negative weighted equally);
@@ -22,8 +24,8 @@ from __future__ import annotations
 
 from keras import ops
 
-__all__ = ["descriptor_loss", "detector_class_loss", "detector_dense_loss", "detector_loss", "keypoint_overlap_loss", "orientation_loss",
-           "soft_score"]
+__all__ = ["descriptor_loss", "detector_class_loss", "detector_dense_loss", "detector_loss", "keypoint_overlap_loss",
+           "orientation_consistency_loss", "orientation_loss", "soft_score"]
 
 
 def _distance(a, b):
@@ -49,6 +51,11 @@ def descriptor_loss(d1, d2, d3, *, margin: float = 1.0, hardest_in_batch: bool =
 def orientation_loss(d1, d2):
     """Mean distance of the pair's descriptors after orientation assignment; `(N, D)` each, scalar."""
     return ops.mean(_distance(d1, d2))
+
+
+def orientation_consistency_loss(angle1, angle2):
+    """`mean(1 - cos(angle1 - angle2))`: angles `(N,)` (radians) that should be equal modulo 2 pi; scalar in [0, 2]."""
+    return ops.mean(1.0 - ops.cos(angle1 - angle2))
 
 
 def soft_score(score_map, temperature: float = 1.0):

@@ -179,6 +179,11 @@ class LiftStages:
         scale_jitter: relative scale between the pair's crops in stage 1, log-uniform in
             [1 / (1 + scale_jitter), 1 + scale_jitter] (the crops have a fixed support, so the descriptor must
             tolerate the views' scale changes; 0 disables it).
+        consistency_weight: weight of a supervised term added to the orientation stage (an addition to the
+            paper): P1 and the rectified P2 (the same pixels) are cropped at independent random angles a1, a2
+            (and relative scales within `scale_jitter`); the canonical angles a + estimated orientation must
+            agree, `losses.orientation_consistency_loss`. It teaches rotation equivariance over all angles
+            directly instead of through descriptor distances. 0: the paper's loss alone.
         jit: compile the steps with XLA.
 
     `step(stage, batch, rng)` sets the trainable flags of the stage (the other networks frozen), runs one
@@ -189,7 +194,8 @@ class LiftStages:
     def __init__(self, model: keras.Model, *, make_optimizer=None, learning_rate: float = 1e-3, margin: float = 1.0,
                  hardest_in_batch: bool = True, gamma: float = 1.0, overlap_weight: float = 1.0,
                  pair_weight: float = 1.0, dense_weight: float = 0.0, rotation_jitter: float = 10.0,
-                 position_jitter: float = 1.0, scale_jitter: float = 0.0, jit: bool = False):
+                 position_jitter: float = 1.0, scale_jitter: float = 0.0, consistency_weight: float = 0.0,
+                 jit: bool = False):
         import tensorflow as tf  # custom training loop: GradientTape + tf.function (the TF backend)
 
         self.model = model
@@ -207,6 +213,9 @@ class LiftStages:
         if not scale_jitter >= 0:
             raise ValueError(f"scale_jitter must be >= 0; received {scale_jitter!r}")
         self.scale_jitter = float(scale_jitter)
+        if not consistency_weight >= 0:
+            raise ValueError(f"consistency_weight must be >= 0; received {consistency_weight!r}")
+        self.consistency_weight = float(consistency_weight)
         self.jit = jit
         self.optimizers = {}
         self._steps = {}
@@ -226,14 +235,30 @@ class LiftStages:
         d1, d2, d3 = tf.split(d, 3)
         return losses.descriptor_loss(d1, d2, d3, margin=self.margin, hardest_in_batch=self.hardest_in_batch)
 
-    def _orientation_loss(self, batch, training=True):
+    def _orientation_loss(self, batch, angles=None, scales=None, training=True):
         tf = self._tf
         both = tf.concat([batch["p1"], batch["p2"]], 0)
-        scales = tf.concat([batch["scale1"], batch["scale2"]], 0) if "scale1" in batch else None
-        vectors = self.orientation(_centre_crops(both, self.crop, scales=scales), training=training)
-        rotated = _centre_crops(both, self.crop, tf.math.atan2(vectors[:, 1], vectors[:, 0]), scales=scales)
+        own = tf.concat([batch["scale1"], batch["scale2"]], 0) if "scale1" in batch else None
+        vectors = self.orientation(_centre_crops(both, self.crop, scales=own), training=training)
+        rotated = _centre_crops(both, self.crop, tf.math.atan2(vectors[:, 1], vectors[:, 0]), scales=own)
         d1, d2 = tf.split(self.descriptor(rotated, training=False), 2)
-        return losses.orientation_loss(d1, d2)
+        loss = losses.orientation_loss(d1, d2)
+        if self.consistency_weight and angles is not None:
+            loss += self.consistency_weight * self._consistency_loss(batch, angles, scales, training)
+        return loss
+
+    def _consistency_loss(self, batch, angles, scales, training):
+        # P1 and the rectified P2 (same pixel grid) cropped at random angles a (and relative scales): the
+        # canonical angle a + estimate must agree between the two crops (rotation equivariance).
+        tf = self._tf
+        both = tf.concat([batch["p1"], batch["p2_rectified"]], 0)
+        if "scale1" in batch:
+            own = tf.concat([batch["scale1"], batch["scale2r"]], 0)
+            scales = own if scales is None else own * scales
+        vectors = self.orientation(_centre_crops(both, self.crop, angles, scales=scales), training=training)
+        canonical = tf.math.atan2(vectors[:, 1], vectors[:, 0]) + angles
+        t1, t2 = tf.split(canonical, 2)
+        return losses.orientation_consistency_loss(t1, t2)
 
     def _detector_loss(self, batch, training=True):
         tf = self._tf
@@ -259,6 +284,9 @@ class LiftStages:
 
     def _extra(self, stage, k, rng):
         tf = self._tf
+        if stage == "orientation" and self.consistency_weight:
+            return (tf.constant(rng.uniform(-np.pi, np.pi, 2 * k), tf.float32),
+                    tf.constant(np.exp(rng.uniform(-1, 1, 2 * k) * np.log1p(self.scale_jitter) / 2), tf.float32))
         if stage != "descriptor":
             return ()
         return (tf.constant(rng.uniform(-np.pi, np.pi, k), tf.float32),
@@ -334,7 +362,8 @@ class LiftStages:
         tensors = _tensors(batch)
         extra = self._extra("descriptor", len(batch["p1"]), rng)
         out = {"descriptor_loss": float(self._descriptor_loss(tensors, *extra, training=False)),
-               "orientation_loss": float(self._orientation_loss(tensors, training=False)),
+               "orientation_loss": float(self._orientation_loss(tensors, *self._extra("orientation", len(batch["p1"]), rng),
+                                                                training=False)),
                "detector_loss": float(self._detector_loss(tensors, training=False))}
         d1 = self.descriptor(_centre_crops(tensors["p1"], self.crop), training=False).numpy()
         d2 = self.descriptor(_centre_crops(tensors["p2_rectified"], self.crop), training=False).numpy()
@@ -370,6 +399,8 @@ def train_lift(
     learning_rate: float = 1e-3,
     margin: float = 1.0,
     hardest_in_batch: bool = True,
+   
+    lr_decay: bool = False,
     gamma: float = 1.0,
     overlap_weight: float = 1.0,
     pair_weight: float = 1.0,
@@ -377,6 +408,7 @@ def train_lift(
     rotation_jitter: float = 10.0,
     position_jitter: float = 1.0,
     scale_jitter: float = 0.0,
+    consistency_weight: float = 0.0,
     reference_sigma: float | None = None,
     scale_limits=(0.7, 1.4),
     augment: float = 0.0,
@@ -395,10 +427,13 @@ def train_lift(
         batch_size: quadruplets per step.
         learning_rate: Adam's, a fresh optimizer per stage.
         margin, hardest_in_batch: `descriptor_loss` options.
+        lr_decay: cosine decay of the learning rate to 0 over each stage's steps (else constant).
         gamma, overlap_weight, pair_weight, dense_weight: detector-stage weights (see `LiftStages`).
         rotation_jitter: degrees of random relative rotation between the pair in stage 1.
         position_jitter: pixels of random relative shift between the pair in stage 1.
         scale_jitter: relative scale between the pair's crops in stage 1 (see `LiftStages`).
+        consistency_weight: weight of a rotation-consistency term added to the orientation stage's loss (see
+            `LiftStages`; 0: the paper's loss alone).
         reference_sigma, scale_limits: None trains on the fixed crop support; a DoG scale (px) trains with
             per-keypoint scale: each crop (descriptor and orientation stages) covers its keypoint's own
             support, `crop.support * clip(dog_scale / reference_sigma, *scale_limits)`
@@ -420,10 +455,19 @@ def train_lift(
                                              scale_limits=scale_limits))
     history = {stage: [] for stage in STAGES}
     history["seconds"] = {}
-    stages = LiftStages(model, learning_rate=learning_rate, margin=margin, hardest_in_batch=hardest_in_batch,
+    stage_steps = dict(zip(STAGES, (descriptor_steps, orientation_steps, detector_steps)))
+
+    def make_optimizer(stage):
+        rate = learning_rate
+        if lr_decay:
+            rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, stage_steps[stage]))
+        return keras.optimizers.Adam(rate)
+
+    stages = LiftStages(model, make_optimizer=make_optimizer, margin=margin, hardest_in_batch=hardest_in_batch,
                         gamma=gamma, overlap_weight=overlap_weight, pair_weight=pair_weight,
                         dense_weight=dense_weight, rotation_jitter=rotation_jitter,
-                        position_jitter=position_jitter, scale_jitter=scale_jitter)
+                        position_jitter=position_jitter, scale_jitter=scale_jitter,
+                        consistency_weight=consistency_weight)
 
     def batches(steps):
         order = rng.permutation(n)
