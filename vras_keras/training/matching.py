@@ -13,7 +13,7 @@ others frozen (`vras_keras.models.matching.train_lift.LiftStages`). This runner 
   every stage gets at least one step); an epoch may span a stage boundary. Each stage gets a fresh
   optimizer from the recipe's `optimizer` / `schedule` sections.
 - `task_options` (all optional): `stages`, `margin`, `hardest_in_batch`, `gamma`, `overlap_weight`, `pair_weight`, `dense_weight`,
-  `rotation_jitter`, `position_jitter`, `scale_jitter` (see `LiftStages`).
+  `rotation_jitter`, `position_jitter`, `scale_jitter`, `consistency_weight` (see `LiftStages`).
 - artefacts, as `trainer.train`: `config.yaml`, `vras_meta.json`, `checkpoints/{last,best}.keras` (+
   `best.json`, atomic), `history.csv` (`loss` = mean step loss of the epoch, `<stage>_loss` per stage
   trained in it; `val_descriptor_loss`, `val_orientation_loss`, `val_detector_loss`, their sum `val_loss`
@@ -42,7 +42,7 @@ from vras_keras.training.tasks import register_task_runner
 
 DEFAULT_STAGES = {"descriptor": 0.6, "orientation": 0.2, "detector": 0.2}
 STAGE_OPTIONS = ("margin", "hardest_in_batch", "gamma", "overlap_weight", "pair_weight", "dense_weight", "rotation_jitter",
-                 "position_jitter", "scale_jitter")
+                 "position_jitter", "scale_jitter", "consistency_weight")
 PAIR_OPTIONS = ("max_rotation", "scale_range", "perspective", "photometric_strength", "images")
 
 

@@ -400,7 +400,6 @@ def train_lift(
     margin: float = 1.0,
     hardest_in_batch: bool = True,
    
-    lr_decay: bool = False,
     gamma: float = 1.0,
     overlap_weight: float = 1.0,
     pair_weight: float = 1.0,
@@ -427,7 +426,6 @@ def train_lift(
         batch_size: quadruplets per step.
         learning_rate: Adam's, a fresh optimizer per stage.
         margin, hardest_in_batch: `descriptor_loss` options.
-        lr_decay: cosine decay of the learning rate to 0 over each stage's steps (else constant).
         gamma, overlap_weight, pair_weight, dense_weight: detector-stage weights (see `LiftStages`).
         rotation_jitter: degrees of random relative rotation between the pair in stage 1.
         position_jitter: pixels of random relative shift between the pair in stage 1.
@@ -455,15 +453,7 @@ def train_lift(
                                              scale_limits=scale_limits))
     history = {stage: [] for stage in STAGES}
     history["seconds"] = {}
-    stage_steps = dict(zip(STAGES, (descriptor_steps, orientation_steps, detector_steps)))
-
-    def make_optimizer(stage):
-        rate = learning_rate
-        if lr_decay:
-            rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, stage_steps[stage]))
-        return keras.optimizers.Adam(rate)
-
-    stages = LiftStages(model, make_optimizer=make_optimizer, margin=margin, hardest_in_batch=hardest_in_batch,
+    stages = LiftStages(model, learning_rate=learning_rate, margin=margin, hardest_in_batch=hardest_in_batch,
                         gamma=gamma, overlap_weight=overlap_weight, pair_weight=pair_weight,
                         dense_weight=dense_weight, rotation_jitter=rotation_jitter,
                         position_jitter=position_jitter, scale_jitter=scale_jitter,
