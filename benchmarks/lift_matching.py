@@ -119,7 +119,7 @@ def main():
     parser.add_argument("--grayscale", type=int, default=1, help="1: orientation and descriptor see gray patches "
                         "(lift(grayscale=True)); 0: RGB")
     parser.add_argument("--desc-steps", type=int, default=6000)
-    parser.add_argument("--ori-steps", type=int, default=300)
+    parser.add_argument("--ori-steps", type=int, default=2000)
     parser.add_argument("--det-steps", type=int, default=60)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--dense-weight", type=float, default=1.0, help="detector: heatmap cross-entropy weight")
@@ -127,6 +127,8 @@ def main():
     parser.add_argument("--overlap-weight", type=float, default=0.0, help="detector: paper's overlap term")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--scale-jitter", type=float, default=0.25, help="descriptor: relative crop scale jitter")
+    parser.add_argument("--consistency-weight", type=float, default=1.0, help="orientation: rotation-consistency "
+                        "term (0: the paper's loss alone)")
     parser.add_argument("--augment", type=float, default=0.0, help="descriptor/orientation: photometric + blur "
                         "augmentation strength of every patch (data.pairs.augment_patches; 0: none)")
     parser.add_argument("--reference-sigma", type=float, default=0.0, help="per-keypoint scale: DoG sigma (px) "
@@ -173,7 +175,7 @@ def main():
                          detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr, log_every=100,
                          dense_weight=args.dense_weight, pair_weight=args.pair_weight,
                          overlap_weight=args.overlap_weight, scale_jitter=args.scale_jitter,
-                         augment=args.augment, reference_sigma=args.reference_sigma or None, scale_limits=tuple(args.scale_limits))
+                         consistency_weight=args.consistency_weight, augment=args.augment, reference_sigma=args.reference_sigma or None, scale_limits=tuple(args.scale_limits))
     train_cpu = time.process_time() - cpu0
     weights_path = Path(os.environ.get("LIFT_WEIGHTS", "/tmp/lift_benchmark.weights.h5"))
     model.save_weights(weights_path)
@@ -224,6 +226,8 @@ def main():
         f"{args.ori_steps}, detector {args.det_steps} steps of {args.batch} quadruplets (Adam {args.lr}; descriptor pairs with "
         f"±{args.scale_jitter:g} relative scale jitter"
         + (f", photometric + blur augmentation of strength {args.augment:g} on every patch" if args.augment else "")
+        + (f"; orientation loss: the paper's + {args.consistency_weight:g} x rotation consistency"
+           if args.consistency_weight else "")
         + "; detector loss: "
         f"class term + {args.dense_weight:g} x heatmap cross-entropy at repeatable DoG points + {args.pair_weight:g} x pair "
         f"+ {args.overlap_weight:g} x overlap), on "
