@@ -119,7 +119,7 @@ def main():
     parser.add_argument("--grayscale", type=int, default=1, help="1: orientation and descriptor see gray patches "
                         "(lift(grayscale=True)); 0: RGB")
     parser.add_argument("--desc-steps", type=int, default=6000)
-    parser.add_argument("--ori-steps", type=int, default=2000)
+    parser.add_argument("--ori-steps", type=int, default=1000)
     parser.add_argument("--det-steps", type=int, default=60)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--dense-weight", type=float, default=1.0, help="detector: heatmap cross-entropy weight")
