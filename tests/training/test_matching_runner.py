@@ -108,3 +108,6 @@ def test_matching_recipe_errors(tmp_path):
         train(TrainConfig.from_dict(_recipe(tmp_path / "b", data={"source": "shapes", "task": "matching"})), verbose=0)
     with pytest.raises(ValueError, match="task_options.stages"):
         train(TrainConfig.from_dict(_recipe(tmp_path / "c", task_options={"stages": {"detector": -1}})), verbose=0)
+    # stage options reach LiftStages (which checks them)
+    with pytest.raises(ValueError, match="consistency_weight must be >= 0"):
+        train(TrainConfig.from_dict(_recipe(tmp_path / "d", task_options={"consistency_weight": -1.0})), verbose=0)
