@@ -351,7 +351,8 @@ def test_grayscale_descriptor_ignores_colour():
     for name in ("descriptor", "orientation"):
         net = model.get_layer(name)
         np.testing.assert_allclose(np.asarray(net(x)), np.asarray(net(gray)), atol=1e-4)
-    colour = models.get("lift", **TINY)
+    assert models.get("lift", **TINY).get_layer("descriptor").get_layer("desc_gray")  # the default
+    colour = models.get("lift", **TINY, grayscale=False)
     assert not np.allclose(np.asarray(colour.get_layer("descriptor")(x)), np.asarray(colour.get_layer("descriptor")(gray)), atol=1e-4)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "lift.keras")

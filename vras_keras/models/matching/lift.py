@@ -198,7 +198,7 @@ def _check_sizes(patch_size, crop_size, descriptor_size, descriptor_dim, width, 
 
 @register("lift", task="matching")
 def lift(*, patch_size: int = 64, crop_size: float = 32.0, descriptor_size: int = 32, descriptor_dim: int = 128,
-         width: float = 1.0, temperature: float = 1.0, grayscale: bool = False, weights=None,
+         width: float = 1.0, temperature: float = 1.0, grayscale: bool = True, weights=None,
          name: str = "lift") -> keras.Model:
     """LIFT patch pipeline: detector → soft-argmax → crop → orientation → rotated crop → descriptor.
 
@@ -216,7 +216,8 @@ def lift(*, patch_size: int = 64, crop_size: float = 32.0, descriptor_size: int 
         temperature: of the soft-argmax over the score map.
         grayscale: the orientation and descriptor networks see gray patches (channel mean of the RGB
             crops), as the paper's; on pairs of photographs not seen in training it matched better (MMA@3
-            0.858 vs 0.809, benchmarks/results/lift_matching.md). The detector's DoG front end is gray either way.
+            0.858 vs 0.809, benchmarks/results/lift_matching.md), hence the default; False: RGB patches. The
+            detector's DoG front end is gray either way.
         weights: None (random initialisation; no pretrained weights are distributed) or a path to a
             `.weights.h5` file saved from a model with the same arguments.
 
