@@ -403,7 +403,6 @@ def train_lift(
     learning_rate: float = 1e-3,
     margin: float = 1.0,
     hardest_in_batch: bool = True,
-   
     gamma: float = 1.0,
     overlap_weight: float = 1.0,
     pair_weight: float = 1.0,
