@@ -82,6 +82,17 @@ def _axis_samples(start, length, bins, sampling_ratio, size):
     return ops.cast(low, "int32"), ops.cast(high, "int32"), frac, ops.cast(valid, "float32")
 
 
+def _box_extent(boxes, aligned):
+    """`(x1, y1, width, height)` `(N,)` each of `(N, 4)` xyxy boxes in map pixels: shifted by half a pixel when
+    `aligned`; otherwise (the original RoIAlign) malformed boxes are forced to be 1 x 1."""
+    offset = 0.5 if aligned else 0.0
+    x1, y1 = boxes[:, 0] - offset, boxes[:, 1] - offset
+    roi_w, roi_h = boxes[:, 2] - offset - x1, boxes[:, 3] - offset - y1
+    if not aligned:
+        roi_w, roi_h = ops.maximum(roi_w, 1.0), ops.maximum(roi_h, 1.0)
+    return x1, y1, roi_w, roi_h
+
+
 def _roi_align_rows(table, boxes, base, height, width, output_size, sampling_ratio, aligned):
     """The core: `N` boxes sampled from rows of a flattened feature table.
 
@@ -97,11 +108,7 @@ def _roi_align_rows(table, boxes, base, height, width, output_size, sampling_rat
     ph, pw = output_size
     s = sampling_ratio
     channels = table.shape[-1]
-    offset = 0.5 if aligned else 0.0
-    x1, y1 = boxes[:, 0] - offset, boxes[:, 1] - offset
-    roi_w, roi_h = boxes[:, 2] - offset - x1, boxes[:, 3] - offset - y1
-    if not aligned:  # the original RoIAlign forces malformed boxes to be 1 x 1
-        roi_w, roi_h = ops.maximum(roi_w, 1.0), ops.maximum(roi_h, 1.0)
+    x1, y1, roi_w, roi_h = _box_extent(boxes, aligned)
     y_lo, y_hi, ly, vy = _axis_samples(y1, roi_h, ph, s, height)  # (N, ph*s)
     x_lo, x_hi, lx, vx = _axis_samples(x1, roi_w, pw, s, width)  # (N, pw*s)
     row_w = ops.cast(width, "int32")[:, None, None]
@@ -139,11 +146,7 @@ def _axis_weights(start, length, bins, sampling_ratio, size, depth):
 def _separable_weights(boxes, height, width, output_size, sampling_ratio, aligned):
     """`(Wy (N, ph, H), Wx (N, pw, W))` for `(N, 4)` xyxy boxes in the pixel units of an `H x W` map."""
     ph, pw = output_size
-    offset = 0.5 if aligned else 0.0
-    x1, y1 = boxes[:, 0] - offset, boxes[:, 1] - offset
-    roi_w, roi_h = boxes[:, 2] - offset - x1, boxes[:, 3] - offset - y1
-    if not aligned:  # the original RoIAlign forces malformed boxes to be 1 x 1
-        roi_w, roi_h = ops.maximum(roi_w, 1.0), ops.maximum(roi_h, 1.0)
+    x1, y1, roi_w, roi_h = _box_extent(boxes, aligned)
     size_h = ops.cast(height, "float32") * ops.ones_like(y1)
     size_w = ops.cast(width, "float32") * ops.ones_like(x1)
     wy = _axis_weights(y1, roi_h, ph, sampling_ratio, size_h, height)
