@@ -362,14 +362,21 @@ def test_grayscale_descriptor_ignores_colour():
     np.testing.assert_allclose(np.asarray(loaded(patches)["descriptor"]), np.asarray(model(patches)["descriptor"]), atol=1e-5)
 
 
-def test_training_with_augmentation():
+def test_training_with_augmentation(monkeypatch):
+    from vras_keras.data import pairs
     from vras_keras.data.pairs import quadruplet_dataset
 
     data = quadruplet_dataset("train", num_pairs=2, per_pair=6, patch_size=24, image_size=64, patch_dtype="uint8")
     model = models.get("lift", **TINY)
     before = [np.array(w) for w in model.get_layer("descriptor").trainable_weights]
+    calls = []
+    original = pairs.augment_patches
+    monkeypatch.setattr(pairs, "augment_patches", lambda patches, *a, **k: calls.append(1) or original(patches, *a, **k))
     history = train_lift(model, data, descriptor_steps=2, orientation_steps=1, detector_steps=1, batch_size=6,
                          augment=1.0, log=None)
+    # every patch array a stage reads: P1, rectified P2, P3 per descriptor step; P1, P2 and (consistency
+    # term) rectified P2 per orientation step; none in the detector stage
+    assert len(calls) == 2 * 3 + 1 * 3
     assert all(np.isfinite(history[s][-1][1]) for s in ("descriptor", "orientation", "detector"))
     assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights))
     with pytest.raises(ValueError, match="augment"):

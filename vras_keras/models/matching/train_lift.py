@@ -475,13 +475,17 @@ def train_lift(
     if not augment >= 0:
         raise ValueError(f"augment must be >= 0; received {augment!r}")
 
+    # the patches each stage reads (the orientation stage's consistency term reads the rectified P2)
+    read_by = {"descriptor": ("p1", "p2_rectified", "p3"),
+               "orientation": ("p1", "p2") + (("p2_rectified",) if consistency_weight else ())}
+
     def augmented(stage, batch):
         if not augment or stage == "detector":  # the detector's targets come from the unaugmented views
             return batch
         from vras_keras.data.pairs import augment_patches
 
         out = dict(batch)
-        for k in (("p1", "p2_rectified", "p3") if stage == "descriptor" else ("p1", "p2")):  # what the stage reads
+        for k in read_by[stage]:
             out[k] = augment_patches(batch[k], rng, strength=augment, max_blur=max_blur)
         return out
 
