@@ -175,7 +175,8 @@ def main():
                          detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr, log_every=100,
                          dense_weight=args.dense_weight, pair_weight=args.pair_weight,
                          overlap_weight=args.overlap_weight, scale_jitter=args.scale_jitter,
-                         consistency_weight=args.consistency_weight, augment=args.augment, reference_sigma=args.reference_sigma or None, scale_limits=tuple(args.scale_limits))
+                         consistency_weight=args.consistency_weight, augment=args.augment,
+                         reference_sigma=args.reference_sigma or None, scale_limits=tuple(args.scale_limits))
     train_cpu = time.process_time() - cpu0
     weights_path = Path(os.environ.get("LIFT_WEIGHTS", "/tmp/lift_benchmark.weights.h5"))
     model.save_weights(weights_path)
