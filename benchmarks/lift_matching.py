@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -259,9 +260,12 @@ def main():
     if picture:
         width = max(p.shape[1] for p in picture)
         picture = [np.pad(p, ((0, 4), (0, width - p.shape[1]), (0, 0)), constant_values=255) for p in picture]
-        path = RESULTS_DIR / "lift_matches.png"
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        # the recorded picture is replaced only with the results section; other runs write a temporary one
+        writing = not (args.quick or args.no_write)
+        path = RESULTS_DIR / "lift_matches.png" if writing else Path(tempfile.gettempdir()) / "lift_matches.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(picture, axis=0), cv2.COLOR_RGB2BGR))
+        print(f"matches picture: {path}", flush=True)
         lines += ["", "Matches on the first held-out pair (green: within 3 px of the ground truth; red: wrong): "
                   "[lift_matches.png](results/lift_matches.png)"]
     markdown = "\n".join(lines)
