@@ -34,8 +34,9 @@ import numpy as np  # noqa: E402
 
 from _report import RESULTS_DIR, machine, write_section  # noqa: E402
 from vras_keras import models  # noqa: E402
-from vras_keras.data.pairs import EVAL_IMAGES, TRAIN_IMAGES, ViewPairs, apply_homography, quadruplet_dataset  # noqa: E402
-from vras_keras.models.matching.lift import detect_and_describe, match  # noqa: E402
+from vras_keras.data.pairs import EVAL_IMAGES, TRAIN_IMAGES, ViewPairs, quadruplet_dataset  # noqa: E402
+from vras_keras.metrics.matching import evaluate_pair  # noqa: E402
+from vras_keras.models.matching.lift import detect_and_describe  # noqa: E402
 from vras_keras.models.matching.train_lift import train_lift  # noqa: E402
 
 THRESHOLDS = (1, 3, 5)
@@ -51,43 +52,10 @@ def opencv_features(kind, image, max_keypoints):
     return xy, descriptors
 
 
-def hamming_mutual(d1, d2):
-    if len(d1) == 0 or len(d2) == 0:
-        return np.zeros((0, 2), np.int64)
-    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d1, d2)
-    return np.array(sorted((m.queryIdx, m.trainIdx) for m in matches), np.int64).reshape(-1, 2)
-
-
-def _inside(valid, xy):
-    if len(xy) == 0:
-        return np.zeros((0,), bool)
-    ix = np.clip(np.round(xy).astype(int), 0, valid.shape[0] - 1)
-    return valid[ix[:, 1], ix[:, 0]]
-
-
-def evaluate_pair(pair, xy1, d1, xy2, d2, matcher):
-    """Metrics of one pair (see module docstring); keypoints outside the shared region are dropped."""
-    keep1, keep2 = _inside(pair["valid1"], xy1), _inside(pair["valid2"], xy2)
-    xy1, d1, xy2, d2 = xy1[keep1], d1[keep1], xy2[keep2], d2[keep2]
-    h = pair["homography"]
-    out = {"keypoints": 0.5 * (len(xy1) + len(xy2))}
-    if len(xy1) == 0 or len(xy2) == 0:
-        out.update(repeatability=0.0, matches=0, **{f"mma@{t}": 0.0 for t in THRESHOLDS}, **{"correct@3": 0})
-        return out
-    p12 = apply_homography(h, xy1)
-    p21 = apply_homography(np.linalg.inv(h), xy2)
-    dist12 = np.linalg.norm(p12[:, None] - xy2[None], axis=-1)
-    dist21 = np.linalg.norm(p21[:, None] - xy1[None], axis=-1)
-    repeated = (dist12.min(1) <= 3).sum() + (dist21.min(1) <= 3).sum()
-    out["repeatability"] = repeated / (len(xy1) + len(xy2))
-    m = matcher(d1, d2)
-    out["matches"] = len(m)
-    errors = np.linalg.norm(p12[m[:, 0]] - xy2[m[:, 1]], axis=-1) if len(m) else np.zeros((0,))
-    for t in THRESHOLDS:
-        out[f"mma@{t}"] = float(np.mean(errors <= t)) if len(m) else 0.0
-    out["correct@3"] = int(np.sum(errors <= 3))
-    out["_matches"], out["_errors"], out["_xy"] = m, errors, (xy1, xy2)
-    return out
+def evaluate(pair, xy1, d1, xy2, d2, matcher):
+    """`metrics.matching.evaluate_pair` on a `ViewPairs` sample; `matcher` is `{"ratio", "metric"}`."""
+    return evaluate_pair(xy1, d1, xy2, d2, pair["homography"], shape_a=pair["image1"].shape,
+                         shape_b=pair["image2"].shape, valid_a=pair["valid1"], valid_b=pair["valid2"], **matcher)
 
 
 def draw_matches(pair, xy1, xy2, m, errors, title):
@@ -192,9 +160,9 @@ def main():
         "SIFT (OpenCV)": lambda im: opencv_features("SIFT", im, args.max_keypoints),
         "ORB (OpenCV)": lambda im: opencv_features("ORB", im, args.max_keypoints),
     }
-    matchers = {name: (hamming_mutual if name.startswith("ORB") else match) for name in methods}
+    matchers = {name: {"metric": "hamming" if name.startswith("ORB") else "l2"} for name in methods}
     if args.ratio:
-        ratio_match = lambda a, b: match(a, b, ratio=args.ratio)  # noqa: E731
+        ratio_match = {"ratio": args.ratio}
         methods[f"LIFT (ours, trained) + ratio {args.ratio:g}"] = methods["LIFT (ours, trained)"]
         methods[f"SIFT (OpenCV) + ratio {args.ratio:g}"] = methods["SIFT (OpenCV)"]
         matchers[f"LIFT (ours, trained) + ratio {args.ratio:g}"] = ratio_match
@@ -209,12 +177,12 @@ def main():
             xy1, d1 = fn(pair["image1"])
             xy2, d2 = fn(pair["image2"])
             seconds[name] += time.perf_counter() - start
-            r = evaluate_pair(pair, xy1, d1, xy2, d2, matchers[name])
+            r = evaluate(pair, xy1, d1, xy2, d2, matchers[name])
             results[name].append(r)
             if i == 0 and name in ("LIFT (ours, trained)", "SIFT (OpenCV)", "ORB (OpenCV)") and "_matches" in r:
                 title = (f"{name}: {r['correct@3']} correct (<=3 px, green) of {r['matches']} mutual-NN matches, "
                          f"pair 0 ({pair['name']})")
-                picture.append(draw_matches(pair, *r["_xy"], r["_matches"], r["_errors"], title))
+                picture.append(draw_matches(pair, *r["_keypoints"], r["_matches"], r["_errors"], title))
     keys = ["keypoints", "repeatability", "mma@1", "mma@3", "mma@5", "matches", "correct@3"]
     table = {name: {k: float(np.mean([r[k] for r in rs])) for k in keys} for name, rs in results.items()}
     lines = [

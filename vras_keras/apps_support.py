@@ -21,12 +21,13 @@ from typing import Sequence
 
 import numpy as np
 
-from vras_keras.visualization.io import ImageDecodeError, as_rgb_array, decode_image  # noqa: F401 (re-exported)
+from vras_keras.data.images import to_rgb
 
 SAVEDMODELS_ENV = "VRAS_SAVEDMODELS"
 LANDSCAPES_ENV = "VRAS_LANDSCAPES"
 DEFAULT_SAVEDMODELS = "savedmodels"
 DISPLAY_SIDE = 384  # model inputs (32..64 px) are upscaled to about this for display
+UPLOAD_MAX_SIDE = 2048  # uploads are downscaled to this right after decoding: models run at a few hundred px
 
 TASK_TITLES = {
     "classification": "Classification",
@@ -159,7 +160,7 @@ def _sample(name: str, size: int) -> np.ndarray:
         photo = name[len("photo: "):]
         if photo not in PHOTOS:
             raise ValueError(f"unknown photo sample {photo!r}; available: {PHOTOS}")
-        return as_rgb_array(getattr(skimage.data, photo)())
+        return to_rgb(getattr(skimage.data, photo)())
     kind, _, index = name.rpartition(" #")
     if not index.isdigit():
         raise ValueError(f"unknown sample {name!r}")
@@ -175,7 +176,7 @@ def _sample(name: str, size: int) -> np.ndarray:
     if kind == "distorted digit":
         from vras_keras.data.digits import DistortedDigits
 
-        return as_rgb_array(DistortedDigits(split="test", variant="rts", canvas_size=size, seed=2024).sample(index)["image"])
+        return to_rgb(DistortedDigits(split="test", variant="rts", canvas_size=size, seed=2024).sample(index)["image"])
     raise ValueError(f"unknown sample {name!r}")
 
 
@@ -191,7 +192,7 @@ def display_scale(input_size: Sequence[int], target: int = DISPLAY_SIDE) -> int:
 
 def upscale(image, factor: int) -> np.ndarray:
     """Nearest-neighbour upscaling by an integer factor (keeps the pixels visible)."""
-    rgb = as_rgb_array(image)
+    rgb = to_rgb(image)
     return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1) if factor > 1 else rgb
 
 
@@ -199,7 +200,7 @@ def model_view(image, input_size: Sequence[int]) -> np.ndarray:
     """The image as the model sees it: resized (bilinear) to the input size, uint8 RGB."""
     import cv2
 
-    rgb = as_rgb_array(image)
+    rgb = to_rgb(image)
     h, w = input_size
     if rgb.shape[:2] == (h, w):
         return rgb
@@ -356,76 +357,6 @@ def stn_views(image, outputs, meta, i: int = 0):
     transformed = np.clip(np.asarray(outputs["transformed_image"][i], np.float32), 0, 255)
     t_factor = max(1, round(view.shape[0] / transformed.shape[0]))
     return view, upscale(np.round(transformed).astype(np.uint8), t_factor)
-
-
-# ------------------------------------------------------------------------------------------ matching
-def random_homography(size: Sequence[int], *, strength: float = 0.15, seed: int = 0) -> np.ndarray:
-    """A random 3×3 homography mapping an image of `size` (H, W) roughly onto itself: each corner moves
-    by up to `strength` × the side length (plus a small rotation)."""
-    import cv2
-
-    if not 0 <= strength < 0.5:
-        raise ValueError(f"strength must be in [0, 0.5), received {strength}")
-    h, w = size
-    rng = np.random.default_rng(seed)
-    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-    moved = corners + rng.uniform(-strength, strength, size=(4, 2)).astype(np.float32) * np.array([w, h], np.float32)
-    return cv2.getPerspectiveTransform(corners, moved).astype(np.float64)
-
-
-def warp_image(image, homography, size: Sequence[int] | None = None) -> np.ndarray:
-    """`image` warped by `homography` (reflected borders, so that the warp adds no empty corners)."""
-    import cv2
-
-    rgb = as_rgb_array(image)
-    h, w = size or rgb.shape[:2]
-    return cv2.warpPerspective(rgb, homography, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-
-def apply_homography(points, homography) -> np.ndarray:
-    """`(K, 2)` (x, y) points mapped by a 3×3 homography (pixel centres at +0.5 on both sides)."""
-    p = np.asarray(points, np.float64).reshape(-1, 2) - 0.5
-    q = np.concatenate([p, np.ones((len(p), 1))], 1) @ np.asarray(homography, np.float64).T
-    return (q[:, :2] / q[:, 2:3] + 0.5).astype(np.float32)
-
-
-def match_descriptors(descriptors_a, descriptors_b, *, max_ratio: float = 0.9, mutual: bool = True):
-    """Nearest-neighbour matching of `(Ka, D)` and `(Kb, D)` descriptors (L2).
-
-    Keeps a pair `(i, j)` when j is i's nearest neighbour, the ratio of the nearest to the second-nearest
-    distance is at most `max_ratio` (Lowe's test; 1 disables it) and, with `mutual`, i is j's nearest too.
-
-    Returns:
-        `(matches (M, 2) int, distances (M,))`, sorted by distance.
-    """
-    a = np.asarray(descriptors_a, np.float64).reshape(len(descriptors_a), -1)
-    b = np.asarray(descriptors_b, np.float64).reshape(len(descriptors_b), -1)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"descriptor sizes differ: {a.shape[1]} and {b.shape[1]}")
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((0, 2), np.int64), np.zeros((0,), np.float64)
-    d = np.sqrt(np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T, 0))
-    nearest = d.argmin(1)
-    best = d[np.arange(len(a)), nearest]
-    keep = np.ones(len(a), bool)
-    if len(b) > 1 and max_ratio < 1:
-        second = np.partition(d, 1, axis=1)[:, 1]
-        keep &= best <= max_ratio * second
-    if mutual:
-        keep &= d.argmin(0)[nearest] == np.arange(len(a))
-    idx = np.flatnonzero(keep)
-    order = np.argsort(best[idx], kind="stable")
-    matches = np.stack([idx[order], nearest[idx[order]]], 1).astype(np.int64)
-    return matches, best[idx[order]]
-
-
-def correct_matches(keypoints_a, keypoints_b, matches, homography, tolerance: float = 3.0) -> np.ndarray:
-    """`(M,)` bool: match `(i, j)` is correct when `H · a_i` lies within `tolerance` pixels of `b_j`."""
-    matches = np.asarray(matches, np.int64).reshape(-1, 2)
-    if not len(matches):
-        return np.zeros((0,), bool)
-    projected = apply_homography(np.asarray(keypoints_a)[matches[:, 0]], homography)
-    return np.linalg.norm(projected - np.asarray(keypoints_b)[matches[:, 1]], axis=1) <= tolerance
 
 
 # ------------------------------------------------------------------------------ architecture explorer

@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from vras_keras import apps_support as support
+from vras_keras.data.images import ImageDecodeError, decode_image, to_rgb
 
 # Element keys the tests and the browser test look for.
 RESULT_KEY = "result"
@@ -79,7 +80,7 @@ def _cached_sample(name: str, size: int):
 def choose_image(task: str, *, size: int = 64, key: str = "image", label: str = "Input image"):
     """Radio "Sample | Upload" and the matching widget; returns `(name, uint8 RGB array)` or None.
 
-    Uploads go through `vras_keras.visualization.io.decode_image`: anything it cannot convert is shown
+    Uploads go through `vras_keras.data.images.decode_image`: anything it cannot convert is shown
     as a message.
     """
     source = st.radio(label, ("Sample", "Upload"), horizontal=True, key=f"{key}_source")
@@ -93,8 +94,8 @@ def choose_image(task: str, *, size: int = 64, key: str = "image", label: str = 
         st.info("Choose an image file to run the model on it.")
         return None
     try:
-        return upload.name, support.decode_image(upload.getvalue(), name=upload.name)
-    except support.ImageDecodeError as error:
+        return upload.name, decode_image(upload.getvalue(), name=upload.name, max_side=support.UPLOAD_MAX_SIDE)
+    except ImageDecodeError as error:
         st.warning(str(error))
         return None
 
@@ -110,7 +111,7 @@ def model_and_image(task: str):
 
 def show_image(image, caption: str | None = None):
     """`st.image`, small images first upscaled (nearest) so that the browser does not blur their pixels."""
-    image = support.as_rgb_array(image)
+    image = to_rgb(image)
     if max(image.shape[:2]) < support.DISPLAY_SIDE // 2:
         image = support.upscale(image, support.display_scale(image.shape[:2]))
     st.image(image, caption=caption, width="stretch")

@@ -1,9 +1,12 @@
 """Feature matching: keypoints and descriptor matches between two images, or an image and a random warp."""
 
+import numpy as np
 import streamlit as st
 
 from vras_keras import apps_support as support
 from vras_keras import apps_ui as ui
+from vras_keras.data.geometry import random_homography, warp_image
+from vras_keras.metrics.matching import correct_matches, match_descriptors
 from vras_keras.visualization.overlays import draw_matches
 
 
@@ -28,13 +31,14 @@ def body():
     else:
         strength = st.slider("Warp strength", 0.0, 0.4, 0.15, 0.05, key="strength")
         seed = st.number_input("Warp seed", 0, 10_000, 0, key="seed")
-        homography = support.random_homography(size, strength=strength, seed=int(seed))
-        image_b = support.warp_image(image_a, homography)
+        homography = random_homography(size, strength=strength, seed=int(seed))
+        image_b = np.clip(np.round(warp_image(image_a, homography, size, border="reflect")[0]), 0, 255).astype(np.uint8)
     ratio = st.slider("Ratio test (nearest / second nearest distance ≤)", 0.5, 1.0, 0.9, 0.05, key="ratio")
     outputs = predictor.predict([image_a, image_b])
     kp_a, kp_b = outputs["keypoints"][0], outputs["keypoints"][1]
-    matches, distances = support.match_descriptors(outputs["descriptors"][0], outputs["descriptors"][1], max_ratio=ratio)
-    correct = None if homography is None else support.correct_matches(kp_a, kp_b, matches, homography)
+    matches, distances = match_descriptors(outputs["descriptors"][0], outputs["descriptors"][1],
+                                           ratio=ratio if ratio < 1 else None)
+    correct = None if homography is None else correct_matches(kp_a, kp_b, matches, homography)
     factor = support.display_scale(size)
     picture = draw_matches(support.upscale(image_a, factor), kp_a * factor, support.upscale(image_b, factor),
                            kp_b * factor, matches, inliers=correct)

@@ -68,37 +68,6 @@ def test_paste_box_masks():
     np.testing.assert_array_equal(pasted[0], expected)
 
 
-def test_match_descriptors_mutual_and_ratio():
-    a = np.array([[1, 0], [0, 1], [0.7, 0.7]], np.float32)
-    b = np.array([[0, 1.02], [1.01, 0], [5, 5]], np.float32)
-    matches, distances = support.match_descriptors(a, b, max_ratio=1.0)
-    assert matches.tolist() == [[0, 1], [1, 0]]  # by distance (0.01, 0.02); a[2] is not its neighbour's nearest
-    assert distances[0] <= distances[1]
-    # the ratio test drops an ambiguous descriptor
-    ambiguous = np.array([[1, 0], [0.99, 0.01]], np.float32)
-    query = [[0.995, 0.005]]  # equally far from both
-    assert support.match_descriptors(query, ambiguous, max_ratio=0.8, mutual=False)[0].shape == (0, 2)
-    assert support.match_descriptors(query, ambiguous, max_ratio=1.0, mutual=False)[0].shape == (1, 2)
-    with pytest.raises(ValueError, match="sizes differ"):
-        support.match_descriptors(a, np.zeros((2, 3)))
-
-
-def test_random_warp_moves_pixels_where_the_homography_says():
-    h = support.random_homography((64, 64), strength=0.1, seed=3)
-    image = np.zeros((64, 64, 3), np.uint8)
-    image[20:23, 30:33] = 255  # a 3x3 bright square centred at pixel (31, 21) -> (x, y) = (31.5, 21.5)
-    warped = support.warp_image(image, h)
-    ys, xs = np.nonzero(warped[..., 0] > 128)
-    centre = np.array([xs.mean() + 0.5, ys.mean() + 0.5])
-    np.testing.assert_allclose(centre, support.apply_homography([[31.5, 21.5]], h)[0], atol=0.75)
-    kp_a = np.array([[31.5, 21.5], [10.5, 10.5]], np.float32)
-    kp_b = np.concatenate([support.apply_homography(kp_a[:1], h), [[60, 60]]]).astype(np.float32)
-    assert support.correct_matches(kp_a, kp_b, [[0, 0], [1, 1]], h).tolist() == [True, False]
-    np.testing.assert_allclose(support.apply_homography(kp_a, np.eye(3)), kp_a, atol=1e-5)
-    with pytest.raises(ValueError, match="strength"):
-        support.random_homography((8, 8), strength=0.6)
-
-
 def test_read_landscape_errors(tmp_path, landscape_dir):
     assert support.read_landscape(str(landscape_dir / "landscape.npz")).losses.shape == (9, 9)
     data = (landscape_dir / "landscape.npz").read_bytes()

@@ -19,18 +19,13 @@ def add_arguments(parser):
 def run(args) -> int:
     import os
 
-    import numpy as np
-    from PIL import Image
-
+    from vras_keras.data.images import read_image
     from vras_keras.export.loading import load_export
     from vras_keras.export.present import DRAWERS, SUMMARIES
 
     arrays = []
     for path in args.images:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"image {path} does not exist")
-        with Image.open(path) as image:
-            arrays.append(np.asarray(image.convert("RGB")))
+        arrays.append(read_image(path))
     predictor = load_export(args.export, backend=args.backend, quantize=args.quantize)
     outputs = predictor.predict(arrays)
     meta = predictor.meta

@@ -37,6 +37,9 @@ import zlib
 
 import numpy as np
 
+from vras_keras.data.geometry import apply_homography, inside, local_affine, pixel_grid, warp_image
+from vras_keras.data.images import to_rgb
+
 # Photographs of skimage.data that ship with the package (no pooch download; `cat` is `chelsea`), plus the
 # two photographs shipped inside scikit-learn (`sklearn.datasets.load_sample_image`): `china`, `flower`.
 # `stereo_motorcycle` is the left image of scikit-image's stereo pair.
@@ -67,59 +70,18 @@ __all__ = [
     "EVAL_IMAGES",
     "TRAIN_IMAGES",
     "ViewPairs",
-    "apply_homography",
-    "as_rgb_uint8",
     "augment_patches",
     "available_images",
     "distinctive_points",
     "load_image",
-    "local_affine",
     "photometric",
     "quadruplet_dataset",
     "random_view_homography",
     "sample_quadruplets",
-    "warp_image",
 ]
 
 
 # ------------------------------------------------------------------------------------------ images
-def as_rgb_uint8(image, *, what: str = "image") -> np.ndarray:
-    """Any image array → uint8 `(H, W, 3)`.
-
-    Accepts `(H, W)` / `(H, W, 1)` grayscale (repeated), `(H, W, 3)` RGB, `(H, W, 4)` RGBA (alpha
-    dropped), bool (0 / 255), float in [0, 1] (scaled by 255) or in 0..255, integer types (clipped).
-
-    Raises:
-        TypeError: not array-like / not numeric.
-        ValueError: a shape that is not an image, or non-finite values.
-    """
-    try:
-        array = np.asarray(image)
-    except Exception as error:  # noqa: BLE001 - anything numpy cannot read is not an image
-        raise TypeError(f"{what} must be an array (H, W[, C]); received {type(image).__name__}") from error
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"{what} must be a numeric array (H, W[, C]); received dtype {array.dtype}")
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=-1)
-    elif array.ndim == 3 and array.shape[-1] == 4:
-        array = array[..., :3]
-    if array.ndim != 3 or array.shape[-1] != 3:
-        raise ValueError(
-            f"{what} must be (H, W) grayscale, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA; received shape {array.shape}"
-        )
-    if array.dtype == bool:
-        return array.astype(np.uint8) * 255
-    if np.issubdtype(array.dtype, np.floating):
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{what} has non-finite values (NaN or inf)")
-        if array.size and array.max() <= 1.0 and array.min() >= 0.0:
-            array = array * 255.0
-        return np.clip(np.round(array), 0, 255).astype(np.uint8)
-    return np.clip(array, 0, 255).astype(np.uint8)
-
-
 @functools.lru_cache(maxsize=None)
 def _load_cached(name: str) -> np.ndarray:
     import cv2
@@ -127,7 +89,7 @@ def _load_cached(name: str) -> np.ndarray:
     if name in SKLEARN_IMAGES:
         from sklearn.datasets import load_sample_image
 
-        image = as_rgb_uint8(load_sample_image(SKLEARN_IMAGES[name]), what=f"load_sample_image({SKLEARN_IMAGES[name]!r})")
+        image = to_rgb(load_sample_image(SKLEARN_IMAGES[name]), what=f"load_sample_image({SKLEARN_IMAGES[name]!r})")
     else:
         import skimage.data
 
@@ -137,7 +99,7 @@ def _load_cached(name: str) -> np.ndarray:
         loaded = loader()
         if isinstance(loaded, tuple):  # stereo pairs (left, right[, disparity]): the left image
             loaded = loaded[0]
-        image = as_rgb_uint8(loaded, what=f"skimage.data.{name}()")
+        image = to_rgb(loaded, what=f"skimage.data.{name}()")
     scale = MAX_SIDE / max(image.shape[:2])
     if scale < 1:
         size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
@@ -176,24 +138,6 @@ def available_images(split: str) -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------------------------- geometry
-def apply_homography(homography, points) -> np.ndarray:
-    """Map `(N, 2)` pixel points `(x, y)` by a 3 x 3 homography; returns float64 `(N, 2)`."""
-    h = np.asarray(homography, np.float64)
-    p = np.asarray(points, np.float64).reshape(-1, 2)
-    q = np.concatenate([p, np.ones((len(p), 1))], axis=1) @ h.T
-    return q[:, :2] / q[:, 2:3]
-
-
-def local_affine(homography, points) -> np.ndarray:
-    """Jacobians `(N, 2, 2)` of the homography at `points`: how a small view-1 offset moves in view 2."""
-    h = np.asarray(homography, np.float64)
-    p = np.asarray(points, np.float64).reshape(-1, 2)
-    q = np.concatenate([p, np.ones((len(p), 1))], axis=1) @ h.T  # (N, 3): u, v, w
-    w = q[:, 2]
-    jac = (h[None, :2, :2] * w[:, None, None] - q[:, :2, None] * h[None, 2:3, :2]) / (w**2)[:, None, None]
-    return jac
-
-
 def random_view_homography(
     rng: np.random.Generator,
     view_size: int,
@@ -220,29 +164,6 @@ def random_view_homography(
     dst = np.array([[0, 0], [last, 0], [last, last], [0, last]], np.float64)
     # getPerspectiveTransform solves in float64; the matrix is what the renderer uses, so it is exact.
     return cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
-
-
-def warp_image(image: np.ndarray, homography, view_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Render `image` (H, W, C) through `homography` (source → view) into a `view_size`² view.
-
-    Returns:
-        `(view, valid)`: float64 `(S, S, C)` exact bilinear samples (0 outside the source) and bool
-        `(S, S)`: the view pixels whose source position lies inside the source image.
-    """
-    from scipy import ndimage
-
-    inverse = np.linalg.inv(np.asarray(homography, np.float64))
-    ys, xs = np.mgrid[0:view_size, 0:view_size].astype(np.float64)
-    src = apply_homography(inverse, np.stack([xs.ravel(), ys.ravel()], axis=1))
-    h, w = image.shape[:2]
-    valid = (src[:, 0] >= 0) & (src[:, 0] <= w - 1) & (src[:, 1] >= 0) & (src[:, 1] <= h - 1)
-    coords = np.stack([src[:, 1], src[:, 0]])
-    channels = [
-        ndimage.map_coordinates(image[..., ch].astype(np.float64), coords, order=1, mode="constant", cval=0.0)
-        for ch in range(image.shape[-1])
-    ]
-    view = np.stack(channels, axis=-1).reshape(view_size, view_size, -1)
-    return view, valid.reshape(view_size, view_size)
 
 
 def photometric(view: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
@@ -387,19 +308,11 @@ class ViewPairs:
         homography = homography / homography[2, 2]
         image1 = photometric(view1, rng, self.photometric_strength)
         image2 = photometric(view2, rng, self.photometric_strength)
-        valid1 = inside1 & _inside(apply_homography(homography, _pixel_grid(size)), size).reshape(size, size)
-        valid2 = inside2 & _inside(apply_homography(np.linalg.inv(homography), _pixel_grid(size)), size).reshape(size, size)
+        grid = pixel_grid(size)
+        valid1 = inside1 & inside(apply_homography(homography, grid), view1.shape).reshape(size, size)
+        valid2 = inside2 & inside(apply_homography(np.linalg.inv(homography), grid), view2.shape).reshape(size, size)
         return {"image1": image1, "image2": image2, "homography": homography, "valid1": valid1,
                 "valid2": valid2, "name": name}
-
-
-def _pixel_grid(size: int) -> np.ndarray:
-    ys, xs = np.mgrid[0:size, 0:size]
-    return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
-
-
-def _inside(points: np.ndarray, size: int) -> np.ndarray:
-    return (points[:, 0] >= 0) & (points[:, 0] <= size - 1) & (points[:, 1] >= 0) & (points[:, 1] <= size - 1)
 
 
 # ------------------------------------------------------------------------------------- quadruplets

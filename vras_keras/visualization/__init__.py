@@ -1,4 +1,3 @@
 """Drawing helpers (overlays, boxes, skeletons, matches) used by the demo, benchmarks and `vras predict`."""
 from vras_keras.visualization import pose
-from vras_keras.visualization import io
 from vras_keras.visualization import overlays

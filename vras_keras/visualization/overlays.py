@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vras_keras.visualization.io import as_rgb_array
+from vras_keras.data.images import to_rgb
 
 BOX_FORMATS = ("xyxy", "yxyx", "xywh", "center_xywh")
 
@@ -38,7 +38,7 @@ def overlay_segmentation(image, class_map, *, num_classes: int | None = None, op
     """Blend a class map over `image`: `out = (1 - opacity) * image + opacity * colour[class]`.
 
     Args:
-        image: `(H, W[, C])` image (any dtype `as_rgb_array` accepts).
+        image: `(H, W[, C])` image (any dtype `to_rgb` accepts).
         class_map: `(h, w)` int class ids; resized (nearest) to the image size if it differs.
         num_classes: size of the colour table (default: max class id + 1).
         opacity: 0 (image only) .. 1 (colours only).
@@ -49,7 +49,7 @@ def overlay_segmentation(image, class_map, *, num_classes: int | None = None, op
 
     if not 0.0 <= float(opacity) <= 1.0:
         raise ValueError(f"opacity must be in [0, 1], received {opacity}")
-    rgb = as_rgb_array(image)
+    rgb = to_rgb(image)
     class_map = np.asarray(class_map)
     if class_map.ndim != 2:
         raise ValueError(f"class_map must have shape (H, W), received {class_map.shape}")
@@ -120,7 +120,7 @@ def draw_detections(image, boxes, classes, scores, *, labels: Sequence[str] = ()
     """
     import cv2
 
-    canvas = np.ascontiguousarray(as_rgb_array(image).copy())
+    canvas = np.ascontiguousarray(to_rgb(image).copy())
     h, w = canvas.shape[:2]
     xyxy = boxes_to_xyxy(boxes, box_format) * float(scale)
     classes = np.asarray(classes).reshape(-1).astype(np.int64)
@@ -160,7 +160,7 @@ def draw_keypoints(image, keypoints, *, colour=(255, 255, 0), radius: int | None
     """Circles at `(K, 2)` (x, y) pixel positions (pixel centres at integer + 0.5, as the data uses)."""
     import cv2
 
-    canvas = np.ascontiguousarray(as_rgb_array(image).copy())
+    canvas = np.ascontiguousarray(to_rgb(image).copy())
     points = np.asarray(keypoints, np.float32)
     points = points.reshape(-1, points.shape[-1])[:, :2] if points.size else np.zeros((0, 2), np.float32)
     radius = radius or max(2, round(min(canvas.shape[:2]) / 100))
@@ -174,7 +174,7 @@ def side_by_side(*images, gap: int = 4, height: int | None = None) -> np.ndarray
     """Images resized to a common height (default: the tallest) and placed left to right on white."""
     import cv2
 
-    arrays = [as_rgb_array(im) for im in images]
+    arrays = [to_rgb(im) for im in images]
     if not arrays:
         raise ValueError("side_by_side needs at least one image")
     height = height or max(a.shape[0] for a in arrays)
@@ -204,7 +204,7 @@ def draw_matches(image_a, keypoints_a, image_b, keypoints_b, matches, *, inliers
     """
     import cv2
 
-    a, b = as_rgb_array(image_a), as_rgb_array(image_b)
+    a, b = to_rgb(image_a), to_rgb(image_b)
     height = max(a.shape[0], b.shape[0])
     sa, sb = height / a.shape[0], height / b.shape[0]
     canvas = side_by_side(a, b, gap=gap, height=height)

@@ -20,6 +20,8 @@ import warnings
 
 import numpy as np
 
+from vras_keras.data import images
+
 logger = logging.getLogger("vras_keras.data")
 
 # Segmentation masks: 0 background, class + 1 for objects, IGNORE for "don't care" pixels (VOC's void).
@@ -70,20 +72,16 @@ class BadSamplePolicy:
             warnings.warn(message, stacklevel=3)
 
 
-def read_image(path, field: str = "file_name") -> np.ndarray:
-    """Decode an image file into uint8 (H, W, 3) RGB; `DataFormatError` if missing or undecodable."""
-    from PIL import Image
-
+def read_image(path, field: str = "file_name", *, channels: int = 3) -> np.ndarray:
+    """Decode an image file with the one decoder (`vras_keras.data.images`) into uint8 `(H, W, channels)`;
+    `DataFormatError` naming the file and `field` if it is missing or cannot be decoded."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataFormatError(path, field, "image file not found")
     try:
-        with Image.open(path) as im:
-            im.load()  # decodes everything: raises on truncated or corrupt data
-            image = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except Exception as error:  # PIL raises several types (OSError, SyntaxError, ValueError...)
-        raise DataFormatError(path, field, f"cannot decode image ({type(error).__name__}: {error})") from None
-    return image
+        return images.read_image(path, channels=channels)
+    except (images.ImageDecodeError, OSError) as error:
+        raise DataFormatError(path, field, f"cannot decode image ({error})") from None
 
 
 def write_image(path, image: np.ndarray, quality: int = 95) -> None:

@@ -19,7 +19,7 @@ convolutional, so at inference it runs over the whole image:
 - `detect_and_describe(model, image, max_keypoints=500)`: detector score map → NMS (max-pool, border,
   local-contrast guard) → top-K → orientation and descriptor on the selected patches → `Features`
   (`keypoints` `(K, 5)`: x, y, scale, angle, score; `descriptors` `(K, D)`; `message`);
-- `match(desc1, desc2, ratio=None)`: mutual nearest neighbours, optional Lowe ratio test;
+- matching the descriptors of two images: `vras_keras.metrics.matching.match_descriptors`;
 - `lift_inference_model(model, image_size=(H, W), max_keypoints=K)`: the same pipeline (both keypoint
   selections, fixed crop support) as one Keras model (image → keypoints, angles, scores, valid,
   descriptors) that converts to TFLite built-ins.
@@ -37,12 +37,13 @@ import math
 import keras
 import numpy as np
 
+from vras_keras.data.images import to_rgb
 from vras_keras.layers import SoftArgmax2D, conv_norm_act, image_input
 from vras_keras.layers.keypoints import ChannelMean, KeypointNMS, OrientationAngle, OrientedPatches, ScaleSpaceKeypoints
 from vras_keras.models.registry import register
 
 __all__ = ["DOG_SCALES", "Features", "detect_and_describe", "detector_front_end", "dog_scale", "lift",
-           "lift_inference_model", "match", "scale_space_responses"]
+           "lift_inference_model", "scale_space_responses"]
 
 
 def _channels(filters: int, width: float) -> int:
@@ -362,7 +363,6 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     Raises:
         TypeError / ValueError: `image` is not an image array (with the received type / shape).
     """
-    from vras_keras.data.pairs import as_rgb_uint8
     from vras_keras.ops.keypoints import nms_keypoints, scale_space_keypoints
 
     if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
@@ -370,7 +370,7 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     scale_space_options = _scale_space_options(selection, subpixel, refine_3d, edge_ratio)
     detector, _, descriptor, crop = _parts(model)
     raw_shape = np.shape(image)
-    rgb = as_rgb_uint8(image)
+    rgb = to_rgb(image)
     notes = []
     if raw_shape != rgb.shape:
         notes.append(f"converted image of shape {raw_shape} to RGB {rgb.shape}")
@@ -410,38 +410,6 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     scale = supports[:, None]
     keypoints = np.concatenate([points, scale, angles[:, None], values[:, None]], axis=1).astype(np.float32)
     return Features(keypoints, descs, "; ".join(notes))
-
-
-def match(desc1, desc2, ratio: float | None = None) -> np.ndarray:
-    """Mutual nearest neighbours between two descriptor sets (Euclidean), optional Lowe ratio test.
-
-    A pair (i, j) is kept when j is the nearest neighbour of `desc1[i]` in `desc2` and i the nearest of
-    `desc2[j]` in `desc1`; with `ratio`, also when d(i, j) < ratio * (distance of i's second-nearest
-    neighbour in desc2) (always passed when desc2 has a single row).
-
-    Returns:
-        int64 `(M, 2)` index pairs `(i, j)`, sorted by i.
-    """
-    a = np.asarray(desc1, np.float64)
-    b = np.asarray(desc2, np.float64)
-    if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"descriptors must be 2-D (K, D); received shapes {a.shape} and {b.shape}")
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((0, 2), np.int64)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"descriptor lengths differ: {a.shape[1]} and {b.shape[1]}")
-    if ratio is not None and not 0 < ratio <= 1:
-        raise ValueError(f"ratio must be in (0, 1] or None; received {ratio!r}")
-    d2 = np.sum(a**2, 1)[:, None] + np.sum(b**2, 1)[None] - 2.0 * a @ b.T
-    dist = np.sqrt(np.maximum(d2, 0.0))
-    nn12 = np.argmin(dist, axis=1)
-    nn21 = np.argmin(dist, axis=0)
-    i = np.arange(len(a))
-    keep = nn21[nn12] == i
-    if ratio is not None and dist.shape[1] > 1:
-        two = np.partition(dist, 1, axis=1)[:, :2]
-        keep &= two[:, 0] < ratio * two[:, 1]
-    return np.stack([i[keep], nn12[keep]], axis=1).astype(np.int64)
 
 
 def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypoints: int = 500,

@@ -1,4 +1,4 @@
-"""Decoding of untrusted uploads: every bad input becomes RGB uint8 or an ImageDecodeError with a readable message."""
+"""The one image decoder: every input becomes RGB (or gray) uint8, or an ImageDecodeError naming the file."""
 
 import io
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vras_keras.visualization.io import ImageDecodeError, as_rgb_array, decode_image
+from vras_keras.data.images import ImageDecodeError, decode_image, read_image, to_rgb
 
 
 def encode(array, fmt="PNG", mode=None, **kwargs) -> bytes:
@@ -98,11 +98,53 @@ def test_huge_image_refused_before_decoding_and_large_one_downscaled():
     assert decode_image(jpeg, max_side=100).shape == (75, 100, 3)
 
 
-def test_as_rgb_array_layouts():
-    np.testing.assert_array_equal(as_rgb_array(np.full((2, 2), 7, np.uint8)), np.full((2, 2, 3), 7, np.uint8))
-    np.testing.assert_array_equal(as_rgb_array(np.full((2, 2, 1), 0.5, np.float32)), np.full((2, 2, 3), 128, np.uint8))
+def test_to_rgb_layouts():
+    np.testing.assert_array_equal(to_rgb(np.full((2, 2), 7, np.uint8)), np.full((2, 2, 3), 7, np.uint8))
+    np.testing.assert_array_equal(to_rgb(np.full((2, 2, 1), 0.5, np.float32)), np.full((2, 2, 3), 128, np.uint8))
     floats = np.zeros((1, 2, 3), np.float32)
     floats[0, 1] = [0.2, 0.4, 1.0]  # one colour image in 0..1: channels scaled together
-    np.testing.assert_array_equal(as_rgb_array(floats)[0, 1], [51, 102, 255])
+    np.testing.assert_array_equal(to_rgb(floats)[0, 1], [51, 102, 255])
     with pytest.raises(ValueError, match=r"\(H, W"):
-        as_rgb_array(np.zeros((2, 2, 5)))
+        to_rgb(np.zeros((2, 2, 5)))
+
+
+def test_to_rgb_other_types_and_refusals():
+    assert to_rgb(np.ones((2, 2), bool)).max() == 255
+    np.testing.assert_array_equal(to_rgb(np.full((2, 2, 3), 0.5))[0, 0], [128, 128, 128])
+    np.testing.assert_array_equal(to_rgb(np.full((1, 1, 3), 200.0))[0, 0], [200, 200, 200])  # float 0..255 kept
+    np.testing.assert_array_equal(to_rgb(np.array([[0, 4095]], np.uint16))[0, :, 0], [0, 255])  # 12-bit, as files
+    opaque_black = np.zeros((3, 4, 4), np.uint8)
+    opaque_black[..., 3] = 255
+    assert to_rgb(opaque_black).max() == 0  # opaque: the colour itself
+    assert to_rgb(np.zeros((3, 4, 4), np.uint8)).min() == 255  # transparent: white, as decoded files
+    with pytest.raises(ValueError, match="non-finite"):
+        to_rgb(np.array([[np.nan, 1.0]]))
+    with pytest.raises(TypeError, match="numeric"):
+        to_rgb("image.png")
+
+
+def test_channels_one_keeps_gray_and_converts_colour():
+    gray = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4
+    out = decode_image(encode(gray), channels=1)
+    assert out.shape == (8, 8, 1)
+    np.testing.assert_array_equal(out[..., 0], gray)
+    rgb = np.zeros((1, 3, 3), np.uint8)
+    rgb[0, 0], rgb[0, 1], rgb[0, 2] = [255, 0, 0], [0, 255, 0], [0, 0, 255]
+    # ITU-R 601 luma: 0.299 R + 0.587 G + 0.114 B
+    np.testing.assert_array_equal(decode_image(encode(rgb), channels=1)[0, :, 0], [76, 150, 29])
+    np.testing.assert_array_equal(to_rgb(rgb, channels=1)[0, :, 0], [76, 150, 29])
+    with pytest.raises(ValueError, match="channels"):
+        decode_image(encode(rgb), channels=2)
+
+
+def test_read_image_names_the_file(tmp_path):
+    path = tmp_path / "photo.png"
+    path.write_bytes(encode(np.full((4, 5, 3), 9, np.uint8)))
+    assert read_image(path).shape == (4, 5, 3)
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        read_image(tmp_path / "missing.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ImageDecodeError, match="empty.png is empty"):
+        read_image(tmp_path / "empty.png")
+    with pytest.raises(ImageDecodeError, match="is not a file"):
+        read_image(tmp_path)
