@@ -26,7 +26,7 @@ RUN chown vras:vras /app
 USER vras
 
 # = `make install`: a venv, the pinned requirements, then the package itself (editable, no dependencies).
-COPY --chown=vras:vras requirements.txt pyproject.toml README.md ./
+COPY --chown=vras:vras requirements.txt pyproject.toml setup.py README.md ./
 RUN python -m venv .venv \
     && .venv/bin/python -m pip install -q --upgrade pip \
     && .venv/bin/python -m pip install -q -r requirements.txt

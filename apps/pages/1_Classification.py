@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from vras_keras import apps_support as support
-from vras_keras import apps_ui as ui
+from vras_keras.demo import widgets as ui
+from vras_keras.export import present
 
 
 def body():
@@ -13,7 +13,7 @@ def body():
         return
     predictor, name, image = chosen
     outputs = predictor.predict(image)
-    rows = support.top_k_rows(outputs, predictor.meta)
+    rows = present.rows(outputs, predictor.meta)
     left, right = st.columns(2)
     with left:
         ui.show_image(image, caption=name)

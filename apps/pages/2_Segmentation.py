@@ -1,10 +1,10 @@
 """Segmentation: class map over the image with a legend, opacity slider and CRF refinement."""
 
-import numpy as np
 import streamlit as st
 
-from vras_keras import apps_support as support
-from vras_keras import apps_ui as ui
+from vras_keras.demo import widgets as ui
+from vras_keras.export import present
+from vras_keras.visualization.overlays import display_scale, upscale
 
 
 def body():
@@ -15,27 +15,21 @@ def body():
     predictor, name, image = chosen
     meta = predictor.meta
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="opacity")
-    if support.export_has_crf(meta):
+    if present.export_has_crf(meta):
         st.caption("This export has a ConvCRF head built in: its output is already CRF-refined.")
         use_crf = False
-    elif support.crf_available():
-        use_crf = st.toggle("CRF refinement (ConvCRF, 5 mean-field steps on the exported probabilities)", key="crf")
     else:
-        st.caption("CRF refinement needs `vras_keras.layers.conv_crf` (segmentation family), not in this checkout.")
-        use_crf = False
+        use_crf = st.toggle("CRF refinement (ConvCRF, 5 mean-field steps on the exported probabilities)", key="crf")
     outputs = predictor.predict(image)
-    class_map = outputs["class_map"][0]
-    if use_crf:
-        refined = support.crf_refine(support.model_view(image, meta.input_size), outputs["probabilities"][0])
-        class_map = np.argmax(refined, axis=-1)
+    class_map = present.segmentation_class_map(image, outputs, meta, crf=use_crf)
     left, right = st.columns(2)
     with left:
-        ui.show_image(support.upscale(support.model_view(image, meta.input_size), support.display_scale(meta.input_size)),
+        ui.show_image(upscale(present.model_view(image, meta.input_size), display_scale(meta.input_size)),
                       caption=f"{name} (as the model sees it)")
     with right:
-        ui.show_image(support.draw_segmentation_result(image, class_map, meta, opacity),
+        ui.show_image(present.draw(image, outputs, meta, class_map=class_map, opacity=opacity),
                       caption="class map" + (" after CRF" if use_crf else ""))
-    rows = support.segmentation_legend(class_map, meta)
+    rows = present.rows(outputs, meta, class_map=class_map)
     if rows:
         st.markdown("  ".join(f"<span style='color:{r['colour']}'>■</span> {r['label']} ({r['fraction']:.1%})"
                               for r in rows), unsafe_allow_html=True)

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from vras_keras import apps_support as support
-from vras_keras import apps_ui as ui
+from vras_keras.demo import widgets as ui
+from vras_keras.export import present
 
 
 def body():
@@ -15,10 +15,10 @@ def body():
     threshold = st.slider("Score threshold", 0.0, 1.0, 0.3, 0.05, key="threshold")
     outputs = predictor.predict(image)
     show_masks = st.toggle("Show masks", value=True, key="masks") if "masks" in outputs else False
-    rows = support.detection_rows(outputs, predictor.meta, threshold)
+    rows = present.rows(outputs, predictor.meta, score_threshold=threshold)
     left, right = st.columns(2)
     with left:
-        ui.show_image(support.draw_detection_result(image, outputs, predictor.meta, threshold, show_masks),
+        ui.show_image(present.draw(image, outputs, predictor.meta, score_threshold=threshold, show_masks=show_masks),
                       caption=f"{name}: {len(rows)} detection(s) ≥ {threshold:.2f}")
     with right:
         st.dataframe(rows, hide_index=True, key=ui.RESULT_KEY)

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from vras_keras import apps_support as support
-from vras_keras import apps_ui as ui
+from vras_keras.demo import widgets as ui
+from vras_keras.export import present
 
 
 def body():
@@ -16,9 +16,9 @@ def body():
     outputs = predictor.predict(image)
     left, right = st.columns(2)
     with left:
-        ui.show_image(support.draw_pose_result(image, outputs, predictor.meta, threshold), caption=name)
+        ui.show_image(present.draw(image, outputs, predictor.meta, confidence_threshold=threshold), caption=name)
     with right:
-        st.dataframe(support.pose_rows(outputs, predictor.meta), hide_index=True, key=ui.RESULT_KEY)
+        st.dataframe(present.rows(outputs, predictor.meta), hide_index=True, key=ui.RESULT_KEY)
 
 
 ui.guarded(body)

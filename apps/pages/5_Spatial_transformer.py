@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from vras_keras import apps_support as support
-from vras_keras import apps_ui as ui
+from vras_keras.demo import widgets as ui
+from vras_keras.export import present
 
 
 def body():
@@ -16,17 +16,13 @@ def body():
     if "transformed_image" not in outputs:
         st.warning("This export has no spatial transformer (a baseline classifier): only its classes are shown.")
     else:
-        view, transformed = support.stn_views(image, outputs, predictor.meta)
+        view, transformed = present.stn_views(image, outputs, predictor.meta)
         left, right = st.columns(2)
         with left:
             ui.show_image(view, caption=f"{name} (as the model sees it)")
         with right:
             ui.show_image(transformed, caption="transformed by the STN")
-    if "top_k_indices" in outputs:
-        st.dataframe(support.top_k_rows(outputs, predictor.meta), hide_index=True, key=ui.RESULT_KEY)
-    else:
-        st.dataframe([{"output": k, "shape": str(v.shape)} for k, v in outputs.items()], hide_index=True,
-                     key=ui.RESULT_KEY)
+    st.dataframe(present.rows(outputs, predictor.meta), hide_index=True, key=ui.RESULT_KEY)
 
 
 ui.guarded(body)

@@ -2,14 +2,15 @@
 
 import streamlit as st
 
-from vras_keras import apps_support as support
-from vras_keras import apps_ui as ui
+from vras_keras.demo import landscapes
+from vras_keras.demo import widgets as ui
+from vras_keras.visualization.figures import figure_png
 
 
 def body():
     ui.page_header("Loss landscape", "Filter-normalised random directions around the trained weights "
                    "(Li et al. 2018); files written by `vras landscape --out DIR`.")
-    files = support.list_landscapes()
+    files = landscapes.list_landscapes()
     options = [str(p) for p in files] + ["Upload a .npz file"]
     choice = st.selectbox("Landscape file", options, key="file")
     if choice == options[-1]:
@@ -24,15 +25,15 @@ def body():
     else:
         source, title = choice, choice
     try:
-        result = support.read_landscape(source)
+        result = landscapes.read_landscape(source)
     except (ValueError, FileNotFoundError) as error:
         st.warning(str(error))
         return
-    figures = [support.figure_png(f) for f in support.landscape_figures(result, title="loss landscape")]
+    figures = [figure_png(f) for f in landscapes.landscape_figures(result, title="loss landscape")]
     columns = st.columns(len(figures))
     for column, picture in zip(columns, figures):
         column.image(picture, width="stretch")
-    st.dataframe([support.landscape_stats(result)], hide_index=True, key=ui.RESULT_KEY)
+    st.dataframe([landscapes.landscape_stats(result)], hide_index=True, key=ui.RESULT_KEY)
     st.caption(title)
 
 

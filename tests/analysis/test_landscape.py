@@ -116,14 +116,3 @@ def test_bad_arguments():
         landscape.surface_2d(model, (np.zeros((2, 8, 8, 3)), np.zeros(2, int)), grid=1, progress=False)
     with pytest.raises(FileNotFoundError, match="no landscape file"):
         landscape.load("/nonexistent/landscape.npz")
-
-
-def test_demo_figures_for_1d_and_2d_landscapes():
-    from vras_keras.apps_support import landscape_figures
-
-    axis = np.linspace(-1, 1, 5)
-    curve = landscape.Landscape(axis, None, axis**2)
-    (fig,) = landscape_figures(curve)
-    np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), axis**2)
-    surface = landscape.Landscape(axis, axis, np.add.outer(axis**2, axis**2))
-    assert len(landscape_figures(surface)) == 2

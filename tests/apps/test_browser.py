@@ -8,13 +8,12 @@ import io
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vras_keras.demo import wait_healthy
+from vras_keras.demo.launcher import streamlit_command, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -32,15 +31,16 @@ def free_port() -> int:
 
 @pytest.fixture
 def streamlit_server(tiny_savedmodels, tmp_path):
+    """The app as `vras demo` starts it (launcher.streamlit_command), from a folder outside the checkout: the
+    settings come from the command line, not from a `.streamlit/` in the working directory."""
     port = free_port()
     env = {**os.environ, "VRAS_SAVEDMODELS": tiny_savedmodels, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
            "VRAS_LANDSCAPES": str(tmp_path)}
     log = open(tmp_path / "streamlit.log", "w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "apps/streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    process = subprocess.Popen(streamlit_command(port, "127.0.0.1") + ["--server.fileWatcherType", "none"],
+                               cwd=elsewhere, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         try:
             wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", process, STARTUP_TIMEOUT_S)

@@ -30,7 +30,7 @@ def test_dockerfile_key_lines():
     assert "streamlit" in cmd and "apps/streamlit_app.py" in cmd and "--server.port=8502" in cmd
     assert ("EXPOSE", "8502") in instructions
     copied = " ".join(arg for op, arg in instructions if op == "COPY")
-    for path in ("requirements.txt", "vras_keras", "apps", ".streamlit"):
+    for path in ("requirements.txt", "setup.py", "vras_keras", "apps", ".streamlit", "configs"):
         assert path in copied and (ROOT / path).exists()
 
 

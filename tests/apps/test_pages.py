@@ -42,9 +42,10 @@ def test_pages_folder_holds_every_page():
     pages = sorted(p.stem for p in PAGES.glob("*.py"))  # Streamlit's pages/ folder: sorted by number
     assert pages == ["1_Classification", "2_Segmentation", "3_Detection", "4_Pose", "5_Spatial_transformer",
                      "6_Feature_matching", "7_Architecture_explorer", "8_Loss_landscape"]
-    for page in PAGES.glob("*.py"):  # thin pages: widgets only, every body guarded
+    for page in [*PAGES.glob("*.py"), ROOT / "apps" / "streamlit_app.py"]:  # thin pages: widgets only, guarded
         text = page.read_text()
         assert "ui.guarded(body)" in text and "import tensorflow" not in text and "import keras" not in text
+        assert "vras_keras.apps_" not in text  # the demo's logic is in vras_keras.demo and vras_keras.export.present
 
 
 def test_home_lists_the_exports(app_env):

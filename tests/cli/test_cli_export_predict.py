@@ -90,6 +90,9 @@ def test_predict_prints_and_draws_for_saved_model_and_tflite(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.count("top-k:") == 2 and any(label in text for label in labels)
     assert (tmp_path / "out_0.png").exists() and (tmp_path / "out_1.png").exists()
+    # drawn by vras_keras.export.present on the 32 x 32 model input, upscaled x12 for display, best class captioned
+    drawn = np.asarray(Image.open(tmp_path / "out_1.png"))
+    assert drawn.shape == (384, 384, 3) and (drawn[:8, :8] == [255, 255, 0]).all(axis=-1).any()
     assert main(["predict", str(out_dir / "shapes" / "1" / "model.tflite"), paths[0]]) == 0
     text = capsys.readouterr().out
     assert text.startswith("tflite ") and "top-k:" in text

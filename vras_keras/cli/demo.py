@@ -7,11 +7,11 @@ HELP = "train and export the demo models when savedmodels/ has none, then start 
 
 
 def add_arguments(parser):
-    from vras_keras.demo import DEFAULT_PORT
+    from vras_keras.demo.launcher import DEFAULT_PORT
 
     parser.add_argument("--savedmodels", default="savedmodels", help="export folder (default savedmodels)")
     parser.add_argument("--runs", default="runs/demo", help="where the demo trainings write (default runs/demo)")
-    parser.add_argument("--configs", help="recipe folder (default: the repository's configs/)")
+    parser.add_argument("--configs", help="recipe folder (default: the recipes shipped with vras_keras, configs/)")
     parser.add_argument("--tasks", help="comma-separated subset of the demo tasks (default: every family present)")
     parser.add_argument("--retrain", action="store_true", help="train and export even when exports exist")
     parser.add_argument("--quick", action="store_true", help="one tiny epoch per recipe (smoke test, poor models)")
@@ -22,16 +22,14 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    from vras_keras import demo
+    from vras_keras.demo import launcher, recipes
+    from vras_keras.demo.exports import has_exports
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    outcomes = demo.prepare(args.savedmodels, config_dir=Path(args.configs) if args.configs else demo.ROOT / "configs",
-                            runs_dir=args.runs, tasks=tasks, retrain=args.retrain, quick=args.quick,
-                            landscape=not args.no_landscape)
-    if outcomes and not any(o.status == "exported" for o in outcomes) and not demo.has_exports(args.savedmodels):
-        print("[vras demo] no model could be trained and exported; the app will show how to export one")
+    outcomes = recipes.prepare(args.savedmodels, config_dir=args.configs, runs_dir=args.runs, tasks=tasks,
+                               retrain=args.retrain, quick=args.quick, landscape=not args.no_landscape)
+    if outcomes and not any(o.status == "exported" for o in outcomes) and not has_exports(args.savedmodels):
+        launcher.say("no model could be trained and exported; the app will show how to export one")
     if args.no_app:
         return 1 if any(o.status == "failed" for o in outcomes) else 0
-    return demo.serve(args.savedmodels, port=args.port, address=args.address, landscapes=[args.runs])
+    return launcher.serve(args.savedmodels, port=args.port, address=args.address, landscapes=[args.runs])

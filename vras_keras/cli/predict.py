@@ -13,15 +13,19 @@ def add_arguments(parser):
     parser.add_argument("--quantize", choices=("none", "fp16", "int8"), default="none",
                         help="which TFLite file of a folder (with --backend tflite)")
     parser.add_argument("--draw", metavar="OUT.png",
-                        help="draw the results (one image: OUT.png; several: OUT_0.png, OUT_1.png, ...)")
+                        help="draw the results on the model's input, upscaled to about 384 px (one image: OUT.png; "
+                             "several: OUT_0.png, OUT_1.png, ...)")
 
 
 def run(args) -> int:
     import os
 
+    import numpy as np
+    from PIL import Image
+
     from vras_keras.data.images import read_image
+    from vras_keras.export import present
     from vras_keras.export.loading import load_export
-    from vras_keras.export.present import DRAWERS, SUMMARIES
 
     arrays = []
     for path in args.images:
@@ -32,10 +36,11 @@ def run(args) -> int:
     print(f"{predictor.backend} {predictor.path} ({meta.task}, input {meta.input_size[0]}x{meta.input_size[1]})")
     inputs = predictor.preprocess(arrays)
     for i, path in enumerate(args.images):
-        print(f"{path}: {SUMMARIES[meta.task](outputs, i, meta)}")
+        print(f"{path}: {present.summarize(outputs, meta, i)}")
         if args.draw:
             root, ext = os.path.splitext(args.draw)
             out = args.draw if len(args.images) == 1 else f"{root}_{i}{ext or '.png'}"
-            DRAWERS[meta.task](inputs[i], outputs, i, meta).save(out)
+            seen = np.clip(np.round(inputs[i]), 0, 255).astype(np.uint8)  # exactly what the model was given
+            Image.fromarray(present.draw(seen, outputs, meta, i)).save(out)
             print(f"  drawn to {out}")
     return 0

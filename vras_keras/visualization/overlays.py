@@ -1,8 +1,10 @@
-"""Overlays for the demo and reports: segmentation maps with a legend, boxes with labels and masks,
-keypoints, side-by-side panels and feature matches. Every function returns a new uint8 RGB array.
+"""Overlays for `vras predict`, the demo and reports: segmentation maps with a legend, boxes with labels and
+masks, keypoints, captions, side-by-side panels and feature matches, and the one palette they all use.
+Every drawing function returns a new uint8 RGB array.
 
-Coordinates are in pixels of the image passed in; boxes are converted from any of the formats
-`xyxy`, `yxyx`, `xywh`, `center_xywh` (`keras.utils.bounding_boxes` names).
+Coordinates are in pixels of the image passed in. Boxes may be in any `keras.utils.bounding_boxes` format
+(converted by `vras_keras.ops.boxes.convert_format`, the one box-format converter); points follow
+`vras_keras.data.geometry` (pixel centres at integers).
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import colorsys
 from typing import Sequence
 
+import cv2
+import keras
 import numpy as np
 
 from vras_keras.data.images import to_rgb
+from vras_keras.ops.boxes import convert_format
 
-BOX_FORMATS = ("xyxy", "yxyx", "xywh", "center_xywh")
+DISPLAY_SIDE = 384  # model inputs (32..64 px) are upscaled to about this for display
 
 
 def palette(n: int) -> np.ndarray:
@@ -45,8 +50,6 @@ def overlay_segmentation(image, class_map, *, num_classes: int | None = None, op
         background: class id left uncoloured (None: colour every class).
         colours: `(num_classes, 3)` colours (default `segmentation_colours`).
     """
-    import cv2
-
     if not 0.0 <= float(opacity) <= 1.0:
         raise ValueError(f"opacity must be in [0, 1], received {opacity}")
     rgb = to_rgb(image)
@@ -85,21 +88,41 @@ def legend(labels: Sequence[str], class_map=None, *, background: int | None = 0,
     return rows
 
 
-def boxes_to_xyxy(boxes, box_format: str = "xyxy") -> np.ndarray:
-    """`(M, 4)` boxes in `box_format` -> `(M, 4)` float32 xyxy."""
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    if box_format not in BOX_FORMATS:
-        raise ValueError(f"box_format must be one of {BOX_FORMATS}, received {box_format!r}")
-    a, b, c, d = boxes.T
-    if box_format == "xyxy":
-        out = (a, b, c, d)
-    elif box_format == "yxyx":
-        out = (b, a, d, c)
-    elif box_format == "xywh":
-        out = (a, b, a + c, b + d)
-    else:
-        out = (a - c / 2, b - d / 2, a + c / 2, b + d / 2)
-    return np.stack(out, axis=-1).astype(np.float32)
+def display_scale(size: Sequence[int], target: int = DISPLAY_SIDE) -> int:
+    """Integer upscaling factor that brings an image of `size` `(H, W)` near `target` pixels for display."""
+    return max(1, int(target // max(size)))
+
+
+def upscale(array, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of an `(H, W[, C])` array (image or class map) by an integer factor:
+    every pixel becomes a `factor x factor` block, so the pixels stay visible."""
+    array = np.asarray(array)
+    return np.repeat(np.repeat(array, factor, axis=0), factor, axis=1) if factor > 1 else array
+
+
+def scale_points(points, factor: float) -> np.ndarray:
+    """`(..., 2)` pixel points (centres at integers) of an image -> the same points in that image resized by
+    `factor`: `(p + 0.5) * factor - 0.5` (the image's edge `-0.5` and its far edge scale exactly)."""
+    return (np.asarray(points, np.float32) + 0.5) * float(factor) - 0.5
+
+
+def _text_box(canvas, text: str, x: int, y: int, colour, font_scale: float) -> None:
+    """Black `text` on a filled `colour` box whose top-left corner is near `(x, y)` (kept inside the image)."""
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+    ty = max(y, th + base)
+    cv2.rectangle(canvas, (x, ty - th - base), (x + tw + 2, ty), colour, -1)
+    cv2.putText(canvas, text, (x + 1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+
+
+def _font_scale(canvas) -> float:
+    return max(0.35, min(canvas.shape[:2]) / 600)
+
+
+def draw_caption(image, text: str, *, colour=(255, 255, 0)) -> np.ndarray:
+    """`text` in a box at the top-left corner of `image`."""
+    canvas = np.ascontiguousarray(to_rgb(image).copy())
+    _text_box(canvas, text, 0, 0, tuple(int(v) for v in colour), _font_scale(canvas))
+    return canvas
 
 
 def draw_detections(image, boxes, classes, scores, *, labels: Sequence[str] = (), score_threshold: float = 0.0,
@@ -118,11 +141,10 @@ def draw_detections(image, boxes, classes, scores, *, labels: Sequence[str] = ()
             drawn where > 0.5.
         thickness: box line width (default from the image size).
     """
-    import cv2
-
     canvas = np.ascontiguousarray(to_rgb(image).copy())
     h, w = canvas.shape[:2]
-    xyxy = boxes_to_xyxy(boxes, box_format) * float(scale)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    xyxy = keras.ops.convert_to_numpy(convert_format(boxes, box_format, "xyxy")) * float(scale)
     classes = np.asarray(classes).reshape(-1).astype(np.int64)
     scores = np.asarray(scores, np.float32).reshape(-1)
     if not (len(xyxy) == len(classes) == len(scores)):
@@ -142,38 +164,30 @@ def draw_detections(image, boxes, classes, scores, *, labels: Sequence[str] = ()
             on = m > 0.5
             overlay[on] = (1 - mask_opacity) * overlay[on] + mask_opacity * colours[classes[j] % len(colours)]
         canvas = np.clip(np.round(overlay), 0, 255).astype(np.uint8)
-    font_scale = max(0.35, min(h, w) / 600)
+    font_scale = _font_scale(canvas)
     for j in keep[np.argsort(scores[keep])]:  # highest score drawn last (on top)
         c = int(classes[j])
         colour = tuple(int(v) for v in colours[c % len(colours)])
         x1, y1, x2, y2 = (int(round(v)) for v in xyxy[j])
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-        text = f"{labels[c] if c < len(labels) else f'class {c}'} {scores[j]:.2f}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
-        ty = max(y1, th + base)
-        cv2.rectangle(canvas, (x1, ty - th - base), (x1 + tw + 2, ty), colour, -1)
-        cv2.putText(canvas, text, (x1 + 1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+        _text_box(canvas, f"{labels[c] if c < len(labels) else f'class {c}'} {scores[j]:.2f}", x1, y1, colour, font_scale)
     return canvas
 
 
 def draw_keypoints(image, keypoints, *, colour=(255, 255, 0), radius: int | None = None) -> np.ndarray:
-    """Circles at `(K, 2)` (x, y) pixel positions (pixel centres at integer + 0.5, as the data uses)."""
-    import cv2
-
+    """Circles at `(K, 2)` (x, y) pixel positions (`vras_keras.data.geometry`: pixel centres at integers)."""
     canvas = np.ascontiguousarray(to_rgb(image).copy())
     points = np.asarray(keypoints, np.float32)
     points = points.reshape(-1, points.shape[-1])[:, :2] if points.size else np.zeros((0, 2), np.float32)
     radius = radius or max(2, round(min(canvas.shape[:2]) / 100))
     for x, y in points:
         if np.isfinite(x) and np.isfinite(y):
-            cv2.circle(canvas, (int(round(x - 0.5)), int(round(y - 0.5))), radius, tuple(int(v) for v in colour), 1, cv2.LINE_AA)
+            cv2.circle(canvas, (int(round(x)), int(round(y))), radius, tuple(int(v) for v in colour), 1, cv2.LINE_AA)
     return canvas
 
 
 def side_by_side(*images, gap: int = 4, height: int | None = None) -> np.ndarray:
     """Images resized to a common height (default: the tallest) and placed left to right on white."""
-    import cv2
-
     arrays = [to_rgb(im) for im in images]
     if not arrays:
         raise ValueError("side_by_side needs at least one image")
@@ -202,15 +216,13 @@ def draw_matches(image_a, keypoints_a, image_b, keypoints_b, matches, *, inliers
         inliers: optional `(M,)` bool; inliers are drawn green, outliers red (default: all in colour).
         max_lines: draw at most this many matches (the first ones).
     """
-    import cv2
-
     a, b = to_rgb(image_a), to_rgb(image_b)
     height = max(a.shape[0], b.shape[0])
     sa, sb = height / a.shape[0], height / b.shape[0]
     canvas = side_by_side(a, b, gap=gap, height=height)
     offset = round(a.shape[1] * sa) + gap
-    pa = np.asarray(keypoints_a, np.float32).reshape(-1, 2) * sa
-    pb = np.asarray(keypoints_b, np.float32).reshape(-1, 2) * sb
+    pa = scale_points(np.asarray(keypoints_a, np.float32).reshape(-1, 2), sa)
+    pb = scale_points(np.asarray(keypoints_b, np.float32).reshape(-1, 2), sb)
     canvas = draw_keypoints(canvas, pa, colour=(255, 255, 0))
     canvas = draw_keypoints(canvas, pb + [offset, 0], colour=(255, 255, 0))
     matches = np.asarray(matches, np.int64).reshape(-1, 2)
@@ -224,6 +236,6 @@ def draw_matches(image_a, keypoints_a, image_b, keypoints_b, matches, *, inliers
             colour = (40, 200, 40) if inliers[k] else (220, 40, 40)
         else:
             colour = tuple(int(v) for v in colours[k])
-        p, q = pa[i] - 0.5, pb[j] - 0.5 + [offset, 0]
+        p, q = pa[i], pb[j] + [offset, 0]
         cv2.line(canvas, (int(round(p[0])), int(round(p[1]))), (int(round(q[0])), int(round(q[1]))), colour, 1, cv2.LINE_AA)
     return canvas

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import colorsys
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from vras_keras.losses.pose import validate_keypoints
+from vras_keras.visualization.overlays import palette
 
 _SHIFT = 4  # sub-pixel bits for OpenCV drawing
-
-
-def _colours(n: int) -> list[tuple[int, int, int]]:
-    return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb(i / max(n, 1), 0.9, 1.0)) for i in range(n)]
 
 
 def draw_skeleton(
@@ -38,14 +35,12 @@ def draw_skeleton(
         skeleton: pairs of joint indices to join (e.g. `vras_keras.data.shapes.SKELETON`); None: joints only.
         confidence_threshold: with `(K, 3)` keypoints, joints of lower confidence are not drawn.
         radius, thickness: joint radius and limb width in pixels (default: from the image size).
-        joint_colour: RGB of the joints; `limb_colours`: one RGB per limb (default: a hue wheel).
+        joint_colour: RGB of the joints; `limb_colours`: one RGB per limb (default: `overlays.palette`).
 
     Raises:
         ValueError: an image or keypoint array of the wrong shape (the message names it), a skeleton index
             outside `0..K-1`, or a NaN coordinate of a drawn joint.
     """
-    import cv2
-
     img = np.asarray(image)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=-1)
@@ -69,7 +64,7 @@ def draw_skeleton(
     h, w = canvas.shape[:2]
     radius = radius if radius is not None else max(1, round(min(h, w) / 64))
     thickness = thickness if thickness is not None else max(1, round(min(h, w) / 96))
-    colours = limb_colours if limb_colours is not None else _colours(len(skeleton))
+    colours = limb_colours if limb_colours is not None else [tuple(int(v) for v in c) for c in palette(len(skeleton))]
     if len(colours) < len(skeleton):
         raise ValueError(f"limb_colours has {len(colours)} colours for {len(skeleton)} limbs")
     # OpenCV's pixel (c, r) has its centre at (c, r): shift the data's +0.5 convention, fixed point.

@@ -1,20 +1,32 @@
-"""Streamlit widgets shared by the demo's pages (`apps/pages/*.py`): model picker, image input, error guard.
+"""Streamlit widgets shared by the demo's pages (`apps/pages/*.py`): page header, error guard, model picker,
+image input, image display.
 
-The computations are in `vras_keras.apps_support`; this module only draws widgets and caches.
+The computations live beside this module (`exports`, `samples`, ...) and in `vras_keras.export.present`;
+this module only draws widgets and caches. It is the one module of `vras_keras` that imports streamlit.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import streamlit as st
 
-from vras_keras import apps_support as support
 from vras_keras.data.images import ImageDecodeError, decode_image, to_rgb
+from vras_keras.demo import exports, samples
+from vras_keras.visualization.overlays import DISPLAY_SIDE, display_scale, upscale
 
 # Element keys the tests and the browser test look for.
 RESULT_KEY = "result"
+
+
+def short_error(error: BaseException, limit: int = 300) -> str:
+    """A one-paragraph version of an exception message for a page: ANSI colour codes removed, first
+    non-empty line, at most `limit` characters."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    line = next((l.strip() for l in text.splitlines() if l.strip()), type(error).__name__)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def guarded(body):
@@ -28,7 +40,7 @@ def guarded(body):
         st.error(f"This page needs a part of vras_keras that this installation lacks: {error}. "
                  "Update the checkout (`git pull`) and run `make install`.")
     except Exception as error:  # noqa: BLE001 - the page must show a message, not a traceback
-        st.error(f"Something went wrong: {type(error).__name__}: {support.short_error(error)}")
+        st.error(f"Something went wrong: {type(error).__name__}: {short_error(error)}")
 
 
 def page_header(title: str, caption: str | None = None):
@@ -48,7 +60,7 @@ def _mtime(path: Path) -> float:
 @st.cache_resource(show_spinner="Loading the model…", max_entries=8)
 def _cached_predictor(path: str, backend: str, quantize: str, mtime: float):
     # mtime is part of the cache key: a re-exported version folder is loaded again
-    return support.load_predictor(path, support.Runtime("", backend, quantize))
+    return exports.load_predictor(path, exports.Runtime("", backend, quantize))
 
 
 def choose_export(task: str):
@@ -56,14 +68,14 @@ def choose_export(task: str):
 
     Returns the cached `Predictor`, or None after showing how to create an export when there is none.
     """
-    exports = support.list_exports(task=task)
-    if not exports:
-        st.info(support.no_exports_message(task))
+    found = exports.list_exports(task=task)
+    if not found:
+        st.info(exports.no_exports_message(task))
         return None
     st.sidebar.subheader("Model")
-    labels = [e.label for e in exports]
-    index = st.sidebar.selectbox("Export", range(len(exports)), format_func=lambda i: labels[i], key=f"{task}_export")
-    export = exports[index]
+    labels = [e.label for e in found]
+    index = st.sidebar.selectbox("Export", range(len(found)), format_func=lambda i: labels[i], key=f"{task}_export")
+    export = found[index]
     names = [r.label for r in export.runtimes]
     runtime = export.runtimes[st.sidebar.radio("Runtime", range(len(names)), format_func=lambda i: names[i],
                                                key=f"{task}_runtime")]
@@ -74,7 +86,7 @@ def choose_export(task: str):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _cached_sample(name: str, size: int):
-    return support.load_sample(name, size)
+    return samples.load_sample(name, size)
 
 
 def choose_image(task: str, *, size: int = 64, key: str = "image", label: str = "Input image"):
@@ -85,7 +97,7 @@ def choose_image(task: str, *, size: int = 64, key: str = "image", label: str = 
     """
     source = st.radio(label, ("Sample", "Upload"), horizontal=True, key=f"{key}_source")
     if source == "Sample":
-        names = support.sample_names(task)
+        names = samples.sample_names(task)
         name = st.selectbox("Sample", names, key=f"{key}_sample")
         return name, _cached_sample(name, size)
     upload = st.file_uploader("Image file (JPEG, PNG, BMP, GIF, TIFF, WebP)", key=f"{key}_upload",
@@ -94,7 +106,7 @@ def choose_image(task: str, *, size: int = 64, key: str = "image", label: str = 
         st.info("Choose an image file to run the model on it.")
         return None
     try:
-        return upload.name, decode_image(upload.getvalue(), name=upload.name, max_side=support.UPLOAD_MAX_SIDE)
+        return upload.name, decode_image(upload.getvalue(), name=upload.name, max_side=samples.UPLOAD_MAX_SIDE)
     except ImageDecodeError as error:
         st.warning(str(error))
         return None
@@ -112,6 +124,6 @@ def model_and_image(task: str):
 def show_image(image, caption: str | None = None):
     """`st.image`, small images first upscaled (nearest) so that the browser does not blur their pixels."""
     image = to_rgb(image)
-    if max(image.shape[:2]) < support.DISPLAY_SIDE // 2:
-        image = support.upscale(image, support.display_scale(image.shape[:2]))
+    if max(image.shape[:2]) < DISPLAY_SIDE // 2:
+        image = upscale(image, display_scale(image.shape[:2]))
     st.image(image, caption=caption, width="stretch")

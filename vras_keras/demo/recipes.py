@@ -1,32 +1,36 @@
-"""`vras demo` (what `make run` does): train and export the demo models if there are none, then start the app.
+"""The demo's models: every `configs/TASK.yaml` recipe shortened for a demo, trained and exported when the
+export folder has none (step 1 of `vras demo` / `make run`; step 2 is `launcher.serve`).
 
-1. If the export folder (`savedmodels/`, TF Serving's base path) holds no export, every demo recipe whose
-   family exists in this checkout is trained with `vras_keras.training.train` on its `configs/TASK.yaml`,
-   shortened for a demo (`DemoRecipe.overrides`: fewer samples and epochs, a few minutes in all on two CPU
-   cores), and exported with `vras_keras.export.saved_model.export_saved_model` as `demo_TASK` (SavedModel +
-   TFLite; SavedModel only when the model needs ops TFLite lacks). A small 2-D loss landscape of the demo
-   classifier is saved too, for the landscape page.
-2. `streamlit run apps/streamlit_app.py` starts headless; its URL is printed once it answers on
-   `/_stcore/health`.
-
-A recipe that fails (e.g. a family still under construction) is reported and skipped: the app shows the
-families that were exported.
+If the export folder (`savedmodels/`, TF Serving's base path) holds no export, every demo recipe whose
+family is registered is trained with `vras_keras.training.train`, shortened for a demo
+(`DemoRecipe.overrides`: fewer samples and epochs), and exported with
+`vras_keras.export.saved_model.export_saved_model` as `demo_TASK` (SavedModel + TFLite; SavedModel only
+when the model needs ops TFLite lacks). A small 2-D loss landscape of the demo classifier is saved too, for
+the landscape page. A recipe that fails is reported and skipped: the app shows the families that were
+exported. The recipes are read from `launcher.configs_dir()` (the checkout's or the installed package's).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Callable, Sequence
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "apps" / "streamlit_app.py"
-DEFAULT_PORT = 8502  # not 8501: TF Serving's REST port in docker-compose.yml
+import keras
+import numpy as np
+import yaml
+
+from vras_keras import models
+from vras_keras.analysis import landscape
+from vras_keras.data import datasets
+from vras_keras.demo.exports import has_exports
+from vras_keras.demo.launcher import configs_dir, say
+from vras_keras.export import sources
+from vras_keras.export.saved_model import export_saved_model
+from vras_keras.export.signatures import final_activation
+from vras_keras.training import load_config, train
+
 EXPORT_PREFIX = "demo_"
 
 
@@ -65,22 +69,10 @@ class Outcome:
     seconds: float = 0.0
 
 
-def _say(message: str) -> None:
-    print(f"[vras demo] {message}", flush=True)
-
-
-def has_exports(savedmodels) -> bool:
-    from vras_keras.apps_support import list_exports
-
-    return bool(list_exports(savedmodels))
-
-
-def plan(config_dir, tasks: Sequence[str] | None = None) -> tuple[list[DemoRecipe], list[Outcome]]:
-    """The recipes to train (config present, model registered) and the skipped ones with the reason."""
-    import yaml
-
-    from vras_keras import models
-
+def plan(config_dir=None, tasks: Sequence[str] | None = None) -> tuple[list[DemoRecipe], list[Outcome]]:
+    """The recipes to train (config present, model registered) and the skipped ones with the reason;
+    `config_dir` defaults to `launcher.configs_dir()`."""
+    config_dir = configs_dir() if config_dir is None else config_dir
     chosen, skipped = [], []
     known = {r.task for r in DEMO_RECIPES}
     unknown = sorted(set(tasks or ()) - known)
@@ -96,7 +88,7 @@ def plan(config_dir, tasks: Sequence[str] | None = None) -> tuple[list[DemoRecip
             continue
         model_id = ((yaml.safe_load(path.read_text()) or {}).get("model") or {}).get("id")
         if model_id not in registered:
-            skipped.append(Outcome(recipe.task, "skipped", f"model {model_id!r} of {path} is not in this checkout"))
+            skipped.append(Outcome(recipe.task, "skipped", f"model {model_id!r} of {path} is not registered"))
             continue
         chosen.append(recipe)
     return chosen, skipped
@@ -104,42 +96,28 @@ def plan(config_dir, tasks: Sequence[str] | None = None) -> tuple[list[DemoRecip
 
 def train_recipe(recipe: DemoRecipe, config_dir, runs_dir, *, quick: bool = False) -> Path:
     """Train one demo recipe with `vras_keras.training.train`; returns its run folder."""
-    from vras_keras.training import load_config, train
-
     workdir = Path(runs_dir) / recipe.task
     overrides = {**recipe.overrides, **(recipe.quick if quick else {}), "workdir": str(workdir)}
-    config = load_config(recipe.config_path(config_dir), overrides)
-    train(config)
+    train(load_config(recipe.config_path(config_dir), overrides))
     return workdir
 
 
 def export_run(run_dir, savedmodels, name: str):
     """Export a run folder (best checkpoint) as `name`: SavedModel + TFLite, or SavedModel only when the
     model needs ops that TFLite lacks (the reason is printed)."""
-    from vras_keras.export import sources
-    from vras_keras.export.saved_model import export_saved_model
-
     model, meta = sources.load_run(str(run_dir))
     try:
         return export_saved_model(model, meta, str(savedmodels), name=name)
     except ValueError as error:
         if "TFLite" not in str(error):  # the export module's conversion errors name TFLite
             raise
-        _say(f"{name}: no TFLite file ({str(error).splitlines()[0]}); exporting the SavedModel only")
+        say(f"{name}: no TFLite file ({str(error).splitlines()[0]}); exporting the SavedModel only")
         return export_saved_model(model, meta, str(savedmodels), name=name, formats=("saved_model",))
 
 
 def save_landscape(run_dir, out_dir, *, grid: int = 9, num_samples: int = 128, range_: float = 0.5) -> Path:
     """A small 2-D loss landscape of a classification run (for the landscape page); ±0.5 keeps the
     basin visible (at ±1 the corners of a short training run reach losses in the thousands)."""
-    import keras
-    import numpy as np
-
-    from vras_keras.analysis import landscape
-    from vras_keras.data import datasets
-    from vras_keras.export import sources
-    from vras_keras.export.signatures import final_activation
-
     model, meta = sources.load_run(str(run_dir))
     ds = datasets.load("classification", split="val", num_samples=num_samples, image_size=meta.input_size[0], seed=0)
     x, y = (np.stack(a) for a in zip(*[(im.numpy(), lab.numpy()) for im, lab in ds]))
@@ -148,27 +126,28 @@ def save_landscape(run_dir, out_dir, *, grid: int = 9, num_samples: int = 128, r
     return landscape.save(result, out_dir, title=f"{meta.model or model.name} (demo)")["npz"]
 
 
-def prepare(savedmodels="savedmodels", *, config_dir=ROOT / "configs", runs_dir="runs/demo",
+def prepare(savedmodels="savedmodels", *, config_dir=None, runs_dir="runs/demo",
             tasks: Sequence[str] | None = None, retrain: bool = False, quick: bool = False,
             landscape: bool = True, trainer: Callable = train_recipe, exporter: Callable = export_run) -> list[Outcome]:
     """Train and export the demo recipes unless `savedmodels` already has exports (or `retrain`)."""
     savedmodels = Path(savedmodels)
+    config_dir = configs_dir() if config_dir is None else Path(config_dir)
     if has_exports(savedmodels) and not retrain:
-        _say(f"found exports in {savedmodels}/: not training (pass --retrain to train the demo models again)")
+        say(f"found exports in {savedmodels}/: not training (pass --retrain to train the demo models again)")
         return []
     recipes, outcomes = plan(config_dir, tasks)
     for outcome in outcomes:
-        _say(f"{outcome.task}: skipped ({outcome.detail})")
+        say(f"{outcome.task}: skipped ({outcome.detail})")
     if not recipes:
-        _say("no demo recipe can be trained in this checkout")
+        say("no demo recipe can be trained with this installation")
         return outcomes
-    _say(f"training {len(recipes)} demo model(s) ({', '.join(r.task for r in recipes)}); this takes a few "
-         "minutes on a CPU")
+    say(f"training {len(recipes)} demo model(s) ({', '.join(r.task for r in recipes)}); this takes a few "
+        "minutes on a CPU")
     start = time.monotonic()
     for i, recipe in enumerate(recipes, 1):
         t0 = time.monotonic()
-        _say(f"[{i}/{len(recipes)}] {recipe.task}: training {recipe.config_path(config_dir)} "
-             f"({time.monotonic() - start:.0f} s elapsed)")
+        say(f"[{i}/{len(recipes)}] {recipe.task}: training {recipe.config_path(config_dir)} "
+            f"({time.monotonic() - start:.0f} s elapsed)")
         try:
             run_dir = trainer(recipe, config_dir, runs_dir, quick=quick)
             result = exporter(run_dir, savedmodels, f"{EXPORT_PREFIX}{recipe.task}")
@@ -176,55 +155,9 @@ def prepare(savedmodels="savedmodels", *, config_dir=ROOT / "configs", runs_dir=
             if landscape and recipe.task == "classification":
                 detail += f"; landscape {save_landscape(run_dir, Path(run_dir) / 'landscape', grid=5 if quick else 9)}"
             outcomes.append(Outcome(recipe.task, "exported", detail, time.monotonic() - t0))
-            _say(f"[{i}/{len(recipes)}] {recipe.task}: exported to {result.path} ({time.monotonic() - t0:.0f} s)")
+            say(f"[{i}/{len(recipes)}] {recipe.task}: exported to {result.path} ({time.monotonic() - t0:.0f} s)")
         except Exception as error:  # noqa: BLE001 - one failing family must not stop the demo
             outcomes.append(Outcome(recipe.task, "failed", f"{type(error).__name__}: {error}", time.monotonic() - t0))
-            _say(f"[{i}/{len(recipes)}] {recipe.task}: FAILED ({type(error).__name__}: {error}); continuing")
-    _say(f"done in {time.monotonic() - start:.0f} s: "
-         + ", ".join(f"{o.task} {o.status}" for o in outcomes))
+            say(f"[{i}/{len(recipes)}] {recipe.task}: FAILED ({type(error).__name__}: {error}); continuing")
+    say(f"done in {time.monotonic() - start:.0f} s: " + ", ".join(f"{o.task} {o.status}" for o in outcomes))
     return outcomes
-
-
-def streamlit_command(port: int = DEFAULT_PORT, address: str = "127.0.0.1") -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.address", address,
-            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
-    """Poll Streamlit's health endpoint until it answers "ok" (RuntimeError if the server exits)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode} before answering on {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
-
-
-def serve(savedmodels="savedmodels", *, port: int = DEFAULT_PORT, address: str = "127.0.0.1",
-          landscapes: Sequence[str] = ()) -> int:
-    """Start the Streamlit app on the exports in `savedmodels`, print its URL, run until Ctrl-C."""
-    env = {**os.environ, "VRAS_SAVEDMODELS": str(Path(savedmodels).resolve())}
-    if landscapes:
-        env["VRAS_LANDSCAPES"] = os.pathsep.join(str(Path(p).resolve()) for p in landscapes)
-    process = subprocess.Popen(streamlit_command(port, address), cwd=ROOT, env=env)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/_stcore/health" if address in ("0.0.0.0", "127.0.0.1", "localhost")
-                     else f"http://{address}:{port}/_stcore/health", process)
-        shown = "localhost" if address in ("0.0.0.0", "127.0.0.1") else address
-        _say(f"the demo is running: http://{shown}:{port}   (Ctrl-C stops it)")
-        return process.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()

@@ -1,12 +1,11 @@
-"""`vras demo` (make run): planning, skipping when exports exist, failures reported, the Streamlit command."""
+"""`vras demo` (make run), step 1: planning, skipping when exports exist, failures reported."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from vras_keras import demo
 from vras_keras.cli import main
+from vras_keras.demo import launcher, recipes
 
 
 def write_recipe(folder: Path, task: str, model_id: str):
@@ -17,28 +16,29 @@ def write_recipe(folder: Path, task: str, model_id: str):
 def test_plan_uses_recipes_whose_model_is_registered(tmp_path):
     write_recipe(tmp_path, "classification", "resnet18")
     write_recipe(tmp_path, "detection", "not_a_model_yet")
-    chosen, skipped = demo.plan(tmp_path)
+    chosen, skipped = recipes.plan(tmp_path)
     assert [r.task for r in chosen] == ["classification"]
     reasons = {o.task: o.detail for o in skipped}
-    assert "'not_a_model_yet'" in reasons["detection"] and "not in this checkout" in reasons["detection"]
+    assert "'not_a_model_yet'" in reasons["detection"] and "is not registered" in reasons["detection"]
     assert "no recipe" in reasons["segmentation"]
-    assert [r.task for r in demo.plan(tmp_path, ["detection"])[0]] == []
+    assert [r.task for r in recipes.plan(tmp_path, ["detection"])[0]] == []
     with pytest.raises(ValueError, match="unknown demo task"):
-        demo.plan(tmp_path, ["faces"])
+        recipes.plan(tmp_path, ["faces"])
 
 
-def test_repository_recipes_cover_every_demo_task():
-    tasks = {r.task for r in demo.DEMO_RECIPES}
+def test_shipped_recipes_cover_every_demo_task():
+    tasks = {r.task for r in recipes.DEMO_RECIPES}
     assert tasks == {"classification", "segmentation", "detection", "pose", "stn", "matching"}
-    chosen, _ = demo.plan(demo.ROOT / "configs")
+    chosen, _ = recipes.plan()  # default: launcher.configs_dir()
     assert "classification" in [r.task for r in chosen]  # at least the classification family is always there
+    assert all(r.config_path(launcher.configs_dir()).is_file() for r in recipes.DEMO_RECIPES)
 
 
 def test_prepare_does_nothing_when_exports_exist(tiny_savedmodels, capsys):
     def must_not_train(*args, **kwargs):
         raise AssertionError("trained although exports exist")
 
-    assert demo.prepare(tiny_savedmodels, trainer=must_not_train) == []
+    assert recipes.prepare(tiny_savedmodels, trainer=must_not_train) == []
     assert "found exports" in capsys.readouterr().out
 
 
@@ -61,8 +61,8 @@ def test_prepare_trains_exports_and_continues_after_a_failure(tmp_path, capsys):
         calls.append(("export", name))
         return Result()
 
-    outcomes = demo.prepare(tmp_path / "sm", config_dir=configs, trainer=trainer, exporter=exporter, quick=True,
-                            landscape=False)
+    outcomes = recipes.prepare(tmp_path / "sm", config_dir=configs, trainer=trainer, exporter=exporter, quick=True,
+                               landscape=False)
     by_task = {o.task: o for o in outcomes}
     assert by_task["classification"].status == "failed" and "out of memory" in by_task["classification"].detail
     assert ("classification", True) in calls
@@ -72,14 +72,6 @@ def test_prepare_trains_exports_and_continues_after_a_failure(tmp_path, capsys):
     assert "[1/" in out and "FAILED (RuntimeError: out of memory); continuing" in out
 
 
-def test_streamlit_command_is_headless_on_the_demo_port():
-    command = demo.streamlit_command(port=9999, address="0.0.0.0")
-    assert command[:4] == [sys.executable, "-m", "streamlit", "run"]
-    assert command[4].endswith("apps/streamlit_app.py") and Path(command[4]).exists()
-    assert ["--server.port", "9999"] == command[5:7] and "--server.headless" in command
-    assert demo.DEFAULT_PORT != 8501  # TF Serving's REST port in docker-compose.yml
-
-
 def test_cli_demo_rejects_unknown_tasks(capsys):
     assert main(["demo", "--tasks", "faces", "--no-app", "--retrain", "--savedmodels", "/nonexistent"]) == 2
     assert "unknown demo task" in capsys.readouterr().err
@@ -87,7 +79,8 @@ def test_cli_demo_rejects_unknown_tasks(capsys):
 
 @pytest.mark.slow
 def test_cli_demo_quick_trains_and_exports_a_classifier(tmp_path):
-    from vras_keras.apps_support import list_exports, load_predictor, load_sample
+    from vras_keras.demo.exports import list_exports, load_predictor
+    from vras_keras.demo.samples import load_sample
 
     code = main(["demo", "--tasks", "classification", "--quick", "--no-app", "--savedmodels", str(tmp_path / "sm"),
                  "--runs", str(tmp_path / "runs")])

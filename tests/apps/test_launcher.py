@@ -1,0 +1,51 @@
+"""`vras demo` (make run), step 2: where the app, recipes and settings are; the `streamlit run` command."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import streamlit.config
+
+from vras_keras.demo import launcher
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_checkout_uses_its_top_level_folders():
+    assert launcher.app_path() == ROOT / "apps" / "streamlit_app.py"
+    assert launcher.configs_dir() == ROOT / "configs"
+    assert launcher.settings_file() == ROOT / ".streamlit" / "config.toml"
+    with pytest.raises(ValueError, match="unknown demo folder 'docs'"):
+        launcher.shipped_dir("docs")
+
+
+def test_streamlit_settings_flatten_the_config_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[server]\nheadless = true\nmaxUploadSize = 20\n[client]\nshowErrorDetails = "none"\n')
+    assert launcher.streamlit_settings(path) == {"server.headless": "true", "server.maxUploadSize": "20",
+                                                 "client.showErrorDetails": "none"}
+    path.write_text("[server\n")
+    with pytest.raises(ValueError, match="not a valid TOML file"):
+        launcher.streamlit_settings(path)
+    path.write_text("headless = true\n")
+    with pytest.raises(ValueError, match=r"\[headless\] must be a table"):
+        launcher.streamlit_settings(path)
+
+
+def test_the_shipped_settings_are_streamlit_options():
+    settings = launcher.streamlit_settings()
+    assert settings["server.maxUploadSize"] == "20" and settings["client.showErrorDetails"] == "none"
+    assert settings["server.headless"] == "true" and settings["browser.gatherUsageStats"] == "false"
+    for key in settings:
+        streamlit.config.get_option(key)  # raises for an option Streamlit does not know
+
+
+def test_streamlit_command_passes_every_setting_as_a_flag():
+    command = launcher.streamlit_command(port=9999, address="0.0.0.0")
+    assert command[:4] == [sys.executable, "-m", "streamlit", "run"]
+    assert command[4] == str(launcher.app_path()) and Path(command[4]).exists()
+    flags = dict(zip(command[5::2], command[6::2]))
+    assert flags["--server.port"] == "9999" and flags["--server.address"] == "0.0.0.0"
+    for key, value in launcher.streamlit_settings().items():
+        assert flags[f"--{key}"] == value
+    assert launcher.DEFAULT_PORT != 8501  # TF Serving's REST port in docker-compose.yml
