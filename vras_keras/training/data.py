@@ -2,9 +2,10 @@
 
 `DATA_SOURCES` maps a source name to a loader `(data_config, task, split, num_samples, seed) ->
 SourceData` (an unbatched dataset of `(image float32 (H, W, 3) in 0..255, target)` plus its labels);
-a new source is one more entry, no if/else. The generated sources (`shapes`, `digits`, `pairs`) and
-`path` delegate to `vras_keras.data`; `synthetic` is self-contained (random images whose label is a
-learnable colour/position cue) and serves smoke tests and the input-pipeline benchmark.
+a new source is one more entry, no if/else. The generated sources (`shapes`, `digits`) and `path`
+delegate to `vras_keras.data`; `synthetic` is self-contained (random images whose label is a
+learnable colour/position cue) and serves smoke tests and the input-pipeline benchmark. The `pairs`
+source of matching recipes is read by the matching runner (`vras_keras.training.matching`), not here.
 
 `make_pipeline` batches with the global batch size (per-replica batch × replicas), drops the
 remainder (every replica and worker sees equal batches), repeats (epochs are counted in steps, so a
@@ -83,14 +84,6 @@ def _digits(cfg, task, split, num_samples, seed):
     ds = digits.digits_dataset(split, num_samples=num_samples, seed=seed, shuffle=False,
                                canvas_size=cfg.image_size, **cfg.options)
     return SourceData(ds, num_samples, list(digits.CLASS_NAMES), (cfg.image_size, cfg.image_size, 1))
-
-
-@register_source("pairs")
-def _pairs(cfg, task, split, num_samples, seed):
-    """Views of scikit-image photographs under homographies (feature matching), `vras_keras.data.pairs`."""
-    pairs = _vras_data("pairs", cfg.source)
-    ds = pairs.load(split=split, num_samples=num_samples, image_size=cfg.image_size, seed=seed, **cfg.options)
-    return SourceData(ds, num_samples, list(getattr(ds, "class_names", ())), (cfg.image_size, cfg.image_size, 3))
 
 
 @register_source("path")
