@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from vras_keras.testing.demo_exports import tiny_exports_cached
+from tests.fixtures.demo_exports import tiny_exports_cached
 
 
 @pytest.fixture(scope="session")

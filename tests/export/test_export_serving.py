@@ -14,7 +14,7 @@ import tensorflow as tf
 from vras_keras.export.meta import meta_for_model
 from vras_keras.export.saved_model import export_saved_model
 from vras_keras.export.serving import ServingClient, ServingError, model_path, parse_predict_response, predict_body
-from vras_keras.testing.tf_serving import FakeTFServing
+from tests.fixtures.tf_serving import FakeTFServing
 
 
 def test_predict_body_row_and_columnar_forms():

@@ -29,7 +29,7 @@ def test_feature_extractor_from_model_and_after_reload(tmp_path):
 
 
 def test_feature_extractor_errors():
-    with pytest.raises(ValueError, match="no level"):
+    with pytest.raises(ValueError, match="no feature level"):
         feature_extractor("resnet18", levels=("C6",), input_shape=(32, 32, 3), width=0.125)
     with pytest.raises(ValueError, match="include_top"):
         feature_extractor("resnet18", include_top=True)

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from vras_keras.testing.training import recipe, tiny_cnn_for_tests
+from tests.fixtures.training import recipe, tiny_cnn_for_tests
 from vras_keras.training import callbacks as cb
 from vras_keras.training.config import TrainConfig
 from vras_keras.training.trainer import EpochSchedule, make_schedule

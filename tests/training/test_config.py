@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from vras_keras.testing.training import TINY_ID, recipe, write_recipe
+from tests.fixtures.training import TINY_ID, recipe, write_recipe
 from vras_keras.training.config import TrainConfig, apply_overrides, load_config
 
 

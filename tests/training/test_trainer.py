@@ -10,7 +10,7 @@ import yaml
 
 from vras_keras.losses.pose import KeypointL2Loss
 from vras_keras.metrics.pose import MeanPixelError
-from vras_keras.testing.training import TINY_ID, recipe
+from tests.fixtures.training import TINY_ID, recipe
 from vras_keras.training import strategy as strategy_lib
 from vras_keras.training.config import TrainConfig
 from vras_keras.training.tasks import TASK_SETUPS, outputs_probabilities, register_task_setup, task_setup

@@ -1,4 +1,4 @@
-"""The model registry: `@register(name, task=...)`, `get(name, **kwargs)`, `list_models(task=None)`.
+"""The model registry: `@register(name, task=...)`, `get(name, **kwargs)`, `list_models(task=None)`, `unregister`.
 
 Every builder in `vras_keras.models` registers itself under its lowercase id; there is no if/else zoo.
 """
@@ -57,6 +57,18 @@ def register(name: str, *, task: str, description: str | None = None):
         return builder
 
     return decorator
+
+
+def unregister(name: str) -> None:
+    """Remove the entry `name` (e.g. a model registered for a test, or to register another builder under it).
+
+    Raises:
+        ValueError: `name` is not registered.
+    """
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        raise ValueError(f"Model {name!r} is not registered; registered: {len(_REGISTRY)} models (`vras list`)")
+    del _REGISTRY[name]
 
 
 def _ensure_loaded() -> None:

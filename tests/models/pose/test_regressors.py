@@ -99,7 +99,7 @@ def test_bad_input():
         _build("pose_heatmap", weights="imagenet")
     with pytest.raises(ValueError, match="input_shape"):
         R.pose_regression(backbone=tiny_backbone(), num_joints=K, input_shape=(64, 64, 3), level="C3")
-    with pytest.raises(ValueError, match="no feature level 'C5'"):
+    with pytest.raises(ValueError, match=r"no feature level\(s\) \['C5'\]"):
         R.pose_regression(backbone=tiny_backbone(), num_joints=K, input_shape=SHAPE, level="C5")
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import keras
 
 from vras_keras.layers import conv_norm_act, image_input
-from vras_keras.models.classification._common import check_args, finalize, scaled
+from vras_keras.models.backbones import check_builder_args, scaled
+from vras_keras.models.classification._common import finalize
 from vras_keras.models.registry import register
 
 # convs per block (64, 128, 256, 512, 512 filters)
@@ -39,7 +40,7 @@ def vgg(*, convs_per_block, input_shape=(224, 224, 3), num_classes=1000, include
         fc_units: units of fc6 and fc7 (scaled by `width`).
         dropout_rate: dropout after fc6 and fc7.
     """
-    check_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
+    check_builder_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     if len(convs_per_block) != 5:
         raise ValueError(f"{name}: convs_per_block must have 5 entries, received {convs_per_block!r}")
     inputs, x = image_input(input_shape)

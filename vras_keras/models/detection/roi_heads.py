@@ -78,10 +78,6 @@ class RoIWise(keras.layers.Wrapper):
         )
 
 
-def _units(n, width):
-    return max(8, int(round(n * width)))
-
-
 def box_head(roi_shape, num_classes, *, fc_dim=1024, name="box_head"):
     """Per-RoI box head (functional model): `(ph, pw, C)` -> `[logits (C + 1,), deltas (C + 1, 4)]`."""
     inputs = keras.Input(roi_shape, name=f"{name}_rois")
