@@ -482,7 +482,7 @@ class LiftTrainingOptions:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def from_dict(cls, options: dict, *, what: str = "options") -> "LiftTrainingOptions":
+    def from_dict(cls, options: dict, *, what: str = "options") -> LiftTrainingOptions:
         """Options from a mapping; unknown keys raise a `ValueError` naming them and the allowed ones."""
         unknown = sorted(set(options) - set(cls.fields()))
         if unknown:
