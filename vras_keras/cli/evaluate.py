@@ -104,7 +104,8 @@ def run(args) -> int:
         return _run_detection_file(args)
     from vras_keras.export import evaluation
 
-    predictor = evaluation.load_evaluator(args.model, backend=args.backend, quantize=args.quantize)
+    predictor = evaluation.load_evaluator(args.model, backend=args.backend, quantize=args.quantize,
+                                          allow_unsafe_ops=args.allow_unsafe_ops)
     metrics = evaluation.evaluate(predictor, data=args.data, split=args.split, num_samples=args.num_samples,
                                   batch_size=args.batch_size, iou_type=args.iou_type)
     report = {"model": args.model, "data": args.data, "split": args.split, **metrics}

@@ -39,7 +39,7 @@ def _keras_predictor(model, meta: ExportMeta, path: str) -> Predictor:
 
 
 def load_evaluator(path: str, *, backend: str | None = None, quantize: str = "none",
-                   checkpoint: str = "best") -> Predictor:
+                   checkpoint: str = "best", allow_unsafe_ops: bool = False) -> Predictor:
     """A `Predictor` for a run folder, a `.keras` file beside a run's `vras_meta.json`, or an export
     (`savedmodels/NAME`, `savedmodels/NAME/VERSION`, a `.tflite` file: the forms `vras predict` takes)."""
     from vras_keras.export import sources
@@ -60,7 +60,7 @@ def load_evaluator(path: str, *, backend: str | None = None, quantize: str = "no
         meta = ExportMeta.load(meta_path)
         return _keras_predictor(load_model(path, compile=False), meta, path)
     try:
-        return load_export(path, backend=backend, quantize=quantize)
+        return load_export(path, backend=backend, quantize=quantize, allow_unsafe_ops=allow_unsafe_ops)
     except FileNotFoundError as error:
         raise FileNotFoundError(f"{path} is not a SavedModel export, a .tflite file or a run folder ({error})") \
             from None
