@@ -25,20 +25,29 @@ def add_arguments(parser) -> None:
     parser.add_argument("--score-threshold", type=float, default=0.01,
                         help="for models built here (.keras training models): keep detections above it")
     parser.add_argument("--json", dest="json_path", help="also write the metrics to this JSON file")
+    parser.add_argument("--allow-unsafe-ops", action="store_true",
+                        help="load a SavedModel even if its graph can touch files or run Python (only exports you "
+                             "trust; see docs/export.md, 'What is safe to load')")
 
 
-def _load_predictor(path: str, score_threshold: float):
+def _load_predictor(path: str, score_threshold: float, allow_unsafe_ops: bool = False):
     """`(predict(images) -> dict of arrays, (height, width))` for a .keras model or a SavedModel folder."""
     import keras
     import tensorflow as tf
 
+    from vras_keras.export.safety import load_saved_model
+
     if os.path.isdir(path):
         if not os.path.exists(os.path.join(path, "saved_model.pb")):
             raise FileNotFoundError(f"{path} is a folder without saved_model.pb: not a SavedModel export")
-        loaded = tf.saved_model.load(path)
+        loaded = load_saved_model(path, allow_unsafe_ops=allow_unsafe_ops)
         serve = loaded.signatures.get("serving_default") if hasattr(loaded, "signatures") else None
         if serve is None:
             raise ValueError(f"SavedModel {path} has no 'serving_default' signature")
+        outputs = set(serve.structured_outputs)
+        if not {"boxes", "scores", "classes"} <= outputs:
+            raise ValueError(f"{path} is not a detection export: its serving_default outputs are "
+                             f"{sorted(outputs)}; vras evaluate needs boxes, scores and classes")
         spec = list(serve.structured_input_signature[1].values())[0]
         height, width = spec.shape[1], spec.shape[2]
 
@@ -73,7 +82,7 @@ def run(args) -> int:
     from vras_keras.data import datasets
     from vras_keras.metrics.detection import evaluate_detections
 
-    predict, (height, width) = _load_predictor(args.model, args.score_threshold)
+    predict, (height, width) = _load_predictor(args.model, args.score_threshold, args.allow_unsafe_ops)
     kwargs = {} if args.data == "shapes" else {"source": args.data}
     if args.data != "shapes" and not os.path.isdir(args.data):
         raise FileNotFoundError(f"--data {args.data}: no such dataset folder (or use 'shapes')")
