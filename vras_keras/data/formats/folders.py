@@ -59,5 +59,31 @@ def read(directory, *, task: str = "classification", skip_bad: bool = False, cla
                 samples.append({"image": read_image(path, "image"), "label": index[folder], "file": path})
             except DataFormatError as error:
                 policy.bad(error)
+    if class_names is None:  # the classes come from the folder itself: each must have images
+        names = _drop_empty_classes(directory, names, samples, policy, from_list=len(names) != len(folders)
+                                    or names != tuple(folders))
     policy.report(directory)
     return Records(samples=samples, class_names=names, skipped=policy.skipped)
+
+
+def _drop_empty_classes(directory, names, samples, policy, from_list: bool):
+    """A class without images would silently add a model output that is never trained: an error, or with
+    `skip_bad` (folder names only; `classes.txt` fixes the numbering) the class is left out with a warning."""
+    counts = {i: 0 for i in range(len(names))}
+    for sample in samples:
+        counts[sample["label"]] += 1
+    empty = [names[i] for i, n in counts.items() if n == 0]
+    if not empty:
+        return names
+    where = os.path.join(directory, empty[0])
+    message = (f"class folder(s) {empty} hold no readable image ({', '.join(IMAGE_EXTENSIONS)}): an empty class "
+               "would add a model output that is never trained; add images or remove the folder"
+               + (" and its line in classes.txt" if from_list else ""))
+    if from_list or not policy.skip_bad:
+        raise DataFormatError(where, "class folder", message)
+    policy.bad(DataFormatError(where, "class folder", message + " (left out)"))
+    kept = tuple(n for n in names if n not in empty)
+    remap = {names.index(n): i for i, n in enumerate(kept)}
+    for sample in samples:
+        sample["label"] = remap[sample["label"]]
+    return kept
