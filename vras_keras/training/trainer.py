@@ -287,7 +287,7 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
 
     from vras_keras import models
     from vras_keras.training import callbacks as cb
-    from vras_keras.training.data import load_source, make_pipeline
+    from vras_keras.training.data import load_train_val, make_pipeline
     from vras_keras.training.tasks import task_runner, task_setup
 
     workdir = Path(config.workdir or "runs/default")
@@ -317,8 +317,8 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
                           verbose=verbose)
 
         d = config.data
-        train_src = load_source(d, task, d.split, d.num_samples, config.seed)
-        val_src = load_source(d, task, d.val_split, d.val_samples, config.seed) if d.val_split else None
+        train_src, val_src = load_train_val(d, task, config.seed, log=lambda line: print(line, flush=True)
+                                            if is_chief else None)
         model_args = resolve_model_args(dataclasses.replace(config, task=task), train_src.input_shape,
                                         train_src.labels)
         steps = config.steps_per_epoch or max(train_src.num_samples // global_batch, 1)
@@ -393,10 +393,14 @@ def run_meta(config: TrainConfig, *, task: str, model_args: dict, labels, input_
         "model": {"id": config.model.id, "args": _jsonable(model_args)},
         "labels": list(labels),
         "input_shape": list(input_shape),
-        "image_size": d.image_size,
+        "image_size": list(input_shape[:2]),
         "input_range": [0, 255],
         "box_format": "xyxy",
-        "data": {"source": d.source, "format": d.format},
+        # where the data came from, so that `vras export --quantize int8 --check` and `vras evaluate` find
+        # it from any working directory (paths are absolute, see training/config.py)
+        "data": {"source": d.source, "format": d.format, "path": d.path, "val": d.val, "split": d.split,
+                 "val_split": d.val_split, "val_fraction": d.val_fraction, "image_size": list(input_shape[:2]),
+                 "channels": int(input_shape[-1]), "options": _jsonable(dict(d.options)), "seed": config.seed},
         "checkpoints": {"best": "checkpoints/best.keras", "last": "checkpoints/last.keras"},
         "mixed_precision": config.mixed_precision,
         **extra,
