@@ -316,6 +316,59 @@ def _tensorboard_available() -> bool:
     return True
 
 
+class ProgressLine(keras.callbacks.Callback):
+    """Outside a terminal (logs, CI, `nohup`), where Keras prints one line per epoch: a line at least
+    every `interval` seconds with the epoch, step, rate (steps/s and images/s), the running loss and the
+    ETA of the epoch and of the run.
+
+    Args:
+        epochs, steps_per_epoch: the run's length; batch_size: images per step (global batch).
+        interval: seconds between lines; clock: `time.monotonic` (replaceable in tests); stream: where to print.
+    """
+
+    def __init__(self, epochs: int, steps_per_epoch: int, batch_size: int, interval: float = 30.0, clock=None,
+                 stream=None):
+        super().__init__()
+        import time
+
+        self.epochs, self.steps, self.batch_size = int(epochs), int(steps_per_epoch), int(batch_size)
+        self.interval = float(interval)
+        self.clock = clock or time.monotonic
+        self.stream = stream
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self._start = self._last = self.clock()
+        self._done = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        import sys
+
+        self._done += 1
+        now = self.clock()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        rate = self._done / max(now - self._start, 1e-9)
+        left_epoch = self.steps - (batch + 1)
+        left_run = left_epoch + self.steps * (self.epochs - self._epoch - 1)
+        loss = (logs or {}).get("loss")
+        loss_text = f", loss {float(loss):.4g}" if loss is not None else ""
+        print(f"epoch {self._epoch + 1}/{self.epochs} step {batch + 1}/{self.steps}: {rate:.3g} steps/s "
+              f"({rate * self.batch_size:.4g} images/s){loss_text}, epoch ETA {_duration(left_epoch / rate)}, "
+              f"run ETA {_duration(left_run / rate)}", file=self.stream or sys.stdout, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
 def standard_callbacks(workdir, callbacks_config=None, *, is_chief: bool = True, worker_index: int = 0,
                        title: str = "training curves", resuming: bool = False, extra=()) -> list:
     """The callbacks of DESIGN.md §5 for `workdir`, configured by a `CallbacksConfig` (defaults if None).

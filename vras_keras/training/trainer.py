@@ -349,6 +349,8 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
                                               title=f"{config.model.id} on {d.source} {task}", extra=callbacks)
         if verbose is None:
             verbose = 1 if (config.callbacks.progress and sys.stdout.isatty() and is_chief) else 2
+        if verbose == 2 and is_chief and config.callbacks.progress:  # not a terminal: a line every 30 s
+            all_callbacks.append(cb.ProgressLine(config.epochs, config.steps_per_epoch or train_steps, global_batch))
         if resumed and is_chief:
             print(f"vras train: resuming from {workdir / 'backup'} after epoch {resumed}", flush=True)
         print(f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
