@@ -264,3 +264,26 @@ def test_keras_and_weights_h5_files(tmp_path):
 def test_imagenet_labels_from_keras_hub():
     labels = pretrained.imagenet_labels()
     assert len(labels) == 1000 and labels[1] == "goldfish" and labels[0] == "tench"
+
+
+BACKBONE_FAMILIES = [
+    ("deeplab_v3", "resnet18", "conv1_conv", {"input_shape": (64, 64, 3), "num_classes": 3, "width": 0.25}, {}),
+    ("fcn8s", "vgg16", "block1_conv1_conv", {"input_shape": (64, 64, 3), "num_classes": 3, "width": 0.125}, {}),
+    ("deconvnet", "vgg16", "block1_conv1_conv", {"input_shape": (64, 64, 3), "num_classes": 3, "width": 0.125},
+     {"batch_norm": True}),
+    ("faster_rcnn", "resnet18", "conv1_conv", {"input_shape": (128, 128, 3), "num_classes": 2, "width": 0.25}, {}),
+    ("yolo_v3", "darknet_tiny", None, {"input_shape": (64, 64, 3), "num_classes": 2, "width": 0.25}, {}),
+    ("pose_heatmap", "resnet18", "conv1_conv", {"input_shape": (64, 64, 3), "num_joints": 3, "width": 0.25}, {}),
+]
+
+
+@pytest.mark.parametrize("family, backbone, layer, kwargs, backbone_kwargs", BACKBONE_FAMILIES,
+                         ids=[f[0] for f in BACKBONE_FAMILIES])
+def test_backbone_weights_reach_every_family(tmp_path, family, backbone, layer, kwargs, backbone_kwargs):
+    source = models.get(backbone, input_shape=kwargs["input_shape"], width=kwargs["width"], include_top=False,
+                        **backbone_kwargs)
+    source.save(tmp_path / "backbone.keras")
+    model = models.get(family, backbone=backbone, backbone_weights=str(tmp_path / "backbone.keras"), **kwargs)
+    layer = layer or next(l.name for l in source.layers if l.weights)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer(layer).kernel),
+                                  keras.ops.convert_to_numpy(source.get_layer(layer).kernel))
