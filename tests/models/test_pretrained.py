@@ -287,3 +287,15 @@ def test_backbone_weights_reach_every_family(tmp_path, family, backbone, layer, 
     layer = layer or next(l.name for l in source.layers if l.weights)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer(layer).kernel),
                                   keras.ops.convert_to_numpy(source.get_layer(layer).kernel))
+
+
+def test_export_meta_of_an_imagenet_classifier_has_imagenet_labels(offline_cache):
+    from vras_keras.export.sources import build_registered
+
+    offline_cache.mkdir(parents=True)
+    tl.write_safetensors(offline_cache / "resnet18.tv_in1k.safetensors", tl.resnet_state("resnet18"))
+    _, meta = build_registered("resnet18", {"input_shape": [SIZE, SIZE, 3], "weights": "imagenet"})
+    assert len(meta.labels) == 1000 and meta.labels[1] == "goldfish"
+    _, meta = build_registered("resnet18", {"input_shape": [SIZE, SIZE, 3], "weights": "imagenet",
+                                            "num_classes": 4})
+    assert meta.labels[0] != "tench" and len(meta.labels) == 4

@@ -385,6 +385,18 @@ def load_weights(model, weights, *, arch: str | None = None):
 
 
 # ------------------------------------------------------------------------------------- class names
+def has_imagenet_head(model) -> bool:
+    """True when the model's 1000-class head was loaded from torchvision/timm ImageNet-1k weights."""
+    report = getattr(model, "weights_report", None)
+    if report is None or report.new_layers or "no head" in report.note:
+        return False
+    from_imagenet = report.source.startswith("hf://timm/") or str(report.source).endswith(".safetensors")
+    try:
+        return from_imagenet and int(model.get_layer("logits").units) == 1000
+    except (ValueError, AttributeError):
+        return False
+
+
 def imagenet_labels() -> list[str]:
     """The 1000 ImageNet-1k class names in index order, as keras-hub ships them (no download)."""
     from keras_hub.src.utils.imagenet.imagenet_utils import IMAGENET_NAMES

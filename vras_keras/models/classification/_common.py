@@ -50,9 +50,10 @@ def finalize(inputs, outputs, *, name: str, include_top: bool, pyramid: dict, we
     files; `model.pyramid_layers` (level -> layer name) is kept alongside for rebuilding one.
     """
     model = keras.Model(inputs, outputs, name=name)
+    # level -> layer name, also with the top: the stages of a staged fine-tune (training/finetune.py)
+    model.pyramid_layers = {level: t._keras_history.operation.name for level, t in pyramid.items()}
     if not include_top:
         model.pyramid_outputs = dict(pyramid)
-        model.pyramid_layers = {level: t._keras_history.operation.name for level, t in pyramid.items()}
     if weights is not None:  # "imagenet" or a file: see vras_keras/models/pretrained.py
         from vras_keras.models.pretrained import load_weights
 
