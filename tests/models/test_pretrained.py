@@ -299,3 +299,16 @@ def test_export_meta_of_an_imagenet_classifier_has_imagenet_labels(offline_cache
     _, meta = build_registered("resnet18", {"input_shape": [SIZE, SIZE, 3], "weights": "imagenet",
                                             "num_classes": 4})
     assert meta.labels[0] != "tench" and len(meta.labels) == 4
+
+
+def test_state_dict_round_trip(tmp_path):
+    state = tl.resnet_state("resnet18")
+    path = str(tl.write_safetensors(tmp_path / "r18.safetensors", state))
+    model = models.get("resnet18", input_shape=(32, 32, 3), weights=path)
+    back = pretrained.to_state_dict(model)
+    assert sorted(back) == sorted(k for k in state if not k.endswith("num_batches_tracked"))
+    for key, value in back.items():
+        np.testing.assert_array_equal(value, state[key])
+    saved = pretrained.save_safetensors(model, tmp_path / "again.safetensors")
+    again = models.get("resnet18", input_shape=(32, 32, 3), num_classes=5, weights=str(saved))
+    assert again.weights_report.new_layers == ("logits",)

@@ -254,6 +254,47 @@ def _layer_has_bias(model, bn_layer: str) -> bool:
     return getattr(conv, "bias", None) is not None
 
 
+def to_state_dict(model, *, arch: str | None = None) -> dict:
+    """The inverse of `port_state_dict` for ResNets and DenseNets: `{torchvision key: np.ndarray}`.
+
+    Lets a backbone trained here travel the same path as torchvision's weights (`weights=file.safetensors`,
+    e.g. benchmarks/finetune.py). BN `num_batches_tracked` is not written.
+    """
+    import keras
+
+    arch = arch or model.name
+    family = _family(arch)
+    if family == "vgg":
+        raise ValueError(f"{arch}: to_state_dict supports the ResNet and DenseNet layouts")
+    key_of = {"resnet": _resnet_key, "densenet": _densenet_key}[family]
+    state = {}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        key = key_of(layer.name)
+        if key is None:
+            raise ValueError(f"{arch}: layer {layer.name!r} has no counterpart in the {family} state-dict layout")
+        if isinstance(layer, keras.layers.BatchNormalization):
+            for variable, suffix in ((layer.gamma, "weight"), (layer.beta, "bias"),
+                                     (layer.moving_mean, "running_mean"), (layer.moving_variance, "running_var")):
+                state[f"{key}.{suffix}"] = keras.ops.convert_to_numpy(variable)
+            continue
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        state[f"{key}.weight"] = np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1) if kernel.ndim == 4 else (1, 0)))
+        if layer.bias is not None:
+            state[f"{key}.bias"] = keras.ops.convert_to_numpy(layer.bias)
+    return state
+
+
+def save_safetensors(model, path, *, arch: str | None = None) -> Path:
+    """Write `to_state_dict(model)` as a `.safetensors` file (torchvision layout)."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    save_file(to_state_dict(model, arch=arch), str(path))
+    return path
+
+
 # ------------------------------------------------------------------------------------------ sources
 def cache_dir() -> Path:
     """`$KERAS_HOME/vras_keras/weights` when KERAS_HOME is set, else `~/.cache/vras_keras/weights`."""
