@@ -154,7 +154,7 @@ def main(argv=None):
 
     stage_text = ", ".join(f"{s['epochs']} epochs with trainable_stages {s['trainable_stages']} at lr "
                            f"{s['learning_rate']:g}" for s in stages)
-    mean = lambda key, i: float(np.mean([r[i][key] for r in rows]))  # noqa: E731
+    mean = lambda key, i: float(np.mean([r[i][key] for r in rows]))
     lines = [
         "## Fine-tuning a pretrained backbone (configs/finetune.yaml) vs training from scratch",
         "",

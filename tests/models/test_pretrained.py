@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import torch_layouts as tl  # noqa: E402
+import torch_layouts as tl
 
-from vras_keras import models  # noqa: E402
-from vras_keras.models import pretrained  # noqa: E402
+from vras_keras import models
+from vras_keras.models import pretrained
 
 SIZE = 64
 FC = 64  # VGG tests use the generic `vgg(fc_units=64)`: the head's code path without 4096² random weights

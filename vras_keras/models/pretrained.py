@@ -164,7 +164,7 @@ def _conv_kernel(value, target_shape):
 def _linear_from_chw(value, channels):
     """torchvision's first VGG classifier layer `(O, C*h*w)` (NCHW flatten) as a Dense kernel over NHWC."""
     out, inp = value.shape
-    side = int(round((inp / channels) ** 0.5))
+    side = round((inp / channels) ** 0.5)
     if side * side * channels != inp:
         return value.T  # not a square NCHW flatten of `channels`: the shape check will name it
     return np.transpose(value.reshape(out, channels, side, side), (2, 3, 1, 0)).reshape(-1, out)
@@ -332,7 +332,7 @@ def imagenet_file(arch: str) -> Path:
         partial = target.with_suffix(".partial")
         shutil.copyfile(downloaded, partial)
         os.replace(partial, target)
-    except Exception as error:  # network, proxy, HTTP, hub errors: one line, with the manual way
+    except Exception as error:  # noqa: BLE001 (network, proxy, HTTP, hub errors: one line, with the manual way)
         reason = (str(error).strip().splitlines() or [""])[0][:160]
         raise FileNotFoundError(
             f"{arch}: could not fetch the ImageNet weights hf://{repo} ({type(error).__name__}: {reason}); "
@@ -346,7 +346,7 @@ def read_safetensors(path) -> dict:
 
     try:
         return load_file(os.fspath(path))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (safetensors raises its own error types)
         raise ValueError(f"{os.fspath(path)}: not a readable .safetensors file ({type(error).__name__}: "
                          f"{(str(error).splitlines() or [''])[0][:160]})") from None
 

@@ -362,9 +362,9 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
         print(f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
               f"[{type(strategy).__name__}], global batch {global_batch}, {train_steps if not config.steps_per_epoch else steps} "
               f"steps/epoch, {config.epochs} epochs, workdir {workdir}", flush=True)
-        fit_args = dict(validation_data=val_ds, steps_per_epoch=config.steps_per_epoch or train_steps,
-                        validation_steps=val_steps, callbacks=all_callbacks, verbose=verbose,
-                        shuffle=False)  # the pipeline shuffles (seeded)
+        fit_args = {"validation_data": val_ds, "steps_per_epoch": config.steps_per_epoch or train_steps,
+                        "validation_steps": val_steps, "callbacks": all_callbacks, "verbose": verbose,
+                        "shuffle": False}  # the pipeline shuffles (seeded)
         with keras_multi_worker_fixes(model, strategy):
             if config.finetune is None:
                 history = model.fit(train_ds, epochs=config.epochs, **fit_args)
