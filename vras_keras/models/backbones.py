@@ -6,10 +6,11 @@
   the same factor.
 - `check_builder_args(name, ...)`: the one argument checker (`input_shape`, `num_classes`, `width`,
   `weights`); every message names the builder, the field, what it received and what is allowed.
-- `load_weights(model, weights)`: the one way weights reach a built model: `None`, or the path of a
-  `.weights.h5` file of the whole model (nothing is ever downloaded).
+- `load_weights(model, weights)`: the one way weights reach a built model: `None`, `"imagenet"` (the
+  torchvision-compatible classification ids) or a file (`.safetensors`, `.weights.h5`, `.keras`), through
+  `vras_keras.models.pretrained.load_weights`; heads pass `backbone_weights=` on to their backbone.
 - `backbone_features(backbone, levels, ...)`: the one way a head gets its feature maps: `(image input,
-  {level: map})` of a backbone given by registry id or as a built model.
+  {level: map})` of a backbone given by registry id (optionally with its `weights`) or as a built model.
 
 Backbones: every classification builder called with `include_top=False` sets `model.pyramid_outputs`, a
 dict `{"C1": t1, ..., "C5": t5}` of KerasTensors (C_k at stride 2**k; CIFAR-style networks use C0..C2)
@@ -27,7 +28,7 @@ import os
 
 import keras
 
-from vras_keras.models import registry
+from vras_keras.models import pretrained, registry
 
 _NOT_GIVEN = object()
 
@@ -49,7 +50,7 @@ def check_builder_args(name: str, *, input_shape, num_classes=_NOT_GIVEN, width=
         num_classes: an int `>= min_classes` (leave it out when the builder has no such argument);
             `classes_field` is its name in messages (e.g. `"num_joints"`).
         width: a number > 0.
-        weights: None or the path of an existing `.weights.h5` file.
+        weights: None, `"imagenet"` or the path of an existing `.safetensors`, `.weights.h5` or `.keras` file.
         ranks: allowed spatial ranks (2: images, 3: volumes).
         static: the spatial sizes must be known (no None).
         multiple: the spatial sizes must be multiples of it (implies `static`).
@@ -75,23 +76,28 @@ def check_builder_args(name: str, *, input_shape, num_classes=_NOT_GIVEN, width=
     check_weights(name, weights)
 
 
+WEIGHT_FILES = (".safetensors", ".weights.h5", ".keras")
+
+
 def check_weights(name: str, weights) -> None:
-    """`weights` must be None or the path of an existing `.weights.h5` file (nothing is downloaded)."""
-    if weights is None:
+    """`weights` must be None, `"imagenet"` or the path of an existing `.safetensors` / `.weights.h5` /
+    `.keras` file (`vras_keras.models.pretrained`; only `"imagenet"` downloads anything)."""
+    if weights is None or (isinstance(weights, str) and weights == "imagenet"):
         return
-    if not isinstance(weights, (str, os.PathLike)) or not os.fspath(weights).endswith(".weights.h5"):
-        raise ValueError(f"{name}: weights must be None or the path of a .weights.h5 file of the whole model "
-                         f"(no pretrained weights are downloaded), received {weights!r}")
-    if not os.path.exists(os.fspath(weights)):
-        raise FileNotFoundError(f"{name}: weights file {os.fspath(weights)!r} does not exist "
-                                "(no weights are downloaded)")
+    if not isinstance(weights, (str, os.PathLike)) or not os.fspath(weights).endswith(WEIGHT_FILES):
+        raise ValueError(f"{name}: weights must be None, 'imagenet' or the path of a .safetensors, .weights.h5 or "
+                         f".keras file; no pretrained weights other than 'imagenet' are downloaded, "
+                         f"received {weights!r}")
+    if not os.path.isfile(os.fspath(weights)):
+        raise FileNotFoundError(f"{name}: weights file {os.fspath(weights)!r} does not exist (only "
+                                "weights='imagenet' downloads anything)")
 
 
-def load_weights(model: keras.Model, weights) -> keras.Model:
-    """Load `weights` (None, or a `.weights.h5` file of the whole model, see `check_weights`) into `model`."""
+def load_weights(model: keras.Model, weights, *, arch: str | None = None) -> keras.Model:
+    """Load `weights` (see `check_weights`) into `model` with `pretrained.load_weights`; returns `model`."""
     if weights is not None:
         check_weights(model.name, weights)
-        model.load_weights(os.fspath(weights))
+        pretrained.load_weights(model, weights, arch=arch)
     return model
 
 
@@ -153,7 +159,7 @@ def _model_features(model: keras.Model, levels) -> dict:
                      f"of feature maps, or return one feature map for one level; levels {list(levels)} were asked")
 
 
-def backbone_features(backbone, levels, *, input_shape=None, width: float = 1.0, name: str = "model",
+def backbone_features(backbone, levels, *, input_shape=None, width: float = 1.0, weights=None, name: str = "model",
                       **builder_kwargs):
     """`(image input, {level: feature map})` of a backbone, as tensors of one graph a head builds on.
 
@@ -164,6 +170,8 @@ def backbone_features(backbone, levels, *, input_shape=None, width: float = 1.0,
         levels: the levels to return, e.g. `("C3", "C4", "C5")` (a string is one level).
         input_shape: the head's input shape; a built backbone must take exactly this shape.
         width: channel multiplier of a backbone given by id.
+        weights: the backbone's weights (a head's `backbone_weights`): None, `"imagenet"` or a file; only
+            for a backbone given by id.
         name: the calling builder, for messages.
 
     Raises:
@@ -171,6 +179,11 @@ def backbone_features(backbone, levels, *, input_shape=None, width: float = 1.0,
             arguments given with a built model; TypeError: a backbone that is neither.
     """
     levels = (levels,) if isinstance(levels, str) else tuple(levels)
+    if weights is not None:
+        if not isinstance(backbone, str):
+            raise ValueError(f"{name}: backbone_weights only apply to a backbone given by registry id, received "
+                             f"the built model {getattr(backbone, 'name', backbone)!r}")
+        builder_kwargs = {**builder_kwargs, "weights": weights}
     if isinstance(backbone, str):
         kwargs = {**builder_kwargs, "width": width}
         if input_shape is not None:

@@ -27,8 +27,10 @@ def classifier_head(x, num_classes: int, *, dropout_rate: float = 0.0, name: str
 
 def finalize(inputs, outputs, *, name: str, include_top: bool, pyramid: dict, weights=None) -> keras.Model:
     """The functional model; without the top it exposes `pyramid_outputs` (C_k at stride 2**k, see
-    `backbones.expose_pyramid`); `weights` go through `backbones.load_weights`."""
+    `backbones.expose_pyramid`); `weights` (None, "imagenet" or a file) go through `backbones.load_weights`."""
     model = keras.Model(inputs, outputs, name=name)
+    # level -> layer name, also with the top: the stages of a staged fine-tune (training/finetune.py)
+    model.pyramid_layers = {level: t._keras_history.operation.name for level, t in pyramid.items()}
     if not include_top:
         expose_pyramid(model, pyramid)
-    return load_weights(model, weights)
+    return load_weights(model, weights, arch=name)

@@ -245,7 +245,7 @@ class FasterRCNN(keras.Model):
 
 def build_two_stage(*, name, input_shape, num_classes, backbone, use_fpn, width, anchor_sizes, aspect_ratios,
                     rpn_pre_nms_top_k, rpn_post_nms_top_k, rpn_nms_threshold, roi_canonical_size,
-                    sampling_ratio, extra_outputs=None):
+                    sampling_ratio, extra_outputs=None, backbone_weights=None):
     """Shared graph of Faster / Mask R-CNN: returns `(inputs, outputs, roi_features, settings)`.
 
     `outputs` is the dict of the `FasterRCNN` outputs (see the module docstring), `roi_features` the maps
@@ -258,7 +258,8 @@ def build_two_stage(*, name, input_shape, num_classes, backbone, use_fpn, width,
                        multiple=32 if use_fpn else 16)
     scale = min(input_shape[0], input_shape[1]) / REFERENCE_IMAGE_SIZE
     levels = ("C2", "C3", "C4", "C5") if use_fpn else ("C4",)
-    inputs, pyramid = backbone_features(backbone, levels, input_shape=input_shape, width=width, name=name)
+    inputs, pyramid = backbone_features(backbone, levels, input_shape=input_shape, width=width,
+                                        weights=backbone_weights, name=name)
     if use_fpn:
         rpn_features = feature_pyramid(pyramid, scaled(256, width))
         roi_features, roi_strides, anchor_strides = rpn_features[:-1], [4, 8, 16, 32], [4, 8, 16, 32, 64]
@@ -294,7 +295,7 @@ def faster_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50
                 weights=None, anchor_sizes=None, aspect_ratios=ASPECT_RATIOS, rpn_pre_nms_top_k=1000,
                 rpn_post_nms_top_k=1000, rpn_nms_threshold=0.7, train_pre_nms_top_k=2000,
                 train_post_nms_top_k=2000, rpn_num_samples=256, roi_num_samples=512, roi_positive_fraction=0.25,
-                roi_canonical_size=None, sampling_ratio=2, seed=None):
+                roi_canonical_size=None, sampling_ratio=2, seed=None, backbone_weights=None):
     """Faster R-CNN (optionally with FPN) on a classification backbone.
 
     Args:
@@ -316,6 +317,8 @@ def faster_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50
         sampling_ratio: RoIAlign points per bin and axis (2).
         seed: sampling seed.
         weights: None or a `.weights.h5` file of the whole model (nothing is downloaded).
+        backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
+            `vras_keras.models.pretrained` (ImageNet weights exist for the torchvision-compatible ids).
 
     Returns:
         A `FasterRCNN` (see the module docstring for its outputs, `fit` and `make_inference_model`).
@@ -325,7 +328,7 @@ def faster_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50
         name="faster_rcnn", input_shape=input_shape, num_classes=num_classes, backbone=backbone, use_fpn=fpn,
         width=width, anchor_sizes=anchor_sizes, aspect_ratios=aspect_ratios, rpn_pre_nms_top_k=rpn_pre_nms_top_k,
         rpn_post_nms_top_k=rpn_post_nms_top_k, rpn_nms_threshold=rpn_nms_threshold,
-        roi_canonical_size=roi_canonical_size, sampling_ratio=sampling_ratio,
+        roi_canonical_size=roi_canonical_size, sampling_ratio=sampling_ratio, backbone_weights=backbone_weights,
     )
     model = FasterRCNN(inputs, outputs, name="faster_rcnn", num_classes=num_classes, rpn_num_samples=rpn_num_samples,
                        train_pre_nms_top_k=train_pre_nms_top_k, train_post_nms_top_k=train_post_nms_top_k,

@@ -296,7 +296,7 @@ def _head_outputs(features, num_outputs, name):
 @register("yolo_v2", task="detection")
 def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny", priors=None, width=1.0,
             weights=None, ignore_threshold=0.6, box_weight=1.0, objectness_weight=1.0, class_weight=1.0,
-            assign_threshold=None):
+            assign_threshold=None, backbone_weights=None):
     """YOLO v2: one stride-32 grid, 5 priors, passthrough from stride 16, softmax classes.
 
     Args:
@@ -307,6 +307,8 @@ def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny
             grid on 416 x 416) scaled to `input_shape`.
         width: channel multiplier of the backbone and the head (head: 1024 filters at width 1).
         weights: None or a `.weights.h5` file of the whole model (nothing is downloaded).
+        backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
+            `vras_keras.models.pretrained`.
         ignore_threshold, box_weight, objectness_weight, class_weight, assign_threshold: see
             `YoloDetector`.
 
@@ -318,7 +320,8 @@ def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny
     priors = _default_priors(2, input_shape) if priors is None else priors
     strides = [32]
     priors_grid = _split_priors(priors, strides)
-    inputs, features = backbone_features(backbone, ("C4", "C5"), input_shape=input_shape, width=width, name="yolo_v2")
+    inputs, features = backbone_features(backbone, ("C4", "C5"), input_shape=input_shape, width=width,
+                                         weights=backbone_weights, name="yolo_v2")
     c4, c5 = features["C4"], features["C5"]
     x = conv_norm_act(c5, scaled(1024, width), 3, activation=ACTIVATION, name="head_conv1")
     x = conv_norm_act(x, scaled(1024, width), 3, activation=ACTIVATION, name="head_conv2")
@@ -351,7 +354,7 @@ def _conv_set(x, filters, name, num_convs=5):
 @register("yolo_v3", task="detection")
 def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny", priors=None, width=1.0,
             weights=None, ignore_threshold=0.5, box_weight=1.0, objectness_weight=1.0, class_weight=1.0,
-            assign_threshold=None):
+            assign_threshold=None, backbone_weights=None):
     """YOLO v3: three scales (strides 8, 16, 32), upsampling + concatenation, 9 priors, sigmoid classes.
 
     Args:
@@ -364,6 +367,8 @@ def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny
             default: the paper's COCO priors scaled from 416 to `input_shape`.
         width: channel multiplier of the backbone and the head (head: 512/256/128 at width 1).
         weights: None or a `.weights.h5` file of the whole model (nothing is downloaded).
+        backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
+            `vras_keras.models.pretrained`.
         ignore_threshold, box_weight, objectness_weight, class_weight, assign_threshold: see
             `YoloDetector`.
 
@@ -376,7 +381,7 @@ def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny
     strides = list(anchor_ops.YOLO_V3_STRIDES)
     priors_grid = _split_priors(priors, strides)
     inputs, features = backbone_features(backbone, ("C3", "C4", "C5"), input_shape=input_shape, width=width,
-                                         name="yolo_v3")
+                                         weights=backbone_weights, name="yolo_v3")
     c3, c4, c5 = features["C3"], features["C4"], features["C5"]
     per = 5 + num_classes
     outs, x, previous = {}, None, None

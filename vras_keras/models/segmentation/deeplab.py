@@ -18,7 +18,7 @@ from vras_keras.models.segmentation._common import check_segmentation_args, prob
 @register("deeplab_v3", task="segmentation")
 def deeplab_v3(*, backbone="resnet50", output_stride=16, input_shape=(512, 512, 3), num_classes=21,
                aspp_filters=256, rates=None, dropout_rate=0.1, crf=False, crf_options=None, width=1.0,
-               weights=None):
+               weights=None, backbone_weights=None):
     """DeepLab v3 (Chen et al. 2017): atrous ResNet-50/101, ASPP, bilinear upsampling (+ ConvCRF).
 
     Args:
@@ -35,6 +35,8 @@ def deeplab_v3(*, backbone="resnet50", output_stride=16, input_shape=(512, 512, 
         crf_options: keyword arguments of `ConvCRF` (e.g. `{"iterations": 5, "blur": 4}`).
         width: channel multiplier of backbone and head (tiny test variants).
         weights: None or a `.weights.h5` file of the whole model.
+        backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
+            `vras_keras.models.pretrained` (ImageNet weights exist for the torchvision-compatible ids).
 
     Returns:
         A model mapping images `(N, H, W, 3)` (0..255) to class probabilities `(N, H, W, L)`.
@@ -46,8 +48,8 @@ def deeplab_v3(*, backbone="resnet50", output_stride=16, input_shape=(512, 512, 
     if crf_options is not None and not crf:
         raise ValueError(f"{name}: crf_options={crf_options!r} given but crf=False")
     builder_kwargs = {"output_stride": output_stride} if isinstance(backbone, str) else {}
-    inputs, pyramid = backbone_features(backbone, "C5", input_shape=input_shape, width=width, name=name,
-                                        **builder_kwargs)
+    inputs, pyramid = backbone_features(backbone, "C5", input_shape=input_shape, width=width, weights=backbone_weights,
+                                        name=name, **builder_kwargs)
     x = ASPP(filters=scaled(aspp_filters, width), rates=rates, output_stride=output_stride,
              dropout=dropout_rate, name="aspp")(pyramid["C5"])
     x = keras.layers.Conv2D(num_classes, 1, name="logits")(x)
