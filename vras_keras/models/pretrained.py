@@ -1,7 +1,8 @@
 """Pretrained weights: torchvision's ImageNet weights (via keras-hub's timm handles) and local files.
 
 `load_weights(model, weights, arch=...)` is what every classification builder's `weights=` argument
-reaches (through `_common.finalize`), and what `backbone_weights=` of the task families passes on:
+reaches (through `backbones.load_weights`, the builder kit), and what `backbone_weights=` of the task families
+passes on:
 
 - `"imagenet"`: torchvision's ImageNet-1k weights for resnet18/34/50/101/152, wide_resnet50_2,
   vgg11/13/16/19 (with and without `batch_norm`) and densenet121/169/201. They are timm's copies of the
