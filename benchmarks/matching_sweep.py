@@ -203,7 +203,9 @@ def main():
     train_note = ""
     if args.weights:
         model.load_weights(args.weights)
-        train_note = f"LIFT weights loaded from `{args.weights}`."
+        sidecar = Path(args.weights + ".json")  # how the weights were trained, written by a training run
+        train_note = (json.loads(sidecar.read_text())["train_note"] if sidecar.exists()
+                      else f"LIFT weights loaded from `{args.weights}`.")
     else:
         start = time.perf_counter()
         if args.data_cache and Path(args.data_cache).exists():
@@ -233,6 +235,7 @@ def main():
             f"to {args.max_tilt:g}°, scale 0.8-1.25, perspective jitter and photometric changes ({data_seconds:.0f} s "
             f"to make the data, {train_cpu / 60:.1f} CPU-min of training; weights saved to `{weights}`; stage wall "
             "times " + ", ".join(f"{k} {v:.0f} s" for k, v in history["seconds"].items()) + ").")
+        Path(str(weights) + ".json").write_text(json.dumps({"train_note": train_note}))
     print(train_note, flush=True)
 
     hamming = {"mutual NN": {"metric": "hamming"}, f"+ ratio {args.ratio:g}": {"metric": "hamming", "ratio": args.ratio}}
@@ -252,6 +255,9 @@ def main():
     t0 = time.perf_counter()
     results = sweep(methods, pair_of, photos, args.per_photo, CAPS)
     sweep_seconds = time.perf_counter() - t0
+    saved = Path(tempfile.gettempdir()) / "matching_sweep_results.json"
+    saved.write_text(json.dumps({f"{k[0]} {k[1]}": v for k, v in results.items()}))
+    print(f"sweep results: {saved}", flush=True)
     timing, parts, profiled = profile(model, args.threshold, args.repeats)
 
     rows = [f"{m} {cap}, {matcher}" for m in methods for cap in CAPS for matcher in methods[m][1]]
