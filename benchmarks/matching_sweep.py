@@ -45,7 +45,7 @@ from vras_keras.ops.keypoints import oriented_patches, scale_space_keypoints  # 
 from vras_keras.training.lift import LiftTrainingOptions, train_lift  # noqa: E402
 
 TILTS = (0, 10, 20, 30, 40, 50, 60)
-ROLLS = (0, 30, 60, 90, 120, 150, 180)
+ROLLS = (0, 45, 90, 135, 180)
 CAPS = (500, 2000)
 KEYS = ("mma@1", "mma@3", "mma@5", "correct@3", "matches", "repeatability", "homography@3", "homography@5",
         "homography@10", "keypoints")
@@ -116,12 +116,23 @@ def sweep(methods, pair_of, photos, per_photo, caps):
                 for k in range(per_photo):
                     pair = pair_of(photo, k, kind, level)
                     for name, (fn, matchers) in methods.items():
+                        # LIFT keeps the strongest keypoints in order (top-k of the scale-space responses, then
+                        # described one by one), so its smaller caps are prefixes of one run at the largest cap.
+                        prefix = name == "LIFT"
+                        if prefix:
+                            if (name, photo, k) not in first:
+                                first[(name, photo, k)] = fn(pair["image1"], max(caps))
+                            second = fn(pair["image2"], max(caps))
                         for cap in caps:
                             key = (name, cap, photo, k)
-                            if key not in first:
-                                first[key] = fn(pair["image1"], cap)
-                            xy1, d1 = first[key]
-                            xy2, d2 = fn(pair["image2"], cap)
+                            if prefix:
+                                xy1, d1 = (a[:cap] for a in first[(name, photo, k)])
+                                xy2, d2 = (a[:cap] for a in second)
+                            else:
+                                if key not in first:
+                                    first[key] = fn(pair["image1"], cap)
+                                xy1, d1 = first[key]
+                                xy2, d2 = fn(pair["image2"], cap)
                             for matcher, options in matchers.items():
                                 r = evaluate_pair(xy1, d1, xy2, d2, pair["homography"], shape_a=pair["image1"].shape,
                                                   shape_b=pair["image2"].shape, valid_a=pair["valid1"],
