@@ -189,27 +189,46 @@ def _finish(ds, *, batch_size, shuffle, seed, num_samples):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _synthetic_dataset(task, *, split, num_samples, image_size, seed, **kwargs):
+# Samples generated per call into the generator (one task for a worker process): large enough that the
+# call overhead is small, small enough that the first batch arrives quickly.
+CHUNK = 16
+
+
+def _chunk(generator, task: str, start: int, stop: int, max_objects: int):
+    """Samples `start..stop-1` of `generator` as the task's flat arrays stacked along a new axis 0 (runs in
+    a worker process or here: the result depends only on the arguments)."""
+    elements = [_flat_element(task, record_from_sample(task, generator.sample(i)), max_objects)
+                for i in range(start, stop)]
+    return tuple(np.stack(column) for column in zip(*elements))
+
+
+def _synthetic_dataset(task, *, split, num_samples, image_size, seed, workers=None, **kwargs):
     import tensorflow as tf
 
+    from vras_keras.data import workers as pools
+
     gen = generator(task, image_size=image_size, seed=seed, split=split, **kwargs)
+    workers = pools.default_workers(num_samples, workers)
     max_objects = getattr(gen, "max_objects", 0)
     flat = _flat_signature(task, gen.height, gen.width, max_objects, len(shapes.JOINT_NAMES))
     dtypes = [s.dtype for s in flat]
 
-    def make(i):
-        return _flat_element(task, record_from_sample(task, gen.sample(int(i))), max_objects)
+    def make(start):
+        start = int(start)
+        return pools.run(workers, _chunk, gen, task, start, min(start + CHUNK, num_samples), max_objects)
 
-    def element(i):
-        # numpy_function: the generator is NumPy/OpenCV code; deterministic=True keeps the order fixed.
-        values = tf.numpy_function(make, [i], dtypes, stateful=False)
+    def chunk(start):
+        # numpy_function: the generator is NumPy/OpenCV code, run here or in worker processes (which
+        # run in parallel: tf.data's threads only wait for them). deterministic=True keeps the order.
+        values = tf.numpy_function(make, [start], dtypes, stateful=False)
         for v, s in zip(values, flat):
-            v.set_shape(s.shape)
+            v.set_shape((None, *s.shape))
         return tuple(values)
 
-    ds = tf.data.Dataset.range(int(num_samples)).map(
-        element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
+    parallel = max(2 * workers, 2) if workers else tf.data.AUTOTUNE
+    ds = tf.data.Dataset.range(0, int(num_samples), CHUNK).map(chunk, num_parallel_calls=parallel,
+                                                                deterministic=True)
+    ds = ds.unbatch().apply(tf.data.experimental.assert_cardinality(int(num_samples)))
     return ds.map(_structure(task)), class_names(task)
 
 
@@ -301,7 +320,7 @@ def _records_dataset(task, records: Records, *, image_size, num_samples, max_obj
 
 def load(task: str, *, split: str = "train", num_samples: int | None = None, image_size=None, seed: int = 0,
          batch_size: int | None = None, source=None, format: str | None = None, skip_bad: bool = False,
-         shuffle: bool = False, **kwargs):
+         shuffle: bool = False, workers: int | None = None, **kwargs):
     """A `tf.data.Dataset` of `(image, target)` for `task` (see the module docstring for the structure).
 
     Args:
@@ -316,6 +335,8 @@ def load(task: str, *, split: str = "train", num_samples: int | None = None, ima
         format: the folder's format ("folder", "coco", "voc", "masks"); detected when None.
         skip_bad: skip (count, report) bad samples instead of raising `ValueError`.
         shuffle: shuffle with `seed` (reshuffled each epoch, deterministically).
+        workers: synthetic data: processes generating samples in parallel (`vras_keras.data.workers`;
+            0: in this process; None: 0 below 512 samples, else min(cores, 4)). The bytes do not depend on it.
         **kwargs: synthetic: `ShapesWorld` / `StickFigures` arguments (e.g. `max_objects`); files: reader
             arguments (e.g. `class_names`) and `max_objects` (detection padding, default: the most
             objects in any image).
@@ -331,9 +352,12 @@ def load(task: str, *, split: str = "train", num_samples: int | None = None, ima
         if num_samples < 0:
             raise ValueError(f"num_samples must be >= 0, received {num_samples}")
         ds, names = _synthetic_dataset(task, split=split, num_samples=num_samples,
-                                       image_size=64 if image_size is None else image_size, seed=seed, **kwargs)
+                                       image_size=64 if image_size is None else image_size, seed=seed,
+                                       workers=workers, **kwargs)
         skipped = []
     else:
+        if workers is not None:
+            raise ValueError("workers= applies to synthetic data only (files are read once, in this process)")
         max_objects = kwargs.pop("max_objects", None)
         records = read_records(task, source, format=format, split=split, skip_bad=skip_bad, **kwargs)
         ds, num_samples = _records_dataset(task, records, image_size=image_size, num_samples=num_samples,
