@@ -6,6 +6,12 @@ NAME = "train"
 HELP = "train a model from a YAML recipe (tf.distribute, crash-safe resume, checkpoints, logs)"
 
 
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS  # the former name of --precision, still accepted
+
+
 def add_arguments(parser):
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. configs/classification.yaml")
     parser.add_argument("--workdir", help="run directory (default: runs/<config name>); rerun to resume")
@@ -14,7 +20,9 @@ def add_arguments(parser):
     parser.add_argument("--cpu-replicas", type=int, metavar="N",
                         help="mirror over N logical CPU devices (testing data parallelism without GPUs)")
     parser.add_argument("--epochs", type=int, metavar="E", help="override the number of epochs")
-    parser.add_argument("--mixed-precision", choices=("bf16", "fp16"), help="mixed-precision policy")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                        help="fp32, or mixed precision bf16 / fp16 (fp16 with dynamic loss scaling)")
+    parser.add_argument("--mixed-precision", dest="precision", choices=("bf16", "fp16"), help=argparse_suppress())
     parser.add_argument("--jit", action="store_true", default=None, help="compile train steps with XLA")
     parser.add_argument("--seed", type=int, metavar="S", help="seed for data order and initialisation")
     parser.add_argument("--check", action="store_true", help="validate the recipe, print it resolved, and exit")
@@ -22,7 +30,7 @@ def add_arguments(parser):
 
 def overrides_from_args(args) -> dict:
     return {"workdir": args.workdir, "strategy": args.strategy, "cpu_replicas": args.cpu_replicas,
-            "epochs": args.epochs, "mixed_precision": args.mixed_precision, "jit": args.jit, "seed": args.seed}
+            "epochs": args.epochs, "precision": args.precision, "jit": args.jit, "seed": args.seed}
 
 
 def run(args) -> int:

@@ -273,7 +273,8 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
             print(f"vras train: resuming from {workdir / 'backup'} after epoch {resumed}", flush=True)
         print(f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
               f"[{type(strategy).__name__}], global batch {global_batch}, {train_steps if not config.steps_per_epoch else steps} "
-              f"steps/epoch, {config.epochs} epochs, workdir {workdir}", flush=True)
+              f"steps/epoch, {config.epochs} epochs, precision {config.precision}{' + XLA' if config.jit else ''}, "
+              f"workdir {workdir}", flush=True)
         with keras_multi_worker_fixes(model, strategy):
             history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                                 steps_per_epoch=config.steps_per_epoch or train_steps,
@@ -318,7 +319,7 @@ def run_meta(config: TrainConfig, *, task: str, model_args: dict, labels, input_
         "box_format": "xyxy",
         "data": {"source": d.source, "format": d.format},
         "checkpoints": {"best": "checkpoints/best.keras", "last": "checkpoints/last.keras"},
-        "mixed_precision": config.mixed_precision,
+        "precision": config.precision,
         **extra,
         "created_by": "vras train",
         "versions": _versions(),
