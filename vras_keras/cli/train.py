@@ -42,7 +42,11 @@ def run(args) -> int:
 
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
+    from vras_keras.training.signals import EXIT_CODE, TrainingStopped
     from vras_keras.training.trainer import train
 
-    train(config)
+    try:
+        train(config)
+    except TrainingStopped:  # the trainer has said which epoch is backed up
+        return EXIT_CODE
     return 0

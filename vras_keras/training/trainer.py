@@ -198,10 +198,38 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
         callbacks: extra Keras callbacks, run after the standard ones.
         verbose: `fit` verbosity; default: progress bars on a terminal (if `callbacks.progress`), one line
             per epoch otherwise.
+
+    Raises:
+        training.signals.TrainingStopped: the process received SIGTERM (after printing one line saying
+            which completed epoch is backed up; `vras train` then exits with code 143).
     """
+    from vras_keras.training.signals import TrainingStopped, stop_on_sigterm
     from vras_keras.training.strategy import make_strategy, worker_info
 
     strategy = make_strategy(config.strategy, config.cpu_replicas)  # first: may configure logical devices
+    workdir = Path(config.workdir or "runs/default")
+    worker_index, is_chief = worker_info(strategy)
+
+    def stopped_line():
+        done = _resume_epoch(workdir, is_chief, worker_index)
+        backup = workdir / ("backup" if is_chief else f"backup-worker{worker_index}")
+        if done:
+            kept = f"epoch {done} is the last completed one, kept in {backup}: rerun the same command to resume"
+        elif backup.exists():  # a runner's own backup (e.g. LIFT's staged training)
+            kept = f"the backup in {backup} is kept: rerun the same command to resume"
+        else:
+            kept = "no epoch had completed: rerunning the same command starts over"
+        return f"vras train: stopped by SIGTERM; {kept}"
+
+    try:
+        with stop_on_sigterm(on_blocked=stopped_line):
+            return _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose)
+    except TrainingStopped:
+        print(stopped_line(), flush=True)
+        raise
+
+
+def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose):
 
     import tensorflow as tf
 
@@ -210,8 +238,6 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
     from vras_keras.training.data import load_source, make_pipeline
     from vras_keras.training.tasks import task_runner, task_setup
 
-    workdir = Path(config.workdir or "runs/default")
-    worker_index, is_chief = worker_info(strategy)
     task = config.task or models.get_entry(config.model.id).task
     runner = task_runner(task)
     if runner is None and config.task_options:
