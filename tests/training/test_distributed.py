@@ -172,3 +172,35 @@ def test_sigterm_ends_a_process_blocked_inside_tensorflow(tmp_path):
             proc.kill()
     assert proc.returncode == 143, (proc.returncode, err[-3000:])
     assert "vras train: stopped by SIGTERM; blocked (the main thread was blocked for 1 s; ending the process)" in err
+
+
+def test_two_workers_on_localhost_run_vras_train_to_the_end(tmp_path):
+    # `vras train` itself on a 2-worker cluster on 127.0.0.1: both processes exit 0 (no heartbeat hang after
+    # the first one finishes), report the same metrics, and the chief writes the run's artefacts.
+    workdir = tmp_path / "run"
+    config = write_recipe(tmp_path / "mw.yaml", strategy="multi_worker", epochs=2, batch_per_replica=4,
+                          data={"num_samples": 16, "val_samples": 8}, workdir=str(workdir))
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen(helper_command("cli", "train", "--config", str(config)), env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out[-4000:]
+    epochs = [[line for line in out.splitlines() if " - loss: " in line] for out in outputs]
+    assert len(epochs[0]) == 2
+    metrics = [[line.split("step - ", 1)[1] for line in lines] for lines in epochs]  # drop the timings
+    assert metrics[0] == metrics[1], epochs
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["epochs_completed"] == 2
+    assert {"best_checkpoint", "last_checkpoint", "history_csv", "curves_png"} <= set(summary["artefacts"])
+    assert "== vras train:" in outputs[0] and "== vras train:" not in outputs[1]  # only the chief reports
+    assert not (workdir / "backup").exists() and not (workdir / "backup-worker1").exists()  # both finished

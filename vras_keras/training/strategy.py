@@ -143,3 +143,22 @@ def worker_info(strategy) -> tuple[int, bool]:
     is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0
                                          and "chief" not in resolver.cluster_spec().as_dict())
     return int(task_id or 0), is_chief
+
+
+def barrier(strategy) -> int:
+    """Block until every worker of `strategy` reaches this call (an all-reduce of one number); returns the
+    number of replicas that took part. Outside a multi-worker cluster it returns at once.
+
+    The trainer calls it at the very end of a multi-worker run, after the chief has written its artefacts:
+    no worker exits while another still runs, so the chief never trains or saves next to a peer that is
+    gone (whose missing heartbeat aborts the cluster's collective ops).
+    """
+    if not is_multi_worker(strategy):
+        return strategy.num_replicas_in_sync
+    import tensorflow as tf
+
+    @tf.function
+    def count():
+        return strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+    return int(count())

@@ -230,12 +230,12 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
 
 
 def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose):
-
     import tensorflow as tf
 
     from vras_keras import models
     from vras_keras.training import callbacks as cb
     from vras_keras.training.data import load_source, make_pipeline
+    from vras_keras.training.strategy import barrier
     from vras_keras.training.tasks import task_runner, task_setup
 
     task = config.task or models.get_entry(config.model.id).task
@@ -309,6 +309,7 @@ def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose
         if is_chief:
             summary = write_summary(workdir, config, meta, history)
             print(format_summary(summary), flush=True)
+        barrier(strategy)  # multi-worker: every worker leaves together, after the chief's artefacts are written
         return history
     finally:
         keras.config.set_dtype_policy(previous_policy)
