@@ -236,15 +236,17 @@ def lift(*, patch_size: int = 64, crop_size: float = 32.0, descriptor_size: int 
                                  grayscale=bool(grayscale))
     inputs = keras.Input((patch_size, patch_size, 3), name="image")
     score_map = detector(inputs)
-    keypoint = SoftArgmax2D(temperature=float(temperature), name="keypoint_soft_argmax")(score_map)  # (N, 1, 2)
+    # keypoints and angles stay float32 under a mixed-precision policy (pixel coordinates, the losses)
+    keypoint = SoftArgmax2D(temperature=float(temperature), name="keypoint_soft_argmax", dtype="float32")(
+        score_map)  # (N, 1, 2)
     upright = OrientedPatches(descriptor_size, float(crop_size), flatten=True, name="crop")([inputs, keypoint])
     vector = orientation(upright)
     vector_k = keras.layers.Reshape((1, 2), name="orientation_vector")(vector)
-    angle = OrientationAngle(name="angle")(vector)
+    angle = OrientationAngle(name="angle", dtype="float32")(vector)
     rotated = OrientedPatches(descriptor_size, float(crop_size), flatten=True, name="crop_rotate")(
         [inputs, keypoint, vector_k])
     desc = descriptor(rotated)
-    xy = keras.layers.Reshape((2,), name="keypoint")(keypoint)
+    xy = keras.layers.Reshape((2,), name="keypoint", dtype="float32")(keypoint)
     outputs = {"score_map": score_map, "keypoint": xy, "angle": angle, "descriptor": desc}
     model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
