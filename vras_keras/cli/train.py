@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+
 NAME = "train"
 HELP = "train a model from a YAML recipe (tf.distribute, crash-safe resume, checkpoints, logs)"
-
-
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS  # the former name of --precision, still accepted
 
 
 def add_arguments(parser):
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. configs/classification.yaml")
     parser.add_argument("--workdir", help="run directory (default: runs/<config name>); rerun to resume")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in a workdir that holds a finished run (deletes its checkpoints, history, "
+                             "logs); without it such a workdir is refused")
     parser.add_argument("--strategy", choices=("auto", "one_device", "mirrored", "multi_worker", "tpu"),
                         help="distribution strategy (default: the recipe's, usually auto)")
     parser.add_argument("--cpu-replicas", type=int, metavar="N",
@@ -22,7 +21,8 @@ def add_arguments(parser):
     parser.add_argument("--epochs", type=int, metavar="E", help="override the number of epochs")
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
                         help="fp32, or mixed precision bf16 / fp16 (fp16 with dynamic loss scaling)")
-    parser.add_argument("--mixed-precision", dest="precision", choices=("bf16", "fp16"), help=argparse_suppress())
+    parser.add_argument("--mixed-precision", dest="precision", choices=("bf16", "fp16"),
+                        help=argparse.SUPPRESS)  # the former name of --precision, still accepted
     parser.add_argument("--jit", action="store_true", default=None, help="compile train steps with XLA")
     parser.add_argument("--seed", type=int, metavar="S", help="seed for data order and initialisation")
     parser.add_argument("--check", action="store_true", help="validate the recipe, print it resolved, and exit")
@@ -42,11 +42,12 @@ def run(args) -> int:
 
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
-    from vras_keras.training.signals import EXIT_CODE, TrainingStopped
     from vras_keras.training.trainer import train
 
+    from vras_keras.training.signals import EXIT_CODE, TrainingStopped
+
     try:
-        train(config)
+        train(config, overwrite=args.overwrite)
     except TrainingStopped:  # the trainer has said which epoch is backed up
         return EXIT_CODE
     return 0

@@ -3,3 +3,19 @@
 Importing this package (or `data.shapes` / `data.datasets`) does not import TensorFlow or Keras: the
 worker processes that generate synthetic samples (`data.workers`) start in about a second.
 """
+Sub-modules are imported on first use (`vras_keras.data.detection_targets` too), so that `vras --help`
+and the CLI's argument parsers never import Keras or TensorFlow.
+"""
+
+
+def __getattr__(name):
+    import importlib
+
+    if name.startswith("_"):
+        raise AttributeError(name)
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as error:
+        if error.name == f"{__name__}.{name}":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+        raise

@@ -132,6 +132,15 @@ def _pil_to_array(image: Image.Image, channels: int) -> np.ndarray:
     return _luma(rgb)[..., None] if channels == 1 else rgb
 
 
+def _check_pixels(name, width: int, height: int, max_pixels: int) -> None:
+    """The one pixel limit, applied from the header before any pixel is decoded."""
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} Mpx); images up to "
+            f"{max_pixels / 1e6:.0f} Mpx are accepted. Please downscale it first."
+        )
+
+
 def _resize_longer(array: np.ndarray, max_side: int) -> np.ndarray:
     scale = max_side / max(array.shape[:2])
     size = (max(1, round(array.shape[1] * scale)), max(1, round(array.shape[0] * scale)))
@@ -166,11 +175,7 @@ def decode_image(data: bytes, *, channels: int = 3, max_pixels: int = MAX_PIXELS
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(bytes(data)))
             width, height = image.size
-            if width * height > max_pixels:
-                raise ImageDecodeError(
-                    f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} Mpx); images up to "
-                    f"{max_pixels / 1e6:.0f} Mpx are accepted. Please downscale it first."
-                )
+            _check_pixels(name, width, height, max_pixels)
             if width < 1 or height < 1:
                 raise ImageDecodeError(f"{name} has no pixels ({width}x{height}).")
             if max_side is not None and max(width, height) > max_side and image.format == "JPEG":
@@ -214,3 +219,47 @@ def read_image(path, *, channels: int = 3, max_pixels: int = MAX_PIXELS, max_sid
     except OSError as error:
         raise ImageDecodeError(f"{path} cannot be read ({error.strerror or error})") from None
     return decode_image(data, channels=channels, max_pixels=max_pixels, max_side=max_side, name=path)
+
+
+GRAY_MODES = ("1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
+# EXIF orientations that swap width and height (transposed or rotated by 90 degrees)
+_SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
+
+
+def image_info(path, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int, int]:
+    """`(height, width, channels)` of an image file from its header, without decoding the pixels.
+
+    The size is the one `read_image` returns (EXIF rotation applied); `channels` is 1 for grayscale files
+    (L, 16-bit, LA, ...) and 3 for colour ones, i.e. what decoding keeps without losing information.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ImageDecodeError: not an image file that can be read, or more than `max_pixels` pixels (the limit
+            `read_image` applies, checked here so that a lazy loader refuses the file before decoding).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"image {path} does not exist")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below applies
+            image = Image.open(path)
+        with image:
+            width, height = image.size
+            _check_pixels(path, width, height, max_pixels)
+            try:
+                orientation = image.getexif().get(0x0112, 1)
+            except Exception:  # a damaged EXIF block: read_image ignores it too
+                orientation = 1
+            mode = image.mode
+    except UnidentifiedImageError:
+        raise ImageDecodeError(f"{path} is not an image file that can be read (expected {FORMATS}).") from None
+    except Image.DecompressionBombError:
+        raise ImageDecodeError(f"{path} has too many pixels to decode safely; please downscale it first.") from None
+    except ImageDecodeError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageDecodeError(f"{path} looks damaged: its header could not be read ({error}).") from None
+    if orientation in _SWAPPING_ORIENTATIONS:
+        width, height = height, width
+    return height, width, 1 if mode in GRAY_MODES else 3

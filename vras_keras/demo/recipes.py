@@ -98,7 +98,8 @@ def train_recipe(recipe: DemoRecipe, config_dir, runs_dir, *, quick: bool = Fals
     """Train one demo recipe with `vras_keras.training.train`; returns its run folder."""
     workdir = Path(runs_dir) / recipe.task
     overrides = {**recipe.overrides, **(recipe.quick if quick else {}), "workdir": str(workdir)}
-    train(load_config(recipe.config_path(config_dir), overrides))
+    # runs/demo/TASK is the demo's own scratch folder: a new demo training replaces the previous one there
+    train(load_config(recipe.config_path(config_dir), overrides), overwrite=True)
     return workdir
 
 

@@ -2,6 +2,11 @@
 
 `classes.txt` (one name per line) fixes the class order; without it the classes are the sub-folder names
 in sorted order (as `keras.utils.image_dataset_from_directory` does).
+
+Reading is lazy: every file's header is checked (an unreadable or non-image file is a bad sample) and the
+records hold `file`, `label` and `shape` (height, width, channels of the file); `vras_keras.data.datasets`
+decodes the pixels in the `tf.data` pipeline, after shuffling the record list, so a folder of any size
+trains without holding it in memory.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from vras_keras.data.formats._common import (
     DataFormatError,
     Records,
     read_class_list,
-    read_image,
     write_class_list,
     write_image,
 )
@@ -39,7 +43,12 @@ def write(directory, task: str, records, *, class_names, image_ext: str = "png")
 
 
 def read(directory, *, task: str = "classification", skip_bad: bool = False, class_names=None) -> Records:
-    """Read an image-folder tree. Sub-folders not in `classes.txt` / `class_names` are bad samples."""
+    """List an image-folder tree (lazily: headers only, see the module docstring).
+
+    Sub-folders not in `classes.txt` / `class_names` are bad samples; `class_names` (e.g. the training
+    split's classes, for a validation folder) maps the sub-folders to labels by name.
+    """
+    from vras_keras.data import images
     if task != "classification":
         raise ValueError(f"the folder format holds classification data, not {task!r}")
     directory = os.fspath(directory)
@@ -56,8 +65,38 @@ def read(directory, *, task: str = "classification", skip_bad: bool = False, cla
             try:
                 if folder not in index:
                     raise DataFormatError(path, "class folder", f"unknown class {folder!r}; known: {names}")
-                samples.append({"image": read_image(path, "image"), "label": index[folder], "file": path})
+                try:
+                    shape = images.image_info(path)
+                except (images.ImageDecodeError, OSError) as error:
+                    raise DataFormatError(path, "image", f"cannot decode image ({error})") from None
+                samples.append({"file": path, "label": index[folder], "shape": shape})
             except DataFormatError as error:
                 policy.bad(error)
+    if class_names is None and names == tuple(folders):  # classes named by the sub-folders: each needs images
+        names = _drop_empty_classes(directory, names, samples, policy)
     policy.report(directory)
     return Records(samples=samples, class_names=names, skipped=policy.skipped)
+
+
+def _drop_empty_classes(directory, names, samples, policy):
+    """A sub-folder without images would silently add a model output that is never trained: an error, or
+    with `skip_bad` the class is left out with a warning. (Classes listed in `classes.txt` or passed as
+    `class_names` are declared on purpose, e.g. a validation split lacking a class, and are kept.)"""
+    counts = {i: 0 for i in range(len(names))}
+    for sample in samples:
+        counts[sample["label"]] += 1
+    empty = [names[i] for i, n in counts.items() if n == 0]
+    if not empty:
+        return names
+    where = os.path.join(directory, empty[0])
+    message = (f"class folder(s) {empty} hold no readable image ({', '.join(IMAGE_EXTENSIONS)}): an empty class "
+               "would add a model output that is never trained; add images, remove the folder, or list the "
+               "classes in classes.txt to keep it")
+    if not policy.skip_bad:
+        raise DataFormatError(where, "class folder", message)
+    policy.bad(DataFormatError(where, "class folder", message + " (left out)"))
+    kept = tuple(n for n in names if n not in empty)
+    remap = {names.index(n): i for i, n in enumerate(kept)}
+    for sample in samples:
+        sample["label"] = remap[sample["label"]]
+    return kept
