@@ -1,10 +1,8 @@
 """ShapesWorld, distorted digits, image pairs and loaders for standard formats, as tf.data.
 
-Importing this package (or `data.shapes` / `data.datasets`) does not import TensorFlow or Keras: the
-worker processes that generate synthetic samples (`data.workers`) start in about a second.
-"""
 Sub-modules are imported on first use (`vras_keras.data.detection_targets` too), so that `vras --help`
-and the CLI's argument parsers never import Keras or TensorFlow.
+and the CLI's argument parsers never import Keras or TensorFlow, and the worker processes that generate
+synthetic samples (`data.workers`, importing `data.shapes` and `data.datasets`) start in about a second.
 """
 
 
