@@ -130,3 +130,45 @@ def test_default_workers():
             workers.default_workers(10, bad)
     with pytest.raises(ValueError, match="workers= applies to synthetic data only"):
         datasets.load("classification", source="/nonexistent", workers=2)
+
+
+def test_worker_processes_end_with_their_parent(tmp_path):
+    # A parent killed with SIGKILL cannot stop its pool: the workers notice and exit by themselves.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys\n"
+        "from vras_keras.data import workers\n"
+        "workers.start(2)\n"
+        "pids = [p.pid for p in workers.pool(2)._processes.values()]\n"
+        "print(' '.join(map(str, pids)), flush=True)\n"
+        "import time; time.sleep(600)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(datasets.__file__).resolve().parents[2])}
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2
+        parent.kill()
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.5)
+            alive = [p for p in pids if _running(p)]
+        assert not alive, f"worker processes {alive} outlived their parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False

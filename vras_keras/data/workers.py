@@ -90,12 +90,28 @@ class _Context(multiprocessing.context.SpawnContext):
 _LAUNCH_LOCK = threading.Lock()
 
 
+def _init_worker(parent_pid: int) -> None:
+    """In each worker: leave Ctrl-C to the parent (which stops the pool), and exit when the parent is gone
+    (killed with SIGKILL it cannot stop the pool, and the workers would wait for tasks forever)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="vras-parent-watch", daemon=True).start()
+
+
 def pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     """The shared pool of `workers` spawned processes (created on first use, shut down at exit)."""
     with _LOCK:
         executor = _POOLS.get(workers)
         if executor is None:
-            executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=_Context())
+            executor = concurrent.futures.ProcessPoolExecutor(workers, mp_context=_Context(), initializer=_init_worker,
+                                                              initargs=(os.getpid(),))
             _POOLS[workers] = executor
         return executor
 
