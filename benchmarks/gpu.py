@@ -112,24 +112,20 @@ def child(args: dict) -> dict:
     devices, kind = _setup_devices(tf, replicas, cpu)
     import keras
 
-    from vras_keras.training.strategy import make_strategy
-
     size, batch, width, num_classes = args["size"], args["batch"], args["width"], 1000
     policy_before = keras.config.dtype_policy()
     results = []
     try:
         if args["part"] == "models":
-            strategy = make_strategy("one_device") if not cpu else tf.distribute.OneDeviceStrategy("/cpu:0")
-            with strategy.scope():
-                ds = _dataset(tf, batch, size, num_classes)
+            # one device, no strategy object: TensorFlow places everything on the first GPU (or the CPU)
+            ds = _dataset(tf, batch, size, num_classes)
             for precision, jit in args["settings"]:
                 best = {}
                 for _ in range(args["repeats"]):
                     for which in MODELS:
                         keras.config.set_dtype_policy(PRECISIONS[precision])
                         keras.backend.clear_session()
-                        with strategy.scope():
-                            model = _build(which, size, num_classes, width)
+                        model = _build(which, size, num_classes, width)
                         rate = _images_per_second(tf, keras, model, ds, batch, args["warmup"], args["steps"], jit)
                         best[which] = max(best.get(which, 0.0), rate)
                         keras.config.set_dtype_policy(policy_before)
@@ -139,11 +135,11 @@ def child(args: dict) -> dict:
                 devices, cross_device_ops=tf.distribute.ReductionToOneDevice() if cpu else None)
             precision, jit = args["settings"][0]
             keras.config.set_dtype_policy(PRECISIONS[precision])
-            with strategy.scope():
-                model = _build(MODELS[0], size, num_classes, width)
             global_batch = batch * replicas
             ds = _dataset(tf, global_batch, size, num_classes)
-            rate = _images_per_second(tf, keras, model, ds, global_batch, args["warmup"], args["steps"], jit)
+            with strategy.scope():  # variables, optimizer and compiled step all belong to the strategy
+                model = _build(MODELS[0], size, num_classes, width)
+                rate = _images_per_second(tf, keras, model, ds, global_batch, args["warmup"], args["steps"], jit)
             results.append({"replicas": replicas, "images_per_s": rate})
     finally:
         keras.config.set_dtype_policy(policy_before)

@@ -99,7 +99,7 @@ def pipeline_rates(config, model, num_batches, workers=None):
         data = dataclasses.replace(data, options={**data.options, "workers": chosen})
         if chosen:  # start the pool before timing (its start-up is paid once per process, ~1 s)
             pools.start(chosen)
-    source = load_source(data, config.task, data.split, batch * num_batches, config.seed)
+    source = load_source(data, config.task, data.split, batch * num_batches, config.seed, shuffle=True)
     ds, steps = make_pipeline(source, batch, training=True, seed=0, shuffle_buffer=config.data.shuffle_buffer,
                               map_targets=task_setup(config.task, model, config).map_targets)
     it = iter(ds)

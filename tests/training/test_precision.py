@@ -55,7 +55,7 @@ def test_lift_stages_scale_the_loss_under_fp16():
     # LIFT trains with its own loop (one optimizer per stage): under fp16 each is a LossScaleOptimizer,
     # which skips a step whose gradients overflow and lowers its scale.
     from vras_keras import models
-    from vras_keras.models.matching.train_lift import LiftStages
+    from vras_keras.training.lift import LiftStages
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
