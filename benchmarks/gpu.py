@@ -175,7 +175,7 @@ def main(argv=None):
     if args.quick:
         base = {"size": 32, "batch": 2, "steps": 2, "warmup": 1, "repeats": 1, "width": 0.125, "cpu": True}
         replicas = [1, 2]
-    timeout = 300 if args.quick else 1800
+    timeout = 1800  # per child; a quick run on a busy 2-core CPU can take minutes (XLA compiles ResNet-50)
     started = time.time()
     print("-- ResNet-50: vras_keras vs keras.applications", flush=True)
     settings = [[p, jit] for p in precisions for jit in (False, True)]
