@@ -268,3 +268,12 @@ def test_a_truncated_jpeg_found_while_training_is_one_line(tmp_path, capsys):
                                 "task": "classification", "image_size": 16, "num_samples": 9, "val_samples": 2,
                                 "val_split": None})
     _one_line_exit_2(capsys, ["train", "--config", str(config)], "bad.jpg", "field 'image'", "truncated")
+
+
+def test_a_mask_png_bomb_is_refused_before_decoding(tmp_path):
+    from vras_keras.data.formats._common import read_index_png
+
+    path = tmp_path / "mask.png"
+    path.write_bytes(_png_header_only(12000, 12000))
+    with pytest.raises(DataFormatError, match=r"mask\.png: field 'mask': 12000x12000 pixels \(144 Mpx\)"):
+        read_index_png(path, "mask")

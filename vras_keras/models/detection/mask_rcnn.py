@@ -10,15 +10,16 @@ up to `roi_num_samples * roi_positive_fraction` positive RoIs per image, against
 cropped to the RoI and resized to 28x28 (`crop_and_resize_masks`, RoIAlign on the binary mask).
 
 Inference: `make_inference_model(...)` returns `boxes, scores, classes, num_detections, masks`, with masks
-`(B, K, H, W)` float32 0/1: the head runs on the final detection boxes, the mask of the predicted class goes
-through a sigmoid, is pasted into its box (`PasteMasks`) and thresholded at 0.5.
+`(B, K, H, W)` float32 0/1: the head runs on the final detection boxes of the first `max(num_detections)`
+slots only (`KeptDetections`; not on all `K` padded slots), the mask of the predicted class goes through a
+sigmoid, is pasted into its box (`PasteMasks`), thresholded at 0.5 and padded with empty masks to `K`.
 """
 
 from __future__ import annotations
 
 import keras
 
-from vras_keras.layers.roi_align import PasteMasks, RoIAlign
+from vras_keras.layers.roi_align import KeptDetections, PasteMasks, RoIAlign
 from vras_keras.models.detection.faster_rcnn import ASPECT_RATIOS, FasterRCNN, _scaled, build_two_stage
 from vras_keras.models.detection.roi_heads import RoIWise, mask_head, mask_head_loss, positive_subset
 from vras_keras.models.registry import register
@@ -67,12 +68,15 @@ class MaskRCNN(FasterRCNN):
         None for mask probabilities (parity tests compare those: thresholded untrained masks flip pixels)."""
         detections = super()._detections(**kwargs)
         threshold = self.mask_threshold if mask_threshold == "model" else mask_threshold
+        # the mask head and the paste run on the slots that hold a detection in some image of the batch
+        # (not all K slots); the other slots get empty masks, as padded slots always did
+        boxes, classes = KeptDetections(name="kept_detections")(
+            [detections["boxes"], detections["classes"], detections["num_detections"]])
         roi_align = self.get_layer("mask_roi_align")
-        pooled = roi_align([*roi_align.input[:-1], detections["boxes"]])
+        pooled = roi_align([*roi_align.input[:-1], boxes])
         logits = self.get_layer("mask_head")(pooled)
-        masks = PasteMasks(image_shape=self.image_shape, threshold=threshold, name="masks")(
-            [logits, detections["boxes"], detections["classes"]]
-        )
+        masks = PasteMasks(image_shape=self.image_shape, threshold=threshold, name="masks",
+                           num_slots=detections["boxes"].shape[1])([logits, boxes, classes])
         return {**detections, "masks": masks}
 
 
@@ -81,7 +85,7 @@ def mask_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50",
               weights=None, anchor_sizes=None, aspect_ratios=ASPECT_RATIOS, rpn_pre_nms_top_k=1000,
               rpn_post_nms_top_k=1000, rpn_nms_threshold=0.7, train_pre_nms_top_k=2000, train_post_nms_top_k=2000,
               rpn_num_samples=256, roi_num_samples=512, roi_positive_fraction=0.25, roi_canonical_size=None,
-              sampling_ratio=2, mask_threshold=0.5, mask_num_samples=None, seed=None):
+              sampling_ratio=2, mask_threshold=0.5, mask_num_samples=None, seed=None, backbone_weights=None):
     """Mask R-CNN: `faster_rcnn` (same arguments) plus the mask branch.
 
     The mask head pools 14x14 RoIs (from the same FPN levels as the box head), applies four 3x3
@@ -103,7 +107,7 @@ def mask_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50",
         name="mask_rcnn", input_shape=input_shape, num_classes=num_classes, backbone=backbone, use_fpn=fpn,
         width=width, anchor_sizes=anchor_sizes, aspect_ratios=aspect_ratios, rpn_pre_nms_top_k=rpn_pre_nms_top_k,
         rpn_post_nms_top_k=rpn_post_nms_top_k, rpn_nms_threshold=rpn_nms_threshold,
-        roi_canonical_size=roi_canonical_size, sampling_ratio=sampling_ratio,
+        roi_canonical_size=roi_canonical_size, sampling_ratio=sampling_ratio, backbone_weights=backbone_weights,
     )
     pooled = RoIAlign(output_size=14, strides=settings["roi_strides"], sampling_ratio=sampling_ratio, aligned=True,
                       canonical_size=settings["canonical_size"], canonical_level=4,
