@@ -122,13 +122,22 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120.0) ->
     raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
 
 
+RUNS_ENV = "VRAS_DEMO_RUNS"  # where the app reads the background trainer's status.json
+DEFAULT_RUNS = "runs/demo"
+
+
+def demo_runs_dir() -> Path:
+    """The demo trainer's folder (`$VRAS_DEMO_RUNS`, default `runs/demo`)."""
+    return Path(os.environ.get(RUNS_ENV) or DEFAULT_RUNS)
+
+
 def serve(savedmodels="savedmodels", *, port: int = DEFAULT_PORT, address: str = "127.0.0.1",
-          landscapes: Sequence[str] = ()) -> int:
+          landscapes: Sequence[str] = (), runs=DEFAULT_RUNS) -> int:
     """Start the Streamlit app on the exports in `savedmodels`, print its URL, run until Ctrl-C.
 
     Streamlit runs in the current directory (relative paths such as `runs/` mean the same to the app as
-    to the caller)."""
-    env = {**os.environ, "VRAS_SAVEDMODELS": str(Path(savedmodels).resolve())}
+    to the caller); `runs` is the background trainer's folder, whose status the pages show."""
+    env = {**os.environ, "VRAS_SAVEDMODELS": str(Path(savedmodels).resolve()), RUNS_ENV: str(Path(runs).resolve())}
     if landscapes:
         env["VRAS_LANDSCAPES"] = os.pathsep.join(str(Path(p).resolve()) for p in landscapes)
     process = subprocess.Popen(streamlit_command(port, address), env=env)
