@@ -24,7 +24,8 @@ def tiny_savedmodels(tmp_path_factory):
 def demo_run(tmp_path_factory):
     """The demo's own path (`recipes.prepare(quick=True)`) run once for every family: `{"savedmodels", "runs",
     "outcomes"}`. The page tests serve these real trained exports."""
-    cache = _shared_base(tmp_path_factory) / "vras_demo_exports"
+    # $VRAS_TEST_DEMO_CACHE (a folder) keeps them between pytest runs while working on the demo
+    cache = Path(os.environ.get("VRAS_TEST_DEMO_CACHE") or _shared_base(tmp_path_factory) / "vras_demo_exports")
     savedmodels, runs = trained_demo_exports_cached(str(cache))
     return {"savedmodels": savedmodels, "runs": runs,
             "outcomes": json.loads((Path(cache) / "outcomes.json").read_text())}

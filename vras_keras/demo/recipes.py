@@ -199,7 +199,8 @@ def prepare(savedmodels="savedmodels", *, config_dir=None, runs_dir="runs/demo",
     for outcome in outcomes:
         board.update(outcome.task, "failed", reason=f"skipped: {outcome.detail}")
     say(f"training {len(recipes)} demo model(s), one at a time ({', '.join(r.task for r in recipes)}); "
-        f"about {sum(r.minutes for r in recipes):.0f} min on 2 CPU cores")
+        + ("quick settings (tiny models, poor quality)" if quick else
+           f"about {sum(r.minutes for r in recipes):.0f} min on 2 CPU cores"))
     start = time.monotonic()
     exported = []
     for i, recipe in enumerate(recipes, 1):
