@@ -37,7 +37,7 @@ from vras_keras import models  # noqa: E402
 from vras_keras.data.pairs import EVAL_IMAGES, TRAIN_IMAGES, ViewPairs, quadruplet_dataset  # noqa: E402
 from vras_keras.metrics.matching import evaluate_pair  # noqa: E402
 from vras_keras.models.matching.lift import detect_and_describe  # noqa: E402
-from vras_keras.models.matching.train_lift import train_lift  # noqa: E402
+from vras_keras.training.lift import LiftTrainingOptions, train_lift  # noqa: E402
 
 THRESHOLDS = (1, 3, 5)
 
@@ -140,12 +140,13 @@ def main():
     model = models.get("lift", **kwargs)
     model.set_weights(untrained.get_weights())
     cpu0 = time.process_time()
+    options = LiftTrainingOptions(dense_weight=args.dense_weight, pair_weight=args.pair_weight,
+                                  overlap_weight=args.overlap_weight, scale_jitter=args.scale_jitter,
+                                  consistency_weight=args.consistency_weight, augment=args.augment,
+                                  reference_sigma=args.reference_sigma or None, scale_limits=tuple(args.scale_limits))
     history = train_lift(model, data, descriptor_steps=args.desc_steps, orientation_steps=args.ori_steps,
                          detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr, log_every=100,
-                         dense_weight=args.dense_weight, pair_weight=args.pair_weight,
-                         overlap_weight=args.overlap_weight, scale_jitter=args.scale_jitter,
-                         consistency_weight=args.consistency_weight, augment=args.augment,
-                         reference_sigma=args.reference_sigma or None, scale_limits=tuple(args.scale_limits))
+                         options=options)
     train_cpu = time.process_time() - cpu0
     weights_path = Path(os.environ.get("LIFT_WEIGHTS", "/tmp/lift_benchmark.weights.h5"))
     model.save_weights(weights_path)

@@ -32,8 +32,8 @@ REFERENCES = {
     "segmentation": ("val_miou", "all-background prediction: mIoU < 0.143 (1 of 7 classes)"),
     "detection": ("val_loss", "COCO AP50 of the best checkpoint (`vras evaluate`, 200 val images) in the last column"),
     "pose": ("val_keypoints_mean_pixel_error", "falls from the first epoch's (mean keypoint error in pixels)"),
-    "matching": ("val_descriptor_loss", "falls from the first epoch's (descriptor loss on the held-out photographs; "
-                 "val_matching_accuracy, nearest neighbour among all val quadruplets, is reached after the first epoch)"),
+    "matching": ("val_mma3", "rises from the first epoch's (MMA@3 px of whole views of the validation photographs, "
+                 "metrics.matching.evaluate_pair)"),
 }
 
 

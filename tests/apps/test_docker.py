@@ -29,7 +29,8 @@ def test_dockerfile_key_lines():
     assert "/_stcore/health" in health
     (cmd,) = [arg for op, arg in instructions if op == "CMD"]
     # the launcher of `make run` (settings as flags, background training), not a bare `streamlit run`
-    assert json.loads(cmd)[:2] == ["vras", "demo"] and '"--port", "8502"' in cmd and '"0.0.0.0"' in cmd
+    # savedmodels/ is mounted read-only for the app: it trains nothing (the exporter service does)
+    assert json.loads(cmd)[:3] == ["vras", "demo", "--no-train"] and '"--port", "8502"' in cmd and '"0.0.0.0"' in cmd
     assert ("EXPOSE", "8502") in instructions
     copied = " ".join(arg for op, arg in instructions if op == "COPY")
     for path in ("requirements.txt", "setup.py", "vras_keras", "apps", ".streamlit", "configs"):
@@ -39,12 +40,13 @@ def test_dockerfile_key_lines():
 def test_compose_serves_tf_serving_and_the_app():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"tf-serving", "app"}
+    assert set(services) == {"tf-serving", "app", "exporter"}
+    assert services["exporter"]["profiles"] == ["tools"]  # not started by `docker compose up`
     serving = services["tf-serving"]
     assert "tensorflow/serving" in serving["image"] and "./savedmodels:/models:ro" in serving["volumes"]
     app = services["app"]
     assert app["build"] == "." and "8502:8502" in app["ports"]
-    assert any(v.startswith("./savedmodels:/app/savedmodels") for v in app["volumes"])
+    assert "./savedmodels:/app/savedmodels:ro" in app["volumes"]  # an export is a program: the app cannot change it
     assert app["environment"]["VRAS_SAVEDMODELS"] == "/app/savedmodels"
     assert "/_stcore/health" in " ".join(app["healthcheck"]["test"])
     host_ports = [p.split(":")[0] for s in services.values() for p in s.get("ports", [])]

@@ -93,7 +93,7 @@ def test_prepare_trains_exports_and_continues_after_a_failure(tmp_path, capsys):
     class Result:
         path = "fake/path"
 
-    def trainer(recipe, config_dir, runs_dir, quick=False, callbacks=()):
+    def trainer(recipe, config_dir, runs_dir, quick=False, callbacks=(), fresh=False):
         calls.append((recipe.task, quick))
         if recipe.task == "classification":
             raise RuntimeError("out of memory")

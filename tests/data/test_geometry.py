@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vras_keras.data.geometry import apply_homography, inside, local_affine, pixel_grid, random_homography, warp_image
+from vras_keras.data.geometry import (apply_homography, inside, local_affine, pixel_grid, random_homography,
+                                      viewpoint_homography, warp_image)
 
 
 def test_apply_homography_hand_computed():
@@ -57,3 +58,23 @@ def test_random_homography_moves_a_bright_square_where_it_says():
     np.testing.assert_allclose(random_homography((8, 8), strength=0.0), np.eye(3), atol=1e-6)
     with pytest.raises(ValueError, match="strength"):
         random_homography((8, 8), strength=0.6)
+
+
+def test_viewpoint_homography_hand_computed():
+    # no tilt: a rotation by `roll` about the centre pixel ((W - 1) / 2, (H - 1) / 2) = (39.5, 29.5)
+    h = viewpoint_homography((60, 80), roll=np.pi / 2)
+    np.testing.assert_allclose(apply_homography(h, [[39.5, 29.5], [49.5, 29.5]]), [[39.5, 29.5], [39.5, 39.5]],
+                               atol=1e-9)
+    # tilt 60 deg about the x axis (azimuth 0), focal 100: the centre stays, the x axis is unchanged there,
+    # and a point at (0, v) goes to f * v cos t / (f + v sin t) (plane rotated about x, seen from distance f)
+    f, t = 100.0, np.deg2rad(60)
+    h = viewpoint_homography((101, 101), tilt=t, focal=f)
+    centre = np.array([50.0, 50.0])
+    v = 10.0
+    expected = f * v * np.cos(t) / (f + v * np.sin(t))
+    np.testing.assert_allclose(apply_homography(h, [centre, centre + [7.0, 0], centre + [0, v]]),
+                               [centre, centre + [7.0, 0], centre + [0, expected]], atol=1e-9)
+    jac = local_affine(h, [centre])[0]
+    np.testing.assert_allclose(jac, [[1, 0], [0, np.cos(t)]], atol=1e-9)  # foreshortened by cos(tilt) across the axis
+    with pytest.raises(ValueError, match="focal"):
+        viewpoint_homography(32, focal=0)

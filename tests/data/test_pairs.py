@@ -52,6 +52,9 @@ def test_deterministic_by_seed():
 
 def test_split_is_disjoint():
     assert not set(P.TRAIN_IMAGES) & set(P.EVAL_IMAGES)
+    assert not set(P.VAL_IMAGES) & (set(P.TRAIN_IMAGES) | set(P.EVAL_IMAGES))
+    assert set(P.available_images("val")) == set(P.VAL_IMAGES)  # every validation photograph loads offline
+    assert {P.ViewPairs("val", image_size=32).sample(i)["name"] for i in range(4)} == set(P.VAL_IMAGES)
     assert len(P.available_images("train")) >= 5 and len(P.available_images("eval")) >= 2
     evaluation = P.ViewPairs("eval", image_size=32)
     assert {evaluation.sample(i)["name"] for i in range(8)} <= set(P.EVAL_IMAGES)
@@ -95,11 +98,14 @@ def test_heatmaps_put_a_unit_bump_at_each_point():
 
 
 def test_scikit_learn_and_stereo_photographs_load_offline():
-    for name in ("china", "flower", "stereo_motorcycle"):
+    for name in ("china", "flower", "stereo_motorcycle", "stereo_motorcycle_right", "grace_hopper"):
         image = P.load_image(name)
         assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[-1] == 3 and max(image.shape[:2]) <= P.MAX_SIDE
         assert image.std() > 20  # a real photograph, not a blank
-    assert {"china", "flower", "stereo_motorcycle"} <= set(P.available_images("train"))
+    assert {"flower", "stereo_motorcycle", "stereo_motorcycle_right"} <= set(P.available_images("train"))
+    assert {"china", "grace_hopper"} <= set(P.available_images("val"))
+    left, right = P.load_image("stereo_motorcycle"), P.load_image("stereo_motorcycle_right")
+    assert left.shape == right.shape and np.abs(left.astype(int) - right.astype(int)).mean() > 5  # two viewpoints
     assert not np.array_equal(P.load_image("china")[:100, :100], P.load_image("flower")[:100, :100])
     with pytest.raises(ValueError, match="no image"):
         P.load_image("not_a_photograph")
@@ -134,3 +140,34 @@ def test_augment_patches_is_photometric_and_independent_per_patch():
         P.augment_patches(patches[0], rng)
     with pytest.raises(ValueError, match="strength"):
         P.augment_patches(patches, rng, strength=-1.0)
+
+
+def test_tilted_views_keep_an_exact_ground_truth_and_foreshorten():
+    """`max_tilt`: view 2 sees the plane rotated out of plane; the homography still maps view-1 pixels onto the
+    same content, and the local map shrinks one direction (det of the Jacobian < 1 at the centre on average)."""
+    from vras_keras.data.geometry import local_affine
+
+    flat = P.ViewPairs("train", image_size=96, seed=3, photometric_strength=0.0, max_rotation=0, scale_range=(1, 1),
+                       perspective=0.0)
+    tilted = P.ViewPairs("train", image_size=96, seed=3, photometric_strength=0.0, max_rotation=0, scale_range=(1, 1),
+                         perspective=0.0, max_tilt=60)
+    dets = {}
+    for name, views in (("flat", flat), ("tilted", tilted)):
+        ratios = []
+        for i in range(6):
+            pair = views.sample(i)
+            jac = local_affine(pair["homography"], [[47.5, 47.5]])[0]
+            singular = np.linalg.svd(jac, compute_uv=False)
+            ratios.append(singular[1] / singular[0])
+            if name == "tilted" and i == 0:
+                blur = lambda im: ndimage.gaussian_filter(im.astype(np.float64), (1, 1, 0))  # noqa: E731
+                ys, xs = np.nonzero(ndimage.binary_erosion(pair["valid1"], iterations=4))
+                p = np.stack([xs, ys], axis=1).astype(np.float64)
+                q = apply_homography(pair["homography"], p)
+                err = np.abs(_bilinear(blur(pair["image2"]), q) - blur(pair["image1"])[ys, xs]).mean()
+                assert err < 6.0, err
+        dets[name] = np.array(ratios)
+    np.testing.assert_allclose(dets["flat"], 1.0, atol=1e-6)  # similarity: no anisotropy
+    assert dets["tilted"].min() < 0.85, dets  # some view is foreshortened (cos 60 deg = 0.5 at most)
+    with pytest.raises(ValueError, match="max_tilt"):
+        P.ViewPairs("train", max_tilt=95)

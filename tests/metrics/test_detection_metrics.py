@@ -65,3 +65,59 @@ def test_segm_and_errors():
         evaluate_detections([pred], [gt, gt])
     empty = _pred(np.zeros((0, 4)), [], [])
     assert evaluate_detections(empty, GT)["AP"] == 0.0
+
+
+def _pycocotools_reference(preds, gts, size=200):
+    """pycocotools run directly on the same detections (xyxy -> xywh, categories = class + 1), default params."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, anns, results = [], [], []
+    for image_id, (p, g) in enumerate(zip(preds, gts), start=1):
+        images.append({"id": image_id, "height": size, "width": size})
+        for box, cls in zip(g["boxes"], g["classes"]):
+            x, y, w, h = float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": int(cls) + 1, "iscrowd": 0,
+                         "bbox": [x, y, w, h], "area": w * h})
+        for box, score, cls in zip(p["boxes"], p["scores"], p["classes"]):
+            results.append({"image_id": image_id, "category_id": int(cls) + 1, "score": float(score),
+                            "bbox": [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]})
+    gt = COCO()
+    gt.dataset = {"images": images, "annotations": anns, "categories": [{"id": c} for c in (1, 2, 3)]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        evaluator = COCOeval(gt, gt.loadRes(results), iouType="bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return dict(zip(METRIC_NAMES, evaluator.stats))
+
+
+def test_more_than_100_detections_per_image_equal_pycocotools():
+    """Issue #20: no top-100 cut per image before COCOeval (which limits per image *and class*)."""
+    rng = np.random.default_rng(0)
+    preds, gts = [], []
+    for _ in range(2):
+        xy = rng.uniform(0, 150, (40, 2))
+        gt_boxes = np.concatenate([xy, xy + rng.uniform(10, 40, (40, 2))], 1).astype("float32")
+        gt_classes = rng.integers(0, 3, 40)
+        # 240 detections: jittered copies of the objects (each class's objects found by ~80 boxes) with
+        # scores that put many true positives of rarer classes below the image's 100th score
+        src = rng.integers(0, 40, 240)
+        boxes = (gt_boxes[src] + rng.normal(0, 2.0, (240, 4))).astype("float32")
+        scores = rng.uniform(0, 1, 240).astype("float32")
+        scores[gt_classes[src] == 2] *= 0.3
+        preds.append({"boxes": boxes, "scores": scores, "classes": gt_classes[src].astype("int32")})
+        gts.append({"boxes": gt_boxes, "classes": gt_classes.astype("int32")})
+    expected = _pycocotools_reference(preds, gts)
+    ours = evaluate_detections(preds, gts, image_shape=(200, 200))
+    for name in METRIC_NAMES:
+        assert ours[name] == pytest.approx(expected[name], abs=1e-12), name
+    # the cut mattered here: the 100 best per image alone score lower
+    cut = [{k: v[np.argsort(-p["scores"])[:100]] for k, v in p.items()} for p in preds]
+    assert _pycocotools_reference(cut, gts)["AR100"] < expected["AR100"] - 0.05
+    with pytest.raises(ValueError, match="max_detections"):
+        evaluate_detections(preds, gts, max_detections=5)

@@ -209,3 +209,42 @@ def test_paste_masks_hand_case_and_round_trip():
     iou = np.logical_and(back > 0, mask[0, 0] > 0).sum() / np.logical_or(back > 0, mask[0, 0] > 0).sum()
     assert iou > 0.95, iou
     assert math.isclose(back[:, :5].sum() + back[:6].sum(), 0.0)  # nothing outside the box
+
+
+def _torchvision_reference():
+    import importlib.util
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    spec = importlib.util.spec_from_file_location("make_roi_align_reference", data / "make_roi_align_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, np.load(data / "roi_align_reference.npz")
+
+
+def test_matches_torchvision_float32_points_at_minus_one():
+    """Issue #20: box [-3, 0, 12, 16] on a 16 x 9 map (7 x 7 bins, sampling_ratio 3, aligned) has a column of
+    points at x = -1 in exact arithmetic; torchvision's float32 formula puts them at -1.0000001 and drops
+    them. Recorded torchvision outputs (tests/ops/data/make_roi_align_reference.py), both forms."""
+    module, reference = _torchvision_reference()
+    x = module.reference_inputs()
+    boxes = x["boxes"]
+    for h, w in module.MAP_SIZES:
+        features = x[f"features_{h}x{w}"]
+        for size in module.OUTPUT_SIZES:
+            expected = reference[f"roi_align_{h}x{w}_{size}"]
+            separable = np.asarray(roi_align(features, boxes[None], output_size=size,
+                                             sampling_ratio=module.SAMPLING_RATIO))[0]
+            gathered = np.asarray(roi_align(features, boxes, box_indices=np.zeros(len(boxes), "int32"),
+                                            output_size=size, sampling_ratio=module.SAMPLING_RATIO))
+            np.testing.assert_allclose(separable, expected, atol=1e-6, err_msg=f"{h}x{w}, {size}")
+            np.testing.assert_allclose(gathered, expected, atol=1e-6, err_msg=f"{h}x{w}, {size}")
+    # the case itself: bin column 1 of the box averages 6 of its 9 points (the x = -1 column is dropped)
+    f = x["features_16x9"][0, :, :, 0]
+    y = (np.arange(3) + 0.5) * (16 / 7) / 3 - 0.5  # bin row 0, y in [-0.5, 1.79]
+    xs = np.array([-0.2857144, 0.42857122])  # the two kept points (clamped to 0 first: bilinear in x)
+    vals = [(1 - (yy % 1)) * ((1 - max(xx, 0)) * f[int(max(yy, 0)), 0] + max(xx, 0) * f[int(max(yy, 0)), 1])
+            + (yy % 1) * ((1 - max(xx, 0)) * f[int(max(yy, 0)) + 1, 0] + max(xx, 0) * f[int(max(yy, 0)) + 1, 1])
+            if yy >= 0 else (1 - max(xx, 0)) * f[0, 0] + max(xx, 0) * f[0, 1]
+            for yy in y for xx in xs]
+    np.testing.assert_allclose(reference["roi_align_16x9_7"][0, 0, 1, 0], sum(vals) / 9, atol=1e-6)

@@ -59,6 +59,23 @@ def test_affine_grid_matches_pytorch(rank):
         np.testing.assert_allclose(_np(grid), REFERENCE[f"affine_grid_{rank}d_{int(ac)}"], atol=1e-6)
 
 
+@pytest.mark.parametrize("rank", [2, 3])
+def test_affine_grid_size_one_axes_match_pytorch(rank):
+    """Issue #20: PyTorch puts a size-1 axis at 0 (recorded references), also with align_corners=True."""
+    x = reference_inputs()
+    for ac in (False, True):
+        for shape in _generator.UNIT_SIZES[rank]:
+            grid = _np(affine_grid(x[f"theta{rank}d"], shape, align_corners=ac))
+            key = f"affine_grid_{rank}d_{int(ac)}_" + "x".join(map(str, shape))
+            np.testing.assert_allclose(grid, REFERENCE[key], atol=1e-6, err_msg=key)
+    # hand case: the identity on a (1, 3) output gives y = 0 (and x = -1, 0, 1 with align_corners)
+    identity = np.eye(2, 3, dtype="float32")[None] if rank == 2 else np.eye(3, 4, dtype="float32")[None]
+    shape = (1, 3) if rank == 2 else (1, 1, 3)
+    grid = _np(affine_grid(identity, shape, align_corners=True)).reshape(3, rank)
+    np.testing.assert_allclose(grid[:, 0], [-1, 0, 1])
+    np.testing.assert_allclose(grid[:, 1:], 0)
+
+
 # ------------------------------------------------------------------------------------ course test cases
 @pytest.mark.parametrize("align_corners", [False, True])
 def test_identity_returns_input(align_corners):

@@ -94,11 +94,13 @@ def test_epoch_log_replaces_rows_of_a_rerun_epoch_and_curves_are_drawn(tmp_path)
 def test_standard_callbacks_chief_and_worker(tmp_path):
     chief = cb.standard_callbacks(tmp_path)
     names = [type(c).__name__ for c in chief]
-    assert names[0] == "BackupAndRestore" and chief[0].backup_dir == str(tmp_path / "backup")
+    # the NaN guard first, the crash backup last (after every file of the epoch is written)
+    assert names[0] == "StopOnNonFinite"
+    assert names[-1] == "BackupAndRestore" and chief[-1].backup_dir == str(tmp_path / "backup")
     assert {"AtomicCheckpoint", "EpochLog", "CurvePlot", "TensorBoard"} <= set(names)
     worker = cb.standard_callbacks(tmp_path, is_chief=False, worker_index=1)
-    assert [type(c).__name__ for c in worker] == ["BackupAndRestore"]
-    assert worker[0].backup_dir == str(tmp_path / "backup-worker1")
+    assert [type(c).__name__ for c in worker] == ["StopOnNonFinite", "BackupAndRestore"]
+    assert worker[-1].backup_dir == str(tmp_path / "backup-worker1")
 
 
 @pytest.mark.parametrize(

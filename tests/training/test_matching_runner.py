@@ -10,7 +10,7 @@ import yaml
 from vras_keras.cli import main
 from vras_keras.models.matching.lift import detect_and_describe
 from vras_keras.training.config import TrainConfig
-from vras_keras.training.matching import stage_steps
+from vras_keras.training.lift import stage_steps
 from vras_keras.training.trainer import train
 
 TINY = {"patch_size": 24, "crop_size": 12.0, "descriptor_size": 8, "descriptor_dim": 16, "width": 0.25}
@@ -64,6 +64,11 @@ def test_vras_train_matching_recipe_end_to_end(tmp_path, capsys):
         assert row[header.index(f"{stage}_loss")] != ""
         assert float(row[header.index("val_loss")]) > 0
         assert 0 <= float(row[header.index("val_matching_accuracy")]) <= 1
+        # whole views of the validation photographs, scored by metrics.matching.evaluate_pair
+        for key in ("val_mma1", "val_mma3", "val_mma5", "val_repeatability", "val_homography3"):
+            assert 0 <= float(row[header.index(key)]) <= 1, key
+        assert float(row[header.index("val_mma1")]) <= float(row[header.index("val_mma3")]) <= float(
+            row[header.index("val_mma5")])
     assert (run / "curves.png").stat().st_size > 5000
     assert any((run / "logs").rglob("events.out.tfevents.*"))
     assert not (run / "backup").exists()
@@ -108,6 +113,38 @@ def test_matching_recipe_errors(tmp_path):
         train(TrainConfig.from_dict(_recipe(tmp_path / "b", data={"source": "shapes", "task": "matching"})), verbose=0)
     with pytest.raises(ValueError, match="task_options.stages"):
         train(TrainConfig.from_dict(_recipe(tmp_path / "c", task_options={"stages": {"detector": -1}})), verbose=0)
-    # stage options reach LiftStages (which checks them)
+    # stage options reach LiftTrainingOptions (which checks them)
     with pytest.raises(ValueError, match="consistency_weight must be >= 0"):
         train(TrainConfig.from_dict(_recipe(tmp_path / "d", task_options={"consistency_weight": -1.0})), verbose=0)
+    with pytest.raises(ValueError, match="data.val_split: 'train' is the training split"):
+        train(TrainConfig.from_dict(_recipe(tmp_path / "e", data={"source": "pairs", "image_size": 64, "num_samples": 12,
+                                                                  "val_split": "train"})), verbose=0)
+    with pytest.raises(ValueError, match="data.split: received 'test'"):
+        train(TrainConfig.from_dict(_recipe(tmp_path / "f", data={"source": "pairs", "image_size": 64, "num_samples": 12,
+                                                                  "split": "test"})), verbose=0)
+
+
+def test_recipe_trains_with_the_benchmark_loop(tmp_path, monkeypatch):
+    """task_options are LiftTrainingOptions fields one to one: augmentation and per-keypoint scale reach the
+    one stage loop (LiftTrainer), as in train_lift and the benchmarks."""
+    from vras_keras.training import lift as training_lift
+
+    calls, built = [], []
+    original_augment, original_init = training_lift.augment_patches, training_lift.LiftTrainer.__init__
+    monkeypatch.setattr(training_lift, "augment_patches", lambda p, *a, **k: calls.append(1) or original_augment(p, *a, **k))
+
+    def init(self, model, data, options=None, **kwargs):
+        built.append(options)
+        original_init(self, model, data, options, **kwargs)
+
+    monkeypatch.setattr(training_lift.LiftTrainer, "__init__", init)
+    options = {"stages": {"descriptor": 1.0}, "augment": 1.0, "reference_sigma": 2.0, "scale_jitter": 0.25}
+    recipe = _recipe(tmp_path / "run", epochs=1, steps_per_epoch=2, task_options=options,
+                     model={"id": "lift", "args": dict(TINY, patch_size=32)},  # room for the DoG kernel
+                     data={"source": "pairs", "image_size": 96, "num_samples": 12, "val_split": None,
+                           "options": {"per_pair": 6}})
+    train(TrainConfig.from_dict(recipe), verbose=0)
+    assert built == [training_lift.LiftTrainingOptions(augment=1.0, reference_sigma=2.0, scale_jitter=0.25)]
+    assert len(calls) == 2 * 3  # two descriptor steps, P1 / rectified P2 / P3 augmented in each
+    meta = json.loads((tmp_path / "run" / "vras_meta.json").read_text())
+    assert meta["training"]["options"]["augment"] == 1.0 and meta["training"]["options"]["reference_sigma"] == 2.0

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     from vras_keras import __version__
 
     parser.add_argument("--version", action="version", version=f"vras_keras {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's own log lines (CUDA probing, oneDNN, XLA); hidden by default")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
@@ -38,13 +40,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up lines (CUDA probing, cuInit errors on CPU machines, oneDNN
+    notes) silenced: they are written to the process's stderr before TF's own log level applies, so
+    stderr is pointed at /dev/null while TensorFlow loads. Python warnings and errors are unaffected."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()  # the CUDA probe logs here, once
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported by a command
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    if args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+    else:
+        try:
+            quiet_tensorflow()
+        except ImportError:  # commands that need TensorFlow say so themselves
+            pass
     try:
         return int(args._run(args) or 0)
     except (ValueError, FileNotFoundError, TypeError) as error:

@@ -32,7 +32,9 @@ def add_arguments(parser):
 
     check = sub.add_parser("check", help="load a dataset folder and report its size, classes and bad samples")
     check.add_argument("source")
-    check.add_argument("--task", choices=TASKS, required=True)
+    check.add_argument("--task", choices=TASKS,
+                       help="default: the only task of the folder's format (folder: classification, masks: "
+                            "segmentation); needed for COCO and VOC")
     check.add_argument("--format", choices=FORMATS)
     check.add_argument("--split", choices=SPLITS, default="train")
     check.add_argument("--skip-bad", action="store_true", help="skip bad samples instead of failing")
@@ -73,11 +75,33 @@ def run(args) -> int:
         for split, (folder, n) in written.items():
             print(f"wrote {n} {args.task} samples ({split}) in {fmt} format to {folder}")
         return 0
+    import os
+
+    import numpy as np
+
     from vras_keras.data import datasets
 
-    records = datasets.read_records(args.task, args.source, format=args.format, split=args.split,
+    task = args.task
+    if task is None:
+        folder = os.path.join(args.source, args.split) if os.path.isdir(os.path.join(args.source, args.split)) \
+            else args.source
+        fmt = args.format or datasets.detect_format(folder)
+        if len(datasets.FORMAT_TASKS[fmt]) > 1:
+            raise ValueError(f"{args.source} is in {fmt} format, which holds {', '.join(datasets.FORMAT_TASKS[fmt])} "
+                             "data: pass --task")
+        task = datasets.FORMAT_TASKS[fmt][0]
+    records = datasets.read_records(task, args.source, format=args.format, split=args.split,
                                     skip_bad=args.skip_bad)
     print(f"{len(records.samples)} samples, {len(records.class_names)} classes: {', '.join(records.class_names)}")
+    if records.samples:
+        sizes = {datasets._record_shape(r) for r in records.samples}
+        channels = datasets.infer_channels(records.samples)
+        size = datasets.infer_image_size(records.samples)
+        print(f"image size: {f'{size[1]}x{size[0]} px (all images)' if size else f'{len(sizes)} different sizes: set data.image_size'}"
+              f", {channels} channel(s)")
+        if task == "classification":
+            counts = np.bincount([r["label"] for r in records.samples], minlength=len(records.class_names))
+            print("per class: " + ", ".join(f"{n} {c}" for n, c in zip(records.class_names, counts)))
     if records.skipped:
         print(f"skipped {records.num_skipped} bad samples:")
         for error in records.skipped:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 NAME = "export"
 HELP = "export a training run or a registered model to savedmodels/NAME/VERSION (SavedModel + TFLite)"
 
@@ -35,6 +37,11 @@ def add_arguments(parser):
                         help="training images for int8 calibration (default 200)")
     parser.add_argument("--check", action="store_true", help="print a parity table Keras vs SavedModel vs TFLite")
     parser.add_argument("--check-images", type=int, default=32, help="validation images for --check (default 32)")
+    parser.add_argument("--min-agreement", type=float, default=0.9,
+                        help="--check fails (exit 2, the new version is removed) when a SavedModel / fp32 / fp16 "
+                             "TFLite agreement with Keras is below this (default 0.9)")
+    parser.add_argument("--min-int8-agreement", type=float, default=0.5,
+                        help="the same for the int8 TFLite file (default 0.5)")
 
 
 def run(args) -> int:
@@ -55,22 +62,59 @@ def run(args) -> int:
         model, meta = sources.load_run(args.run_dir, args.checkpoint)
     else:
         model, meta = sources.build_registered(args.model, model_args)
-    source = (meta.extra.get("data") or {}).get("source") if isinstance(meta.extra.get("data"), dict) else None
+    data = meta.extra.get("data") if isinstance(meta.extra.get("data"), dict) else None
 
     def images(split, n):
         return calibration.task_images(meta.task, split=split, num_samples=n, input_size=meta.input_size,
-                                       channels=meta.input_channels, source=source)
+                                       channels=meta.input_channels, data=data)
 
-    representative = None
+    # Every image is read before anything is written: bad data never leaves a half-made export.
+    representative = check_images = None
     if "tflite" in args.formats and "int8" in args.quantize:
         representative = calibration.representative_batches(images("train", args.calibration_images))
-    result = export_saved_model(model, meta, args.output_dir, name=args.name, version=args.version,
-                                formats=args.formats, quantize=args.quantize, representative_data=representative)
+    if args.check:
+        check_images = images("val", args.check_images)
+    model_dir = os.path.join(args.output_dir, args.name)
+    created = not os.path.exists(model_dir)
+    try:
+        result = export_saved_model(model, meta, args.output_dir, name=args.name, version=args.version,
+                                    formats=args.formats, quantize=args.quantize, representative_data=representative)
+    except BaseException:
+        _remove_if_empty(model_dir, created)
+        raise
     print(f"exported {meta.task} model {meta.model or model.name!r} to {result.path}")
     for f in result.files:
         print(f"  {f}")
     if args.check:
-        report = parity.parity_report(model, meta, result.path, images("val", args.check_images))
+        try:
+            report = parity.parity_report(model, meta, result.path, check_images)
+        except BaseException:
+            _remove_version(result.path, model_dir, created, args.output_dir)
+            raise
         print()
         print(report.to_markdown())
+        failed = [r for r in report.rows if r.backend != "keras" and r.agreement < (
+            args.min_int8_agreement if "int8" in r.backend else args.min_agreement)]
+        if failed:
+            _remove_version(result.path, model_dir, created, args.output_dir)
+            worst = ", ".join(f"{r.backend} {r.agreement:.3g}" for r in failed)
+            raise ValueError(f"--check failed: {report.agreement_name} below --min-agreement "
+                             f"{args.min_agreement:g} / --min-int8-agreement {args.min_int8_agreement:g} for "
+                             f"{worst}; {result.path} was removed")
     return 0
+
+
+def _remove_if_empty(model_dir: str, created: bool) -> None:
+    """A model folder this command created and that holds nothing (a failed export) goes again."""
+    if created and os.path.isdir(model_dir) and not os.listdir(model_dir):
+        os.rmdir(model_dir)
+
+
+def _remove_version(path: str, model_dir: str, created: bool, output_dir: str) -> None:
+    import shutil
+
+    from vras_keras.export.saved_model import write_models_config
+
+    shutil.rmtree(path, ignore_errors=True)
+    _remove_if_empty(model_dir, created)
+    write_models_config(output_dir)

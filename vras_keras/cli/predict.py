@@ -15,6 +15,9 @@ def add_arguments(parser):
     parser.add_argument("--draw", metavar="OUT.png",
                         help="draw the results on the model's input, upscaled to about 384 px (one image: OUT.png; "
                              "several: OUT_0.png, OUT_1.png, ...)")
+    parser.add_argument("--allow-unsafe-ops", action="store_true",
+                        help="load a SavedModel even if its graph can touch files or run Python (only exports you "
+                             "trust; see docs/export.md, 'What is safe to load')")
 
 
 def run(args) -> int:
@@ -30,7 +33,8 @@ def run(args) -> int:
     arrays = []
     for path in args.images:
         arrays.append(read_image(path))
-    predictor = load_export(args.export, backend=args.backend, quantize=args.quantize)
+    predictor = load_export(args.export, backend=args.backend, quantize=args.quantize,
+                            allow_unsafe_ops=args.allow_unsafe_ops)
     outputs = predictor.predict(arrays)
     meta = predictor.meta
     print(f"{predictor.backend} {predictor.path} ({meta.task}, input {meta.input_size[0]}x{meta.input_size[1]})")

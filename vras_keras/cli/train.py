@@ -9,6 +9,9 @@ HELP = "train a model from a YAML recipe (tf.distribute, crash-safe resume, chec
 def add_arguments(parser):
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. configs/classification.yaml")
     parser.add_argument("--workdir", help="run directory (default: runs/<config name>); rerun to resume")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in a workdir that holds a finished run (deletes its checkpoints, history, "
+                             "logs); without it such a workdir is refused")
     parser.add_argument("--strategy", choices=("auto", "one_device", "mirrored", "multi_worker", "tpu"),
                         help="distribution strategy (default: the recipe's, usually auto)")
     parser.add_argument("--cpu-replicas", type=int, metavar="N",
@@ -36,5 +39,5 @@ def run(args) -> int:
         return 0
     from vras_keras.training.trainer import train
 
-    train(config)
+    train(config, overwrite=args.overwrite)
     return 0

@@ -141,10 +141,10 @@ def _flat_element(task: str, record: dict, max_objects: int):
     return image, np.asarray(record["keypoints"], np.float32), np.asarray(record["visibility"], np.float32)
 
 
-def _flat_signature(task: str, height, width, max_objects, num_joints):
+def _flat_signature(task: str, height, width, max_objects, num_joints, channels: int = 3):
     import tensorflow as tf
 
-    image = tf.TensorSpec((height, width, 3), tf.float32)
+    image = tf.TensorSpec((height, width, channels), tf.float32)
     if task == "classification":
         return image, tf.TensorSpec((), tf.int32)
     if task == "segmentation":
@@ -177,11 +177,44 @@ def element_spec(task: str, image_size=64, *, max_objects: int | None = None, nu
     return ds.element_spec
 
 
-def _finish(ds, *, batch_size, shuffle, seed, num_samples):
+def indexed_dataset(num_samples: int, make, flat, *, shuffle: bool = False, seed: int = 0, cache: bool = False):
+    """`tf.data` elements `make(i)` (NumPy, returns the flat tuple of `flat` specs) for i in 0..num_samples-1.
+
+    With `shuffle` the whole index list is permuted (seeded, a new permutation every epoch) *before*
+    anything is decoded or generated: batches mix the classes whatever order the records come in (a
+    folder listed class by class), and no shuffle buffer is needed. `cache` keeps each element after it
+    was made once (in memory, by index), which works with the per-epoch order.
+    """
     import tensorflow as tf
 
-    if shuffle:
-        ds = ds.shuffle(min(int(num_samples), 10_000), seed=int(seed), reshuffle_each_iteration=True)
+    dtypes = [spec.dtype for spec in flat]
+    store = {}
+
+    def element_np(i):
+        i = int(i)
+        if cache and i in store:
+            return store[i]
+        value = make(i)
+        if cache:
+            store[i] = value
+        return value
+
+    def element(i):
+        # numpy_function: decoding and generation are NumPy/PIL code; deterministic=True keeps the order.
+        values = tf.numpy_function(element_np, [i], dtypes, stateful=False)
+        for v, spec in zip(values, flat):
+            v.set_shape(spec.shape)
+        return tuple(values)
+
+    ds = tf.data.Dataset.range(int(num_samples))
+    if shuffle and num_samples > 1:
+        ds = ds.shuffle(int(num_samples), seed=int(seed), reshuffle_each_iteration=True)
+    return ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _finish(ds, *, batch_size):
+    import tensorflow as tf
+
     if batch_size is not None:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1 or None, received {batch_size!r}")
@@ -189,27 +222,15 @@ def _finish(ds, *, batch_size, shuffle, seed, num_samples):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _synthetic_dataset(task, *, split, num_samples, image_size, seed, **kwargs):
-    import tensorflow as tf
-
+def _synthetic_dataset(task, *, split, num_samples, image_size, seed, shuffle=False, cache=False, **kwargs):
     gen = generator(task, image_size=image_size, seed=seed, split=split, **kwargs)
     max_objects = getattr(gen, "max_objects", 0)
     flat = _flat_signature(task, gen.height, gen.width, max_objects, len(shapes.JOINT_NAMES))
-    dtypes = [s.dtype for s in flat]
 
     def make(i):
         return _flat_element(task, record_from_sample(task, gen.sample(int(i))), max_objects)
 
-    def element(i):
-        # numpy_function: the generator is NumPy/OpenCV code; deterministic=True keeps the order fixed.
-        values = tf.numpy_function(make, [i], dtypes, stateful=False)
-        for v, s in zip(values, flat):
-            v.set_shape(s.shape)
-        return tuple(values)
-
-    ds = tf.data.Dataset.range(int(num_samples)).map(
-        element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-    )
+    ds = indexed_dataset(num_samples, make, flat, shuffle=shuffle, seed=seed, cache=cache)
     return ds.map(_structure(task)), class_names(task)
 
 
@@ -231,19 +252,49 @@ def detect_format(directory) -> str:
 
 
 def read_records(task: str, source, *, format=None, split="train", skip_bad=False, **kwargs) -> Records:
-    """Read and validate a dataset folder into `Records` (no tf.data)."""
-    from vras_keras.data import formats
-
+    """Read and validate a dataset folder into `Records` (no tf.data); `source/split` when it exists."""
     _check_task(task)
     source = os.fspath(source)
     if os.path.isdir(os.path.join(source, split)):
         source = os.path.join(source, split)
+    return _read_folder(task, source, format=format, skip_bad=skip_bad, **kwargs)
+
+
+def _read_folder(task, source, *, format=None, skip_bad=False, **kwargs) -> Records:
+    from vras_keras.data import formats
+
     format = format or detect_format(source)
     if format not in FORMATS:
         raise ValueError(f"Unknown format {format!r}; allowed: {', '.join(FORMATS)}")
     if task not in FORMAT_TASKS[format]:
         raise ValueError(f"format {format!r} holds {', '.join(FORMAT_TASKS[format])} data, not {task!r}")
     return formats.get(format).read(source, task=task, skip_bad=skip_bad, **kwargs)
+
+
+def holdout(samples, fraction: float, *, seed: int = 0, task: str = "classification"):
+    """Split records into `(train, held_out)`: a deterministic, stratified `fraction` per class.
+
+    Classification is stratified by label (every class with at least 2 samples gives at least one);
+    other tasks hold out `fraction` of all samples. The choice depends only on `seed` and the record
+    list (listed in file order by the readers), never on the run.
+    """
+    fraction = float(fraction)
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), received {fraction!r}")
+    groups: dict = {}
+    for i, r in enumerate(samples):
+        groups.setdefault(int(r["label"]) if task == "classification" else 0, []).append(i)
+    held = set()
+    for key, indices in sorted(groups.items()):
+        k = int(round(fraction * len(indices)))
+        if k == 0 and len(indices) >= 2 and task == "classification":
+            k = 1
+        k = min(k, len(indices) - 1)
+        order = np.random.default_rng([int(seed), int(key), 7919]).permutation(len(indices))
+        held.update(indices[j] for j in order[:k])
+    train = [r for i, r in enumerate(samples) if i not in held]
+    val = [r for i, r in enumerate(samples) if i in held]
+    return train, val
 
 
 def _resize_record(task, record, height, width):
@@ -254,7 +305,8 @@ def _resize_record(task, record, height, width):
         return record
     sx, sy = width / w0, height / h0
     out = dict(record)
-    out["image"] = cv2.resize(record["image"], (width, height), interpolation=cv2.INTER_AREA)
+    image = cv2.resize(record["image"], (width, height), interpolation=cv2.INTER_AREA)
+    out["image"] = image[..., None] if image.ndim == 2 else image  # cv2 drops a single channel
 
     def nearest(m):
         return cv2.resize(m, (width, height), interpolation=cv2.INTER_NEAREST)
@@ -270,15 +322,36 @@ def _resize_record(task, record, height, width):
     return out
 
 
-def _records_dataset(task, records: Records, *, image_size, num_samples, max_objects=None):
-    import tensorflow as tf
+def _record_shape(record):
+    """(height, width, channels) of a record: from the file header (lazy records) or the decoded image."""
+    if "image" in record:
+        shape = record["image"].shape
+        return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
+    return tuple(record["shape"])
 
-    samples = records.samples if num_samples is None else records.samples[: int(num_samples)]
+
+def infer_image_size(samples):
+    """`(height, width)` shared by all records, or None when they differ."""
+    sizes = {_record_shape(r)[:2] for r in samples}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def infer_channels(samples) -> int:
+    """1 when every image file is grayscale (L, 16-bit, ...), else 3 (decoded images count as 3)."""
+    if samples and all("image" not in r and r["shape"][2] == 1 for r in samples):
+        return 1
+    return 3
+
+
+def _records_dataset(task, samples, *, image_size, channels, max_objects=None, shuffle=False, seed=0,
+                     cache=False):
+    from vras_keras.data import images
+    from vras_keras.data.formats._common import DataFormatError
+
     if image_size is not None:
         h, w = shapes._hw(image_size)
-        samples = [_resize_record(task, r, h, w) for r in samples]
-    sizes = {r["image"].shape[:2] for r in samples}
-    h, w = sizes.pop() if len(sizes) == 1 else (None, None)
+    else:
+        h, w = infer_image_size(samples) or (None, None)
     if task == "detection":
         most = max([len(r["classes"]) for r in samples] + [1])
         if max_objects is None:
@@ -287,64 +360,109 @@ def _records_dataset(task, records: Records, *, image_size, num_samples, max_obj
             crowded = next(r.get("file", "?") for r in samples if len(r["classes"]) == most)
             raise ValueError(f"{crowded} has {most} objects but max_objects={max_objects}; raise max_objects")
     num_joints = samples[0]["keypoints"].shape[0] if task == "pose" and samples else len(shapes.JOINT_NAMES)
-    flat = _flat_signature(task, h, w, max_objects, num_joints)
+    flat = _flat_signature(task, h, w, max_objects, num_joints, channels)
 
-    def gen():
-        for r in samples:
-            yield _flat_element(task, r, max_objects)
+    def make(i):
+        record = samples[i]
+        if "image" not in record:  # lazy record: decode now, with the one decoder
+            try:
+                image = images.read_image(record["file"], channels=channels)
+            except (images.ImageDecodeError, OSError) as error:
+                raise DataFormatError(record["file"], "image", f"cannot decode image ({error})") from None
+            record = {**record, "image": image}
+        elif record["image"].shape[-1] != channels:
+            record = {**record, "image": images.to_rgb(record["image"], channels=channels)}
+        if h is not None:
+            record = _resize_record(task, record, h, w)
+        return _flat_element(task, record, max_objects)
 
-    ds = tf.data.Dataset.from_generator(gen, output_signature=flat)
+    ds = indexed_dataset(len(samples), make, flat, shuffle=shuffle, seed=seed, cache=cache)
     if samples:
+        import tensorflow as tf
+
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(samples)))
-    return ds.map(_structure(task)), len(samples)
+    return ds.map(_structure(task)), (h, w)
 
 
 def load(task: str, *, split: str = "train", num_samples: int | None = None, image_size=None, seed: int = 0,
          batch_size: int | None = None, source=None, format: str | None = None, skip_bad: bool = False,
-         shuffle: bool = False, **kwargs):
+         shuffle: bool = False, channels: int | None = None, val_fraction: float | None = None,
+         cache: bool = False, **kwargs):
     """A `tf.data.Dataset` of `(image, target)` for `task` (see the module docstring for the structure).
 
     Args:
         task: "classification", "segmentation", "detection" or "pose".
         split: "train", "val" or "test": a separate seed stream (synthetic) or the `source/<split>` folder.
-        num_samples: synthetic: how many samples (default 1000); files: keep at most this many.
-        image_size: int or (height, width). Synthetic default 64; files: resize to it (None keeps the
-            files' size; batching then needs equal sizes).
-        seed: dataset seed (synthetic samples) and shuffle seed.
+        num_samples: synthetic: how many samples (default 1000); files: keep at most this many (a seeded
+            sample across the whole set, not the first files of the first classes).
+        image_size: int or (height, width). Synthetic default 64; files: resize to it (None: the files'
+            size when they all share one, see the `image_size` attribute; else batching needs equal sizes).
+        seed: dataset seed (synthetic samples), shuffle and hold-out seed.
         batch_size: batch the dataset (None: unbatched elements).
         source: a dataset folder to read instead of generating data.
         format: the folder's format ("folder", "coco", "voc", "masks"); detected when None.
         skip_bad: skip (count, report) bad samples instead of raising `ValueError`.
-        shuffle: shuffle with `seed` (reshuffled each epoch, deterministically).
+        shuffle: shuffle the whole record list with `seed` before decoding, in a new order every epoch.
+        channels: files: 1 (grayscale) or 3 (RGB); None: 1 when every image file is grayscale, else 3.
+        val_fraction: files without a `source/<split>` folder: `split="train"` gives all but a stratified,
+            deterministic `val_fraction` of the samples and `split="val"` gives that fraction.
+        cache: keep decoded elements in memory after they were made once.
         **kwargs: synthetic: `ShapesWorld` / `StickFigures` arguments (e.g. `max_objects`); files: reader
-            arguments (e.g. `class_names`) and `max_objects` (detection padding, default: the most
-            objects in any image).
+            arguments (e.g. `class_names`: name the labels by the training split's classes) and
+            `max_objects` (detection padding, default: the most objects in any image).
 
     Returns:
-        The dataset, with attributes `class_names`, `num_skipped` and `skipped`.
+        The dataset, with attributes `class_names`, `num_skipped`, `skipped`, `num_samples`,
+        `image_size` ((height, width) or None) and `channels`; and `held_out` (the number of held-out
+        samples) when `val_fraction` split the folder.
     """
     _check_task(task)
+    held_out = None
     if source is None:
         if format is not None or skip_bad:
             raise ValueError("format= and skip_bad= apply to source= data only")
+        if channels not in (None, 3):
+            raise ValueError(f"channels={channels!r}: the synthetic data is RGB (3 channels)")
         num_samples = 1000 if num_samples is None else int(num_samples)
         if num_samples < 0:
             raise ValueError(f"num_samples must be >= 0, received {num_samples}")
-        ds, names = _synthetic_dataset(task, split=split, num_samples=num_samples,
-                                       image_size=64 if image_size is None else image_size, seed=seed, **kwargs)
-        skipped = []
+        image_size = 64 if image_size is None else image_size
+        ds, names = _synthetic_dataset(task, split=split, num_samples=num_samples, image_size=image_size,
+                                       seed=seed, shuffle=shuffle, cache=cache, **kwargs)
+        skipped, size, channels = [], shapes._hw(image_size), 3
     else:
+        if channels not in (None, 1, 3):
+            raise ValueError(f"channels must be 1 (grayscale), 3 (RGB) or None (inferred), received {channels!r}")
         max_objects = kwargs.pop("max_objects", None)
-        records = read_records(task, source, format=format, split=split, skip_bad=skip_bad, **kwargs)
-        ds, num_samples = _records_dataset(task, records, image_size=image_size, num_samples=num_samples,
-                                           max_objects=max_objects)
-        names, skipped = records.class_names, records.skipped
-    ds = _finish(ds, batch_size=batch_size, shuffle=shuffle, seed=seed, num_samples=max(num_samples, 1))
+        folder = os.fspath(source)
+        if os.path.isdir(os.path.join(folder, split)):
+            records = _read_folder(task, os.path.join(folder, split), format=format, skip_bad=skip_bad, **kwargs)
+            samples = records.samples
+        else:
+            records = _read_folder(task, folder, format=format, skip_bad=skip_bad, **kwargs)
+            samples = records.samples
+            if val_fraction and split in ("train", "val"):
+                train, val = holdout(samples, val_fraction, seed=seed, task=task)
+                samples = train if split == "train" else val
+                held_out = len(val)
+        if num_samples is not None and int(num_samples) < len(samples):
+            keep = np.sort(np.random.default_rng([int(seed), 104729]).permutation(len(samples))[: int(num_samples)])
+            samples = [samples[i] for i in keep]
+        channels = infer_channels(samples) if channels is None else int(channels)
+        ds, size = _records_dataset(task, samples, image_size=image_size, channels=channels,
+                                    max_objects=max_objects, shuffle=shuffle, seed=seed, cache=cache)
+        size = None if size == (None, None) else size
+        names, skipped, num_samples = records.class_names, records.skipped, len(samples)
+    ds = _finish(ds, batch_size=batch_size)
     ds.class_names = tuple(names)
     ds.skipped = list(skipped)
     ds.num_skipped = len(skipped)
+    ds.num_samples = int(num_samples)
+    ds.image_size = size
+    ds.channels = channels
+    ds.held_out = held_out
     return ds
 
 
 __all__ = ["load", "num_classes", "class_names", "element_spec", "generator", "synthetic_records",
-           "read_records", "detect_format", "split_seed", "TASKS", "SPLITS", "FORMATS", "IGNORE"]
+           "read_records", "detect_format", "holdout", "indexed_dataset", "split_seed", "TASKS", "SPLITS", "FORMATS", "IGNORE"]

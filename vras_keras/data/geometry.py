@@ -105,3 +105,35 @@ def random_homography(size, *, strength: float = 0.15, seed: int = 0) -> np.ndar
     corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
     moved = corners + rng.uniform(-strength, strength, size=(4, 2)) * np.array([w, h], np.float64)
     return cv2.getPerspectiveTransform(corners.astype(np.float32), moved.astype(np.float32)).astype(np.float64)
+
+
+def viewpoint_homography(size, *, tilt: float = 0.0, azimuth: float = 0.0, roll: float = 0.0,
+                         focal: float | None = None) -> np.ndarray:
+    """The homography of a planar scene seen from another viewpoint: the plane that fills a frontal view of
+    `size` `(H, W)` is rotated about its centre point by `tilt` radians (out of plane, about the in-plane axis
+    at angle `azimuth` from the x axis) and then by `roll` radians about the optical axis, and photographed
+    again by the same pinhole camera (focal length `focal` px, default the longer side: a ~53° field of view;
+    principal point at the image centre). Returns the 3 x 3 map frontal-view pixels → new-view pixels.
+
+    With K the intrinsics, R the rotation and T the shift of the pixel grid to the principal point,
+    `H = K [r1 r2 (0, 0, f)] T`, so `tilt=0` is a rotation by `roll` about the centre pixel, and a tilt
+    foreshortens the plane by about cos(tilt) across the axis (more on its far side).
+    """
+    h, w = (size, size) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    f = float(max(h, w) if focal is None else focal)
+    if not f > 0:
+        raise ValueError(f"focal must be > 0, received {focal}")
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+
+    def rot_z(a):
+        c, s = np.cos(a), np.sin(a)
+        return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+
+    c, s = np.cos(tilt), np.sin(tilt)
+    rot_x = np.array([[1.0, 0, 0], [0, c, -s], [0, s, c]])
+    rotation = rot_z(roll) @ rot_z(azimuth) @ rot_x @ rot_z(-azimuth)
+    k = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]])
+    shift = np.array([[1.0, 0, -cx], [0, 1, -cy], [0, 0, 1]])
+    plane = np.stack([rotation[:, 0], rotation[:, 1], [0.0, 0.0, f]], axis=1)
+    homography = k @ plane @ shift
+    return homography / homography[2, 2]

@@ -214,3 +214,38 @@ def read_image(path, *, channels: int = 3, max_pixels: int = MAX_PIXELS, max_sid
     except OSError as error:
         raise ImageDecodeError(f"{path} cannot be read ({error.strerror or error})") from None
     return decode_image(data, channels=channels, max_pixels=max_pixels, max_side=max_side, name=path)
+
+
+GRAY_MODES = ("1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
+# EXIF orientations that swap width and height (transposed or rotated by 90 degrees)
+_SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
+
+
+def image_info(path) -> tuple[int, int, int]:
+    """`(height, width, channels)` of an image file from its header, without decoding the pixels.
+
+    The size is the one `read_image` returns (EXIF rotation applied); `channels` is 1 for grayscale files
+    (L, 16-bit, LA, ...) and 3 for colour ones, i.e. what decoding keeps without losing information.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ImageDecodeError: not an image file that can be read.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"image {path} does not exist")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            try:
+                orientation = image.getexif().get(0x0112, 1)
+            except Exception:  # a damaged EXIF block: read_image ignores it too
+                orientation = 1
+            mode = image.mode
+    except UnidentifiedImageError:
+        raise ImageDecodeError(f"{path} is not an image file that can be read (expected {FORMATS}).") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageDecodeError(f"{path} looks damaged: its header could not be read ({error}).") from None
+    if orientation in _SWAPPING_ORIENTATIONS:
+        width, height = height, width
+    return height, width, 1 if mode in GRAY_MODES else 3

@@ -1,9 +1,11 @@
 """Pairs of views of real photographs under known homographies, and LIFT training quadruplets.
 
-The photographs are the ones shipped inside scikit-image (`skimage.data`) and scikit-learn
-(`sklearn.datasets.load_sample_image`), so nothing is downloaded.
+The photographs are every real photograph shipped inside the installed packages: scikit-image
+(`skimage.data`), scikit-learn (`sklearn.datasets.load_sample_image`) and matplotlib (its `grace_hopper.jpg`
+sample), so nothing is downloaded.
 Each pair is two crops of one photograph seen through two random homographies (rotation, scale,
-perspective, translation) plus independent photometric changes (contrast, brightness, gamma, colour
+perspective, translation, and with `max_tilt` an out-of-plane rotation of the photographed plane,
+`geometry.viewpoint_homography`) plus independent photometric changes (contrast, brightness, gamma, colour
 gain, noise). Because both views are rendered from the same source by known matrices, every pixel of
 view 1 has an exact ground-truth position in view 2: `homography @ (x, y, 1)`.
 
@@ -15,8 +17,9 @@ Conventions:
 - views are rendered by exact bilinear interpolation (`scipy.ndimage.map_coordinates`, order 1), so the
   ground truth holds to floating-point precision, not to a fixed-point grid as with `cv2.warpPerspective`.
 
-Splits: `TRAIN_IMAGES` and `EVAL_IMAGES` are disjoint lists of photographs; `ViewPairs(split="eval")`
-never renders a training photograph, and training quadruplets only come from `split="train"`.
+Splits: `TRAIN_IMAGES`, `VAL_IMAGES` and `EVAL_IMAGES` are disjoint lists of photographs; training quadruplets
+only come from `split="train"`, `vras train` validates on `"val"` (its `val_mma3`), and `"eval"` is the held-out
+set the benchmarks report on (nothing is chosen on it).
 
 Quadruplets (Yi et al., LIFT, ECCV 2016, arXiv:1603.09114, Sec. 4): P1 and P2 are patches of the same
 scene point in the two views, at a *distinctive* point (a DoG keypoint of view 1, as the SIFT points
@@ -37,12 +40,15 @@ import zlib
 
 import numpy as np
 
-from vras_keras.data.geometry import apply_homography, inside, local_affine, pixel_grid, warp_image
-from vras_keras.data.images import to_rgb
+from vras_keras.data.geometry import (apply_homography, inside, local_affine, pixel_grid, viewpoint_homography,
+                                      warp_image)
+from vras_keras.data.images import read_image, to_rgb
 
-# Photographs of skimage.data that ship with the package (no pooch download; `cat` is `chelsea`), plus the
-# two photographs shipped inside scikit-learn (`sklearn.datasets.load_sample_image`): `china`, `flower`.
-# `stereo_motorcycle` is the left image of scikit-image's stereo pair.
+# The real photographs of skimage.data that ship with the package (no pooch download; `cat` is `chelsea`;
+# the synthetic ones, `microaneurysms` (102 px) and `lfw_subset` (25 px faces) are left out), the two
+# photographs shipped inside scikit-learn (`sklearn.datasets.load_sample_image`): `china`, `flower`, and
+# matplotlib's `grace_hopper` sample. `stereo_motorcycle` / `stereo_motorcycle_right` are the left / right
+# images of scikit-image's stereo pair (one scene: both in the training split).
 TRAIN_IMAGES = (
     "astronaut",
     "chelsea",
@@ -58,17 +64,20 @@ TRAIN_IMAGES = (
     "retina",
     "cell",
     "stereo_motorcycle",
-    "china",
+    "stereo_motorcycle_right",
     "flower",
 )
+VAL_IMAGES = ("grace_hopper", "china")
 SKLEARN_IMAGES = {"china": "china.jpg", "flower": "flower.jpg"}
+MATPLOTLIB_IMAGES = {"grace_hopper": "grace_hopper.jpg"}
 EVAL_IMAGES = ("coffee", "rocket", "coins", "clock")
-SPLITS = {"train": TRAIN_IMAGES, "eval": EVAL_IMAGES}
+SPLITS = {"train": TRAIN_IMAGES, "val": VAL_IMAGES, "eval": EVAL_IMAGES}
 MAX_SIDE = 512  # large photographs are downscaled (INTER_AREA) so that their longer side is at most this
 
 __all__ = [
     "EVAL_IMAGES",
     "TRAIN_IMAGES",
+    "VAL_IMAGES",
     "ViewPairs",
     "augment_patches",
     "available_images",
@@ -90,15 +99,20 @@ def _load_cached(name: str) -> np.ndarray:
         from sklearn.datasets import load_sample_image
 
         image = to_rgb(load_sample_image(SKLEARN_IMAGES[name]), what=f"load_sample_image({SKLEARN_IMAGES[name]!r})")
+    elif name in MATPLOTLIB_IMAGES:
+        from matplotlib import cbook
+
+        image = read_image(cbook.get_sample_data(MATPLOTLIB_IMAGES[name], asfileobj=False))
     else:
         import skimage.data
 
-        loader = getattr(skimage.data, name, None)
+        right = name.endswith("_right")
+        loader = getattr(skimage.data, name[:-len("_right")] if right else name, None)
         if loader is None:
             raise ValueError(f"skimage.data has no image {name!r}")
         loaded = loader()
-        if isinstance(loaded, tuple):  # stereo pairs (left, right[, disparity]): the left image
-            loaded = loaded[0]
+        if isinstance(loaded, tuple):  # stereo pairs (left, right[, disparity]): the left image unless "_right"
+            loaded = loaded[1] if right else loaded[0]
         image = to_rgb(loaded, what=f"skimage.data.{name}()")
     scale = MAX_SIDE / max(image.shape[:2])
     if scale < 1:
@@ -109,7 +123,7 @@ def _load_cached(name: str) -> np.ndarray:
 
 
 def load_image(name: str) -> np.ndarray:
-    """The photograph `name` (scikit-image, or scikit-learn's `china` / `flower`) as uint8 `(H, W, 3)`
+    """The photograph `name` (scikit-image, scikit-learn's `china` / `flower`, matplotlib's `grace_hopper`) as uint8 `(H, W, 3)`
     (longer side at most `MAX_SIDE`; read-only).
 
     Raises:
@@ -124,9 +138,9 @@ def load_image(name: str) -> np.ndarray:
 
 
 def available_images(split: str) -> tuple[str, ...]:
-    """The photographs of `split` ("train" or "eval") that load offline from the installed scikit-image."""
+    """The photographs of `split` ("train", "val" or "eval") that load offline from the installed packages."""
     if split not in SPLITS:
-        raise ValueError(f"split must be 'train' or 'eval'; received {split!r}")
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}; received {split!r}")
     names = []
     for name in SPLITS[split]:
         try:
@@ -235,12 +249,16 @@ class ViewPairs:
     """Deterministic pairs of views of the scikit-image photographs of one split.
 
     Args:
-        split: "train" (`TRAIN_IMAGES`) or "eval" (`EVAL_IMAGES`, never used for training).
+        split: "train" (`TRAIN_IMAGES`), "val" (`VAL_IMAGES`, validation) or "eval" (`EVAL_IMAGES`, the
+            held-out photographs of the benchmarks).
         image_size: side of both (square) views, pixels.
         seed: sample `i` depends only on `(seed, split, i)`.
         max_rotation: view 2 is rotated by up to ± this many degrees relative to view 1.
         scale_range: (min, max) zoom of view 2 relative to view 1.
         perspective: corner jitter of each view, as a fraction of the crop side.
+        max_tilt: view 2 additionally sees the photographed plane rotated out of plane by an angle uniform in
+            [0, max_tilt] degrees about a random in-plane axis (`geometry.viewpoint_homography`, focal length the
+            view side); 0 (default) for none. Views up to 60° simulate real viewpoint changes.
         photometric_strength: 0 for none, 1 for the default ranges (see `photometric`).
         images: override the photograph names (must belong to the split's list).
 
@@ -258,11 +276,14 @@ class ViewPairs:
         max_rotation: float = 30.0,
         scale_range=(0.8, 1.25),
         perspective: float = 0.06,
+        max_tilt: float = 0.0,
         photometric_strength: float = 1.0,
         images=None,
     ):
         if split not in SPLITS:
-            raise ValueError(f"split must be 'train' or 'eval'; received {split!r}")
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}; received {split!r}")
+        if isinstance(max_tilt, bool) or not isinstance(max_tilt, (int, float)) or not 0 <= max_tilt < 90:
+            raise ValueError(f"max_tilt must be degrees in [0, 90); received {max_tilt!r}")
         if not isinstance(image_size, int) or image_size < 16:
             raise ValueError(f"image_size must be an int >= 16; received {image_size!r}")
         lo, hi = scale_range
@@ -277,6 +298,7 @@ class ViewPairs:
         self.split, self.image_size, self.seed = split, image_size, seed
         self.max_rotation, self.scale_range, self.perspective = max_rotation, (lo, hi), perspective
         self.photometric_strength = photometric_strength
+        self.max_tilt = float(max_tilt)
         self.images = names
 
     def sample(self, index: int) -> dict:
@@ -302,6 +324,9 @@ class ViewPairs:
             scale=float(np.exp(rng.uniform(lo, hi))),
             perspective=self.perspective,
         )
+        if self.max_tilt:  # out-of-plane rotation of the plane about the view's centre (drawn after the rest)
+            tilt = np.deg2rad(rng.uniform(0.0, self.max_tilt))
+            m2 = viewpoint_homography(size, tilt=tilt, azimuth=rng.uniform(0.0, np.pi)) @ m2
         view1, inside1 = warp_image(source, m1, size)
         view2, inside2 = warp_image(source, m2, size)
         homography = m2 @ np.linalg.inv(m1)

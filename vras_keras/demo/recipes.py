@@ -115,15 +115,21 @@ def recipe_config(recipe: DemoRecipe, config_dir, runs_dir, *, quick: bool = Fal
     return load_config(recipe.config_path(config_dir), overrides)
 
 
-def train_recipe(recipe: DemoRecipe, config_dir, runs_dir, *, quick: bool = False, callbacks=()) -> Path:
+def _has_backup(workdir: Path) -> bool:
+    return any(d.is_dir() and any(d.iterdir()) for d in workdir.glob("backup*"))
+
+
+def train_recipe(recipe: DemoRecipe, config_dir, runs_dir, *, quick: bool = False, callbacks=(),
+                 fresh: bool = False) -> Path:
     """Train one demo recipe with `vras_keras.training.train` (extra Keras `callbacks`, e.g. progress);
-    returns its run folder. A finished run there is reused, a killed one resumes from its backup."""
+    returns its run folder `RUNS/TASK` (the demo's own scratch folder). A finished run there is reused, a
+    killed one resumes from its backup, anything else there is replaced; `fresh` always starts over."""
     config = recipe_config(recipe, config_dir, runs_dir, quick=quick)
     workdir = Path(config.workdir)
-    if run_complete(workdir):
+    if run_complete(workdir) and not fresh:
         say(f"{recipe.task}: {workdir} holds a finished run: exporting it")
         return workdir
-    train(config, callbacks=list(callbacks))
+    train(config, callbacks=list(callbacks), overwrite=fresh or not _has_backup(workdir))
     return workdir
 
 
@@ -211,7 +217,7 @@ def prepare(savedmodels="savedmodels", *, config_dir=None, runs_dir="runs/demo",
             epochs = _epochs(recipe, config_dir, quick)
             board.update(recipe.task, "training", epoch=1, epochs=epochs, fraction=0.0, eta_s=recipe.minutes * 60)
             progress = demo_status.progress_callback(board, recipe.task, epochs)
-            run_dir = trainer(recipe, config_dir, runs_dir, quick=quick, callbacks=[progress])
+            run_dir = trainer(recipe, config_dir, runs_dir, quick=quick, callbacks=[progress], fresh=retrain)
             board.update(recipe.task, "exporting")
             result = exporter(run_dir, savedmodels, f"{EXPORT_PREFIX}{recipe.task}")
             board.update(recipe.task, "ready", export=str(result.path), tflite="pending" if tflite else "not made")

@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 from vras_keras.export.meta import ExportMeta
+from vras_keras.export.safety import load_saved_model
 from vras_keras.export.saved_model import TFLITE_FILES, existing_versions
 
 BACKENDS = ("saved_model", "tflite")
@@ -82,7 +83,8 @@ def _version_dir(path: str) -> str:
     return os.path.join(path, str(versions[-1]))
 
 
-def load_export(path: str, *, backend: str | None = None, quantize: str = "none", num_threads: int | None = None) -> Predictor:
+def load_export(path: str, *, backend: str | None = None, quantize: str = "none", num_threads: int | None = None,
+                allow_unsafe_ops: bool = False) -> Predictor:
     """A `Predictor` for an export (see the module docstring for the accepted paths).
 
     Args:
@@ -90,6 +92,8 @@ def load_export(path: str, *, backend: str | None = None, quantize: str = "none"
         backend: `"saved_model"` or `"tflite"`; default: SavedModel when the folder has one.
         quantize: which TFLite file of a folder: `"none"`, `"fp16"` or `"int8"`.
         num_threads: TFLite interpreter threads.
+        allow_unsafe_ops: load a SavedModel whose graph holds file-system, Python or network ops
+            (`vras_keras.export.safety`; refused by default: only for exports you trust).
     """
     import tensorflow as tf
 
@@ -117,7 +121,10 @@ def load_export(path: str, *, backend: str | None = None, quantize: str = "none"
             raise FileNotFoundError(f"{tflite_path} does not exist (export with --quantize {quantize})")
     meta = ExportMeta.load(os.path.join(folder, "assets.extra", "vras_meta.json"))
     if backend == "saved_model":
-        serve = tf.saved_model.load(folder).signatures["serving_default"]
+        loaded = load_saved_model(folder, allow_unsafe_ops=allow_unsafe_ops)
+        serve = getattr(loaded, "signatures", {}).get("serving_default")
+        if serve is None:
+            raise ValueError(f"{folder}: the SavedModel has no 'serving_default' signature (not a vras export?)")
 
         def run(images):
             return {k: v.numpy() for k, v in serve(images=tf.constant(images)).items()}

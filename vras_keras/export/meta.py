@@ -122,11 +122,15 @@ class ExportMeta:
                 raise FileNotFoundError(f"no {META_FILENAME} in {path} (nor in its assets.extra/)")
         if not os.path.exists(path):
             raise FileNotFoundError(f"metadata file {path} does not exist")
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             try:
                 data = json.load(f)
             except json.JSONDecodeError as error:
                 raise ValueError(f"{path}: not valid JSON ({error})") from None
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+            except RecursionError:
+                raise ValueError(f"{path}: JSON nested too deeply; expected the vras_meta object") from None
         return cls.from_dict(data, source=path)
 
     @property

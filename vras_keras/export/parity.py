@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from vras_keras.export.meta import ExportMeta
+from vras_keras.export.safety import load_saved_model
 from vras_keras.export.saved_model import TFLITE_FILES
 
 BACKEND_LABELS = {"none": "tflite fp32", "fp16": "tflite fp16", "int8": "tflite int8"}
@@ -139,7 +140,7 @@ def export_backends(export_path: str) -> dict[str, Callable[[np.ndarray], dict]]
 
     backends = {}
     if os.path.exists(os.path.join(export_path, "saved_model.pb")):
-        serve = tf.saved_model.load(export_path).signatures["serving_default"]
+        serve = load_saved_model(export_path).signatures["serving_default"]
         backends["saved_model"] = lambda x: {k: v.numpy() for k, v in serve(images=tf.constant(x, tf.float32)).items()}
     for q, filename in TFLITE_FILES.items():
         path = os.path.join(export_path, filename)

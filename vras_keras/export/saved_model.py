@@ -13,9 +13,11 @@ savedmodels/
       model.tflite, model_fp16.tflite, model_int8.tflite   TFLite, built-in ops only
 ```
 
-A version is written into a hidden temporary folder next to it (`NAME/.tmp-VERSION-xxxx`, which TF
+A version is written into a hidden temporary folder next to it (`NAME/.tmp-VERSION-PID-xxxx`, which TF
 Serving ignores: not a number) and renamed to `NAME/VERSION` only when complete, so a half-written export
-never appears under its final name. An existing version is never overwritten.
+never appears under its final name. An existing version is never overwritten: of two exports to one name
+that both chose the same next number, the one finishing second takes the next free number. The next
+export removes the temporary folders of killed exports (their process is gone).
 """
 
 from __future__ import annotations
@@ -66,6 +68,43 @@ def existing_versions(model_dir: str) -> list[int]:
 def next_version(model_dir: str) -> int:
     versions = existing_versions(model_dir)
     return versions[-1] + 1 if versions else 1
+
+
+_TMP_RE = re.compile(r"^\.tmp-\d+-(\d+)-")
+STALE_TMP_SECONDS = 24 * 3600  # a temporary folder without a readable pid is removed after a day
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temp_dirs(model_dir: str) -> list[str]:
+    """Delete the `.tmp-VERSION-PID-xxxx` folders of exports that were killed (their pid is gone)."""
+    import time
+
+    removed = []
+    if not os.path.isdir(model_dir):
+        return removed
+    for entry in os.listdir(model_dir):
+        path = os.path.join(model_dir, entry)
+        if not entry.startswith(".tmp-") or not os.path.isdir(path):
+            continue
+        match = _TMP_RE.match(entry)
+        try:
+            stale = (not _writer_alive(int(match.group(1)))) if match else (
+                time.time() - os.path.getmtime(path) > STALE_TMP_SECONDS)
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 # ------------------------------------------------------------------------- warm-up requests (protobuf)
@@ -258,7 +297,9 @@ def export_saved_model(
         meta: its `ExportMeta` (task, labels, input size, ...); stored in `assets.extra/vras_meta.json`.
         output_dir: the TF Serving base folder.
         name: the served model name (default: `meta.model` or `model.name`).
-        version: positive int; default the next free number. An existing version raises `ValueError`.
+        version: positive int; default the next free number (if another export takes that number while
+            this one runs, this one takes the next free number when it finishes). An existing version
+            given explicitly raises `ValueError`.
         formats: subset of `("saved_model", "tflite")`.
         quantize: TFLite variants, subset of `("none", "fp16", "int8")` (`model.tflite`,
             `model_fp16.tflite`, `model_int8.tflite`).
@@ -276,6 +317,8 @@ def export_saved_model(
     formats, quantize = _validate(name, formats, quantize, representative_data, version)
     model_dir = os.path.join(output_dir, name)
     os.makedirs(model_dir, exist_ok=True)
+    remove_stale_temp_dirs(model_dir)  # left by exports that were killed
+    requested = version
     version = int(version) if version is not None else next_version(model_dir)
     final = os.path.join(model_dir, str(version))
     if os.path.exists(final):
@@ -294,7 +337,7 @@ def export_saved_model(
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
     })
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-{os.getpid()}-", dir=model_dir)
     try:
         if "saved_model" in formats:
             _write_saved_model(model, meta, tmp)
@@ -313,9 +356,21 @@ def export_saved_model(
                 with open(os.path.join(tmp, TFLITE_FILES[q]), "wb") as f:
                     f.write(flatbuffer)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; TF Serving may run as another user
-        if os.path.exists(final):  # a concurrent export took the number meanwhile
-            raise ValueError(f"{final} appeared while exporting; versions are never overwritten")
-        os.rename(tmp, final)
+        while True:
+            try:
+                if os.path.exists(final):
+                    raise FileExistsError(final)
+                os.rename(tmp, final)  # fails (ENOTEMPTY / EEXIST) if a concurrent export created `final`
+                break
+            except OSError:
+                if not os.path.exists(final):
+                    raise
+                if requested is not None:  # a concurrent export took the number meanwhile
+                    raise ValueError(f"{final} appeared while exporting; versions are never overwritten") from None
+                version = next_version(model_dir)  # another export took the number: take the next one
+                final = os.path.join(model_dir, str(version))
+                meta = dataclasses.replace(meta, export={**meta.export, "version": version})
+                meta.save(os.path.join(tmp, "assets.extra", META_FILENAME))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

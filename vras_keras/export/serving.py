@@ -11,7 +11,9 @@ GET  {base_url}/v1/models/{name}[/versions/{N}]/metadata          -> {"model_spe
 ```
 
 Binary inputs (encoded images for the `serving_bytes` signature) travel as `{"b64": "<base64>"}`.
-Errors come back as `{"error": "..."}` with an HTTP error status; they raise `ServingError`.
+Errors come back as `{"error": "..."}` with an HTTP error status; they raise `ServingError`, as do
+redirects (never followed) and answers that are not a JSON object (empty, not UTF-8, malformed, a list).
+Timeouts, refused or closed connections and answers cut short raise `ConnectionError`. Both name the URL.
 
 Example:
     >>> client = ServingClient("http://localhost:8501")
@@ -23,7 +25,9 @@ Example:
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import socket
 import urllib.error
 import urllib.request
 from typing import Any, Sequence
@@ -33,6 +37,17 @@ import numpy as np
 DEFAULT_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "serving_bytes"
 FORMS = ("instances", "inputs")
+MAX_RESPONSE_BYTES = 256 * 2**20  # a larger answer is refused instead of read into memory
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are not followed: a 3xx answer reaches the client as an `HTTPError`."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
 
 
 class ServingError(RuntimeError):
@@ -132,21 +147,64 @@ class ServingClient:
 
     # ---------------------------------------------------------------------------------------- transport
     def _request(self, method: str, path: str, body: dict | None = None) -> dict:
+        """One HTTP exchange; the answer must be a JSON object.
+
+        Every way the exchange can fail becomes one of two errors naming the URL: `ConnectionError`
+        (nothing usable came back: refused, timed out, closed or cut short) or `ServingError` (an answer
+        that is an error status, a redirect, which is not followed, or not a JSON object).
+        """
         url = self.base_url + path
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read().decode())
+            with _OPENER.open(request, timeout=self.timeout) as response:
+                status = response.status
+                raw = response.read(MAX_RESPONSE_BYTES + 1)
+                if response.length:  # Content-Length promised more than arrived before the socket closed
+                    raise http.client.IncompleteRead(raw, response.length)
         except urllib.error.HTTPError as error:
-            text = error.read().decode(errors="replace")
+            if 300 <= error.code < 400:
+                target = error.headers.get("Location", "?") if error.headers else "?"
+                raise ServingError(url, error.code, f"redirect to {target}, which is not followed "
+                                                    "(point base_url at the server itself)") from None
+            try:
+                text = error.read(MAX_RESPONSE_BYTES).decode(errors="replace")
+            except (OSError, http.client.HTTPException):
+                text = ""
             try:
                 message = json.loads(text).get("error", text)
-            except (json.JSONDecodeError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):
                 message = text
-            raise ServingError(url, error.code, message) from None
+            raise ServingError(url, error.code, str(message)[:500] or error.reason) from None
         except urllib.error.URLError as error:
-            raise ConnectionError(f"cannot reach TF Serving at {url}: {error.reason} (is `docker compose up` running?)") from None
+            reason = error.reason
+            if isinstance(reason, (TimeoutError, socket.timeout)):
+                raise ConnectionError(f"TF Serving at {url} did not answer within {self.timeout} s") from None
+            raise ConnectionError(f"cannot reach TF Serving at {url}: {reason} (is `docker compose up` running?)") from None
+        except (TimeoutError, socket.timeout):
+            raise ConnectionError(f"TF Serving at {url} did not answer within {self.timeout} s") from None
+        except http.client.IncompleteRead as error:
+            raise ConnectionError(f"TF Serving at {url} closed the connection after {len(error.partial)} bytes of "
+                                  "the answer (short read)") from None
+        except (http.client.HTTPException, OSError) as error:  # closed socket, reset, malformed status line
+            raise ConnectionError(f"TF Serving at {url} broke the connection: {type(error).__name__}: {error}") from None
+        if len(raw) > MAX_RESPONSE_BYTES:
+            raise ServingError(url, status, f"answer larger than {MAX_RESPONSE_BYTES // 2**20} MiB")
+        if not raw.strip():
+            raise ServingError(url, status, "empty answer; expected a JSON object")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ServingError(url, status, f"answer is not UTF-8 text ({error.reason} at byte {error.start}); "
+                                            "expected a JSON object") from None
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError) as error:
+            reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+            raise ServingError(url, status, f"answer is not valid JSON ({reason}): {text[:80]!r}") from None
+        if not isinstance(value, dict):
+            raise ServingError(url, status, f"answer is JSON {type(value).__name__}; expected a JSON object")
+        return value
 
     # ------------------------------------------------------------------------------------------- API
     def status(self, name: str, version: int | None = None) -> dict:
@@ -179,8 +237,12 @@ class ServingClient:
             output_names: names for a single-output signature (TF Serving drops the name then).
         """
         body = predict_body(inputs, signature_name=signature_name, form=form)
-        response = self._request("POST", model_path(name, version, label) + ":predict", body)
-        return parse_predict_response(response, output_names)
+        path = model_path(name, version, label) + ":predict"
+        response = self._request("POST", path, body)
+        try:
+            return parse_predict_response(response, output_names)
+        except (ValueError, TypeError, KeyError, IndexError) as error:
+            raise ServingError(self.base_url + path, 200, f"malformed predict answer: {error}") from None
 
     def predict_images(self, name: str, images, **kwargs) -> dict[str, np.ndarray]:
         """`serving_default` on images `(N, H, W, 3)` (0..255, at the model's input size)."""

@@ -213,11 +213,18 @@ class TFLiteRunner:
     def __init__(self, model: bytes | str, num_threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
-        if isinstance(model, (str, bytes)) and not isinstance(model, bytes):
-            self.interpreter = Interpreter(model_path=str(model), num_threads=num_threads)
-        else:
-            self.interpreter = Interpreter(model_content=model, num_threads=num_threads)
-        signatures = self.interpreter.get_signature_list()
+        where = str(model) if isinstance(model, str) else "the TFLite model"
+        try:
+            if isinstance(model, (str, bytes)) and not isinstance(model, bytes):
+                self.interpreter = Interpreter(model_path=str(model), num_threads=num_threads)
+            else:
+                self.interpreter = Interpreter(model_content=model, num_threads=num_threads)
+            signatures = self.interpreter.get_signature_list()
+        except (ValueError, RuntimeError) as error:  # not a flatbuffer, truncated, an op the interpreter lacks
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ValueError(f"{where}: not a loadable .tflite model (corrupt or truncated? {reason[:300]})") from None
+        if not signatures:
+            raise ValueError(f"{where}: the .tflite model has no signature (not written by vras export?)")
         self.signature_key = next(iter(signatures))
         self.input_names = list(signatures[self.signature_key]["inputs"])
         self.output_names = list(signatures[self.signature_key]["outputs"])

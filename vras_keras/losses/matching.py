@@ -9,7 +9,7 @@ distinctive point, P4 a non-distinctive point. Descriptors are L2-normalised, so
 - `orientation_loss(d1, d2)`: distance between the pair's descriptors computed after rotating each
   patch by its estimated orientation: `mean ||d1 - d2||`.
 - `orientation_consistency_loss(a1, a2)`: `mean(1 - cos(a1 - a2))` of canonical angles that must agree
-  (the orientation stage's supervised rotation-consistency term, on by default, see `train_lift`).
+  (the orientation stage's supervised rotation-consistency term, on by default, see `vras_keras.training.lift`).
 - `detector_loss(...)`: `gamma * L_class + pair_weight * L_pair + overlap_weight * L_overlap` with
   `L_class`: the soft-max-pooled score `s = sum softmax(S / T) * S` of each score map S should be >= 1 on
   P1-P3 and <= -1 on P4 (squared hinge, positives and negative weighted equally);

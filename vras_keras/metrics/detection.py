@@ -76,7 +76,9 @@ def evaluate_detections(
         bounding_box_format: format of all boxes (converted to COCO's xywh).
         image_shape: `(height, width)` of the images; default: from the masks, else large enough for
             every box (only `"segm"` needs the true size).
-        max_detections: detections per image kept (best scores), COCO's largest `maxDets`.
+        max_detections: COCO's largest `maxDets` (`AR100` and the AP use at most this many detections per
+            image *and class*, as pycocotools does). Every valid detection is passed to `COCOeval`, which
+            applies its own limits; a top-`max_detections` cut per image before it would lower AP and AR.
 
     Returns:
         A dict of the 12 COCO numbers (`METRIC_NAMES`), as Python floats. With no valid ground truth in any
@@ -84,6 +86,9 @@ def evaluate_detections(
     """
     if iou_type not in IOU_TYPES:
         raise ValueError(f"iou_type must be one of {IOU_TYPES}, received {iou_type!r}")
+    if isinstance(max_detections, bool) or int(max_detections) != max_detections or int(max_detections) < 10:
+        raise ValueError(f"max_detections must be an int >= 10 (COCO's maxDets are 1, 10 and it), "
+                         f"received {max_detections!r}")
     preds, gts = _as_list(predictions, "predictions"), _as_list(ground_truth, "ground_truth")
     if len(preds) != len(gts):
         raise ValueError(f"{len(preds)} prediction entries for {len(gts)} ground-truth images; they must match")
@@ -116,7 +121,7 @@ def evaluate_detections(
             annotations.append(ann)
         keep = _valid(pred)
         scores = np.asarray(pred["scores"], np.float32).reshape(-1)
-        order = [i for i in np.argsort(-scores, kind="stable") if keep[i]][:max_detections]
+        order = [i for i in np.argsort(-scores, kind="stable") if keep[i]]  # all: COCOeval limits per class
         boxes = np.asarray(convert_format(np.asarray(pred["boxes"], np.float32).reshape(-1, 4),
                                           bounding_box_format, "xywh"))
         for i in order:

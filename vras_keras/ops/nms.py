@@ -1,50 +1,80 @@
 """Non-maximum suppression with TFLite built-in ops only (no `combined_non_max_suppression`, no Flex).
 
-Everything is batched and written with `keras.ops` (top-k, gathers, a batched matmul and a `while_loop`),
-so the same code runs eagerly, under `jit_compile=True`, in a SavedModel and in TFLite (`TOPK_V2`,
-`GATHER`, `BATCH_MATMUL`, `WHILE`), with static output shapes: results are padded to a fixed size.
+Both functions are batched, padded to a static output size, and run eagerly, under `jit_compile=True`, in
+a SavedModel and in TFLite with built-in ops only. Both are exact greedy NMS: among the candidates in
+decreasing score order (ties: lower index first, as `tf.image.non_max_suppression`), candidate `i` is kept
+iff no kept candidate before it overlaps it with IoU `> iou_threshold` (in class-wise NMS: no kept
+candidate *of the same class*). Neither builds an `N x N` matrix.
 
-The greedy NMS is exact: among the `K` top-scoring candidates sorted by score, candidate `i` is kept iff
-no kept candidate `j < i` overlaps it with IoU `> iou_threshold`. This triangular recursion is solved by
-iterating `keep <- valid & not any_j(keep_j & overlap_ji & j < i)` to its fixed point (the first `t`
-entries are final after `t` iterations, so it converges in at most `K` steps, in practice a handful);
-each iteration is one `(B, 1, K) x (B, K, K)` matmul.
+- `non_max_suppression` (single class, e.g. RPN proposals) runs TensorFlow's own greedy kernel
+  `NonMaxSuppressionV4` per image, which TFLite has as the built-in `NON_MAX_SUPPRESSION_V4`:
+  `O(N log N + visited * kept)` time, `O(N)` memory.
+- `multiclass_non_max_suppression` (the last step of every detector) restricts suppression to pairs of
+  the same class explicitly (a same-class mask on the overlap test; no per-class coordinate offset, which
+  float32 rounding and negative coordinates break) and is computed tile by tile with `keras.ops`
+  (`TOPK_V2`, `GATHER`, `ONE_HOT`, `CUMSUM`, `BATCH_MATMUL`, `WHILE` in TFLite):
 
-Class-wise NMS offsets the boxes of each class by `class_id * (max_coordinate + 1)` so that boxes of
-different classes never overlap (torchvision's `batched_nms` trick), then runs one NMS.
+  1. the next `T` best remaining candidates are taken with one `top_k` on the masked scores (`O(N log T)`;
+     the remaining set is updated elementwise, so `N` is never fully sorted when few tiles are visited);
+  2. each is checked against the buffer of candidates kept so far (`T x M` IoUs, `M = max_detections`);
+  3. the survivors are resolved among themselves by the triangular fixed point
+     `keep <- valid & not any_j(keep_j & overlap_ji & j < i)` on the `T x T` tile (the first `t` entries
+     are final after `t` iterations, in practice a handful);
+  4. the tile's kept candidates are appended to the buffer in order (a one-hot matmul).
+
+  The loop stops once every image has `M` kept candidates or none left: `O(visited / T * (N log T + T M +
+  T^2))` time and `O(N + T M + T^2)` memory per image.
 """
 
 from __future__ import annotations
 
+import tensorflow as tf
 from keras import ops
 
 from vras_keras.ops.boxes import convert_format, iou
 
+DEFAULT_TILE_SIZE = 256
+# Indices travel through float32 one-hot matmuls: exact below 2**24.
+_MAX_CANDIDATES = 2**24
 
-def _check_nms_args(iou_threshold, max_output_size, pre_nms_top_k):
+
+def _check_nms_args(iou_threshold, max_output_size, pre_nms_top_k, tile_size=DEFAULT_TILE_SIZE):
     if not 0.0 <= float(iou_threshold) <= 1.0:
         raise ValueError(f"iou_threshold must be in [0, 1], received {iou_threshold}")
     if int(max_output_size) <= 0:
         raise ValueError(f"max_output_size must be a positive int, received {max_output_size}")
     if pre_nms_top_k is not None and int(pre_nms_top_k) <= 0:
         raise ValueError(f"pre_nms_top_k must be a positive int or None, received {pre_nms_top_k}")
+    if isinstance(tile_size, bool) or int(tile_size) != tile_size or int(tile_size) <= 0:
+        raise ValueError(f"tile_size must be a positive int, received {tile_size!r}")
 
 
-def greedy_keep(sorted_boxes, valid, iou_threshold: float):
-    """Greedy NMS on candidates already sorted by decreasing score.
+def _suppression_mask(boxes_a, boxes_b, iou_threshold, classes_a=None, classes_b=None):
+    """`(B, Na, Nb)` float32: 1 where IoU `> iou_threshold` (and the classes are equal, if given)."""
+    over = ops.cast(iou(boxes_a, boxes_b) > iou_threshold, "float32")
+    if classes_a is not None:
+        over = over * ops.cast(ops.equal(ops.expand_dims(classes_a, -1), ops.expand_dims(classes_b, -2)), "float32")
+    return over
+
+
+def greedy_keep(sorted_boxes, valid, iou_threshold: float, classes=None):
+    """Greedy NMS on a (small) set of candidates already sorted by decreasing score.
+
+    Builds the `(B, K, K)` overlap matrix, so use it on tiles (`non_max_suppression` does).
 
     Args:
         sorted_boxes: `(B, K, 4)` xyxy boxes, best first.
         valid: `(B, K)` bool, candidates that may be kept (e.g. above the score threshold).
         iou_threshold: a candidate is suppressed by a kept better one with IoU `> iou_threshold`.
+        classes: optional `(B, K)` class ids; only candidates of the same class suppress each other.
 
     Returns:
         `(B, K)` bool: the kept candidates.
     """
     k = sorted_boxes.shape[1]
-    overlaps = iou(sorted_boxes, sorted_boxes) > iou_threshold  # (B, K, K): [j, i]
+    overlaps = _suppression_mask(sorted_boxes, sorted_boxes, iou_threshold, classes, classes)  # [j, i]
     earlier = ops.triu(ops.ones((k, k), "float32"), k=1)  # [j, i] = 1 where j < i
-    suppress = ops.cast(overlaps, "float32") * earlier[None]
+    suppress = overlaps * earlier[None]
     valid_f = ops.cast(valid, "float32")
 
     def step(keep, changed, t):
@@ -60,19 +90,71 @@ def greedy_keep(sorted_boxes, valid, iou_threshold: float):
     return keep > 0.5
 
 
-def _top_candidates(boxes, scores, k):
-    top_scores, top_idx = ops.top_k(scores, k, sorted=True)
-    top_boxes = ops.take_along_axis(boxes, ops.expand_dims(top_idx, -1), axis=1)
-    return top_scores, ops.cast(top_idx, "int32"), top_boxes
+def _tiled_nms(boxes, scores, valid, classes, *, iou_threshold, max_output_size, tile_size):
+    """Greedy NMS of `(B, N, 4)` xyxy `boxes` by `scores` `(B, N)` over the `valid` `(B, N)` candidates.
 
+    Returns `(indices, num_valid)`: `(B, M)` int32 indices into `N` of the kept boxes in decreasing score
+    order, padded with -1, and `(B,)` int32 counts (`M = max_output_size`).
+    """
+    n = boxes.shape[1]
+    if n is None:
+        raise ValueError("non_max_suppression needs a static number of boxes (axis 1)")
+    if n >= _MAX_CANDIDATES:
+        raise ValueError(f"at most {_MAX_CANDIDATES - 1} candidates per image, received {n}")
+    m = int(max_output_size)
+    t_size = min(int(tile_size), n)
+    num_tiles = -(-n // t_size)
+    ninf = float("-inf")
+    positions = ops.arange(n, dtype="int32")[None]  # (1, N)
+    with_classes = classes is not None
+    classes_f = ops.cast(classes, "float32") if with_classes else None
+    batch = ops.shape(boxes)[0]
+    # Buffer of kept candidates: x1, y1, x2, y2, index (, class), filled in order by one-hot matmuls.
+    width = 6 if with_classes else 5
+    kept = ops.zeros((batch, m, width), "float32")
+    count = ops.zeros((batch,), "int32")
+    slots = ops.arange(m, dtype="int32")[None]  # (1, M)
 
-def _first_kept(keep, max_output_size):
-    """Positions `(B, M)` of the first kept candidates (in sorted order) and a `(B, M)` validity mask."""
-    k = keep.shape[1]
-    m = min(int(max_output_size), k)
-    rank_key = ops.where(keep, ops.cast(k - ops.arange(k), "float32")[None], 0.0)
-    key, pos = ops.top_k(rank_key, m, sorted=True)
-    return ops.cast(pos, "int32"), key > 0
+    def cond(remaining, kept, count, t):
+        todo = ops.logical_and(count < m, ops.any(remaining, axis=1))
+        return ops.logical_and(t < num_tiles, ops.any(todo))
+
+    def body(remaining, kept, count, t):
+        key = ops.where(remaining, scores, ninf)
+        tile_key, tile_idx = ops.top_k(key, t_size, sorted=True)
+        tile_idx = ops.cast(tile_idx, "int32")
+        # top_k takes equal keys lower index first: what it took is everything better than its last pick.
+        last_key, last_idx = tile_key[:, -1:], tile_idx[:, -1:]
+        taken = ops.logical_or(key > last_key, ops.logical_and(ops.equal(key, last_key), positions <= last_idx))
+        tile_valid = tile_key > ninf  # remaining candidates all have scores > score_threshold >= -inf
+        remaining = ops.logical_and(remaining, ops.logical_not(taken))
+        tile_boxes = ops.take_along_axis(boxes, ops.expand_dims(tile_idx, -1), axis=1)  # (B, T, 4)
+        tile_classes = ops.take_along_axis(classes_f, tile_idx, axis=1) if with_classes else None
+        # 2. against the boxes kept so far (filled slots only)
+        filled = ops.cast(slots < ops.expand_dims(count, 1), "float32")  # (B, M)
+        over = _suppression_mask(tile_boxes, kept[..., :4], iou_threshold,
+                                 tile_classes, kept[..., 5] if with_classes else None)
+        hits = ops.sum(over * ops.expand_dims(filled, 1), axis=2)  # (B, T)
+        tile_valid = ops.logical_and(tile_valid, hits < 0.5)
+        # 3. within the tile
+        tile_keep = greedy_keep(tile_boxes, tile_valid, iou_threshold, tile_classes)
+        # 4. append in order: kept candidate r of the tile goes to slot count + r (dropped beyond M)
+        keep_i = ops.cast(tile_keep, "int32")
+        slot = ops.where(tile_keep, ops.cumsum(keep_i, axis=1) - 1 + ops.expand_dims(count, 1), -1)
+        onehot = ops.one_hot(slot, m, dtype="float32")  # (B, T, M), rows of -1 are all zero
+        rows = [tile_boxes, ops.expand_dims(ops.cast(tile_idx, "float32"), -1)]
+        if with_classes:
+            rows.append(ops.expand_dims(tile_classes, -1))
+        kept = kept + ops.matmul(ops.transpose(onehot, (0, 2, 1)), ops.concatenate(rows, axis=-1))
+        count = ops.minimum(count + ops.sum(keep_i, axis=1), m)
+        return remaining, kept, count, t + 1
+
+    _, kept, count, _ = ops.while_loop(
+        cond, body, (ops.convert_to_tensor(valid), kept, count, ops.convert_to_tensor(0, "int32"))
+    )
+    is_kept = slots < ops.expand_dims(count, 1)
+    indices = ops.where(is_kept, ops.cast(ops.round(kept[..., 4]), "int32"), -1)
+    return indices, count
 
 
 def _pad_to(x, size, value):
@@ -81,6 +163,17 @@ def _pad_to(x, size, value):
         return x
     pad = [[0, 0], [0, missing]] + [[0, 0]] * (len(x.shape) - 2)
     return ops.pad(x, pad, constant_values=value)
+
+
+def _pre_select(boxes, scores, pre_nms_top_k, *, always: bool = False):
+    """The `pre_nms_top_k` best candidates, best first (all, unsorted, when None or, unless `always`, when
+    `pre_nms_top_k >= N`): `(boxes, scores, index into N or None)`."""
+    n = boxes.shape[1]
+    if pre_nms_top_k is None or (int(pre_nms_top_k) >= n and not always):
+        return boxes, scores, None
+    top_scores, top_idx = ops.top_k(scores, min(int(pre_nms_top_k), n), sorted=True)
+    top_idx = ops.cast(top_idx, "int32")
+    return ops.take_along_axis(boxes, ops.expand_dims(top_idx, -1), axis=1), top_scores, top_idx
 
 
 def non_max_suppression(
@@ -95,14 +188,20 @@ def non_max_suppression(
 ):
     """Single-class, batched NMS with padded outputs (the RPN proposal step, for example).
 
+    The same kept boxes, in the same order, as `tf.image.non_max_suppression` (it is the same kernel,
+    `NonMaxSuppressionV4`, run per image; TFLite's built-in `NON_MAX_SUPPRESSION_V4`). TFLite's kernel
+    visits *equal* scores in its own order; with `pre_nms_top_k` set the candidates are ranked first
+    (`top_k`: lower index first), so TFLite keeps the same boxes as TensorFlow even with ties. Under
+    `jit_compile=True` XLA's own implementation of that op is used, which builds an `N x N` IoU matrix:
+    keep `pre_nms_top_k` moderate there.
+
     Args:
-        boxes: `(B, N, 4)` boxes in `bounding_box_format`.
+        boxes: `(B, N, 4)` boxes in `bounding_box_format` (static `N`).
         scores: `(B, N)` scores (any real values, higher is better).
         max_output_size: `M`, the padded number of outputs.
         iou_threshold: suppression threshold (a box is dropped if IoU `>` this with a kept better box).
         score_threshold: only scores `> score_threshold` can be kept.
-        pre_nms_top_k: only the `pre_nms_top_k` best scores enter the NMS (default: all `N`); NMS costs
-            `O(K^2)` memory per image.
+        pre_nms_top_k: only the `pre_nms_top_k` best scores enter the NMS (default: all `N`).
         bounding_box_format: format of `boxes`.
 
     Returns:
@@ -116,14 +215,38 @@ def non_max_suppression(
     _check_nms_args(iou_threshold, max_output_size, pre_nms_top_k)
     boxes = convert_format(boxes, bounding_box_format, "xyxy")
     scores = ops.cast(scores, "float32")
-    n = boxes.shape[1]
-    k = n if pre_nms_top_k is None else min(int(pre_nms_top_k), n)
-    top_scores, top_idx, top_boxes = _top_candidates(boxes, scores, k)
-    keep = greedy_keep(top_boxes, top_scores > score_threshold, iou_threshold)
-    pos, valid = _first_kept(keep, max_output_size)
-    indices = ops.where(valid, ops.take_along_axis(top_idx, pos, axis=1), -1)
-    indices = _pad_to(indices, int(max_output_size), -1)
-    return indices, ops.sum(ops.cast(valid, "int32"), axis=1)
+    if len(boxes.shape) != 3 or len(scores.shape) != 2:
+        raise ValueError(f"non_max_suppression expects boxes (B, N, 4) and scores (B, N), received shapes "
+                         f"{tuple(boxes.shape)} and {tuple(scores.shape)}")
+    cand_boxes, cand_scores, cand_idx = _pre_select(boxes, scores, pre_nms_top_k, always=True)
+    m = int(max_output_size)
+    threshold = float(score_threshold)
+    if cand_idx is not None:
+        # Sorted by top_k (equal scores: lower index first). The kernel gets the ranks as scores, so that
+        # TFLite's kernel, which orders equal scores its own way, visits them in exactly this order too.
+        k = cand_scores.shape[1]
+        ranks = ops.cast(k - ops.arange(k, dtype="int32"), "float32")[None]  # exact: k < 2**24
+        cand_scores = ops.where(cand_scores > threshold, ranks, 0.0)
+        threshold = 0.5
+
+    def one_image(args):
+        # TensorFlow's greedy kernel: keras.ops has no NMS, and NonMaxSuppressionV4 is the TFLite built-in
+        # NON_MAX_SUPPRESSION_V4 (and has an XLA kernel). Its IoU is symmetric in x and y, so xyxy works.
+        image_boxes, image_scores = args
+        idx, count = tf.raw_ops.NonMaxSuppressionV4(
+            boxes=image_boxes, scores=image_scores, max_output_size=m, iou_threshold=float(iou_threshold),
+            score_threshold=threshold, pad_to_max_output_size=True)
+        return idx, count
+
+    if boxes.shape[0] == 1:
+        idx, count = one_image((cand_boxes[0], cand_scores[0]))
+        idx, count = idx[None], count[None]
+    else:
+        idx, count = tf.map_fn(one_image, (cand_boxes, cand_scores), fn_output_signature=(tf.int32, tf.int32))
+    indices = ops.where(ops.arange(m, dtype="int32")[None] < ops.expand_dims(count, 1), idx, -1)
+    if cand_idx is not None:
+        indices = ops.where(indices >= 0, ops.take_along_axis(cand_idx, ops.maximum(indices, 0), axis=1), -1)
+    return indices, count
 
 
 def multiclass_non_max_suppression(
@@ -135,11 +258,13 @@ def multiclass_non_max_suppression(
     score_threshold: float = 0.05,
     pre_nms_top_k: int | None = 1000,
     bounding_box_format: str = "xyxy",
+    tile_size: int = DEFAULT_TILE_SIZE,
 ):
     """Class-wise NMS over all (box, class) pairs: the final step of every detector.
 
     Every (box, class) pair with score `> score_threshold` is a candidate; the `pre_nms_top_k` best
-    enter one NMS in which boxes of different classes never suppress each other.
+    enter one greedy NMS in which only candidates of the same class suppress each other (an explicit
+    same-class mask, so the result equals a separate NMS per class whatever the coordinates).
 
     Args:
         boxes: `(B, N, 4)` class-agnostic boxes (YOLO, RetinaNet) or `(B, N, C, 4)` per-class boxes
@@ -147,6 +272,7 @@ def multiclass_non_max_suppression(
         scores: `(B, N, C)` per-class scores (probabilities after sigmoid/softmax, background removed).
         max_detections: `K`, the padded number of detections per image.
         iou_threshold, score_threshold, pre_nms_top_k: as in `non_max_suppression`.
+        tile_size: candidates resolved per step (`T`); memory is `O(N + T M + T^2)` per image.
         bounding_box_format: format of `boxes` and of the returned boxes.
 
     Returns:
@@ -154,7 +280,7 @@ def multiclass_non_max_suppression(
         `"classes"` `(B, K)` int32 (-1 padded), `"num_detections"` `(B,)` int32. Detections are sorted by
         decreasing score.
     """
-    _check_nms_args(iou_threshold, max_detections, pre_nms_top_k)
+    _check_nms_args(iou_threshold, max_detections, pre_nms_top_k, tile_size)
     xyxy = convert_format(boxes, bounding_box_format, "xyxy")
     scores = ops.cast(scores, "float32")
     _, n, c = scores.shape
@@ -162,24 +288,25 @@ def multiclass_non_max_suppression(
         xyxy = ops.broadcast_to(ops.expand_dims(xyxy, 2), (ops.shape(xyxy)[0], n, c, 4))
     flat_boxes = ops.reshape(xyxy, (-1, n * c, 4))
     flat_scores = ops.reshape(scores, (-1, n * c))
-    k = n * c if pre_nms_top_k is None else min(int(pre_nms_top_k), n * c)
-    top_scores, top_idx, top_boxes = _top_candidates(flat_boxes, flat_scores, k)
-    top_classes = top_idx % c
-    # Shift each class to its own region of the plane so that classes never overlap.
-    span = ops.max(ops.abs(top_boxes)) + 1.0
-    shifted = top_boxes + ops.expand_dims(ops.cast(top_classes, "float32") * span, -1)
-    keep = greedy_keep(shifted, top_scores > score_threshold, iou_threshold)
-    pos, valid = _first_kept(keep, max_detections)
-    out_boxes = ops.take_along_axis(top_boxes, ops.expand_dims(pos, -1), axis=1)
+    cand_boxes, cand_scores, cand_idx = _pre_select(flat_boxes, flat_scores, pre_nms_top_k)
+    flat_classes = ops.arange(n * c, dtype="int32")[None] % c
+    cand_classes = flat_classes if cand_idx is None else cand_idx % c
+    cand_classes = ops.broadcast_to(cand_classes, ops.shape(cand_scores))
+    pos, count = _tiled_nms(cand_boxes, cand_scores, cand_scores > score_threshold, cand_classes,
+                            iou_threshold=float(iou_threshold), max_output_size=max_detections,
+                            tile_size=tile_size)
+    valid = pos >= 0
+    safe = ops.maximum(pos, 0)
+    out_boxes = ops.take_along_axis(cand_boxes, ops.expand_dims(safe, -1), axis=1)
     out_boxes = ops.where(ops.expand_dims(valid, -1), out_boxes, 0.0)
-    out_scores = ops.where(valid, ops.take_along_axis(top_scores, pos, axis=1), 0.0)
-    out_classes = ops.where(valid, ops.take_along_axis(top_classes, pos, axis=1), -1)
+    out_scores = ops.where(valid, ops.take_along_axis(cand_scores, safe, axis=1), 0.0)
+    out_classes = ops.where(valid, ops.take_along_axis(cand_classes, safe, axis=1), -1)
     max_detections = int(max_detections)
     return {
         "boxes": convert_format(_pad_to(out_boxes, max_detections, 0.0), "xyxy", bounding_box_format),
         "scores": _pad_to(out_scores, max_detections, 0.0),
         "classes": ops.cast(_pad_to(out_classes, max_detections, -1), "int32"),
-        "num_detections": ops.sum(ops.cast(valid, "int32"), axis=1),
+        "num_detections": count,
     }
 
 

@@ -22,7 +22,11 @@ Conventions (detectron2's `ROIAlign`, pinned by tests/ops/test_roi_align.py agai
   (bin sub-cell centres). Unlike detectron2, `sampling_ratio` must be a positive int: the adaptive
   `sampling_ratio=0` (`ceil(roi_size / output_size)` points) gives data-dependent shapes;
 - a sampling point is 0 if it lies more than one pixel outside the map (`y < -1` or `y > H`), otherwise its
-  coordinates are clamped to `[0, H - 1]` before bilinear interpolation (detectron2 / torchvision).
+  coordinates are clamped to `[0, H - 1]` before bilinear interpolation (detectron2 / torchvision). The
+  point coordinates are computed with torchvision's float32 formula, `start + p * bin + (k + 0.5) * bin / s`,
+  so a point that lands on -1 in exact arithmetic is kept or dropped as torchvision does (e.g. the box
+  [-3, 0, 12, 16] on a 16 x 9 map, 7 x 7 bins, `sampling_ratio=3`, `aligned=True`: torchvision computes
+  one point column just below -1 and drops it; recorded in tests/ops/data/roi_align_reference.npz).
 
 Everything is differentiable with respect to the features and, through the interpolation weights, to the
 box coordinates (Faster R-CNN stops that gradient on proposals).
@@ -70,9 +74,13 @@ def check_roi_align_args(output_size, sampling_ratio, strides=None):
 
 def _axis_samples(start, length, bins, sampling_ratio, size):
     """Sampling coordinates along one axis: `(N, bins * sampling_ratio)` clamped coordinates + validity."""
-    n = bins * sampling_ratio
-    fractions = ((np.arange(n, dtype=np.float32) + 0.5) / n)[None]  # bin p, point k -> (p*s + k + 0.5) / n
-    coord = start[:, None] + length[:, None] * fractions
+    # torchvision's float32 arithmetic, operation by operation: start + p * bin + (k + 0.5) * bin / s for
+    # point k of bin p. Mathematically start + length * (p * s + k + 0.5) / (bins * s), but the rounding
+    # decides whether a point at exactly -1 or `size` is kept (tests/ops/data/roi_align_reference.npz).
+    bin_index = np.repeat(np.arange(bins, dtype=np.float32), sampling_ratio)[None]  # (1, bins * s)
+    point = (np.tile(np.arange(sampling_ratio, dtype=np.float32), bins) + np.float32(0.5))[None]
+    bin_size = (length / float(bins))[:, None]
+    coord = (start[:, None] + bin_index * bin_size) + (point * bin_size) / float(sampling_ratio)
     size = size[:, None]
     valid = ops.logical_and(coord >= -1.0, coord <= size)
     coord = ops.minimum(ops.maximum(coord, 0.0), size - 1.0)

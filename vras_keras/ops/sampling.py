@@ -292,6 +292,9 @@ def _base_grid(output_shape, align_corners: bool) -> np.ndarray:
     """Homogeneous base grid `(prod(output_shape), r + 1)`, columns (x, y[, z], 1) (PyTorch's order)."""
     axes = []
     for size in output_shape:
+        if size == 1:  # PyTorch: a single sample sits at the centre, 0, with either align_corners
+            axes.append(np.zeros(1))
+            continue
         steps = np.linspace(-1.0, 1.0, size)
         if not align_corners:
             steps = steps * (size - 1) / size
@@ -310,7 +313,8 @@ def affine_grid(theta, output_shape, align_corners: bool = False):
     Args:
         theta: `(N, 2, 3)` for a 2-D `output_shape` `(H, W)`, `(N, 3, 4)` for a 3-D `(D, H, W)`.
         output_shape: spatial size of the output, `(H, W)` or `(D, H, W)` (positive ints).
-        align_corners: as in `grid_sample` (use the same value for both).
+        align_corners: as in `grid_sample` (use the same value for both). An axis of size 1 is at
+            coordinate 0 either way, as in PyTorch (not at -1, which `linspace(-1, 1, 1)` would give).
 
     Returns:
         `(N, H, W, 2)` / `(N, D, H, W, 3)` grid, last axis `(x, y[, z])`, float32 (float64 for a float64

@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import keras
@@ -26,6 +27,43 @@ import keras
 # ------------------------------------------------------------------------------------ atomic writes
 def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+
+
+_TEMP_RE = re.compile(r"^\..+\.tmp-(\d+)(\.[^.]*)?$")
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale_temp_files(directory) -> list[Path]:
+    """Delete the temporary files (`.NAME.tmp-PID.ext`) that a killed process left in `directory`.
+
+    A file whose writer is still running (same host, live pid) is kept. Returns the removed paths.
+    """
+    directory = Path(directory)
+    removed = []
+    if not directory.is_dir():
+        return removed
+    for path in directory.iterdir():
+        match = _TEMP_RE.match(path.name)
+        if match and path.is_file() and not _process_alive(int(match.group(1))):
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
@@ -69,6 +107,22 @@ def atomic_save_model(model, path) -> Path:
     return path
 
 
+class NonFiniteTrainingError(ValueError):
+    """The loss (or the weights) of a run became NaN or infinite; nothing of that epoch was saved."""
+
+
+def non_finite_weights(model) -> list[str]:
+    """Names of the model's weights that hold NaN or infinite values."""
+    import numpy as np
+
+    bad = []
+    for w in model.weights:
+        value = keras.ops.convert_to_numpy(w.value if hasattr(w, "value") else w)
+        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+            bad.append(w.path if hasattr(w, "path") else w.name)
+    return bad
+
+
 def _is_better(value, best, mode):
     if best is None:
         return True
@@ -98,12 +152,6 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.best_epoch = None
         self.resuming = resuming
 
-    def on_train_begin(self, logs=None):
-        if self.resuming and self.state_path.exists():
-            state = json.loads(self.state_path.read_text())
-            if state.get("monitor") == self.monitor:
-                self.best, self.best_epoch = state["value"], state["epoch"]
-
     def _value(self, logs):
         if self.monitor in logs:
             return self.monitor, logs[self.monitor]
@@ -115,8 +163,20 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             f"({', '.join(sorted(logs))})"
         )
 
+    def on_train_begin(self, logs=None):
+        remove_stale_temp_files(self.directory)  # a checkpoint write killed half-way
+        if self.resuming and self.state_path.exists():
+            state = json.loads(self.state_path.read_text())
+            if state.get("monitor") == self.monitor:
+                self.best, self.best_epoch = state["value"], state["epoch"]
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        bad = non_finite_weights(self.model)
+        if bad:  # never replace a good checkpoint with NaN weights, even without StopOnNonFinite
+            raise NonFiniteTrainingError(
+                f"epoch {epoch + 1}: weights {', '.join(bad[:3])} are NaN or infinite; {self.directory} keeps the "
+                "checkpoints of the last finite epoch")
         if self.save_last:
             atomic_save_model(self.model, self.last_path)
         if self.save_best:
@@ -127,6 +187,42 @@ class AtomicCheckpoint(keras.callbacks.Callback):
                 atomic_save_model(self.model, self.best_path)
                 atomic_write_text(self.state_path, json.dumps(
                     {"monitor": self.monitor, "logged_as": name, "value": value, "epoch": epoch + 1}))
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops a run whose loss or weights become NaN / infinite, before anything of that epoch is written.
+
+    Like `keras.callbacks.TerminateOnNaN`, but it raises `NonFiniteTrainingError` (a clear one-line
+    error, exit code 2 from `vras train`) instead of letting the epoch end normally, and it runs first at
+    the end of an epoch: the checkpoints, `history.csv` and the crash backup keep the last finite epoch.
+    A NaN batch loss makes the epoch's mean loss NaN, so checking once per epoch catches it without a
+    device sync per step; a NaN `val_` loss or a NaN weight is caught too.
+    """
+
+    def __init__(self, workdir=None):
+        super().__init__()
+        self.workdir = workdir
+
+    def on_epoch_end(self, epoch, logs=None):
+        import numpy as np
+
+        bad = []
+        for key, value in (logs or {}).items():
+            if key.endswith("loss"):
+                try:
+                    if not np.all(np.isfinite(np.asarray(value, np.float64))):
+                        bad.append(f"{key} = {float(np.asarray(value).ravel()[0])}")
+                except (TypeError, ValueError):
+                    continue
+        weights = non_finite_weights(self.model)
+        if weights:
+            bad.append(f"weights {', '.join(weights[:3])}{' ...' if len(weights) > 3 else ''} NaN/inf")
+        if bad:
+            where = f" in {self.workdir}" if self.workdir else ""
+            raise NonFiniteTrainingError(
+                f"training stopped at epoch {epoch + 1}{where}: {'; '.join(bad)}. Nothing of this epoch was saved "
+                "(checkpoints, history.csv and the backup keep the last finite epoch). Lower the learning rate, "
+                "set optimizer.clipnorm, or check the data for NaN or out-of-range labels")
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -220,9 +316,67 @@ def _tensorboard_available() -> bool:
     return True
 
 
+class ProgressLine(keras.callbacks.Callback):
+    """Outside a terminal (logs, CI, `nohup`), where Keras prints one line per epoch: a line at least
+    every `interval` seconds with the epoch, step, rate (steps/s and images/s), the running loss and the
+    ETA of the epoch and of the run.
+
+    Args:
+        epochs, steps_per_epoch: the run's length; batch_size: images per step (global batch).
+        interval: seconds between lines; clock: `time.monotonic` (replaceable in tests); stream: where to print.
+    """
+
+    def __init__(self, epochs: int, steps_per_epoch: int, batch_size: int, interval: float = 30.0, clock=None,
+                 stream=None):
+        super().__init__()
+        import time
+
+        self.epochs, self.steps, self.batch_size = int(epochs), int(steps_per_epoch), int(batch_size)
+        self.interval = float(interval)
+        self.clock = clock or time.monotonic
+        self.stream = stream
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self._start = self._last = self.clock()
+        self._done = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        import sys
+
+        self._done += 1
+        now = self.clock()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        rate = self._done / max(now - self._start, 1e-9)
+        left_epoch = self.steps - (batch + 1)
+        left_run = left_epoch + self.steps * (self.epochs - self._epoch - 1)
+        loss = (logs or {}).get("loss")
+        loss_text = f", loss {float(loss):.4g}" if loss is not None else ""
+        print(f"epoch {self._epoch + 1}/{self.epochs} step {batch + 1}/{self.steps}: {rate:.3g} steps/s "
+              f"({rate * self.batch_size:.4g} images/s){loss_text}, epoch ETA {_duration(left_epoch / rate)}, "
+              f"run ETA {_duration(left_run / rate)}", file=self.stream or sys.stdout, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
 def standard_callbacks(workdir, callbacks_config=None, *, is_chief: bool = True, worker_index: int = 0,
-                       title: str = "training curves", resuming: bool = False) -> list:
+                       title: str = "training curves", resuming: bool = False, extra=()) -> list:
     """The callbacks of DESIGN.md §5 for `workdir`, configured by a `CallbacksConfig` (defaults if None).
+
+    Order matters at the end of an epoch: `StopOnNonFinite` first (a NaN epoch writes nothing), then
+    checkpoints, `history.csv`, curves, TensorBoard, early stopping, the `extra` (user) callbacks, and the
+    crash backup LAST, so that a crash or a full disk while the epoch's files are written re-runs the
+    epoch on resume instead of skipping it.
 
     On a multi-worker cluster only the chief writes checkpoints, logs and curves; every worker keeps its
     own BackupAndRestore state (workers must all resume from the same epoch; their weights are equal).
@@ -231,14 +385,15 @@ def standard_callbacks(workdir, callbacks_config=None, *, is_chief: bool = True,
 
     cfg = callbacks_config or CallbacksConfig()
     workdir = Path(workdir)
-    out = []
+    out = [StopOnNonFinite(workdir)]
+    backup = []
     if cfg.backup:
-        backup = workdir / ("backup" if is_chief else f"backup-worker{worker_index}")
+        backup_dir = workdir / ("backup" if is_chief else f"backup-worker{worker_index}")
         # double_checkpoint: a process killed while writing the backup falls back to the previous one.
-        out.append(keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", double_checkpoint=True,
-                                                    delete_checkpoint=True))
+        backup.append(keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", double_checkpoint=True,
+                                                       delete_checkpoint=True))
     if not is_chief:
-        return out
+        return out + list(extra) + backup
     ck = cfg.checkpoint
     if ck.save_best or ck.save_last:
         out.append(AtomicCheckpoint(workdir / "checkpoints", ck.monitor, ck.mode, ck.save_best, ck.save_last,
@@ -256,4 +411,4 @@ def standard_callbacks(workdir, callbacks_config=None, *, is_chief: bool = True,
         out.append(keras.callbacks.EarlyStopping(monitor=es.monitor, mode=es.mode, patience=es.patience,
                                                  min_delta=es.min_delta,
                                                  restore_best_weights=es.restore_best_weights))
-    return out
+    return out + list(extra) + backup

@@ -3,8 +3,9 @@
 A recipe (see `configs/*.yaml` and docs/training.md) has these sections::
 
     model:      {id: resnet_cifar, args: {depth: 20, width: 0.5}}
-    data:       {source: shapes|digits|pairs|path|synthetic, format, path, task, split, val_split,
-                 image_size, num_samples, val_samples, shuffle_buffer, cache, options: {...}}
+    data:       {source: shapes|digits|pairs|path|synthetic, format, path, val, task, split, val_split,
+                 val_fraction, image_size, channels, num_samples, val_samples, shuffle_buffer, cache,
+                 options: {...}}
     batch_per_replica: 32
     epochs: 10
     optimizer:  {name: sgd|adam|adamw|rmsprop, learning_rate, weight_decay, momentum, nesterov, clipnorm}
@@ -65,22 +66,34 @@ class DataConfig:
         `pairs` (views of scikit-image photographs), `path` (your data on disk in `format`), or
         `synthetic` (random images with a learnable label, for smoke tests and benchmarks).
     format: for `source: path`: folder | coco | voc | masks.
-    path: for `source: path`: the directory (or annotation file) to read; must exist.
+    path: for `source: path`: the directory (or annotation file) to read; must exist. Recorded as an
+        absolute path in the run's config.yaml, so the run can be exported from any directory.
+    val: for `source: path`: a separate folder to validate on (same format; classes matched by name).
     task: the task the targets are made for; defaults to the model's registry task.
     split / val_split: split names for training / validation (`val_split: null` disables validation).
-    image_size: square side in pixels the images are generated at or resized to.
+        `source: path` uses `path/<split>` and `path/<val_split>` when those folders exist.
+    val_fraction: `source: path` without `val` or a `path/<val_split>` folder: hold out this stratified,
+        deterministic fraction of `path` for validation (a printed line says so).
+    image_size: square side in pixels the images are generated at (default 64) or resized to
+        (`source: path`: default the files' size when they all share one, printed; else required).
+    channels: 1 (grayscale) or 3 (RGB); `source: path` default: 1 when every file is grayscale, else 3.
     num_samples / val_samples: images per epoch for training / validation (generated sources).
-    shuffle_buffer: shuffle buffer (samples); cache: keep decoded samples in memory after epoch 1.
+    shuffle_buffer: shuffle buffer (samples) of sources that cannot shuffle their record list
+        (`shapes` and `path` permute the whole list every epoch before decoding, whatever this is);
+        cache: keep decoded samples in memory after epoch 1.
     options: extra keyword arguments for the data loader (e.g. `max_objects: 3`).
     """
 
     source: Literal["shapes", "digits", "pairs", "path", "synthetic"] = "shapes"
     format: Optional[Literal["folder", "coco", "voc", "masks"]] = None
     path: Optional[str] = None
+    val: Optional[str] = None
     task: Optional[str] = None
     split: str = "train"
     val_split: Optional[str] = "val"
-    image_size: int = 64
+    val_fraction: float = 0.1
+    image_size: Optional[int] = None
+    channels: Optional[Literal[1, 3]] = None
     num_samples: int = 1024
     val_samples: int = 256
     shuffle_buffer: int = 1024
@@ -164,7 +177,8 @@ class TrainConfig:
     cpu_replicas: Optional[int] = None
     workdir: Optional[str] = None
     task_options: dict = dataclasses.field(default_factory=dict)
-    # Filled in by validation: the task (data.task or the model's registry task).
+    # Filled in by validation: the task (data.task or the model's registry task). A run's config.yaml
+    # records it; given in a recipe it must agree with data.task and the model.
     task: Optional[str] = None
 
     # ---------------------------------------------------------------------------------------------
@@ -276,8 +290,8 @@ def _convert(tp, value, key, source):
         hints = typing.get_type_hints(tp)
         fields = {f.name: f for f in dataclasses.fields(tp)}
         for name in value:
-            if name not in fields or name == "task" and tp is TrainConfig:
-                allowed = [n for n in fields if not (n == "task" and tp is TrainConfig)]
+            if name not in fields:
+                allowed = list(fields)
                 import difflib
 
                 close = difflib.get_close_matches(str(name), allowed, n=1)
@@ -336,6 +350,8 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
     positive("validation_steps", c.validation_steps)
     positive("cpu_replicas", c.cpu_replicas)
     positive("data.image_size", c.data.image_size)
+    if not 0.0 <= c.data.val_fraction < 1.0:
+        _fail(source, "data.val_fraction", c.data.val_fraction, "a number >= 0 and < 1 (0: no held-out split)")
     positive("data.num_samples", c.data.num_samples)
     positive("data.val_samples", c.data.val_samples)
     positive("data.shuffle_buffer", c.data.shuffle_buffer)
@@ -375,15 +391,16 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
             _fail(source, "data.path", None, "the directory or annotation file of your data (source: path)")
         if d.format is None:
             _fail(source, "data.format", None, f"one of {', '.join(DATA_FORMATS)} (source: path)")
-        path = Path(os.path.expanduser(d.path))
-        if not path.is_absolute():
-            path = (base_dir / path) if (base_dir / path).exists() else path
-        if not path.exists():
-            raise ValueError(f"{source}: data.path: {d.path!r} does not exist (resolved to {str(path)!r})")
-        d.path = str(path)
+        d.path = _existing_path(source, "data.path", d.path, base_dir)
+        if d.val is not None:
+            d.val = _existing_path(source, "data.val", d.val, base_dir)
     else:
+        if d.image_size is None:
+            d.image_size = 64  # generated data: 64 px unless the recipe says otherwise
         if d.path is not None:
             _fail(source, "data.path", d.path, f"null for source {d.source!r} (only source 'path' reads files)")
+        if d.val is not None:
+            _fail(source, "data.val", d.val, f"null for source {d.source!r} (only source 'path' reads files)")
         if d.format is not None:
             _fail(source, "data.format", d.format, f"null for source {d.source!r} (only source 'path' has a format)")
 
@@ -392,7 +409,12 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
 
     if d.task is not None and d.task not in TASKS:
         _fail(source, "data.task", d.task, f"one of {', '.join(TASKS)}")
-    c.task = d.task
+    recorded_task = c.task
+    if recorded_task is not None and recorded_task not in TASKS:
+        _fail(source, "task", recorded_task, f"one of {', '.join(TASKS)}")
+    if recorded_task is not None and d.task is not None and recorded_task != d.task:
+        _fail(source, "task", recorded_task, f"{d.task!r}, the recipe's data.task (or leave task out)")
+    c.task = d.task or recorded_task
     if check_model:
         from vras_keras.models import registry
 
@@ -402,7 +424,10 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
             raise ValueError(f"{source}: model.id: {error}") from None
         if d.task is not None and d.task != entry.task and not (d.task == "classification" and entry.task == "stn"):
             _fail(source, "data.task", d.task, f"{entry.task!r}, the task of model {c.model.id!r} (or null)")
-        c.task = d.task or entry.task
+        if recorded_task is not None and recorded_task != entry.task and not (
+                recorded_task == "classification" and entry.task == "stn"):
+            _fail(source, "task", recorded_task, f"{entry.task!r}, the task of model {c.model.id!r} (or leave task out)")
+        c.task = d.task or recorded_task or entry.task
         params = inspect.signature(entry.builder).parameters
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             allowed = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -415,3 +440,14 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
     elif c.task is None:
         raise ValueError(f"{source}: data.task: received None; expected one of {', '.join(TASKS)} "
                          "(needed when the model registry is not consulted)")
+
+
+def _existing_path(source, key, value, base_dir: Path) -> str:
+    """An absolute path for a data folder (relative: to the recipe's folder when it exists there, else to
+    the working directory); `ValueError` naming `key` when it does not exist."""
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        path = (base_dir / path) if (base_dir / path).exists() else path
+    if not path.exists():
+        raise ValueError(f"{source}: {key}: {value!r} does not exist (resolved to {str(path.absolute())!r})")
+    return str(path.resolve())

@@ -1,8 +1,13 @@
 """From the recipe's `data` section to batched, shardable `tf.data` pipelines.
 
-`DATA_SOURCES` maps a source name to a loader `(data_config, task, split, num_samples, seed) ->
-SourceData` (an unbatched dataset of `(image float32 (H, W, 3) in 0..255, target)` plus its labels);
-a new source is one more entry, no if/else. The generated sources (`shapes`, `digits`, `pairs`) and
+`DATA_SOURCES` maps a source name to a loader `(data_config, task, split, num_samples, seed, *,
+shuffle=False, like=None) -> SourceData` (an unbatched dataset of `(image float32 (H, W, C) in 0..255,
+target)` plus its labels); a new source is one more entry, no if/else. `shuffle=True` asks for the
+training order: the whole record list permuted every epoch (seeded) before decoding, which sources that
+can do it report with `SourceData.shuffled`. `like` is the training split's `SourceData` when the
+validation split is loaded: it must use the same class list (by name), image size and channels.
+`load_train_val` loads both splits, holding out `data.val_fraction` of a folder without a validation
+split. The generated sources (`shapes`, `digits`, `pairs`) and
 `path` delegate to `vras_keras.data`; `synthetic` is self-contained (random images whose label is a
 learnable colour/position cue) and serves smoke tests and the input-pipeline benchmark.
 
@@ -27,6 +32,8 @@ class SourceData:
     num_samples: int
     labels: list  # class / joint names, in target order
     input_shape: tuple
+    shuffled: bool = False  # already permuted per epoch (and cached) by the source: no shuffle buffer
+    note: str | None = None  # one line about what was inferred or held out, printed by the trainer
 
 
 DATA_SOURCES: dict[str, Callable] = {}
@@ -44,12 +51,36 @@ def register_source(name: str):
     return decorator
 
 
-def load_source(data_config, task: str, split: str, num_samples: int, seed: int) -> SourceData:
+def load_source(data_config, task: str, split: str, num_samples: int, seed: int, *, shuffle: bool = False,
+                like: SourceData | None = None) -> SourceData:
     if data_config.source not in DATA_SOURCES:
         raise ValueError(
             f"data.source: received {data_config.source!r}; expected one of {', '.join(sorted(DATA_SOURCES))}"
         )
-    return DATA_SOURCES[data_config.source](data_config, task, split, num_samples, seed)
+    return DATA_SOURCES[data_config.source](data_config, task, split, num_samples, seed, shuffle=shuffle, like=like)
+
+
+def load_train_val(data_config, task: str, seed: int, *, log=print):
+    """`(train, val)` SourceData of a recipe's data section (`val` is None with `val_split: null`).
+
+    The validation split takes the training split's class list, image size and channels; what was
+    inferred or held out is printed as one line each through `log`.
+    """
+    import os
+
+    d = data_config
+    train = load_source(d, task, d.split, d.num_samples, seed, shuffle=True)
+    val = None
+    no_val_data = (d.source == "path" and d.val is None and not d.val_fraction and d.val_split is not None
+                   and not os.path.isdir(os.path.join(d.path, d.val_split)))
+    if no_val_data and log is not None:
+        log(f"vras train: data: no {d.val_split}/ folder in {d.path}, no data.val and val_fraction 0: no validation")
+    if (d.val_split is not None or d.val is not None) and not no_val_data:
+        val = load_source(d, task, d.val_split or "val", d.val_samples, seed, like=train)
+    for src in (train, val):
+        if src is not None and src.note and log is not None:
+            log(src.note)
+    return train, val
 
 
 # ------------------------------------------------------------------------------------------- sources
@@ -67,44 +98,106 @@ def _target_task(task: str) -> str:
     return "classification" if task == "stn" else task
 
 
+def _generated_size(cfg) -> int:
+    return 64 if cfg.image_size is None else cfg.image_size  # generated data: 64 px unless the recipe says
+
+
+def _generated_channels(cfg, source: str, channels: int) -> int:
+    if cfg.channels not in (None, channels):
+        raise ValueError(f"data.channels: received {cfg.channels}; source {source!r} gives {channels}-channel images")
+    return channels
+
+
 @register_source("shapes")
-def _shapes(cfg, task, split, num_samples, seed):
+def _shapes(cfg, task, split, num_samples, seed, *, shuffle=False, like=None):
     """ShapesWorld (StickFigures for pose) through `vras_keras.data.datasets.load`."""
     datasets = _vras_data("datasets", cfg.source)
-    ds = datasets.load(_target_task(task), split=split, num_samples=num_samples, image_size=cfg.image_size,
-                       seed=seed, **cfg.options)
-    return SourceData(ds, num_samples, list(ds.class_names), (cfg.image_size, cfg.image_size, 3))
+    size = _generated_size(cfg)
+    channels = _generated_channels(cfg, cfg.source, 3)
+    ds = datasets.load(_target_task(task), split=split, num_samples=num_samples, image_size=size,
+                       seed=seed, shuffle=shuffle, cache=cfg.cache, **cfg.options)
+    return SourceData(ds, num_samples, list(ds.class_names), (size, size, channels), shuffled=True)
 
 
 @register_source("digits")
-def _digits(cfg, task, split, num_samples, seed):
+def _digits(cfg, task, split, num_samples, seed, *, shuffle=False, like=None):
     """Distorted scikit-learn digits on an `image_size` canvas, 1 channel (splits: train, test)."""
     digits = _vras_data("digits", cfg.source)
+    size = _generated_size(cfg)
+    channels = _generated_channels(cfg, cfg.source, 1)
     ds = digits.digits_dataset(split, num_samples=num_samples, seed=seed, shuffle=False,
-                               canvas_size=cfg.image_size, **cfg.options)
-    return SourceData(ds, num_samples, list(digits.CLASS_NAMES), (cfg.image_size, cfg.image_size, 1))
+                               canvas_size=size, **cfg.options)
+    return SourceData(ds, num_samples, list(digits.CLASS_NAMES), (size, size, channels))
 
 
 @register_source("pairs")
-def _pairs(cfg, task, split, num_samples, seed):
+def _pairs(cfg, task, split, num_samples, seed, *, shuffle=False, like=None):
     """Views of scikit-image photographs under homographies (feature matching), `vras_keras.data.pairs`."""
     pairs = _vras_data("pairs", cfg.source)
-    ds = pairs.load(split=split, num_samples=num_samples, image_size=cfg.image_size, seed=seed, **cfg.options)
-    return SourceData(ds, num_samples, list(getattr(ds, "class_names", ())), (cfg.image_size, cfg.image_size, 3))
+    size = _generated_size(cfg)
+    ds = pairs.load(split=split, num_samples=num_samples, image_size=size, seed=seed, **cfg.options)
+    return SourceData(ds, num_samples, list(getattr(ds, "class_names", ())), (size, size, 3))
+
+
+def _describe_size(ds, inferred_size, inferred_channels) -> str:
+    h, w = ds.image_size
+    keys = [k for k, inferred in (("data.image_size", inferred_size), ("data.channels", inferred_channels)) if inferred]
+    origin = f" ({' and '.join(k.split('.')[1] for k in keys)} inferred from the files; set {' / '.join(keys)} to " \
+             "change)" if keys else ""
+    return f"{ds.num_samples} images, {w}x{h} px, {ds.channels} channel(s){origin}"
 
 
 @register_source("path")
-def _path(cfg, task, split, num_samples, seed):
-    """Your data on disk (`format`: folder | coco | voc | masks), resized to `image_size`."""
-    datasets = _vras_data("datasets", cfg.source)
-    ds = datasets.load(_target_task(task), split=split, image_size=cfg.image_size, seed=seed, source=cfg.path,
-                       format=cfg.format, **cfg.options)
-    n = int(ds.cardinality())
-    if n < 0:  # unknown cardinality: count once
-        import tensorflow as tf
+def _path(cfg, task, split, num_samples, seed, *, shuffle=False, like=None):
+    """Your data on disk (`format`: folder | coco | voc | masks), read lazily, decoded by the one decoder.
 
-        n = int(ds.reduce(tf.constant(0, tf.int64), lambda c, _: c + 1))
-    return SourceData(ds, n, list(ds.class_names), (cfg.image_size, cfg.image_size, 3))
+    Validation data is, in this order: the folder `data.val`, the split folder `path/<val_split>`, or a
+    stratified, deterministic `data.val_fraction` held out of `path` (one printed line says so).
+    Image size and channels are the recipe's, else inferred from the files (and printed).
+    """
+    import os
+
+    datasets = _vras_data("datasets", cfg.source)
+    t = _target_task(task)
+    options = dict(cfg.options)
+    kwargs = dict(format=cfg.format, seed=seed, shuffle=shuffle, cache=cfg.cache, **options)
+    note = None
+    if like is None:  # the training split
+        size = cfg.image_size
+        channels = cfg.channels
+        has_val = cfg.val is not None or cfg.val_split is None or os.path.isdir(os.path.join(cfg.path, cfg.val_split))
+        fraction = None if has_val or os.path.isdir(os.path.join(cfg.path, split)) else cfg.val_fraction
+        ds = datasets.load(t, split=split, image_size=size, channels=channels, source=cfg.path,
+                           val_fraction=fraction, **kwargs)
+        if ds.image_size is None:
+            raise ValueError(f"data.image_size: the images in {cfg.path} have different sizes; set data.image_size "
+                             "(the side, in pixels, every image is resized to)")
+        note = f"vras train: data: {cfg.path} ({split}): " + _describe_size(ds, size is None, channels is None)
+        if ds.held_out is not None:
+            note += (f"\nvras train: data: no {cfg.val_split}/ folder in {cfg.path} and no data.val: holding out "
+                     f"{cfg.val_fraction:g} of it for validation ({ds.held_out} images, stratified by class, "
+                     f"seed {seed}); set data.val: FOLDER to validate on other images")
+    else:  # validation: the training split's classes (by name), size and channels
+        h, w, c = like.input_shape
+        kwargs.update(image_size=(h, w), channels=c, shuffle=False)
+        if t in ("classification", "segmentation", "detection"):
+            kwargs["class_names"] = _reader_class_names(t, cfg.format, like.labels)
+        if cfg.val is not None:
+            ds = datasets.load(t, split=split, source=cfg.val, **kwargs)
+        else:
+            has_split = os.path.isdir(os.path.join(cfg.path, split))
+            ds = datasets.load(t, split=split, source=cfg.path, val_fraction=None if has_split else cfg.val_fraction,
+                               **kwargs)
+    return SourceData(ds, ds.num_samples, list(ds.class_names), (*ds.image_size, ds.channels), shuffled=True,
+                      note=note)
+
+
+def _reader_class_names(task, fmt, labels):
+    """The training labels in the form a reader's `class_names=` takes (segmentation labels include
+    "background", which the VOC reader adds itself)."""
+    if task == "segmentation" and fmt == "voc" and labels and labels[0] == "background":
+        return list(labels[1:])
+    return list(labels)
 
 
 SYNTHETIC_PALETTE = np.array(
@@ -136,7 +229,7 @@ def synthetic_arrays(task: str, num_samples: int, image_size: int, num_classes: 
 
 
 @register_source("synthetic")
-def _synthetic(cfg, task, split, num_samples, seed):
+def _synthetic(cfg, task, split, num_samples, seed, *, shuffle=False, like=None):
     import tensorflow as tf
 
     options = dict(cfg.options)
@@ -145,11 +238,13 @@ def _synthetic(cfg, task, split, num_samples, seed):
         raise ValueError(f"data.options: unknown keys {sorted(options)} for source 'synthetic'; allowed: num_classes")
     t = _target_task(task)
     split_offset = {"train": 0, "val": 1, "test": 2}.get(split, 3)
-    images, targets = synthetic_arrays(t, num_samples, cfg.image_size, num_classes, seed * 10 + split_offset)
+    size = _generated_size(cfg)
+    channels = _generated_channels(cfg, cfg.source, 3)
+    images, targets = synthetic_arrays(t, num_samples, size, num_classes, seed * 10 + split_offset)
     ds = tf.data.Dataset.from_tensor_slices((images, targets))
     names = [f"class_{i}" for i in range(num_classes)]
     labels = names if t == "classification" else ["background"] + names
-    return SourceData(ds, num_samples, labels, (cfg.image_size, cfg.image_size, 3))
+    return SourceData(ds, num_samples, labels, (size, size, channels))
 
 
 # ------------------------------------------------------------------------------------------ pipeline
@@ -169,9 +264,9 @@ def make_pipeline(source: SourceData, global_batch: int, *, training: bool, seed
             "(batch_per_replica × replicas); lower batch_per_replica or raise num_samples"
         )
     ds = source.dataset
-    if cache:
+    if cache and not source.shuffled:  # shuffled sources cache by index themselves
         ds = ds.cache()
-    if training:
+    if training and not source.shuffled:
         ds = ds.shuffle(min(shuffle_buffer, source.num_samples), seed=seed, reshuffle_each_iteration=True)
     ds = ds.repeat().batch(global_batch, drop_remainder=True)
     if map_targets is not None:

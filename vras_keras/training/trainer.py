@@ -6,14 +6,16 @@
 3. the data source gives labels and input size; model and optimizer are built inside
    `strategy.scope()` and compiled with the task's setup (`training.tasks`);
 4. the datasets are batched with the global batch (per-replica batch × replicas) and sharded (DATA);
-5. `model.fit` with `standard_callbacks`: BackupAndRestore makes a rerun of the same command resume
-   from the last completed epoch;
+5. `model.fit` with `standard_callbacks`: BackupAndRestore (written last in each epoch) makes a rerun of
+   the same command resume from the last completed epoch; a workdir holding a finished run is refused
+   unless `overwrite=True` (`check_workdir`); a NaN loss stops the run before anything of its epoch is saved;
 6. the workdir records `config.yaml`, `vras_meta.json` (read by `vras export`) and `summary.json`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import inspect
 import json
@@ -190,14 +192,92 @@ def write_run_records(workdir: Path, config: TrainConfig, meta: dict) -> None:
     atomic_write_text(workdir / "vras_meta.json", json.dumps(meta, indent=2))
 
 
-def train(config: TrainConfig, *, callbacks=(), verbose=None):
+# ----------------------------------------------------------------------------------------- workdir
+RUN_ARTEFACTS = ("checkpoints", "history.csv", "curves.png", "summary.json", "logs", "config.yaml",
+                 "vras_meta.json", "backup")
+
+
+def _has_backup(workdir: Path) -> bool:
+    """A crash backup to resume from (Keras BackupAndRestore or the staged runners' `backup/state.json`)."""
+    return any(d.is_dir() and any(d.iterdir()) for d in workdir.glob("backup*"))
+
+
+def _completed_epochs(workdir: Path) -> int:
+    from vras_keras.training.callbacks import EpochLog
+
+    try:
+        rows = EpochLog(workdir / "history.csv").read()
+    except (OSError, ValueError, KeyError, csv.Error):
+        rows = []
+    if rows:
+        return max(int(r["epoch"]) for r in rows)
+    try:
+        return int(json.loads((workdir / "summary.json").read_text())["epochs_completed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def check_workdir(workdir, epochs: int, *, overwrite: bool = False, is_chief: bool = True) -> str:
+    """Decide what a run may do with `workdir`: "fresh", "resume" (a crash backup) or "overwrite".
+
+    A workdir that holds a finished or interrupted run without a backup (checkpoints, `history.csv` or
+    `summary.json`) is refused: training into it would replace its best checkpoint, cut its history and
+    replace its config. With `overwrite=True` the previous run's artefacts (`RUN_ARTEFACTS`, nothing
+    else) are deleted first (by the chief). Temporary files of killed checkpoint writes are removed.
+
+    Raises:
+        ValueError: the workdir holds a previous run and `overwrite` is False, or is not a folder.
+    """
+    from vras_keras.training.callbacks import remove_stale_temp_files
+
+    workdir = Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise ValueError(f"workdir {workdir} is a file; expected a run folder (pass another --workdir)")
+    if not workdir.is_dir():
+        return "fresh"
+    if is_chief:
+        for folder in (workdir, workdir / "checkpoints"):
+            remove_stale_temp_files(folder)
+    if _has_backup(workdir) and not overwrite:
+        return "resume"
+    previous = [name for name in ("checkpoints/best.keras", "checkpoints/last.keras", "history.csv", "summary.json")
+                if (workdir / name).exists()]
+    if not previous:
+        return "fresh"
+    if not overwrite:
+        done = _completed_epochs(workdir)
+        state = (f"already complete ({done} of {epochs} epochs)" if done >= epochs else
+                 f"stopped after {done} of {epochs} epochs with no backup to resume from")
+        raise ValueError(
+            f"workdir {workdir} holds a previous run, {state} ({', '.join(previous)}): training again would "
+            "replace its checkpoints and history. Pass a new --workdir, or --overwrite to delete that run and "
+            "start over")
+    if is_chief:
+        import shutil
+
+        for name in RUN_ARTEFACTS:
+            for path in workdir.glob(name + "*") if name == "backup" else [workdir / name]:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+    return "overwrite"
+
+
+def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = False):
     """Train the recipe `config`; returns the `History` of this process's `fit` call.
 
     Args:
         config: a validated `TrainConfig` (`load_config`).
-        callbacks: extra Keras callbacks, run after the standard ones.
+        callbacks: extra Keras callbacks, run after the standard ones (before the crash backup).
         verbose: `fit` verbosity; default: progress bars on a terminal (if `callbacks.progress`), one line
             per epoch otherwise.
+        overwrite: start over in a workdir that holds a previous run (its artefacts are deleted); without
+            it such a workdir is refused (`check_workdir`). A workdir with a crash backup resumes.
+
+    Raises:
+        ValueError: a bad workdir (see `check_workdir`), or `NonFiniteTrainingError` when the loss or the
+            weights become NaN (nothing of that epoch is saved).
     """
     from vras_keras.training.strategy import make_strategy, worker_info
 
@@ -207,11 +287,12 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
 
     from vras_keras import models
     from vras_keras.training import callbacks as cb
-    from vras_keras.training.data import load_source, make_pipeline
+    from vras_keras.training.data import load_train_val, make_pipeline
     from vras_keras.training.tasks import task_runner, task_setup
 
     workdir = Path(config.workdir or "runs/default")
     worker_index, is_chief = worker_info(strategy)
+    check_workdir(workdir, config.epochs, overwrite=overwrite, is_chief=is_chief)
     task = config.task or models.get_entry(config.model.id).task
     runner = task_runner(task)
     if runner is None and config.task_options:
@@ -236,8 +317,8 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
                           verbose=verbose)
 
         d = config.data
-        train_src = load_source(d, task, d.split, d.num_samples, config.seed)
-        val_src = load_source(d, task, d.val_split, d.val_samples, config.seed) if d.val_split else None
+        train_src, val_src = load_train_val(d, task, config.seed, log=lambda line: print(line, flush=True)
+                                            if is_chief else None)
         model_args = resolve_model_args(dataclasses.replace(config, task=task), train_src.input_shape,
                                         train_src.labels)
         steps = config.steps_per_epoch or max(train_src.num_samples // global_batch, 1)
@@ -265,10 +346,11 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None):
         resumed = _resume_epoch(workdir, is_chief, worker_index) if config.callbacks.backup else 0
         all_callbacks = cb.standard_callbacks(workdir, config.callbacks, is_chief=is_chief,
                                               worker_index=worker_index, resuming=resumed > 0,
-                                              title=f"{config.model.id} on {d.source} {task}")
-        all_callbacks += list(callbacks)
+                                              title=f"{config.model.id} on {d.source} {task}", extra=callbacks)
         if verbose is None:
             verbose = 1 if (config.callbacks.progress and sys.stdout.isatty() and is_chief) else 2
+        if verbose == 2 and is_chief and config.callbacks.progress:  # not a terminal: a line every 30 s
+            all_callbacks.append(cb.ProgressLine(config.epochs, config.steps_per_epoch or train_steps, global_batch))
         if resumed and is_chief:
             print(f"vras train: resuming from {workdir / 'backup'} after epoch {resumed}", flush=True)
         print(f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
@@ -313,10 +395,14 @@ def run_meta(config: TrainConfig, *, task: str, model_args: dict, labels, input_
         "model": {"id": config.model.id, "args": _jsonable(model_args)},
         "labels": list(labels),
         "input_shape": list(input_shape),
-        "image_size": d.image_size,
+        "image_size": list(input_shape[:2]),
         "input_range": [0, 255],
         "box_format": "xyxy",
-        "data": {"source": d.source, "format": d.format},
+        # where the data came from, so that `vras export --quantize int8 --check` and `vras evaluate` find
+        # it from any working directory (paths are absolute, see training/config.py)
+        "data": {"source": d.source, "format": d.format, "path": d.path, "val": d.val, "split": d.split,
+                 "val_split": d.val_split, "val_fraction": d.val_fraction, "image_size": list(input_shape[:2]),
+                 "channels": int(input_shape[-1]), "options": _jsonable(dict(d.options)), "seed": config.seed},
         "checkpoints": {"best": "checkpoints/best.keras", "last": "checkpoints/last.keras"},
         "mixed_precision": config.mixed_precision,
         **extra,

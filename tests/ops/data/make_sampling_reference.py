@@ -3,6 +3,8 @@
     python -m venv /tmp/torchref && /tmp/torchref/bin/pip install torch==2.13.0 numpy
     /tmp/torchref/bin/python tests/ops/data/make_sampling_reference.py
 
+(last run with torch 2.14.1, which added the size-1 `affine_grid` cases; the other arrays were unchanged.)
+
 Inputs are made by `reference_inputs()` (NumPy only, shared with the tests), outputs by
 `torch.nn.functional.affine_grid` / `grid_sample` in NCHW / NCDHW, stored channels-last.
 """
@@ -11,6 +13,10 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+
+
+# output shapes with size-1 axes for the affine_grid references
+UNIT_SIZES = {2: ((1, 6), (5, 1), (1, 1)), 3: ((1, 4, 5), (3, 1, 1), (1, 1, 1))}
 
 
 def reference_inputs():
@@ -53,6 +59,10 @@ def main():
         size = (2, 3, 5, 6) if rank == 2 else (2, 2, 3, 4, 5)
         for ac in (False, True):
             out[f"affine_grid_{rank}d_{int(ac)}"] = F.affine_grid(theta, size, align_corners=ac).numpy().astype("float32")
+            # size-1 axes: PyTorch puts their single coordinate at 0 (not -1), with either align_corners
+            for shape in UNIT_SIZES[rank]:
+                key = f"affine_grid_{rank}d_{int(ac)}_" + "x".join(map(str, shape))
+                out[key] = F.affine_grid(theta, (2, 1) + shape, align_corners=ac).numpy().astype("float32")
     np.savez_compressed(Path(__file__).with_name("sampling_reference.npz"), **out)
     print(f"wrote {len(out)} arrays, torch {torch.__version__}")
 

@@ -168,8 +168,9 @@ def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, 
         directory: the folder holding the annotation file (and usually `images/`).
         annotation_file: path of the JSON (default: the one `*.json` in `directory` or `annotations/`).
         images_dir: folder of the images (default `directory/images` if it exists, else `directory`).
-        class_names: optional check: the expected class names (segmentation: with "background" first;
-            pose: the joint names).
+        class_names: the class names to number the categories by, matched by name (e.g. the training
+            split's, for a validation file); a category not among them is an error. Segmentation: with
+            "background" first; pose: the joint names, which must be equal.
     """
     if task not in ("segmentation", "detection", "pose"):
         raise ValueError(f"the COCO reader gives segmentation, detection or pose data, not {task!r}")
@@ -189,8 +190,18 @@ def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, 
             raise DataFormatError(ann_file, "categories.keypoints", "no category defines keypoints")
         joint_names = tuple(with_kp[0]["keypoints"])
     out_names = joint_names if task == "pose" else ("background", *names) if task == "segmentation" else names
-    if class_names is not None and tuple(class_names) != out_names:
-        raise DataFormatError(ann_file, "categories", f"names {out_names} differ from class_names {tuple(class_names)}")
+    if class_names is not None and task == "pose" and tuple(class_names) != out_names:
+        raise DataFormatError(ann_file, "categories.keypoints",
+                              f"joint names {out_names} differ from class_names {tuple(class_names)}")
+    if class_names is not None and task != "pose" and tuple(class_names) != out_names:
+        # e.g. a validation file numbering its categories differently: match the categories by name
+        wanted = tuple(class_names)[1:] if task == "segmentation" else tuple(class_names)
+        unknown = [n for n in names if n not in wanted]
+        if unknown:
+            raise DataFormatError(ann_file, "categories", f"categories {unknown} are not among the classes "
+                                  f"{wanted} (the training split's); the splits must name the same classes")
+        cat_index = {c["id"]: wanted.index(c.get("name", str(c["id"]))) for c in categories}
+        out_names = tuple(class_names)
 
     policy = BadSamplePolicy(skip_bad)
     by_image: dict = {}

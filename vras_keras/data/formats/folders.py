@@ -2,6 +2,11 @@
 
 `classes.txt` (one name per line) fixes the class order; without it the classes are the sub-folder names
 in sorted order (as `keras.utils.image_dataset_from_directory` does).
+
+Reading is lazy: every file's header is checked (an unreadable or non-image file is a bad sample) and the
+records hold `file`, `label` and `shape` (height, width, channels of the file); `vras_keras.data.datasets`
+decodes the pixels in the `tf.data` pipeline, after shuffling the record list, so a folder of any size
+trains without holding it in memory.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from vras_keras.data.formats._common import (
     DataFormatError,
     Records,
     read_class_list,
-    read_image,
     write_class_list,
     write_image,
 )
@@ -39,7 +43,12 @@ def write(directory, task: str, records, *, class_names, image_ext: str = "png")
 
 
 def read(directory, *, task: str = "classification", skip_bad: bool = False, class_names=None) -> Records:
-    """Read an image-folder tree. Sub-folders not in `classes.txt` / `class_names` are bad samples."""
+    """List an image-folder tree (lazily: headers only, see the module docstring).
+
+    Sub-folders not in `classes.txt` / `class_names` are bad samples; `class_names` (e.g. the training
+    split's classes, for a validation folder) maps the sub-folders to labels by name.
+    """
+    from vras_keras.data import images
     if task != "classification":
         raise ValueError(f"the folder format holds classification data, not {task!r}")
     directory = os.fspath(directory)
@@ -56,7 +65,11 @@ def read(directory, *, task: str = "classification", skip_bad: bool = False, cla
             try:
                 if folder not in index:
                     raise DataFormatError(path, "class folder", f"unknown class {folder!r}; known: {names}")
-                samples.append({"image": read_image(path, "image"), "label": index[folder], "file": path})
+                try:
+                    shape = images.image_info(path)
+                except (images.ImageDecodeError, OSError) as error:
+                    raise DataFormatError(path, "image", f"cannot decode image ({error})") from None
+                samples.append({"file": path, "label": index[folder], "shape": shape})
             except DataFormatError as error:
                 policy.bad(error)
     policy.report(directory)

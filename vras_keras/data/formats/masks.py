@@ -45,7 +45,18 @@ def read(directory, *, task: str = "segmentation", skip_bad: bool = False, class
     if task != "segmentation":
         raise ValueError(f"the masks format holds segmentation data, not {task!r}")
     directory = os.fspath(directory)
-    names = tuple(class_names) if class_names is not None else read_class_list(os.path.join(directory, "classes.txt"))
+    own = read_class_list(os.path.join(directory, "classes.txt"))
+    names = tuple(class_names) if class_names is not None else own
+    remap = None
+    if class_names is not None and own is not None and own != names:
+        # this folder numbers its labels by its own classes.txt: renumber them by name, or fail
+        unknown = [n for n in own if n not in names]
+        if unknown:
+            raise DataFormatError(os.path.join(directory, "classes.txt"), "class names",
+                                  f"classes {unknown} are not among {names} (the training split's); the splits "
+                                  "must name the same classes")
+        remap = np.full(256, IGNORE, np.int32)
+        remap[:len(own)] = [names.index(n) for n in own]
     policy = BadSamplePolicy(skip_bad)
     samples = []
     files = sorted(f for f in os.listdir(os.path.join(directory, "images")) if f.lower().endswith(IMAGE_EXTENSIONS))
@@ -55,6 +66,12 @@ def read(directory, *, task: str = "segmentation", skip_bad: bool = False, class
         try:
             image = read_image(image_path, "image")
             mask = read_index_png(mask_path, "mask", image.shape[:2])
+            if remap is not None:
+                if np.any((mask >= len(own)) & (mask != IGNORE)):
+                    bad = np.setdiff1d(np.unique(mask), [*range(len(own)), IGNORE])
+                    raise DataFormatError(mask_path, "mask", f"unknown label values {bad.tolist()}; labels are "
+                                          f"0..{len(own) - 1} ({', '.join(own)}) and {IGNORE} (ignore)")
+                mask = remap[mask]
             if names is not None:
                 bad = np.setdiff1d(np.unique(mask), [*range(len(names)), IGNORE])
                 if bad.size:

@@ -26,7 +26,7 @@ convolutional, so at inference it runs over the whole image:
 
 Conventions: keypoints `(x, y)` in pixels with pixel centres at integers (OpenCV's); angles in radians
 from the x axis towards y (down); `scale` is the side in pixels of the region the descriptor sees.
-Training: `vras_keras.models.matching.train_lift`.
+Training: `vras_keras.training.lift`.
 """
 
 from __future__ import annotations

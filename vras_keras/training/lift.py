@@ -1,5 +1,7 @@
-"""Staged LIFT training (Yi et al., ECCV 2016, arXiv:1603.09114, Sec. 3.4): descriptor, then orientation
-estimator, then detector, each stage with the networks trained earlier frozen.
+"""LIFT's staged training (Yi et al., ECCV 2016, arXiv:1603.09114, Sec. 3.4): descriptor, then orientation
+estimator, then detector, each stage with the networks trained earlier frozen. The one stage loop, used by
+`train_lift()`, by the `vras train` matching runner (`vras_keras.training.matching`) and by
+`benchmarks/lift_matching.py` / `benchmarks/matching_sweep.py`.
 
 1. descriptor: crops of P1 and of the rectified P2 (view 2 resampled onto P1's pixel grid) at the patch
    centre, both turned by the same random angle (the descriptor must work in any canonical frame) plus a
@@ -11,7 +13,15 @@ estimator, then detector, each stage with the networks trained earlier frozen.
 3. detector: the whole `lift` patch pipeline on P1..P4 (soft-argmax keypoints → crops → frozen
    orientation and descriptor); `detector_loss` (class + pair + overlap terms).
 
-Callable from a script or a recipe:
+Pieces, from the inside out:
+
+- `LiftStages`: one optimisation step of any stage (trainable flags, losses, one optimizer per stage);
+- `LiftTrainingOptions`: how the stages train (loss weights, jitter, augmentation, per-keypoint scale),
+  written once; `vras train`'s `task_options` are its fields;
+- `LiftTrainer`: the stage loop: batches of quadruplets, augmentation, steps `start..stop` of a stage plan;
+- `train_lift(model, data, descriptor_steps=..., ..., **options)`: a whole run in one call;
+- `evaluate_views(model, pairs)`: MMA@t etc. of `detect_and_describe` + `metrics.matching.evaluate_pair` on
+  pairs of views (the runner's `val_mma3`).
 
 >>> from vras_keras.data.pairs import quadruplet_dataset
 >>> data = quadruplet_dataset("train", num_pairs=64, per_pair=32, patch_size=64)
@@ -21,17 +31,21 @@ Callable from a script or a recipe:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
 import keras
 import numpy as np
 
+from vras_keras.data.pairs import augment_patches
 from vras_keras.losses import matching as losses
+from vras_keras.metrics.matching import evaluate_pair
+from vras_keras.models.matching.lift import detect_and_describe, dog_scale
 from vras_keras.ops.keypoints import oriented_patches
 
-__all__ = ["STAGES", "LiftStages", "centre_scales", "check_quadruplets", "keypoint_scale_factors", "stage_of_step",
-           "train_lift"]
+__all__ = ["STAGES", "LiftStages", "LiftTrainer", "LiftTrainingOptions", "centre_scales", "check_quadruplets",
+           "evaluate_views", "keypoint_scale_factors", "stage_of_step", "stage_steps", "train_lift"]
 
 STAGES = ("descriptor", "orientation", "detector")
 _REQUIRED = ("p1", "p2", "p2_rectified", "p3", "p4", "affine")
@@ -117,8 +131,6 @@ def keypoint_scale_factors(detector: keras.Model, data: dict, *, reference_sigma
     Returns:
         dict of float32 `(n,)` arrays `scale1`, `scale2`, `scale2r`, `scale3`.
     """
-    from vras_keras.models.matching.lift import dog_scale
-
     lo, hi = scale_limits
     if not 0 < lo <= hi:
         raise ValueError(f"scale_limits must be (min, max) with 0 < min <= max; received {scale_limits!r}")
@@ -392,33 +404,183 @@ class LiftStages:
                     variable.assign(state[key])
 
 
-def train_lift(
-    model: keras.Model,
-    data: dict,
-    *,
-    descriptor_steps: int = 1000,
-    orientation_steps: int = 500,
-    detector_steps: int = 500,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    margin: float = 1.0,
-    hardest_in_batch: bool = True,
-    gamma: float = 1.0,
-    overlap_weight: float = 1.0,
-    pair_weight: float = 1.0,
-    dense_weight: float = 0.0,
-    rotation_jitter: float = 10.0,
-    position_jitter: float = 1.0,
-    scale_jitter: float = 0.0,
-    consistency_weight: float = 1.0,
-    reference_sigma: float | None = None,
-    scale_limits=(0.7, 1.4),
-    augment: float = 0.0,
-    max_blur: float = 1.5,
-    seed: int = 0,
-    log_every: int = 100,
-    log=print,
-) -> dict:
+def stage_steps(total: int, fractions: dict) -> tuple[int, int, int]:
+    """Split `total` steps among descriptor, orientation, detector by `fractions` (>= 1 step each when
+    `total` >= 3 and the fraction is > 0; the remainder goes to the descriptor)."""
+    weights = np.array([float(fractions.get(s, 0.0)) for s in STAGES])
+    share = total * weights / weights.sum()
+    steps = np.floor(share + 1e-9).astype(int)
+    for i in np.argsort(-(share - steps), kind="stable")[: total - steps.sum()]:  # largest remainders
+        steps[i] += 1
+    for i in np.flatnonzero((weights > 0) & (steps == 0)):  # at least one step for every stage asked for
+        if steps.max() > 1:
+            steps[int(np.argmax(steps))] -= 1
+            steps[i] += 1
+    return tuple(int(s) for s in steps)
+
+
+# ------------------------------------------------------------------------------------------ options
+@dataclasses.dataclass
+class LiftTrainingOptions:
+    """How LIFT's stages train, written once: `train_lift(**fields)`, the `vras train` matching recipe's
+    `task_options` (the same names) and the benchmarks' flags all fill this.
+
+    Args:
+        margin, hardest_in_batch: `descriptor_loss` options.
+        gamma, overlap_weight, pair_weight, dense_weight: detector-stage weights (see `LiftStages`).
+        rotation_jitter: degrees of random relative rotation between the pair in stage 1.
+        position_jitter: pixels of random relative shift between the pair in stage 1.
+        scale_jitter: relative scale between the pair's crops in stage 1 (see `LiftStages`).
+        consistency_weight: weight of the rotation-consistency term of the orientation stage (see
+            `LiftStages`; 0: the paper's loss alone).
+        reference_sigma, scale_limits: None trains on the fixed crop support; a DoG scale (px) trains with
+            per-keypoint scale: each crop (descriptor and orientation stages) covers its keypoint's own
+            support, `crop.support * clip(dog_scale / reference_sigma, *scale_limits)`
+            (`keypoint_scale_factors`); use the same values in `detect_and_describe`.
+        augment: strength of the photometric and blur augmentation (`vras_keras.data.pairs.augment_patches`)
+            applied independently to every patch of the descriptor and orientation stages' batches (0: none).
+        max_blur: largest blur sigma (px) of that augmentation.
+    """
+
+    margin: float = 1.0
+    hardest_in_batch: bool = True
+    gamma: float = 1.0
+    overlap_weight: float = 1.0
+    pair_weight: float = 1.0
+    dense_weight: float = 0.0
+    rotation_jitter: float = 10.0
+    position_jitter: float = 1.0
+    scale_jitter: float = 0.0
+    consistency_weight: float = 1.0
+    reference_sigma: float | None = None
+    scale_limits: tuple = (0.7, 1.4)
+    augment: float = 0.0
+    max_blur: float = 1.5
+
+    def __post_init__(self):
+        for name in ("margin", "gamma", "overlap_weight", "pair_weight", "dense_weight", "rotation_jitter",
+                     "position_jitter", "scale_jitter", "consistency_weight", "augment", "max_blur"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"{name} must be >= 0 (a number); received {value!r}")
+        if not isinstance(self.hardest_in_batch, bool):
+            raise ValueError(f"hardest_in_batch must be true or false; received {self.hardest_in_batch!r}")
+        if self.reference_sigma is not None and (isinstance(self.reference_sigma, bool)
+                                                 or not isinstance(self.reference_sigma, (int, float))
+                                                 or not self.reference_sigma > 0):
+            raise ValueError(f"reference_sigma must be a DoG sigma > 0 (px) or None; received {self.reference_sigma!r}")
+        try:
+            lo, hi = (float(v) for v in self.scale_limits)
+        except (TypeError, ValueError):
+            lo = hi = float("nan")
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale_limits must be (min, max) with 0 < min <= max; received {self.scale_limits!r}")
+        self.scale_limits = (lo, hi)
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_dict(cls, options: dict, *, what: str = "options") -> LiftTrainingOptions:
+        """Options from a mapping; unknown keys raise a `ValueError` naming them and the allowed ones."""
+        unknown = sorted(set(options) - set(cls.fields()))
+        if unknown:
+            raise ValueError(f"{what}: unknown keys {unknown}; allowed: {', '.join(cls.fields())}")
+        return cls(**options)
+
+    def stage_kwargs(self) -> dict:
+        """The `LiftStages` arguments among the options."""
+        return {k: getattr(self, k) for k in ("margin", "hardest_in_batch", "gamma", "overlap_weight", "pair_weight",
+                                              "dense_weight", "rotation_jitter", "position_jitter", "scale_jitter",
+                                              "consistency_weight")}
+
+
+# -------------------------------------------------------------------------------------- the loop
+class LiftTrainer:
+    """The stage loop: random batches of quadruplets, the options' augmentation and per-keypoint scale, and
+    `LiftStages.step` for each step of a stage plan.
+
+    Args:
+        model: a `lift` model; trained in place.
+        data: quadruplet arrays (`vras_keras.data.pairs.quadruplet_dataset`; see `train_lift`).
+        options: `LiftTrainingOptions` (default: its defaults).
+        batch_size: quadruplets per step (at most the number of quadruplets).
+        learning_rate: Adam's, a fresh optimizer per stage, unless `make_optimizer(stage)` is given.
+        jit: compile the steps with XLA.
+
+    `run(plan, start, stop, rng)` trains global steps `start..stop - 1` of `plan` (steps of descriptor,
+    orientation, detector, in that order): a whole run is `run(plan, 0, sum(plan), rng)`, an epoch of the
+    `vras train` runner one slice of it. Batches, augmentation and jitter come from `rng` only.
+    """
+
+    def __init__(self, model: keras.Model, data: dict, options: LiftTrainingOptions | None = None, *,
+                 batch_size: int = 32, learning_rate: float = 1e-3, make_optimizer=None, jit: bool = False):
+        self.options = LiftTrainingOptions() if options is None else options
+        if not isinstance(self.options, LiftTrainingOptions):
+            raise TypeError(f"options must be a LiftTrainingOptions; received {type(self.options).__name__}")
+        self.n = check_quadruplets(model, data)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int; received {batch_size!r}")
+        self.batch_size = int(min(batch_size, self.n))
+        self.model = model
+        self.arrays = {k: np.asarray(data[k]) for k in _REQUIRED + _OPTIONAL if k in data}  # uint8 stays uint8
+        opts = self.options
+        if opts.reference_sigma is not None:
+            self.arrays.update(keypoint_scale_factors(model.get_layer("detector"), self.arrays,
+                                                      reference_sigma=opts.reference_sigma,
+                                                      scale_limits=opts.scale_limits))
+        self.stages = LiftStages(model, make_optimizer=make_optimizer, learning_rate=learning_rate, jit=jit,
+                                 **opts.stage_kwargs())
+        # the patches each stage reads (the orientation stage's consistency term reads the rectified P2)
+        self._read_by = {"descriptor": ("p1", "p2_rectified", "p3"),
+                         "orientation": ("p1", "p2") + (("p2_rectified",) if opts.consistency_weight else ())}
+
+    def augmented(self, stage: str, batch: dict, rng: np.random.Generator) -> dict:
+        """`batch` with every patch the stage reads augmented independently (the detector stage's targets come
+        from the unaugmented views, so it sees them as they are)."""
+        if not self.options.augment or stage == "detector":
+            return batch
+        out = dict(batch)
+        for k in self._read_by[stage]:
+            out[k] = augment_patches(batch[k], rng, strength=self.options.augment, max_blur=self.options.max_blur)
+        return out
+
+    def run(self, plan, start: int, stop: int, rng: np.random.Generator, on_step=None) -> dict:
+        """Train global steps `start..stop - 1` of `plan`; `on_step(stage, step_in_stage, loss)` after each.
+
+        Returns:
+            `{stage: [loss, ...]}` of the stages trained, in order.
+        """
+        plan = tuple(int(s) for s in plan)
+        losses_by_stage = {}
+        order, position = rng.permutation(self.n), 0
+        try:
+            for step in range(start, stop):
+                stage = stage_of_step(step, plan)
+                if stage is None:
+                    break
+                if position + self.batch_size > self.n:
+                    order, position = rng.permutation(self.n), 0
+                idx = order[position:position + self.batch_size]
+                position += self.batch_size
+                batch = self.augmented(stage, {k: v[idx] for k, v in self.arrays.items()}, rng)
+                in_stage = step - sum(plan[:STAGES.index(stage)]) + 1
+                try:
+                    loss = self.stages.step(stage, batch, rng)
+                except FloatingPointError as error:
+                    raise FloatingPointError(f"{error} at step {in_stage}") from None
+                losses_by_stage.setdefault(stage, []).append(loss)
+                if on_step is not None:
+                    on_step(stage, in_stage, loss)
+        finally:
+            self.stages.restore_trainable()
+        return losses_by_stage
+
+
+def train_lift(model: keras.Model, data: dict, *, descriptor_steps: int = 1000, orientation_steps: int = 500,
+               detector_steps: int = 500, batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0,
+               options: LiftTrainingOptions | None = None, log_every: int = 100, log=print, **option_values) -> dict:
     """Train a `lift` model in three stages on quadruplets (`vras_keras.data.pairs.quadruplet_dataset`).
 
     Args:
@@ -428,83 +590,62 @@ def train_lift(
         descriptor_steps, orientation_steps, detector_steps: optimisation steps per stage (0 skips one).
         batch_size: quadruplets per step.
         learning_rate: Adam's, a fresh optimizer per stage.
-        margin, hardest_in_batch: `descriptor_loss` options.
-        gamma, overlap_weight, pair_weight, dense_weight: detector-stage weights (see `LiftStages`).
-        rotation_jitter: degrees of random relative rotation between the pair in stage 1.
-        position_jitter: pixels of random relative shift between the pair in stage 1.
-        scale_jitter: relative scale between the pair's crops in stage 1 (see `LiftStages`).
-        consistency_weight: weight of a rotation-consistency term added to the orientation stage's loss (see
-            `LiftStages`; 0: the paper's loss alone).
-        reference_sigma, scale_limits: None trains on the fixed crop support; a DoG scale (px) trains with
-            per-keypoint scale: each crop (descriptor and orientation stages) covers its keypoint's own
-            support, `crop.support * clip(dog_scale / reference_sigma, *scale_limits)`
-            (`keypoint_scale_factors`); use the same values in `detect_and_describe`.
-        augment: strength of the photometric and blur augmentation (`vras_keras.data.pairs.augment_patches`)
-            applied independently to every patch of the descriptor and orientation stages' batches (0: none).
-        max_blur: largest blur sigma (px) of that augmentation.
-        log: callable for progress lines (None: silent).
+        seed: the only source of randomness (batches, jitter, augmentation).
+        options: a `LiftTrainingOptions`; or its fields as keyword arguments (`augment=1.0`, ...), not both.
+        log_every, log: a progress line (`log(str)`) every `log_every` steps of a stage; `log=None`: silent.
 
     Returns:
         history: `{stage: [(step, loss), ...]}` plus `"seconds": {stage: wall seconds}`.
     """
-    n = check_quadruplets(model, data)
-    batch_size = min(batch_size, n)
-    rng = np.random.default_rng(seed)
-    arrays = {k: np.asarray(data[k]) for k in _REQUIRED + _OPTIONAL if k in data}  # uint8 stays uint8 until batched
-    if reference_sigma is not None:
-        arrays.update(keypoint_scale_factors(model.get_layer("detector"), arrays, reference_sigma=reference_sigma,
-                                             scale_limits=scale_limits))
+    if options is not None and option_values:
+        raise ValueError("pass either options=LiftTrainingOptions(...) or its fields as keyword arguments, not both")
+    if options is None:
+        options = LiftTrainingOptions.from_dict(option_values, what="train_lift")
+    trainer = LiftTrainer(model, data, options, batch_size=batch_size, learning_rate=learning_rate)
+    plan = (descriptor_steps, orientation_steps, detector_steps)
+    plan = tuple(max(0, int(s)) for s in plan)
     history = {stage: [] for stage in STAGES}
     history["seconds"] = {}
-    stages = LiftStages(model, learning_rate=learning_rate, margin=margin, hardest_in_batch=hardest_in_batch,
-                        gamma=gamma, overlap_weight=overlap_weight, pair_weight=pair_weight,
-                        dense_weight=dense_weight, rotation_jitter=rotation_jitter,
-                        position_jitter=position_jitter, scale_jitter=scale_jitter,
-                        consistency_weight=consistency_weight)
+    clock = {"stage": None, "start": time.perf_counter()}
 
-    def batches(steps):
-        order = rng.permutation(n)
-        position = 0
-        for _ in range(steps):
-            if position + batch_size > n:
-                order, position = rng.permutation(n), 0
-            idx = order[position:position + batch_size]
-            position += batch_size
-            yield {k: v[idx] for k, v in arrays.items()}
+    def on_step(stage, i, loss):
+        if clock["stage"] != stage:
+            clock.update(stage=stage, start=time.perf_counter())
+        steps = plan[STAGES.index(stage)]
+        if i % max(1, log_every) == 0 or i == steps:
+            history[stage].append((i, loss))
+            if log:
+                log(f"[lift] {stage:11s} step {i:5d}/{steps}  loss {loss:.4f}")
+        if i == steps:
+            history["seconds"][stage] = time.perf_counter() - clock["start"]
 
-    if not augment >= 0:
-        raise ValueError(f"augment must be >= 0; received {augment!r}")
-
-    # the patches each stage reads (the orientation stage's consistency term reads the rectified P2)
-    read_by = {"descriptor": ("p1", "p2_rectified", "p3"),
-               "orientation": ("p1", "p2") + (("p2_rectified",) if consistency_weight else ())}
-
-    def augmented(stage, batch):
-        if not augment or stage == "detector":  # the detector's targets come from the unaugmented views
-            return batch
-        from vras_keras.data.pairs import augment_patches
-
-        out = dict(batch)
-        for k in read_by[stage]:
-            out[k] = augment_patches(batch[k], rng, strength=augment, max_blur=max_blur)
-        return out
-
-    try:
-        for stage, steps in zip(STAGES, (descriptor_steps, orientation_steps, detector_steps)):
-            if steps <= 0:
-                continue
-            start = time.perf_counter()
-            for i, batch in enumerate(batches(steps), 1):
-                batch = augmented(stage, batch)
-                try:
-                    loss = stages.step(stage, batch, rng)
-                except FloatingPointError as error:
-                    raise FloatingPointError(f"{error} at step {i}") from None
-                if i % max(1, log_every) == 0 or i == steps:
-                    history[stage].append((i, loss))
-                    if log:
-                        log(f"[lift] {stage:11s} step {i:5d}/{steps}  loss {loss:.4f}")
-            history["seconds"][stage] = time.perf_counter() - start
-    finally:
-        stages.restore_trainable()
+    trainer.run(plan, 0, sum(plan), np.random.default_rng(seed), on_step)
     return history
+
+
+# ---------------------------------------------------------------------------------------- validation
+def evaluate_views(model: keras.Model, pairs, *, max_keypoints: int = 500, ratio: float | None = None,
+                   detect_options: dict | None = None) -> dict:
+    """Mean scores of `metrics.matching.evaluate_pair` over pairs of views with known homographies.
+
+    Args:
+        model: a `lift` model.
+        pairs: iterable of `ViewPairs.sample` dicts (`image1`, `image2`, `homography`, `valid1`, `valid2`).
+        max_keypoints: keypoints per image (`detect_and_describe`).
+        ratio: Lowe's ratio test on top of mutual nearest neighbours (None: mutual NN only).
+        detect_options: further `detect_and_describe` arguments.
+
+    Returns:
+        `{"mma@1", "mma@3", "mma@5", "matches", "correct@3", "repeatability", "homography@3", ...}` averaged
+        over the pairs (0 for an empty iterable).
+    """
+    keys = ("keypoints", "repeatability", "mma@1", "mma@3", "mma@5", "matches", "correct@3", "homography@3",
+            "homography@5", "homography@10")
+    rows = []
+    for pair in pairs:
+        f1 = detect_and_describe(model, pair["image1"], max_keypoints=max_keypoints, **(detect_options or {}))
+        f2 = detect_and_describe(model, pair["image2"], max_keypoints=max_keypoints, **(detect_options or {}))
+        rows.append(evaluate_pair(f1.keypoints, f1.descriptors, f2.keypoints, f2.descriptors, pair["homography"],
+                                  shape_a=pair["image1"].shape, shape_b=pair["image2"].shape,
+                                  valid_a=pair.get("valid1"), valid_b=pair.get("valid2"), ratio=ratio))
+    return {k: float(np.mean([r[k] for r in rows])) if rows else 0.0 for k in keys}

@@ -1,0 +1,191 @@
+"""Evaluate a model (training run, `.keras` checkpoint, SavedModel or `.tflite`) on a dataset, per task.
+
+`load_evaluator(path)` turns any of these into a `Predictor` (`vras_keras.export.loading`): images in,
+the serving signature's named outputs out (`vras_keras.export.signatures.OUTPUTS`), with the model's
+`ExportMeta` (task, labels, input size). A Keras model runs the same post-processing as its exports
+(`parity.keras_outputs`), so Keras, SavedModel and TFLite are scored by the same code on the same images.
+
+`evaluate(predictor, data=...)` reads `data` ("shapes" or a dataset folder; the folder's `<split>`
+sub-folder when it exists) with the one decoder at the model's input size, numbers the dataset's classes
+by the model's labels (by name: a class the model does not know is an error naming it), and returns:
+
+==============  ==============================================================================
+task            metrics
+==============  ==============================================================================
+classification  top1, top5, per_class (accuracy per label), confusion (rows: truth, cols: prediction)
+segmentation    mIoU, per_class_iou, pixel_accuracy (pixels labelled 255 are ignored)
+detection       COCO AP, AP50, AP75, ... (pycocotools; `iou_type` bbox or segm)
+pose            mean_error_px (visible joints), PCK@0.05, PCK@0.1 (of the longer image side)
+==============  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from vras_keras.export.loading import Predictor, load_export
+from vras_keras.export.meta import META_FILENAME, ExportMeta
+
+TASK_DATA = {"classification": "classification", "stn": "classification", "segmentation": "segmentation",
+             "detection": "detection", "pose": "pose"}
+
+
+def _keras_predictor(model, meta: ExportMeta, path: str) -> Predictor:
+    from vras_keras.export.parity import keras_outputs
+
+    return Predictor(path, meta, "keras", lambda images: keras_outputs(model, meta, images))
+
+
+def load_evaluator(path: str, *, backend: str | None = None, quantize: str = "none",
+                   checkpoint: str = "best", allow_unsafe_ops: bool = False) -> Predictor:
+    """A `Predictor` for a run folder, a `.keras` file beside a run's `vras_meta.json`, or an export
+    (`savedmodels/NAME`, `savedmodels/NAME/VERSION`, a `.tflite` file: the forms `vras predict` takes)."""
+    from vras_keras.export import sources
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model {path} does not exist")
+    if os.path.isdir(path) and os.path.exists(os.path.join(path, META_FILENAME)):
+        model, meta = sources.load_run(path, checkpoint)
+        return _keras_predictor(model, meta, path)
+    if os.path.isfile(path) and path.endswith(".keras"):
+        run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+        meta_path = os.path.join(run_dir, META_FILENAME)
+        if not os.path.exists(meta_path):
+            raise FileNotFoundError(f"{path} has no {META_FILENAME} in its run folder {run_dir}: pass the run "
+                                    "folder or an export (its labels and input size come from there)")
+        from vras_keras.models import load_model
+
+        meta = ExportMeta.load(meta_path)
+        return _keras_predictor(load_model(path, compile=False), meta, path)
+    try:
+        return load_export(path, backend=backend, quantize=quantize, allow_unsafe_ops=allow_unsafe_ops)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{path} is not a SavedModel export, a .tflite file or a run folder ({error})") \
+            from None
+
+
+def _dataset(meta: ExportMeta, data: str, split: str, num_samples: int | None, batch_size: int, seed: int):
+    from vras_keras.data import datasets
+
+    task = TASK_DATA.get(meta.task)
+    if task is None:
+        raise ValueError(f"vras evaluate scores {', '.join(sorted(TASK_DATA))} models on datasets; this model's "
+                         f"task is {meta.task!r}")
+    size = tuple(meta.input_size)
+    if data == "shapes":
+        return datasets.load(task, split=split, num_samples=num_samples or 200, image_size=size, seed=seed,
+                             batch_size=batch_size)
+    if not os.path.isdir(data):
+        raise FileNotFoundError(f"--data {data}: no such dataset folder (or use 'shapes')")
+    kwargs = {}
+    labels = list(meta.labels or [])
+    if labels and task in ("classification", "detection", "segmentation"):
+        kwargs["class_names"] = labels  # number the data's classes by the model's labels, by name
+    return datasets.load(task, source=data, split=split, num_samples=num_samples, image_size=size,
+                         channels=meta.input_channels, seed=seed, batch_size=batch_size, **kwargs)
+
+
+def _check_names(meta: ExportMeta, names) -> None:
+    labels = list(meta.labels or [])
+    if labels and list(names) != labels:
+        raise ValueError(f"the dataset's classes {list(names)} are not the model's labels {labels}")
+
+
+def classification_metrics(probabilities, labels, names) -> dict:
+    probabilities = np.asarray(probabilities)
+    labels = np.asarray(labels).astype(int)
+    k = probabilities.shape[-1]
+    top = np.argsort(-probabilities, axis=-1)
+    pred = top[:, 0]
+    confusion = np.zeros((k, k), np.int64)
+    np.add.at(confusion, (labels, pred), 1)
+    per_class = {}
+    for i, name in enumerate(names):
+        n = int(np.sum(labels == i))
+        per_class[name] = float(confusion[i, i] / n) if n else None
+    return {"top1": float(np.mean(pred == labels)),
+            "top5": float(np.mean([l in t[:5] for l, t in zip(labels, top)])),
+            "per_class": per_class, "confusion": confusion.tolist()}
+
+
+def segmentation_metrics(class_maps, masks, names) -> dict:
+    from vras_keras.metrics.segmentation import confusion_matrix, iou_from_confusion
+
+    cm = confusion_matrix(np.asarray(masks), np.asarray(class_maps), len(names))
+    iou = iou_from_confusion(cm)
+    return {"mIoU": float(np.nanmean(iou)) if np.any(~np.isnan(iou)) else 0.0,
+            "per_class_iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, iou)},
+            "pixel_accuracy": float(np.trace(cm) / max(cm.sum(), 1))}
+
+
+def pose_metrics(predicted, keypoints, visibility, image_size) -> dict:
+    predicted = np.asarray(predicted)[..., :2]
+    visible = np.asarray(visibility) > 0
+    error = np.linalg.norm(predicted - np.asarray(keypoints), axis=-1)[visible]
+    side = float(max(image_size))
+    if not error.size:
+        raise ValueError("the dataset has no visible keypoints to score")
+    return {"mean_error_px": float(error.mean()), "PCK@0.05": float(np.mean(error <= 0.05 * side)),
+            "PCK@0.1": float(np.mean(error <= 0.1 * side))}
+
+
+def evaluate(predictor: Predictor, *, data: str = "shapes", split: str = "val", num_samples: int | None = None,
+             batch_size: int = 16, iou_type: str = "bbox", seed: int = 0) -> dict:
+    """Metrics of `predictor` on `data` (see the module docstring); also `images` and `task`."""
+    meta = predictor.meta
+    ds = _dataset(meta, data, split, num_samples, batch_size, seed)
+    if data != "shapes":
+        _check_names(meta, ds.class_names)
+    outputs, targets = [], []
+    for images, target in ds:
+        outputs.append(predictor.predict(images.numpy()))
+        targets.append(target)
+    if not outputs:
+        raise ValueError(f"--data {data} holds no {split} images")
+    out = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
+    n = len(next(iter(out.values())))
+    names = list(meta.labels or ds.class_names)
+    task = TASK_DATA[meta.task]
+    if task == "classification":
+        labels = np.concatenate([t.numpy() for t in targets])
+        metrics = classification_metrics(out["probabilities"], labels, names)
+    elif task == "segmentation":
+        masks = np.concatenate([t.numpy() for t in targets])
+        metrics = segmentation_metrics(out["class_map"], masks, names)
+    elif task == "pose":
+        kp = np.concatenate([t["keypoints"].numpy() for t in targets])
+        vis = np.concatenate([t["visibility"].numpy() for t in targets])
+        metrics = pose_metrics(out["keypoints"], kp, vis, meta.input_size)
+    else:
+        from vras_keras.metrics.detection import evaluate_detections
+
+        truth = [{k: v[i].numpy() for k, v in t.items()} for t in targets for i in range(len(t["classes"]))]
+        predictions = [{k: v[i] for k, v in out.items()} for i in range(n)]
+        metrics = evaluate_detections(predictions, truth, iou_type=iou_type, image_shape=tuple(meta.input_size))
+    return {"task": meta.task, "backend": predictor.backend, "images": int(n), **metrics}
+
+
+def save_confusion_png(confusion, names, path: str) -> None:
+    """The confusion matrix (rows: truth, columns: prediction) as a PNG with counts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(confusion)
+    size = max(4.0, 0.5 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=90)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), v in np.ndenumerate(cm):
+        if v:
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                    color="white" if v > cm.max() / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
