@@ -32,6 +32,21 @@ def test_shapes_run_exports_int8_with_check_from_another_directory(tmp_path, mon
     assert code == 0, out.err
     assert "tflite int8" in out.out and (elsewhere / "savedmodels" / "shapes" / "1" / "model_int8.tflite").exists()
 
+    # vras evaluate: the run (Keras), its SavedModel and its fp32 TFLite file give the same numbers
+    import json
+
+    results = {}
+    for name, target in (("keras", str(run)), ("saved_model", "savedmodels/shapes"),
+                         ("tflite", "savedmodels/shapes/1/model.tflite")):
+        assert main(["evaluate", target, "--data", "shapes", "--num-samples", "24", "--batch-size", "8",
+                     "--json", f"{name}.json"]) == 0
+        results[name] = json.loads((elsewhere / f"{name}.json").read_text())
+    capsys.readouterr()
+    for name in ("saved_model", "tflite"):
+        assert results[name]["images"] == 24 and results[name]["confusion"] == results["keras"]["confusion"]
+        assert results[name]["top1"] == results["keras"]["top1"] and results[name]["top5"] == results["keras"]["top5"]
+    assert (elsewhere / "keras_confusion.png").exists()
+
     # the config.yaml the run wrote is accepted back by `vras train` as is
     assert main(["train", "--config", str(run / "config.yaml"), "--check"]) == 0
     assert "task: classification" in capsys.readouterr().out

@@ -11,6 +11,7 @@ from vras_keras.export import signatures as sig
 from vras_keras.export.meta import ExportMeta, meta_for_model
 from vras_keras.export.saved_model import export_saved_model
 from vras_keras.export.tflite import TFLiteRunner, convert_to_tflite
+from vras_keras.layers import HeatmapArgmax2D
 from vras_keras.models.registry import TASKS
 
 
@@ -101,13 +102,17 @@ def test_pose_heatmaps_decode_to_input_pixels():
     heatmaps = keras.layers.AveragePooling2D(2)(inputs)  # 4x4 heatmaps, stride 2
     model = keras.Model(inputs, heatmaps)
     images = np.zeros((1, 8, 8, 2), np.float32)
-    images[0, 2:4, 6:8, 0] = 100.0  # joint 0 peaks in heatmap cell (row 1, col 3)
-    images[0, 4:6, 0:2, 1] = 50.0  # joint 1 peaks in cell (row 2, col 0)
+    images[0, 2:4, 6:8, 0] = 2.0  # joint 0 peaks in heatmap cell (row 1, col 3)
+    images[0, 4:6, 0:2, 1] = 1.0  # joint 1 peaks in cell (row 2, col 0)
     meta = ExportMeta(task="pose", input_size=(8, 8), input_channels=2, keypoint_names=["a", "b"])
     out = {k: v.numpy() for k, v in sig.make_serving_fn(model, meta)(tf.constant(images)).items()}
-    # cell centre (c + 0.5) * stride - 0.5 in input pixel coordinates
-    np.testing.assert_allclose(out["keypoints"][0], [[3.5 * 2 - 0.5, 1.5 * 2 - 0.5], [0.5 * 2 - 0.5, 2.5 * 2 - 0.5]])
-    np.testing.assert_allclose(out["confidence"][0], [100.0, 50.0])
+    # the pose convention (ops.soft_argmax): cell centre (c + 0.5) * stride in input pixels, as HeatmapArgmax2D
+    np.testing.assert_allclose(out["keypoints"][0], [[3.5 * 2, 1.5 * 2], [0.5 * 2, 2.5 * 2]])
+    # confidence: softmax probability of the peak among the 16 cells, e^v / (e^v + 15)
+    np.testing.assert_allclose(out["confidence"][0], [np.e**2 / (np.e**2 + 15), np.e / (np.e + 15)], rtol=1e-6)
+    layer = HeatmapArgmax2D(coordinate_scale=2.0)(model(images)).numpy()[0]
+    np.testing.assert_allclose(out["keypoints"][0], layer[:, :2], atol=1e-6)
+    np.testing.assert_allclose(out["confidence"][0], layer[:, 2], atol=1e-7)
 
 
 def test_pose_direct_regression_and_normalized_coordinates():

@@ -84,6 +84,33 @@ def main(argv=None) -> int:
         # User errors: one clear line, no TensorFlow traceback.
         print(f"vras {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # read-only or full disk, a file where a folder is expected, no permission, ...
+        print(f"vras {args.command}: error: {_os_error(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        # TensorFlow's file-system errors (checkpoints, TensorBoard logs) are not OSErrors.
+        if not _is_tf_file_error(error):
+            raise
+        print(f"vras {args.command}: error: {type(error).__name__}: {str(error).strip().splitlines()[0]}",
+              file=sys.stderr)
+        return 2
+
+
+TF_FILE_ERRORS = ("PermissionDeniedError", "NotFoundError", "AlreadyExistsError", "ResourceExhaustedError",
+                  "FailedPreconditionError", "DataLossError")
+
+
+def _is_tf_file_error(error) -> bool:
+    errors = getattr(sys.modules.get("tensorflow"), "errors", None)
+    return errors is not None and isinstance(error, errors.OpError) and type(error).__name__ in TF_FILE_ERRORS
+
+
+def _os_error(error: OSError) -> str:
+    """`runs/x/history.csv: Read-only file system (OSError)` instead of `[Errno 30] ...` with quotes."""
+    if error.strerror and error.filename is not None:
+        target = f"{error.filename} -> {error.filename2}" if error.filename2 is not None else f"{error.filename}"
+        return f"{target}: {error.strerror} ({type(error).__name__})"
+    return f"{type(error).__name__}: {error}"
 
 
 if __name__ == "__main__":

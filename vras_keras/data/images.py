@@ -132,6 +132,15 @@ def _pil_to_array(image: Image.Image, channels: int) -> np.ndarray:
     return _luma(rgb)[..., None] if channels == 1 else rgb
 
 
+def _check_pixels(name, width: int, height: int, max_pixels: int) -> None:
+    """The one pixel limit, applied from the header before any pixel is decoded."""
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} Mpx); images up to "
+            f"{max_pixels / 1e6:.0f} Mpx are accepted. Please downscale it first."
+        )
+
+
 def _resize_longer(array: np.ndarray, max_side: int) -> np.ndarray:
     scale = max_side / max(array.shape[:2])
     size = (max(1, round(array.shape[1] * scale)), max(1, round(array.shape[0] * scale)))
@@ -166,11 +175,7 @@ def decode_image(data: bytes, *, channels: int = 3, max_pixels: int = MAX_PIXELS
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(bytes(data)))
             width, height = image.size
-            if width * height > max_pixels:
-                raise ImageDecodeError(
-                    f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} Mpx); images up to "
-                    f"{max_pixels / 1e6:.0f} Mpx are accepted. Please downscale it first."
-                )
+            _check_pixels(name, width, height, max_pixels)
             if width < 1 or height < 1:
                 raise ImageDecodeError(f"{name} has no pixels ({width}x{height}).")
             if max_side is not None and max(width, height) > max_side and image.format == "JPEG":
@@ -221,7 +226,7 @@ GRAY_MODES = ("1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
 
 
-def image_info(path) -> tuple[int, int, int]:
+def image_info(path, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int, int]:
     """`(height, width, channels)` of an image file from its header, without decoding the pixels.
 
     The size is the one `read_image` returns (EXIF rotation applied); `channels` is 1 for grayscale files
@@ -229,14 +234,19 @@ def image_info(path) -> tuple[int, int, int]:
 
     Raises:
         FileNotFoundError: no such file.
-        ImageDecodeError: not an image file that can be read.
+        ImageDecodeError: not an image file that can be read, or more than `max_pixels` pixels (the limit
+            `read_image` applies, checked here so that a lazy loader refuses the file before decoding).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"image {path} does not exist")
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below applies
+            image = Image.open(path)
+        with image:
             width, height = image.size
+            _check_pixels(path, width, height, max_pixels)
             try:
                 orientation = image.getexif().get(0x0112, 1)
             except Exception:  # a damaged EXIF block: read_image ignores it too
@@ -244,6 +254,10 @@ def image_info(path) -> tuple[int, int, int]:
             mode = image.mode
     except UnidentifiedImageError:
         raise ImageDecodeError(f"{path} is not an image file that can be read (expected {FORMATS}).") from None
+    except Image.DecompressionBombError:
+        raise ImageDecodeError(f"{path} has too many pixels to decode safely; please downscale it first.") from None
+    except ImageDecodeError:
+        raise
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageDecodeError(f"{path} looks damaged: its header could not be read ({error}).") from None
     if orientation in _SWAPPING_ORIENTATIONS:

@@ -156,17 +156,14 @@ def detection_outputs(outputs: dict, ctx: Context) -> dict:
 
 
 def _heatmap_argmax(heatmaps, input_size):
-    """(N, h, w, J) heatmaps -> keypoints (N, J, 2) (x, y) in input pixels, confidence (N, J) = peak value."""
-    heatmaps = tf.cast(heatmaps, tf.float32)
-    h, w, joints = heatmaps.shape[1], heatmaps.shape[2], heatmaps.shape[3]
-    flat = tf.reshape(tf.transpose(heatmaps, [0, 3, 1, 2]), [-1, joints, h * w])
-    index = tf.argmax(flat, axis=-1, output_type=tf.int32)
-    confidence = tf.reduce_max(flat, axis=-1)
-    x = tf.cast(index % w, tf.float32)
-    y = tf.cast(index // w, tf.float32)
-    sx, sy = input_size[1] / w, input_size[0] / h  # heatmap cell centre -> input pixel
-    keypoints = tf.stack([(x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5], axis=-1)
-    return keypoints, confidence
+    """(N, h, w, J) heatmaps -> keypoints (N, J, 2) (x, y) input pixels, confidence (N, J) = peak softmax
+    probability: `ops.soft_argmax.heatmap_argmax_2d`, the decoding `HeatmapArgmax2D` uses (pose pixel
+    convention: the peak cell's centre `(c + 0.5) * stride`)."""
+    from vras_keras.ops.soft_argmax import heatmap_argmax_2d
+
+    h, w = heatmaps.shape[1], heatmaps.shape[2]
+    decoded = heatmap_argmax_2d(heatmaps, coordinate_scale=(input_size[1] / w, input_size[0] / h))
+    return decoded[..., :2], decoded[..., 2]
 
 
 def pose_outputs(outputs: dict, ctx: Context) -> dict:

@@ -37,8 +37,16 @@ def load_run(run_dir: str, checkpoint: str = "best"):
     if os.path.exists(config_path) and not meta.training_config:
         import yaml
 
-        with open(config_path) as f:
-            meta.training_config = yaml.safe_load(f) or {}
+        try:
+            with open(config_path, encoding="utf-8") as f:
+                meta.training_config = yaml.safe_load(f) or {}  # safe_load: a `!!python` tag is refused
+        except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ValueError(f"{config_path}: not a plain YAML recipe ({reason}); expected the config.yaml that "
+                             "vras train writes (no !!python tags)") from None
+        if not isinstance(meta.training_config, dict):
+            raise ValueError(f"{config_path}: expected a mapping of recipe sections, got "
+                             f"{type(meta.training_config).__name__}")
     declared = meta.extra.get("checkpoints", {}) if isinstance(meta.extra.get("checkpoints"), dict) else {}
     order = [checkpoint] + [c for c in CHECKPOINTS if c != checkpoint] if checkpoint == "best" else [checkpoint]
     candidates = [os.path.join(run_dir, declared.get(c, f"checkpoints/{c}.keras")) for c in order]

@@ -172,10 +172,7 @@ class HeatmapArgmax2D(keras.layers.Layer):
             raise ValueError(f"HeatmapArgmax2D expects heatmaps (N, H, W, K) with static H, W, K, received {tuple(input_shape)}")
 
     def call(self, heatmaps):
-        heatmaps = ops.cast(heatmaps, "float32")
-        coords = sa.hard_argmax_2d(heatmaps, coordinate_scale=self.coordinate_scale)
-        confidence = sa.peak_confidence(heatmaps, rank=2)
-        return ops.concatenate([coords, confidence[..., None]], axis=-1)
+        return sa.heatmap_argmax_2d(heatmaps, coordinate_scale=self.coordinate_scale)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1], 3)

@@ -116,8 +116,11 @@ def _joint_mean(per_joint, vis):
 
 # ------------------------------------------------------------------------------------------ heatmaps
 def keypoints_to_heatmap_grid(keypoints, stride: float):
-    """Input-image pixel coordinates → heatmap index grid of stride `stride`: x / stride - 0.5."""
-    return keypoints / stride - 0.5
+    """Input-image pixel coordinates → heatmap index grid of stride `stride`: x / stride - 0.5 (the pose
+    pixel convention of `vras_keras.ops.soft_argmax`, whose `image_to_heatmap_coordinates` this is)."""
+    from vras_keras.ops.soft_argmax import image_to_heatmap_coordinates
+
+    return image_to_heatmap_coordinates(keypoints, float(stride))
 
 
 def target_heatmaps(keypoints, visibility=None, *, heatmap_size, stride: float, kind: str = "gaussian", sigma: float = 1.0):

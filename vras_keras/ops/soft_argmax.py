@@ -2,15 +2,24 @@
 
 Reference: Sun et al., Integral Human Pose Regression, ECCV 2018 (arXiv:1711.08229).
 
+**The pose pixel convention** (stated here once; every pose part follows it): keypoints `(x, y)` are in
+pixels with pixel *edges* at integers and pixel *centres* at integer + 0.5, the convention of boxes
+(`vras_keras.ops.boxes`: pixel `j` covers `[j, j + 1)`), so `int(x)` is the pixel column. The pose data
+(`vras_keras.data.shapes`: ShapesWorld and StickFigures keypoints), the heatmap targets
+(`vras_keras.losses.pose.target_heatmaps`), every decoder (`SoftArgmax2D`, `HeatmapArgmax2D`, the export
+signature's heatmap decoding, all through this module) and the pose drawing
+(`vras_keras.visualization.pose.draw_skeleton`, `export.present.draw_pose`) use it; tests/ops/
+test_soft_argmax_ops.py round-trips keypoint → heatmap target → decode → drawing. (Image matching,
+`vras_keras.data.geometry`, puts pixel centres at integers, OpenCV's convention: subtract 0.5 to go there.)
+
 Conventions (all functions):
 - heatmaps are channels-last: 2-D `(N, H, W, K)`, 3-D (volumetric) `(N, D, H, W, K)`, one map per joint;
 - with `coordinate_scale=None` coordinates are `(x, y)` (2-D) or `(x, y, z)` (3-D) in **heatmap pixels**
   on the index grid: pixel (row m, column n) sits at x = n, y = m, i.e. the course's grid
   x(m, n) = n + 1 shifted to start at 0;
-- with `coordinate_scale=s` they are in **input-image pixels** in the project's keypoint convention
-  (pixel edges at integers, pixel centres at integer + 0.5, as `vras_keras.data.shapes`): a heatmap of
-  stride s has pixel n covering image pixels [n s, (n + 1) s), so x_img = (x + 0.5) * s. The inverse is
-  `image_to_heatmap_coordinates`. s may differ per coordinate.
+- with `coordinate_scale=s` they are in **input-image pixels** in the pose convention above: a heatmap of
+  stride s has pixel n covering image pixels [n s, (n + 1) s), whose centre is x_img = (x + 0.5) * s. The
+  inverse is `image_to_heatmap_coordinates`. s may differ per coordinate.
 
 Every function uses built-in TFLite ops only (max, exp, sum, div, mul, argmax, floor-mod/div).
 """
@@ -161,6 +170,26 @@ def hard_argmax_2d(heatmaps, *, coordinate_scale=None):
     return ops.stack([x, y], axis=-1)
 
 
+def heatmap_argmax_2d(heatmaps, *, coordinate_scale=None):
+    """The hard-argmax decoding of heatmaps: position of each map's maximum and its confidence.
+
+    The one heatmap decoding of the project: `HeatmapArgmax2D` and the export signatures call it.
+
+    Args:
+        heatmaps: `(N, H, W, K)` logits with static H, W, K.
+        coordinate_scale: None (heatmap pixels) or the heatmap stride in input-image pixels (float or
+            `(sx, sy)`): the peak cell's centre `(x + 0.5) * s` in the pose pixel convention.
+
+    Returns:
+        `(N, K, 3)` float32: x, y (`hard_argmax_2d`; ties → first in row-major order) and the confidence,
+        the softmax probability of the peak cell (in (0, 1]; `peak_confidence`).
+    """
+    heatmaps = ops.cast(heatmaps, "float32")
+    coords = hard_argmax_2d(heatmaps, coordinate_scale=coordinate_scale)
+    confidence = peak_confidence(heatmaps, rank=2)
+    return ops.concatenate([coords, ops.expand_dims(confidence, -1)], axis=-1)
+
+
 def image_to_heatmap_coordinates(coordinates, coordinate_scale):
     """Input-image pixels → heatmap index grid of stride s: x_hm = x_img / s - 0.5 (NumPy or tensors)."""
     scales = np.asarray(_scales(coordinate_scale, int(np.shape(coordinates)[-1])), dtype="float32")
@@ -175,5 +204,6 @@ __all__: Sequence[str] = (
     "soft_argmax_3d",
     "peak_confidence",
     "hard_argmax_2d",
+    "heatmap_argmax_2d",
     "image_to_heatmap_coordinates",
 )

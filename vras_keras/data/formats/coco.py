@@ -139,6 +139,14 @@ def _decode_segmentation(seg, h, w, ann_file, where):
     if isinstance(seg, list):
         if not seg:
             return np.zeros((h, w), np.uint8)
+        for k, polygon in enumerate(seg):
+            if not (isinstance(polygon, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                      and np.isfinite(v) for v in polygon)):
+                raise DataFormatError(ann_file, f"{where}.segmentation[{k}]",
+                                      "expected a polygon [x1, y1, x2, y2, ...] of finite numbers")
+            if len(polygon) < 6 or len(polygon) % 2:
+                raise DataFormatError(ann_file, f"{where}.segmentation[{k}]",
+                                      f"{len(polygon)} values; a polygon needs at least 3 (x, y) points (6 numbers)")
         rles = mask_util.frPyObjects(seg, h, w)
         return mask_util.decode(mask_util.merge(rles)).astype(np.uint8)
     raise DataFormatError(ann_file, f"{where}.segmentation", f"expected RLE (dict) or polygons (list), got {type(seg).__name__}")
@@ -152,6 +160,9 @@ def _load_json(path):
         raise DataFormatError(path, "json", f"malformed JSON: {error}") from None
     except UnicodeDecodeError as error:
         raise DataFormatError(path, "json", f"not UTF-8 text: {error}") from None
+    except RecursionError:
+        raise DataFormatError(path, "json", "nested too deeply; expected a COCO object with images, annotations, "
+                                            "categories") from None
     if not isinstance(data, dict):
         raise DataFormatError(path, "json", f"expected an object at the top level, got {type(data).__name__}")
     for key in ("images", "annotations", "categories"):
@@ -160,8 +171,59 @@ def _load_json(path):
     return data
 
 
+def _check_categories(categories, ann_file) -> None:
+    """Every category is an object with an integer `id` (unique) and, if present, a string `name`."""
+    seen = {}
+    for i, c in enumerate(categories):
+        if not isinstance(c, dict):
+            raise DataFormatError(ann_file, f"categories[{i}]", f"expected an object, got {type(c).__name__}")
+        cid = c.get("id")
+        if isinstance(cid, bool) or not isinstance(cid, int):
+            raise DataFormatError(ann_file, f"categories[{i}].id",
+                                  "missing" if cid is None else f"expected an integer, got {cid!r}")
+        if cid in seen:
+            raise DataFormatError(ann_file, f"categories[{i}].id", f"duplicate id {cid} (also categories[{seen[cid]}])")
+        seen[cid] = i
+        if "name" in c and not isinstance(c["name"], str):
+            raise DataFormatError(ann_file, f"categories[{i}].name", f"expected a string, got {c['name']!r}")
+
+
+def _duplicate_image_ids(images, ann_file) -> dict:
+    """`{index in images: DataFormatError}` for images without an id or sharing one (whose annotations
+    would be merged into one sample)."""
+    first, bad = {}, {}
+    for j, img in enumerate(images):
+        iid = img.get("id") if isinstance(img, dict) else None
+        if isinstance(iid, bool) or not isinstance(iid, int):
+            bad[j] = DataFormatError(ann_file, f"images[{j}].id", "missing" if iid is None else
+                                     f"expected an integer, got {iid!r}")
+        elif iid in first:
+            k = first[iid]
+            message = f"duplicate image id {iid!r} (images[{k}] and images[{j}]): their annotations cannot be told apart"
+            bad[k] = DataFormatError(ann_file, f"images[{k}].id", message)
+            bad[j] = DataFormatError(ann_file, f"images[{j}].id", message)
+        else:
+            first[iid] = j
+    return bad
+
+
+def _image_path(images_dir, file_name, ann_file, where, allow_outside_paths):
+    """`images_dir/file_name`; an absolute `file_name` or one reaching outside `images_dir` (`..`) is refused
+    unless `allow_outside_paths`."""
+    if not isinstance(file_name, str) or not file_name:
+        raise DataFormatError(ann_file, where, f"expected a relative file path, got {file_name!r}")
+    path = os.path.join(images_dir, file_name)
+    if not allow_outside_paths:
+        root = os.path.realpath(images_dir)
+        if os.path.isabs(file_name) or os.path.commonpath([root, os.path.realpath(path)]) != root:
+            raise DataFormatError(ann_file, where, f"{file_name!r} lies outside the images folder {images_dir}; "
+                                  "expected a path relative to it (pass allow_outside_paths=True, or "
+                                  "data.options.allow_outside_paths: true, to read it anyway)")
+    return path
+
+
 def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, images_dir=None,
-         class_names=None) -> Records:
+         class_names=None, allow_outside_paths: bool = False) -> Records:
     """Read a COCO dataset folder into records of `task` (segmentation, detection or pose).
 
     Args:
@@ -171,6 +233,8 @@ def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, 
         class_names: the class names to number the categories by, matched by name (e.g. the training
             split's, for a validation file); a category not among them is an error. Segmentation: with
             "background" first; pose: the joint names, which must be equal.
+        allow_outside_paths: read images whose `file_name` is absolute or leads out of `images_dir`
+            (`../`); refused by default, so that an annotation file cannot make training read any file.
     """
     if task not in ("segmentation", "detection", "pose"):
         raise ValueError(f"the COCO reader gives segmentation, detection or pose data, not {task!r}")
@@ -180,7 +244,8 @@ def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, 
         images_dir = os.path.join(directory, "images")
         images_dir = images_dir if os.path.isdir(images_dir) else directory
     data = _load_json(ann_file)  # a malformed file is fatal even with skip_bad: there is nothing to keep
-    categories = sorted(data["categories"], key=lambda c: c.get("id", 0))
+    _check_categories(data["categories"], ann_file)  # fatal too: class numbering depends on every category
+    categories = sorted(data["categories"], key=lambda c: c["id"])
     cat_index = {c["id"]: i for i, c in enumerate(categories)}
     names = tuple(c.get("name", str(c["id"])) for c in categories)
     joint_names = None
@@ -205,6 +270,10 @@ def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, 
 
     policy = BadSamplePolicy(skip_bad)
     by_image: dict = {}
+    for j, img in enumerate(data["images"]):
+        if not isinstance(img, dict):
+            raise DataFormatError(ann_file, f"images[{j}]", f"expected an object, got {type(img).__name__}")
+    bad_images = _duplicate_image_ids(data["images"], ann_file)
     image_ids = {img.get("id") for img in data["images"]}
     for i, ann in enumerate(data["annotations"]):
         where = f"annotations[{i}]"
@@ -219,14 +288,21 @@ def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, 
         by_image.setdefault(ann["image_id"], []).append((i, ann))
 
     samples = []
-    for j, img in enumerate(sorted(data["images"], key=lambda im: im.get("id", 0))):
+    order = sorted(range(len(data["images"])), key=lambda k: (0, data["images"][k]["id"], k)
+                   if k not in bad_images else (1, 0, k))
+    for j in order:
+        img = data["images"][j]
         try:
+            if j in bad_images:
+                raise bad_images[j]
             if "file_name" not in img:
                 raise DataFormatError(ann_file, f"images[{j}].file_name", "missing")
-            path = os.path.join(images_dir, img["file_name"])
+            path = _image_path(images_dir, img["file_name"], ann_file, f"images[{j}].file_name", allow_outside_paths)
             image = read_image(path, "file_name")
             h, w = image.shape[:2]
             for field, expected in (("width", w), ("height", h)):
+                if field in img and (isinstance(img[field], bool) or not isinstance(img[field], (int, float))):
+                    raise DataFormatError(ann_file, f"images[{j}].{field}", f"expected a number, got {img[field]!r}")
                 if field in img and int(img[field]) != expected:
                     raise DataFormatError(ann_file, f"images[{j}].{field}",
                                           f"{img[field]} but the file {path} is {w}x{h} (WxH)")
@@ -242,6 +318,25 @@ def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, 
     return Records(samples=samples, class_names=out_names, skipped=policy.skipped)
 
 
+def _check_keypoints(kp, width, height, ann_file, field, joint_names, tolerance: float = 0.5) -> np.ndarray:
+    """COCO `[x1, y1, v1, ...]` -> `(J, 3)` float64; numbers only, no NaN / inf (even for hidden joints: the
+    loss multiplies them by 0, and NaN * 0 is NaN), `v` in {0, 1, 2}, and every visible joint (`v = 2`, the
+    ones training uses) inside the image, within `tolerance` px (the bounds `check_box` uses for boxes)."""
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in kp):
+        raise DataFormatError(ann_file, field, "expected numbers [x1, y1, v1, ...]")
+    kp = np.asarray(kp, np.float64).reshape(-1, 3)
+    for j, (x, y, v) in enumerate(kp):
+        name = joint_names[j] if joint_names and j < len(joint_names) else str(j)
+        if not np.isfinite([x, y, v]).all():
+            raise DataFormatError(ann_file, field, f"joint {j} ({name}): non-finite value in {[x, y, v]}")
+        if v not in (0, 1, 2):
+            raise DataFormatError(ann_file, field, f"joint {j} ({name}): visibility {v:g}; expected 0, 1 or 2")
+        if v == 2 and not (-tolerance <= x <= width + tolerance and -tolerance <= y <= height + tolerance):
+            raise DataFormatError(ann_file, field, f"joint {j} ({name}) at ({x:g}, {y:g}) is visible (v=2) "
+                                                   f"but lies outside the {width}x{height} (WxH) image")
+    return kp
+
+
 def _record(task, image, anns, cat_index, ann_file, joint_names):
     h, w = image.shape[:2]
     boxes, classes, masks, crowd = [], [], [], []
@@ -249,12 +344,13 @@ def _record(task, image, anns, cat_index, ann_file, joint_names):
     for i, ann in anns:
         where = f"annotations[{i}]"
         cat = ann.get("category_id")
-        if cat not in cat_index:
+        if isinstance(cat, bool) or not isinstance(cat, int) or cat not in cat_index:
             raise DataFormatError(ann_file, f"{where}.category_id", f"unknown category id {cat!r}; "
                                   f"known: {sorted(cat_index)}")
         bbox = ann.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4):
-            raise DataFormatError(ann_file, f"{where}.bbox", f"expected [x, y, width, height], got {bbox!r}")
+        if not (isinstance(bbox, list) and len(bbox) == 4
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+            raise DataFormatError(ann_file, f"{where}.bbox", f"expected [x, y, width, height] (4 numbers), got {bbox!r}")
         x, y, bw, bh = (float(v) for v in bbox)
         box = [x, y, x + bw, y + bh]
         check_box(ann_file, f"{where}.bbox", box, w, h)
@@ -266,7 +362,7 @@ def _record(task, image, anns, cat_index, ann_file, joint_names):
                 if len(kp) != 3 * len(joint_names):
                     raise DataFormatError(ann_file, f"{where}.keypoints",
                                           f"{len(kp)} values; expected 3 x {len(joint_names)} joints")
-                kp = np.asarray(kp, np.float64).reshape(-1, 3)
+                kp = _check_keypoints(kp, w, h, ann_file, f"{where}.keypoints", joint_names)
                 pose = {"keypoints": kp[:, :2].astype(np.float32), "visibility": (kp[:, 2] == 2).astype(np.float32)}
             continue
         if ann.get("iscrowd", 0):

@@ -72,5 +72,31 @@ def read(directory, *, task: str = "classification", skip_bad: bool = False, cla
                 samples.append({"file": path, "label": index[folder], "shape": shape})
             except DataFormatError as error:
                 policy.bad(error)
+    if class_names is None and names == tuple(folders):  # classes named by the sub-folders: each needs images
+        names = _drop_empty_classes(directory, names, samples, policy)
     policy.report(directory)
     return Records(samples=samples, class_names=names, skipped=policy.skipped)
+
+
+def _drop_empty_classes(directory, names, samples, policy):
+    """A sub-folder without images would silently add a model output that is never trained: an error, or
+    with `skip_bad` the class is left out with a warning. (Classes listed in `classes.txt` or passed as
+    `class_names` are declared on purpose, e.g. a validation split lacking a class, and are kept.)"""
+    counts = {i: 0 for i in range(len(names))}
+    for sample in samples:
+        counts[sample["label"]] += 1
+    empty = [names[i] for i, n in counts.items() if n == 0]
+    if not empty:
+        return names
+    where = os.path.join(directory, empty[0])
+    message = (f"class folder(s) {empty} hold no readable image ({', '.join(IMAGE_EXTENSIONS)}): an empty class "
+               "would add a model output that is never trained; add images, remove the folder, or list the "
+               "classes in classes.txt to keep it")
+    if not policy.skip_bad:
+        raise DataFormatError(where, "class folder", message)
+    policy.bad(DataFormatError(where, "class folder", message + " (left out)"))
+    kept = tuple(n for n in names if n not in empty)
+    remap = {names.index(n): i for i, n in enumerate(kept)}
+    for sample in samples:
+        sample["label"] = remap[sample["label"]]
+    return kept
