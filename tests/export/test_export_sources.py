@@ -16,7 +16,8 @@ def test_a_lift_patch_model_is_exported_as_the_whole_image_model():
     from vras_keras.models import get
 
     patch = get("lift", **TINY_LIFT)
-    meta = ExportMeta(task="matching", input_size=(24, 24), model="lift", extra={"image_size": 64})
+    meta = ExportMeta(task="matching", input_size=(24, 24), model="lift", extra={"image_size": [24, 24]},
+                      training_config={"data": {"source": "pairs", "image_size": 64}})
     model, out = sources.inference_form(patch, meta)
     assert out.input_size == (64, 64) and out.extra["trained_on_patches"] == [24, 24] and meta.input_size == (24, 24)
     assert tuple(model.inputs[0].shape) == (None, 64, 64, 3)
@@ -26,8 +27,11 @@ def test_a_lift_patch_model_is_exported_as_the_whole_image_model():
     # (the demo path test, tests/apps/test_recipes.py, exports a trained one and runs it from the SavedModel)
     same, again = sources.inference_form(model, out)  # already whole-image: unchanged
     assert same is model and again is out
-    with pytest.raises(ValueError, match="image_size must be a positive integer"):
-        sources.inference_form(patch, ExportMeta(task="matching", input_size=(24, 24), extra={"image_size": "big"}))
+    with pytest.raises(ValueError, match="data.image_size must be a positive integer or"):
+        sources.inference_form(patch, ExportMeta(task="matching", input_size=(24, 24),
+                                                 training_config={"data": {"image_size": "big"}}))
+    untrained, meta256 = sources.inference_form(patch, ExportMeta(task="matching", input_size=(24, 24)))
+    assert meta256.input_size == (256, 256) and tuple(untrained.inputs[0].shape) == (None, 256, 256, 3)
     other = ExportMeta(task="classification", input_size=(24, 24))
     assert sources.inference_form(patch, other) == (patch, other)  # other tasks: identity
 

@@ -89,15 +89,21 @@ def _lift_whole_image(model, meta):
         lift_module._parts(model)
     except ValueError:
         return model, meta  # already a whole-image model (keypoints + descriptors outputs)
-    size = meta.extra.get("image_size") or DEFAULT_MATCHING_IMAGE_SIZE
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ValueError(f"vras_meta.json: image_size must be a positive integer (the whole-image size of a "
-                         f"matching export), received {size!r}")
-    inference = lift_module.lift_inference_model(model, image_size=(size, size))
+    data = (meta.training_config or {}).get("data") if isinstance(meta.training_config, dict) else None
+    size = (data or {}).get("image_size") if isinstance(data, dict) else None  # the recipe's view size
+    size = size or DEFAULT_MATCHING_IMAGE_SIZE
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        h, w = size
+    else:
+        h = w = size
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w)):
+        raise ValueError(f"config.yaml: data.image_size must be a positive integer or [H, W] (the whole-image size "
+                         f"of a matching export), received {size!r}")
+    inference = lift_module.lift_inference_model(model, image_size=(h, w))
     import dataclasses
 
-    return inference, dataclasses.replace(meta, input_size=(size, size), extra={**meta.extra, "trained_on_patches":
-                                                                                 list(meta.input_size)})
+    return inference, dataclasses.replace(meta, input_size=(h, w), extra={**meta.extra, "trained_on_patches":
+                                                                            list(meta.input_size)})
 
 
 # task -> (model, meta) -> (the model that is exported, its meta)
