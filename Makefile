@@ -12,7 +12,7 @@ TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install browser test test-all test-browser run bench clean help
+.PHONY: install browser test test-all test-browser run bench fashion-mnist clean help
 
 help:
 	@echo "make run       install, train + export the demo models if needed, start the Streamlit demo"
@@ -59,8 +59,12 @@ test-browser: install browser
 run: install
 	$(BIN)/vras demo $(RUN_ARGS)
 
-bench: install
+bench: install fashion-mnist
 	$(BIN)/python benchmarks/run_all.py
+
+# The real photographs of benchmarks/own_data.py (Debian package, ~30 MB; needs root or sudo).
+fashion-mnist:
+	@test -d /usr/share/datasets/fashion-mnist || { apt-get install -y dataset-fashion-mnist || sudo apt-get install -y dataset-fashion-mnist; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

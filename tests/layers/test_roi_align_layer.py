@@ -64,3 +64,26 @@ def test_paste_masks_layer():
     assert binary[0, 2].max() == 0  # padded detection (class -1): empty mask
     with pytest.raises(ValueError, match="threshold"):
         PasteMasks(image_shape=(32, 32), threshold=1.5)
+
+
+def test_kept_detections_and_paste_masks_num_slots():
+    from vras_keras.layers import KeptDetections, PasteMasks
+
+    boxes = np.tile(np.array([[2, 2, 10, 12]], "float32"), (2, 5, 1))
+    classes = np.array([[1, 0, -1, -1, -1], [0, -1, -1, -1, -1]], "int32")
+    kept_boxes, kept_classes = KeptDetections()([boxes, classes, np.array([2, 1], "int32")])
+    assert kept_boxes.shape == (2, 2, 4) and kept_classes.shape == (2, 2)  # max(num_detections) slots
+    np.testing.assert_array_equal(np.asarray(kept_classes), classes[:, :2])
+    none_boxes, _ = KeptDetections()([boxes, classes, np.array([0, 0], "int32")])
+    assert none_boxes.shape == (2, 1, 4)  # at least one slot
+    logits = np.full((2, 2, 4, 4, 2), 3.0, "float32")
+    layer = PasteMasks(image_shape=(16, 16), threshold=0.5, num_slots=5)
+    masks = np.asarray(layer([logits, kept_boxes, kept_classes]))
+    full = np.asarray(PasteMasks(image_shape=(16, 16))([np.concatenate([logits, np.zeros((2, 3, 4, 4, 2), "float32")], 1),
+                                                        boxes, classes]))
+    assert masks.shape == (2, 5, 16, 16)
+    np.testing.assert_array_equal(masks, full)  # same masks as pasting all 5 slots
+    assert masks[0, 0, 2:12, 2:10].min() == 1 and masks[0, 0].sum() == 80 and masks[:, 2:].max() == 0
+    assert PasteMasks.from_config(layer.get_config()).num_slots == 5
+    with pytest.raises(ValueError, match="num_slots"):
+        PasteMasks(image_shape=(16, 16), num_slots=0)

@@ -246,3 +246,34 @@ def test_workdir_below_a_file_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     config = _recipe(tmp_path, tmp_path / "file" / "run")
     _one_line_exit_2(capsys, ["train", "--config", str(config)], "file")
+
+
+def test_a_truncated_jpeg_found_while_training_is_one_line(tmp_path, capsys):
+    # folders are listed lazily: the file is decoded inside tf.data, whose error wraps ours with a traceback
+    import io
+
+    from vras_keras.testing.training import write_recipe
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "ds" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "ds" / name / f"{i}.jpg")
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    (tmp_path / "ds" / "a" / "bad.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) * 2 // 3])
+    config = write_recipe(tmp_path / "r.yaml", epochs=1, workdir=str(tmp_path / "run"),
+                          callbacks={"tensorboard": False, "curves": False},
+                          data={"source": "path", "path": str(tmp_path / "ds"), "format": "folder",
+                                "task": "classification", "image_size": 16, "num_samples": 9, "val_samples": 2,
+                                "val_split": None})
+    _one_line_exit_2(capsys, ["train", "--config", str(config)], "bad.jpg", "field 'image'", "truncated")
+
+
+def test_a_mask_png_bomb_is_refused_before_decoding(tmp_path):
+    from vras_keras.data.formats._common import read_index_png
+
+    path = tmp_path / "mask.png"
+    path.write_bytes(_png_header_only(12000, 12000))
+    with pytest.raises(DataFormatError, match=r"mask\.png: field 'mask': 12000x12000 pixels \(144 Mpx\)"):
+        read_index_png(path, "mask")

@@ -129,6 +129,14 @@ def test_corrupt_exports_are_one_line(good_export, tmp_path, capsys):
     assert "vras_meta.json" in _cli_error(capsys, ["predict", str(text_meta), str(image)])
 
 
-def test_evaluate_on_a_classification_export_names_the_problem(good_export, capsys):
+def test_evaluate_on_data_with_other_classes_names_the_problem(good_export, capsys):
+    # the export's labels are a..e; ShapesWorld's classes differ (was: IndexError / KeyError traceback)
     err = _cli_error(capsys, ["evaluate", good_export, "--num-samples", "2"])
-    assert "not a detection export" in err and "boxes, scores and classes" in err
+    assert "are not the model's labels ['a', 'b', 'c', 'd', 'e']" in err
+
+
+def test_evaluate_on_a_bare_non_detection_keras_file_names_the_problem(tmp_path, capsys):
+    path = tmp_path / "classifier.keras"
+    tiny_classifier().save(path)
+    err = _cli_error(capsys, ["evaluate", str(path), "--num-samples", "2"])
+    assert "is not a detection model" in err and "boxes, scores" in err

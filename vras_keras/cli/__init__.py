@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import pkgutil
+import re
 import sys
 
 
@@ -88,12 +89,26 @@ def main(argv=None) -> int:
         print(f"vras {args.command}: error: {_os_error(error)}", file=sys.stderr)
         return 2
     except Exception as error:
-        # TensorFlow's file-system errors (checkpoints, TensorBoard logs) are not OSErrors.
-        if not _is_tf_file_error(error):
+        # TensorFlow's file-system errors (checkpoints, TensorBoard logs) are not OSErrors, and a bad sample
+        # found while tf.data decodes it arrives wrapped in a TensorFlow error with the Python traceback.
+        wrapped = _data_error_inside(error)
+        if wrapped is None and not _is_tf_file_error(error):
             raise
-        print(f"vras {args.command}: error: {type(error).__name__}: {str(error).strip().splitlines()[0]}",
-              file=sys.stderr)
+        line = wrapped or f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+        print(f"vras {args.command}: error: {line}", file=sys.stderr)
         return 2
+
+
+_WRAPPED_DATA_ERROR = re.compile(r"\b(?:DataFormatError|ImageDecodeError): (.+)")
+
+
+def _data_error_inside(error):
+    """The message of a `DataFormatError` / `ImageDecodeError` raised inside a tf.data function, if any."""
+    errors = getattr(sys.modules.get("tensorflow"), "errors", None)
+    if errors is None or not isinstance(error, errors.OpError):
+        return None
+    found = _WRAPPED_DATA_ERROR.findall(str(error))
+    return found[-1].strip() if found else None
 
 
 TF_FILE_ERRORS = ("PermissionDeniedError", "NotFoundError", "AlreadyExistsError", "ResourceExhaustedError",

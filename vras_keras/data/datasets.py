@@ -1,6 +1,7 @@
 """`tf.data` pipelines for every task, from ShapesWorld / StickFigures or from files in standard formats.
 
-`load(task, ...)` yields `(image, target)` pairs with `image` float32 `(H, W, 3)` in 0..255 and:
+`load(task, ...)` yields `(image, target)` pairs with `image` float32 `(H, W, C)` in 0..255 (C = 3; files:
+`channels`, 1 for all-grayscale folders) and:
 
 ==============  ===========================================================================================
 task            target

@@ -96,7 +96,7 @@ def task_images(task: str, *, split: str, num_samples: int, input_size, channels
                            seed=seed, batch_size=max(1, min(num_samples, 64)), **options)
         images = np.concatenate([x.numpy() for x, _ in ds])[:num_samples].astype(np.float32)
     if channels == 1 and images.shape[-1] == 3:
-        images = images.mean(axis=-1, keepdims=True)
+        images = np.round(images @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]  # the decoder's luma
     elif channels != images.shape[-1]:
         raise ValueError(f"the model takes {channels} channels; the {task} data has {images.shape[-1]}")
     if not len(images):

@@ -16,6 +16,10 @@ classification  top1, top5, per_class (accuracy per label), confusion (rows: tru
 segmentation    mIoU, per_class_iou, pixel_accuracy (pixels labelled 255 are ignored)
 detection       COCO AP, AP50, AP75, ... (pycocotools; `iou_type` bbox or segm)
 pose            mean_error_px (visible joints), PCK@0.05, PCK@0.1 (of the longer image side)
+matching        mma@1, mma@3, mma@5, repeatability, correct@3 (mean per pair), matches, pairs:
+                image pairs with a 3x3 homography text file, the Oxford / HPatches layout
+                (`SEQ/1.ppm ... SEQ/6.ppm` with `SEQ/H_1_2 ... H_1_6`, or one such folder), each
+                pair scored by `vras_keras.metrics.matching.evaluate_pair` at the model's input size
 ==============  ==============================================================================
 """
 
@@ -131,13 +135,73 @@ def pose_metrics(predicted, keypoints, visibility, image_size) -> dict:
             "PCK@0.1": float(np.mean(error <= 0.1 * side))}
 
 
+def homography_pairs(folder: str):
+    """`[(image_a, image_b, H (3, 3))]` of an Oxford / HPatches folder (or a folder of such sequences):
+    every `H_1_k` text file (3 rows of 3 numbers) maps image `1.*` onto image `k.*` in pixels."""
+    import glob
+
+    from vras_keras.data.images import IMAGE_EXTENSIONS
+
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--data {folder}: no such folder of image pairs")
+    sequences = [folder] + sorted(os.path.join(folder, d) for d in os.listdir(folder)
+                                  if os.path.isdir(os.path.join(folder, d)))
+    pairs = []
+    for seq in sequences:
+        def image(index, seq=seq):
+            found = [p for p in glob.glob(os.path.join(glob.escape(seq), f"{index}.*"))
+                     if p.lower().endswith(IMAGE_EXTENSIONS + (".ppm", ".pgm"))]
+            if not found:
+                raise FileNotFoundError(f"{seq}: image {index}.* (ppm, png, jpg, ...) named by H_1_{index} is missing")
+            return found[0]
+
+        for h_file in sorted(glob.glob(os.path.join(glob.escape(seq), "H_1_*"))):
+            index = os.path.basename(h_file)[4:]
+            try:
+                h = np.loadtxt(h_file, dtype=np.float64)
+            except ValueError as error:
+                raise ValueError(f"{h_file}: expected a 3x3 homography (3 rows of 3 numbers): {error}") from None
+            if h.shape != (3, 3) or not np.all(np.isfinite(h)):
+                raise ValueError(f"{h_file}: expected a 3x3 homography (3 rows of 3 numbers), read shape {h.shape}")
+            pairs.append((image(1), image(index), h))
+    if not pairs:
+        raise ValueError(f"--data {folder}: no H_1_k homography files (Oxford / HPatches layout: SEQ/1.ppm, "
+                         "SEQ/2.ppm, ..., SEQ/H_1_2, ...)")
+    return pairs
+
+
+def evaluate_matching(predictor: Predictor, data: str) -> dict:
+    """Mean `evaluate_pair` scores over the homography pairs of `data`, at the model's input size."""
+    from vras_keras.data.images import read_image
+    from vras_keras.metrics.matching import THRESHOLDS, evaluate_pair
+
+    h_in, w_in = predictor.meta.input_size
+    rows = []
+    for path_a, path_b, homography in homography_pairs(data):
+        views = []
+        for path in (path_a, path_b):
+            image = read_image(path, channels=predictor.meta.input_channels)
+            scale = np.diag([w_in / image.shape[1], h_in / image.shape[0], 1.0])
+            out = predictor.predict(image)
+            views.append((out["keypoints"][0], out["descriptors"][0], scale))
+        (kp_a, d_a, s_a), (kp_b, d_b, s_b) = views
+        h_scaled = s_b @ homography @ np.linalg.inv(s_a)  # the homography between the resized views
+        rows.append(evaluate_pair(kp_a, d_a, kp_b, d_b, h_scaled, shape_a=(h_in, w_in), shape_b=(h_in, w_in)))
+    keys = [f"mma@{t}" for t in THRESHOLDS] + ["repeatability", "correct@3", "matches"]
+    return {"pairs": len(rows), "images": 2 * len(rows), **{k: float(np.mean([r[k] for r in rows])) for k in keys}}
+
+
 def evaluate(predictor: Predictor, *, data: str = "shapes", split: str = "val", num_samples: int | None = None,
              batch_size: int = 16, iou_type: str = "bbox", seed: int = 0) -> dict:
     """Metrics of `predictor` on `data` (see the module docstring); also `images` and `task`."""
     meta = predictor.meta
+    if meta.task == "matching":
+        if data == "shapes":
+            raise ValueError("a matching model is evaluated on image pairs: --data FOLDER in the Oxford / HPatches "
+                             "layout (SEQ/1.ppm ... SEQ/6.ppm with SEQ/H_1_2 ... H_1_6)")
+        return {"task": meta.task, "backend": predictor.backend, **evaluate_matching(predictor, data)}
     ds = _dataset(meta, data, split, num_samples, batch_size, seed)
-    if data != "shapes":
-        _check_names(meta, ds.class_names)
+    _check_names(meta, ds.class_names)  # also on synthetic data: other labels would index out of range
     outputs, targets = [], []
     for images, target in ds:
         outputs.append(predictor.predict(images.numpy()))

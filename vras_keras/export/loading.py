@@ -24,6 +24,7 @@ from vras_keras.export.safety import load_saved_model
 from vras_keras.export.saved_model import TFLITE_FILES, existing_versions
 
 BACKENDS = ("saved_model", "tflite")
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # vras_keras.data.images._luma
 
 
 class Predictor:
@@ -57,7 +58,8 @@ class Predictor:
                 raise ValueError(f"image {i} must be (H, W, 1|3|4), received shape {image.shape}")
             image = image[..., :3].astype(np.float32)
             if image.shape[-1] != c:
-                image = image.mean(-1, keepdims=True) if c == 1 else np.repeat(image, c, axis=-1)
+                # gray as the decoder makes it (ITU-R 601 luma, rounded), so a 1-channel model sees what it trained on
+                image = np.round(image @ LUMA)[..., None] if c == 1 else np.repeat(image, c, axis=-1)
             if image.shape[:2] != (h, w):
                 image = tf.image.resize(image, (h, w), method="bilinear").numpy()
             batch.append(image)

@@ -13,5 +13,5 @@ from vras_keras.layers.aspp import ASPP
 from vras_keras.layers.conv_crf import ConvCRF
 from vras_keras.layers.bilinear import BilinearUpsampling, bilinear_kernel
 from vras_keras.layers.local_response_normalization import LocalResponseNormalization
-from vras_keras.layers.roi_align import PasteMasks, RoIAlign
+from vras_keras.layers.roi_align import KeptDetections, PasteMasks, RoIAlign
 from vras_keras.layers.keypoints import KeypointNMS, OrientationAngle, OrientedPatches

@@ -105,27 +105,32 @@ class PasteMasks(keras.layers.Layer):
         image_shape: `(height, width)` of the output masks (the model input).
         threshold: binarisation threshold on the sigmoid probabilities (0.5); `None` keeps probabilities.
         bounding_box_format: format of the boxes.
+        num_slots: None, or pad the output with empty masks to this many detection slots (the masks were
+            computed for the first `K <= num_slots` slots only, see `KeptDetections`).
 
     Call arguments:
         inputs: `[mask_logits (B, K, m, m, C), boxes (B, K, 4), classes (B, K) int]`; padded detections have
             class -1 and get an empty mask.
 
     Returns:
-        `(B, K, H, W)` float32 masks (0/1 with a threshold).
+        `(B, K, H, W)` (or `(B, num_slots, H, W)`) float32 masks (0/1 with a threshold).
 
     Example:
         >>> masks = PasteMasks(image_shape=(64, 64))([mask_logits, det["boxes"], det["classes"]])
     """
 
-    def __init__(self, image_shape, threshold=0.5, bounding_box_format="xyxy", **kwargs):
+    def __init__(self, image_shape, threshold=0.5, bounding_box_format="xyxy", num_slots=None, **kwargs):
         super().__init__(**{"autocast": False, **kwargs})
         if len(image_shape) != 2 or any(int(s) <= 0 for s in image_shape):
             raise ValueError(f"image_shape must be (height, width), received {image_shape}")
         if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
             raise ValueError(f"threshold must be None or in [0, 1], received {threshold}")
+        if num_slots is not None and (isinstance(num_slots, bool) or int(num_slots) <= 0):
+            raise ValueError(f"num_slots must be None or a positive int, received {num_slots!r}")
         self.image_shape = [int(s) for s in image_shape]
         self.threshold = None if threshold is None else float(threshold)
         self.bounding_box_format = _check_format(bounding_box_format)
+        self.num_slots = None if num_slots is None else int(num_slots)
 
     def call(self, inputs):
         logits, boxes, classes = inputs
@@ -133,11 +138,16 @@ class PasteMasks(keras.layers.Layer):
         logits = keras.ops.cast(logits, "float32")
         chosen = keras.ops.take_along_axis(logits, keras.ops.maximum(classes, 0)[:, :, None, None, None], axis=-1)
         probs = keras.ops.sigmoid(chosen[..., 0]) * keras.ops.cast(classes >= 0, "float32")[:, :, None, None]
-        return roi_ops.paste_masks(probs, keras.ops.cast(boxes, "float32"), self.image_shape,
-                                   threshold=self.threshold, bounding_box_format=self.bounding_box_format)
+        masks = roi_ops.paste_masks(probs, keras.ops.cast(boxes, "float32"), self.image_shape,
+                                    threshold=self.threshold, bounding_box_format=self.bounding_box_format)
+        if self.num_slots is None:
+            return masks
+        missing = self.num_slots - keras.ops.shape(masks)[1]
+        return keras.ops.pad(masks, [[0, 0], [0, missing], [0, 0], [0, 0]])
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[1][0], input_shape[1][1], *self.image_shape)
+        slots = input_shape[1][1] if self.num_slots is None else self.num_slots
+        return (input_shape[1][0], slots, *self.image_shape)
 
     def compute_output_spec(self, inputs):
         return keras.KerasTensor(self.compute_output_shape([tuple(t.shape) for t in inputs]), dtype="float32")
@@ -148,4 +158,38 @@ class PasteMasks(keras.layers.Layer):
             "image_shape": self.image_shape,
             "threshold": self.threshold,
             "bounding_box_format": self.bounding_box_format,
+            "num_slots": self.num_slots,
         }
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class KeptDetections(keras.layers.Layer):
+    """The first `max(num_detections)` slots of padded detections (at least one): what Mask R-CNN inference
+    runs its mask head on and pastes, instead of every one of the `K` slots (issue #25).
+
+    Detections are sorted best first and padded at the end, so the first `max_b num_detections[b]` slots
+    hold every kept detection of every image of the batch; the slot count is dynamic (`None`).
+
+    Call arguments:
+        inputs: `[boxes (B, K, 4), classes (B, K), num_detections (B,)]`.
+
+    Returns:
+        `[boxes (B, k, 4), classes (B, k)]` with `k = max(1, max(num_detections))`.
+
+    Example:
+        >>> boxes, classes = KeptDetections()([det["boxes"], det["classes"], det["num_detections"]])
+    """
+
+    def call(self, inputs):
+        boxes, classes, num_detections = inputs
+        k = keras.ops.maximum(keras.ops.max(keras.ops.cast(num_detections, "int32")), 1)
+        return [boxes[:, :k], classes[:, :k]]
+
+    def compute_output_shape(self, input_shape):
+        boxes, classes, _ = input_shape
+        return [(boxes[0], None, boxes[2]), (classes[0], None)]
+
+    def compute_output_spec(self, inputs):
+        boxes, classes, _ = inputs
+        return [keras.KerasTensor((boxes.shape[0], None, boxes.shape[2]), dtype=boxes.dtype),
+                keras.KerasTensor((classes.shape[0], None), dtype=classes.dtype)]

@@ -123,6 +123,35 @@ def test_inference_model_harness_savedmodel_tflite(name):
         assert outside.max() == 0
 
 
+def test_mask_rcnn_inference_runs_the_mask_head_on_kept_slots_only():
+    """Issue #25: masks are computed for the first max(num_detections) slots, the rest are empty; the kept
+    masks equal the mask head + paste run on every slot (the former inference graph)."""
+    from vras_keras.layers import PasteMasks
+
+    keras.utils.set_random_seed(0)
+    model = models.get("mask_rcnn", **TINY)  # unspread: scores well below 1, so a threshold can split them
+    images = _images(2)
+    everything = model.make_inference_model(score_threshold=0.0, max_detections=8, mask_threshold=None)(images)
+    scores = np.asarray(everything["scores"])
+    threshold = float(scores[0, 2] + scores[0, 3]) / 2  # image 0 keeps 3 detections
+    inference = model.make_inference_model(score_threshold=threshold, max_detections=8, mask_threshold=None)
+    out = {k: np.asarray(v) for k, v in inference(images).items()}
+    counts = out["num_detections"]
+    assert counts[0] == 3 and counts.max() < 8, counts
+    kept = keras.Model(inference.inputs, inference.get_layer("kept_detections").output)(images)
+    assert kept[0].shape == (2, counts.max(), 4)  # the mask head saw max(num_detections) slots, not 8
+    assert out["masks"].shape == (2, 8, 64, 64)
+    # reference: the mask head and the paste on all 8 slots
+    roi_align = model.get_layer("mask_roi_align")
+    features = keras.Model(model.inputs, roi_align.input[:-1])(images)
+    logits = model.get_layer("mask_head")(roi_align([*features, out["boxes"]]))
+    expected = np.asarray(PasteMasks(image_shape=(64, 64), threshold=None)([logits, out["boxes"], out["classes"]]))
+    np.testing.assert_allclose(out["masks"], expected, atol=1e-5)
+    for b in range(2):
+        assert out["masks"][b, counts[b]:].max() == 0
+        assert counts[b] == 0 or out["masks"][b, : counts[b]].max() > 0
+
+
 def test_mask_rcnn_pastes_binary_masks_and_needs_mask_targets():
     model = _confident(models.get("mask_rcnn", **TINY))
     out = model.make_inference_model(score_threshold=0.0, max_detections=4)(_images(1))

@@ -125,6 +125,10 @@ def read_index_png(path, field: str, shape=None) -> np.ndarray:
         raise DataFormatError(path, field, "mask file not found")
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if w * h > images.MAX_PIXELS:  # the one pixel limit, from the header, before decoding
+                raise DataFormatError(path, field, f"{w}x{h} pixels ({w * h / 1e6:.0f} Mpx); masks up to "
+                                                   f"{images.MAX_PIXELS / 1e6:.0f} Mpx are read")
             im.load()
             if im.mode not in ("P", "L"):
                 raise DataFormatError(path, field, f"expected a palette (P) or grayscale (L) PNG, got mode {im.mode}")

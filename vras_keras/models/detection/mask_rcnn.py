@@ -10,15 +10,16 @@ up to `roi_num_samples * roi_positive_fraction` positive RoIs per image, against
 cropped to the RoI and resized to 28x28 (`crop_and_resize_masks`, RoIAlign on the binary mask).
 
 Inference: `make_inference_model(...)` returns `boxes, scores, classes, num_detections, masks`, with masks
-`(B, K, H, W)` float32 0/1: the head runs on the final detection boxes, the mask of the predicted class goes
-through a sigmoid, is pasted into its box (`PasteMasks`) and thresholded at 0.5.
+`(B, K, H, W)` float32 0/1: the head runs on the final detection boxes of the first `max(num_detections)`
+slots only (`KeptDetections`; not on all `K` padded slots), the mask of the predicted class goes through a
+sigmoid, is pasted into its box (`PasteMasks`), thresholded at 0.5 and padded with empty masks to `K`.
 """
 
 from __future__ import annotations
 
 import keras
 
-from vras_keras.layers.roi_align import PasteMasks, RoIAlign
+from vras_keras.layers.roi_align import KeptDetections, PasteMasks, RoIAlign
 from vras_keras.models.detection.faster_rcnn import ASPECT_RATIOS, FasterRCNN, _scaled, build_two_stage
 from vras_keras.models.detection.roi_heads import RoIWise, mask_head, mask_head_loss, positive_subset
 from vras_keras.models.registry import register
@@ -67,12 +68,15 @@ class MaskRCNN(FasterRCNN):
         None for mask probabilities (parity tests compare those: thresholded untrained masks flip pixels)."""
         detections = super()._detections(**kwargs)
         threshold = self.mask_threshold if mask_threshold == "model" else mask_threshold
+        # the mask head and the paste run on the slots that hold a detection in some image of the batch
+        # (not all K slots); the other slots get empty masks, as padded slots always did
+        boxes, classes = KeptDetections(name="kept_detections")(
+            [detections["boxes"], detections["classes"], detections["num_detections"]])
         roi_align = self.get_layer("mask_roi_align")
-        pooled = roi_align([*roi_align.input[:-1], detections["boxes"]])
+        pooled = roi_align([*roi_align.input[:-1], boxes])
         logits = self.get_layer("mask_head")(pooled)
-        masks = PasteMasks(image_shape=self.image_shape, threshold=threshold, name="masks")(
-            [logits, detections["boxes"], detections["classes"]]
-        )
+        masks = PasteMasks(image_shape=self.image_shape, threshold=threshold, name="masks",
+                           num_slots=detections["boxes"].shape[1])([logits, boxes, classes])
         return {**detections, "masks": masks}
 
 
