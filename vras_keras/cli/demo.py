@@ -35,6 +35,7 @@ def run(args) -> int:
         outcomes = recipes.prepare(args.savedmodels, runs_dir=args.runs, **options)
         return 1 if any(o.status == "failed" for o in outcomes) else 0
     recipes.plan(args.configs, tasks)  # unknown tasks: exit 2 before anything starts
+    launcher.check_port_free(args.port, args.address)  # a taken port: exit 2 before training starts
     worker = None
     if not args.no_train:
         todo = [r.task for r in recipes.DEMO_RECIPES if (not tasks or r.task in tasks)] if args.retrain \
