@@ -53,7 +53,9 @@ def test_pages_folder_holds_every_page():
 def test_home_lists_every_page_and_its_model(app_env):
     at = run_page("home")
     assert_clean(at)
-    table = result_table(at)
+    table = at.dataframe[0].value  # the pages; every export follows in an expander
+    assert sorted(at.dataframe[1].value["export"]) == [f"demo_{t}" for t in sorted(
+        ["classification", "segmentation", "detection", "pose", "stn", "matching"])]
     assert list(table["page"]) == ["Classification", "Segmentation", "Detection", "Pose", "Spatial transformer",
                                    "Feature matching", "Architecture explorer", "Loss landscape"]
     for model in list(table["model"])[:6]:
@@ -222,4 +224,4 @@ def test_pages_show_the_background_trainers_state(monkeypatch, tmp_path, state, 
     shown = " ".join([m.value for m in at.markdown] + [e.value for e in at.error])
     assert expected in shown, shown
     home = run_page("home")
-    assert expected in list(result_table(home)["model"])[2]
+    assert expected in list(home.dataframe[0].value["model"])[2]
