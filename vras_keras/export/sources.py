@@ -3,7 +3,9 @@
 A run folder (written by `vras train`, see vras_keras/training/trainer.py) holds `vras_meta.json`,
 `config.yaml` and `checkpoints/best.keras` / `checkpoints/last.keras`. A registered model is built
 untrained from `vras_keras.models` (for trying the pipeline); its labels come from the synthetic data
-of its task when the class count matches, else they are `class_0`, `class_1`, ...
+of its task when the class count matches, else they are `class_0`, `class_1`, ... A classifier whose
+1000-class head came with pretrained ImageNet weights (`--model-args '{"weights": "imagenet"}'`) gets
+the ImageNet class names keras-hub ships (`models.pretrained.imagenet_labels`).
 
 Both give the model in the form that is exported (`INFERENCE_FORMS`): a model trained on something else
 than whole images is turned into its whole-image inference model here, with the meta's input size set to
@@ -134,6 +136,10 @@ def _labels_if_count(task, count):
 
 
 def _classification_fields(model, model_args):
+    from vras_keras.models.pretrained import has_imagenet_head, imagenet_labels
+
+    if has_imagenet_head(model):
+        return {"labels": imagenet_labels()}
     return {"labels": _labels_if_count("classification", _class_count(model))}
 
 

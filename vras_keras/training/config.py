@@ -2,7 +2,7 @@
 
 A recipe (see `configs/*.yaml` and docs/training.md) has these sections::
 
-    model:      {id: resnet_cifar, args: {depth: 20, width: 0.5}}
+    model:      {id: resnet_cifar, args: {depth: 20, width: 0.5}, weights: null|imagenet|PATH}
     data:       {source: shapes|digits|pairs|path|synthetic, format, path, val, task, split, val_split,
                  val_fraction, image_size, channels, num_samples, val_samples, shuffle_buffer, cache,
                  options: {...}}
@@ -21,6 +21,8 @@ A recipe (see `configs/*.yaml` and docs/training.md) has these sections::
     cpu_replicas: null
     workdir: runs/NAME
     task_options: {...}   options of a task's own staged trainer (matching: see vras_keras/training/matching.py)
+    finetune:   {freeze_bn: true, stages: [{epochs, trainable_stages: 0..5, learning_rate}, ...]}
+                (staged fine-tuning of a pretrained classifier: configs/finetune.yaml, training/finetune.py)
 
 Every problem (unknown key, wrong type, bad value, missing file, unknown model id or model argument)
 raises one `ValueError` naming the key path (`data.format`), what was received and what is allowed.
@@ -56,6 +58,9 @@ class ModelConfig:
 
     id: str
     args: dict = dataclasses.field(default_factory=dict)
+    # "imagenet" or a file (.safetensors / .weights.h5 / .keras): the builder's `weights=` for a
+    # classifier, its `backbone_weights=` for a model with a backbone (models/pretrained.py)
+    weights: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -156,6 +161,26 @@ class CallbacksConfig:
 
 
 @dataclasses.dataclass
+class FinetuneStage:
+    """One stage of a fine-tuning run: `epochs` epochs with the last `trainable_stages` of the backbone's
+    five stages (stem = 1, ..., C5 = 5; torchvision's `trainable_backbone_layers`) and the head trained,
+    at a constant `learning_rate` (a fresh optimizer per stage)."""
+
+    epochs: int
+    trainable_stages: int = 0
+    learning_rate: float = 1e-3
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    """Staged fine-tuning of a pretrained classifier (configs/finetune.yaml): `freeze_bn` keeps every
+    BatchNormalization in inference mode (moving statistics of the pretrained network, not updated)."""
+
+    stages: list[FinetuneStage]
+    freeze_bn: bool = True
+
+
+@dataclasses.dataclass
 class TrainConfig:
     """A whole training recipe; build with `load_config(path)` or `TrainConfig.from_dict(d)`."""
 
@@ -177,6 +202,7 @@ class TrainConfig:
     cpu_replicas: Optional[int] = None
     workdir: Optional[str] = None
     task_options: dict = dataclasses.field(default_factory=dict)
+    finetune: Optional[FinetuneConfig] = None
     # Filled in by validation: the task (data.task or the model's registry task). A run's config.yaml
     # records it; given in a recipe it must agree with data.task and the model.
     task: Optional[str] = None
@@ -327,6 +353,10 @@ def _convert(tp, value, key, source):
         if not isinstance(value, dict):
             _fail(source, key, value, "a mapping")
         return dict(value)
+    if origin is list:
+        if not isinstance(value, (list, tuple)) or not value:
+            _fail(source, key, value, "a non-empty list")
+        return [_convert(typing.get_args(tp)[0], item, f"{key}[{i}]", source) for i, item in enumerate(value)]
     if tp is list:
         if not isinstance(value, (list, tuple)):
             _fail(source, key, value, "a list")
@@ -367,6 +397,24 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
              c.callbacks.early_stopping.patience if c.callbacks.early_stopping else None, allow_zero=True)
     if c.seed < 0:
         _fail(source, "seed", c.seed, "an integer >= 0")
+    if c.finetune is not None:
+        for i, stage in enumerate(c.finetune.stages):
+            positive(f"finetune.stages[{i}].epochs", stage.epochs)
+            positive(f"finetune.stages[{i}].learning_rate", stage.learning_rate)
+            if not 0 <= stage.trainable_stages <= 5:
+                _fail(source, f"finetune.stages[{i}].trainable_stages", stage.trainable_stages,
+                      "0..5 (backbone stages trained, counted from the last; the head always trains)")
+        if sum(stage.epochs for stage in c.finetune.stages) != c.epochs:
+            _fail(source, "epochs", c.epochs, f"the sum of finetune.stages[*].epochs "
+                  f"({sum(stage.epochs for stage in c.finetune.stages)})")
+    if c.model.weights is not None and c.model.weights != "imagenet":
+        weights_path = Path(c.model.weights).expanduser()
+        if not weights_path.is_absolute() and (base_dir / weights_path).exists():
+            weights_path = base_dir / weights_path
+        if not weights_path.is_file():
+            _fail(source, "model.weights", c.model.weights, "'imagenet' or an existing .safetensors, .weights.h5 "
+                  "or .keras file")
+        c.model.weights = str(weights_path)
     if c.schedule.warmup_epochs > c.epochs:
         _fail(source, "schedule.warmup_epochs", c.schedule.warmup_epochs, f"at most epochs ({c.epochs})")
     if not all(isinstance(b, int) and not isinstance(b, bool) and 0 < b < c.epochs for b in c.schedule.boundaries):
@@ -429,6 +477,13 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
             _fail(source, "task", recorded_task, f"{entry.task!r}, the task of model {c.model.id!r} (or leave task out)")
         c.task = d.task or recorded_task or entry.task
         params = inspect.signature(entry.builder).parameters
+        if c.model.weights is not None:
+            target = "weights" if entry.task == "classification" and "weights" in params else "backbone_weights"
+            if target not in params:
+                _fail(source, "model.weights", c.model.weights, f"null: model {c.model.id!r} takes no pretrained "
+                      "weights or backbone")
+            if target in c.model.args:
+                _fail(source, f"model.args.{target}", c.model.args[target], "null when model.weights is set")
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             allowed = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
             for name in c.model.args:

@@ -23,7 +23,8 @@ def check_args(name: str, *, input_shape, num_classes, width, weights=None) -> N
     if not isinstance(width, (int, float)) or not width > 0:
         raise ValueError(f"{name}: width must be a number > 0, received {width!r}")
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(f"{name}: weights must be None or the path of a .weights.h5 file, received {weights!r}")
+        raise ValueError(f"{name}: weights must be None, 'imagenet' or the path of a .safetensors, .weights.h5 "
+                         f"or .keras file, received {weights!r}")
 
 
 def norm_act(x, name: str, activation: str = "relu"):
@@ -49,12 +50,12 @@ def finalize(inputs, outputs, *, name: str, include_top: bool, pyramid: dict, we
     files; `model.pyramid_layers` (level -> layer name) is kept alongside for rebuilding one.
     """
     model = keras.Model(inputs, outputs, name=name)
+    # level -> layer name, also with the top: the stages of a staged fine-tune (training/finetune.py)
+    model.pyramid_layers = {level: t._keras_history.operation.name for level, t in pyramid.items()}
     if not include_top:
         model.pyramid_outputs = dict(pyramid)
-        model.pyramid_layers = {level: t._keras_history.operation.name for level, t in pyramid.items()}
-    if weights is not None:
-        path = os.fspath(weights)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{name}: weights file {path!r} does not exist (no weights are downloaded)")
-        model.load_weights(path)
+    if weights is not None:  # "imagenet" or a file: see vras_keras/models/pretrained.py
+        from vras_keras.models.pretrained import load_weights
+
+        load_weights(model, weights, arch=name)
     return model
