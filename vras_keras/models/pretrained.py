@@ -325,14 +325,24 @@ def imagenet_file(arch: str) -> Path:
     try:
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
             raise ConnectionError("HF_HUB_OFFLINE is set")
+        import logging
+
         from keras_hub.src.utils.preset_utils import get_file
 
-        downloaded = get_file(f"hf://{repo}", "model.safetensors")
+        hub_logger = logging.getLogger("huggingface_hub")
+        level = hub_logger.level
+        hub_logger.setLevel(logging.ERROR)  # its retry warnings would split the one-line error below
+        try:
+            downloaded = get_file(f"hf://{repo}", "model.safetensors")
+        finally:
+            hub_logger.setLevel(level)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".partial")
         shutil.copyfile(downloaded, partial)
         os.replace(partial, target)
     except Exception as error:  # noqa: BLE001 (network, proxy, HTTP, hub errors: one line, with the manual way)
+        while error.__cause__ is not None or error.__context__ is not None:  # the root cause, e.g. DNS
+            error = error.__cause__ or error.__context__
         reason = (str(error).strip().splitlines() or [""])[0][:160]
         raise FileNotFoundError(
             f"{arch}: could not fetch the ImageNet weights hf://{repo} ({type(error).__name__}: {reason}); "

@@ -439,7 +439,7 @@ def _resume_epoch(workdir: Path, is_chief: bool, worker_index: int) -> int:
     path = workdir / ("backup" if is_chief else f"backup-worker{worker_index}") / "training_metadata.json"
     try:
         return int(json.loads(path.read_text())["epoch"])
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return 0
 
 

@@ -40,6 +40,7 @@ import numpy as np
 from vras_keras.data.images import to_rgb
 from vras_keras.layers import SoftArgmax2D, conv_norm_act, image_input
 from vras_keras.layers.keypoints import ChannelMean, KeypointNMS, OrientationAngle, OrientedPatches, ScaleSpaceKeypoints
+from vras_keras.models.detection.roi_heads import RoIWise  # the per-RoI wrapper serves per-keypoint here
 from vras_keras.models.registry import register
 
 __all__ = ["DOG_SCALES", "Features", "detect_and_describe", "detector_front_end", "dog_scale", "lift",
@@ -450,9 +451,11 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
             max_keypoints, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
             name="scale_space", **scale_space_options)([detector_front_end(detector)(inputs), inputs])
     upright = OrientedPatches(size, support, name="crop")([inputs, points])  # (N, K, S, S, 3)
-    vectors_k = keras.layers.TimeDistributed(orientation, name="orientations")(upright)  # (N, K, 2)
+    # keypoints folded into the batch (one call for all K): TimeDistributed unrolls a static K into K calls,
+    # a graph of 500 sub-networks that took minutes to trace and export
+    vectors_k = RoIWise(orientation, name="orientations")(upright)  # (N, K, 2)
     rotated = OrientedPatches(size, support, name="crop_rotate")([inputs, points, vectors_k])
-    descs = keras.layers.TimeDistributed(descriptor, name="descriptors")(rotated)  # (N, K, D)
+    descs = RoIWise(descriptor, name="descriptors")(rotated)  # (N, K, D)
     angles = OrientationAngle(name="angles")(vectors_k)
     outputs = {"keypoints": points, "scores": values, "valid": valid, "orientations": vectors_k, "angles": angles,
                "descriptors": descs}
