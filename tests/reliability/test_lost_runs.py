@@ -146,3 +146,13 @@ def test_checkpoint_callback_alone_refuses_nan_weights(tmp_path):
     with pytest.raises(NonFiniteTrainingError, match="NaN or infinite"):
         checkpoint.on_epoch_end(1, {"loss": 0.5})
     assert (tmp_path / "last.keras").read_bytes() == good
+
+
+def test_damaged_run_records_are_one_clear_error_naming_the_file(tmp_path):
+    (tmp_path / "best.json").write_text("[" * 100_000 + "]" * 100_000)
+    checkpoint = cb.AtomicCheckpoint(tmp_path, resuming=True)
+    with pytest.raises(ValueError, match=r"best\.json: not the best-checkpoint record"):
+        checkpoint.on_train_begin()
+    (tmp_path / "history.csv").write_text("epoch,loss\n1,0.5\ntwo,abc\n")
+    with pytest.raises(ValueError, match=r"history\.csv: not the history vras train writes"):
+        cb.EpochLog(tmp_path / "history.csv").read()

@@ -140,3 +140,29 @@ def test_evaluate_on_a_bare_non_detection_keras_file_names_the_problem(tmp_path,
     tiny_classifier().save(path)
     err = _cli_error(capsys, ["evaluate", str(path), "--num-samples", "2"])
     assert "is not a detection model" in err and "boxes, scores" in err
+
+
+def test_the_exports_of_every_task_scan_clean(tmp_path):
+    # detection (decode + NMS), segmentation, pose, STN and matching signatures hold no refused op
+    from vras_keras.testing.demo_exports import make_tiny_exports
+
+    for task, path in make_tiny_exports(tmp_path, tflite_tasks=()).items():
+        assert scan_saved_model(str(path)) == [], task
+
+
+def test_print_to_a_file_stream_is_refused_but_print_to_stderr_is_not(tmp_path):
+    class Printer(tf.Module):
+        def __init__(self, stream):
+            super().__init__()
+            self.stream = stream
+
+        @tf.function(input_signature=[tf.TensorSpec((None, 2), tf.float32, name="images")])
+        def serve(self, images):
+            tf.print(images, output_stream=self.stream)
+            return {"out": images}
+
+    for name, stream, refused in (("file", f"file://{tmp_path / 'log.txt'}", True), ("stderr", sys.stderr, False)):
+        module = Printer(stream)
+        tf.saved_model.save(module, str(tmp_path / name), signatures={"serving_default": module.serve})
+        findings = scan_saved_model(str(tmp_path / name))
+        assert any("op PrintV2" in f for f in findings) == refused, (name, findings)

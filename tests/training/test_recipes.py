@@ -12,10 +12,10 @@ from vras_keras.training.config import TrainConfig, load_config
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 # The family each recipe belongs to (one recipe per family).
 FAMILY = {"classification": "classification", "segmentation": "segmentation", "pose": "pose",
-          "detection": "detection", "stn": "stn", "matching": "matching"}
+          "detection": "detection", "stn": "stn", "matching": "matching", "finetune": "classification"}
 
 
-def test_one_recipe_per_family():
+def test_one_recipe_per_family():  # plus finetune.yaml, the pretrained-classifier recipe
     assert sorted(p.stem for p in CONFIGS) == sorted(FAMILY)
     assert set(FAMILY.values()) == set(TASKS)
 
@@ -43,7 +43,9 @@ def test_recipe_validates(path):
 
 def _brief(path, tmp_path):
     """The recipe shrunk to seconds: few samples, one epoch, 2 steps."""
-    return load_config(path, {"epochs": 1, "steps_per_epoch": 2, "validation_steps": 1, "batch_per_replica": 4,
+    staged = {"finetune.stages": [{"epochs": 1, "trainable_stages": 2, "learning_rate": 0.001}]} \
+        if "finetune" in yaml.safe_load(path.read_text()) else {}
+    return load_config(path, {**staged, "epochs": 1, "steps_per_epoch": 2, "validation_steps": 1, "batch_per_replica": 4,
                               "data.num_samples": 8, "data.val_samples": 4, "data.shuffle_buffer": 8,
                               "callbacks.tensorboard": False, "schedule.warmup_epochs": 0,
                               "workdir": str(tmp_path / path.stem)})
@@ -51,13 +53,26 @@ def _brief(path, tmp_path):
 
 @pytest.mark.parametrize(
     "path", [pytest.param(p, marks=() if p.stem == "classification" else pytest.mark.slow, id=p.stem) for p in CONFIGS])
-def test_recipe_trains_briefly(path, tmp_path):
+def test_recipe_trains_briefly(path, tmp_path, monkeypatch):
     from vras_keras.training.trainer import train
 
     model_id = yaml.safe_load(path.read_text())["model"]["id"]
     list_models()
     if model_id not in _REGISTRY:
         pytest.skip(f"{model_id} not merged into this branch yet (test_recipe_validates covers the schema)")
+    if yaml.safe_load(path.read_text())["model"].get("weights") == "imagenet":  # no download: a random
+        import sys                                                              # file in a temporary cache
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+        import torch_layouts
+
+        from vras_keras.models.pretrained import SOURCES, cache_dir
+
+        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        cache_dir().mkdir(parents=True)
+        torch_layouts.write_safetensors(cache_dir() / f"{SOURCES[model_id].split('/')[1]}.safetensors",
+                                        torch_layouts.state_for(model_id))
     history = train(_brief(path, tmp_path), verbose=0)
     assert all(v == v for v in history.history["loss"])  # finite (not NaN)
     assert (tmp_path / path.stem / "vras_meta.json").exists()

@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import socket
 import urllib.error
 import urllib.request
 from typing import Any, Sequence
@@ -178,10 +177,10 @@ class ServingClient:
             raise ServingError(url, error.code, str(message)[:500] or error.reason) from None
         except urllib.error.URLError as error:
             reason = error.reason
-            if isinstance(reason, (TimeoutError, socket.timeout)):
+            if isinstance(reason, TimeoutError):
                 raise ConnectionError(f"TF Serving at {url} did not answer within {self.timeout} s") from None
             raise ConnectionError(f"cannot reach TF Serving at {url}: {reason} (is `docker compose up` running?)") from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise ConnectionError(f"TF Serving at {url} did not answer within {self.timeout} s") from None
         except http.client.IncompleteRead as error:
             raise ConnectionError(f"TF Serving at {url} closed the connection after {len(error.partial)} bytes of "

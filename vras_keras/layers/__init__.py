@@ -1,6 +1,14 @@
 """Custom Keras layers (each serializable, differentiable and convertible to TFLite built-ins)."""
 
-from vras_keras.layers.conv_norm_act import BN_EPSILON, BN_MOMENTUM, batch_norm, conv_norm_act, image_input
+from vras_keras.layers.conv_norm_act import (
+    BN_EPSILON,
+    BN_MOMENTUM,
+    batch_norm,
+    conv_norm_act,
+    image_input,
+    set_input_normalization,
+    symmetric_pad,
+)
 from vras_keras.layers.batch_normalization import FusedBatchNormalization
 from vras_keras.layers.soft_argmax import HeatmapArgmax2D, SoftArgmax2D, SoftArgmax3D
 from vras_keras.layers.anchors import AnchorGenerator, YoloDecode

@@ -166,7 +166,13 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         remove_stale_temp_files(self.directory)  # a checkpoint write killed half-way
         if self.resuming and self.state_path.exists():
-            state = json.loads(self.state_path.read_text())
+            try:
+                state = json.loads(self.state_path.read_text())
+                if not isinstance(state, dict):
+                    raise ValueError(f"expected an object, got {type(state).__name__}")
+            except (ValueError, RecursionError) as error:
+                raise ValueError(f"{self.state_path}: not the best-checkpoint record vras train writes ({error}); "
+                                 "delete it to let the resumed run track its best checkpoint from now on") from None
             if state.get("monitor") == self.monitor:
                 self.best, self.best_epoch = state["value"], state["epoch"]
 
@@ -240,8 +246,12 @@ class EpochLog(keras.callbacks.Callback):
         if not self.path.exists():
             return []
         with open(self.path, newline="") as f:
-            return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
-                    for row in csv.DictReader(f)]
+            try:
+                return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
+                        for row in csv.DictReader(f)]
+            except (ValueError, TypeError, csv.Error) as error:
+                raise ValueError(f"{self.path}: not the history vras train writes (epoch, then numbers per "
+                                 f"column): {error}") from None
 
     def on_epoch_end(self, epoch, logs=None):
         rows = [r for r in self.read() if r["epoch"] < epoch + 1]

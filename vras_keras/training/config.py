@@ -2,7 +2,7 @@
 
 A recipe (see `configs/*.yaml` and docs/training.md) has these sections::
 
-    model:      {id: resnet_cifar, args: {depth: 20, width: 0.5}}
+    model:      {id: resnet_cifar, args: {depth: 20, width: 0.5}, weights: null|imagenet|PATH}
     data:       {source: shapes|digits|pairs|path|synthetic, format, path, val, task, split, val_split,
                  val_fraction, image_size, channels, num_samples, val_samples, shuffle_buffer, cache,
                  options: {...}}
@@ -15,12 +15,15 @@ A recipe (see `configs/*.yaml` and docs/training.md) has these sections::
                  early_stopping: {monitor, patience, min_delta, mode, restore_best_weights}}
     seed: 0
     deterministic: false
-    mixed_precision: null|bf16|fp16
-    jit: false
+    precision: fp32|bf16|fp16   (bf16/fp16: Keras mixed precision; fp16 adds dynamic loss scaling;
+                                 `mixed_precision: bf16|fp16|null`, the key's former name, is still read)
+    jit: false                  (true: XLA-compile the train step, Keras' `jit_compile`)
     strategy: auto|one_device|mirrored|multi_worker|tpu
     cpu_replicas: null
     workdir: runs/NAME
     task_options: {...}   options of a task's own staged trainer (matching: see vras_keras/training/matching.py)
+    finetune:   {freeze_bn: true, stages: [{epochs, trainable_stages: 0..5, learning_rate}, ...]}
+                (staged fine-tuning of a pretrained classifier: configs/finetune.yaml, training/finetune.py)
 
 Every problem (unknown key, wrong type, bad value, missing file, unknown model id or model argument)
 raises one `ValueError` naming the key path (`data.format`), what was received and what is allowed.
@@ -40,7 +43,9 @@ from typing import Literal, Optional, Union
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 DATA_SOURCES = ("shapes", "digits", "pairs", "path", "synthetic")
 DATA_FORMATS = ("folder", "coco", "voc", "masks")
-MIXED_PRECISION = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+PRECISIONS = ("fp32", "bf16", "fp16")
+# The Keras dtype policy of each precision (fp32: the default float32 policy).
+PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "exponential")
 
@@ -56,6 +61,9 @@ class ModelConfig:
 
     id: str
     args: dict = dataclasses.field(default_factory=dict)
+    # "imagenet" or a file (.safetensors / .weights.h5 / .keras): the builder's `weights=` for a
+    # classifier, its `backbone_weights=` for a model with a backbone (models/pretrained.py)
+    weights: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -156,6 +164,26 @@ class CallbacksConfig:
 
 
 @dataclasses.dataclass
+class FinetuneStage:
+    """One stage of a fine-tuning run: `epochs` epochs with the last `trainable_stages` of the backbone's
+    five stages (stem = 1, ..., C5 = 5; torchvision's `trainable_backbone_layers`) and the head trained,
+    at a constant `learning_rate` (a fresh optimizer per stage)."""
+
+    epochs: int
+    trainable_stages: int = 0
+    learning_rate: float = 1e-3
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    """Staged fine-tuning of a pretrained classifier (configs/finetune.yaml): `freeze_bn` keeps every
+    BatchNormalization in inference mode (moving statistics of the pretrained network, not updated)."""
+
+    stages: list[FinetuneStage]
+    freeze_bn: bool = True
+
+
+@dataclasses.dataclass
 class TrainConfig:
     """A whole training recipe; build with `load_config(path)` or `TrainConfig.from_dict(d)`."""
 
@@ -171,12 +199,13 @@ class TrainConfig:
     callbacks: CallbacksConfig = dataclasses.field(default_factory=CallbacksConfig)
     seed: int = 0
     deterministic: bool = False
-    mixed_precision: Optional[Literal["bf16", "fp16"]] = None
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     jit: bool = False
     strategy: Literal["auto", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
     cpu_replicas: Optional[int] = None
     workdir: Optional[str] = None
     task_options: dict = dataclasses.field(default_factory=dict)
+    finetune: Optional[FinetuneConfig] = None
     # Filled in by validation: the task (data.task or the model's registry task). A run's config.yaml
     # records it; given in a recipe it must agree with data.task and the model.
     task: Optional[str] = None
@@ -185,7 +214,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, raw: dict, *, source: str = "<dict>", check_model: bool = True) -> "TrainConfig":
         """Validate `raw` (a parsed YAML mapping) and return the config; raises `ValueError`."""
-        config = _convert(cls, raw, "", source)
+        config = _convert(cls, _legacy_keys(raw, source), "", source)
         _check_values(config, source, base_dir=Path(source).parent if source != "<dict>" else Path.cwd(),
                       check_model=check_model)
         return config
@@ -195,7 +224,24 @@ class TrainConfig:
 
     @property
     def mixed_precision_policy(self) -> str | None:
-        return MIXED_PRECISION.get(self.mixed_precision) if self.mixed_precision else None
+        """The Keras mixed-precision policy name, or None for fp32."""
+        return None if self.precision == "fp32" else PRECISION_POLICIES[self.precision]
+
+
+def _legacy_keys(raw, source: str):
+    """Read the former top-level key `mixed_precision: bf16|fp16|null` as `precision`."""
+    if not isinstance(raw, dict) or "mixed_precision" not in raw:
+        return raw
+    raw = dict(raw)
+    legacy = raw.pop("mixed_precision")
+    if legacy not in (None, "bf16", "fp16"):
+        _fail(source, "mixed_precision", legacy, "one of 'bf16', 'fp16', null (or use precision: fp32|bf16|fp16)")
+    value = legacy or "fp32"
+    if raw.get("precision", value) != value:
+        _fail(source, "precision", raw["precision"],
+              f"{value!r} or no mixed_precision key (mixed_precision: {legacy!r} is the former name of precision)")
+    raw["precision"] = value
+    return raw
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -327,6 +373,10 @@ def _convert(tp, value, key, source):
         if not isinstance(value, dict):
             _fail(source, key, value, "a mapping")
         return dict(value)
+    if origin is list:
+        if not isinstance(value, (list, tuple)) or not value:
+            _fail(source, key, value, "a non-empty list")
+        return [_convert(typing.get_args(tp)[0], item, f"{key}[{i}]", source) for i, item in enumerate(value)]
     if tp is list:
         if not isinstance(value, (list, tuple)):
             _fail(source, key, value, "a list")
@@ -367,6 +417,24 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
              c.callbacks.early_stopping.patience if c.callbacks.early_stopping else None, allow_zero=True)
     if c.seed < 0:
         _fail(source, "seed", c.seed, "an integer >= 0")
+    if c.finetune is not None:
+        for i, stage in enumerate(c.finetune.stages):
+            positive(f"finetune.stages[{i}].epochs", stage.epochs)
+            positive(f"finetune.stages[{i}].learning_rate", stage.learning_rate)
+            if not 0 <= stage.trainable_stages <= 5:
+                _fail(source, f"finetune.stages[{i}].trainable_stages", stage.trainable_stages,
+                      "0..5 (backbone stages trained, counted from the last; the head always trains)")
+        if sum(stage.epochs for stage in c.finetune.stages) != c.epochs:
+            _fail(source, "epochs", c.epochs, f"the sum of finetune.stages[*].epochs "
+                  f"({sum(stage.epochs for stage in c.finetune.stages)})")
+    if c.model.weights is not None and c.model.weights != "imagenet":
+        weights_path = Path(c.model.weights).expanduser()
+        if not weights_path.is_absolute() and (base_dir / weights_path).exists():
+            weights_path = base_dir / weights_path
+        if not weights_path.is_file():
+            _fail(source, "model.weights", c.model.weights, "'imagenet' or an existing .safetensors, .weights.h5 "
+                  "or .keras file")
+        c.model.weights = str(weights_path)
     if c.schedule.warmup_epochs > c.epochs:
         _fail(source, "schedule.warmup_epochs", c.schedule.warmup_epochs, f"at most epochs ({c.epochs})")
     if not all(isinstance(b, int) and not isinstance(b, bool) and 0 < b < c.epochs for b in c.schedule.boundaries):
@@ -429,6 +497,13 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
             _fail(source, "task", recorded_task, f"{entry.task!r}, the task of model {c.model.id!r} (or leave task out)")
         c.task = d.task or recorded_task or entry.task
         params = inspect.signature(entry.builder).parameters
+        if c.model.weights is not None:
+            target = "weights" if entry.task == "classification" and "weights" in params else "backbone_weights"
+            if target not in params:
+                _fail(source, "model.weights", c.model.weights, f"null: model {c.model.id!r} takes no pretrained "
+                      "weights or backbone")
+            if target in c.model.args:
+                _fail(source, f"model.args.{target}", c.model.args[target], "null when model.weights is set")
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             allowed = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
             for name in c.model.args:

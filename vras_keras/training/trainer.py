@@ -126,6 +126,9 @@ def resolve_model_args(config: TrainConfig, input_shape, labels) -> dict:
             args[joints] = len(labels)
     if isinstance(args.get("input_shape"), list):
         args["input_shape"] = tuple(args["input_shape"])
+    if config.model.weights is not None:  # a classifier's own weights, else its backbone's
+        target = "weights" if registry.get_entry(config.model.id).task == "classification" else "backbone_weights"
+        args[target] = config.model.weights
     return args
 
 
@@ -278,20 +281,44 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
     Raises:
         ValueError: a bad workdir (see `check_workdir`), or `NonFiniteTrainingError` when the loss or the
             weights become NaN (nothing of that epoch is saved).
+        training.signals.TrainingStopped: the process received SIGTERM (after printing one line saying
+            which completed epoch is backed up; `vras train` then exits with code 143).
     """
+    from vras_keras.training.signals import TrainingStopped, stop_on_sigterm
     from vras_keras.training.strategy import make_strategy, worker_info
 
     strategy = make_strategy(config.strategy, config.cpu_replicas)  # first: may configure logical devices
+    workdir = Path(config.workdir or "runs/default")
+    worker_index, is_chief = worker_info(strategy)
 
+    def stopped_line():
+        done = _resume_epoch(workdir, is_chief, worker_index)
+        backup = workdir / ("backup" if is_chief else f"backup-worker{worker_index}")
+        if done:
+            kept = f"epoch {done} is the last completed one, kept in {backup}: rerun the same command to resume"
+        elif backup.exists():  # a runner's own backup (e.g. LIFT's staged training)
+            kept = f"the backup in {backup} is kept: rerun the same command to resume"
+        else:
+            kept = "no epoch had completed: rerunning the same command starts over"
+        return f"vras train: stopped by SIGTERM; {kept}"
+
+    try:
+        with stop_on_sigterm(on_blocked=stopped_line):
+            return _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose, overwrite)
+    except TrainingStopped:
+        print(stopped_line(), flush=True)
+        raise
+
+
+def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose, overwrite):
     import tensorflow as tf
 
     from vras_keras import models
     from vras_keras.training import callbacks as cb
     from vras_keras.training.data import load_train_val, make_pipeline
+    from vras_keras.training.strategy import barrier
     from vras_keras.training.tasks import task_runner, task_setup
 
-    workdir = Path(config.workdir or "runs/default")
-    worker_index, is_chief = worker_info(strategy)
     check_workdir(workdir, config.epochs, overwrite=overwrite, is_chief=is_chief)
     task = config.task or models.get_entry(config.model.id).task
     runner = task_runner(task)
@@ -312,6 +339,9 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
             tf.config.experimental.enable_op_determinism()
         if config.mixed_precision_policy:
             keras.config.set_dtype_policy(config.mixed_precision_policy)
+        if runner is not None and config.finetune is not None:
+            raise ValueError(f"finetune: received {config.finetune!r}; expected null for task {task!r}, which "
+                             "trains with its own runner")
         if runner is not None:  # a task with its own training loop (e.g. LIFT's staged training)
             return runner(dataclasses.replace(config, task=task), strategy=strategy, callbacks=callbacks,
                           verbose=verbose)
@@ -355,15 +385,20 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
             print(f"vras train: resuming from {workdir / 'backup'} after epoch {resumed}", flush=True)
         print(f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
               f"[{type(strategy).__name__}], global batch {global_batch}, {train_steps if not config.steps_per_epoch else steps} "
-              f"steps/epoch, {config.epochs} epochs, workdir {workdir}", flush=True)
+              f"steps/epoch, {config.epochs} epochs, precision {config.precision}{' + XLA' if config.jit else ''}, "
+              f"workdir {workdir}", flush=True)
+        fit_args = {"validation_data": val_ds, "steps_per_epoch": config.steps_per_epoch or train_steps,
+                        "validation_steps": val_steps, "callbacks": all_callbacks, "verbose": verbose,
+                        "shuffle": False}  # the pipeline shuffles (seeded)
         with keras_multi_worker_fixes(model, strategy):
-            history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                                steps_per_epoch=config.steps_per_epoch or train_steps,
-                                validation_steps=val_steps, callbacks=all_callbacks, verbose=verbose,
-                                shuffle=False)  # the pipeline shuffles (seeded)
+            if config.finetune is None:
+                history = model.fit(train_ds, epochs=config.epochs, **fit_args)
+            else:
+                history = _finetune_stages(model, config, setup, strategy, steps, train_ds, fit_args)
         if is_chief:
             summary = write_summary(workdir, config, meta, history)
             print(format_summary(summary), flush=True)
+        barrier(strategy)  # multi-worker: every worker leaves together, after the chief's artefacts are written
         return history
     finally:
         keras.config.set_dtype_policy(previous_policy)
@@ -371,11 +406,40 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
             tf_framework_config.disable_op_determinism()
 
 
+def _finetune_stages(model, config, setup, strategy, steps, train_ds, fit_args):
+    """`config.finetune.stages` one after another: trainable stages set, a fresh optimizer at the stage's
+    learning rate (constant), `fit` continuing the epoch count. Returns one History of all epochs."""
+    from vras_keras.training.finetune import set_trainable_stages
+
+    history, start = None, 0
+    for i, stage in enumerate(config.finetune.stages):
+        trained = set_trainable_stages(model, stage.trainable_stages, freeze_bn=config.finetune.freeze_bn)
+        stage_config = dataclasses.replace(
+            config, optimizer=dataclasses.replace(config.optimizer, learning_rate=stage.learning_rate),
+            schedule=dataclasses.replace(config.schedule, name="constant", warmup_epochs=0))
+        with strategy.scope():
+            model.compile(optimizer=make_optimizer(stage_config, steps), jit_compile=config.jit,
+                          **setup.compile_args)
+        print(f"vras train: fine-tune stage {i + 1}/{len(config.finetune.stages)}: epochs {start + 1}-"
+              f"{start + stage.epochs}, {len(trained)} trainable layers (last {stage.trainable_stages} backbone "
+              f"stages + head), learning rate {stage.learning_rate:g}, batch norm "
+              f"{'frozen' if config.finetune.freeze_bn else 'trained'}", flush=True)
+        stage_history = model.fit(train_ds, initial_epoch=start, epochs=start + stage.epochs, **fit_args)
+        if history is None:
+            history = stage_history
+        else:
+            for key, values in stage_history.history.items():
+                history.history.setdefault(key, []).extend(values)
+            history.epoch.extend(stage_history.epoch)
+        start += stage.epochs
+    return history
+
+
 def _resume_epoch(workdir: Path, is_chief: bool, worker_index: int) -> int:
     path = workdir / ("backup" if is_chief else f"backup-worker{worker_index}") / "training_metadata.json"
     try:
         return int(json.loads(path.read_text())["epoch"])
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return 0
 
 
@@ -404,7 +468,7 @@ def run_meta(config: TrainConfig, *, task: str, model_args: dict, labels, input_
                  "val_split": d.val_split, "val_fraction": d.val_fraction, "image_size": list(input_shape[:2]),
                  "channels": int(input_shape[-1]), "options": _jsonable(dict(d.options)), "seed": config.seed},
         "checkpoints": {"best": "checkpoints/best.keras", "last": "checkpoints/last.keras"},
-        "mixed_precision": config.mixed_precision,
+        "precision": config.precision,
         **extra,
         "created_by": "vras train",
         "versions": _versions(),

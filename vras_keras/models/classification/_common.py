@@ -23,7 +23,8 @@ def check_args(name: str, *, input_shape, num_classes, width, weights=None) -> N
     if not isinstance(width, (int, float)) or not width > 0:
         raise ValueError(f"{name}: width must be a number > 0, received {width!r}")
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(f"{name}: weights must be None or the path of a .weights.h5 file, received {weights!r}")
+        raise ValueError(f"{name}: weights must be None, 'imagenet' or the path of a .safetensors, .weights.h5 "
+                         f"or .keras file, received {weights!r}")
 
 
 def norm_act(x, name: str, activation: str = "relu"):
@@ -35,11 +36,13 @@ def norm_act(x, name: str, activation: str = "relu"):
 
 
 def classifier_head(x, num_classes: int, *, dropout_rate: float = 0.0, name: str = "logits"):
-    """Global average pooling → (Dropout) → Dense logits (no softmax: train with `from_logits=True`)."""
+    """Global average pooling → (Dropout) → Dense logits (no softmax: train with `from_logits=True`).
+
+    The logits layer computes in float32 under a mixed-precision policy too (the loss needs the range)."""
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout_rate:
         x = keras.layers.Dropout(dropout_rate, name="head_dropout")(x)
-    return keras.layers.Dense(num_classes, name=name)(x)
+    return keras.layers.Dense(num_classes, name=name, dtype="float32")(x)
 
 
 def finalize(inputs, outputs, *, name: str, include_top: bool, pyramid: dict, weights=None) -> keras.Model:
@@ -49,12 +52,12 @@ def finalize(inputs, outputs, *, name: str, include_top: bool, pyramid: dict, we
     files; `model.pyramid_layers` (level -> layer name) is kept alongside for rebuilding one.
     """
     model = keras.Model(inputs, outputs, name=name)
+    # level -> layer name, also with the top: the stages of a staged fine-tune (training/finetune.py)
+    model.pyramid_layers = {level: t._keras_history.operation.name for level, t in pyramid.items()}
     if not include_top:
         model.pyramid_outputs = dict(pyramid)
-        model.pyramid_layers = {level: t._keras_history.operation.name for level, t in pyramid.items()}
-    if weights is not None:
-        path = os.fspath(weights)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{name}: weights file {path!r} does not exist (no weights are downloaded)")
-        model.load_weights(path)
+    if weights is not None:  # "imagenet" or a file: see vras_keras/models/pretrained.py
+        from vras_keras.models.pretrained import load_weights
+
+        load_weights(model, weights, arch=name)
     return model

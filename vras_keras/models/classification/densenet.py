@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import keras
 
-from vras_keras.layers import SqueezeExcite, conv_norm_act, image_input
+from vras_keras.layers import SqueezeExcite, conv_norm_act, image_input, symmetric_pad
 from vras_keras.models.classification._common import check_args, classifier_head, finalize, norm_act, scaled
 from vras_keras.models.registry import register
 
@@ -72,9 +72,11 @@ def densenet(*, block_layers, growth_rate=32, stem_filters=64, input_shape=(224,
         x = _conv(x, scaled(stem_filters, width), 3, "conv1")
         level = 0
     else:
-        x = conv_norm_act(x, scaled(stem_filters, width), 7, strides=2, name="conv1")
+        # symmetric (PyTorch) padding, so that torchvision's weights give its numbers (models/pretrained.py)
+        x = conv_norm_act(x, scaled(stem_filters, width), 7, strides=2, padding="symmetric", name="conv1")
         pyramid["C1"] = x
-        x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+        x, pool_padding = symmetric_pad(x, 3, strides=2, name="pool1_pad")  # after ReLU: zeros act as -inf
+        x = keras.layers.MaxPooling2D(3, strides=2, padding=pool_padding, name="pool1")(x)
         level = 2
     for b, n_layers in enumerate(block_layers, start=1):
         x = dense_block(x, n_layers, k, se_ratio=se_ratio, name=f"block{b}")

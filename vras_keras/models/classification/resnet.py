@@ -9,7 +9,9 @@ References:
     Chen et al., DeepLab (arXiv:1606.00915, 1706.05587): `output_stride` by dilation.
 
 Conventions (torchvision's): bias-free convs followed by BN; the stride of a bottleneck sits on its 3×3
-conv ("ResNet v1.5"); projection shortcuts are 1×1 conv + BN where the shape changes. `skip=False`
+conv ("ResNet v1.5"); projection shortcuts are 1×1 conv + BN where the shape changes; strided convs and
+the stem pool pad symmetrically as PyTorch does (`padding="symmetric"`, not TF's bottom/right "same"), so
+torchvision's ImageNet weights give torchvision's numbers (`weights="imagenet"`, models/pretrained.py). `skip=False`
 removes every shortcut (and its projection): the plain "no-skip" network of the loss-landscape study.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import keras
 
-from vras_keras.layers import SqueezeExcite, ZeroPadShortcut, conv_norm_act, image_input
+from vras_keras.layers import SqueezeExcite, ZeroPadShortcut, conv_norm_act, image_input, symmetric_pad
 from vras_keras.models.classification._common import check_args, classifier_head, finalize, norm_act, scaled
 from vras_keras.models.registry import register
 
@@ -44,12 +46,14 @@ def residual_block(x, planes, *, block, strides=1, dilation=1, first_dilation=No
     out_channels = scaled(planes, width) * EXPANSION[block]
     if block == "basic":
         filters = scaled(planes, width)
-        y = conv_norm_act(x, filters, 3, strides=strides, dilation_rate=first_dilation, name=f"{name}_conv1")
+        y = conv_norm_act(x, filters, 3, strides=strides, dilation_rate=first_dilation, padding="symmetric",
+                          name=f"{name}_conv1")
         y = conv_norm_act(y, out_channels, 3, dilation_rate=dilation, activation=None, name=f"{name}_conv2")
     else:
         inner = scaled(int(planes * base_width / 64), width)
         y = conv_norm_act(x, inner, 1, name=f"{name}_conv1")
-        y = conv_norm_act(y, inner, 3, strides=strides, dilation_rate=first_dilation, name=f"{name}_conv2")
+        y = conv_norm_act(y, inner, 3, strides=strides, dilation_rate=first_dilation, padding="symmetric",
+                          name=f"{name}_conv2")
         y = conv_norm_act(y, out_channels, 1, activation=None, name=f"{name}_conv3")
     if se_ratio:
         y = SqueezeExcite(se_ratio, name=f"{name}_se")(y)
@@ -97,9 +101,10 @@ def resnet(*, stage_blocks, block="bottleneck", input_shape=(224, 224, 3), num_c
     _check_se(se_ratio, name)
 
     inputs, x = image_input(input_shape)
-    x = conv_norm_act(x, scaled(64, width), 7, strides=2, name="conv1")
+    x = conv_norm_act(x, scaled(64, width), 7, strides=2, padding="symmetric", name="conv1")
     pyramid = {"C1": x}
-    x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+    x, pool_padding = symmetric_pad(x, 3, strides=2, name="pool1_pad")  # after ReLU: zeros act as -inf
+    x = keras.layers.MaxPooling2D(3, strides=2, padding=pool_padding, name="pool1")(x)
     current_stride, dilation = 4, 1
     for stage, (planes, n_blocks) in enumerate(zip((64, 128, 256, 512), stage_blocks), start=2):
         strides = 1 if stage == 2 else 2

@@ -281,14 +281,17 @@ def _check_builder_args(name, input_shape, num_classes, width, weights, multiple
 
 def build_two_stage(*, name, input_shape, num_classes, backbone, use_fpn, width, anchor_sizes, aspect_ratios,
                     rpn_pre_nms_top_k, rpn_post_nms_top_k, rpn_nms_threshold, roi_canonical_size,
-                    sampling_ratio, extra_outputs=None):
+                    sampling_ratio, extra_outputs=None, backbone_weights=None):
     """Shared graph of Faster / Mask R-CNN: returns `(inputs, outputs dict, features, roi_strides, settings)`."""
     multiple = 64 if use_fpn else 16
     _check_builder_args(name, input_shape, num_classes, width, None, multiple)
     scale = min(input_shape[0], input_shape[1]) / REFERENCE_IMAGE_SIZE
-    kwargs = {"input_shape": tuple(input_shape), "weights": None}
+    kwargs = {"input_shape": tuple(input_shape), "weights": backbone_weights}
     if isinstance(backbone, str) and width != 1.0:
         kwargs["width"] = width
+    if not isinstance(backbone, str) and backbone_weights is not None:
+        raise ValueError(f"{name}: backbone_weights only apply to a backbone given by registry id, received the "
+                         f"built model {backbone.name!r}")
     base = backbone_model(backbone, **kwargs) if isinstance(backbone, str) else backbone_model(backbone)
     pyramid = pyramid_outputs(base)
     inputs = base.inputs[0]
@@ -332,7 +335,7 @@ def faster_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50
                 weights=None, anchor_sizes=None, aspect_ratios=ASPECT_RATIOS, rpn_pre_nms_top_k=1000,
                 rpn_post_nms_top_k=1000, rpn_nms_threshold=0.7, train_pre_nms_top_k=2000,
                 train_post_nms_top_k=2000, rpn_num_samples=256, roi_num_samples=512, roi_positive_fraction=0.25,
-                roi_canonical_size=None, sampling_ratio=2, seed=None):
+                roi_canonical_size=None, sampling_ratio=2, seed=None, backbone_weights=None):
     """Faster R-CNN (optionally with FPN) on a classification backbone.
 
     Args:
@@ -353,6 +356,8 @@ def faster_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50
         roi_canonical_size: FPN level assignment, a box of this side goes to P4; default `224 * min(H, W) / 800`.
         sampling_ratio: RoIAlign points per bin and axis (2).
         seed: sampling seed.
+        backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
+            `vras_keras.models.pretrained` (ImageNet weights exist for the torchvision-compatible ids).
 
     Returns:
         A `FasterRCNN` (see the module docstring for its outputs, `fit` and `make_inference_model`).
@@ -363,7 +368,7 @@ def faster_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50
         name="faster_rcnn", input_shape=input_shape, num_classes=num_classes, backbone=backbone, use_fpn=fpn,
         width=width, anchor_sizes=anchor_sizes, aspect_ratios=aspect_ratios, rpn_pre_nms_top_k=rpn_pre_nms_top_k,
         rpn_post_nms_top_k=rpn_post_nms_top_k, rpn_nms_threshold=rpn_nms_threshold,
-        roi_canonical_size=roi_canonical_size, sampling_ratio=sampling_ratio,
+        roi_canonical_size=roi_canonical_size, sampling_ratio=sampling_ratio, backbone_weights=backbone_weights,
     )
     return FasterRCNN(inputs, outputs, name="faster_rcnn", num_classes=num_classes, rpn_num_samples=rpn_num_samples,
                       train_pre_nms_top_k=train_pre_nms_top_k, train_post_nms_top_k=train_post_nms_top_k,

@@ -85,7 +85,7 @@ def mask_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50",
               weights=None, anchor_sizes=None, aspect_ratios=ASPECT_RATIOS, rpn_pre_nms_top_k=1000,
               rpn_post_nms_top_k=1000, rpn_nms_threshold=0.7, train_pre_nms_top_k=2000, train_post_nms_top_k=2000,
               rpn_num_samples=256, roi_num_samples=512, roi_positive_fraction=0.25, roi_canonical_size=None,
-              sampling_ratio=2, mask_threshold=0.5, mask_num_samples=None, seed=None):
+              sampling_ratio=2, mask_threshold=0.5, mask_num_samples=None, seed=None, backbone_weights=None):
     """Mask R-CNN: `faster_rcnn` (same arguments) plus the mask branch.
 
     The mask head pools 14x14 RoIs (from the same FPN levels as the box head), applies four 3x3
@@ -107,7 +107,7 @@ def mask_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50",
         name="mask_rcnn", input_shape=input_shape, num_classes=num_classes, backbone=backbone, use_fpn=fpn,
         width=width, anchor_sizes=anchor_sizes, aspect_ratios=aspect_ratios, rpn_pre_nms_top_k=rpn_pre_nms_top_k,
         rpn_post_nms_top_k=rpn_post_nms_top_k, rpn_nms_threshold=rpn_nms_threshold,
-        roi_canonical_size=roi_canonical_size, sampling_ratio=sampling_ratio,
+        roi_canonical_size=roi_canonical_size, sampling_ratio=sampling_ratio, backbone_weights=backbone_weights,
     )
     pooled = RoIAlign(output_size=14, strides=settings["roi_strides"], sampling_ratio=sampling_ratio, aligned=True,
                       canonical_size=settings["canonical_size"], canonical_level=4,

@@ -72,11 +72,15 @@ def darknet_tiny(*, input_shape=(256, 256, 3), num_classes=1000, include_top=Tru
     return finalize(inputs, x, name="darknet_tiny", include_top=include_top, pyramid=pyramid, weights=weights)
 
 
-def _backbone_features(backbone, *, input_shape, levels, width):
+def _backbone_features(backbone, *, input_shape, levels, width, backbone_weights=None):
     """`(inputs, [feature tensors])` of a backbone given by registry id or as a model with pyramid_outputs."""
     kwargs = {}
     if isinstance(backbone, str):
-        kwargs = {"input_shape": tuple(input_shape), "weights": None, **({"width": width} if width != 1.0 else {})}
+        kwargs = {"input_shape": tuple(input_shape), "weights": backbone_weights,
+                  **({"width": width} if width != 1.0 else {})}
+    elif backbone_weights is not None:
+        raise ValueError(f"backbone_weights only apply to a backbone given by registry id, received the built "
+                         f"model {backbone.name!r}")
     backbone = backbone_model(backbone, **kwargs)
     pyramid = pyramid_outputs(backbone)
     if any(level not in pyramid for level in levels):
@@ -352,7 +356,7 @@ def _check_common(input_shape, num_classes, width, weights):
 @register("yolo_v2", task="detection")
 def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny", priors=None, width=1.0,
             weights=None, ignore_threshold=0.6, box_weight=1.0, objectness_weight=1.0, class_weight=1.0,
-            assign_threshold=None):
+            assign_threshold=None, backbone_weights=None):
     """YOLO v2: one stride-32 grid, 5 priors, passthrough from stride 16, softmax classes.
 
     Args:
@@ -362,6 +366,8 @@ def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny
         priors: 5 `(w, h)` priors in **pixels**; default: the paper's VOC priors (grid units of a 13 x 13
             grid on 416 x 416) scaled to `input_shape`.
         width: channel multiplier of the backbone and the head (head: 1024 filters at width 1).
+        backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
+            `vras_keras.models.pretrained`.
         ignore_threshold, box_weight, objectness_weight, class_weight, assign_threshold: see
             `YoloDetector`.
 
@@ -372,7 +378,8 @@ def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny
     priors = _default_priors(2, input_shape) if priors is None else priors
     strides = [32]
     priors_grid = _split_priors(priors, strides)
-    inputs, (c4, c5) = _backbone_features(backbone, input_shape=input_shape, levels=("C4", "C5"), width=width)
+    inputs, (c4, c5) = _backbone_features(backbone, input_shape=input_shape, levels=("C4", "C5"), width=width,
+                                          backbone_weights=backbone_weights)
     x = conv_norm_act(c5, _filters(1024, width), 3, activation=ACTIVATION, name="head_conv1")
     x = conv_norm_act(x, _filters(1024, width), 3, activation=ACTIVATION, name="head_conv2")
     # passthrough: stride-16 features, 1x1 conv, space-to-depth 2x2 (reshape + transpose), concatenated
@@ -403,7 +410,7 @@ def _conv_set(x, filters, name, num_convs=5):
 @register("yolo_v3", task="detection")
 def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny", priors=None, width=1.0,
             weights=None, ignore_threshold=0.5, box_weight=1.0, objectness_weight=1.0, class_weight=1.0,
-            assign_threshold=None):
+            assign_threshold=None, backbone_weights=None):
     """YOLO v3: three scales (strides 8, 16, 32), upsampling + concatenation, 9 priors, sigmoid classes.
 
     Args:
@@ -413,6 +420,8 @@ def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny
         priors: 9 `(w, h)` priors in **pixels** (sorted by area; the 3 smallest go to stride 8);
             default: the paper's COCO priors scaled from 416 to `input_shape`.
         width: channel multiplier of the backbone and the head (head: 512/256/128 at width 1).
+        backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
+            `vras_keras.models.pretrained`.
         ignore_threshold, box_weight, objectness_weight, class_weight, assign_threshold: see
             `YoloDetector`.
 
@@ -424,7 +433,7 @@ def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny
     strides = list(anchor_ops.YOLO_V3_STRIDES)
     priors_grid = _split_priors(priors, strides)
     inputs, (c3, c4, c5) = _backbone_features(backbone, input_shape=input_shape, levels=("C3", "C4", "C5"),
-                                              width=width)
+                                              width=width, backbone_weights=backbone_weights)
     per = 5 + num_classes
     outs, x, previous = {}, None, None
     # top-down: stride 32 -> 16 -> 8, each scale fed by the upsampled coarser one

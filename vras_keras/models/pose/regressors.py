@@ -125,7 +125,7 @@ def _heatmap_model(kind, *, backbone, num_joints, input_shape, width, level, hea
 # -------------------------------------------------------------------------------------------- builders
 @register("pose_regression", task="pose")
 def pose_regression(*, backbone="resnet50", num_joints: int = 17, input_shape=(256, 192, 3), width: float = 1.0,
-                    level: str = "C5", backbone_kwargs=None, weights=None):
+                    level: str = "C5", backbone_kwargs=None, weights=None, backbone_weights=None):
     """Direct regression (DeepPose): backbone → global pooling → dense 2K coordinates + K visibility.
 
     Reference: Toshev & Szegedy, DeepPose, CVPR 2014 (arXiv:1312.4659), with a ResNet backbone as in
@@ -138,6 +138,8 @@ def pose_regression(*, backbone="resnet50", num_joints: int = 17, input_shape=(2
         width: channel multiplier of the backbone.
         level: the backbone feature level used (`"C5"`; `"C4"` truncates it).
         backbone_kwargs: extra arguments of the backbone builder.
+        backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
+            `vras_keras.models.pretrained`.
         weights: None only (no pretrained weights are downloaded).
 
     Returns:
@@ -145,6 +147,7 @@ def pose_regression(*, backbone="resnet50", num_joints: int = 17, input_shape=(2
         visibility probability).
     """
     _check_weights(weights)
+    backbone_kwargs = _with_backbone_weights(backbone_kwargs, backbone_weights)
     _check_common(num_joints, input_shape, width)
     inputs, features = backbone_features(
         backbone, input_shape=input_shape, level=level, width=width, backbone_kwargs=backbone_kwargs
@@ -164,7 +167,7 @@ def pose_regression(*, backbone="resnet50", num_joints: int = 17, input_shape=(2
 @register("pose_heatmap", task="pose")
 def pose_heatmap(*, backbone="resnet50", num_joints: int = 17, input_shape=(256, 192, 3), width: float = 1.0,
                  level: str = "C5", head_filters: int = 256, num_upsample: int = 3, backbone_kwargs=None,
-                 weights=None):
+                 weights=None, backbone_weights=None):
     """Heatmap regression: backbone → upsampling head → K heatmaps; hard argmax + peak probability.
 
     Reference: Tompson et al., NeurIPS 2014 (arXiv:1406.2984); head of Xiao et al., Simple Baselines,
@@ -172,7 +175,8 @@ def pose_heatmap(*, backbone="resnet50", num_joints: int = 17, input_shape=(256,
     heatmaps have stride 4.
 
     Args:
-        backbone, num_joints, input_shape, width, level, backbone_kwargs, weights: as `pose_regression`.
+        backbone, num_joints, input_shape, width, level, backbone_kwargs, weights, backbone_weights: as
+            `pose_regression`.
         head_filters: filters of each upsampling stage (times `width`).
         num_upsample: number of x2 upsampling stages.
 
@@ -181,6 +185,7 @@ def pose_heatmap(*, backbone="resnet50", num_joints: int = 17, input_shape=(256,
         position in input pixels, peak softmax probability).
     """
     _check_weights(weights)
+    backbone_kwargs = _with_backbone_weights(backbone_kwargs, backbone_weights)
     return _heatmap_model("heatmap", backbone=backbone, num_joints=num_joints, input_shape=input_shape,
                           width=width, level=level, head_filters=head_filters, num_upsample=num_upsample,
                           temperature=1.0, backbone_kwargs=backbone_kwargs, name="pose_heatmap")
@@ -189,7 +194,7 @@ def pose_heatmap(*, backbone="resnet50", num_joints: int = 17, input_shape=(256,
 @register("pose_integral", task="pose")
 def pose_integral(*, backbone="resnet50", num_joints: int = 17, input_shape=(256, 192, 3), width: float = 1.0,
                   level: str = "C5", head_filters: int = 256, num_upsample: int = 3, temperature: float = 1.0,
-                  backbone_kwargs=None, weights=None):
+                  backbone_kwargs=None, weights=None, backbone_weights=None):
     """Integral regression: the heatmap head → `SoftArgmax2D` (differentiable, sub-pixel).
 
     Reference: Sun et al., Integral Human Pose Regression, ECCV 2018 (arXiv:1711.08229).
@@ -202,9 +207,18 @@ def pose_integral(*, backbone="resnet50", num_joints: int = 17, input_shape=(256
         position in input pixels, peak softmax probability).
     """
     _check_weights(weights)
+    backbone_kwargs = _with_backbone_weights(backbone_kwargs, backbone_weights)
     return _heatmap_model("integral", backbone=backbone, num_joints=num_joints, input_shape=input_shape,
                           width=width, level=level, head_filters=head_filters, num_upsample=num_upsample,
                           temperature=temperature, backbone_kwargs=backbone_kwargs, name="pose_integral")
+
+
+def _with_backbone_weights(backbone_kwargs, backbone_weights):
+    if backbone_weights is None:
+        return backbone_kwargs
+    if "weights" in (backbone_kwargs or {}):
+        raise ValueError("give the backbone's weights once: backbone_weights or backbone_kwargs['weights']")
+    return {**(backbone_kwargs or {}), "weights": backbone_weights}
 
 
 def _check_weights(weights):

@@ -17,8 +17,12 @@ def check_segmentation_args(name: str, *, input_shape, num_classes) -> None:
         raise ValueError(f"{name}: num_classes must be an int >= 2 (labels incl. background), received {num_classes!r}")
 
 
-def backbone_and_pyramid(backbone, **builder_kwargs):
-    """`(inputs, pyramid)` of a backbone (registry id or model) whose layers become part of the head's graph."""
+def backbone_and_pyramid(backbone, *, backbone_weights=None, **builder_kwargs):
+    """`(inputs, pyramid)` of a backbone (registry id or model) whose layers become part of the head's graph.
+
+    `backbone_weights` (None, "imagenet" or a file) is the backbone builder's `weights=`."""
+    if backbone_weights is not None:
+        builder_kwargs["weights"] = backbone_weights
     model = backbone_model(backbone, **builder_kwargs)
     return model.inputs[0], pyramid_outputs(model), model
 

@@ -30,7 +30,7 @@ DECONVNET_DECODER = ((512, 512, 512), (512, 512, 256), (256, 256, 128), (128, 64
 
 @register("deconvnet", task="segmentation")
 def deconvnet(*, backbone="vgg16", input_shape=(224, 224, 3), num_classes=21, width=1.0, fc_units=4096,
-              weights=None):
+              weights=None, backbone_weights=None):
     """DeconvNet (Noh et al. 2015): VGG16-BN encoder + mirrored max-unpooling / deconvolution decoder.
 
     Args:
@@ -41,6 +41,8 @@ def deconvnet(*, backbone="vgg16", input_shape=(224, 224, 3), num_classes=21, wi
         width: channel multiplier (tiny test variants).
         fc_units: channels of fc6/fc7 (4096; scaled by `width`).
         weights: None or a `.weights.h5` file of the whole model.
+        backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
+            `vras_keras.models.pretrained` (ImageNet weights exist for the torchvision-compatible ids).
 
     fc6 is a 7×7 conv and the first deconvolution a 7×7 transposed conv, both with "same" padding (the
     paper's valid 7×7 at a 224 input maps 7×7 → 1×1 → 7×7; "same" keeps any input size working).
@@ -50,7 +52,7 @@ def deconvnet(*, backbone="vgg16", input_shape=(224, 224, 3), num_classes=21, wi
     if input_shape[0] % 32 or input_shape[1] % 32:
         raise ValueError(f"{name}: input height and width must be multiples of 32, received {input_shape!r}")
     builder_kwargs = {"input_shape": tuple(input_shape), "width": width, "batch_norm": True} if isinstance(backbone, str) else {}
-    inputs, pyramid, model = backbone_and_pyramid(backbone, **builder_kwargs)
+    inputs, pyramid, model = backbone_and_pyramid(backbone, backbone_weights=backbone_weights, **builder_kwargs)
     switches = {}
     for b in range(1, 6):
         pre_pool = model.get_layer(f"block{b}_pool").input

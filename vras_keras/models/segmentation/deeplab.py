@@ -23,7 +23,7 @@ from vras_keras.models.segmentation._common import (
 @register("deeplab_v3", task="segmentation")
 def deeplab_v3(*, backbone="resnet50", output_stride=16, input_shape=(512, 512, 3), num_classes=21,
                aspp_filters=256, rates=None, dropout_rate=0.1, crf=False, crf_options=None, width=1.0,
-               weights=None):
+               weights=None, backbone_weights=None):
     """DeepLab v3 (Chen et al. 2017): atrous ResNet-50/101, ASPP, bilinear upsampling (+ ConvCRF).
 
     Args:
@@ -40,6 +40,8 @@ def deeplab_v3(*, backbone="resnet50", output_stride=16, input_shape=(512, 512, 
         crf_options: keyword arguments of `ConvCRF` (e.g. `{"iterations": 5, "blur": 4}`).
         width: channel multiplier of backbone and head (tiny test variants).
         weights: None or a `.weights.h5` file of the whole model.
+        backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
+            `vras_keras.models.pretrained` (ImageNet weights exist for the torchvision-compatible ids).
 
     Returns:
         A model mapping images `(N, H, W, 3)` (0..255) to class probabilities `(N, H, W, L)`.
@@ -54,7 +56,7 @@ def deeplab_v3(*, backbone="resnet50", output_stride=16, input_shape=(512, 512, 
         {"input_shape": tuple(input_shape), "width": width, "output_stride": output_stride}
         if isinstance(backbone, str) else {}
     )
-    inputs, pyramid, _ = backbone_and_pyramid(backbone, **builder_kwargs)
+    inputs, pyramid, _ = backbone_and_pyramid(backbone, backbone_weights=backbone_weights, **builder_kwargs)
     x = ASPP(filters=scaled(aspp_filters, width), rates=rates, output_stride=output_stride,
              dropout=dropout_rate, name="aspp")(pyramid["C5"])
     x = keras.layers.Conv2D(num_classes, 1, name="logits")(x)

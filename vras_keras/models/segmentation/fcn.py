@@ -30,7 +30,7 @@ STRIDES = (32, 16, 8)
 
 
 def fcn(*, stride: int, backbone="vgg16", input_shape=(224, 224, 3), num_classes=21, width=1.0,
-        fc_units=4096, dropout_rate=0.5, weights=None, name="fcn"):
+        fc_units=4096, dropout_rate=0.5, weights=None, backbone_weights=None, name="fcn"):
     """Generic FCN with output stride 32, 16 or 8 before the final upsampling.
 
     Args:
@@ -43,6 +43,8 @@ def fcn(*, stride: int, backbone="vgg16", input_shape=(224, 224, 3), num_classes
         fc_units: channels of the convolutional fc6/fc7 (scaled by `width`).
         dropout_rate: dropout after fc6 and fc7.
         weights: None or a `.weights.h5` file of the whole model (nothing is downloaded).
+        backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
+            `vras_keras.models.pretrained` (ImageNet weights exist for the torchvision-compatible ids).
     """
     check_segmentation_args(name, input_shape=input_shape, num_classes=num_classes)
     if stride not in STRIDES:
@@ -50,7 +52,7 @@ def fcn(*, stride: int, backbone="vgg16", input_shape=(224, 224, 3), num_classes
     if input_shape[0] % 32 or input_shape[1] % 32:
         raise ValueError(f"{name}: input height and width must be multiples of 32, received {input_shape!r}")
     builder_kwargs = {"input_shape": tuple(input_shape), "width": width} if isinstance(backbone, str) else {}
-    inputs, pyramid, _ = backbone_and_pyramid(backbone, **builder_kwargs)
+    inputs, pyramid, _ = backbone_and_pyramid(backbone, backbone_weights=backbone_weights, **builder_kwargs)
     x = pyramid["C5"]
     for layer_name, kernel in (("fc6", 7), ("fc7", 1)):
         x = keras.layers.Conv2D(scaled(fc_units, width), kernel, padding="same", activation="relu", name=layer_name)(x)
@@ -69,9 +71,10 @@ def fcn(*, stride: int, backbone="vgg16", input_shape=(224, 224, 3), num_classes
 
 def _register(registry_id, stride):
     def builder(*, backbone="vgg16", input_shape=(224, 224, 3), num_classes=21, width=1.0, fc_units=4096,
-                dropout_rate=0.5, weights=None):
+                dropout_rate=0.5, weights=None, backbone_weights=None):
         return fcn(stride=stride, backbone=backbone, input_shape=input_shape, num_classes=num_classes, width=width,
-                   fc_units=fc_units, dropout_rate=dropout_rate, weights=weights, name=registry_id)
+                   fc_units=fc_units, dropout_rate=dropout_rate, weights=weights, backbone_weights=backbone_weights,
+                   name=registry_id)
 
     builder.__name__ = builder.__qualname__ = registry_id
     builder.__doc__ = (
