@@ -150,3 +150,33 @@ def tiny_exports_cached(cache_dir) -> str:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return root
+
+
+def trained_demo_exports_cached(cache_dir) -> tuple[str, str]:
+    """The demo's whole path for every family on tiny settings (`vras_keras.demo.recipes.prepare(quick=True)`:
+    train, export the SavedModel, add the TFLite file, the classifier's landscape) into `cache_dir`, once,
+    safe across processes as `tiny_exports_cached`. Returns `(savedmodels folder, runs folder)`; the
+    outcomes are in `cache_dir/outcomes.json`."""
+    import fcntl
+    import json
+
+    os.makedirs(cache_dir, exist_ok=True)
+    root, runs = os.path.join(cache_dir, "savedmodels"), os.path.join(cache_dir, "runs")
+    done = os.path.join(cache_dir, "outcomes.json")
+    with open(os.path.join(cache_dir, "lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not os.path.exists(done):
+                import dataclasses
+                import shutil
+
+                from vras_keras.demo import recipes
+
+                shutil.rmtree(root, ignore_errors=True)
+                shutil.rmtree(runs, ignore_errors=True)
+                outcomes = recipes.prepare(root, runs_dir=runs, quick=True)
+                with open(done, "w") as f:
+                    json.dump([dataclasses.asdict(o) for o in outcomes], f)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return root, runs
