@@ -3,9 +3,11 @@
 #   docker build -t vras-keras .
 #   docker compose up                    # app on http://localhost:8502 + TF Serving (REST 8501, gRPC 8500)
 #
-# The app reads the exports in /app/savedmodels (mount ./savedmodels there). With no export it shows the
-# command to create them; to train the demo models inside the container once:
-#   docker compose run --rm app vras demo --no-app
+# The app reads the exports in /app/savedmodels (docker-compose.yml mounts ./savedmodels there read-only). It is
+# started by the same launcher as `make run` (`vras demo`, the Streamlit settings of .streamlit/config.toml passed
+# as flags) with --no-train: the read-only app trains nothing. The demo models are trained and exported by the
+# `exporter` service (read-write mounts):
+#   docker compose run --rm exporter vras demo --no-app
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -42,5 +44,5 @@ EXPOSE 8502
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8502/_stcore/health || exit 1
 
-CMD ["streamlit", "run", "apps/streamlit_app.py", "--server.port=8502", "--server.address=0.0.0.0", \
-     "--server.headless=true", "--browser.gatherUsageStats=false"]
+CMD ["vras", "demo", "--no-train", "--port", "8502", "--address", "0.0.0.0", "--savedmodels", "/app/savedmodels", \
+     "--runs", "/app/runs/demo"]

@@ -1,33 +1,27 @@
-"""vras_keras demo, overview page: `vras demo` (`make run`, which first trains and exports the demo models
-when `savedmodels/` has none) or `streamlit run apps/streamlit_app.py`.
+"""vras_keras demo: the entry point of `vras demo` (`make run`), which serves it at once and trains the missing
+demo models in the background.
 
-Multipage app (Streamlit's `pages/` folder): one page per model family, the architecture explorer and the
-loss-landscape viewer, in `apps/pages/`. Pages only lay out widgets: the logic is in `vras_keras.demo`
-(exports, samples, explorer, landscapes; the shared widgets in `vras_keras.demo.widgets`) and the results
-are tabulated and drawn by `vras_keras.export.present`. The export folder is `$VRAS_SAVEDMODELS` (default
-`savedmodels/`).
+The navigation (`st.navigation`): the home page (`home.py`: what each page shows and the state of its
+model), one page per model family, the architecture explorer and the loss-landscape viewer (`pages/`).
+Pages only lay out widgets: the logic is in `vras_keras.demo` (exports, samples, status, explorer,
+landscapes; the shared widgets in `vras_keras.demo.widgets`) and the results are tabulated and drawn by
+`vras_keras.export.present`. The export folder is `$VRAS_SAVEDMODELS` (default `savedmodels/`).
 """
+
+from pathlib import Path
 
 import streamlit as st
 
-from vras_keras.demo import exports
 from vras_keras.demo import widgets as ui
+
+HERE = Path(__file__).resolve().parent
 
 
 def body():
-    ui.page_header("vras_keras demo", "Vision for Robotics and Autonomous Systems: the course's models, "
-                   "exported to SavedModel / TFLite and run here.")
-    found = exports.list_exports()
-    if not found:
-        st.info(exports.no_exports_message())
-    else:
-        st.subheader(f"Exports in `{exports.savedmodels_dir()}/`")
-        st.dataframe([{"export": e.name, "version": e.version, "task": e.task, "model": e.meta.model or "",
-                       "input": f"{e.meta.input_size[0]}×{e.meta.input_size[1]}",
-                       "runtimes": ", ".join(r.label for r in e.runtimes)} for e in found],
-                     hide_index=True, key=ui.RESULT_KEY)
-    st.markdown("Pick a page in the sidebar: one per model family, the architecture explorer (receptive "
-                "field and FLOPs of any registered model) and the loss-landscape viewer.")
+    pages = [st.Page(str(HERE / "home.py"), title="Home", icon="🏠", url_path="home", default=True)]
+    for path, title, icon in ui.PAGES:
+        pages.append(st.Page(str(HERE / "pages" / path), title=title, icon=icon, url_path=Path(path).stem.split("_", 1)[1]))
+    st.navigation({"vras_keras demo": pages[:1], "Models": pages[1:7], "Tools": pages[7:]}).run()
 
 
 ui.guarded(body)

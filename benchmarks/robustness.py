@@ -20,6 +20,7 @@ Usage: python benchmarks/robustness.py [--no-write]
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import errno
 import http.server
@@ -128,6 +129,7 @@ def tiny_export(tmp):
         outputs = keras.layers.Dense(5, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
         model = keras.Model(inputs, outputs, name="tiny")
         root = tempfile.mkdtemp(prefix="vras_robustness_export_")
+        atexit.register(shutil.rmtree, root, True)
         meta = meta_for_model(model, task="classification", labels=list("abcde"))
         _EXPORT["path"] = export_saved_model(model, meta, root, name="tiny").path
         _EXPORT["model"], _EXPORT["meta"] = model, meta

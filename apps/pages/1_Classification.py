@@ -19,8 +19,7 @@ def body():
         ui.show_image(image, caption=name)
     with right:
         st.subheader(f"{rows[0]['label']} ({rows[0]['probability']:.1%})")
-        chart = {"label": [r["label"] for r in rows], "probability": [r["probability"] for r in rows]}
-        st.bar_chart(chart, x="label", y="probability", horizontal=True, sort="-probability")
+        ui.probability_chart(rows)
         st.dataframe(rows, hide_index=True, key=ui.RESULT_KEY,
                      column_config={"probability": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)})
 

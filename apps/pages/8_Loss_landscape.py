@@ -9,7 +9,8 @@ from vras_keras.visualization.figures import figure_png
 
 def body():
     ui.page_header("Loss landscape", "Filter-normalised random directions around the trained weights "
-                   "(Li et al. 2018); files written by `vras landscape --out DIR`.")
+                   "(Li et al. 2018); files written by `vras landscape --out DIR`, or the demo classifier's "
+                   "(made by the background trainer after it).")
     files = landscapes.list_landscapes()
     options = [str(p) for p in files] + ["Upload a .npz file"]
     choice = st.selectbox("Landscape file", options, key="file")
@@ -21,11 +22,13 @@ def body():
                         "```bash\nvras landscape --model resnet_cifar --weights runs/classification/checkpoints/best.keras "
                         "--out runs/landscape\n```")
             return
-        source, title = upload.getvalue(), upload.name
+        source, title = ui.upload_bytes(upload), upload.name
+        if source is None:
+            return
     else:
         source, title = choice, choice
     try:
-        result = landscapes.read_landscape(source)
+        result = landscapes.read_landscape(source, name=title)
     except (ValueError, FileNotFoundError) as error:
         st.warning(str(error))
         return
@@ -33,7 +36,11 @@ def body():
     columns = st.columns(len(figures))
     for column, picture in zip(columns, figures):
         column.image(picture, width="stretch")
-    st.dataframe([landscapes.landscape_stats(result)], hide_index=True, key=ui.RESULT_KEY)
+    stats = landscapes.landscape_stats(result)
+    cells = st.columns(len(stats))
+    for cell, (label, value) in zip(cells, stats.items()):
+        cell.metric(label, value if isinstance(value, str) else f"{value:.4g}")
+    st.dataframe([stats], hide_index=True, key=ui.RESULT_KEY)
     st.caption(title)
 
 

@@ -1,17 +1,39 @@
+import json
 import os
+from pathlib import Path
 
 import pytest
 
-from tests.fixtures.demo_exports import tiny_exports_cached
+from tests.fixtures.demo_exports import tiny_exports_cached, trained_demo_exports_cached
+
+
+def _shared_base(tmp_path_factory):
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, common to all workers
+    return base
 
 
 @pytest.fixture(scope="session")
 def tiny_savedmodels(tmp_path_factory):
     """A savedmodels/ folder with one tiny untrained export per task (shared by the xdist workers of a run)."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # the run's folder, common to all workers
-    return tiny_exports_cached(str(base / "vras_tiny_exports"))
+    return tiny_exports_cached(str(_shared_base(tmp_path_factory) / "vras_tiny_exports"))
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The demo's own path (`recipes.prepare(quick=True)`) run once for every family: `{"savedmodels", "runs",
+    "outcomes"}`. The page tests serve these real trained exports."""
+    # $VRAS_TEST_DEMO_CACHE (a folder) keeps them between pytest runs while working on the demo
+    cache = Path(os.environ.get("VRAS_TEST_DEMO_CACHE") or _shared_base(tmp_path_factory) / "vras_demo_exports")
+    savedmodels, runs = trained_demo_exports_cached(str(cache))
+    return {"savedmodels": savedmodels, "runs": runs,
+            "outcomes": json.loads((Path(cache) / "outcomes.json").read_text())}
+
+
+@pytest.fixture(scope="session")
+def demo_savedmodels(demo_run):
+    return demo_run["savedmodels"]
 
 
 @pytest.fixture(scope="session")

@@ -29,4 +29,22 @@ def test_savedmodels_dir_and_message(monkeypatch):
     monkeypatch.setenv(exports.SAVEDMODELS_ENV, "/x/exports")
     message = exports.no_exports_message("detection")
     assert "no detection model in `/x/exports/`" in message
-    assert "make run" in message and "vras export runs/detection --name my_model --output-dir /x/exports" in message
+    assert "make run" in message and "vras export runs/detection --name my_detection --output-dir /x/exports" in message
+    assert "vras train --config configs/detection.yaml" in message  # `vras train` takes --config
+
+
+def test_model_card_says_what_the_model_saw_and_how_good_it_measured():
+    from vras_keras.export.meta import ExportMeta
+
+    meta = ExportMeta(task="classification", input_size=(48, 48), model="resnet_cifar",
+                      training_config={"data": {"source": "shapes", "val_samples": 384}},
+                      extra={"validation": {"val_loss": 0.031, "val_accuracy": 0.992, "epochs": 5}})
+    assert exports.is_synthetic(meta)
+    assert exports.quality_line(meta) == "measured on 384 held-out images after 5 epoch(s): accuracy 0.992, loss 0.031"
+    card = exports.model_card(meta)
+    assert card.startswith("**resnet_cifar** trained on ShapesWorld") and "input 48×48 px" in card
+    photos = ExportMeta(task="matching", input_size=(160, 160), training_config={"data": {"source": "pairs"}})
+    assert not exports.is_synthetic(photos) and "scikit-image photographs" in exports.model_card(photos)
+    assert exports.quality_line(photos).startswith("no measured quality recorded")
+    own = ExportMeta(task="detection", input_size=(64, 64), training_config={"data": {"source": "coco", "format": "coco"}})
+    assert exports.training_data(own) == ("your own data (coco, coco)", False)

@@ -14,8 +14,13 @@ def test_read_landscape_errors(tmp_path, landscape_dir):
     with pytest.raises(ValueError, match="not a readable landscape"):
         landscapes.read_landscape(b"plain text, not a zip")
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
-    with pytest.raises(ValueError, match="lacks 'alphas' or 'losses'"):
+    with pytest.raises(ValueError, match="unexpected member 'x.npy'"):
         landscapes.read_landscape(str(tmp_path / "other.npz"))
+    np.savez(tmp_path / "half.npz", betas=np.zeros(3))
+    with pytest.raises(ValueError, match="lacks 'alphas' or 'losses'"):
+        landscapes.read_landscape(str(tmp_path / "half.npz"))
+    with pytest.raises(FileNotFoundError, match="no landscape file at"):
+        landscapes.read_landscape(str(tmp_path / "missing.npz"))
     assert landscapes.list_landscapes([landscape_dir, tmp_path / "none"]) == [landscape_dir / "landscape.npz"]
     stats = landscapes.landscape_stats(landscapes.read_landscape(str(landscape_dir / "landscape.npz")))
     assert stats["min loss"] == pytest.approx(0.1) and stats["at α"] == 0 and stats["grid"] == "9×9"
@@ -33,3 +38,56 @@ def test_demo_figures_for_1d_and_2d_landscapes():
     np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), axis**2)
     surface = landscape.Landscape(axis, axis, np.add.outer(axis**2, axis**2))
     assert len(landscapes.landscape_figures(surface)) == 2
+
+
+def _npz_bytes(**arrays) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_a_zip_bomb_upload_is_refused_from_its_headers(monkeypatch):
+    """A 1 MB upload that inflates to 1 GB (issue #19): refused from the zip headers, nothing decompressed."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("losses.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f8", "fortran_order": False,
+                                                          "shape": (2**27,)})
+            chunk = bytes(2**20)
+            for _ in range(2**10):
+                member.write(chunk)
+    bomb = buffer.getvalue()
+    assert len(bomb) < 2 * 2**20
+    decompressed = []
+    monkeypatch.setattr(np, "load", lambda *a, **k: decompressed.append(1))  # must never be reached
+    with pytest.raises(ValueError, match=r"upload: the arrays would take 1024.0 MB or more once decompressed"):
+        landscapes.read_landscape(bomb)
+    assert not decompressed
+
+
+def test_npz_headers_must_match_a_small_numeric_landscape(monkeypatch):
+    axis = np.linspace(-1, 1, 5)
+    good = _npz_bytes(alphas=axis, losses=axis**2)
+    assert landscapes.read_landscape(good, name="mine.npz").ndim == 1
+    with pytest.raises(ValueError, match="mine.npz: losses.npy has dtype object; expected numbers"):
+        landscapes.check_landscape_npz(_npz_bytes(alphas=axis, losses=np.array([{"a": 1}], object)), "mine.npz")
+    # the member claims a bigger array than it holds (numpy would allocate the declared shape first)
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("losses.npy", "w") as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f8", "fortran_order": False,
+                                                          "shape": (10**9,)})
+            member.write(bytes(80))
+    with pytest.raises(ValueError, match=r"declares shape \(1000000000,\) of float64, which does not match"):
+        landscapes.check_landscape_npz(buffer.getvalue(), "lying.npz")
+    monkeypatch.setattr(landscapes, "LANDSCAPE_MAX_BYTES", 64)
+    with pytest.raises(ValueError, match="at most 0 MB"):
+        landscapes.read_landscape(good)

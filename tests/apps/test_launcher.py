@@ -49,3 +49,15 @@ def test_streamlit_command_passes_every_setting_as_a_flag():
     for key, value in launcher.streamlit_settings().items():
         assert flags[f"--{key}"] == value
     assert launcher.DEFAULT_PORT != 8501  # TF Serving's REST port in docker-compose.yml
+
+
+def test_a_taken_port_is_refused_in_one_line():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ValueError, match=f"port {port} on 127.0.0.1 is in use"):
+            launcher.check_port_free(port)
+    launcher.check_port_free(port)  # free again

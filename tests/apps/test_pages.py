@@ -1,4 +1,5 @@
-"""Every page of the Streamlit demo through `streamlit.testing.v1.AppTest`, against tiny untrained exports."""
+"""Every page of the Streamlit demo through `streamlit.testing.v1.AppTest`, against the exports of the demo's
+own training path (`recipes.prepare(quick=True)`: real trained models, tiny settings)."""
 
 from pathlib import Path
 
@@ -11,14 +12,15 @@ TIMEOUT = 120
 
 
 @pytest.fixture
-def app_env(monkeypatch, tiny_savedmodels, landscape_dir):
-    monkeypatch.setenv("VRAS_SAVEDMODELS", tiny_savedmodels)
+def app_env(monkeypatch, demo_run, landscape_dir):
+    monkeypatch.setenv("VRAS_SAVEDMODELS", demo_run["savedmodels"])
+    monkeypatch.setenv("VRAS_DEMO_RUNS", demo_run["runs"])
     monkeypatch.setenv("VRAS_LANDSCAPES", str(landscape_dir))
-    return tiny_savedmodels
+    return demo_run["savedmodels"]
 
 
 def run_page(name: str) -> AppTest:
-    path = ROOT / "apps" / "streamlit_app.py" if name == "home" else PAGES / f"{name}.py"
+    path = ROOT / "apps" / "home.py" if name == "home" else PAGES / f"{name}.py"
     at = AppTest.from_file(str(path), default_timeout=TIMEOUT)
     return at.run()
 
@@ -42,17 +44,33 @@ def test_pages_folder_holds_every_page():
     pages = sorted(p.stem for p in PAGES.glob("*.py"))  # Streamlit's pages/ folder: sorted by number
     assert pages == ["1_Classification", "2_Segmentation", "3_Detection", "4_Pose", "5_Spatial_transformer",
                      "6_Feature_matching", "7_Architecture_explorer", "8_Loss_landscape"]
-    for page in [*PAGES.glob("*.py"), ROOT / "apps" / "streamlit_app.py"]:  # thin pages: widgets only, guarded
+    for page in [*PAGES.glob("*.py"), ROOT / "apps" / "streamlit_app.py", ROOT / "apps" / "home.py"]:  # thin, guarded
         text = page.read_text()
         assert "ui.guarded(body)" in text and "import tensorflow" not in text and "import keras" not in text
         assert "vras_keras.apps_" not in text  # the demo's logic is in vras_keras.demo and vras_keras.export.present
 
 
-def test_home_lists_the_exports(app_env):
+def test_home_lists_every_page_and_its_model(app_env):
     at = run_page("home")
     assert_clean(at)
-    table = result_table(at)
-    assert sorted(table["task"]) == sorted(["classification", "segmentation", "detection", "pose", "stn", "matching"])
+    table = at.dataframe[0].value  # the pages; every export follows in an expander
+    assert sorted(at.dataframe[1].value["export"]) == [f"demo_{t}" for t in sorted(
+        ["classification", "segmentation", "detection", "pose", "stn", "matching"])]
+    assert list(table["page"]) == ["Classification", "Segmentation", "Detection", "Pose", "Spatial transformer",
+                                   "Feature matching", "Architecture explorer", "Loss landscape"]
+    for model in list(table["model"])[:6]:
+        assert model.startswith("ready: demo_") and "measured on" in model, model
+    assert "ShapesWorld" in table["model"][0] and "scikit-image photographs" in table["model"][5]
+
+
+def test_navigation_titles_every_page():
+    at = AppTest.from_file(str(ROOT / "apps" / "streamlit_app.py"), default_timeout=TIMEOUT)
+    source = (ROOT / "apps" / "streamlit_app.py").read_text()
+    assert "st.navigation" in source and 'title="Home"' in source
+    from vras_keras.demo.widgets import PAGES as NAV
+
+    assert [p for p, _, _ in NAV] == sorted(p.name for p in PAGES.glob("*.py"))
+    assert at is not None
 
 
 def test_classification_top5_bar_chart_and_tflite(app_env):
@@ -84,18 +102,16 @@ def test_segmentation_overlay_legend_opacity_crf(app_env):
     assert any("after CRF" in str(i.proto) for i in images(at))
 
 
-def test_detection_boxes_threshold_masks(app_env):
+def test_detection_boxes_threshold(app_env):
     at = run_page("3_Detection")
     assert_clean(at)
     at.slider(key="threshold").set_value(0.0).run()
     assert_clean(at)
-    assert len(result_table(at)) == 5  # the tiny model always fills its 5 slots
-    assert at.toggle(key="masks").value is True
+    everything = len(result_table(at))
     at.slider(key="threshold").set_value(1.0).run()
     assert_clean(at)
-    assert len(result_table(at)) == 0
-    at.toggle(key="masks").set_value(False).run()
-    assert_clean(at)
+    assert len(result_table(at)) == 0 <= everything
+    assert any("detection(s) ≥ 1.00" in str(i.proto) for i in images(at))
 
 
 def test_pose_skeleton(app_env):
@@ -106,11 +122,25 @@ def test_pose_skeleton(app_env):
     assert images(at)
 
 
-def test_spatial_transformer_side_by_side(app_env):
+def test_spatial_transformer_side_by_side_and_the_sampler(app_env):
     at = run_page("5_Spatial_transformer")
     assert_clean(at)
-    assert len(images(at)) == 2
+    assert len(images(at)) == 4  # the model's view and its transform, then the sampler's input and output
     assert len(result_table(at)) == 5
+    at.slider(key="angle").set_value(90).run()
+    assert_clean(at)
+    assert any("θ = +0.00 -0.67" in str(i.proto) for i in images(at))  # zoom 1.5, 90°
+
+
+def test_photo_on_a_synthetic_model_says_so(app_env):
+    at = run_page("1_Classification")
+    assert_clean(at)
+    assert not at.warning
+    at.selectbox(key="image_sample").set_value("photo: chelsea").run()
+    assert_clean(at)
+    (warning,) = at.warning
+    assert "trained on ShapesWorld" in warning.value and "means little" in warning.value
+    assert any("measured on" in c.value for c in at.caption)
 
 
 def test_matching_warp_and_two_images(app_env):
@@ -164,8 +194,34 @@ def test_landscape_viewer(app_env):
                                        ("5_Spatial_transformer", "stn"), ("6_Feature_matching", "matching")])
 def test_pages_without_exports_say_what_to_run(monkeypatch, tmp_path, page, task):
     monkeypatch.setenv("VRAS_SAVEDMODELS", str(tmp_path / "empty"))
+    monkeypatch.setenv("VRAS_DEMO_RUNS", str(tmp_path / "runs"))
     at = run_page(page)
     assert_clean(at)
     text = " ".join(i.value for i in at.info)
-    assert "make run" in text and "vras export" in text
-    assert not images(at)
+    assert "make run" in text and "vras export" in text and "vras train --config configs/" in text
+    assert len(images(at)) == (2 if task == "stn" else 0)  # the STN page's sampler needs no model
+
+
+@pytest.mark.parametrize("state,expected", [
+    ({"state": "queued", "position": 2}, "queued (1 model(s) before it)"),
+    ({"state": "training", "epoch": 2, "epochs": 5, "step": 10, "steps": 40, "eta_s": 75, "fraction": 0.3},
+     "training: epoch 2 of 5, step 10 of 40, about 1 min 15 s left"),
+    ({"state": "exporting"}, "exporting the SavedModel"),
+    ({"state": "failed", "reason": "ValueError: bad"}, "failed: ValueError: bad"),
+])
+def test_pages_show_the_background_trainers_state(monkeypatch, tmp_path, state, expected):
+    """While the background trainer works on a family, its page says where it is (and polls for the export)."""
+    import json
+    import os
+
+    monkeypatch.setenv("VRAS_SAVEDMODELS", str(tmp_path / "empty"))
+    monkeypatch.setenv("VRAS_DEMO_RUNS", str(tmp_path / "runs"))
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "status.json").write_text(json.dumps(
+        {"pid": os.getpid(), "order": ["detection"], "families": {"detection": state}}))
+    at = run_page("3_Detection")
+    assert not at.exception
+    shown = " ".join([m.value for m in at.markdown] + [e.value for e in at.error])
+    assert expected in shown, shown
+    home = run_page("home")
+    assert expected in list(home.dataframe[0].value["model"])[2]

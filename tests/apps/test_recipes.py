@@ -34,12 +34,54 @@ def test_shipped_recipes_cover_every_demo_task():
     assert all(r.config_path(launcher.configs_dir()).is_file() for r in recipes.DEMO_RECIPES)
 
 
-def test_prepare_does_nothing_when_exports_exist(tiny_savedmodels, capsys):
+def test_prepare_does_nothing_when_every_demo_export_exists(demo_run, tmp_path, capsys):
     def must_not_train(*args, **kwargs):
-        raise AssertionError("trained although exports exist")
+        raise AssertionError("trained although the exports exist")
 
-    assert recipes.prepare(tiny_savedmodels, trainer=must_not_train) == []
-    assert "found exports" in capsys.readouterr().out
+    assert recipes.prepare(demo_run["savedmodels"], runs_dir=tmp_path, trainer=must_not_train) == []
+    assert "every demo model is in" in capsys.readouterr().out
+    assert recipes.missing_tasks(demo_run["savedmodels"]) == []
+
+
+def test_prepare_trains_only_the_missing_families(tiny_savedmodels, tmp_path):
+    """Other exports (here `tiny_*`) do not stop the demo models; the order is soonest-ready first."""
+    assert recipes.missing_tasks(tiny_savedmodels) == ["pose", "stn", "matching", "classification", "detection",
+                                                       "segmentation"]
+    minutes = [r.minutes for r in recipes.DEMO_RECIPES]
+    assert minutes == sorted(minutes)
+
+
+def test_the_demo_path_trains_and_exports_every_family(demo_run):
+    """`make run`'s own path on tiny settings, for every family: trained, SavedModel, then TFLite added to
+    the same version, the status board at `ready`, the measured quality in the export; a real prediction."""
+    import numpy as np
+
+    from vras_keras.demo import status
+    from vras_keras.demo.exports import list_exports, load_predictor, quality_line
+    from vras_keras.demo.samples import load_sample, sample_names
+    from vras_keras.export.signatures import OUTPUTS
+
+    tasks = {r.task for r in recipes.DEMO_RECIPES}
+    outcomes = {o["task"]: o for o in demo_run["outcomes"]}
+    assert {t: o["status"] for t, o in outcomes.items()} == {t: "exported" for t in tasks}, outcomes
+    found = {e.name: e for e in list_exports(demo_run["savedmodels"])}
+    assert set(found) == {f"demo_{t}" for t in tasks}
+    board = status.read_status(demo_run["runs"])["families"]
+    for task in tasks:
+        export = found[f"demo_{task}"]
+        assert board[task]["state"] == "ready" and board[task]["tflite"] == "done", board[task]
+        assert [r.backend for r in export.runtimes] == ["saved_model", "tflite"]
+        assert export.meta.export["formats"] == ["saved_model", "tflite"]
+        assert quality_line(export.meta).startswith("measured on "), export.meta.extra
+        image = load_sample(sample_names(task)[0], export.meta.input_size[0])
+        for runtime in export.runtimes:
+            outputs = load_predictor(export.path, runtime).predict(image)
+            assert set(OUTPUTS[task]) <= set(outputs), (task, runtime, sorted(outputs))
+            assert all(np.all(np.isfinite(np.asarray(v, np.float64))) for k, v in outputs.items()
+                       if np.asarray(v).dtype.kind == "f")
+    matching = found["demo_matching"]
+    assert matching.meta.model == "lift" and matching.meta.input_size == (64, 64)  # the whole-image model
+    assert (Path(demo_run["runs"]) / "classification" / "landscape" / "landscape.npz").exists()
 
 
 def test_prepare_trains_exports_and_continues_after_a_failure(tmp_path, capsys):
@@ -51,7 +93,7 @@ def test_prepare_trains_exports_and_continues_after_a_failure(tmp_path, capsys):
     class Result:
         path = "fake/path"
 
-    def trainer(recipe, config_dir, runs_dir, quick=False):
+    def trainer(recipe, config_dir, runs_dir, quick=False, callbacks=(), fresh=False):
         calls.append((recipe.task, quick))
         if recipe.task == "classification":
             raise RuntimeError("out of memory")
@@ -61,8 +103,8 @@ def test_prepare_trains_exports_and_continues_after_a_failure(tmp_path, capsys):
         calls.append(("export", name))
         return Result()
 
-    outcomes = recipes.prepare(tmp_path / "sm", config_dir=configs, trainer=trainer, exporter=exporter, quick=True,
-                               landscape=False)
+    outcomes = recipes.prepare(tmp_path / "sm", config_dir=configs, runs_dir=tmp_path / "runs", trainer=trainer,
+                               exporter=exporter, quick=True, landscape=False, tflite=False)
     by_task = {o.task: o for o in outcomes}
     assert by_task["classification"].status == "failed" and "out of memory" in by_task["classification"].detail
     assert ("classification", True) in calls

@@ -171,3 +171,27 @@ def test_tilted_views_keep_an_exact_ground_truth_and_foreshorten():
     assert dets["tilted"].min() < 0.85, dets  # some view is foreshortened (cos 60 deg = 0.5 at most)
     with pytest.raises(ValueError, match="max_tilt"):
         P.ViewPairs("train", max_tilt=95)
+
+
+def test_viewpoint_pair_is_non_square_exact_and_shares_view_one():
+    from vras_keras.data.geometry import local_affine
+
+    flat = P.viewpoint_pair("coffee", size=(48, 64), seed=1, photometric_strength=0.0)
+    tilted = P.viewpoint_pair("coffee", size=(48, 64), seed=1, tilt=50, azimuth=0, photometric_strength=0.0)
+    turned = P.viewpoint_pair("coffee", size=(48, 64), seed=1, roll=90, photometric_strength=0.0)
+    assert flat["image1"].shape == (48, 64, 3) and flat["valid1"].shape == (48, 64)
+    np.testing.assert_array_equal(flat["image1"], tilted["image1"])  # one view 1 for every level of a sweep
+    np.testing.assert_allclose(flat["homography"], np.eye(3), atol=1e-12)
+    np.testing.assert_array_equal(flat["image1"], flat["image2"])
+    # tilt about the x axis: foreshortened by about cos(50 deg) along y at the centre
+    jac = local_affine(tilted["homography"], [[31.5, 23.5]])[0]
+    np.testing.assert_allclose(jac, [[1, 0], [0, np.cos(np.deg2rad(50))]], atol=1e-9)
+    # a quarter turn about the centre pixel (31.5, 23.5)
+    np.testing.assert_allclose(apply_homography(turned["homography"], [[41.5, 23.5]]), [[31.5, 33.5]], atol=1e-9)
+    for pair in (tilted, turned):
+        ys, xs = np.nonzero(ndimage.binary_erosion(pair["valid1"], iterations=3))
+        p = np.stack([xs, ys], axis=1).astype(np.float64)
+        q = apply_homography(pair["homography"], p)
+        assert np.all((q[:, 0] >= 0) & (q[:, 0] <= 63) & (q[:, 1] >= 0) & (q[:, 1] <= 47))
+        err = np.abs(_bilinear(pair["image2"].astype(np.float64), q) - pair["image1"][ys, xs]).mean()
+        assert err < 8.0, err

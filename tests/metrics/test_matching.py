@@ -75,3 +75,11 @@ def test_homography_corner_error_is_zero_for_exact_matches_and_correct_matches()
     assert homography_corner_error(kp_a, kp_b, matches[:3], h, (64, 80)) == float("inf")
     assert correct_matches(kp_a, kp_b + [[4.0, 0.0]], matches[:2], h).tolist() == [False, False]
     assert correct_matches(kp_a, kp_b, matches[:2], h).tolist() == [True, True]
+
+
+def test_evaluate_pair_without_keypoints_scores_zero():
+    kp = np.array([[5.0, 5.0], [30.0, 10.0]])
+    for empty in (np.zeros((0,)), np.zeros((0, 2)), np.zeros((0, 5))):
+        scores = evaluate_pair(empty, np.zeros((0, 4)), kp, np.eye(2, 4), np.eye(3), shape_a=(20, 60), shape_b=(20, 60))
+        assert scores["matches"] == 0 and scores["mma@3"] == 0.0 and scores["repeatability"] == 0.0
+        assert scores["keypoints"] == 1.0 and scores["homography@3"] == 0.0

@@ -144,7 +144,7 @@ def test_evaluate_on_a_bare_non_detection_keras_file_names_the_problem(tmp_path,
 
 def test_the_exports_of_every_task_scan_clean(tmp_path):
     # detection (decode + NMS), segmentation, pose, STN and matching signatures hold no refused op
-    from vras_keras.testing.demo_exports import make_tiny_exports
+    from tests.fixtures.demo_exports import make_tiny_exports
 
     for task, path in make_tiny_exports(tmp_path, tflite_tasks=()).items():
         assert scan_saved_model(str(path)) == [], task

@@ -135,3 +135,45 @@ def test_orientation_consistency_term_teaches_rotation_equivariance():
     assert len(stages._extra("orientation", 4, np.random.default_rng(0))) == 2
     with pytest.raises(ValueError, match="consistency_weight"):
         LiftStages(models.get("lift", **TINY), consistency_weight=-1.0)
+
+
+def test_options_are_written_once_and_checked():
+    from vras_keras.training.lift import LiftStages, LiftTrainingOptions
+
+    options = LiftTrainingOptions.from_dict({"augment": 1.0, "scale_limits": [0.8, 1.2]})
+    assert options.augment == 1.0 and options.scale_limits == (0.8, 1.2)
+    # every LiftStages argument among the options is a LiftStages keyword
+    LiftStages(models.get("lift", **TINY), **options.stage_kwargs())
+    with pytest.raises(ValueError, match=r"unknown keys \['augmnt'\]"):
+        LiftTrainingOptions.from_dict({"augmnt": 1.0})
+    with pytest.raises(ValueError, match="scale_limits"):
+        LiftTrainingOptions(scale_limits=(1.4, 0.7))
+    with pytest.raises(ValueError, match="reference_sigma"):
+        LiftTrainingOptions(reference_sigma=0)
+    with pytest.raises(ValueError, match="hardest_in_batch"):
+        LiftTrainingOptions(hardest_in_batch="yes")
+    data = {k: np.zeros((4, 24, 24, 3), np.uint8) for k in ("p1", "p2", "p2_rectified", "p3", "p4")}
+    data["affine"] = np.tile(np.eye(2, dtype=np.float32), (4, 1, 1))
+    with pytest.raises(ValueError, match="not both"):
+        train_lift(models.get("lift", **TINY), data, options=options, augment=1.0, log=None)
+    with pytest.raises(ValueError, match="unknown keys"):
+        train_lift(models.get("lift", **TINY), data, descriptor_steps=1, augmnt=1.0, log=None)
+
+
+def test_evaluate_views_scores_identical_and_shifted_views():
+    """Two identical views: every keypoint is found again and matched to itself (MMA@1 = repeatability = 1).
+    View 2 = view 1 shifted by 4 px without telling the scorer: no match is within 3 px."""
+    from scipy import ndimage
+
+    from vras_keras.training.lift import evaluate_views
+
+    model = models.get("lift", **TINY)
+    noise = ndimage.gaussian_filter(np.random.default_rng(0).uniform(0, 255, (72, 96)), 2.0)
+    image = np.repeat(np.clip((noise - noise.mean()) * 6 + 128, 0, 255).astype(np.uint8)[..., None], 3, -1)
+    same = {"image1": image, "image2": image.copy(), "homography": np.eye(3)}
+    scores = evaluate_views(model, [same, same], max_keypoints=40)
+    assert scores["keypoints"] > 5
+    assert scores["mma@1"] == 1.0 and scores["repeatability"] == 1.0 and scores["matches"] == scores["keypoints"]
+    shifted = dict(same, image2=np.roll(image, 4, axis=1))
+    assert evaluate_views(model, [shifted], max_keypoints=40)["mma@3"] < 0.2
+    assert evaluate_views(model, [])["mma@3"] == 0.0

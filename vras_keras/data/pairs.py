@@ -87,6 +87,7 @@ __all__ = [
     "quadruplet_dataset",
     "random_view_homography",
     "sample_quadruplets",
+    "viewpoint_pair",
 ]
 
 
@@ -338,6 +339,50 @@ class ViewPairs:
         valid2 = inside2 & inside(apply_homography(np.linalg.inv(homography), grid), view2.shape).reshape(size, size)
         return {"image1": image1, "image2": image2, "homography": homography, "valid1": valid1,
                 "valid2": valid2, "name": name}
+
+
+def viewpoint_pair(name: str, *, size=(240, 320), tilt: float = 0.0, roll: float = 0.0, azimuth: float | None = None,
+                   seed: int = 0, crop=(0.6, 0.85), photometric_strength: float = 1.0) -> dict:
+    """A pair of views of photograph `name` under a controlled viewpoint change (the benchmarks' sweep).
+
+    View 1 is a frontal view `size` `(H, W)` of a random crop (a fraction `crop` of the photograph, aspect
+    W / H); view 2 sees the same plane rotated out of plane by `tilt` degrees (about an in-plane axis at
+    `azimuth` degrees, random when None) and by `roll` degrees about the optical axis
+    (`geometry.viewpoint_homography`, focal length max(H, W)). Both views get independent photometric
+    changes. View 1, the azimuth and the photometric draws depend only on `(name, seed)`, so the pairs of a
+    sweep share view 1 and differ only by the angles.
+
+    Returns:
+        the `ViewPairs.sample` dict: `image1`, `image2`, `homography`, `valid1`, `valid2`, `name`.
+    """
+    import cv2
+
+    height, width = (size, size) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    source = load_image(name)
+    h, w = source.shape[:2]
+    fit = min(w, h * width / height)  # widest crop of the view's aspect ratio inside the photograph
+    crop_w = fit * rng.uniform(*crop)
+    crop_h = crop_w * height / width
+    cx = rng.uniform(crop_w / 2, w - crop_w / 2)
+    cy = rng.uniform(crop_h / 2, h - crop_h / 2)
+    src = np.array([[cx - crop_w / 2, cy - crop_h / 2], [cx + crop_w / 2, cy - crop_h / 2],
+                    [cx + crop_w / 2, cy + crop_h / 2], [cx - crop_w / 2, cy + crop_h / 2]])
+    dst = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float64)
+    m1 = cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
+    azimuth = rng.uniform(0.0, 180.0) if azimuth is None else azimuth
+    photometric_rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 1])
+    homography = viewpoint_homography((height, width), tilt=np.deg2rad(tilt), azimuth=np.deg2rad(azimuth),
+                                      roll=np.deg2rad(roll))
+    view1, inside1 = warp_image(source, m1, (height, width))
+    view2, inside2 = warp_image(source, homography @ m1, (height, width))
+    image1 = photometric(view1, photometric_rng, photometric_strength)
+    image2 = photometric(view2, photometric_rng, photometric_strength)
+    valid1 = inside1 & inside(apply_homography(homography, pixel_grid(height, width)), view2.shape).reshape(height, width)
+    valid2 = inside2 & inside(apply_homography(np.linalg.inv(homography), pixel_grid(height, width)),
+                              view1.shape).reshape(height, width)
+    return {"image1": image1, "image2": image2, "homography": homography, "valid1": valid1, "valid2": valid2,
+            "name": name}
 
 
 # ------------------------------------------------------------------------------------- quadruplets

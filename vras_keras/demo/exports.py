@@ -100,18 +100,69 @@ def has_exports(root) -> bool:
 
 
 def no_exports_message(task: str | None = None, root=None) -> str:
-    """Markdown telling what to run when there is no export (for `task`)."""
+    """Markdown telling what to run when there is no export (for `task`); every command works as shown
+    (`vras train --config CONFIG` writes `runs/TASK`, which `vras export` reads)."""
     root = Path(root) if root is not None else savedmodels_dir()
     what = f"no {TASK_TITLES.get(task, task).lower()} model" if task else "no exported model"
+    out = "" if str(root) == DEFAULT_SAVEDMODELS else f" --output-dir {root}"
     return (
         f"There is {what} in `{root}/` yet.\n\n"
-        "Train and export the demo models (a few minutes on a CPU) and start the app:\n\n"
-        "```bash\nmake run            # = vras demo: train + export the demo recipes, then start this app\n```\n\n"
-        "or export a model of your own:\n\n"
-        "```bash\nvras train configs/" + (task or "classification") + ".yaml\n"
-        "vras export runs/" + (task or "classification") + " --name my_model"
-        + (f" --output-dir {root}" if str(root) != DEFAULT_SAVEDMODELS else "") + "\n```"
+        "`make run` (= `vras demo`) trains and exports the missing demo models in the background, one at a "
+        "time; this page goes live as soon as its model is exported. Or export a model of your own:\n\n"
+        "```bash\nvras train --config configs/" + (task or "classification") + ".yaml\n"
+        "vras export runs/" + (task or "classification") + " --name my_" + (task or "model") + out + "\n```"
     )
+
+
+# data.source of a run -> what its model saw (for the pages' model card); synthetic ones are flagged
+TRAINING_DATA = {
+    "shapes": ("ShapesWorld: synthetic coloured shapes on textured backgrounds", True),
+    "digits": ("distorted scikit-learn digits (rotated, scaled, translated, on a larger canvas)", True),
+    "pairs": ("pairs of views of scikit-image photographs under random homographies", False),
+}
+# the metric a page leads with, per task (the others follow)
+HEADLINE_METRICS = {"classification": "val_accuracy", "stn": "val_accuracy", "segmentation": "val_miou",
+                    "detection": "val_loss", "pose": "val_keypoints_mean_pixel_error", "matching": "val_matching_accuracy"}
+
+
+def training_data(meta: ExportMeta) -> tuple[str, bool]:
+    """`(description, synthetic)` of what the export's model was trained on (from its training config)."""
+    data = (meta.training_config or {}).get("data") or {}
+    source = data.get("source") if isinstance(data, dict) else None
+    if source in TRAINING_DATA:
+        return TRAINING_DATA[source]
+    if not meta.training_config:
+        return "nothing: an untrained export", False
+    fmt = data.get("format") if isinstance(data, dict) else None
+    return f"your own data ({source or 'unknown source'}{', ' + fmt if fmt else ''})", False
+
+
+def quality_line(meta: ExportMeta) -> str:
+    """The measured quality of an export's model, from its run's final validation metrics."""
+    validation = meta.extra.get("validation") if isinstance(meta.extra.get("validation"), dict) else {}
+    metrics = {k: v for k, v in validation.items() if k.startswith("val_") and isinstance(v, (int, float))}
+    if not metrics:
+        return "no measured quality recorded (exported without its training run's summary)"
+    head = HEADLINE_METRICS.get(meta.task)
+    order = ([head] if head in metrics else []) + sorted(k for k in metrics if k != head)
+    data = (meta.training_config or {}).get("data") or {}
+    held_out = data.get("val_samples") if isinstance(data, dict) else None
+    where = f" on {held_out} held-out images" if held_out else " on held-out data"
+    epochs = validation.get("epochs")
+    return (f"measured{where}" + (f" after {epochs} epoch(s)" if epochs else "") + ": "
+            + ", ".join(f"{k[4:]} {metrics[k]:.3g}" for k in order[:4]))
+
+
+def model_card(meta: ExportMeta) -> str:
+    """Markdown: model, what it was trained on, input size, measured quality."""
+    described, _ = training_data(meta)
+    h, w = meta.input_size
+    return (f"**{meta.model or 'model'}** trained on {described}; input {h}×{w} px "
+            f"(any image is resized to that). Quality {quality_line(meta)}.")
+
+
+def is_synthetic(meta: ExportMeta) -> bool:
+    return training_data(meta)[1]
 
 
 def load_predictor(path, runtime: Runtime) -> Predictor:

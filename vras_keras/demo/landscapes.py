@@ -8,8 +8,9 @@ Environment:
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -20,6 +21,12 @@ from vras_keras.analysis.landscape import Landscape
 from vras_keras.visualization.figures import plt  # noqa: F401 - selects the Agg backend before plotting
 
 LANDSCAPES_ENV = "VRAS_LANDSCAPES"
+# What a landscape file may hold (as `analysis.landscape.save` writes it): these arrays, numbers only, and
+# at most this many bytes once decompressed (a 201×201 float64 grid is 0.3 MB). Checked from the zip
+# headers and each array's .npy header before anything is decompressed (an .npz is a zip: a small upload
+# can otherwise inflate to gigabytes).
+LANDSCAPE_ARRAYS = ("alphas", "betas", "losses", "accuracies")
+LANDSCAPE_MAX_BYTES = 16 * 2**20
 
 
 def landscape_dirs() -> list[Path]:
@@ -41,25 +48,81 @@ def list_landscapes(dirs: Sequence | None = None) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def read_landscape(source) -> Landscape:
-    """A `Landscape` from a path or the bytes of an uploaded `.npz`.
+def check_landscape_npz(source, name: str = "upload", max_bytes: int | None = None) -> None:
+    """Refuse an `.npz` (path or bytes) that is not a small landscape file, reading headers only.
+
+    Every zip member must be one of `LANDSCAPE_ARRAYS` (`.npy`), stored or deflated, with a numeric,
+    non-object dtype whose declared shape matches the member's declared size; the declared sizes must add
+    up to at most `max_bytes` (default `LANDSCAPE_MAX_BYTES`). Nothing is decompressed beyond the `.npy` headers, and `zipfile` reads no
+    more than a member's declared size, so a lying header cannot inflate either.
 
     Raises:
-        ValueError: not an `.npz` of the landscape layout (the message says what is missing).
+        ValueError: one line naming the file and what is wrong.
     """
-    if isinstance(source, (bytes, bytearray)):
-        with tempfile.NamedTemporaryFile(suffix=".npz") as f:
-            f.write(bytes(source))
-            f.flush()
-            return read_landscape(f.name)
+    max_bytes = LANDSCAPE_MAX_BYTES if max_bytes is None else max_bytes
+    opened = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray)) else source
     try:
-        return landscape.load(source)
-    except (OSError, EOFError, KeyError) as error:  # np.load on a non-npz / damaged zip
-        raise ValueError(f"{Path(str(source)).name} is not a readable landscape .npz file ({error})") from None
+        with zipfile.ZipFile(opened) as archive:
+            members = archive.infolist()
+            if not members:
+                raise ValueError(f"{name}: the .npz archive is empty (expected the arrays {', '.join(LANDSCAPE_ARRAYS)})")
+            total = 0
+            for info in members:
+                stem = info.filename[:-4] if info.filename.endswith(".npy") else None
+                if stem not in LANDSCAPE_ARRAYS:
+                    raise ValueError(f"{name}: unexpected member {info.filename!r}; a landscape .npz holds only "
+                                     f"{', '.join(a + '.npy' for a in LANDSCAPE_ARRAYS)}")
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise ValueError(f"{name}: member {info.filename} uses an unsupported compression "
+                                     f"({info.compress_type}); expected stored or deflated")
+                total += info.file_size
+                if total > max_bytes:
+                    raise ValueError(f"{name}: the arrays would take {total / 2**20:.1f} MB or more once "
+                                     f"decompressed; a landscape file holds at most {max_bytes / 2**20:.0f} MB")
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                    header_bytes = member.tell()
+                if dtype.hasobject or dtype.kind not in "biuf":
+                    raise ValueError(f"{name}: {info.filename} has dtype {dtype}; expected numbers (float or int)")
+                if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != info.file_size - header_bytes:
+                    raise ValueError(f"{name}: {info.filename} declares shape {shape} of {dtype}, which does not "
+                                     f"match its size in the archive ({info.file_size - header_bytes} bytes)")
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(f"{name} is not a readable landscape .npz file ({error})") from None
     except ValueError as error:
-        if "landscape" in str(error):
+        if str(error).startswith(name):
             raise
-        raise ValueError(f"{Path(str(source)).name} is not a readable landscape .npz file ({error})") from None
+        raise ValueError(f"{name}: not a landscape .npz file ({error})") from None
+
+
+def read_landscape(source, name: str | None = None) -> Landscape:
+    """A `Landscape` from a path or the bytes of an uploaded `.npz` (checked by `check_landscape_npz`
+    first; loaded with `allow_pickle=False`).
+
+    Raises:
+        ValueError: not a small `.npz` of the landscape layout (the message says what is wrong).
+        FileNotFoundError: no file at that path.
+    """
+    is_bytes = isinstance(source, (bytes, bytearray))
+    name = name or ("upload" if is_bytes else Path(str(source)).name)
+    if not is_bytes and not Path(str(source)).is_file():
+        raise FileNotFoundError(f"no landscape file at {source}")
+    check_landscape_npz(source, name)
+    try:
+        with np.load(io.BytesIO(bytes(source)) if is_bytes else source, allow_pickle=False) as data:
+            if "alphas" not in data or "losses" not in data:
+                raise ValueError(f"{name} is not a landscape file: it lacks 'alphas' or 'losses'")
+            return Landscape(data["alphas"], data["betas"] if "betas" in data else None, data["losses"],
+                             data["accuracies"] if "accuracies" in data else None)
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:  # a damaged zip
+        raise ValueError(f"{name} is not a readable landscape .npz file ({error})") from None
+    except ValueError as error:
+        if str(error).startswith(name):
+            raise
+        raise ValueError(f"{name} is not a readable landscape .npz file ({error})") from None
 
 
 def landscape_figures(result: Landscape, title: str = "loss landscape") -> list:

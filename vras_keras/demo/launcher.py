@@ -122,15 +122,38 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120.0) ->
     raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
 
 
+def check_port_free(port: int, address: str = "127.0.0.1") -> None:
+    """Raise ValueError when `port` is taken (another demo would answer the health check in our place)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, int(port)))
+        except OSError:
+            raise ValueError(f"port {port} on {address} is in use (another demo or TF Serving?): pass --port "
+                             "(e.g. RUN_ARGS=\"--port 8503\" make run)") from None
+
+
+RUNS_ENV = "VRAS_DEMO_RUNS"  # where the app reads the background trainer's status.json
+DEFAULT_RUNS = "runs/demo"
+
+
+def demo_runs_dir() -> Path:
+    """The demo trainer's folder (`$VRAS_DEMO_RUNS`, default `runs/demo`)."""
+    return Path(os.environ.get(RUNS_ENV) or DEFAULT_RUNS)
+
+
 def serve(savedmodels="savedmodels", *, port: int = DEFAULT_PORT, address: str = "127.0.0.1",
-          landscapes: Sequence[str] = ()) -> int:
+          landscapes: Sequence[str] = (), runs=DEFAULT_RUNS) -> int:
     """Start the Streamlit app on the exports in `savedmodels`, print its URL, run until Ctrl-C.
 
     Streamlit runs in the current directory (relative paths such as `runs/` mean the same to the app as
-    to the caller)."""
-    env = {**os.environ, "VRAS_SAVEDMODELS": str(Path(savedmodels).resolve())}
+    to the caller); `runs` is the background trainer's folder, whose status the pages show."""
+    env = {**os.environ, "VRAS_SAVEDMODELS": str(Path(savedmodels).resolve()), RUNS_ENV: str(Path(runs).resolve())}
     if landscapes:
         env["VRAS_LANDSCAPES"] = os.pathsep.join(str(Path(p).resolve()) for p in landscapes)
+    check_port_free(port, address)
     process = subprocess.Popen(streamlit_command(port, address), env=env)
     try:
         local = address in ("0.0.0.0", "127.0.0.1", "localhost")

@@ -1,13 +1,14 @@
-"""The demo's models: every `configs/TASK.yaml` recipe shortened for a demo, trained and exported when the
-export folder has none (step 1 of `vras demo` / `make run`; step 2 is `launcher.serve`).
+"""The demo's models: every `configs/TASK.yaml` recipe, trained and exported as `demo_TASK` for each family
+that has no such export yet (the work of the background trainer, `vras_keras.demo.background`).
 
-If the export folder (`savedmodels/`, TF Serving's base path) holds no export, every demo recipe whose
-family is registered is trained with `vras_keras.training.train`, shortened for a demo
-(`DemoRecipe.overrides`: fewer samples and epochs), and exported with
-`vras_keras.export.saved_model.export_saved_model` as `demo_TASK` (SavedModel + TFLite; SavedModel only
-when the model needs ops TFLite lacks). A small 2-D loss landscape of the demo classifier is saved too, for
-the landscape page. A recipe that fails is reported and skipped: the app shows the families that were
-exported. The recipes are read from `launcher.configs_dir()` (the checkout's or the installed package's).
+Families go one at a time, soonest ready first (`DEMO_RECIPES` is in that order: the recipes' measured
+wall minutes, benchmarks/results/recipes.md), so that a page goes live every few minutes. Each family is
+trained with `vras_keras.training.train` (its recipe unchanged: the quality the benchmarks report; a
+killed run resumes from its backup) and exported as a SavedModel (`export_run`); once every family has
+one, the TFLite files are added to those same version folders (`add_tflite`) and a small 2-D loss
+landscape of the demo classifier is saved for the landscape page. Progress goes to a
+`vras_keras.demo.status.StatusBoard`. A family that fails is reported (one line) and skipped. The recipes
+are read from `launcher.configs_dir()` (the checkout's or the installed package's).
 """
 
 from __future__ import annotations
@@ -24,40 +25,47 @@ import yaml
 from vras_keras import models
 from vras_keras.analysis import landscape
 from vras_keras.data import datasets
-from vras_keras.demo.exports import has_exports
+from vras_keras.demo import exports as demo_exports
+from vras_keras.demo import status as demo_status
 from vras_keras.demo.launcher import configs_dir, say
 from vras_keras.export import sources
-from vras_keras.export.saved_model import export_saved_model
+from vras_keras.export.saved_model import add_tflite, export_saved_model
 from vras_keras.export.signatures import final_activation
 from vras_keras.training import load_config, train
 
 EXPORT_PREFIX = "demo_"
 
 
+_QUICK = {"epochs": 1, "data.num_samples": 64, "data.val_samples": 16, "batch_per_replica": 16,
+          "steps_per_epoch": 2, "validation_steps": 1}
+
+
 @dataclasses.dataclass(frozen=True)
 class DemoRecipe:
-    """A `configs/TASK.yaml` recipe shortened for the demo; `quick` overrides are for tests / CI."""
+    """A `configs/TASK.yaml` recipe as the demo trains it; `quick` overrides are for tests / CI (tiny
+    models, one short epoch: the whole path, poor models); `minutes`: the recipe's measured wall time
+    (benchmarks/results/recipes.md, 2 shared cores), the first ETA shown and the reason for the order."""
 
     task: str
     overrides: dict
-    quick: dict = dataclasses.field(default_factory=lambda: {
-        "epochs": 1, "data.num_samples": 64, "data.val_samples": 16, "batch_per_replica": 16})
+    minutes: float
+    quick: dict = dataclasses.field(default_factory=lambda: dict(_QUICK))
 
     def config_path(self, config_dir) -> Path:
         return Path(config_dir) / f"{self.task}.yaml"
 
 
-_LOGS = {"callbacks.tensorboard": False, "callbacks.backup": False}
-DEMO_RECIPES = (
-    # the classifier is the showcase (and the landscape page's model): its recipe as it is (0.99 accuracy)
-    DemoRecipe("classification", {**_LOGS}),
-    # the others shortened to about half their recipe: quantity of fresh images is what these small models
-    # need (768 images x 5 epochs left segmentation at background and YOLO without detections)
-    DemoRecipe("segmentation", {"epochs": 4, "data.num_samples": 4096, "data.val_samples": 64, **_LOGS}),
-    DemoRecipe("detection", {"epochs": 3, "data.num_samples": 6144, "data.val_samples": 64, **_LOGS}),
-    DemoRecipe("pose", {"epochs": 5, "data.num_samples": 768, "data.val_samples": 64, **_LOGS}),
-    DemoRecipe("stn", {"epochs": 5, "data.num_samples": 4096, "data.val_samples": 256, **_LOGS}),
-    DemoRecipe("matching", {"epochs": 3, "data.num_samples": 512, "data.val_samples": 64, **_LOGS}),
+_LOGS = {"callbacks.tensorboard": False}
+DEMO_RECIPES = (  # soonest ready first; each recipe as it is, so each model has its benchmark quality
+    DemoRecipe("pose", {**_LOGS}, 1.6, {**_QUICK, "model.args.width": 0.125, "model.args.head_filters": 16}),
+    DemoRecipe("stn", {**_LOGS}, 2.2, {**_QUICK, "model.args.width": 0.25}),
+    DemoRecipe("matching", {**_LOGS}, 2.4, {
+        **_QUICK, "batch_per_replica": 4, "data.num_samples": 12, "data.val_samples": 6, "data.image_size": 64,
+        "data.options.per_pair": 6, "steps_per_epoch": 1, "model.args.patch_size": 24, "model.args.crop_size": 12.0,
+        "model.args.descriptor_size": 8, "model.args.descriptor_dim": 16, "model.args.width": 0.25}),
+    DemoRecipe("classification", {**_LOGS}, 3.6, {**_QUICK, "model.args.width": 0.25, "model.args.depth": 8}),
+    DemoRecipe("detection", {**_LOGS}, 5.0, {**_QUICK, "model.args.width": 0.125}),
+    DemoRecipe("segmentation", {**_LOGS}, 12.9, {**_QUICK, "model.args.width": 0.0625}),
 )
 
 
@@ -94,26 +102,53 @@ def plan(config_dir=None, tasks: Sequence[str] | None = None) -> tuple[list[Demo
     return chosen, skipped
 
 
-def train_recipe(recipe: DemoRecipe, config_dir, runs_dir, *, quick: bool = False) -> Path:
-    """Train one demo recipe with `vras_keras.training.train`; returns its run folder."""
-    workdir = Path(runs_dir) / recipe.task
-    overrides = {**recipe.overrides, **(recipe.quick if quick else {}), "workdir": str(workdir)}
-    # runs/demo/TASK is the demo's own scratch folder: a new demo training replaces the previous one there
-    train(load_config(recipe.config_path(config_dir), overrides), overwrite=True)
+def run_complete(run_dir) -> bool:
+    """True when `run_dir` holds a finished `vras train` run (its `summary.json` and a checkpoint)."""
+    run_dir = Path(run_dir)
+    return (run_dir / "summary.json").is_file() and any(
+        (run_dir / "checkpoints" / f"{c}.keras").is_file() for c in ("best", "last"))
+
+
+def recipe_config(recipe: DemoRecipe, config_dir, runs_dir, *, quick: bool = False):
+    """The `TrainConfig` of a demo recipe (workdir `RUNS/TASK`)."""
+    overrides = {**recipe.overrides, **(recipe.quick if quick else {}), "workdir": str(Path(runs_dir) / recipe.task)}
+    return load_config(recipe.config_path(config_dir), overrides)
+
+
+def _has_backup(workdir: Path) -> bool:
+    return any(d.is_dir() and any(d.iterdir()) for d in workdir.glob("backup*"))
+
+
+def train_recipe(recipe: DemoRecipe, config_dir, runs_dir, *, quick: bool = False, callbacks=(),
+                 fresh: bool = False) -> Path:
+    """Train one demo recipe with `vras_keras.training.train` (extra Keras `callbacks`, e.g. progress);
+    returns its run folder `RUNS/TASK` (the demo's own scratch folder). A finished run there is reused, a
+    killed one resumes from its backup, anything else there is replaced; `fresh` always starts over."""
+    config = recipe_config(recipe, config_dir, runs_dir, quick=quick)
+    workdir = Path(config.workdir)
+    if run_complete(workdir) and not fresh:
+        say(f"{recipe.task}: {workdir} holds a finished run: exporting it")
+        return workdir
+    train(config, callbacks=list(callbacks), overwrite=fresh or not _has_backup(workdir))
     return workdir
 
 
 def export_run(run_dir, savedmodels, name: str):
-    """Export a run folder (best checkpoint) as `name`: SavedModel + TFLite, or SavedModel only when the
-    model needs ops that TFLite lacks (the reason is printed)."""
+    """Export a run folder (best checkpoint) as `name`: the SavedModel only (the pages need nothing
+    else; `add_tflite` adds the TFLite file later)."""
     model, meta = sources.load_run(str(run_dir))
+    return export_saved_model(model, meta, str(savedmodels), name=name, formats=("saved_model",))
+
+
+def add_tflite_to_export(run_dir, version_dir) -> str:
+    """Add `model.tflite` to a demo export made by `export_run`; returns "done" or "failed: reason" (a
+    model that needs ops TFLite lacks keeps its SavedModel)."""
     try:
-        return export_saved_model(model, meta, str(savedmodels), name=name)
-    except ValueError as error:
-        if "TFLite" not in str(error):  # the export module's conversion errors name TFLite
-            raise
-        say(f"{name}: no TFLite file ({str(error).splitlines()[0]}); exporting the SavedModel only")
-        return export_saved_model(model, meta, str(savedmodels), name=name, formats=("saved_model",))
+        model, meta = sources.load_run(str(run_dir))
+        add_tflite(str(version_dir), model, meta)
+        return "done"
+    except Exception as error:  # noqa: BLE001 - the SavedModel stays usable; the reason is shown
+        return f"failed: {type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
 
 
 def save_landscape(run_dir, out_dir, *, grid: int = 9, num_samples: int = 128, range_: float = 0.5) -> Path:
@@ -127,38 +162,79 @@ def save_landscape(run_dir, out_dir, *, grid: int = 9, num_samples: int = 128, r
     return landscape.save(result, out_dir, title=f"{meta.model or model.name} (demo)")["npz"]
 
 
+def _landscape(run_dir, quick: bool) -> None:
+    try:
+        say(f"classification: landscape {save_landscape(run_dir, Path(run_dir) / 'landscape', grid=5 if quick else 9)}")
+    except Exception as error:  # noqa: BLE001 - the landscape page then lists no demo landscape
+        say(f"classification: no landscape ({type(error).__name__}: {error})")
+
+
+def _epochs(recipe: DemoRecipe, config_dir, quick: bool) -> int:
+    raw = yaml.safe_load(recipe.config_path(config_dir).read_text()) or {}
+    epochs = {**recipe.overrides, **(recipe.quick if quick else {})}.get("epochs") or raw.get("epochs") or 1
+    return int(epochs)
+
+
+def missing_tasks(savedmodels, tasks: Sequence[str] | None = None) -> list[str]:
+    """The demo families (of `tasks`, default all) without a `demo_TASK` export in `savedmodels`."""
+    present = {e.name for e in demo_exports.list_exports(savedmodels)}
+    return [r.task for r in DEMO_RECIPES
+            if (not tasks or r.task in tasks) and f"{EXPORT_PREFIX}{r.task}" not in present]
+
+
 def prepare(savedmodels="savedmodels", *, config_dir=None, runs_dir="runs/demo",
             tasks: Sequence[str] | None = None, retrain: bool = False, quick: bool = False,
-            landscape: bool = True, trainer: Callable = train_recipe, exporter: Callable = export_run) -> list[Outcome]:
-    """Train and export the demo recipes unless `savedmodels` already has exports (or `retrain`)."""
+            landscape: bool = True, tflite: bool = True, trainer: Callable = train_recipe,
+            exporter: Callable = export_run, board: demo_status.StatusBoard | None = None) -> list[Outcome]:
+    """Train and export the demo families that have no `demo_TASK` export in `savedmodels` (all of `tasks`
+    with `retrain`), one at a time in `DEMO_RECIPES` order; then add the TFLite files and the landscape.
+
+    Progress goes to `board` (a `StatusBoard` over `runs_dir` is made when None) and to stdout."""
     savedmodels = Path(savedmodels)
     config_dir = configs_dir() if config_dir is None else Path(config_dir)
-    if has_exports(savedmodels) and not retrain:
-        say(f"found exports in {savedmodels}/: not training (pass --retrain to train the demo models again)")
-        return []
     recipes, outcomes = plan(config_dir, tasks)
+    todo = {r.task for r in recipes} if retrain else set(missing_tasks(savedmodels, [r.task for r in recipes]))
+    recipes = [r for r in recipes if r.task in todo]
     for outcome in outcomes:
         say(f"{outcome.task}: skipped ({outcome.detail})")
     if not recipes:
-        say("no demo recipe can be trained with this installation")
+        if not outcomes:
+            say(f"every demo model is in {savedmodels}/: not training (pass --retrain to train them again)")
         return outcomes
-    say(f"training {len(recipes)} demo model(s) ({', '.join(r.task for r in recipes)}); this takes a few "
-        "minutes on a CPU")
+    board = board or demo_status.StatusBoard(runs_dir, [r.task for r in recipes])
+    for outcome in outcomes:
+        board.update(outcome.task, "failed", reason=f"skipped: {outcome.detail}")
+    say(f"training {len(recipes)} demo model(s), one at a time ({', '.join(r.task for r in recipes)}); "
+        + ("quick settings (tiny models, poor quality)" if quick else
+           f"about {sum(r.minutes for r in recipes):.0f} min on 2 CPU cores"))
     start = time.monotonic()
+    exported = []
     for i, recipe in enumerate(recipes, 1):
         t0 = time.monotonic()
         say(f"[{i}/{len(recipes)}] {recipe.task}: training {recipe.config_path(config_dir)} "
             f"({time.monotonic() - start:.0f} s elapsed)")
         try:
-            run_dir = trainer(recipe, config_dir, runs_dir, quick=quick)
+            epochs = _epochs(recipe, config_dir, quick)
+            board.update(recipe.task, "training", epoch=1, epochs=epochs, fraction=0.0, eta_s=recipe.minutes * 60)
+            progress = demo_status.progress_callback(board, recipe.task, epochs)
+            run_dir = trainer(recipe, config_dir, runs_dir, quick=quick, callbacks=[progress], fresh=retrain)
+            board.update(recipe.task, "exporting")
             result = exporter(run_dir, savedmodels, f"{EXPORT_PREFIX}{recipe.task}")
-            detail = f"{result.path}"
-            if landscape and recipe.task == "classification":
-                detail += f"; landscape {save_landscape(run_dir, Path(run_dir) / 'landscape', grid=5 if quick else 9)}"
-            outcomes.append(Outcome(recipe.task, "exported", detail, time.monotonic() - t0))
+            board.update(recipe.task, "ready", export=str(result.path), tflite="pending" if tflite else "not made")
+            exported.append((recipe, run_dir, result))
+            outcomes.append(Outcome(recipe.task, "exported", f"{result.path}", time.monotonic() - t0))
             say(f"[{i}/{len(recipes)}] {recipe.task}: exported to {result.path} ({time.monotonic() - t0:.0f} s)")
+            if landscape and recipe.task == "classification":
+                _landscape(run_dir, quick)
         except Exception as error:  # noqa: BLE001 - one failing family must not stop the demo
-            outcomes.append(Outcome(recipe.task, "failed", f"{type(error).__name__}: {error}", time.monotonic() - t0))
-            say(f"[{i}/{len(recipes)}] {recipe.task}: FAILED ({type(error).__name__}: {error}); continuing")
+            reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+            board.update(recipe.task, "failed", reason=reason)
+            outcomes.append(Outcome(recipe.task, "failed", reason, time.monotonic() - t0))
+            say(f"[{i}/{len(recipes)}] {recipe.task}: FAILED ({reason}); continuing")
+    for recipe, run_dir, result in exported if tflite else ():
+        board.update(recipe.task, tflite="converting")
+        outcome = add_tflite_to_export(run_dir, result.path)
+        board.update(recipe.task, tflite=outcome)
+        say(f"{recipe.task}: TFLite {outcome}")
     say(f"done in {time.monotonic() - start:.0f} s: " + ", ".join(f"{o.task} {o.status}" for o in outcomes))
     return outcomes

@@ -15,6 +15,7 @@ from vras_keras.data.shapes import ShapesWorld, StickFigures
 UPLOAD_MAX_SIDE = 2048  # uploads are downscaled to this right after decoding: models run at a few hundred px
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry")
 SYNTHETIC_SAMPLES = 6
+SYNTHETIC_PREFIXES = ("ShapesWorld #", "stick figure #", "distorted digit #")
 
 
 def sample_names(task: str) -> list[str]:

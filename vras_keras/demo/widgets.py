@@ -14,11 +14,17 @@ from pathlib import Path
 import streamlit as st
 
 from vras_keras.data.images import ImageDecodeError, decode_image, to_rgb
-from vras_keras.demo import exports, samples
+from vras_keras.demo import exports, samples, status
+from vras_keras.demo.launcher import demo_runs_dir
 from vras_keras.visualization.overlays import DISPLAY_SIDE, display_scale, upscale
 
 # Element keys the tests and the browser test look for.
 RESULT_KEY = "result"
+STATUS_KEY = "model_status"
+# Uploads above this are refused by the pages themselves, whatever Streamlit's server.maxUploadSize is
+# (the launcher passes .streamlit/config.toml as flags; `streamlit run` elsewhere may not read that file).
+UPLOAD_MAX_MB = 20
+REFRESH_SECONDS = 3.0
 
 
 def short_error(error: BaseException, limit: int = 300) -> str:
@@ -45,9 +51,57 @@ def guarded(body):
 
 def page_header(title: str, caption: str | None = None):
     st.set_page_config(page_title=f"{title} · vras_keras demo", page_icon="🤖", layout="wide")
+    st.set_option("client.showErrorDetails", "none")  # whatever directory Streamlit was started from
     st.title(title)
     if caption:
         st.caption(caption)
+
+
+def upload_bytes(upload) -> bytes | None:
+    """The bytes of a `st.file_uploader` file, or None after a warning when it exceeds `UPLOAD_MAX_MB`."""
+    if upload.size > UPLOAD_MAX_MB * 2**20:
+        st.warning(f"{upload.name} is {upload.size / 2**20:.1f} MB; the demo takes files up to {UPLOAD_MAX_MB} MB.")
+        return None
+    return upload.getvalue()
+
+
+def family_status(task: str) -> dict:
+    """The background trainer's entry for `task` (`vras_keras.demo.status`), `{}` when none."""
+    return status.read_status(demo_runs_dir()).get("families", {}).get(task) or {}
+
+
+def _export_names(task: str) -> tuple:
+    return tuple(sorted((e.name, e.version) for e in exports.list_exports(task=task)))
+
+
+def wait_for_model(task: str):
+    """No export of `task` yet: show the background trainer's state for it, refreshed every few seconds,
+    and rerun the page as soon as an export appears (no restart, no reload)."""
+    st.info(exports.no_exports_message(task))
+    entry = family_status(task)
+    if not entry or entry.get("state") in ("failed", "ready"):
+        _status_box(task, entry)
+        return
+    known = _export_names(task)
+
+    @st.fragment(run_every=REFRESH_SECONDS)
+    def poll():
+        if _export_names(task) != known:
+            st.rerun()
+        _status_box(task, family_status(task))
+
+    poll()
+
+
+def _status_box(task: str, entry: dict):
+    line = status.describe(entry)
+    with st.container(key=STATUS_KEY):
+        if entry.get("state") == "failed":
+            st.error(f"{exports.TASK_TITLES.get(task, task)} demo model {line}")
+        elif entry:
+            st.markdown(f"**Demo model: {line}**")
+            if entry.get("state") == "training":
+                st.progress(min(max(float(entry.get("fraction") or 0.0), 0.0), 1.0))
 
 
 def _mtime(path: Path) -> float:
@@ -70,7 +124,7 @@ def choose_export(task: str):
     """
     found = exports.list_exports(task=task)
     if not found:
-        st.info(exports.no_exports_message(task))
+        wait_for_model(task)
         return None
     st.sidebar.subheader("Model")
     labels = [e.label for e in found]
@@ -81,7 +135,20 @@ def choose_export(task: str):
                                                key=f"{task}_runtime")]
     st.sidebar.caption(f"`{export.path}` · input {export.meta.input_size[0]}×{export.meta.input_size[1]}"
                        + (f" · {len(export.meta.labels)} classes" if export.meta.labels else ""))
-    return _cached_predictor(str(export.path), runtime.backend, runtime.quantize, _mtime(export.path))
+    st.caption(exports.model_card(export.meta))
+    predictor = _cached_predictor(str(export.path), runtime.backend, runtime.quantize, _mtime(export.path))
+    return predictor
+
+
+def photo_note(name: str, meta):
+    """Under a photograph, say what a model trained on synthetic data can and cannot do with it."""
+    if not name.startswith(samples.SYNTHETIC_PREFIXES):  # a photograph or an upload
+        if exports.is_synthetic(meta):
+            described, _ = exports.training_data(meta)
+            h, w = meta.input_size
+            st.warning(f"This model was trained on {described} at {h}×{w} px: on a photograph its output means "
+                       "little. Pick a synthetic sample, or a model of your own (`vras train --config ...` on your "
+                       "images, then `vras export RUN_DIR --name NAME`: it appears in the Export list).")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -105,8 +172,11 @@ def choose_image(task: str, *, size: int = 64, key: str = "image", label: str = 
     if upload is None:
         st.info("Choose an image file to run the model on it.")
         return None
+    data = upload_bytes(upload)
+    if data is None:
+        return None
     try:
-        return upload.name, decode_image(upload.getvalue(), name=upload.name, max_side=samples.UPLOAD_MAX_SIDE)
+        return upload.name, decode_image(data, name=upload.name, max_side=samples.UPLOAD_MAX_SIDE)
     except ImageDecodeError as error:
         st.warning(str(error))
         return None
@@ -118,12 +188,89 @@ def model_and_image(task: str):
     if predictor is None:
         return None
     chosen = choose_image(task, size=predictor.input_size[0])
-    return None if chosen is None else (predictor, *chosen)
+    if chosen is None:
+        return None
+    photo_note(chosen[0], predictor.meta)
+    return (predictor, *chosen)
 
 
-def show_image(image, caption: str | None = None):
-    """`st.image`, small images first upscaled (nearest) so that the browser does not blur their pixels."""
+def show_image(image, caption: str | None = None, width: int = 480):
+    """`st.image` at a readable size (`width` px on the page, never wider than the column), small images
+    first upscaled (nearest) so that the browser does not blur their pixels."""
     image = to_rgb(image)
     if max(image.shape[:2]) < DISPLAY_SIDE // 2:
         image = upscale(image, display_scale(image.shape[:2]))
-    st.image(image, caption=caption, width="stretch")
+    st.image(image, caption=caption, width=width)
+
+
+# (file in apps/pages/, navigation title, icon): the order of the navigation
+PAGES = (
+    ("1_Classification.py", "Classification", "🏷️"),
+    ("2_Segmentation.py", "Segmentation", "🎨"),
+    ("3_Detection.py", "Detection", "📦"),
+    ("4_Pose.py", "Pose", "🕺"),
+    ("5_Spatial_transformer.py", "Spatial transformer", "🔀"),
+    ("6_Feature_matching.py", "Feature matching", "🔗"),
+    ("7_Architecture_explorer.py", "Architecture explorer", "🏗️"),
+    ("8_Loss_landscape.py", "Loss landscape", "⛰️"),
+)
+PAGE_TASKS = ("classification", "segmentation", "detection", "pose", "stn", "matching")
+PAGE_SHOWS = {
+    "classification": "top-5 classes of an image, as a bar chart",
+    "segmentation": "a class per pixel over the image, with a CRF refinement on any image",
+    "detection": "boxes, classes and scores after the model's built-in NMS",
+    "pose": "the predicted skeleton of a stick figure",
+    "stn": "the image the spatial transformer makes of its input (works on any photo), and the digit",
+    "matching": "keypoints and descriptor matches between two images or an image and a warp (any photo)",
+}
+
+
+def home_rows() -> list[dict]:
+    """One row per page: title, what it shows, its model and that model's state."""
+    board = status.read_status(demo_runs_dir()).get("families", {})
+    rows = []
+    for (path, title, _), task in zip(PAGES, PAGE_TASKS):
+        found = exports.list_exports(task=task, latest_only=True)
+        demo = [e for e in found if e.name == f"demo_{task}"]
+        entry = board.get(task) or {}
+        if found:
+            export = (demo or found)[0]
+            described, _ = exports.training_data(export.meta)
+            model = f"ready: {export.label}, trained on {described.split(':')[0]}; {exports.quality_line(export.meta)}"
+            if not demo and entry:
+                model += f" (demo model: {status.describe(entry)})"
+        else:
+            model = status.describe(entry) if entry else "no model yet (see the page for the command)"
+        rows.append({"page": title, "shows": PAGE_SHOWS[task], "model": model})
+    rows.append({"page": "Architecture explorer", "model": "none needed: builds any registered model",
+                 "shows": "parameters, receptive field and FLOPs of every layer, as plots"})
+    rows.append({"page": "Loss landscape", "model": "none needed: reads saved landscape files",
+                 "shows": "contour and surface of a loss landscape (the demo classifier's, or an upload)"})
+    return rows
+
+
+def _board_states() -> tuple:
+    board = status.read_status(demo_runs_dir())
+    return bool(board.get("alive")), tuple(sorted((t, (e or {}).get("state"), (e or {}).get("epoch"))
+                                                  for t, e in board.get("families", {}).items()))
+
+
+def refresh_while_training():
+    """While the background trainer runs: rerun the page whenever a family changes state or epoch."""
+    known = _board_states()
+    if not known[0]:
+        return
+
+    @st.fragment(run_every=REFRESH_SECONDS)
+    def poll():
+        if _board_states() != known:
+            st.rerun()
+
+    poll()
+
+
+def probability_chart(rows: list[dict]):
+    """Horizontal bar chart of classification rows (`{"label", "probability"}`), best on top."""
+    if rows and "probability" in rows[0]:
+        chart = {"label": [r["label"] for r in rows], "probability": [r["probability"] for r in rows]}
+        st.bar_chart(chart, x="label", y="probability", horizontal=True, sort="-probability", height=220)

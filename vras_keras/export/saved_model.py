@@ -379,3 +379,48 @@ def export_saved_model(
         os.path.relpath(os.path.join(root, f), final) for root, _, names in os.walk(final) for f in names
     )
     return ExportResult(name=name, version=version, path=final, files=files, meta=meta)
+
+
+def add_tflite(version_dir: str, model: keras.Model, meta: ExportMeta, quantize: Sequence[str] = ("none",),
+               representative_data: Callable[[], Iterable] | Iterable | None = None) -> list[str]:
+    """Add TFLite files to an existing SavedModel version folder (made with `formats=("saved_model",)`):
+    the SavedModel first, on the critical path, the slower conversion later (the demo's background trainer).
+
+    `model` and `meta` must be those the version was exported from (`meta.task` and `meta.input_size` are
+    checked against the folder's `vras_meta.json`). Each file is written to a temporary name and renamed,
+    and the folder's meta then lists the new formats; an existing TFLite file is never replaced. Returns
+    the file names written.
+
+    Raises:
+        FileNotFoundError: `version_dir` holds no export.
+        ValueError: a mismatching model/meta, an existing file, or a model that needs Flex ops.
+    """
+    meta_path = os.path.join(version_dir, "assets.extra", META_FILENAME)
+    if not os.path.exists(meta_path):
+        raise FileNotFoundError(f"{meta_path} is missing: {version_dir} is not an export version folder")
+    stored = ExportMeta.load(meta_path)
+    if (stored.task, tuple(stored.input_size)) != (meta.task, tuple(meta.input_size)):
+        raise ValueError(f"{version_dir} holds a {stored.task} export at {tuple(stored.input_size)}; the model given is "
+                         f"a {meta.task} model at {tuple(meta.input_size)}")
+    _validate(stored.export.get("name", "model") or "model", ("tflite",), quantize, representative_data, None)
+    fn, specs = sig.signatures(model, meta)[sig.DEFAULT_SIGNATURE]
+    written = []
+    for q in quantize:
+        path = os.path.join(version_dir, TFLITE_FILES[q])
+        if os.path.exists(path):
+            raise ValueError(f"{path} already exists: export files are never overwritten")
+        flatbuffer = convert_to_tflite(model, quantize=q, representative_data=representative_data if q == "int8" else None,
+                                       function=fn, input_specs=specs)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(flatbuffer)
+        os.replace(tmp, path)
+        written.append(TFLITE_FILES[q])
+    export = dict(stored.export)
+    export["formats"] = list(dict.fromkeys([*export.get("formats", []), "tflite"]))
+    export["quantize"] = list(dict.fromkeys([*export.get("quantize", []), *quantize]))
+    updated = dataclasses.replace(stored, export=export)
+    tmp = f"{meta_path}.tmp-{os.getpid()}"
+    updated.save(tmp)
+    os.replace(tmp, meta_path)
+    return written

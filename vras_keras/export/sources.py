@@ -6,6 +6,13 @@ untrained from `vras_keras.models` (for trying the pipeline); its labels come fr
 of its task when the class count matches, else they are `class_0`, `class_1`, ... A classifier whose
 1000-class head came with pretrained ImageNet weights (`--model-args '{"weights": "imagenet"}'`) gets
 the ImageNet class names keras-hub ships (`models.pretrained.imagenet_labels`).
+
+Both give the model in the form that is exported (`INFERENCE_FORMS`): a model trained on something else
+than whole images is turned into its whole-image inference model here, with the meta's input size set to
+match. Matching: LIFT trains on patches (`lift`); what is exported is `lift_inference_model` (keypoints +
+orientations + descriptors of a whole image) at the run's `data.image_size` (default 256 px).
+A run's final validation metrics (`summary.json`) are kept in `meta.extra["validation"]`, so an export
+says how good it measured.
 """
 
 from __future__ import annotations
@@ -52,7 +59,63 @@ def load_run(run_dir: str, checkpoint: str = "best"):
 
     model = load_model(path, compile=False)
     meta.extra["checkpoint"] = os.path.relpath(path, run_dir)
-    return model, meta
+    validation = _validation_metrics(run_dir)
+    if validation:
+        meta.extra["validation"] = validation
+    return inference_form(model, meta)
+
+
+def _validation_metrics(run_dir: str) -> dict:
+    """`{"val_...": value, "epochs": n}` of the run's `summary.json` (empty when absent or unreadable)."""
+    import json
+
+    try:
+        with open(os.path.join(run_dir, "summary.json")) as f:
+            summary = json.load(f)
+        final = summary.get("final") or {}
+        out = {k: float(v) for k, v in final.items() if k.startswith("val_") and isinstance(v, (int, float))}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+    if out and isinstance(summary.get("epochs_completed"), int):
+        out["epochs"] = summary["epochs_completed"]
+    return out
+
+
+DEFAULT_MATCHING_IMAGE_SIZE = 256
+
+
+def _lift_whole_image(model, meta):
+    from vras_keras.models.matching import lift as lift_module
+
+    try:
+        lift_module._parts(model)
+    except ValueError:
+        return model, meta  # already a whole-image model (keypoints + descriptors outputs)
+    data = (meta.training_config or {}).get("data") if isinstance(meta.training_config, dict) else None
+    size = (data or {}).get("image_size") if isinstance(data, dict) else None  # the recipe's view size
+    size = size or DEFAULT_MATCHING_IMAGE_SIZE
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        h, w = size
+    else:
+        h = w = size
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w)):
+        raise ValueError(f"config.yaml: data.image_size must be a positive integer or [H, W] (the whole-image size "
+                         f"of a matching export), received {size!r}")
+    inference = lift_module.lift_inference_model(model, image_size=(h, w))
+    import dataclasses
+
+    return inference, dataclasses.replace(meta, input_size=(h, w), extra={**meta.extra, "trained_on_patches":
+                                                                            list(meta.input_size)})
+
+
+# task -> (model, meta) -> (the model that is exported, its meta)
+INFERENCE_FORMS: dict[str, Callable] = {"matching": _lift_whole_image}
+
+
+def inference_form(model, meta):
+    """`(model, meta)` in the form that is exported (see the module docstring); identity for most tasks."""
+    form = INFERENCE_FORMS.get(meta.task)
+    return (model, meta) if form is None else form(model, meta)
 
 
 def _class_count(model) -> int:
@@ -118,4 +181,5 @@ def build_registered(model_id: str, model_args: dict | None = None):
     model_args = dict(model_args or {})
     model = entry.builder(**model_args)
     fields = DEFAULT_FIELDS[entry.task](model, model_args)
-    return model, meta_for_model(model, task=entry.task, model_id=model_id, model_args=model_args, **fields)
+    return inference_form(model, meta_for_model(model, task=entry.task, model_id=model_id, model_args=model_args,
+                                                **fields))

@@ -108,6 +108,12 @@ def homography_corner_error(keypoints_a, keypoints_b, matches, homography, shape
     return float(np.mean(np.linalg.norm(apply_homography(estimate, corners) - truth, axis=1)))
 
 
+def _xy(keypoints) -> np.ndarray:
+    """`(K, 2)` float64 (x, y) of `(K, >=2)` keypoint rows (`(0, 2)` for none, whatever the empty shape)."""
+    points = np.asarray(keypoints, np.float64)
+    return np.zeros((0, 2)) if points.size == 0 else points.reshape(len(points), -1)[:, :2]
+
+
 def _in_view(points, shape, valid):
     points = np.asarray(points, np.float64).reshape(-1, 2)
     keep = inside(points, shape)
@@ -137,8 +143,7 @@ def evaluate_pair(keypoints_a, descriptors_a, keypoints_b, descriptors_b, homogr
     Returns:
         A dict of floats (plus `"_matches"`, `"_errors"` and `"_keypoints"` for drawing).
     """
-    kp_a = np.asarray(keypoints_a, np.float64).reshape(len(keypoints_a), -1)[:, :2]
-    kp_b = np.asarray(keypoints_b, np.float64).reshape(len(keypoints_b), -1)[:, :2]
+    kp_a, kp_b = _xy(keypoints_a), _xy(keypoints_b)
     keep_a, keep_b = _in_view(kp_a, shape_a, valid_a), _in_view(kp_b, shape_b, valid_b)
     kp_a, kp_b = kp_a[keep_a], kp_b[keep_b]
     d_a, d_b = np.asarray(descriptors_a)[keep_a], np.asarray(descriptors_b)[keep_b]

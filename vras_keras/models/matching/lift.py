@@ -40,6 +40,7 @@ import numpy as np
 from vras_keras.data.images import to_rgb
 from vras_keras.layers import SoftArgmax2D, conv_norm_act, image_input
 from vras_keras.layers.keypoints import ChannelMean, KeypointNMS, OrientationAngle, OrientedPatches, ScaleSpaceKeypoints
+from vras_keras.models.detection.roi_heads import RoIWise  # the per-RoI wrapper serves per-keypoint here
 from vras_keras.models.registry import register
 
 __all__ = ["DOG_SCALES", "Features", "detect_and_describe", "detector_front_end", "dog_scale", "lift",
@@ -99,7 +100,8 @@ def lift_detector(*, width: float = 1.0, train_front_end: bool = False, name: st
     x = conv_norm_act(features, _channels(16, width), 5, name="det1")
     x = conv_norm_act(x, _channels(16, width), 3, dilation_rate=2, name="det2")
     x = conv_norm_act(x, _channels(16, width), 3, name="det3")
-    score = keras.layers.Conv2D(1, 3, padding="same", name="score")(x)
+    # float32 outputs (also under a mixed-precision policy): the losses and the soft argmax need the range
+    score = keras.layers.Conv2D(1, 3, padding="same", name="score", dtype="float32")(x)
     model = keras.Model(inputs, score, name=name)
     dog.set_weights([kernel])
     dog.trainable = bool(train_front_end)
@@ -156,6 +158,7 @@ def lift_orientation(*, input_size: int = 32, width: float = 1.0, grayscale: boo
         kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
         bias_initializer=keras.initializers.Constant([1.0, 0.0]),
         name="vector",
+        dtype="float32",
     )(x)
     return keras.Model(inputs, vector, name=name)
 
@@ -177,9 +180,9 @@ def lift_descriptor(*, input_size: int = 32, descriptor_dim: int = 128, width: f
     x = conv_norm_act(x, _channels(64, width), 3, name="desc3")
     x = conv_norm_act(x, _channels(64, width), 3, strides=2, name="desc4")
     x = conv_norm_act(x, _channels(128, width), 3, strides=2, name="desc5")
-    x = keras.layers.Conv2D(descriptor_dim, input_size // 8, padding="valid", name="desc_out")(x)
-    x = keras.layers.Flatten(name="desc_flatten")(x)
-    x = keras.layers.UnitNormalization(name="desc_l2")(x)
+    x = keras.layers.Conv2D(descriptor_dim, input_size // 8, padding="valid", name="desc_out", dtype="float32")(x)
+    x = keras.layers.Flatten(name="desc_flatten", dtype="float32")(x)
+    x = keras.layers.UnitNormalization(name="desc_l2", dtype="float32")(x)
     return keras.Model(inputs, x, name=name)
 
 
@@ -234,15 +237,17 @@ def lift(*, patch_size: int = 64, crop_size: float = 32.0, descriptor_size: int 
                                  grayscale=bool(grayscale))
     inputs = keras.Input((patch_size, patch_size, 3), name="image")
     score_map = detector(inputs)
-    keypoint = SoftArgmax2D(temperature=float(temperature), name="keypoint_soft_argmax")(score_map)  # (N, 1, 2)
+    # keypoints and angles stay float32 under a mixed-precision policy (pixel coordinates, the losses)
+    keypoint = SoftArgmax2D(temperature=float(temperature), name="keypoint_soft_argmax", dtype="float32")(
+        score_map)  # (N, 1, 2)
     upright = OrientedPatches(descriptor_size, float(crop_size), flatten=True, name="crop")([inputs, keypoint])
     vector = orientation(upright)
     vector_k = keras.layers.Reshape((1, 2), name="orientation_vector")(vector)
-    angle = OrientationAngle(name="angle")(vector)
+    angle = OrientationAngle(name="angle", dtype="float32")(vector)
     rotated = OrientedPatches(descriptor_size, float(crop_size), flatten=True, name="crop_rotate")(
         [inputs, keypoint, vector_k])
     desc = descriptor(rotated)
-    xy = keras.layers.Reshape((2,), name="keypoint")(keypoint)
+    xy = keras.layers.Reshape((2,), name="keypoint", dtype="float32")(keypoint)
     outputs = {"score_map": score_map, "keypoint": xy, "angle": angle, "descriptor": desc}
     model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
@@ -446,9 +451,11 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
             max_keypoints, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
             name="scale_space", **scale_space_options)([detector_front_end(detector)(inputs), inputs])
     upright = OrientedPatches(size, support, name="crop")([inputs, points])  # (N, K, S, S, 3)
-    vectors_k = keras.layers.TimeDistributed(orientation, name="orientations")(upright)  # (N, K, 2)
+    # keypoints folded into the batch (one call for all K): TimeDistributed unrolls a static K into K calls,
+    # a graph of 500 sub-networks that took minutes to trace and export
+    vectors_k = RoIWise(orientation, name="orientations")(upright)  # (N, K, 2)
     rotated = OrientedPatches(size, support, name="crop_rotate")([inputs, points, vectors_k])
-    descs = keras.layers.TimeDistributed(descriptor, name="descriptors")(rotated)  # (N, K, D)
+    descs = RoIWise(descriptor, name="descriptors")(rotated)  # (N, K, D)
     angles = OrientationAngle(name="angles")(vectors_k)
     outputs = {"keypoints": points, "scores": values, "valid": valid, "orientations": vectors_k, "angles": angles,
                "descriptors": descs}
