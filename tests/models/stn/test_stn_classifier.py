@@ -60,7 +60,9 @@ def test_output_size_logits_and_errors():
                        width=0.25)
     assert model.get_layer("stn").output.shape == (None, 16, 16, 1)
     assert model.get_layer("predictions").activation is keras.activations.linear
-    with pytest.raises(ValueError, match="weights must be None"):
+    with pytest.raises(ValueError, match="weights must be None, 'imagenet' or the path"):
+        models.get("cnn_classifier", weights="mnist")
+    with pytest.raises(ValueError, match="weights='imagenet' is available for"):  # ImageNet: classifiers only
         models.get("cnn_classifier", weights="imagenet")
     with pytest.raises(ValueError, match=r"stn3d_classifier needs input_shape \(D, H, W, C\), received \(32, 32, 1\)"):
         models.get("stn3d_classifier", input_shape=(32, 32, 1))
