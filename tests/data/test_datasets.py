@@ -91,3 +91,84 @@ def test_load_rejects_bad_arguments():
         datasets.load("classification", num_samples=2, skip_bad=True)
     with pytest.raises(ValueError, match="batch_size"):
         datasets.load("classification", num_samples=2, batch_size=0)
+
+
+def _digest(ds):
+    import hashlib
+
+    h = hashlib.sha256()
+    for element in ds:
+        for t in tf.nest.flatten(element):
+            h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("task", ["pose", "detection"])
+def test_worker_processes_give_the_same_bytes(task):
+    # 2 spawned generator processes vs this process, and a rerun: byte-identical datasets, in order.
+    # 37 samples: two full chunks of data.workers' 16 and a partial one.
+    kwargs = dict(num_samples=37, image_size=32, seed=2, **({"max_objects": 3} if task == "detection" else {}))
+    here = _digest(datasets.load(task, workers=0, **kwargs))
+    assert _digest(datasets.load(task, workers=2, **kwargs)) == here
+    assert _digest(datasets.load(task, workers=2, **kwargs)) == here
+    reference = [(s["image"].astype(np.float32), s) for s in map(datasets.generator(task, image_size=32, seed=2,
+                 **({"max_objects": 3} if task == "detection" else {})).sample, range(37))]
+    first = _arrays(datasets.load(task, workers=2, **kwargs).take(1))[0]
+    np.testing.assert_array_equal(first[0], reference[0][0])
+    assert datasets.load(task, workers=2, **kwargs).cardinality() == 37
+
+
+def test_default_workers():
+    from vras_keras.data import workers
+
+    assert workers.default_workers(100) == 0  # small datasets stay in this process
+    assert workers.default_workers(100, 3) == 3
+    expected = 0 if workers.available_cores() < 2 else min(workers.available_cores(), workers.MAX_AUTO_WORKERS)
+    assert workers.default_workers(10_000) == expected
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="workers must be an integer >= 0"):
+            workers.default_workers(10, bad)
+    with pytest.raises(ValueError, match="workers= applies to synthetic data only"):
+        datasets.load("classification", source="/nonexistent", workers=2)
+
+
+def test_worker_processes_end_with_their_parent(tmp_path):
+    # A parent killed with SIGKILL cannot stop its pool: the workers notice and exit by themselves.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys\n"
+        "from vras_keras.data import workers\n"
+        "workers.start(2)\n"
+        "pids = [p.pid for p in workers.pool(2)._processes.values()]\n"
+        "print(' '.join(map(str, pids)), flush=True)\n"
+        "import time; time.sleep(600)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(datasets.__file__).resolve().parents[2])}
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2
+        parent.kill()
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.5)
+            alive = [p for p in pids if _running(p)]
+        assert not alive, f"worker processes {alive} outlived their parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False

@@ -23,12 +23,20 @@ def test_valid_recipe_loads_with_defaults_and_task_from_registry(tmp_path):
     assert config.optimizer.name == "sgd" and config.optimizer.learning_rate == 0.05
     assert config.schedule.name == "constant" and config.callbacks.backup is True
     assert config.workdir == "runs/tiny"  # default workdir from the file name
-    assert config.mixed_precision_policy is None
+    assert config.precision == "fp32" and config.mixed_precision_policy is None
+
+
+def test_former_mixed_precision_key_reads_as_precision(tmp_path):
+    for legacy, expected in (("bf16", "bf16"), ("fp16", "fp16"), (None, "fp32")):
+        config = TrainConfig.from_dict(recipe(mixed_precision=legacy))
+        assert config.precision == expected
+        assert "mixed_precision" not in config.to_dict()
+    assert TrainConfig.from_dict(recipe(precision="fp16")).mixed_precision_policy == "mixed_float16"
 
 
 def test_cli_overrides_are_validated_like_the_file(tmp_path):
     path = write_recipe(tmp_path / "r.yaml")
-    config = load_config(path, {"epochs": 7, "mixed_precision": "bf16", "jit": True, "seed": 3,
+    config = load_config(path, {"epochs": 7, "precision": "bf16", "jit": True, "seed": 3,
                                 "strategy": "mirrored", "cpu_replicas": 2, "workdir": str(tmp_path / "w")})
     assert (config.epochs, config.seed, config.jit, config.cpu_replicas) == (7, 3, True, 2)
     assert config.mixed_precision_policy == "mixed_bfloat16"
@@ -56,7 +64,9 @@ def test_cli_overrides_are_validated_like_the_file(tmp_path):
         ({"strategy": "horovod"}, r"strategy: received 'horovod'; expected one of 'auto', 'one_device', 'mirrored', 'multi_worker', 'tpu'"),
         ({"optimizer": {"name": "lamb"}}, r"optimizer.name: received 'lamb'; expected one of 'sgd', 'adam', 'adamw', 'rmsprop'"),
         ({"schedule": {"name": "poly"}}, r"schedule.name: received 'poly'; expected one of 'constant', 'cosine'"),
-        ({"mixed_precision": "fp8"}, r"mixed_precision: received 'fp8'; expected one of 'bf16', 'fp16'"),
+        ({"precision": "fp8"}, r"precision: received 'fp8'; expected one of 'fp32', 'bf16', 'fp16'"),
+        ({"mixed_precision": "fp8"}, r"mixed_precision: received 'fp8'; expected one of 'bf16', 'fp16', null"),
+        ({"mixed_precision": "bf16", "precision": "fp16"}, r"precision: received 'fp16'; expected 'bf16' or no mixed_precision"),
         ({"data": {"task": "depth"}}, r"data.task: received 'depth'; expected one of classification, segmentation"),
         ({"data": {"task": "segmentation"}}, r"data.task: received 'segmentation'; expected 'classification', the task of model"),
         ({"batch_per_replica": 0}, r"batch_per_replica: received 0; expected a number > 0"),
@@ -116,7 +126,9 @@ def test_cli_reports_one_line_and_check_prints_resolved_recipe(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vras train: error: ") and "data.source: received 'imagenet'" in err[0]
     good = write_recipe(tmp_path / "good.yaml")
-    assert main(["train", "--config", str(good), "--check", "--epochs", "5", "--mixed-precision", "bf16"]) == 0
+    assert main(["train", "--config", str(good), "--check", "--epochs", "5", "--precision", "fp16"]) == 0
     resolved = yaml.safe_load(capsys.readouterr().out)
-    assert resolved["epochs"] == 5 and resolved["mixed_precision"] == "bf16" and resolved["task"] == "classification"
+    assert resolved["epochs"] == 5 and resolved["precision"] == "fp16" and resolved["task"] == "classification"
+    assert main(["train", "--config", str(good), "--check", "--mixed-precision", "bf16"]) == 0  # the former flag
+    assert yaml.safe_load(capsys.readouterr().out)["precision"] == "bf16"
     assert not (tmp_path / "runs").exists()

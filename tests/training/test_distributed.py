@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -117,3 +118,89 @@ def test_sigkill_mid_epoch_then_same_command_resumes_from_last_completed_epoch(t
     import keras
 
     keras.saving.load_model(ck / "last.keras")
+
+
+def test_sigterm_stops_cleanly_keeps_the_backup_and_says_so(tmp_path):
+    workdir = tmp_path / "run"
+    config = write_recipe(tmp_path / "term.yaml", epochs=3, workdir=str(workdir))
+    env = subprocess_env(VRAS_TEST_EPOCH_LOG=str(tmp_path / "epochs.log"),
+                         VRAS_TEST_HANG_MARKER=str(tmp_path / "hanging"))
+    proc = subprocess.Popen(helper_command("cli", "train", "--config", str(config)), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "hanging").exists():  # written in the middle of the second epoch
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "training never reached the second epoch"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, (proc.returncode, out[-3000:], err[-3000:])  # 128 + SIGTERM
+    said = [line for line in (out + err).splitlines() if "SIGTERM" in line]
+    assert said == [f"vras train: stopped by SIGTERM; epoch 1 is the last completed one, kept in "
+                    f"{workdir / 'backup'}: rerun the same command to resume"], said
+    assert "Traceback" not in err, err[-3000:]
+    assert json.loads((workdir / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+    ck = workdir / "checkpoints"
+    assert sorted(p.name for p in ck.iterdir()) == ["best.json", "best.keras", "last.keras"]  # no partial files
+    assert not (workdir / "summary.json").exists()  # the run did not pretend to finish
+
+
+def test_sigterm_ends_a_process_blocked_inside_tensorflow(tmp_path):
+    # The main thread waits in a TensorFlow kernel (as a collective op waiting for a worker that is gone):
+    # Python cannot run the handler there, so the watchdog ends the process after the grace period.
+    script = (
+        "import sys, tensorflow as tf\n"
+        "from vras_keras.training.signals import stop_on_sigterm\n"
+        "queue = tf.queue.FIFOQueue(1, tf.float32)\n"
+        "with stop_on_sigterm(on_blocked=lambda: 'vras train: stopped by SIGTERM; blocked', grace=1.0):\n"
+        "    print('ready', flush=True)\n"
+        "    queue.dequeue()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], env=subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, (proc.returncode, err[-3000:])
+    assert "vras train: stopped by SIGTERM; blocked (the main thread was blocked for 1 s; ending the process)" in err
+
+
+def test_two_workers_on_localhost_run_vras_train_to_the_end(tmp_path):
+    # `vras train` itself on a 2-worker cluster on 127.0.0.1: both processes exit 0 (no heartbeat hang after
+    # the first one finishes), report the same metrics, and the chief writes the run's artefacts.
+    workdir = tmp_path / "run"
+    config = write_recipe(tmp_path / "mw.yaml", strategy="multi_worker", epochs=2, batch_per_replica=4,
+                          data={"num_samples": 16, "val_samples": 8}, workdir=str(workdir))
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen(helper_command("cli", "train", "--config", str(config)), env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out[-4000:]
+    epochs = [[line for line in out.splitlines() if " - loss: " in line] for out in outputs]
+    assert len(epochs[0]) == 2
+    metrics = [[line.split("step - ", 1)[1] for line in lines] for lines in epochs]  # drop the timings
+    assert metrics[0] == metrics[1], epochs
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["epochs_completed"] == 2
+    assert {"best_checkpoint", "last_checkpoint", "history_csv", "curves_png"} <= set(summary["artefacts"])
+    assert "== vras train:" in outputs[0] and "== vras train:" not in outputs[1]  # only the chief reports
+    assert not (workdir / "backup").exists() and not (workdir / "backup-worker1").exists()  # both finished

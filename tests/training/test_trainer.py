@@ -67,11 +67,11 @@ def test_same_seed_same_run_and_deterministic_flag_restored(tmp_path):
 
 
 def test_mixed_precision_is_used_and_restored_even_on_error(tmp_path):
-    history = train(_config(tmp_path, epochs=1, mixed_precision="bf16", callbacks=QUIET), verbose=0)
+    history = train(_config(tmp_path, epochs=1, precision="bf16", callbacks=QUIET), verbose=0)
     assert history.model.get_layer("conv1").compute_dtype == "bfloat16"
     assert np.isfinite(history.history["loss"][0])
     assert keras.config.dtype_policy().name == "float32"
-    bad = _config(tmp_path, epochs=1, mixed_precision="fp16",
+    bad = _config(tmp_path, epochs=1, precision="fp16",
                   callbacks={"tensorboard": False, "checkpoint": {"monitor": "val_miou"}}, workdir=str(tmp_path / "x"))
     with pytest.raises(ValueError, match="val_miou"):
         train(bad, verbose=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 NAME = "train"
 HELP = "train a model from a YAML recipe (tf.distribute, crash-safe resume, checkpoints, logs)"
 
@@ -17,7 +19,10 @@ def add_arguments(parser):
     parser.add_argument("--cpu-replicas", type=int, metavar="N",
                         help="mirror over N logical CPU devices (testing data parallelism without GPUs)")
     parser.add_argument("--epochs", type=int, metavar="E", help="override the number of epochs")
-    parser.add_argument("--mixed-precision", choices=("bf16", "fp16"), help="mixed-precision policy")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"),
+                        help="fp32, or mixed precision bf16 / fp16 (fp16 with dynamic loss scaling)")
+    parser.add_argument("--mixed-precision", dest="precision", choices=("bf16", "fp16"),
+                        help=argparse.SUPPRESS)  # the former name of --precision, still accepted
     parser.add_argument("--jit", action="store_true", default=None, help="compile train steps with XLA")
     parser.add_argument("--seed", type=int, metavar="S", help="seed for data order and initialisation")
     parser.add_argument("--check", action="store_true", help="validate the recipe, print it resolved, and exit")
@@ -25,7 +30,7 @@ def add_arguments(parser):
 
 def overrides_from_args(args) -> dict:
     return {"workdir": args.workdir, "strategy": args.strategy, "cpu_replicas": args.cpu_replicas,
-            "epochs": args.epochs, "mixed_precision": args.mixed_precision, "jit": args.jit, "seed": args.seed}
+            "epochs": args.epochs, "precision": args.precision, "jit": args.jit, "seed": args.seed}
 
 
 def run(args) -> int:
@@ -39,5 +44,10 @@ def run(args) -> int:
         return 0
     from vras_keras.training.trainer import train
 
-    train(config, overwrite=args.overwrite)
+    from vras_keras.training.signals import EXIT_CODE, TrainingStopped
+
+    try:
+        train(config, overwrite=args.overwrite)
+    except TrainingStopped:  # the trainer has said which epoch is backed up
+        return EXIT_CODE
     return 0

@@ -1,7 +1,8 @@
 """ShapesWorld, distorted digits, image pairs and loaders for standard formats, as tf.data.
 
 Sub-modules are imported on first use (`vras_keras.data.detection_targets` too), so that `vras --help`
-and the CLI's argument parsers never import Keras or TensorFlow.
+and the CLI's argument parsers never import Keras or TensorFlow, and the worker processes that generate
+synthetic samples (`data.workers`, importing `data.shapes` and `data.datasets`) start in about a second.
 """
 
 

@@ -178,13 +178,18 @@ def element_spec(task: str, image_size=64, *, max_objects: int | None = None, nu
     return ds.element_spec
 
 
-def indexed_dataset(num_samples: int, make, flat, *, shuffle: bool = False, seed: int = 0, cache: bool = False):
+def indexed_dataset(num_samples: int, make, flat, *, shuffle: bool = False, seed: int = 0, cache: bool = False,
+                    make_many=None, chunk: int = 16, parallel: int | None = None):
     """`tf.data` elements `make(i)` (NumPy, returns the flat tuple of `flat` specs) for i in 0..num_samples-1.
 
     With `shuffle` the whole index list is permuted (seeded, a new permutation every epoch) *before*
     anything is decoded or generated: batches mix the classes whatever order the records come in (a
     folder listed class by class), and no shuffle buffer is needed. `cache` keeps each element after it
     was made once (in memory, by index), which works with the per-epoch order.
+
+    `make_many(indices)`, when given, replaces `make`: it returns the flat arrays of `chunk` consecutive
+    indices of the (shuffled) order stacked along axis 0 (e.g. made by worker processes); up to
+    `parallel` calls run at once. The elements and their order are the same as with `make`.
     """
     import tensorflow as tf
 
@@ -207,10 +212,30 @@ def indexed_dataset(num_samples: int, make, flat, *, shuffle: bool = False, seed
             v.set_shape(spec.shape)
         return tuple(values)
 
+    def elements_np(indices):
+        indices = [int(i) for i in indices]
+        todo = [i for i in indices if i not in store] if cache else indices
+        if not cache:
+            return make_many(todo)
+        if todo:
+            made = make_many(todo)
+            for k, i in enumerate(todo):
+                store[i] = tuple(column[k] for column in made)
+        return tuple(np.stack(column) for column in zip(*(store[i] for i in indices)))
+
+    def elements(indices):
+        values = tf.numpy_function(elements_np, [indices], dtypes, stateful=False)
+        for v, spec in zip(values, flat):
+            v.set_shape((None, *spec.shape))
+        return tuple(values)
+
     ds = tf.data.Dataset.range(int(num_samples))
     if shuffle and num_samples > 1:
         ds = ds.shuffle(int(num_samples), seed=int(seed), reshuffle_each_iteration=True)
-    return ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if make_many is None:
+        return ds.map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(int(chunk)).map(elements, num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=True)
+    return ds.unbatch().apply(tf.data.experimental.assert_cardinality(int(num_samples)))
 
 
 def _finish(ds, *, batch_size):
@@ -223,15 +248,36 @@ def _finish(ds, *, batch_size):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _synthetic_dataset(task, *, split, num_samples, image_size, seed, shuffle=False, cache=False, **kwargs):
+# Samples generated per call into a worker process: large enough that the call overhead is small, small
+# enough that the first batch arrives quickly.
+CHUNK = 16
+
+
+def _samples(generator, task: str, indices, max_objects: int):
+    """Samples `indices` of `generator` as the task's flat arrays stacked along a new axis 0 (runs in a
+    worker process or here: the result depends only on the arguments)."""
+    elements = [_flat_element(task, record_from_sample(task, generator.sample(int(i))), max_objects)
+                for i in indices]
+    return tuple(np.stack(column) for column in zip(*elements))
+
+
+def _synthetic_dataset(task, *, split, num_samples, image_size, seed, shuffle=False, cache=False, workers=None,
+                       **kwargs):
+    from vras_keras.data import workers as pools
+
     gen = generator(task, image_size=image_size, seed=seed, split=split, **kwargs)
+    workers = pools.default_workers(num_samples, workers)
     max_objects = getattr(gen, "max_objects", 0)
     flat = _flat_signature(task, gen.height, gen.width, max_objects, len(shapes.JOINT_NAMES))
 
     def make(i):
         return _flat_element(task, record_from_sample(task, gen.sample(int(i))), max_objects)
 
-    ds = indexed_dataset(num_samples, make, flat, shuffle=shuffle, seed=seed, cache=cache)
+    def make_many(indices):  # in the worker processes, which run in parallel (tf.data's threads only wait)
+        return pools.run(workers, _samples, gen, task, list(indices), max_objects)
+
+    ds = indexed_dataset(num_samples, make, flat, shuffle=shuffle, seed=seed, cache=cache,
+                         make_many=make_many if workers else None, chunk=CHUNK, parallel=2 * workers)
     return ds.map(_structure(task)), class_names(task)
 
 
@@ -388,7 +434,7 @@ def _records_dataset(task, samples, *, image_size, channels, max_objects=None, s
 def load(task: str, *, split: str = "train", num_samples: int | None = None, image_size=None, seed: int = 0,
          batch_size: int | None = None, source=None, format: str | None = None, skip_bad: bool = False,
          shuffle: bool = False, channels: int | None = None, val_fraction: float | None = None,
-         cache: bool = False, **kwargs):
+         cache: bool = False, workers: int | None = None, **kwargs):
     """A `tf.data.Dataset` of `(image, target)` for `task` (see the module docstring for the structure).
 
     Args:
@@ -408,6 +454,8 @@ def load(task: str, *, split: str = "train", num_samples: int | None = None, ima
         val_fraction: files without a `source/<split>` folder: `split="train"` gives all but a stratified,
             deterministic `val_fraction` of the samples and `split="val"` gives that fraction.
         cache: keep decoded elements in memory after they were made once.
+        workers: synthetic data: processes generating samples in parallel (`vras_keras.data.workers`;
+            0: in this process; None: 0 below 512 samples, else min(cores, 4)). The bytes do not depend on it.
         **kwargs: synthetic: `ShapesWorld` / `StickFigures` arguments (e.g. `max_objects`); files: reader
             arguments (e.g. `class_names`: name the labels by the training split's classes) and
             `max_objects` (detection padding, default: the most objects in any image).
@@ -429,9 +477,11 @@ def load(task: str, *, split: str = "train", num_samples: int | None = None, ima
             raise ValueError(f"num_samples must be >= 0, received {num_samples}")
         image_size = 64 if image_size is None else image_size
         ds, names = _synthetic_dataset(task, split=split, num_samples=num_samples, image_size=image_size,
-                                       seed=seed, shuffle=shuffle, cache=cache, **kwargs)
+                                       seed=seed, shuffle=shuffle, cache=cache, workers=workers, **kwargs)
         skipped, size, channels = [], shapes._hw(image_size), 3
     else:
+        if workers is not None:
+            raise ValueError("workers= applies to synthetic data only (files are decoded in this process)")
         if channels not in (None, 1, 3):
             raise ValueError(f"channels must be 1 (grayscale), 3 (RGB) or None (inferred), received {channels!r}")
         max_objects = kwargs.pop("max_objects", None)

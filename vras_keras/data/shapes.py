@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -83,9 +84,20 @@ FLIP_INDICES = tuple(
     for i, n in enumerate(JOINT_NAMES)
 )
 
+# The colour group of each SKELETON limb: "left", "right" or "centre".
+_SKELETON_PARTS = tuple(
+    ({JOINT_NAMES[a].split("_")[0], JOINT_NAMES[b].split("_")[0]} & {"left", "right"} or {"centre"}).pop()
+    for a, b in SKELETON
+)
+
 BACKGROUNDS = ("noise", "gradient", "stripes", "checker", "blobs")
 _SHIFT = 4  # sub-pixel bits for cv2 polygon rasterisation
 _SCALE = 1 << _SHIFT
+
+
+def _colour(r, g, b) -> tuple:
+    """An RGB colour rounded to float32 (the image's precision), as cv2 drawing takes it."""
+    return tuple(float(v) for v in np.array([r, g, b], np.float32))
 
 
 def _hw(image_size) -> tuple[int, int]:
@@ -118,12 +130,20 @@ def _random_colour(rng, avoid=None, min_distance=80.0) -> np.ndarray:
     return colour.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=16)
+def _grid(h: int, w: int) -> np.ndarray:
+    """Read-only float32 `(2, h, w)` row and column indices (`np.mgrid`), shared by every sample."""
+    grid = np.mgrid[0:h, 0:w].astype(np.float32)
+    grid.flags.writeable = False
+    return grid
+
+
 def _background(rng, h: int, w: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """A float32 (h, w, 3) textured background and the colours it is made of."""
     kind = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
     c1 = _random_colour(rng)
     c2 = _random_colour(rng, [c1], 40.0)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = _grid(h, w)
     if kind == "noise":
         img = np.broadcast_to(c1, (h, w, 3)) + rng.normal(0, rng.uniform(8, 30), (h, w, 3))
         colours = [c1]
@@ -459,32 +479,27 @@ class StickFigures:
         background, bg_colours = _background(rng, h, w)
         joints = self._pose(rng, h, w)
         thickness = max(1, int(round(min(h, w) / 32)))
+        # (float32 as the image holds them; cv2 takes a tuple of Python floats)
         colours = {
-            "left": np.array([rng.uniform(180, 255), rng.uniform(0, 120), rng.uniform(0, 60)]),
-            "right": np.array([rng.uniform(0, 60), rng.uniform(0, 160), rng.uniform(180, 255)]),
-            "centre": np.array([rng.uniform(200, 255), rng.uniform(200, 255), rng.uniform(0, 80)]),
+            "left": _colour(rng.uniform(180, 255), rng.uniform(0, 120), rng.uniform(0, 60)),
+            "right": _colour(rng.uniform(0, 60), rng.uniform(0, 160), rng.uniform(180, 255)),
+            "centre": _colour(rng.uniform(200, 255), rng.uniform(200, 255), rng.uniform(0, 80)),
         }
-        figure = np.zeros((h, w), np.uint8)
-        layers = []  # (mask, colour) in drawing order
-        for a, b in SKELETON:
-            na, nb = JOINT_NAMES[a], JOINT_NAMES[b]
-            sides = {n.split("_")[0] for n in (na, nb)} & {"left", "right"}
-            part = sides.pop() if sides else "centre"
-            m = np.zeros((h, w), np.uint8)
-            p = np.round((joints[[a, b]] - 0.5) * _SCALE).astype(np.int32)
-            cv2.line(m, tuple(p[0]), tuple(p[1]), 1, thickness, cv2.LINE_8, _SHIFT)
-            layers.append((m.astype(bool), colours[part]))
-            figure |= m
-        head = np.zeros((h, w), np.uint8)
-        hc = np.round((joints[_J["head"]] - 0.5) * _SCALE).astype(np.int32)
-        radius = max(2, int(round(np.linalg.norm(joints[_J["head"]] - joints[_J["neck"]]) * 0.6 * _SCALE)))
-        cv2.circle(head, tuple(hc), radius, 1, -1, cv2.LINE_8, _SHIFT)
-        layers.append((head.astype(bool), colours["centre"]))
-        figure |= head
-
+        # Each limb is drawn straight into the image in its colour (cv2 rasterises the same pixels in any
+        # image depth), then into the figure mask; later limbs cover earlier ones, the head covers all.
         image = background.copy()
-        for m, colour in layers:
-            image[m] = colour
+        figure = np.zeros((h, w), np.uint8)
+        ends = np.round((joints - 0.5) * _SCALE).astype(np.int32)
+        for (a, b), part in zip(SKELETON, _SKELETON_PARTS):
+            pa, pb = (int(ends[a, 0]), int(ends[a, 1])), (int(ends[b, 0]), int(ends[b, 1]))
+            cv2.line(image, pa, pb, colours[part], thickness, cv2.LINE_8, _SHIFT)
+            cv2.line(figure, pa, pb, 1, thickness, cv2.LINE_8, _SHIFT)
+        hc = np.round((joints[_J["head"]] - 0.5) * _SCALE).astype(np.int32)
+        hc = (int(hc[0]), int(hc[1]))
+        radius = max(2, int(round(np.linalg.norm(joints[_J["head"]] - joints[_J["neck"]]) * 0.6 * _SCALE)))
+        cv2.circle(image, hc, radius, colours["centre"], -1, cv2.LINE_8, _SHIFT)
+        cv2.circle(figure, hc, radius, 1, -1, cv2.LINE_8, _SHIFT)
+
         occluded = np.zeros((h, w), bool)
         if rng.uniform() < self.occlusion_prob:
             for _ in range(int(rng.integers(1, 3))):

@@ -15,8 +15,9 @@ A recipe (see `configs/*.yaml` and docs/training.md) has these sections::
                  early_stopping: {monitor, patience, min_delta, mode, restore_best_weights}}
     seed: 0
     deterministic: false
-    mixed_precision: null|bf16|fp16
-    jit: false
+    precision: fp32|bf16|fp16   (bf16/fp16: Keras mixed precision; fp16 adds dynamic loss scaling;
+                                 `mixed_precision: bf16|fp16|null`, the key's former name, is still read)
+    jit: false                  (true: XLA-compile the train step, Keras' `jit_compile`)
     strategy: auto|one_device|mirrored|multi_worker|tpu
     cpu_replicas: null
     workdir: runs/NAME
@@ -42,7 +43,9 @@ from typing import Literal, Optional, Union
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 DATA_SOURCES = ("shapes", "digits", "pairs", "path", "synthetic")
 DATA_FORMATS = ("folder", "coco", "voc", "masks")
-MIXED_PRECISION = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+PRECISIONS = ("fp32", "bf16", "fp16")
+# The Keras dtype policy of each precision (fp32: the default float32 policy).
+PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "exponential")
 
@@ -196,7 +199,7 @@ class TrainConfig:
     callbacks: CallbacksConfig = dataclasses.field(default_factory=CallbacksConfig)
     seed: int = 0
     deterministic: bool = False
-    mixed_precision: Optional[Literal["bf16", "fp16"]] = None
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     jit: bool = False
     strategy: Literal["auto", "one_device", "mirrored", "multi_worker", "tpu"] = "auto"
     cpu_replicas: Optional[int] = None
@@ -211,7 +214,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, raw: dict, *, source: str = "<dict>", check_model: bool = True) -> "TrainConfig":
         """Validate `raw` (a parsed YAML mapping) and return the config; raises `ValueError`."""
-        config = _convert(cls, raw, "", source)
+        config = _convert(cls, _legacy_keys(raw, source), "", source)
         _check_values(config, source, base_dir=Path(source).parent if source != "<dict>" else Path.cwd(),
                       check_model=check_model)
         return config
@@ -221,7 +224,24 @@ class TrainConfig:
 
     @property
     def mixed_precision_policy(self) -> str | None:
-        return MIXED_PRECISION.get(self.mixed_precision) if self.mixed_precision else None
+        """The Keras mixed-precision policy name, or None for fp32."""
+        return None if self.precision == "fp32" else PRECISION_POLICIES[self.precision]
+
+
+def _legacy_keys(raw, source: str):
+    """Read the former top-level key `mixed_precision: bf16|fp16|null` as `precision`."""
+    if not isinstance(raw, dict) or "mixed_precision" not in raw:
+        return raw
+    raw = dict(raw)
+    legacy = raw.pop("mixed_precision")
+    if legacy not in (None, "bf16", "fp16"):
+        _fail(source, "mixed_precision", legacy, "one of 'bf16', 'fp16', null (or use precision: fp32|bf16|fp16)")
+    value = legacy or "fp32"
+    if raw.get("precision", value) != value:
+        _fail(source, "precision", raw["precision"],
+              f"{value!r} or no mixed_precision key (mixed_precision: {legacy!r} is the former name of precision)")
+    raw["precision"] = value
+    return raw
 
 
 # ------------------------------------------------------------------------------------------ loading

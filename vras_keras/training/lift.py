@@ -337,6 +337,11 @@ class LiftStages:
         if stage not in self.optimizers:
             self.set_stage(stage)
             optimizer = self.make_optimizer(stage)
+            if self.model.dtype_policy.name == "mixed_float16" and not isinstance(
+                    optimizer, keras.optimizers.LossScaleOptimizer):
+                # fp16: dynamic loss scaling, as Keras' compile() does for fit (steps with inf/NaN gradients
+                # are skipped and the scale lowered)
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(self.trainable_variables(stage))
             self.optimizers[stage] = optimizer
         return self.optimizers[stage]
@@ -354,9 +359,10 @@ class LiftStages:
         @tf.function(reduce_retracing=True, jit_compile=self.jit)
         def step(batch, *args):
             with tf.GradientTape() as tape:
-                loss = loss_fn(batch, *args)
-            grads = tape.gradient(loss, train_vars)
-            optimizer.apply(grads, train_vars)
+                loss = tf.cast(loss_fn(batch, *args), tf.float32)
+                scaled = optimizer.scale_loss(loss)  # the loss itself unless fp16 loss scaling is on
+            grads = tape.gradient(scaled, train_vars)
+            optimizer.apply(grads, train_vars)  # LossScaleOptimizer unscales (and skips non-finite steps)
             return loss
 
         self._steps[stage] = step

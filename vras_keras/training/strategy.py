@@ -75,6 +75,74 @@ def configure_cpu_replicas(n: int) -> None:
         ) from None
 
 
+def resolve_strategy_name(name: str = "auto", cpu_replicas: int | None = None) -> str:
+    """The strategy `name` stands for: `auto` resolved as in the module docstring (creates nothing)."""
+    import tensorflow as tf
+
+    if name != "auto":
+        return name
+    if _num_cluster_tasks(tf_config()) > 1:
+        return "multi_worker"
+    if cpu_replicas or len(tf.config.list_physical_devices("GPU")) > 1:
+        return "mirrored"
+    return "one_device"
+
+
+def describe_devices(name: str = "auto", cpu_replicas: int | None = None) -> dict:
+    """What a training run with strategy `name` would use on this machine, without training.
+
+    Returns a dict: `tensorflow` (version, built with CUDA, CUDA/cuDNN versions), `devices` (physical
+    devices with name, kind and, for GPUs, model and compute capability), `strategy` (the resolved name),
+    `replica_devices` (the devices a replica runs on; for multi_worker the cluster from `TF_CONFIG`
+    instead, since joining it would wait for the other workers), and `precision` (what fp16 / bf16 mean
+    here). Creating the strategy may configure logical CPU devices (`cpu_replicas`), so call it in a fresh
+    process, as `vras devices` does.
+    """
+    import tensorflow as tf
+
+    if name not in STRATEGY_NAMES:
+        raise ValueError(f"strategy: received {name!r}; expected one of {', '.join(STRATEGY_NAMES)}")
+    build = tf.sysconfig.get_build_info()
+    info = {"tensorflow": {"version": tf.__version__, "built_with_cuda": bool(tf.test.is_built_with_cuda()),
+                           "cuda": build.get("cuda_version"), "cudnn": build.get("cudnn_version")}}
+    devices = []
+    for device in tf.config.list_physical_devices():
+        entry = {"name": device.name, "kind": device.device_type}
+        if device.device_type == "GPU":
+            details = tf.config.experimental.get_device_details(device)
+            entry["model"] = details.get("device_name")
+            cc = details.get("compute_capability")
+            entry["compute_capability"] = ".".join(map(str, cc)) if cc else None
+        devices.append(entry)
+    info["devices"] = devices
+    resolved = resolve_strategy_name(name, cpu_replicas)
+    info["strategy"] = resolved
+    cluster = tf_config()
+    if resolved == "multi_worker":
+        if _num_cluster_tasks(cluster) < 1:
+            make_strategy("multi_worker")  # raises the ValueError that explains TF_CONFIG
+        info["cluster"] = {"workers": cluster["cluster"].get("chief", []) + cluster["cluster"].get("worker", []),
+                           "task": cluster["task"]}
+        info["replica_devices"] = None
+    elif resolved == "tpu":
+        info["replica_devices"] = None  # connecting to a TPU is what `vras train --strategy tpu` does
+    else:
+        strategy = make_strategy(resolved, cpu_replicas)
+        info["replica_devices"] = list(strategy.extended.worker_devices)
+    gpus = [d for d in devices if d["kind"] == "GPU"]
+    capabilities = [float(d["compute_capability"]) for d in gpus if d.get("compute_capability")]
+    if gpus:
+        low = min(capabilities) if capabilities else 0.0
+        info["precision"] = {
+            "fp16": "fast (tensor cores)" if low >= 7.0 else "runs, little or no speed-up (compute capability < 7.0)",
+            "bf16": "fast (tensor cores)" if low >= 8.0 else "emulated, slow (compute capability < 8.0)",
+        }
+    else:
+        info["precision"] = {"fp16": "runs on the CPU, slower than fp32 (for testing; use a GPU)",
+                             "bf16": "runs on the CPU; fast only with AMX / AVX512-BF16 instructions"}
+    return info
+
+
 def make_strategy(name: str = "auto", cpu_replicas: int | None = None):
     """Create the `tf.distribute.Strategy` named `name` (see the module docstring).
 
@@ -92,15 +160,7 @@ def make_strategy(name: str = "auto", cpu_replicas: int | None = None):
     if cpu_replicas is not None and name not in ("auto", "mirrored"):
         raise ValueError(f"cpu_replicas={cpu_replicas} only applies to strategy 'mirrored' or 'auto', not {name!r}")
     cluster = tf_config()
-    if name == "auto":
-        if _num_cluster_tasks(cluster) > 1:
-            name = "multi_worker"
-        elif cpu_replicas:
-            name = "mirrored"
-        elif len(tf.config.list_physical_devices("GPU")) > 1:
-            name = "mirrored"
-        else:
-            name = "one_device"
+    name = resolve_strategy_name(name, cpu_replicas)
 
     if name == "one_device":
         gpus = tf.config.list_physical_devices("GPU")
@@ -143,3 +203,22 @@ def worker_info(strategy) -> tuple[int, bool]:
     is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0
                                          and "chief" not in resolver.cluster_spec().as_dict())
     return int(task_id or 0), is_chief
+
+
+def barrier(strategy) -> int:
+    """Block until every worker of `strategy` reaches this call (an all-reduce of one number); returns the
+    number of replicas that took part. Outside a multi-worker cluster it returns at once.
+
+    The trainer calls it at the very end of a multi-worker run, after the chief has written its artefacts:
+    no worker exits while another still runs, so the chief never trains or saves next to a peer that is
+    gone (whose missing heartbeat aborts the cluster's collective ops).
+    """
+    if not is_multi_worker(strategy):
+        return strategy.num_replicas_in_sync
+    import tensorflow as tf
+
+    @tf.function
+    def count():
+        return strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+    return int(count())

@@ -281,20 +281,44 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
     Raises:
         ValueError: a bad workdir (see `check_workdir`), or `NonFiniteTrainingError` when the loss or the
             weights become NaN (nothing of that epoch is saved).
+        training.signals.TrainingStopped: the process received SIGTERM (after printing one line saying
+            which completed epoch is backed up; `vras train` then exits with code 143).
     """
+    from vras_keras.training.signals import TrainingStopped, stop_on_sigterm
     from vras_keras.training.strategy import make_strategy, worker_info
 
     strategy = make_strategy(config.strategy, config.cpu_replicas)  # first: may configure logical devices
+    workdir = Path(config.workdir or "runs/default")
+    worker_index, is_chief = worker_info(strategy)
 
+    def stopped_line():
+        done = _resume_epoch(workdir, is_chief, worker_index)
+        backup = workdir / ("backup" if is_chief else f"backup-worker{worker_index}")
+        if done:
+            kept = f"epoch {done} is the last completed one, kept in {backup}: rerun the same command to resume"
+        elif backup.exists():  # a runner's own backup (e.g. LIFT's staged training)
+            kept = f"the backup in {backup} is kept: rerun the same command to resume"
+        else:
+            kept = "no epoch had completed: rerunning the same command starts over"
+        return f"vras train: stopped by SIGTERM; {kept}"
+
+    try:
+        with stop_on_sigterm(on_blocked=stopped_line):
+            return _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose, overwrite)
+    except TrainingStopped:
+        print(stopped_line(), flush=True)
+        raise
+
+
+def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose, overwrite):
     import tensorflow as tf
 
     from vras_keras import models
     from vras_keras.training import callbacks as cb
     from vras_keras.training.data import load_train_val, make_pipeline
+    from vras_keras.training.strategy import barrier
     from vras_keras.training.tasks import task_runner, task_setup
 
-    workdir = Path(config.workdir or "runs/default")
-    worker_index, is_chief = worker_info(strategy)
     check_workdir(workdir, config.epochs, overwrite=overwrite, is_chief=is_chief)
     task = config.task or models.get_entry(config.model.id).task
     runner = task_runner(task)
@@ -361,7 +385,8 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
             print(f"vras train: resuming from {workdir / 'backup'} after epoch {resumed}", flush=True)
         print(f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
               f"[{type(strategy).__name__}], global batch {global_batch}, {train_steps if not config.steps_per_epoch else steps} "
-              f"steps/epoch, {config.epochs} epochs, workdir {workdir}", flush=True)
+              f"steps/epoch, {config.epochs} epochs, precision {config.precision}{' + XLA' if config.jit else ''}, "
+              f"workdir {workdir}", flush=True)
         fit_args = {"validation_data": val_ds, "steps_per_epoch": config.steps_per_epoch or train_steps,
                         "validation_steps": val_steps, "callbacks": all_callbacks, "verbose": verbose,
                         "shuffle": False}  # the pipeline shuffles (seeded)
@@ -373,6 +398,7 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
         if is_chief:
             summary = write_summary(workdir, config, meta, history)
             print(format_summary(summary), flush=True)
+        barrier(strategy)  # multi-worker: every worker leaves together, after the chief's artefacts are written
         return history
     finally:
         keras.config.set_dtype_policy(previous_policy)
@@ -442,7 +468,7 @@ def run_meta(config: TrainConfig, *, task: str, model_args: dict, labels, input_
                  "val_split": d.val_split, "val_fraction": d.val_fraction, "image_size": list(input_shape[:2]),
                  "channels": int(input_shape[-1]), "options": _jsonable(dict(d.options)), "seed": config.seed},
         "checkpoints": {"best": "checkpoints/best.keras", "last": "checkpoints/last.keras"},
-        "mixed_precision": config.mixed_precision,
+        "precision": config.precision,
         **extra,
         "created_by": "vras train",
         "versions": _versions(),

@@ -36,11 +36,13 @@ def norm_act(x, name: str, activation: str = "relu"):
 
 
 def classifier_head(x, num_classes: int, *, dropout_rate: float = 0.0, name: str = "logits"):
-    """Global average pooling → (Dropout) → Dense logits (no softmax: train with `from_logits=True`)."""
+    """Global average pooling → (Dropout) → Dense logits (no softmax: train with `from_logits=True`).
+
+    The logits layer computes in float32 under a mixed-precision policy too (the loss needs the range)."""
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout_rate:
         x = keras.layers.Dropout(dropout_rate, name="head_dropout")(x)
-    return keras.layers.Dense(num_classes, name=name)(x)
+    return keras.layers.Dense(num_classes, name=name, dtype="float32")(x)
 
 
 def finalize(inputs, outputs, *, name: str, include_top: bool, pyramid: dict, weights=None) -> keras.Model:

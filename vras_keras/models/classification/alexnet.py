@@ -66,5 +66,5 @@ def alexnet(*, input_shape=(227, 227, 3), num_classes=1000, include_top=True, we
             if dropout_rate:
                 x = keras.layers.Dropout(dropout_rate, name=f"{fc}_dropout")(x)
             x = keras.layers.Dense(scaled(4096, width), activation="relu", name=fc)(x)
-        x = keras.layers.Dense(num_classes, name="logits")(x)
+        x = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)
     return finalize(inputs, x, name=name, include_top=include_top, pyramid=pyramid, weights=weights)

@@ -63,7 +63,7 @@ def _aux_head(x, num_classes, width, name):
     x = keras.layers.Flatten(name=f"{name}_flatten")(x)
     x = keras.layers.Dense(scaled(1024, width), activation="relu", name=f"{name}_fc")(x)
     x = keras.layers.Dropout(0.7, name=f"{name}_dropout")(x)
-    return keras.layers.Dense(num_classes, name=f"{name}_logits")(x)
+    return keras.layers.Dense(num_classes, name=f"{name}_logits", dtype="float32")(x)
 
 
 @register("googlenet", task="classification")
@@ -105,7 +105,7 @@ def googlenet(*, input_shape=(224, 224, 3), num_classes=1000, include_top=True, 
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         if dropout_rate:
             x = keras.layers.Dropout(dropout_rate, name="head_dropout")(x)
-        x = keras.layers.Dense(num_classes, name="logits")(x)
+        x = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)
         if aux_logits:
             x = [x] + aux
     return finalize(inputs, x, name="googlenet", include_top=include_top, pyramid=pyramid, weights=weights)

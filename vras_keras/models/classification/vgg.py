@@ -61,7 +61,7 @@ def vgg(*, convs_per_block, input_shape=(224, 224, 3), num_classes=1000, include
             x = keras.layers.Dense(scaled(fc_units, width), activation="relu", name=fc)(x)
             if dropout_rate:
                 x = keras.layers.Dropout(dropout_rate, name=f"{fc}_dropout")(x)
-        x = keras.layers.Dense(num_classes, name="logits")(x)
+        x = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)
     return finalize(inputs, x, name=name, include_top=include_top, pyramid=pyramid, weights=weights)
 
 

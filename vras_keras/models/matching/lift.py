@@ -100,7 +100,8 @@ def lift_detector(*, width: float = 1.0, train_front_end: bool = False, name: st
     x = conv_norm_act(features, _channels(16, width), 5, name="det1")
     x = conv_norm_act(x, _channels(16, width), 3, dilation_rate=2, name="det2")
     x = conv_norm_act(x, _channels(16, width), 3, name="det3")
-    score = keras.layers.Conv2D(1, 3, padding="same", name="score")(x)
+    # float32 outputs (also under a mixed-precision policy): the losses and the soft argmax need the range
+    score = keras.layers.Conv2D(1, 3, padding="same", name="score", dtype="float32")(x)
     model = keras.Model(inputs, score, name=name)
     dog.set_weights([kernel])
     dog.trainable = bool(train_front_end)
@@ -157,6 +158,7 @@ def lift_orientation(*, input_size: int = 32, width: float = 1.0, grayscale: boo
         kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
         bias_initializer=keras.initializers.Constant([1.0, 0.0]),
         name="vector",
+        dtype="float32",
     )(x)
     return keras.Model(inputs, vector, name=name)
 
@@ -178,9 +180,9 @@ def lift_descriptor(*, input_size: int = 32, descriptor_dim: int = 128, width: f
     x = conv_norm_act(x, _channels(64, width), 3, name="desc3")
     x = conv_norm_act(x, _channels(64, width), 3, strides=2, name="desc4")
     x = conv_norm_act(x, _channels(128, width), 3, strides=2, name="desc5")
-    x = keras.layers.Conv2D(descriptor_dim, input_size // 8, padding="valid", name="desc_out")(x)
-    x = keras.layers.Flatten(name="desc_flatten")(x)
-    x = keras.layers.UnitNormalization(name="desc_l2")(x)
+    x = keras.layers.Conv2D(descriptor_dim, input_size // 8, padding="valid", name="desc_out", dtype="float32")(x)
+    x = keras.layers.Flatten(name="desc_flatten", dtype="float32")(x)
+    x = keras.layers.UnitNormalization(name="desc_l2", dtype="float32")(x)
     return keras.Model(inputs, x, name=name)
 
 
@@ -235,15 +237,17 @@ def lift(*, patch_size: int = 64, crop_size: float = 32.0, descriptor_size: int 
                                  grayscale=bool(grayscale))
     inputs = keras.Input((patch_size, patch_size, 3), name="image")
     score_map = detector(inputs)
-    keypoint = SoftArgmax2D(temperature=float(temperature), name="keypoint_soft_argmax")(score_map)  # (N, 1, 2)
+    # keypoints and angles stay float32 under a mixed-precision policy (pixel coordinates, the losses)
+    keypoint = SoftArgmax2D(temperature=float(temperature), name="keypoint_soft_argmax", dtype="float32")(
+        score_map)  # (N, 1, 2)
     upright = OrientedPatches(descriptor_size, float(crop_size), flatten=True, name="crop")([inputs, keypoint])
     vector = orientation(upright)
     vector_k = keras.layers.Reshape((1, 2), name="orientation_vector")(vector)
-    angle = OrientationAngle(name="angle")(vector)
+    angle = OrientationAngle(name="angle", dtype="float32")(vector)
     rotated = OrientedPatches(descriptor_size, float(crop_size), flatten=True, name="crop_rotate")(
         [inputs, keypoint, vector_k])
     desc = descriptor(rotated)
-    xy = keras.layers.Reshape((2,), name="keypoint")(keypoint)
+    xy = keras.layers.Reshape((2,), name="keypoint", dtype="float32")(keypoint)
     outputs = {"score_map": score_map, "keypoint": xy, "angle": angle, "descriptor": desc}
     model = keras.Model(inputs, outputs, name=name)
     if weights is not None:

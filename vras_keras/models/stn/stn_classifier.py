@@ -86,7 +86,8 @@ def _build(*, input_shape, num_classes, include_top, width, classifier_activatio
         x = batch_norm(name="fc_bn")(x)
         x = keras.layers.ReLU(name="fc_relu")(x)
         x = keras.layers.Dropout(0.5, name="dropout")(x)
-        x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions",
+                               dtype="float32")(x)
     return keras.Model(inputs, x, name=name)
 
 
