@@ -17,6 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The first test to use the `demo_run` fixture pays for the demo's whole training path (every family, tiny
+# settings; measured 21 min with ~8 jobs sharing 2 cores, load ~17; not yet timed on an idle machine).
+pytestmark = pytest.mark.timeout(1800)
+
+
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
