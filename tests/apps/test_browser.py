@@ -139,7 +139,7 @@ def test_every_page_while_the_demo_trains_and_after(demo_server, tmp_path):
             settled(page)
             expect(page.get_by_test_id("stSidebarNav").get_by_text("Home", exact=True)).to_be_visible()
             expect(page.get_by_test_id("stSidebarNav")).not_to_contain_text("streamlit app")
-            expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+            expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
             assert page.title().startswith("vras_keras demo")
             page.screenshot(path=str(shots / "home_training.png"), full_page=True)
 
@@ -176,7 +176,7 @@ def test_every_page_while_the_demo_trains_and_after(demo_server, tmp_path):
             page.screenshot(path=str(shots / "pose.png"), full_page=True)
             page.goto(url)
             settled(page)
-            expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+            expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
             page.screenshot(path=str(shots / "home_ready.png"), full_page=True)
         finally:
             browser.close()

@@ -60,7 +60,7 @@ def _suppression_mask(boxes_a, boxes_b, iou_threshold, classes_a=None, classes_b
 def greedy_keep(sorted_boxes, valid, iou_threshold: float, classes=None):
     """Greedy NMS on a (small) set of candidates already sorted by decreasing score.
 
-    Builds the `(B, K, K)` overlap matrix, so use it on tiles (`non_max_suppression` does).
+    Builds the `(B, K, K)` overlap matrix, so use it on tiles (`multiclass_non_max_suppression` does).
 
     Args:
         sorted_boxes: `(B, K, 4)` xyxy boxes, best first.
@@ -98,7 +98,7 @@ def _tiled_nms(boxes, scores, valid, classes, *, iou_threshold, max_output_size,
     """
     n = boxes.shape[1]
     if n is None:
-        raise ValueError("non_max_suppression needs a static number of boxes (axis 1)")
+        raise ValueError("NMS needs a static number of candidate boxes (axis 1 of boxes)")
     if n >= _MAX_CANDIDATES:
         raise ValueError(f"at most {_MAX_CANDIDATES - 1} candidates per image, received {n}")
     m = int(max_output_size)
