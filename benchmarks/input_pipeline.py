@@ -127,8 +127,9 @@ def main(quick: bool):
         model_id = yaml.safe_load(path.read_text())["model"]["id"]
         if model_id not in _REGISTRY:
             raise SystemExit(f"{path.name}: model {model_id!r} is not registered")
-        if yaml.safe_load(path.read_text())["data"]["source"] == "pairs":
-            continue  # matching trains on quadruplets with its own runner, not through make_pipeline
+        raw = yaml.safe_load(path.read_text())
+        if raw["data"]["source"] == "pairs" or raw.get("finetune"):
+            continue  # matching: its own runner on quadruplets; finetune: needs downloaded ImageNet weights
         print(f"-- {path.stem}", flush=True)
         rate, config, model = train_rate(path, work / path.stem, steps)
         here = pipeline_rates(config, model, steps, workers=0)[0]
@@ -176,7 +177,8 @@ def render(rows, first_slow, failures, one, two, precision) -> str:
         "(`vras_keras.data.workers`; their number in brackets; the bytes are the same either way); later "
         "epochs read the in-memory cache that `vras train` keeps (`data.cache: true`). Requirement: pipeline "
         ">= 3x the training rate from the first pass on (the ratio is the slower pass / training). "
-        "`matching.yaml` is not listed: LIFT trains on quadruplets with its own runner.\n",
+        "`matching.yaml` is not listed (LIFT trains on quadruplets with its own runner), nor `finetune.yaml` "
+        "(it starts from downloaded ImageNet weights; its data is the classification recipe's ShapesWorld).\n",
         "| recipe | model | input | train img/s | first pass, in-process img/s | first pass, workers img/s "
         "| cached img/s | ratio |",
         "|---|---|---|---:|---:|---:|---:|---:|",

@@ -102,7 +102,8 @@ class-logit kernel scaled by {LOGIT_SCALE} so that the scores are distinct), one
 best of 2 interleaved rounds. "Kept slots only": the inference model as built now (mask head and paste on
 the first `max(num_detections)` slots, empty masks padded to {SLOTS}); "all slots": the former graph (mask
 head and paste on all {SLOTS} slots). Same weights, same outputs (checked). The score threshold sets how
-many detections are kept (an untrained model's scores are arbitrary).
+many detections are kept (an untrained model's scores are arbitrary). With all {SLOTS} slots kept both graphs
+do the same work, so that row's ratio shows the run-to-run noise.
 
 | kept detections | kept slots only, ms | all {SLOTS} slots (former), ms | speed-up |
 |---:|---:|---:|---:|

@@ -17,6 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The first test to use the `demo_run` fixture pays for the demo's whole training path (every family, tiny
+# settings; measured 21 min with ~8 jobs sharing 2 cores, load ~17; not yet timed on an idle machine).
+pytestmark = pytest.mark.timeout(1800)
+
+
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -139,7 +144,7 @@ def test_every_page_while_the_demo_trains_and_after(demo_server, tmp_path):
             settled(page)
             expect(page.get_by_test_id("stSidebarNav").get_by_text("Home", exact=True)).to_be_visible()
             expect(page.get_by_test_id("stSidebarNav")).not_to_contain_text("streamlit app")
-            expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+            expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
             assert page.title().startswith("vras_keras demo")
             page.screenshot(path=str(shots / "home_training.png"), full_page=True)
 
@@ -176,7 +181,7 @@ def test_every_page_while_the_demo_trains_and_after(demo_server, tmp_path):
             page.screenshot(path=str(shots / "pose.png"), full_page=True)
             page.goto(url)
             settled(page)
-            expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+            expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
             page.screenshot(path=str(shots / "home_ready.png"), full_page=True)
         finally:
             browser.close()

@@ -1,5 +1,7 @@
 """vras_keras.demo.landscapes: find, read, plot and summarise landscape files."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -68,6 +70,19 @@ def test_a_zip_bomb_upload_is_refused_from_its_headers(monkeypatch):
     with pytest.raises(ValueError, match=r"upload: the arrays would take 1024.0 MB or more once decompressed"):
         landscapes.read_landscape(bomb)
     assert not decompressed
+
+
+def test_a_file_written_by_landscape_save_is_accepted(tmp_path):
+    """`analysis.landscape.save` (what `vras landscape` and the demo write) passes the header check."""
+    axis = np.linspace(-1, 1, 5)
+    result = landscape.Landscape(axis, axis, np.add.outer(axis**2, axis**2), np.ones((5, 5)), meta={"model": "x"})
+    path = landscape.save(result, tmp_path, title="t")["npz"]
+    landscapes.check_landscape_npz(Path(path).read_bytes(), "saved.npz")
+    read = landscapes.read_landscape(str(path))
+    np.testing.assert_array_equal(read.losses, result.losses)
+    np.testing.assert_array_equal(read.accuracies, result.accuracies)
+    with pytest.raises(ValueError, match="meta.npy has dtype float64; expected text"):
+        landscapes.check_landscape_npz(_npz_bytes(alphas=axis, losses=axis, meta=axis), "m.npz")
 
 
 def test_npz_headers_must_match_a_small_numeric_landscape(monkeypatch):

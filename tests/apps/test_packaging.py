@@ -69,6 +69,7 @@ def build_wheel(tmp_path: Path) -> Path:
 def test_the_wheel_ships_the_app_recipes_and_settings_and_the_launcher_finds_them(tmp_path):
     wheel = build_wheel(tmp_path)
     shipped = {"vras_keras/demo/app/streamlit_app.py": ROOT / "apps" / "streamlit_app.py",
+               "vras_keras/demo/app/home.py": ROOT / "apps" / "home.py",  # the navigation's first page
                "vras_keras/demo/settings/config.toml": ROOT / ".streamlit" / "config.toml"}
     shipped |= {f"vras_keras/demo/app/pages/{p.name}": p for p in (ROOT / "apps" / "pages").glob("*.py")}
     shipped |= {f"vras_keras/demo/configs/{p.name}": p for p in (ROOT / "configs").glob("*.yaml")}

@@ -25,7 +25,7 @@ LANDSCAPES_ENV = "VRAS_LANDSCAPES"
 # at most this many bytes once decompressed (a 201×201 float64 grid is 0.3 MB). Checked from the zip
 # headers and each array's .npy header before anything is decompressed (an .npz is a zip: a small upload
 # can otherwise inflate to gigabytes).
-LANDSCAPE_ARRAYS = ("alphas", "betas", "losses", "accuracies")
+LANDSCAPE_ARRAYS = ("alphas", "betas", "losses", "accuracies", "meta")  # meta: a text scalar (`save` writes it)
 LANDSCAPE_MAX_BYTES = 16 * 2**20
 
 
@@ -85,8 +85,10 @@ def check_landscape_npz(source, name: str = "upload", max_bytes: int | None = No
                                    else np.lib.format.read_array_header_2_0)
                     shape, _, dtype = read_header(member)
                     header_bytes = member.tell()
-                if dtype.hasobject or dtype.kind not in "biuf":
-                    raise ValueError(f"{name}: {info.filename} has dtype {dtype}; expected numbers (float or int)")
+                allowed = "U" if stem == "meta" else "biuf"  # numbers; the meta member is text
+                if dtype.hasobject or dtype.kind not in allowed:
+                    raise ValueError(f"{name}: {info.filename} has dtype {dtype}; expected "
+                                     + ("text" if stem == "meta" else "numbers (float or int)"))
                 if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != info.file_size - header_bytes:
                     raise ValueError(f"{name}: {info.filename} declares shape {shape} of {dtype}, which does not "
                                      f"match its size in the archive ({info.file_size - header_bytes} bytes)")
