@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "vras_keras"
 # import name -> distribution name, where they differ
 DISTRIBUTIONS = {"cv2": "opencv-python-headless", "PIL": "pillow", "yaml": "pyyaml", "sklearn": "scikit-learn",
-                 "skimage": "scikit-image", "ai_edge_litert": "ai-edge-litert", "keras_hub": "keras-hub"}
+                 "skimage": "scikit-image", "ai_edge_litert": "ai-edge-litert", "keras_hub": "keras-hub",
+                 "google": "protobuf"}
 
 
 def imported_modules(path: Path) -> set[str]:
