@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from _report import machine, write_section  # noqa: E402
+
 from vras_keras.data.shapes import CLASS_NAMES, ShapesWorld  # noqa: E402
 from vras_keras.layers import ConvCRF  # noqa: E402
 from vras_keras.metrics.segmentation import confusion_matrix, iou_from_confusion  # noqa: E402

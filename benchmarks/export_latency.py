@@ -55,10 +55,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only, don't write benchmarks/results")
     args = parser.parse_args(argv)
 
-    import keras
     import tensorflow as tf
-
     from _report import machine, write_section
+
     from vras_keras.data import datasets
     from vras_keras.export.calibration import representative_batches, task_images
     from vras_keras.export.meta import meta_for_model

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from _report import RESULTS_DIR, machine, write_section  # noqa: E402
+
 from vras_keras import models  # noqa: E402
 from vras_keras.data.pairs import EVAL_IMAGES, TRAIN_IMAGES, ViewPairs, quadruplet_dataset  # noqa: E402
 from vras_keras.metrics.matching import evaluate_pair  # noqa: E402

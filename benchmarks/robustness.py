@@ -228,9 +228,9 @@ for _name, (_task, _mutate, _word) in COCO.items():
 
 @case("COCO and folders", "COCO: non-numeric bbox under --skip-bad (skipped, counted)")
 def _coco_skip(tmp):
-    from vras_keras.data.formats import coco
-
     import warnings
+
+    from vras_keras.data.formats import coco
 
     folder = coco_dir(tmp, lambda d: d["annotations"][0].update(bbox=[1, "x", 5, 5]))
     try:

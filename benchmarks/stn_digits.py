@@ -24,7 +24,6 @@ from _report import RESULTS_DIR, machine, write_section  # noqa: E402
 from vras_keras import models  # noqa: E402
 from vras_keras.data.digits import DistortedDigits  # noqa: E402
 
-
 NOT_BETTER = (
     "**The STN is not better in this run** ({best:.3f} vs {cnn:.3f}). Check the picture: if the transformer's "
     "output is still the input, resampled, the localisation network has not learnt a useful transform within "

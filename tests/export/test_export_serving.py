@@ -1,7 +1,6 @@
 """ServingClient: the JSON it sends follows TF Serving's documented REST format; end-to-end on a local server."""
 
 import base64
-import os
 import shutil
 import socket
 import subprocess
@@ -11,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.fixtures.tf_serving import FakeTFServing
 from vras_keras.export.meta import meta_for_model
 from vras_keras.export.saved_model import export_saved_model
 from vras_keras.export.serving import ServingClient, ServingError, model_path, parse_predict_response, predict_body
-from tests.fixtures.tf_serving import FakeTFServing
 
 
 def test_predict_body_row_and_columnar_forms():

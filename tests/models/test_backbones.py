@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from vras_keras.models.backbones import feature_extractor, pyramid_outputs
 from vras_keras import models
+from vras_keras.models.backbones import feature_extractor, pyramid_outputs
 
 
 def test_feature_extractor_from_registry_id():

@@ -79,8 +79,8 @@ def test_training_with_per_keypoint_scale():
 
 
 def test_training_with_augmentation(monkeypatch):
-    from vras_keras.training import lift as training_lift
     from vras_keras.data.pairs import quadruplet_dataset
+    from vras_keras.training import lift as training_lift
 
     data = quadruplet_dataset("train", num_pairs=2, per_pair=6, patch_size=24, image_size=64, patch_dtype="uint8")
     model = models.get("lift", **TINY)

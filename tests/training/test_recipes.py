@@ -48,7 +48,7 @@ def test_recipe_trains_briefly(path, tmp_path, monkeypatch):
 
     model_id = yaml.safe_load(path.read_text())["model"]["id"]
     if yaml.safe_load(path.read_text())["model"].get("weights") == "imagenet":  # no download: a random
-        import sys                                                              # file in a temporary cache
+        import sys  # file in a temporary cache
 
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
         import torch_layouts

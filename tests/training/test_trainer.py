@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 import yaml
 
+from tests.fixtures.training import TINY_ID, recipe
 from vras_keras.losses.pose import KeypointL2Loss
 from vras_keras.metrics.pose import MeanPixelError
-from tests.fixtures.training import TINY_ID, recipe
 from vras_keras.training import strategy as strategy_lib
 from vras_keras.training.config import TrainConfig
 from vras_keras.training.tasks import TASK_SETUPS, outputs_probabilities, register_task_setup, task_setup

@@ -32,7 +32,6 @@ import dataclasses
 import io
 import json
 import math
-from typing import Iterable
 
 import keras
 import numpy as np

@@ -40,8 +40,14 @@ import zlib
 
 import numpy as np
 
-from vras_keras.data.geometry import (apply_homography, inside, local_affine, pixel_grid, viewpoint_homography,
-                                      warp_image)
+from vras_keras.data.geometry import (
+    apply_homography,
+    inside,
+    local_affine,
+    pixel_grid,
+    viewpoint_homography,
+    warp_image,
+)
 from vras_keras.data.images import read_image, to_rgb
 
 # The real photographs of skimage.data that ship with the package (no pooch download; `cat` is `chelsea`;

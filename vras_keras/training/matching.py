@@ -53,8 +53,14 @@ from vras_keras.data.pairs import SPLITS, ViewPairs, quadruplet_dataset
 from vras_keras.training import callbacks as cb
 from vras_keras.training.lift import STAGES, LiftTrainer, LiftTrainingOptions, evaluate_views, stage_steps
 from vras_keras.training.tasks import register_task_runner
-from vras_keras.training.trainer import (format_summary, make_optimizer, resolve_model_args, run_meta,
-                                         write_run_records, write_summary)
+from vras_keras.training.trainer import (
+    format_summary,
+    make_optimizer,
+    resolve_model_args,
+    run_meta,
+    write_run_records,
+    write_summary,
+)
 
 DEFAULT_STAGES = {"descriptor": 0.6, "orientation": 0.2, "detector": 0.2}
 PAIR_OPTIONS = ("max_rotation", "scale_range", "perspective", "max_tilt", "photometric_strength", "images")

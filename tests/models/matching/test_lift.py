@@ -12,8 +12,8 @@ import tensorflow as tf
 from vras_keras import models
 from vras_keras.losses import matching as L
 from vras_keras.models.matching import lift as M
-from vras_keras.training.lift import train_lift
 from vras_keras.testing import check_layer, check_model
+from vras_keras.training.lift import train_lift
 
 TINY = {"patch_size": 24, "crop_size": 12.0, "descriptor_size": 8, "descriptor_dim": 16, "width": 0.25}
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 # output shapes with size-1 axes for the affine_grid references
 UNIT_SIZES = {2: ((1, 6), (5, 1), (1, 1)), 3: ((1, 4, 5), (3, 1, 1), (1, 1, 1))}
 

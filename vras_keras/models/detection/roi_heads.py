@@ -23,9 +23,9 @@ import keras
 from keras import ops
 
 from vras_keras.layers import conv_norm_act
+from vras_keras.models.detection.rpn import smooth_l1
 from vras_keras.ops.boxes import POSITIVE, box_area, encode_deltas, iou, match_anchors, sample_balanced
 from vras_keras.ops.roi_align import crop_and_resize_masks
-from vras_keras.models.detection.rpn import smooth_l1
 
 BOX_DELTA_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 

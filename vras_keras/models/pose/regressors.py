@@ -27,7 +27,7 @@ import keras
 
 from vras_keras.layers import batch_norm
 from vras_keras.layers.soft_argmax import HeatmapArgmax2D, SoftArgmax2D
-from vras_keras.losses.pose import HeatmapCrossEntropy, KeypointL2Loss, TARGET_KINDS, pack_keypoint_targets
+from vras_keras.losses.pose import TARGET_KINDS, HeatmapCrossEntropy, KeypointL2Loss, pack_keypoint_targets
 from vras_keras.metrics.pose import PCK, MeanPixelError
 from vras_keras.models.backbones import backbone_features, check_builder_args, load_weights, scaled
 from vras_keras.models.registry import register
