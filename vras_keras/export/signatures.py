@@ -21,10 +21,10 @@ Outputs per task (`OUTPUTS` lists them; `POSTPROCESSORS` builds them from the ra
 |                | a baseline without a transformer: the classification outputs                               |
 | matching       | `keypoints` (N, K, 2) float32 (x, y) pixels, `descriptors` (N, K, D) float32 [+ `scores`]   |
 
-A model with a `make_inference_model()` method (the detectors: raw training outputs -> decoder + NMS) is
-exported through that inference model. The post-processing uses TFLite built-in ops only (softmax, arg_max, top_k, resize_bilinear, gather), so
-the `.tflite` files carry the same outputs as the SavedModel. `tf.*` is used throughout: these functions
-are traced into TF graphs (SavedModel signatures, TFLite), never run by another Keras backend.
+A model with a `make_inference_model()` method (the detectors: raw training outputs -> decoder + NMS) is exported
+through that inference model. The post-processing uses TFLite built-in ops only (softmax, arg_max, top_k,
+resize_bilinear, gather), so the `.tflite` files carry the same outputs as the SavedModel. `tf.*` is used throughout:
+these functions are traced into TF graphs (SavedModel signatures, TFLite), never run by another Keras backend.
 """
 
 from __future__ import annotations

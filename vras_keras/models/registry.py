@@ -112,9 +112,10 @@ def list_models(task: str | None = None) -> list[str]:
 def load_model(path, **kwargs):
     """`keras.saving.load_model` for files saved from vras_keras models (checkpoints, `.keras` files).
 
-    Model classes such as `YoloDetector` or the R-CNN models live in builder modules that the registry
-    imports lazily, and training checkpoints also name custom losses, metrics and the learning-rate
-    schedule; a fresh process must import all of them before Keras can deserialize such a file. `kwargs` go to `keras.saving.load_model` (e.g. `compile=False`).
+    Model classes such as `YoloDetector` or the R-CNN models live in builder modules that the registry imports lazily,
+    and training checkpoints also name custom losses, metrics and the learning-rate schedule; a fresh process must
+    import all of them before Keras can deserialize such a file. `kwargs` go to `keras.saving.load_model` (e.g.
+    `compile=False`).
     """
     import keras
 

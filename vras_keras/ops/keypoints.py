@@ -289,8 +289,8 @@ def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 
         edge_ratio: if given, drop maxima failing `edge_response_mask(scores, edge_ratio)` (edge-like maxima).
 
     Returns:
-        `(keypoints, values, valid)`: `(N, K, 2)` float32 `(x, y)` pixels (integers unless `subpixel`), `(N, K)` scores (strongest
-        first; `INVALID_SCORE` for padding), `(N, K)` bool: False for padding entries (fewer than K maxima).
+        `(keypoints, values, valid)`: `(N, K, 2)` float32 `(x, y)` pixels (integers unless `subpixel`), `(N, K)` scores
+        (strongest first; `INVALID_SCORE` for padding), `(N, K)` bool: False for padding entries (fewer than K maxima).
     """
     if not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
         raise ValueError(f"max_keypoints must be a positive int; received {max_keypoints!r}")

@@ -1,5 +1,5 @@
-"""LIFT: the patch pipeline, sub-networks through the harness, end-to-end gradients, the detector stage
-keeping the DoG front end, inference on whole images (bad inputs included), matching and the exportable inference model."""
+"""LIFT: the patch pipeline, sub-networks through the harness, end-to-end gradients, the detector stage keeping the DoG
+front end, inference on whole images (bad inputs included), matching and the exportable inference model."""
 
 import os
 import tempfile
@@ -205,9 +205,9 @@ def _blobs(size=64, centres=((20, 24), (42, 40)), sigma=3.0):
 
 
 def test_scale_space_selection_finds_blob_centres_and_keeps_the_front_end_a_dog():
-    """Regression for the detector gap (repeatability 0.30 with score-map maxima): default keypoints are
-    scale-space extrema of the frozen DoG front end, so isolated blobs give their strongest keypoints at their centres, a
-    straight edge gives none (edge test), and detector training leaves the front end an exact DoG stack."""
+    """Regression for the detector gap (repeatability 0.30 with score-map maxima): default keypoints are scale-space
+    extrema of the frozen DoG front end, so isolated blobs give their strongest keypoints at their centres, a straight
+    edge gives none (edge test), and detector training leaves the front end an exact DoG stack."""
     model = models.get("lift", **TINY)
     centres = ((20, 24), (42, 40))
     features = M.detect_and_describe(model, _blobs(centres=centres), max_keypoints=10)

@@ -139,10 +139,10 @@ def sample_rois(proposals, proposal_valid, boxes, classes, valid, *, num_samples
         boxes, classes, valid: `(B, M, 4)`, `(B, M)`, `(B, M)` sanitised ground truth.
 
     Returns:
-        A dict with `S = min(num_samples, P + M)` RoIs per image (`S = num_samples` when M is not static): `"rois"` `(B, S, 4)`, `"labels"` `(B, S)`
-        int32 in {1, 0, -1} (-1: padding, not in the loss), `"classes"` `(B, S)` int32 target class with
-        0 = background and `c + 1` for object class `c`, `"matched"` `(B, S)` index of the matched ground
-        truth, `"target_boxes"` `(B, S, 4)`.
+        A dict with `S = min(num_samples, P + M)` RoIs per image (`S = num_samples` when M is not static): `"rois"` `(B,
+        S, 4)`, `"labels"` `(B, S)` int32 in {1, 0, -1} (-1: padding, not in the loss), `"classes"` `(B, S)` int32
+        target class with 0 = background and `c + 1` for object class `c`, `"matched"` `(B, S)` index of the matched
+        ground truth, `"target_boxes"` `(B, S, 4)`.
     """
     rois = ops.concatenate([ops.cast(proposals, "float32"), boxes], axis=1)
     roi_valid = ops.concatenate([proposal_valid, valid], axis=1)
