@@ -131,13 +131,8 @@ per image; `vras_keras.metrics.detection.evaluate_detections` (pycocotools COCOe
 Target {target_name} >= {target}: **{reached}** ({target_value:.3f}) within this CPU budget.
 """
     if not args.no_latency:
-        md += latency_section(
-            inference,
-            x_val,
-            n=20,
-            digits=1,
-            inside="proposals + RoIAlign + heads + NMS" + (" + mask paste" if with_masks else ""),
-        )
+        md += latency_section(inference, x_val, n=20, digits=1,
+                              inside="proposals + RoIAlign + heads + NMS" + (" + mask paste" if with_masks else ""))
     if not args.no_write:
         write_section(f"detection_{args.model}", md)
     print(md)

@@ -84,9 +84,7 @@ def main(argv=None) -> int:
         result = export_saved_model(model, meta, tmp, name="bench", quantize=("none", "fp16", "int8"),
                                     representative_data=representative_batches(calibration))
         sizes = {"keras (.keras file)": os.path.getsize(keras_path)}
-        sm_size = folder_size(result.path) - sum(
-            os.path.getsize(os.path.join(result.path, f)) for f in TFLITE_FILES.values()
-        )
+        sm_size = folder_size(result.path) - sum(os.path.getsize(os.path.join(result.path, f)) for f in TFLITE_FILES.values())
         sizes["SavedModel (folder)"] = sm_size
         serve = tf.saved_model.load(result.path).signatures["serving_default"]
         threads = os.cpu_count()
@@ -116,14 +114,9 @@ def main(argv=None) -> int:
     median = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
     p90 = {k: float(np.percentile(v, 90)) * 1e3 for k, v in times.items()}
     keras_call = median["Keras direct call `model(x)`"]
-    size_of = {
-        "Keras direct call `model(x)`": sizes["keras (.keras file)"],
-        "Keras `model.predict(x)`": sizes["keras (.keras file)"],
-        "SavedModel `serving_default`": sizes["SavedModel (folder)"],
-        "TFLite fp32": sizes["TFLite fp32"],
-        "TFLite fp16": sizes["TFLite fp16"],
-        "TFLite int8": sizes["TFLite int8"],
-    }
+    size_of = {"Keras direct call `model(x)`": sizes["keras (.keras file)"], "Keras `model.predict(x)`": sizes["keras (.keras file)"],
+               "SavedModel `serving_default`": sizes["SavedModel (folder)"], "TFLite fp32": sizes["TFLite fp32"],
+               "TFLite fp16": sizes["TFLite fp16"], "TFLite int8": sizes["TFLite int8"]}
     lines = [
         "## Export: batch-1 CPU latency and file size (`benchmarks/export_latency.py`)",
         "",
@@ -136,10 +129,8 @@ def main(argv=None) -> int:
         "|---|---|---|---|---|",
     ]
     for name in backends:
-        lines.append(
-            f"| {name} | {median[name]:.2f} | {p90[name]:.2f} | {keras_call / median[name]:.2f}x | "
-            f"{size_of[name] / 1e6:.2f} MB |"
-        )
+        lines.append(f"| {name} | {median[name]:.2f} | {p90[name]:.2f} | {keras_call / median[name]:.2f}x | "
+                     f"{size_of[name] / 1e6:.2f} MB |")
     int8_speedup = keras_call / median["TFLite int8"]
     int8_ratio = sizes["TFLite int8"] / sizes["TFLite fp32"]
     lines += [

@@ -212,18 +212,13 @@ def render(models_part, scaling, base, scaling_precision, seconds) -> str:
         ours, theirs = r[MODELS[0]], r[MODELS[1]]
         md.append(f"| {r['precision']} | {'yes' if r['jit'] else 'no'} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f}x |")
     one = scaling[0]["results"][0]["images_per_s"]
-    md += [
-        "",
-        f"**MirroredStrategy** (vras_keras resnet50, {scaling_precision}, batch {batch} per replica, "
-        f"replicas on {scaling[0]['kind']}):\n",
-        "| replicas | global batch | img/s | vs 1 replica |",
-        "|---:|---:|---:|---:|",
-    ]
+    md += ["", f"**MirroredStrategy** (vras_keras resnet50, {scaling_precision}, batch {batch} per replica, "
+               f"replicas on {scaling[0]['kind']}):\n",
+           "| replicas | global batch | img/s | vs 1 replica |", "|---:|---:|---:|---:|"]
     for s in scaling:
         r = s["results"][0]
-        md.append(
-            f"| {r['replicas']} | {batch * r['replicas']} | {r['images_per_s']:.0f} | {r['images_per_s'] / one:.2f}x |"
-        )
+        md.append(f"| {r['replicas']} | {batch * r['replicas']} | {r['images_per_s']:.0f} | "
+                  f"{r['images_per_s'] / one:.2f}x |")
     return "\n".join(md)
 
 

@@ -199,11 +199,8 @@ def main():
     parser.add_argument("--per-photo", type=int, default=2, help="pairs per held-out photograph and sweep level")
     parser.add_argument("--size", type=int, nargs=2, default=(240, 320), help="sweep views (H W)")
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats per 640x480 image")
-    parser.add_argument(
-        "--data-cache",
-        help="pickle of the training quadruplets (made if missing; must match the "
-        "--pairs/--per-pair/--train-size/--max-tilt/--max-rotation flags)",
-    )
+    parser.add_argument("--data-cache", help="pickle of the training quadruplets (made if missing; must match the "
+                        "--pairs/--per-pair/--train-size/--max-tilt/--max-rotation flags)")
     parser.add_argument("--quick", action="store_true", help="tiny budget: check that the script runs")
     parser.add_argument("--no-write", action="store_true", help="do not write the results section / picture")
     args = parser.parse_args()
@@ -218,50 +215,25 @@ def main():
     if args.weights:
         model.load_weights(args.weights)
         sidecar = Path(args.weights + ".json")  # how the weights were trained, written by a training run
-        train_note = (
-            json.loads(sidecar.read_text())["train_note"]
-            if sidecar.exists()
-            else f"LIFT weights loaded from `{args.weights}`."
-        )
+        train_note = (json.loads(sidecar.read_text())["train_note"] if sidecar.exists()
+                      else f"LIFT weights loaded from `{args.weights}`.")
     else:
         start = time.perf_counter()
         if args.data_cache and Path(args.data_cache).exists():
             data = pickle.loads(Path(args.data_cache).read_bytes())
         else:
-            data = quadruplet_dataset(
-                "train",
-                num_pairs=args.pairs,
-                per_pair=args.per_pair,
-                patch_size=64,
-                image_size=args.train_size,
-                seed=0,
-                max_rotation=args.max_rotation,
-                max_tilt=args.max_tilt,
-                patch_dtype="uint8",
-            )
+            data = quadruplet_dataset("train", num_pairs=args.pairs, per_pair=args.per_pair, patch_size=64,
+                                      image_size=args.train_size, seed=0, max_rotation=args.max_rotation,
+                                      max_tilt=args.max_tilt, patch_dtype="uint8")
             if args.data_cache:
                 Path(args.data_cache).write_bytes(pickle.dumps(data))
         data_seconds = time.perf_counter() - start
-        options = LiftTrainingOptions(
-            dense_weight=1.0,
-            pair_weight=0.0,
-            overlap_weight=0.0,
-            scale_jitter=args.scale_jitter,
-            consistency_weight=1.0,
-            augment=args.augment,
-        )
+        options = LiftTrainingOptions(dense_weight=1.0, pair_weight=0.0, overlap_weight=0.0,
+                                      scale_jitter=args.scale_jitter, consistency_weight=1.0, augment=args.augment)
         cpu0 = time.process_time()
-        history = train_lift(
-            model,
-            data,
-            descriptor_steps=args.desc_steps,
-            orientation_steps=args.ori_steps,
-            detector_steps=args.det_steps,
-            batch_size=args.batch,
-            learning_rate=args.lr,
-            options=options,
-            log_every=250,
-        )
+        history = train_lift(model, data, descriptor_steps=args.desc_steps, orientation_steps=args.ori_steps,
+                             detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr,
+                             options=options, log_every=250)
         train_cpu = time.process_time() - cpu0
         weights = Path(os.environ.get("LIFT_WEIGHTS", Path(tempfile.gettempdir()) / "lift_sweep.weights.h5"))
         model.save_weights(weights)
@@ -273,15 +245,11 @@ def main():
             f"({', '.join(TRAIN_IMAGES)}) with in-plane rotation up to ±{args.max_rotation:g}°, out-of-plane tilt up "
             f"to {args.max_tilt:g}°, scale 0.8-1.25, perspective jitter and photometric changes ({data_seconds:.0f} s "
             f"to make the data, {train_cpu / 60:.1f} CPU-min of training; weights saved to `{weights}`; stage wall "
-            "times " + ", ".join(f"{k} {v:.0f} s" for k, v in history["seconds"].items()) + ")."
-        )
+            "times " + ", ".join(f"{k} {v:.0f} s" for k, v in history["seconds"].items()) + ").")
         Path(str(weights) + ".json").write_text(json.dumps({"train_note": train_note}))
     print(train_note, flush=True)
 
-    hamming = {
-        "mutual NN": {"metric": "hamming"},
-        f"+ ratio {args.ratio:g}": {"metric": "hamming", "ratio": args.ratio},
-    }
+    hamming = {"mutual NN": {"metric": "hamming"}, f"+ ratio {args.ratio:g}": {"metric": "hamming", "ratio": args.ratio}}
     l2 = {"mutual NN": {}, f"+ ratio {args.ratio:g}": {"ratio": args.ratio}}
     methods = {
         "LIFT": (lambda im, cap: lift_features(model, im, cap, args.threshold), l2),
@@ -291,13 +259,8 @@ def main():
     size = tuple(args.size)
 
     def pair_of(photo, k, kind, level):
-        return viewpoint_pair(
-            photo,
-            size=size,
-            seed=k,
-            tilt=level if kind == "viewpoint" else 0.0,
-            roll=level if kind == "rotation" else 0.0,
-        )
+        return viewpoint_pair(photo, size=size, seed=k, tilt=level if kind == "viewpoint" else 0.0,
+                              roll=level if kind == "rotation" else 0.0)
 
     photos = EVAL_IMAGES
     t0 = time.perf_counter()
@@ -315,27 +278,16 @@ def main():
     for cap in CAPS:
         lift, sift, orb = (f"{m} {cap}, mutual NN" for m in ("LIFT", "SIFT", "ORB"))
         upto40 = [t for t in TILTS if t <= 40]
-        ge_sift = all(
-            results[("viewpoint", t)][lift]["mma@3"] >= results[("viewpoint", t)][sift]["mma@3"] for t in upto40
-        )
+        ge_sift = all(results[("viewpoint", t)][lift]["mma@3"] >= results[("viewpoint", t)][sift]["mma@3"] for t in upto40)
         ge_orb = all(results[key][lift]["mma@3"] >= results[key][orb]["mma@3"] for key in results)
-        hom = all(
-            results[("viewpoint", t)][lift]["homography@3"] >= results[("viewpoint", t)][sift]["homography@3"]
-            for t in upto40
-        )
-        verdict.append(
-            f"- {cap} keypoints: LIFT MMA@3 >= SIFT at every viewpoint up to 40°: **{'yes' if ge_sift else 'no'}**; "
-            f">= ORB at every level of both sweeps: **{'yes' if ge_orb else 'no'}**; homography accuracy @3 px "
-            f">= SIFT up to 40°: **{'yes' if hom else 'no'}**."
-        )
+        hom = all(results[("viewpoint", t)][lift]["homography@3"] >= results[("viewpoint", t)][sift]["homography@3"]
+                  for t in upto40)
+        verdict.append(f"- {cap} keypoints: LIFT MMA@3 >= SIFT at every viewpoint up to 40°: **{'yes' if ge_sift else 'no'}**; "
+                       f">= ORB at every level of both sweeps: **{'yes' if ge_orb else 'no'}**; homography accuracy @3 px "
+                       f">= SIFT up to 40°: **{'yes' if hom else 'no'}**.")
     lift_vs_sift = {cap: timing[f"LIFT {cap}"] / max(timing[f"SIFT {cap}"], 1e-9) for cap in CAPS}
-    verdict.append(
-        "- CPU time per 640x480 image <= 3x SIFT: **"
-        + ("yes" if max(lift_vs_sift.values()) <= 3 else "no")
-        + "** ("
-        + ", ".join(f"{cap} keypoints: {v:.1f}x" for cap, v in lift_vs_sift.items())
-        + ")."
-    )
+    verdict.append("- CPU time per 640x480 image <= 3x SIFT: **" + ("yes" if max(lift_vs_sift.values()) <= 3 else "no")
+                   + "** (" + ", ".join(f"{cap} keypoints: {v:.1f}x" for cap, v in lift_vs_sift.items()) + ").")
 
     picture = RESULTS_DIR / "matching_sweep.png" if writing else Path(tempfile.gettempdir()) / "matching_sweep.png"
     picture.parent.mkdir(parents=True, exist_ok=True)
@@ -393,11 +345,9 @@ def main():
     ]
     for row in rows:
         mean = {m: np.mean([results[("viewpoint", t)][row][m] for t in TILTS if t <= 40]) for m in KEYS}
-        lines.append(
-            f"| {row} | {mean['keypoints']:.0f} | {mean['repeatability']:.3f} | {mean['mma@1']:.3f} | "
-            f"{mean['mma@3']:.3f} | {mean['mma@5']:.3f} | {mean['matches']:.0f} | {mean['correct@3']:.1f} | "
-            f"{mean['homography@3']:.2f} | {mean['homography@5']:.2f} | {mean['homography@10']:.2f} |"
-        )
+        lines.append(f"| {row} | {mean['keypoints']:.0f} | {mean['repeatability']:.3f} | {mean['mma@1']:.3f} | "
+                     f"{mean['mma@3']:.3f} | {mean['mma@5']:.3f} | {mean['matches']:.0f} | {mean['correct@3']:.1f} | "
+                     f"{mean['homography@3']:.2f} | {mean['homography@5']:.2f} | {mean['homography@10']:.2f} |")
     lines += [
         "",
         f"### CPU seconds per 640x480 image (held-out `coffee`, mean of {args.repeats} after a warm-up, side by side)",
@@ -414,11 +364,8 @@ def main():
     ]
     markdown = "\n".join(lines)
     print(markdown)
-    print(
-        json.dumps(
-            {"timing": timing, "parts": parts, "results": {f"{k[0]} {k[1]}": v for k, v in results.items()}}, indent=1
-        )[:3000]
-    )
+    print(json.dumps({"timing": timing, "parts": parts,
+                      "results": {f"{k[0]} {k[1]}": v for k, v in results.items()}}, indent=1)[:3000])
     if writing:
         write_section("matching_sweep", markdown)
 

@@ -71,8 +71,7 @@ def render(info: dict, rows: list) -> str:
     floor = stride * (np.sqrt(2) + np.arcsinh(1)) / 6
     verdict = (
         "The expected ordering integral <= heatmap-argmax < direct regression holds."
-        if expected
-        else "The expected ordering integral <= heatmap-argmax < direct regression does NOT hold in this run."
+        if expected else "The expected ordering integral <= heatmap-argmax < direct regression does NOT hold in this run."
     )
     return f"""## Pose: direct regression vs heatmap argmax vs integral regression
 
@@ -145,9 +144,8 @@ def main():
         err, pck05, pck10 = (float(m.result()) for m in metrics)
         rows.append((name, err, pck05, pck10, model.count_params(), seconds))
         print(f"{name}: mean error {err:.2f} px, PCK@0.05 {pck05:.3f}, PCK@0.1 {pck10:.3f}", flush=True)
-        previews.append(
-            [draw_skeleton(x_val[i], pred[i], vis_val[i], shapes.SKELETON, radius=1, thickness=1) for i in range(6)]
-        )
+        previews.append([draw_skeleton(x_val[i], pred[i], vis_val[i], shapes.SKELETON, radius=1, thickness=1)
+                         for i in range(6)])
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     grid = np.concatenate([np.concatenate(row, axis=1) for row in previews], axis=0)

@@ -204,36 +204,21 @@ def coco_dir(tmp, mutate, task="detection"):
 
 COCO = {
     "category without id": ("detection", lambda d: d["categories"][0].pop("id"), "categories[0].id"),
-    "one-point polygon": ("detection", lambda d: d["annotations"][0].update(segmentation=[[3, 3]]), "segmentation[0]"),
+    "one-point polygon": ("detection", lambda d: d["annotations"][0].update(segmentation=[[3, 3]]),
+                          "segmentation[0]"),
     "non-numeric bbox value": ("detection", lambda d: d["annotations"][0].update(bbox=[1, "x", 5, 5]), "bbox"),
-    "duplicate image ids": (
-        "detection",
-        lambda d: (d["images"][1].update(id=1), d["annotations"][1].update(image_id=1)),
-        "duplicate image id",
-    ),
-    "absolute file_name": (
-        "detection",
-        lambda d: d["images"][0].update(file_name="/etc/hostname"),
-        "outside the images folder",
-    ),
-    "../ file_name": (
-        "detection",
-        lambda d: d["images"][0].update(file_name="../../a.png"),
-        "outside the images folder",
-    ),
-    "NaN keypoint": (
-        "pose",
-        lambda d: d["annotations"][0].update(keypoints=[3, float("nan"), 2, 4, 8, 2]),
-        "non-finite",
-    ),
-    "visible keypoint far outside the image": (
-        "pose",
-        lambda d: d["annotations"][0].update(keypoints=[3, 3, 2, 400, 8, 2]),
-        "outside the 16x12",
-    ),
+    "duplicate image ids": ("detection", lambda d: (d["images"][1].update(id=1), d["annotations"][1].update(image_id=1)),
+                            "duplicate image id"),
+    "absolute file_name": ("detection", lambda d: d["images"][0].update(file_name="/etc/hostname"),
+                           "outside the images folder"),
+    "../ file_name": ("detection", lambda d: d["images"][0].update(file_name="../../a.png"),
+                      "outside the images folder"),
+    "NaN keypoint": ("pose", lambda d: d["annotations"][0].update(keypoints=[3, float("nan"), 2, 4, 8, 2]),
+                     "non-finite"),
+    "visible keypoint far outside the image": ("pose", lambda d: d["annotations"][0].update(
+        keypoints=[3, 3, 2, 400, 8, 2]), "outside the 16x12"),
 }
 for _name, (_task, _mutate, _word) in COCO.items():
-
     def _coco(tmp, task=_task, mutate=_mutate, word=_word):
         folder = coco_dir(tmp, mutate, task)
         return cli(["data", "check", str(folder), "--task", task, "--format", "coco"], "annotations.json", word)
@@ -262,11 +247,8 @@ def _coco_skip(tmp):
 def _coco_deep(tmp):
     folder = coco_dir(tmp, lambda d: None)
     (folder / "annotations.json").write_text("[" * 100_000 + "]" * 100_000)
-    return cli(
-        ["data", "check", str(folder), "--task", "detection", "--format", "coco"],
-        "annotations.json",
-        "nested too deeply",
-    )
+    return cli(["data", "check", str(folder), "--task", "detection", "--format", "coco"], "annotations.json",
+               "nested too deeply")
 
 
 @case("COCO and folders", "class folder with no images")
@@ -276,9 +258,8 @@ def _empty_class(tmp):
         (tmp / name).mkdir()
         Image.new("RGB", (8, 8)).save(tmp / name / "1.png")
     (tmp / "empty").mkdir()
-    return cli(
-        ["data", "check", str(tmp), "--task", "classification", "--format", "folder"], "empty", "no readable image"
-    )
+    return cli(["data", "check", str(tmp), "--task", "classification", "--format", "folder"], "empty",
+               "no readable image")
 
 
 # ---------------------------------------------------------------------------------- export cases
@@ -297,11 +278,8 @@ def hostile_export(tmp, kind, target):
             else:
                 images = tf.py_function(lambda x: x, [images], tf.float32)
             p = tf.nn.softmax(tf.reduce_mean(images, [1, 2])[:, :1] * tf.ones((1, 5)))
-            return {
-                "probabilities": p,
-                "top_k_indices": tf.zeros((tf.shape(images)[0], 5), tf.int32),
-                "top_k_scores": p,
-            }
+            return {"probabilities": p, "top_k_indices": tf.zeros((tf.shape(images)[0], 5), tf.int32),
+                    "top_k_scores": p}
 
     good = tiny_export(Path(tmp) / "good")
     folder = Path(tmp) / "hostile" / "1"
@@ -312,7 +290,6 @@ def hostile_export(tmp, kind, target):
 
 
 for _kind in ("WriteFile", "ReadFile", "MatchingFiles", "EagerPyFunc"):
-
     def _hostile(tmp, kind=_kind):
         target = Path(tmp) / "written_by_the_export"
         if kind == "ReadFile":
@@ -413,9 +390,7 @@ def _export_race(tmp):
     finally:
         sm.write_warmup_requests = original
     ok = state["inner"].version == 1 and outer.version == 2 and (Path(tmp) / "m" / "1" / "saved_model.pb").exists()
-    return (
-        ("held", "versions 1 and 2") if ok else ("silent wrong", f"versions {state['inner'].version}, {outer.version}")
-    )
+    return ("held", "versions 1 and 2") if ok else ("silent wrong", f"versions {state['inner'].version}, {outer.version}")
 
 
 @case("untrusted and corrupt exports", "a killed export's .tmp folder is removed by the next")
@@ -476,17 +451,14 @@ def _crash_in_epoch(tmp):
     class FullDisk(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             if epoch == 1:
-
                 def fail(path, text):
                     if str(path).endswith("history.csv"):
                         raise OSError(errno.ENOSPC, "No space left on device", str(path))
                     return original(path, text)
-
                 cb.atomic_write_text = fail
 
-    config = TrainConfig.from_dict(
-        recipe(epochs=3, workdir=str(Path(tmp) / "run"), callbacks={"tensorboard": False, "curves": False})
-    )
+    config = TrainConfig.from_dict(recipe(epochs=3, workdir=str(Path(tmp) / "run"),
+                                          callbacks={"tensorboard": False, "curves": False}))
     try:
         train(config, callbacks=[FullDisk()], verbose=0)
     except OSError:
@@ -528,19 +500,8 @@ def _yaml_tag(tmp):
     cli(["train", "--config", str(config)])
     marker = Path(tmp) / "ran"
     (Path(tmp) / "run" / "config.yaml").write_text(f"model: !!python/object/apply:os.system ['touch {marker}']\n")
-    outcome = cli(
-        [
-            "export",
-            str(Path(tmp) / "run"),
-            "--name",
-            "x",
-            "--output-dir",
-            str(Path(tmp) / "out"),
-            "--formats",
-            "saved_model",
-        ],
-        "config.yaml",
-    )
+    outcome = cli(["export", str(Path(tmp) / "run"), "--name", "x", "--output-dir", str(Path(tmp) / "out"),
+                   "--formats", "saved_model"], "config.yaml")
     return ("data lost", "code ran") if marker.exists() else outcome
 
 
@@ -567,7 +528,6 @@ def _workdir_below_file(tmp):
 
 
 for _err in (errno.EROFS, errno.ENOSPC):
-
     def _disk(tmp, err=_err):
         from vras_keras.training import callbacks as cb
 
@@ -634,7 +594,6 @@ REST = {
     "timeout": dict(body=b"{}", delay=None),
 }
 for _name, _behaviour in REST.items():
-
     def _rest(tmp, name=_name, behaviour=_behaviour):
         from vras_keras.export.serving import ServingClient, ServingError
 
@@ -645,11 +604,8 @@ for _name, _behaviour in REST.items():
         base = f"http://127.0.0.1:{server.server_address[1]}"
         try:
             client = ServingClient(base, timeout=0.5 if name == "timeout" else 5)
-            return api(
-                lambda: client.predict("m", np.zeros((1, 2), np.float32)),
-                (ServingError, ConnectionError),
-                f"{base}/v1/models/m:predict",
-            )
+            return api(lambda: client.predict("m", np.zeros((1, 2), np.float32)), (ServingError, ConnectionError),
+                       f"{base}/v1/models/m:predict")
         finally:
             if behaviour.get("delay"):
                 behaviour["delay"].set()
@@ -698,9 +654,7 @@ def main():
         from _report import machine, write_section
 
         failures = "".join(f"\n- {g}: {n}: **{o}** ({d})" for g, n, o, d in bad) or " none."
-        write_section(
-            "robustness",
-            f"""## Robustness: bad input, crashes and hostile files (`benchmarks/robustness.py`)
+        write_section("robustness", f"""## Robustness: bad input, crashes and hostile files (`benchmarks/robustness.py`)
 
 {machine()}. Each case runs in a temporary folder on tiny synthetic inputs (a 32 px classifier export,
 16 px training recipes, hand-made COCO files, a local `http.server` for the REST client); the outcomes are
@@ -709,8 +663,7 @@ defined in the script's docstring. Goal: 0 in every column after `held`.
 {text}
 
 Cases in a bad column:{failures}
-""",
-        )
+""")
     return 1 if bad else 0
 
 

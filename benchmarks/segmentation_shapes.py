@@ -128,17 +128,13 @@ def report(args, rows, num_labels, pending, finished):
     notes = []
     if "fcn8s" in scores and "fcn32s" in scores:
         holds = scores["fcn8s"] >= scores["fcn32s"]
-        notes.append(
-            f"FCN-8s >= FCN-32s: {'holds' if holds else 'does NOT hold'} "
-            f"({scores['fcn8s']:.1f} vs {scores['fcn32s']:.1f} val mIoU)."
-        )
+        notes.append(f"FCN-8s >= FCN-32s: {'holds' if holds else 'does NOT hold'} "
+                     f"({scores['fcn8s']:.1f} vs {scores['fcn32s']:.1f} val mIoU).")
     if rows:
         d = [r["default"] - r["plain"] for r in rows]
         t = [r["tuned"] - r["plain"] for r in rows]
-        notes.append(
-            f"ConvCRF change in val mIoU: defaults {min(d):+.1f} to {max(d):+.1f}, "
-            f"tuned on training images {min(t):+.1f} to {max(t):+.1f} points across models."
-        )
+        notes.append(f"ConvCRF change in val mIoU: defaults {min(d):+.1f} to {max(d):+.1f}, "
+                     f"tuned on training images {min(t):+.1f} to {max(t):+.1f} points across models.")
     if not finished:
         notes.append("Run still in progress or interrupted: models marked 'not run' have no result.")
     lines += [""] + [f"- {note}" for note in notes]
@@ -146,9 +142,7 @@ def report(args, rows, num_labels, pending, finished):
 
 
 def argv_note(args):
-    return (
-        "" if args.section == "segmentation_shapes" else f", `--epochs {args.epochs} --models {' '.join(args.models)}`"
-    )
+    return "" if args.section == "segmentation_shapes" else f", `--epochs {args.epochs} --models {' '.join(args.models)}`"
 
 
 def variant(name):
@@ -178,30 +172,19 @@ def main(argv=None):
         seconds = time.perf_counter() - start
         p_train = model.predict(x_train[: args.tune], batch_size=40, verbose=0)
         options, grid, train_plain = tune_crf(p_train, x_train[: args.tune], y_train[: args.tune], num_labels)
-        print(
-            f"{name}: CRF grid on {args.tune} training images (plain {train_plain:.1f}): "
-            + "; ".join(f"[{describe(o)}] {m:.1f}" for o, m in grid),
-            flush=True,
-        )
+        print(f"{name}: CRF grid on {args.tune} training images (plain {train_plain:.1f}): "
+              + "; ".join(f"[{describe(o)}] {m:.1f}" for o, m in grid), flush=True)
         probabilities = model.predict(x_val, batch_size=40, verbose=0)
         row = {
-            "name": name,
-            "variant": variant(name),
-            "params": model.count_params(),
-            "seconds": seconds,
-            "train": train_plain,
-            "plain": 100 * mean_iou(y_val, probabilities, num_labels),
+            "name": name, "variant": variant(name), "params": model.count_params(), "seconds": seconds,
+            "train": train_plain, "plain": 100 * mean_iou(y_val, probabilities, num_labels),
             "default": 100 * mean_iou(y_val, crf_refine(probabilities, x_val, num_labels), num_labels),
-            "options": options,
-            "tuned_train": dict((describe(o), m) for o, m in grid)[describe(options)],
+            "options": options, "tuned_train": dict((describe(o), m) for o, m in grid)[describe(options)],
         }
         row["tuned"] = 100 * mean_iou(y_val, crf_refine(probabilities, x_val, num_labels, **options), num_labels)
         rows.append(row)
-        print(
-            f"{name:12s} params {row['params']:9d}  train {seconds:6.0f} s  val mIoU {row['plain']:5.1f}  "
-            f"+CRF default {row['default']:5.1f}  +CRF tuned {row['tuned']:5.1f} [{describe(options)}]",
-            flush=True,
-        )
+        print(f"{name:12s} params {row['params']:9d}  train {seconds:6.0f} s  val mIoU {row['plain']:5.1f}  "
+              f"+CRF default {row['default']:5.1f}  +CRF tuned {row['tuned']:5.1f} [{describe(options)}]", flush=True)
         report(args, rows, num_labels, args.models[k + 1 :], finished=k + 1 == len(args.models))
 
 

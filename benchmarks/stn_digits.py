@@ -57,11 +57,7 @@ def train(name, data, args, **kwargs):
     def adam(factor):
         return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.learning_rate * factor, total))
 
-    stn_ids = (
-        {id(v) for v in model.get_layer("stn").trainable_variables}
-        if "stn" in [l.name for l in model.layers]
-        else set()
-    )
+    stn_ids = {id(v) for v in model.get_layer("stn").trainable_variables} if "stn" in [l.name for l in model.layers] else set()
     groups = [
         (adam(1.0), [v for v in model.trainable_variables if id(v) not in stn_ids]),
         (adam(args.loc_lr_factor), [v for v in model.trainable_variables if id(v) in stn_ids]),
@@ -96,11 +92,8 @@ def train(name, data, args, **kwargs):
         train_acc = correct / len(x_train)
         test_acc = float((model.predict(x_test, batch_size=256, verbose=0).argmax(-1) == y_test).mean())
         curve.append(test_acc)
-        print(
-            f"{name} {kwargs} epoch {epoch + 1}: train {train_acc:.3f} test {test_acc:.3f} "
-            f"({time.perf_counter() - start:.0f} s)",
-            flush=True,
-        )
+        print(f"{name} {kwargs} epoch {epoch + 1}: train {train_acc:.3f} test {test_acc:.3f} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
     seconds = time.perf_counter() - start
     return model, {
         "params": model.count_params(),
@@ -150,16 +143,10 @@ def main(argv=None):
     parser.add_argument("--canvas", type=int, default=48)
     parser.add_argument("--transform", default="affine")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--loc-lr-factor", type=float, default=0.1, help="learning rate of the spatial transformer relative to the rest"
-    )
-    parser.add_argument(
-        "--stn-output",
-        type=int,
-        nargs="+",
-        default=[32],
-        help="output sizes of the spatial transformer, one STN model each",
-    )
+    parser.add_argument("--loc-lr-factor", type=float, default=0.1,
+                        help="learning rate of the spatial transformer relative to the rest")
+    parser.add_argument("--stn-output", type=int, nargs="+", default=[32],
+                        help="output sizes of the spatial transformer, one STN model each")
     args = parser.parse_args(argv)
 
     kw = {"variant": args.variant, "clutter": args.clutter, "canvas_size": args.canvas}
@@ -205,11 +192,8 @@ def main(argv=None):
         )
     lines += [
         "",
-        "Test accuracy per epoch: CNN "
-        + curve(cnn)
-        + "; "
-        + "; ".join(f"STN {size}×{size} {curve(stn)}" for size, _, stn in stns)
-        + ".",
+        "Test accuracy per epoch: CNN " + curve(cnn) + "; "
+        + "; ".join(f"STN {size}×{size} {curve(stn)}" for size, _, stn in stns) + ".",
         "",
         f"![inputs and STN outputs](results/{picture.name})",
         "",
@@ -220,12 +204,7 @@ def main(argv=None):
     if best_stn > cnn["test_acc"]:
         lines += ["", f"The spatial transformer wins: {best_stn:.3f} vs {cnn['test_acc']:.3f} test accuracy.", "", WON]
     else:
-        lines += [
-            "",
-            NOT_BETTER.format(
-                best=best_stn, cnn=cnn["test_acc"], steps=args.epochs * -(-args.train // args.batch_size)
-            ),
-        ]
+        lines += ["", NOT_BETTER.format(best=best_stn, cnn=cnn["test_acc"], steps=args.epochs * -(-args.train // args.batch_size))]
     write_section("stn_digits", "\n".join(lines))
     print("\n".join(lines))
 

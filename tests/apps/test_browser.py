@@ -46,9 +46,7 @@ def demo_server(demo_run, tmp_path):
     import shutil
 
     savedmodels, runs = tmp_path / "savedmodels", tmp_path / "runs"
-    shutil.copytree(
-        demo_run["savedmodels"], savedmodels, ignore=lambda d, names: [n for n in names if n == "demo_pose"]
-    )
+    shutil.copytree(demo_run["savedmodels"], savedmodels, ignore=lambda d, names: [n for n in names if n == "demo_pose"])
     shutil.copytree(demo_run["runs"], runs, ignore=lambda d, names: [n for n in names if n == "pose"])
     (runs / "status.json").unlink()
     port = free_port()
@@ -56,27 +54,10 @@ def demo_server(demo_run, tmp_path):
     log = open(tmp_path / "vras_demo.log", "w+")
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vras_keras.cli",
-            "demo",
-            "--quick",
-            "--port",
-            str(port),
-            "--savedmodels",
-            str(savedmodels),
-            "--runs",
-            str(runs),
-        ],
-        cwd=elsewhere,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    process = subprocess.Popen([sys.executable, "-m", "vras_keras.cli", "demo", "--quick", "--port", str(port),
+                                "--savedmodels", str(savedmodels), "--runs", str(runs)],
+                               cwd=elsewhere, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while "the demo is running" not in Path(log.name).read_text():
@@ -142,10 +123,8 @@ PAGE_CHECKS = {
 @pytest.mark.browser
 def test_every_page_while_the_demo_trains_and_after(demo_server, tmp_path):
     if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `make test` (installs Debian's chromium as root) or "
-            "`sudo apt-get install -y chromium`"
-        )
+        pytest.fail(f"{CHROMIUM} is missing: run `make test` (installs Debian's chromium as root) or "
+                    "`sudo apt-get install -y chromium`")
     from playwright.sync_api import expect, sync_playwright
 
     from vras_keras.demo import status
@@ -174,9 +153,8 @@ def test_every_page_while_the_demo_trains_and_after(demo_server, tmp_path):
             expect(page.get_by_text("Demo model:")).to_be_visible()
             expect(page.get_by_text("vras train --config configs/pose.yaml")).to_be_visible()
             page.screenshot(path=str(shots / "pose_training.png"), full_page=True)
-            assert status.read_status(demo_server["runs"])["families"]["pose"]["state"] != "ready", (
+            assert status.read_status(demo_server["runs"])["families"]["pose"]["state"] != "ready", \
                 "pose was ready before the test saw it training: nothing was tested while training"
-            )
             for path, check in PAGE_CHECKS.items():
                 if path == "Pose":
                     continue
@@ -191,8 +169,7 @@ def test_every_page_while_the_demo_trains_and_after(demo_server, tmp_path):
             settled(page)
             page.get_by_test_id("stRadio").filter(has_text="Input image").get_by_text("Upload").click()
             page.locator("input[type=file]").set_input_files(
-                files=[{"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": truncated_jpeg()}]
-            )
+                files=[{"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": truncated_jpeg()}])
             expect(page.get_by_text("broken.jpg looks truncated")).to_be_visible()
             expect(page.get_by_test_id("stException")).to_have_count(0)
 

@@ -7,9 +7,7 @@ from vras_keras.demo import exports
 
 def test_list_exports_reads_metadata_and_runtimes(tiny_savedmodels, tmp_path):
     found = exports.list_exports(tiny_savedmodels)
-    assert sorted(e.task for e in found) == sorted(
-        ["classification", "segmentation", "detection", "pose", "stn", "matching"]
-    )
+    assert sorted(e.task for e in found) == sorted(["classification", "segmentation", "detection", "pose", "stn", "matching"])
     (cls,) = exports.list_exports(tiny_savedmodels, task="classification")
     assert [(r.backend, r.quantize) for r in cls.runtimes] == [("saved_model", "none"), ("tflite", "none")]
     assert cls.label == "tiny_classification v1"
@@ -38,13 +36,9 @@ def test_savedmodels_dir_and_message(monkeypatch):
 def test_model_card_says_what_the_model_saw_and_how_good_it_measured():
     from vras_keras.export.meta import ExportMeta
 
-    meta = ExportMeta(
-        task="classification",
-        input_size=(48, 48),
-        model="resnet_cifar",
-        training_config={"data": {"source": "shapes", "val_samples": 384}},
-        extra={"validation": {"val_loss": 0.031, "val_accuracy": 0.992, "epochs": 5}},
-    )
+    meta = ExportMeta(task="classification", input_size=(48, 48), model="resnet_cifar",
+                      training_config={"data": {"source": "shapes", "val_samples": 384}},
+                      extra={"validation": {"val_loss": 0.031, "val_accuracy": 0.992, "epochs": 5}})
     assert exports.is_synthetic(meta)
     assert exports.quality_line(meta) == "measured on 384 held-out images after 5 epoch(s): accuracy 0.992, loss 0.031"
     card = exports.model_card(meta)
@@ -52,7 +46,5 @@ def test_model_card_says_what_the_model_saw_and_how_good_it_measured():
     photos = ExportMeta(task="matching", input_size=(160, 160), training_config={"data": {"source": "pairs"}})
     assert not exports.is_synthetic(photos) and "scikit-image photographs" in exports.model_card(photos)
     assert exports.quality_line(photos).startswith("no measured quality recorded")
-    own = ExportMeta(
-        task="detection", input_size=(64, 64), training_config={"data": {"source": "coco", "format": "coco"}}
-    )
+    own = ExportMeta(task="detection", input_size=(64, 64), training_config={"data": {"source": "coco", "format": "coco"}})
     assert exports.training_data(own) == ("your own data (coco, coco)", False)

@@ -29,9 +29,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def requirement_name(requirement: str) -> str:
-    return (
-        requirement.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].split("~")[0].strip().lower()
-    )
+    return requirement.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].split("~")[0].strip().lower()
 
 
 def test_only_the_demo_wing_imports_streamlit():
@@ -49,11 +47,8 @@ def test_pyproject_declares_every_runtime_import():
     needed = {DISTRIBUTIONS.get(name, name).lower() for name in third_party}
     assert needed - {"streamlit"} <= declared, sorted(needed - {"streamlit"} - declared)
     assert "streamlit" in demo and "streamlit" not in declared
-    pinned = {
-        requirement_name(line)
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    }
+    pinned = {requirement_name(line) for line in (ROOT / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")}
     assert declared | demo <= pinned, sorted((declared | demo) - pinned)
 
 
@@ -66,36 +61,17 @@ def build_wheel(tmp_path: Path) -> Path:
     for name in ("vras_keras", "apps", "configs", ".streamlit"):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     out = tmp_path / "dist"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-cache-dir",
-            "-w",
-            str(out),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-cache-dir",
+                    "-w", str(out), str(source)], check=True, capture_output=True, text=True, cwd=tmp_path)
     (wheel,) = out.glob("vras_keras-*.whl")
     return wheel
 
 
 def test_the_wheel_ships_the_app_recipes_and_settings_and_the_launcher_finds_them(tmp_path):
     wheel = build_wheel(tmp_path)
-    shipped = {
-        "vras_keras/demo/app/streamlit_app.py": ROOT / "apps" / "streamlit_app.py",
-        "vras_keras/demo/app/home.py": ROOT / "apps" / "home.py",  # the navigation's first page
-        "vras_keras/demo/settings/config.toml": ROOT / ".streamlit" / "config.toml",
-    }
+    shipped = {"vras_keras/demo/app/streamlit_app.py": ROOT / "apps" / "streamlit_app.py",
+               "vras_keras/demo/app/home.py": ROOT / "apps" / "home.py",  # the navigation's first page
+               "vras_keras/demo/settings/config.toml": ROOT / ".streamlit" / "config.toml"}
     shipped |= {f"vras_keras/demo/app/pages/{p.name}": p for p in (ROOT / "apps" / "pages").glob("*.py")}
     shipped |= {f"vras_keras/demo/configs/{p.name}": p for p in (ROOT / "configs").glob("*.yaml")}
     with zipfile.ZipFile(wheel) as archive:
@@ -103,25 +79,18 @@ def test_the_wheel_ships_the_app_recipes_and_settings_and_the_launcher_finds_the
             assert archive.read(name) == original.read_bytes(), name  # the same files, not a second copy
         metadata = archive.read(next(n for n in archive.namelist() if n.endswith("dist-info/METADATA"))).decode()
         archive.extractall(tmp_path / "site")
-    assert 'Requires-Dist: streamlit>=1.67; extra == "demo"' in metadata
+    assert "Requires-Dist: streamlit>=1.67; extra == \"demo\"" in metadata
     # the installed package alone (no checkout on the path, another working directory) finds its files
-    probe = (
-        "from vras_keras.demo import launcher; "
-        "print(launcher.app_path(), launcher.configs_dir(), launcher.settings_file(), launcher.__file__, sep='\\n'); "
-        "print(launcher.streamlit_settings()['server.maxUploadSize'])"
-    )
+    probe = ("from vras_keras.demo import launcher; "
+             "print(launcher.app_path(), launcher.configs_dir(), launcher.settings_file(), launcher.__file__, sep='\\n'); "
+             "print(launcher.streamlit_settings()['server.maxUploadSize'])")
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=work, env=env, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=work, env=env, capture_output=True, text=True, check=True)
     app, configs, settings, module, upload = result.stdout.split()
     site = tmp_path / "site" / "vras_keras" / "demo"
     assert Path(module).parent == site
-    assert (
-        Path(app) == site / "app" / "streamlit_app.py"
-        and (Path(app).parent / "pages" / "1_Classification.py").is_file()
-    )
+    assert Path(app) == site / "app" / "streamlit_app.py" and (Path(app).parent / "pages" / "1_Classification.py").is_file()
     assert Path(configs) == site / "configs" and (Path(configs) / "classification.yaml").is_file()
     assert Path(settings) == site / "settings" / "config.toml" and upload == "20"

@@ -20,13 +20,7 @@ def _batch():
 
 def test_clip_and_drop_each_case():
     clean, counts = sanitize_detection_targets(_batch(), image_shape=(64, 64), num_classes=3)
-    assert counts == {
-        "clipped": 2,
-        "dropped_empty": 1,
-        "dropped_outside": 1,
-        "dropped_nonfinite": 1,
-        "dropped_class": 0,
-    }
+    assert counts == {"clipped": 2, "dropped_empty": 1, "dropped_outside": 1, "dropped_nonfinite": 1, "dropped_class": 0}
     np.testing.assert_array_equal(clean["classes"], [[0, -1, 2, -1, -1], [2, -1, 1, -1, -1]])
     np.testing.assert_allclose(clean["boxes"][0, 2], [0, 30, 10, 40])  # partly outside: clipped
     np.testing.assert_allclose(clean["boxes"][1, 2], [50, 50, 64, 60])
@@ -53,9 +47,7 @@ def test_single_sample_empty_image_and_other_format():
     # center_xywh box centred at (30, 16), 8 x 8 on a 32 x 32 image: clipped to x in [26, 32]
     clean, counts = sanitize_detection_targets(
         {"boxes": np.array([[30, 16, 8, 8]], "float32"), "classes": np.array([1])},
-        image_shape=(32, 32),
-        num_classes=2,
-        bounding_box_format="center_xywh",
+        image_shape=(32, 32), num_classes=2, bounding_box_format="center_xywh",
     )
     np.testing.assert_allclose(clean["boxes"], [[29, 16, 6, 8]])
     assert counts["clipped"] == 1

@@ -18,21 +18,14 @@ def _class_folder(root, classes=("a", "b", "c", "d"), per_class=40, size=8, mode
         for i in range(per_class):
             value = 40 * k + i % 7
             array = np.full((size, size), value, np.uint8)
-            Image.fromarray(array if mode == "L" else np.repeat(array[..., None], 3, -1)).save(
-                root / name / f"{i:03d}.png"
-            )
+            Image.fromarray(array if mode == "L" else np.repeat(array[..., None], 3, -1)).save(root / name / f"{i:03d}.png")
     return root
 
 
 def _config(path, **data):
-    return TrainConfig.from_dict(
-        {
-            "model": {"id": "resnet_cifar", "args": {"depth": 8, "width": 0.25}},
-            "data": {"source": "path", "format": "folder", "path": str(path), **data},
-            "batch_per_replica": 16,
-            "epochs": 1,
-        }
-    )
+    return TrainConfig.from_dict({"model": {"id": "resnet_cifar", "args": {"depth": 8, "width": 0.25}},
+                                  "data": {"source": "path", "format": "folder", "path": str(path), **data},
+                                  "batch_per_replica": 16, "epochs": 1})
 
 
 def test_class_sorted_folder_batches_mix_classes_whatever_the_shuffle_buffer(tmp_path, capsys):
@@ -46,9 +39,8 @@ def test_class_sorted_folder_batches_mix_classes_whatever_the_shuffle_buffer(tmp
     epoch1 = np.concatenate(batches[:steps])
     epoch2 = np.concatenate(batches[steps:])
     assert not np.array_equal(epoch1, epoch2)  # a new order every epoch
-    again, _ = make_pipeline(
-        load_train_val(config.data, "classification", seed=0, log=None)[0], 16, training=True, seed=0, shuffle_buffer=2
-    )
+    again, _ = make_pipeline(load_train_val(config.data, "classification", seed=0, log=None)[0], 16,
+                             training=True, seed=0, shuffle_buffer=2)
     assert np.array_equal(next(iter(again))[1].numpy(), first)  # seeded
 
 

@@ -100,9 +100,7 @@ def test_heatmaps_put_a_unit_bump_at_each_point():
 def test_scikit_learn_and_stereo_photographs_load_offline():
     for name in ("china", "flower", "stereo_motorcycle", "stereo_motorcycle_right", "grace_hopper"):
         image = P.load_image(name)
-        assert (
-            image.dtype == np.uint8 and image.ndim == 3 and image.shape[-1] == 3 and max(image.shape[:2]) <= P.MAX_SIDE
-        )
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[-1] == 3 and max(image.shape[:2]) <= P.MAX_SIDE
         assert image.std() > 20  # a real photograph, not a blank
     assert {"flower", "stereo_motorcycle", "stereo_motorcycle_right"} <= set(P.available_images("train"))
     assert {"china", "grace_hopper"} <= set(P.available_images("val"))
@@ -149,19 +147,10 @@ def test_tilted_views_keep_an_exact_ground_truth_and_foreshorten():
     same content, and the local map shrinks one direction (det of the Jacobian < 1 at the centre on average)."""
     from vras_keras.data.geometry import local_affine
 
-    flat = P.ViewPairs(
-        "train", image_size=96, seed=3, photometric_strength=0.0, max_rotation=0, scale_range=(1, 1), perspective=0.0
-    )
-    tilted = P.ViewPairs(
-        "train",
-        image_size=96,
-        seed=3,
-        photometric_strength=0.0,
-        max_rotation=0,
-        scale_range=(1, 1),
-        perspective=0.0,
-        max_tilt=60,
-    )
+    flat = P.ViewPairs("train", image_size=96, seed=3, photometric_strength=0.0, max_rotation=0, scale_range=(1, 1),
+                       perspective=0.0)
+    tilted = P.ViewPairs("train", image_size=96, seed=3, photometric_strength=0.0, max_rotation=0, scale_range=(1, 1),
+                         perspective=0.0, max_tilt=60)
     dets = {}
     for name, views in (("flat", flat), ("tilted", tilted)):
         ratios = []

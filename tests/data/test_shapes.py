@@ -26,9 +26,7 @@ def test_shapes_deterministic_byte_identical():
     for i in (7, 0, 3):  # any order, any instance
         _equal(a.sample(i), b.sample(i))
     assert a.sample(1)["image"].tobytes() != a.sample(2)["image"].tobytes()
-    assert (
-        a.sample(1)["image"].tobytes() != ShapesWorld(image_size=48, max_objects=5, seed=4).sample(1)["image"].tobytes()
-    )
+    assert a.sample(1)["image"].tobytes() != ShapesWorld(image_size=48, max_objects=5, seed=4).sample(1)["image"].tobytes()
 
 
 def test_stick_figures_deterministic_byte_identical():
@@ -79,9 +77,8 @@ def test_instance_masks_disjoint_and_semantic_consistent(world_samples):
 def test_keypoints_inside_their_object(world_samples):
     num_visible = 0
     for s in world_samples:
-        for mask, kps, vis, cls, nk in zip(
-            s["instance_masks"], s["keypoints"], s["keypoint_visibility"], s["classes"], s["num_keypoints"]
-        ):
+        for mask, kps, vis, cls, nk in zip(s["instance_masks"], s["keypoints"], s["keypoint_visibility"],
+                                           s["classes"], s["num_keypoints"]):
             assert nk == shapes.NUM_KEYPOINTS[CLASS_NAMES[cls]]
             assert (vis[nk:] == 0).all()
             for (x, y), v in zip(kps[:nk], vis[:nk]):
@@ -136,22 +133,8 @@ def test_shapes_world_validation():
 
 
 def test_skeleton_definition():
-    required = {
-        "head",
-        "neck",
-        "left_shoulder",
-        "right_shoulder",
-        "left_elbow",
-        "right_elbow",
-        "left_wrist",
-        "right_wrist",
-        "left_hip",
-        "right_hip",
-        "left_knee",
-        "right_knee",
-        "left_ankle",
-        "right_ankle",
-    }
+    required = {"head", "neck", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+                "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"}
     assert len(JOINT_NAMES) >= 10 and required <= set(JOINT_NAMES)
     assert len(SKELETON) == len(JOINT_NAMES) - 1  # a tree: connected without cycles
     seen, frontier = {0}, [0]
@@ -209,31 +192,16 @@ def _digest(generator, n):
     return h.hexdigest()
 
 
-@pytest.mark.parametrize(
-    "name, generator, expected",
-    [
-        (
-            "stick64",
-            lambda: StickFigures(image_size=64, seed=0),
-            "569abae26ddb47968c3f9d5430ebc41c380c12fb3bdc05b10bca93719c539133",
-        ),
-        (
-            "stick_48x80_occluded",
-            lambda: StickFigures(image_size=(48, 80), seed=5, occlusion_prob=1.0),
-            "214f41bea1f5bdac97f8edfad76c81e4b592e6bf103e8ef1717da54637da5e73",
-        ),
-        (
-            "world64",
-            lambda: ShapesWorld(image_size=64, max_objects=4, seed=0),
-            "4939ca529c3a4cf1732017fb580226bdb89b86372b558d47de0ffa3af464c233",
-        ),
-        (
-            "world_40x56",
-            lambda: ShapesWorld(image_size=(40, 56), max_objects=6, seed=7, min_objects=0),
-            "085ef8818f407f50136394a4b38bd52407efd94b3a19f17bc78f7cd377442cee",
-        ),
-    ],
-)
+@pytest.mark.parametrize("name, generator, expected", [
+    ("stick64", lambda: StickFigures(image_size=64, seed=0),
+     "569abae26ddb47968c3f9d5430ebc41c380c12fb3bdc05b10bca93719c539133"),
+    ("stick_48x80_occluded", lambda: StickFigures(image_size=(48, 80), seed=5, occlusion_prob=1.0),
+     "214f41bea1f5bdac97f8edfad76c81e4b592e6bf103e8ef1717da54637da5e73"),
+    ("world64", lambda: ShapesWorld(image_size=64, max_objects=4, seed=0),
+     "4939ca529c3a4cf1732017fb580226bdb89b86372b558d47de0ffa3af464c233"),
+    ("world_40x56", lambda: ShapesWorld(image_size=(40, 56), max_objects=6, seed=7, min_objects=0),
+     "085ef8818f407f50136394a4b38bd52407efd94b3a19f17bc78f7cd377442cee"),
+])
 def test_generated_bytes_are_pinned(name, generator, expected):
     # Digests of samples 0..59 recorded before the generators were sped up (limbs drawn straight into
     # the image, cached pixel grids): the recipes' recorded results were measured on exactly these bytes.

@@ -76,9 +76,7 @@ def test_warmup_requests_parse_back_and_run(classifier, tmp_path):
     assert requests[1]["inputs"]["image_bytes"][0][:4] == b"\x89PNG"
     loaded = tf.saved_model.load(result.path)
     for request in requests:  # every warm-up request runs against its signature
-        outputs = loaded.signatures[request["signature_name"]](
-            **{k: tf.constant(v) for k, v in request["inputs"].items()}
-        )
+        outputs = loaded.signatures[request["signature_name"]](**{k: tf.constant(v) for k, v in request["inputs"].items()})
         assert outputs["probabilities"].shape == (1, 5)
 
 
@@ -107,13 +105,8 @@ def test_versions_are_never_overwritten_and_failed_exports_leave_nothing(classif
         _export(classifier, tmp_path, quantize=("int8",))
     # a failing conversion (int8 calibration data of the wrong shape) leaves no folder behind
     with pytest.raises(ValueError, match="per-sample shape"):
-        _export(
-            classifier,
-            tmp_path,
-            formats=("tflite",),
-            quantize=("int8",),
-            representative_data=[np.zeros((2, 5, 5, 3), np.float32)],
-        )
+        _export(classifier, tmp_path, formats=("tflite",), quantize=("int8",),
+                representative_data=[np.zeros((2, 5, 5, 3), np.float32)])
     assert sorted(os.listdir(tmp_path / "savedmodels" / "shapes")) == ["1", "2", "7", "8"]
 
 
@@ -137,13 +130,8 @@ def test_saved_model_cli_lists_the_documented_signatures(classifier, tmp_path):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     if not os.path.exists(cli):
         cli = "/work/main/.venv/bin/saved_model_cli"
-    shown = subprocess.run(
-        [cli, "show", "--dir", result.path, "--all"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        check=True,
-    ).stdout
+    shown = subprocess.run([cli, "show", "--dir", result.path, "--all"], capture_output=True, text=True,
+                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=True).stdout
     assert "signature_def['serving_default']" in shown and "signature_def['serving_bytes']" in shown
     assert "inputs['images']" in shown and "inputs['image_bytes']" in shown and "DT_STRING" in shown
     for output in ("probabilities", "top_k_scores", "top_k_indices"):

@@ -19,10 +19,7 @@ from vras_keras.export.serving import ServingClient, ServingError, model_path, p
 def test_predict_body_row_and_columnar_forms():
     x = np.arange(4, dtype=np.float32).reshape(2, 2)
     assert predict_body(x) == {"instances": [[0.0, 1.0], [2.0, 3.0]]}
-    assert predict_body(x, signature_name="s", form="inputs") == {
-        "signature_name": "s",
-        "inputs": [[0.0, 1.0], [2.0, 3.0]],
-    }
+    assert predict_body(x, signature_name="s", form="inputs") == {"signature_name": "s", "inputs": [[0.0, 1.0], [2.0, 3.0]]}
     named = {"a": x, "b": np.array([5, 6])}
     assert predict_body(named) == {"instances": [{"a": [0.0, 1.0], "b": 5}, {"a": [2.0, 3.0], "b": 6}]}
     assert predict_body(named, form="inputs") == {"inputs": {"a": [[0.0, 1.0], [2.0, 3.0]], "b": [5, 6]}}
@@ -115,16 +112,9 @@ def test_client_against_real_tensorflow_model_server(classifier, images, tmp_pat
     # models.config points at /models/... (the container's mount): rewrite the base path for a local server
     config = (tmp_path / "models" / "models.config").read_text().replace('"/models/', f'"{tmp_path / "models"}/')
     (tmp_path / "models" / "models.config").write_text(config)
-    process = subprocess.Popen(
-        [
-            "tensorflow_model_server",
-            f"--rest_api_port={port}",
-            "--port=0",
-            f"--model_config_file={tmp_path / 'models' / 'models.config'}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen(["tensorflow_model_server", f"--rest_api_port={port}", "--port=0",
+                                f"--model_config_file={tmp_path / 'models' / 'models.config'}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         client = ServingClient(f"http://127.0.0.1:{port}")
         deadline = time.time() + 60

@@ -20,10 +20,7 @@ def test_top_k_and_detection_rows():
     assert [(r["label"], r["score"]) for r in rows] == [("b", pytest.approx(0.9)), ("a", pytest.approx(0.4))]
     assert present.detection_rows(det, meta, score_threshold=0.5)[0]["box (xyxy, input px)"] == [5.0, 6.0, 7.0, 8.0]
     assert present.rows(det, meta, score_threshold=0.5) == present.detection_rows(det, meta, score_threshold=0.5)
-    assert (
-        present.summarize(det, meta)
-        == "2 detection(s): b 0.900 xyxy [5.0, 6.0, 7.0, 8.0]; a 0.400 xyxy [1.0, 2.0, 3.0, 4.0]"
-    )
+    assert present.summarize(det, meta) == "2 detection(s): b 0.900 xyxy [5.0, 6.0, 7.0, 8.0]; a 0.400 xyxy [1.0, 2.0, 3.0, 4.0]"
     empty = {**det, "num_detections": np.array([0])}
     assert present.summarize(empty, meta) == "no detections"
 
@@ -41,13 +38,9 @@ def test_summaries_are_built_from_the_rows():
     kp = {"keypoints": np.array([[[1.04, 2.0], [3.0, 4.56]]]), "confidence": np.array([[0.5, 0.25]])}
     assert present.summarize(kp, pose) == "keypoints: head (1.0, 2.0) 0.50, tail (3.0, 4.6) 0.25"
     stn = ExportMeta(task="stn", input_size=(8, 8), labels=["a", "b"])
-    assert (
-        present.summarize({"transformed_image": np.zeros((1, 4, 4, 1)), **outputs}, stn)
-        == "transformed image (4, 4, 1); top-k: b 0.750, a 0.250"
-    )
-    assert present.rows({"transformed_image": np.zeros((1, 4, 4, 1))}, stn) == [
-        {"output": "transformed_image", "shape": "(4, 4, 1)"}
-    ]
+    assert present.summarize({"transformed_image": np.zeros((1, 4, 4, 1)), **outputs}, stn) == \
+        "transformed image (4, 4, 1); top-k: b 0.750, a 0.250"
+    assert present.rows({"transformed_image": np.zeros((1, 4, 4, 1))}, stn) == [{"output": "transformed_image", "shape": "(4, 4, 1)"}]
     match = ExportMeta(task="matching", input_size=(8, 8))
     feats = {"keypoints": np.array([[[1.0, 2.0], [3.0, 4.0]]]), "descriptors": np.zeros((1, 2, 16))}
     assert present.summarize(feats, match) == "2 keypoints, descriptors of size 16"
@@ -73,12 +66,8 @@ def test_draw_segmentation_colours_the_class_pixels_of_the_upscaled_view():
 
 def test_draw_detection_scales_boxes_of_any_format():
     meta = ExportMeta(task="detection", input_size=(16, 16), labels=["a"], box_format="xywh")
-    outputs = {
-        "boxes": np.array([[[4, 4, 8, 8]]], np.float32),
-        "scores": np.array([[0.9]]),
-        "classes": np.array([[0]]),
-        "num_detections": np.array([1]),
-    }
+    outputs = {"boxes": np.array([[[4, 4, 8, 8]]], np.float32), "scores": np.array([[0.9]]),
+               "classes": np.array([[0]]), "num_detections": np.array([1])}
     out = present.draw(np.zeros((16, 16, 3), np.uint8), outputs, meta, scale=4)
     assert out.shape == (64, 64, 3)
     # box [16, 48) x [16, 48) on the display (the label box sits on its top edge, the left of x = 16 + its width)
@@ -101,10 +90,8 @@ def test_draw_pair_puts_integer_centred_keypoints_on_their_upscaled_pixels():
     assert abs(xs.mean() - 21.5) < 1.0 and abs(ys.mean() - 5.5) < 1.0
     lined = present.draw_pair(image, image, outputs, meta, [[0, 0]], correct=[True], scale=4)
     assert (lined[:, 32:40, 1] > lined[:, 32:40, 0] + 60).any()  # the green inlier line crosses the gap
-    assert (
-        present.pair_summary(outputs, np.array([[0, 0]]), np.array([True]))
-        == "1 / 1 keypoints, 1 matches, 100% correct under the known warp (3 px)"
-    )
+    assert present.pair_summary(outputs, np.array([[0, 0]]), np.array([True])) == \
+        "1 / 1 keypoints, 1 matches, 100% correct under the known warp (3 px)"
     assert present.pair_rows(np.array([[0, 0]]), np.array([0.5])) == [{"a": 0, "b": 0, "distance": 0.5}]
 
 
@@ -136,10 +123,6 @@ def test_pose_skeleton_falls_back_to_the_stick_figure_skeleton():
     from vras_keras.data import shapes
 
     names = list(shapes.JOINT_NAMES)
-    assert present.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names)) == list(
-        shapes.SKELETON
-    )
-    assert present.pose_skeleton(
-        ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names, skeleton=[[0, 1]])
-    ) == [(0, 1)]
+    assert present.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names)) == list(shapes.SKELETON)
+    assert present.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names, skeleton=[[0, 1]])) == [(0, 1)]
     assert present.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=["a", "b"])) == []

@@ -52,9 +52,7 @@ def test_keypoint_overlap_loss():
     assert float(L.keypoint_overlap_loss(k, k, identity, patch_size=32, crop_size=8)) == pytest.approx(0.0, abs=1e-6)
     # Shifted by half a crop along x: IoU = (4 * 8) / (2 * 64 - 32) = 1/3.
     shifted = k + np.array([[4.0, 0.0]], "float32")
-    assert float(L.keypoint_overlap_loss(k, shifted, identity, patch_size=32, crop_size=8)) == pytest.approx(
-        2 / 3, abs=1e-5
-    )
+    assert float(L.keypoint_overlap_loss(k, shifted, identity, patch_size=32, crop_size=8)) == pytest.approx(2 / 3, abs=1e-5)
     # View 2 rotated by 90 deg about the patch centre: the rotated keypoint is the same scene point.
     rot = np.array([[[0.0, -1.0], [1.0, 0.0]]], "float32")
     centre = 15.5
@@ -62,24 +60,15 @@ def test_keypoint_overlap_loss():
     k2 = (rot[0] @ offset + centre)[None].astype("float32")
     assert float(L.keypoint_overlap_loss(k, k2, rot, patch_size=32, crop_size=8)) == pytest.approx(0.0, abs=1e-5)
     far = np.array([[centre + 20, centre]], "float32")
-    assert float(
-        L.keypoint_overlap_loss(np.array([[centre, centre]], "float32"), far, identity, patch_size=32, crop_size=8)
-    ) == pytest.approx(1.0)
+    assert float(L.keypoint_overlap_loss(np.array([[centre, centre]], "float32"), far, identity, patch_size=32,
+                                         crop_size=8)) == pytest.approx(1.0)
 
 
 def test_detector_loss_combines_terms():
     maps = [np.full((1, 4, 4, 1), 2.0, "float32")] * 3 + [np.full((1, 4, 4, 1), 0.0, "float32")]
     k = np.array([[1.5, 1.5]], "float32")
-    total, parts = L.detector_loss(
-        maps,
-        (E[:1], E[1:2]),
-        (k, k),
-        np.eye(2, dtype="float32")[None],
-        patch_size=4,
-        crop_size=2,
-        gamma=2.0,
-        overlap_weight=3.0,
-    )
+    total, parts = L.detector_loss(maps, (E[:1], E[1:2]), (k, k), np.eye(2, dtype="float32")[None], patch_size=4,
+                                   crop_size=2, gamma=2.0, overlap_weight=3.0)
     assert float(parts["class"]) == pytest.approx(0.5)
     assert float(parts["pair"]) == pytest.approx(np.sqrt(2.0), abs=1e-5)
     assert float(parts["overlap"]) == pytest.approx(0.0, abs=1e-6)

@@ -116,9 +116,6 @@ def test_losses_reject_wrong_target_shapes():
 
 
 def test_losses_serialize():
-    for loss in (
-        KeypointL2Loss(scale=64.0, visibility_weight=0.1),
-        HeatmapCrossEntropy(stride=4.0, kind="one_hot", sigma=2.0),
-    ):
+    for loss in (KeypointL2Loss(scale=64.0, visibility_weight=0.1), HeatmapCrossEntropy(stride=4.0, kind="one_hot", sigma=2.0)):
         clone = keras.losses.deserialize(keras.losses.serialize(loss))
         assert type(clone) is type(loss) and clone.get_config() == loss.get_config()

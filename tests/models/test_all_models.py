@@ -18,24 +18,13 @@ from vras_keras import models
 from vras_keras.testing import check_model
 
 # Models of the package (tests may register their own ids, e.g. tests/fixtures/training.py; those are not ours).
-PACKAGE_MODELS = sorted(
-    n for n in models.list_models() if models.get_entry(n).builder.__module__.startswith("vras_keras.")
-)
+PACKAGE_MODELS = sorted(n for n in models.list_models() if models.get_entry(n).builder.__module__.startswith("vras_keras."))
 
 DETECTION_TINY = {"input_shape": (64, 64, 3), "num_classes": 3, "width": 0.125}
-RCNN_TINY = {
-    **DETECTION_TINY,
-    "backbone": "resnet18",
-    "anchor_sizes": [[8], [16], [32], [48], [64]],
-    "roi_canonical_size": 48,
-    "rpn_pre_nms_top_k": 100,
-    "rpn_post_nms_top_k": 16,
-    "train_pre_nms_top_k": 100,
-    "train_post_nms_top_k": 32,
-    "rpn_num_samples": 64,
-    "roi_num_samples": 32,
-    "seed": 0,
-}
+RCNN_TINY = {**DETECTION_TINY, "backbone": "resnet18", "anchor_sizes": [[8], [16], [32], [48], [64]],
+             "roi_canonical_size": 48, "rpn_pre_nms_top_k": 100, "rpn_post_nms_top_k": 16,
+             "train_pre_nms_top_k": 100, "train_post_nms_top_k": 32, "rpn_num_samples": 64, "roi_num_samples": 32,
+             "seed": 0}
 CLASSIFIER = {"input_shape": (32, 32, 3), "num_classes": 5, "width": 0.125}
 POSE = {"backbone": "resnet18", "num_joints": 4, "input_shape": (32, 32, 3), "width": 0.125, "level": "C4"}
 SEGMENTATION = {"input_shape": (32, 32, 3), "num_classes": 3, "width": 1 / 16}
@@ -70,11 +59,8 @@ TINY = {
     "vgg19": ({**CLASSIFIER, "dropout_rate": 0.0}, (32, 32, 3), {}),
     "cnn_classifier": ({"input_shape": (24, 24, 1), "num_classes": 3, "width": 0.25}, (24, 24, 1), {}),
     "stn_classifier": ({"input_shape": (24, 24, 1), "num_classes": 3, "width": 0.25}, (24, 24, 1), {}),
-    "stn3d_classifier": (
-        {"input_shape": (8, 12, 12, 1), "num_classes": 3, "width": 0.25},
-        (8, 12, 12, 1),
-        {"run_mixed_precision": False},
-    ),
+    "stn3d_classifier": ({"input_shape": (8, 12, 12, 1), "num_classes": 3, "width": 0.25}, (8, 12, 12, 1),
+                         {"run_mixed_precision": False}),
     "fcn8s": (SEGMENTATION, (32, 32, 3), {}),
     "fcn16s": (SEGMENTATION, (32, 32, 3), {}),
     "fcn32s": (SEGMENTATION, (32, 32, 3), {}),
@@ -89,47 +75,18 @@ TINY = {
     "yolo_v3": (DETECTION_TINY, (64, 64, 3), {"atol": 1e-4}),
     "faster_rcnn": (RCNN_TINY, (64, 64, 3), {"atol": 1e-3}),
     "mask_rcnn": (RCNN_TINY, (64, 64, 3), {"atol": 1e-3}),
-    "lift": (
-        {"patch_size": 24, "crop_size": 12.0, "descriptor_size": 8, "descriptor_dim": 16, "width": 0.25},
-        (24, 24, 3),
-        {"run_mixed_precision": False},
-    ),
+    "lift": ({"patch_size": 24, "crop_size": 12.0, "descriptor_size": 8, "descriptor_dim": 16, "width": 0.25},
+             (24, 24, 3), {"run_mixed_precision": False}),
 }
 
 # Full-size builds above ~20 M parameters (seconds each on 2 cores): slow.
-HEAVY = {
-    "alexnet",
-    "darknet53",
-    "deconvnet",
-    "deeplab_v3",
-    "faster_rcnn",
-    "fcn8s",
-    "fcn16s",
-    "fcn32s",
-    "mask_rcnn",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "se_resnet50",
-    "wide_resnet",
-    "wide_resnet50_2",
-    "vgg11",
-    "vgg13",
-    "vgg16",
-    "vgg19",
-    "yolo_v2",
-    "yolo_v3",
-    "pose_heatmap",
-    "pose_integral",
-    "pose_regression",
-}
+HEAVY = {"alexnet", "darknet53", "deconvnet", "deeplab_v3", "faster_rcnn", "fcn8s", "fcn16s", "fcn32s", "mask_rcnn",
+         "resnet34", "resnet50", "resnet101", "resnet152", "se_resnet50", "wide_resnet", "wide_resnet50_2", "vgg11",
+         "vgg13", "vgg16", "vgg19", "yolo_v2", "yolo_v3", "pose_heatmap", "pose_integral", "pose_regression"}
 
 # Targets for the fit step of the full harness, where the default (random, MSE per output) does not apply.
-_DETECTION_TARGETS = {
-    "boxes": np.array([[[10, 10, 30, 30], [40, 5, 60, 20], [-1, -1, -1, -1]]] * 2, "float32"),
-    "classes": np.array([[0, 2, -1]] * 2, "int32"),
-}
+_DETECTION_TARGETS = {"boxes": np.array([[[10, 10, 30, 30], [40, 5, 60, 20], [-1, -1, -1, -1]]] * 2, "float32"),
+                      "classes": np.array([[0, 2, -1]] * 2, "int32")}
 
 
 def _random_stn_head(model):
@@ -179,18 +136,14 @@ def test_every_model_has_a_tiny_config():
 @pytest.mark.parametrize("name", PACKAGE_MODELS)
 def test_tiny_model_through_the_harness(name):
     _, shape, options = TINY[name]
-    light = {
-        "run_training": False,
-        "run_jit": False,
-        "run_mixed_precision": False,
-        "run_saved_model": False,
-        "run_tflite": False,
-    }
+    light = {"run_training": False, "run_jit": False, "run_mixed_precision": False, "run_saved_model": False,
+             "run_tflite": False}
     model = check_model(_builder(name), _inputs(shape), name=name, **{**light, **options})
     assert all(np.isfinite(v).all() for v in model.get_weights())
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in PACKAGE_MODELS])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
+                                  for n in PACKAGE_MODELS])
 def test_defaults_build(name):
     model = models.get(name)  # the builder's defaults, as `vras list` builds it
     trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
@@ -224,9 +177,4 @@ def test_darknet53_parameter_count_is_the_papers():
     assert model.count_params() == trainable + 2 * bn == 41_645_640  # + BN moving mean and variance
     backbone = models.get("darknet53", include_top=False, input_shape=(64, 64, 3), width=0.0625)
     assert {k: tuple(v.shape[1:]) for k, v in backbone.pyramid_outputs.items()} == {
-        "C1": (32, 32, 4),
-        "C2": (16, 16, 8),
-        "C3": (8, 8, 16),
-        "C4": (4, 4, 32),
-        "C5": (2, 2, 64),
-    }
+        "C1": (32, 32, 4), "C2": (16, 16, 8), "C3": (8, 8, 16), "C4": (4, 4, 32), "C5": (2, 2, 64)}

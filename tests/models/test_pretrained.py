@@ -161,14 +161,8 @@ def test_vgg_bn_conv_bias_gives_torchvision_parameter_count():
     assert trainable - int(sum(np.prod(v.shape) for v in models.get("vgg11", batch_norm=True).trainable_weights)) == 2752
 
 
-@pytest.mark.parametrize(
-    "arch",
-    [
-        "densenet121",
-        pytest.param("densenet169", marks=pytest.mark.slow),
-        pytest.param("densenet201", marks=pytest.mark.slow),
-    ],
-)
+@pytest.mark.parametrize("arch", ["densenet121", pytest.param("densenet169", marks=pytest.mark.slow),
+                                  pytest.param("densenet201", marks=pytest.mark.slow)])
 def test_densenet_matches_keras_hub_after_the_stem_and_pytorch_stem(tmp_path, arch):
     # keras-hub's DenseNet pads its stem conv and pool TensorFlow-style ("same": bottom/right only), so its
     # port of torchvision's weights is off by that padding; ours pads as PyTorch does. The stem is checked
@@ -181,9 +175,8 @@ def test_densenet_matches_keras_hub_after_the_stem_and_pytorch_stem(tmp_path, ar
     assert ours.weights_report.matched == ours.weights_report.total
     x = _images()
     # stem: conv 7×7/2 pad 3 -> BN -> ReLU -> max-pool 3×3/2 pad 1 (with -inf), as torch.nn does
-    conv = tf.nn.conv2d(
-        _normalised(x), np.transpose(state["features.conv0.weight"], (2, 3, 1, 0)), 2, [[0, 0], [3, 3], [3, 3], [0, 0]]
-    ).numpy()
+    conv = tf.nn.conv2d(_normalised(x), np.transpose(state["features.conv0.weight"], (2, 3, 1, 0)), 2,
+                        [[0, 0], [3, 3], [3, 3], [0, 0]]).numpy()
     bn = {k: state[f"features.norm0.{k}"] for k in ("weight", "bias", "running_mean", "running_var")}
     y = np.maximum((conv - bn["running_mean"]) / np.sqrt(bn["running_var"] + 1e-5) * bn["weight"] + bn["bias"], 0)
     y = np.pad(y, [(0, 0), (1, 1), (1, 1), (0, 0)], constant_values=-np.inf)
@@ -204,11 +197,8 @@ def test_wrong_width_and_wrong_family_raise_naming_the_key(tmp_path):
     with pytest.raises(ValueError, match="resnet34.*has no 'layer1.2.conv1.weight'"):
         models.get("resnet34", input_shape=(SIZE, SIZE, 3), weights=path)
     with pytest.raises(ValueError, match="not use"):
-        models.get(
-            "resnet18",
-            input_shape=(SIZE, SIZE, 3),
-            weights=str(tl.write_safetensors(tmp_path / "r34.safetensors", tl.resnet_state("resnet34"))),
-        )
+        models.get("resnet18", input_shape=(SIZE, SIZE, 3), weights=str(
+            tl.write_safetensors(tmp_path / "r34.safetensors", tl.resnet_state("resnet34"))))
 
 
 def test_vgg_imagenet_head_needs_224_input(tmp_path):
@@ -242,12 +232,10 @@ def test_imagenet_uses_a_file_placed_in_the_cache(offline_cache):
     assert model.weights_report.source == "hf://timm/resnet18.tv_in1k"
     assert model.weights_report.matched == model.weights_report.total
     # the model still takes 0..255 pixels: its rescale layer applies ImageNet's mean/std
-    rescale = keras.ops.convert_to_numpy(
-        keras.Model(model.inputs[0], model.get_layer("rescale").output)(np.full((1, SIZE, SIZE, 3), 255.0, "float32"))
-    )
-    np.testing.assert_allclose(
-        rescale[0, 0, 0], (1 - np.array(pretrained.IMAGENET_MEAN)) / pretrained.IMAGENET_STD, rtol=1e-6
-    )
+    rescale = keras.ops.convert_to_numpy(keras.Model(model.inputs[0], model.get_layer("rescale").output)(
+        np.full((1, SIZE, SIZE, 3), 255.0, "float32")))
+    np.testing.assert_allclose(rescale[0, 0, 0], (1 - np.array(pretrained.IMAGENET_MEAN)) / pretrained.IMAGENET_STD,
+                               rtol=1e-6)
 
 
 @pytest.mark.parametrize("arch", ["alexnet", "googlenet"])
@@ -260,16 +248,14 @@ def test_keras_and_weights_h5_files(tmp_path):
     # a backbone trained here (any vras_keras classifier) seeds another model: `.keras` by layer names
     source = models.get("resnet18", input_shape=(32, 32, 3), num_classes=7, width=0.25)
     source.save(tmp_path / "source.keras")
-    target = models.get(
-        "resnet18", input_shape=(32, 32, 3), num_classes=3, width=0.25, weights=str(tmp_path / "source.keras")
-    )
+    target = models.get("resnet18", input_shape=(32, 32, 3), num_classes=3, width=0.25,
+                        weights=str(tmp_path / "source.keras"))
     assert target.weights_report.new_layers == ("logits",)
     x = _images(32)
     _close(_features(target, "avg_pool", x), _features(source, "avg_pool", x))
     source.save_weights(tmp_path / "source.weights.h5")
-    again = models.get(
-        "resnet18", input_shape=(32, 32, 3), num_classes=7, width=0.25, weights=str(tmp_path / "source.weights.h5")
-    )
+    again = models.get("resnet18", input_shape=(32, 32, 3), num_classes=7, width=0.25,
+                       weights=str(tmp_path / "source.weights.h5"))
     _close(keras.ops.convert_to_numpy(again(x)), keras.ops.convert_to_numpy(source(x)))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         models.get("resnet18", width=0.25, weights=str(tmp_path / "missing.safetensors"))
@@ -283,33 +269,24 @@ def test_imagenet_labels_from_keras_hub():
 BACKBONE_FAMILIES = [
     ("deeplab_v3", "resnet18", "conv1_conv", {"input_shape": (64, 64, 3), "num_classes": 3, "width": 0.25}, {}),
     ("fcn8s", "vgg16", "block1_conv1_conv", {"input_shape": (64, 64, 3), "num_classes": 3, "width": 0.125}, {}),
-    (
-        "deconvnet",
-        "vgg16",
-        "block1_conv1_conv",
-        {"input_shape": (64, 64, 3), "num_classes": 3, "width": 0.125},
-        {"batch_norm": True},
-    ),
+    ("deconvnet", "vgg16", "block1_conv1_conv", {"input_shape": (64, 64, 3), "num_classes": 3, "width": 0.125},
+     {"batch_norm": True}),
     ("faster_rcnn", "resnet18", "conv1_conv", {"input_shape": (128, 128, 3), "num_classes": 2, "width": 0.25}, {}),
     ("yolo_v3", "darknet_tiny", None, {"input_shape": (64, 64, 3), "num_classes": 2, "width": 0.25}, {}),
     ("pose_heatmap", "resnet18", "conv1_conv", {"input_shape": (64, 64, 3), "num_joints": 3, "width": 0.25}, {}),
 ]
 
 
-@pytest.mark.parametrize(
-    "family, backbone, layer, kwargs, backbone_kwargs", BACKBONE_FAMILIES, ids=[f[0] for f in BACKBONE_FAMILIES]
-)
+@pytest.mark.parametrize("family, backbone, layer, kwargs, backbone_kwargs", BACKBONE_FAMILIES,
+                         ids=[f[0] for f in BACKBONE_FAMILIES])
 def test_backbone_weights_reach_every_family(tmp_path, family, backbone, layer, kwargs, backbone_kwargs):
-    source = models.get(
-        backbone, input_shape=kwargs["input_shape"], width=kwargs["width"], include_top=False, **backbone_kwargs
-    )
+    source = models.get(backbone, input_shape=kwargs["input_shape"], width=kwargs["width"], include_top=False,
+                        **backbone_kwargs)
     source.save(tmp_path / "backbone.keras")
     model = models.get(family, backbone=backbone, backbone_weights=str(tmp_path / "backbone.keras"), **kwargs)
     layer = layer or next(l.name for l in source.layers if l.weights)
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(model.get_layer(layer).kernel),
-        keras.ops.convert_to_numpy(source.get_layer(layer).kernel),
-    )
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer(layer).kernel),
+                                  keras.ops.convert_to_numpy(source.get_layer(layer).kernel))
 
 
 def test_export_meta_of_an_imagenet_classifier_has_imagenet_labels(offline_cache):
@@ -319,7 +296,8 @@ def test_export_meta_of_an_imagenet_classifier_has_imagenet_labels(offline_cache
     tl.write_safetensors(offline_cache / "resnet18.tv_in1k.safetensors", tl.resnet_state("resnet18"))
     _, meta = build_registered("resnet18", {"input_shape": [SIZE, SIZE, 3], "weights": "imagenet"})
     assert len(meta.labels) == 1000 and meta.labels[1] == "goldfish"
-    _, meta = build_registered("resnet18", {"input_shape": [SIZE, SIZE, 3], "weights": "imagenet", "num_classes": 4})
+    _, meta = build_registered("resnet18", {"input_shape": [SIZE, SIZE, 3], "weights": "imagenet",
+                                            "num_classes": 4})
     assert meta.labels[0] != "tench" and len(meta.labels) == 4
 
 

@@ -32,9 +32,7 @@ class _Builder:
 
     def conv(self, key, out, inp, k, bias=False):
         fan_in = inp * k * k
-        self.state[f"{key}.weight"] = (self.rng.standard_normal((out, inp, k, k)) * np.sqrt(2.0 / fan_in)).astype(
-            "float32"
-        )
+        self.state[f"{key}.weight"] = (self.rng.standard_normal((out, inp, k, k)) * np.sqrt(2.0 / fan_in)).astype("float32")
         if bias:
             self.state[f"{key}.bias"] = (0.1 * self.rng.standard_normal(out)).astype("float32")
 
@@ -61,18 +59,13 @@ def resnet_state(arch, *, num_classes=1000, seed=0):
         for i in range(n):
             key, stride = f"layer{stage}.{i}", (2 if stage > 1 and i == 0 else 1)
             if block == "basic":
-                b.conv(f"{key}.conv1", planes, inplanes, 3)
-                b.bn(f"{key}.bn1", planes)
-                b.conv(f"{key}.conv2", planes, planes, 3)
-                b.bn(f"{key}.bn2", planes)
+                b.conv(f"{key}.conv1", planes, inplanes, 3); b.bn(f"{key}.bn1", planes)
+                b.conv(f"{key}.conv2", planes, planes, 3); b.bn(f"{key}.bn2", planes)
             else:
                 width = planes * base_width // 64
-                b.conv(f"{key}.conv1", width, inplanes, 1)
-                b.bn(f"{key}.bn1", width)
-                b.conv(f"{key}.conv2", width, width, 3)
-                b.bn(f"{key}.bn2", width)
-                b.conv(f"{key}.conv3", planes * expansion, width, 1)
-                b.bn(f"{key}.bn3", planes * expansion)
+                b.conv(f"{key}.conv1", width, inplanes, 1); b.bn(f"{key}.bn1", width)
+                b.conv(f"{key}.conv2", width, width, 3); b.bn(f"{key}.bn2", width)
+                b.conv(f"{key}.conv3", planes * expansion, width, 1); b.bn(f"{key}.bn3", planes * expansion)
             if stride != 1 or inplanes != planes * expansion:
                 b.conv(f"{key}.downsample.0", planes * expansion, inplanes, 1)
                 b.bn(f"{key}.downsample.1", planes * expansion)
@@ -92,10 +85,8 @@ def densenet_state(arch, *, num_classes=1000, seed=0, growth=32, bn_size=4):
     for i, n in enumerate(config, start=1):
         for j in range(1, n + 1):
             key = f"features.denseblock{i}.denselayer{j}"
-            b.bn(f"{key}.norm1", channels)
-            b.conv(f"{key}.conv1", bn_size * growth, channels, 1)
-            b.bn(f"{key}.norm2", bn_size * growth)
-            b.conv(f"{key}.conv2", growth, bn_size * growth, 3)
+            b.bn(f"{key}.norm1", channels); b.conv(f"{key}.conv1", bn_size * growth, channels, 1)
+            b.bn(f"{key}.norm2", bn_size * growth); b.conv(f"{key}.conv2", growth, bn_size * growth, 3)
             channels += growth
         if i < len(config):
             b.bn(f"features.transition{i}.norm", channels)
@@ -106,7 +97,8 @@ def densenet_state(arch, *, num_classes=1000, seed=0, growth=32, bn_size=4):
     return b.state
 
 
-def vgg_state(arch, *, batch_norm=False, layout="torchvision", pool5_side=7, num_classes=1000, seed=0, fc_units=4096):
+def vgg_state(arch, *, batch_norm=False, layout="torchvision", pool5_side=7, num_classes=1000, seed=0,
+              fc_units=4096):
     """torchvision VGG: features.{n} (n counts Conv2d[, BatchNorm2d], ReLU, and MaxPool2d modules),
     then `classifier.0/.3/.6` (linear, over the NCHW flatten of pool5); timm: `pre_logits.fc1` (conv
     `pool5_side`²), `pre_logits.fc2` (1×1 conv), `head.fc`."""
@@ -127,7 +119,7 @@ def vgg_state(arch, *, batch_norm=False, layout="torchvision", pool5_side=7, num
         b.conv("pre_logits.fc2", fc_units, fc_units, 1, bias=True)
         b.linear("head.fc", num_classes, fc_units)
     else:
-        b.linear("classifier.0", fc_units, 512 * pool5_side**2)
+        b.linear("classifier.0", fc_units, 512 * pool5_side ** 2)
         b.linear("classifier.3", fc_units, fc_units)
         b.linear("classifier.6", num_classes, fc_units)
     return b.state
@@ -153,16 +145,8 @@ def write_timm_preset(directory, arch, state, num_classes=1000):
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     write_safetensors(directory / "model.safetensors", state)
-    config = {
-        "architecture": arch,
-        "num_classes": num_classes,
-        "num_features": 512,
-        "pretrained_cfg": {
-            "mean": [0.485, 0.456, 0.406],
-            "std": [0.229, 0.224, 0.225],
-            "interpolation": "bilinear",
-            "input_size": [3, 224, 224],
-        },
-    }
+    config = {"architecture": arch, "num_classes": num_classes, "num_features": 512,
+              "pretrained_cfg": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                                 "interpolation": "bilinear", "input_size": [3, 224, 224]}}
     (directory / "config.json").write_text(json.dumps(config))
     return directory

@@ -146,9 +146,8 @@ def test_edge_response_mask_keeps_blobs_and_rejects_ridges():
     mask = np.asarray(K.edge_response_mask(maps, 10.0))
     assert mask.shape == (1, 15, 15, 2)
     assert mask[0, 7, 7, 0] and not mask[0, 7, 7, 1]  # blob centre passes; ridge point (curvature ratio inf) fails
-    elongated = _gaussian(15, 7, 7, 1.0) * 0 + np.exp(
-        -((np.mgrid[0:15, 0:15][1] - 7) ** 2) / (2 * 1.0) - ((np.mgrid[0:15, 0:15][0] - 7) ** 2) / (2 * 16.0)
-    )
+    elongated = _gaussian(15, 7, 7, 1.0) * 0 + np.exp(-((np.mgrid[0:15, 0:15][1] - 7) ** 2) / (2 * 1.0)
+                                                      - ((np.mgrid[0:15, 0:15][0] - 7) ** 2) / (2 * 16.0))
     ratio_4 = elongated.astype("float32")[None, ..., None]  # curvature ratio 16 at the centre
     assert not np.asarray(K.edge_response_mask(ratio_4, 10.0))[0, 7, 7, 0]
     assert np.asarray(K.edge_response_mask(ratio_4, 20.0))[0, 7, 7, 0]
@@ -193,16 +192,14 @@ def test_refine_scale_space_recovers_a_quadratic_extremum():
         np.testing.assert_allclose(np.asarray(value)[0, 0], 2.0, atol=1e-4)
     # On the first channel the scale axis is not fitted (no neighbour below); x / y still are.
     edge = 2.0 - (x - x0) ** 2 - 0.5 * (y - y0) ** 2 - (s - 0.2) ** 2
-    points, scale, _ = K.refine_scale_space(
-        np.transpose(edge, (1, 2, 0))[None].astype("float32"), keypoints, np.array([[0.0]], "float32")
-    )
+    points, scale, _ = K.refine_scale_space(np.transpose(edge, (1, 2, 0))[None].astype("float32"), keypoints,
+                                            np.array([[0.0]], "float32"))
     np.testing.assert_allclose(np.asarray(points)[0, 0], [x0, y0], atol=1e-4)
     assert float(np.asarray(scale)[0, 0]) == 0.0
     # A far-away true extremum moves the point by at most max_offset; a flat map leaves it in place.
     far = 2.0 - (x - 8.0) ** 2 - (y - 5.0) ** 2 - (s - 1.0) ** 2
-    points, _, _ = K.refine_scale_space(
-        np.transpose(far, (1, 2, 0))[None].astype("float32"), keypoints, np.array([[1.0]], "float32"), max_offset=0.6
-    )
+    points, _, _ = K.refine_scale_space(np.transpose(far, (1, 2, 0))[None].astype("float32"), keypoints,
+                                        np.array([[1.0]], "float32"), max_offset=0.6)
     np.testing.assert_allclose(np.asarray(points)[0, 0], [5.6, 5.0], atol=1e-5)
     flat = np.zeros((1, 10, 12, 4), "float32")
     points, scale, value = K.refine_scale_space(flat, keypoints, np.array([[2.0]], "float32"))
@@ -214,31 +211,19 @@ def test_oriented_patches_per_keypoint_scale():
     image = np.random.default_rng(5).uniform(0, 1, (1, 24, 24, 2)).astype("float32")
     kp = np.array([[[11.0, 12.5], [9.5, 10.0]]], "float32")
     angles = np.array([[0.4, -1.2]], "float32")
-    zoomed = np.asarray(
-        K.oriented_patches(image, kp, angles, output_size=5, support=4.0, scales=np.array([[2.0, 0.5]], "float32"))
-    )
+    zoomed = np.asarray(K.oriented_patches(image, kp, angles, output_size=5, support=4.0,
+                                           scales=np.array([[2.0, 0.5]], "float32")))
     for k, support in ((0, 8.0), (1, 2.0)):
-        single = np.asarray(
-            K.oriented_patches(image, kp[:, k : k + 1], angles[:, k : k + 1], output_size=5, support=support)
-        )
+        single = np.asarray(K.oriented_patches(image, kp[:, k:k + 1], angles[:, k:k + 1], output_size=5, support=support))
         np.testing.assert_allclose(zoomed[:, k], single[:, 0], atol=1e-5)
     upright = np.asarray(K.oriented_patches(image, kp, output_size=5, support=4.0, scales=np.ones((1, 2), "float32")))
-    np.testing.assert_allclose(
-        upright, np.asarray(K.oriented_patches(image, kp, output_size=5, support=4.0)), atol=1e-6
-    )
+    np.testing.assert_allclose(upright, np.asarray(K.oriented_patches(image, kp, output_size=5, support=4.0)), atol=1e-6)
 
 
 def _two_blob_responses():
     base = [_gaussian(16, 5.3, 6.2, 1.2), _gaussian(16, 10.0, 9.6, 1.2)]
-    responses = np.stack(
-        [
-            0.4 * base[0] + 0.3 * base[1],
-            1.0 * base[0] + 0.5 * base[1],
-            0.6 * base[0] + 0.8 * base[1],
-            0.2 * base[0] + 0.4 * base[1],
-        ],
-        -1,
-    )[None].astype("float32")
+    responses = np.stack([0.4 * base[0] + 0.3 * base[1], 1.0 * base[0] + 0.5 * base[1],
+                          0.6 * base[0] + 0.8 * base[1], 0.2 * base[0] + 0.4 * base[1]], -1)[None].astype("float32")
     responses = np.concatenate([responses, 0.5 * responses[:, ::-1]], 0)
     images = np.random.default_rng(3).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
     return responses, images
@@ -283,14 +268,8 @@ def test_scale_space_keypoints_layer_harness():
         points, values, valid, scale = ScaleSpaceKeypoints(**_SSK)([r, im])
         return keras.Model([r, im], {"keypoints": points, "scale": scale, "scores": values, "valid": valid})
 
-    model = check_model(
-        build,
-        [responses, images],
-        expected_output_shapes=[(None, 4, 2), (None, 4), (None, 4), (None, 4)],
-        run_gradients=False,
-        run_training=False,
-        run_mixed_precision=False,
-    )
+    model = check_model(build, [responses, images], expected_output_shapes=[(None, 4, 2), (None, 4), (None, 4), (None, 4)],
+                        run_gradients=False, run_training=False, run_mixed_precision=False)
     out = model([responses, images])
     expected = K.scale_space_keypoints(responses, 4, threshold=0.2, border=2, images=images, min_contrast=1.0)
     np.testing.assert_allclose(np.asarray(out["keypoints"]), np.asarray(expected[0]), atol=1e-6)

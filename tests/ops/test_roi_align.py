@@ -79,12 +79,7 @@ def _bilinear_reference(f, y, x):
         x_high = x_low + 1
     ly, lx = y - y_low, x - x_low
     hy, hx = 1 - ly, 1 - lx
-    return (
-        hy * hx * f[y_low, x_low]
-        + hy * lx * f[y_low, x_high]
-        + ly * hx * f[y_high, x_low]
-        + ly * lx * f[y_high, x_high]
-    )
+    return hy * hx * f[y_low, x_low] + hy * lx * f[y_low, x_high] + ly * hx * f[y_high, x_low] + ly * lx * f[y_high, x_high]
 
 
 def roi_align_reference(f, box, out, scale, ratio, aligned):
@@ -114,32 +109,19 @@ def test_matches_detectron2_reference(aligned, ratio):
     rng = np.random.default_rng(ratio)
     features = rng.standard_normal((2, 6, 5, 3)).astype("float32")
     boxes = np.array(
-        [
-            [[1.0, 2.0, 7.5, 9.0], [-3.0, -1.0, 4.0, 3.0], [0.0, 0.0, 10.0, 12.0]],
-            [[5.0, 5.0, 5.5, 5.2], [8.0, 9.0, 14.0, 15.0], [2.0, 3.0, 2.0, 3.0]],
-        ],
-        "float32",
+        [[[1.0, 2.0, 7.5, 9.0], [-3.0, -1.0, 4.0, 3.0], [0.0, 0.0, 10.0, 12.0]],
+         [[5.0, 5.0, 5.5, 5.2], [8.0, 9.0, 14.0, 15.0], [2.0, 3.0, 2.0, 3.0]]], "float32"
     )
-    out = np.asarray(
-        roi_align(features, boxes, output_size=3, spatial_scale=0.5, sampling_ratio=ratio, aligned=aligned)
-    )
+    out = np.asarray(roi_align(features, boxes, output_size=3, spatial_scale=0.5, sampling_ratio=ratio,
+                               aligned=aligned))
     assert out.shape == (2, 3, 3, 3, 3)
     for b in range(2):
         for r in range(3):
             expected = roi_align_reference(features[b], boxes[b, r], 3, 0.5, ratio, aligned)
             np.testing.assert_allclose(out[b, r], expected, atol=1e-5, err_msg=f"image {b} box {r}")
     # flat boxes + box_indices give the same
-    flat = np.asarray(
-        roi_align(
-            features,
-            boxes.reshape(-1, 4),
-            box_indices=[0, 0, 0, 1, 1, 1],
-            output_size=3,
-            spatial_scale=0.5,
-            sampling_ratio=ratio,
-            aligned=aligned,
-        )
-    )
+    flat = np.asarray(roi_align(features, boxes.reshape(-1, 4), box_indices=[0, 0, 0, 1, 1, 1], output_size=3,
+                                spatial_scale=0.5, sampling_ratio=ratio, aligned=aligned))
     np.testing.assert_allclose(flat, out.reshape(6, 3, 3, 3), atol=1e-6)
 
 
@@ -160,13 +142,10 @@ def test_gradients_reach_features_and_boxes():
     np.testing.assert_allclose(tape.gradient(loss_flat, features).numpy(), g_features.numpy(), atol=1e-5)
     np.testing.assert_allclose(tape.gradient(loss_flat, boxes).numpy(), g_boxes.numpy(), atol=1e-4)
     # unknown spatial size inside a graph (a SavedModel signature with None dimensions)
-    fn = tf.function(
-        lambda f, b: roi_align(f, b, output_size=2),
-        input_signature=[tf.TensorSpec((None, None, None, 2)), tf.TensorSpec((None, None, 4))],
-    )
-    np.testing.assert_allclose(
-        fn(features, boxes).numpy(), roi_align(features, boxes, output_size=2).numpy(), atol=1e-6
-    )
+    fn = tf.function(lambda f, b: roi_align(f, b, output_size=2),
+                     input_signature=[tf.TensorSpec((None, None, None, 2)), tf.TensorSpec((None, None, 4))])
+    np.testing.assert_allclose(fn(features, boxes).numpy(), roi_align(features, boxes, output_size=2).numpy(),
+                               atol=1e-6)
     # the gradient of a bin w.r.t. the features sums to 1 (a weighted average of samples inside the map)
     with tf.GradientTape() as tape:
         tape.watch(features)
@@ -180,21 +159,17 @@ def test_fpn_levels_and_multilevel_pooling():
     np.testing.assert_array_equal(np.asarray(fpn_levels(boxes, min_level=2, max_level=5)), [2, 1, 3, 0, 0])
     rng = np.random.default_rng(0)
     maps = [rng.standard_normal((2, 64 // s, 64 // s, 3)).astype("float32") for s in (4, 8, 16)]
-    rois = np.array(
-        [[[4, 4, 12, 12], [0, 0, 40, 40], [10, 10, 30, 26]], [[0, 0, 64, 64], [20, 20, 28, 28], [1, 2, 3, 4]]],
-        "float32",
-    )
-    out = np.asarray(
-        multilevel_roi_align(maps, rois, strides=(4, 8, 16), output_size=2, canonical_size=16, canonical_level=3)
-    )
+    rois = np.array([[[4, 4, 12, 12], [0, 0, 40, 40], [10, 10, 30, 26]],
+                     [[0, 0, 64, 64], [20, 20, 28, 28], [1, 2, 3, 4]]], "float32")
+    out = np.asarray(multilevel_roi_align(maps, rois, strides=(4, 8, 16), output_size=2, canonical_size=16,
+                                          canonical_level=3))
     levels = np.asarray(fpn_levels(rois, min_level=2, max_level=4, canonical_size=16, canonical_level=3))
     assert set(levels.ravel()) == {0, 1, 2}  # every level used
     for b in range(2):
         for r in range(3):
             lv = levels[b, r]
-            expected = np.asarray(
-                roi_align(maps[lv][b : b + 1], rois[b : b + 1, r : r + 1], output_size=2, spatial_scale=1 / (4 * 2**lv))
-            )[0, 0]
+            expected = np.asarray(roi_align(maps[lv][b : b + 1], rois[b : b + 1, r : r + 1], output_size=2,
+                                            spatial_scale=1 / (4 * 2**lv)))[0, 0]
             np.testing.assert_allclose(out[b, r], expected, atol=1e-5)
     with pytest.raises(ValueError, match="consecutive"):
         multilevel_roi_align(maps, rois, strides=(4, 8, 32), output_size=2)
@@ -258,30 +233,18 @@ def test_matches_torchvision_float32_points_at_minus_one():
         features = x[f"features_{h}x{w}"]
         for size in module.OUTPUT_SIZES:
             expected = reference[f"roi_align_{h}x{w}_{size}"]
-            separable = np.asarray(
-                roi_align(features, boxes[None], output_size=size, sampling_ratio=module.SAMPLING_RATIO)
-            )[0]
-            gathered = np.asarray(
-                roi_align(
-                    features,
-                    boxes,
-                    box_indices=np.zeros(len(boxes), "int32"),
-                    output_size=size,
-                    sampling_ratio=module.SAMPLING_RATIO,
-                )
-            )
+            separable = np.asarray(roi_align(features, boxes[None], output_size=size,
+                                             sampling_ratio=module.SAMPLING_RATIO))[0]
+            gathered = np.asarray(roi_align(features, boxes, box_indices=np.zeros(len(boxes), "int32"),
+                                            output_size=size, sampling_ratio=module.SAMPLING_RATIO))
             np.testing.assert_allclose(separable, expected, atol=1e-6, err_msg=f"{h}x{w}, {size}")
             np.testing.assert_allclose(gathered, expected, atol=1e-6, err_msg=f"{h}x{w}, {size}")
     # the case itself: bin column 1 of the box averages 6 of its 9 points (the x = -1 column is dropped)
     f = x["features_16x9"][0, :, :, 0]
     y = (np.arange(3) + 0.5) * (16 / 7) / 3 - 0.5  # bin row 0, y in [-0.5, 1.79]
     xs = np.array([-0.2857144, 0.42857122])  # the two kept points (clamped to 0 first: bilinear in x)
-    vals = [
-        (1 - (yy % 1)) * ((1 - max(xx, 0)) * f[int(max(yy, 0)), 0] + max(xx, 0) * f[int(max(yy, 0)), 1])
-        + (yy % 1) * ((1 - max(xx, 0)) * f[int(max(yy, 0)) + 1, 0] + max(xx, 0) * f[int(max(yy, 0)) + 1, 1])
-        if yy >= 0
-        else (1 - max(xx, 0)) * f[0, 0] + max(xx, 0) * f[0, 1]
-        for yy in y
-        for xx in xs
-    ]
+    vals = [(1 - (yy % 1)) * ((1 - max(xx, 0)) * f[int(max(yy, 0)), 0] + max(xx, 0) * f[int(max(yy, 0)), 1])
+            + (yy % 1) * ((1 - max(xx, 0)) * f[int(max(yy, 0)) + 1, 0] + max(xx, 0) * f[int(max(yy, 0)) + 1, 1])
+            if yy >= 0 else (1 - max(xx, 0)) * f[0, 0] + max(xx, 0) * f[0, 1]
+            for yy in y for xx in xs]
     np.testing.assert_allclose(reference["roi_align_16x9_7"][0, 0, 1, 0], sum(vals) / 9, atol=1e-6)

@@ -266,9 +266,7 @@ def test_bad_input_raises_value_error_naming_received_and_allowed():
         grid_sample(image, grid, mode="bicubic")
     with pytest.raises(ValueError, match=r"padding_mode must be one of 'zeros', 'border', 'reflection'; received 'wrap'"):
         grid_sample(image, grid, padding_mode="wrap")
-    with pytest.raises(
-        ValueError, match=r"images must be \(N, H, W, C\) or \(N, D, H, W, C\), received shape \(4, 4\)"
-    ):
+    with pytest.raises(ValueError, match=r"images must be \(N, H, W, C\) or \(N, D, H, W, C\), received shape \(4, 4\)"):
         grid_sample(np.zeros((4, 4), "float32"), grid)
     with pytest.raises(ValueError, match="same batch size, received 2 and 1"):
         grid_sample(np.zeros((2, 4, 4, 1), "float32"), grid)
@@ -282,15 +280,10 @@ def test_dynamic_spatial_sizes_give_the_same_result(align_corners):
     grid = np.random.default_rng(10).uniform(-2.5, 2.5, (2, 4, 4, 2)).astype("float32")
     spec = [tf.TensorSpec((None, None, None, 3)), tf.TensorSpec((None, None, None, 2))]
     for pad in ("zeros", "border", "reflection"):
-        dynamic = tf.function(
-            lambda i, g: grid_sample(i, g, padding_mode=pad, align_corners=align_corners), input_signature=spec
-        )
+        dynamic = tf.function(lambda i, g: grid_sample(i, g, padding_mode=pad, align_corners=align_corners), input_signature=spec)
         static = grid_sample(image, grid, padding_mode=pad, align_corners=align_corners)
         np.testing.assert_allclose(_np(dynamic(image, grid)), _np(static), atol=1e-6, err_msg=pad)
     one_column = np.arange(5, dtype="float32").reshape(1, 5, 1, 1)  # W = 1: reflection maps every x to 0
-    dynamic = tf.function(
-        lambda i, g: grid_sample(i, g, padding_mode="reflection", align_corners=True),
-        input_signature=[tf.TensorSpec((None, None, None, 1)), spec[1]],
-    )
+    dynamic = tf.function(lambda i, g: grid_sample(i, g, padding_mode="reflection", align_corners=True), input_signature=[tf.TensorSpec((None, None, None, 1)), spec[1]])
     out = _np(dynamic(one_column, np.array([[[[0.7, 0.0], [-3.0, 1.0]]]], "float32")))
     np.testing.assert_allclose(out.reshape(-1), [2.0, 4.0])

@@ -37,9 +37,7 @@ def _png_header_only(width, height):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
 
 def _jpeg_bytes():
@@ -104,21 +102,11 @@ def _coco_dir(tmp_path, mutate=None, task="detection"):
     Image.new("RGB", (16, 12)).save(tmp_path / "images" / "a.png")
     Image.new("RGB", (16, 12)).save(tmp_path / "images" / "b.png")
     data = {
-        "images": [
-            {"id": 1, "file_name": "a.png", "width": 16, "height": 12},
-            {"id": 2, "file_name": "b.png", "width": 16, "height": 12},
-        ],
-        "annotations": [
-            {
-                "id": 1,
-                "image_id": 1,
-                "category_id": 1,
-                "bbox": [1, 1, 5, 5],
-                "iscrowd": 0,
-                "segmentation": [[1, 1, 6, 1, 6, 6]],
-            },
-            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [2, 2, 4, 4], "iscrowd": 0},
-        ],
+        "images": [{"id": 1, "file_name": "a.png", "width": 16, "height": 12},
+                   {"id": 2, "file_name": "b.png", "width": 16, "height": 12}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "iscrowd": 0,
+                         "segmentation": [[1, 1, 6, 1, 6, 6]]},
+                        {"id": 2, "image_id": 2, "category_id": 1, "bbox": [2, 2, 4, 4], "iscrowd": 0}],
         "categories": [{"id": 1, "name": "square"}],
     }
     if task == "pose":
@@ -137,55 +125,27 @@ def _set(path, value):
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
-
     return mutate
 
 
 COCO_CASES = {
     # name: (task, mutation, field named in the message, words)
     "category without id": ("detection", lambda d: d["categories"][0].pop("id"), "categories[0].id", "missing"),
-    "one-point polygon": (
-        "detection",
-        _set(["annotations", 0, "segmentation"], [[3, 3]]),
-        "annotations[0].segmentation[0]",
-        "at least 3",
-    ),
-    "non-numeric bbox": (
-        "detection",
-        _set(["annotations", 0, "bbox"], [1, "x", 5, 5]),
-        "annotations[0].bbox",
-        "4 numbers",
-    ),
-    "duplicate image ids": (
-        "detection",
-        lambda d: (_set(["images", 1, "id"], 1)(d), _set(["annotations", 1, "image_id"], 1)(d)),
-        "images[0].id",
-        "duplicate image id 1",
-    ),
-    "absolute file_name": (
-        "detection",
-        _set(["images", 0, "file_name"], "/etc/hostname"),
-        "images[0].file_name",
-        "outside the images folder",
-    ),
-    "../ file_name": (
-        "detection",
-        _set(["images", 0, "file_name"], "../../a.png"),
-        "images[0].file_name",
-        "outside the images folder",
-    ),
-    "NaN keypoint": (
-        "pose",
-        _set(["annotations", 0, "keypoints"], [3, float("nan"), 2, 4, 8, 2]),
-        "annotations[0].keypoints",
-        "non-finite",
-    ),
-    "visible keypoint far outside": (
-        "pose",
-        _set(["annotations", 0, "keypoints"], [3, 3, 2, 400, 8, 2]),
-        "annotations[0].keypoints",
-        "outside the 16x12",
-    ),
+    "one-point polygon": ("detection", _set(["annotations", 0, "segmentation"], [[3, 3]]),
+                          "annotations[0].segmentation[0]", "at least 3"),
+    "non-numeric bbox": ("detection", _set(["annotations", 0, "bbox"], [1, "x", 5, 5]), "annotations[0].bbox",
+                         "4 numbers"),
+    "duplicate image ids": ("detection", lambda d: (_set(["images", 1, "id"], 1)(d),
+                                                    _set(["annotations", 1, "image_id"], 1)(d)),
+                            "images[0].id", "duplicate image id 1"),
+    "absolute file_name": ("detection", _set(["images", 0, "file_name"], "/etc/hostname"),
+                           "images[0].file_name", "outside the images folder"),
+    "../ file_name": ("detection", _set(["images", 0, "file_name"], "../../a.png"), "images[0].file_name",
+                      "outside the images folder"),
+    "NaN keypoint": ("pose", _set(["annotations", 0, "keypoints"], [3, float("nan"), 2, 4, 8, 2]),
+                     "annotations[0].keypoints", "non-finite"),
+    "visible keypoint far outside": ("pose", _set(["annotations", 0, "keypoints"], [3, 3, 2, 400, 8, 2]),
+                                     "annotations[0].keypoints", "outside the 16x12"),
     "JSON nested 100,000 deep": ("detection", lambda d: None, "json", "nested too deeply"),
 }
 
@@ -196,9 +156,8 @@ def test_coco_case_is_one_line_naming_file_and_field(tmp_path, capsys, case):
     folder = _coco_dir(tmp_path, mutate, task)
     if case.startswith("JSON nested"):
         (folder / "annotations.json").write_text("[" * 100_000 + "]" * 100_000)
-    err = _one_line_exit_2(
-        capsys, ["data", "check", str(folder), "--task", task, "--format", "coco"], "annotations.json", field, words
-    )
+    err = _one_line_exit_2(capsys, ["data", "check", str(folder), "--task", task, "--format", "coco"],
+                           "annotations.json", field, words)
     assert err
 
 
@@ -211,9 +170,7 @@ def test_bad_annotations_are_skipped_under_skip_bad_not_crashing_it(tmp_path):
 
 
 def test_duplicate_image_ids_are_not_merged_under_skip_bad(tmp_path):
-    folder = _coco_dir(
-        tmp_path, lambda d: (_set(["images", 1, "id"], 1)(d), _set(["annotations", 1, "image_id"], 1)(d))
-    )
+    folder = _coco_dir(tmp_path, lambda d: (_set(["images", 1, "id"], 1)(d), _set(["annotations", 1, "image_id"], 1)(d)))
     with pytest.warns(UserWarning, match="skipped 2 bad sample"):
         records = coco.read(folder, task="detection", skip_bad=True)
     assert records.samples == []  # before: one sample with both images' boxes
@@ -242,13 +199,8 @@ def test_an_empty_class_folder_does_not_add_an_output(tmp_path, capsys):
         Image.new("RGB", (8, 8)).save(tmp_path / name / "1.png")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
-    _one_line_exit_2(
-        capsys,
-        ["data", "check", str(tmp_path), "--task", "classification", "--format", "folder"],
-        "empty",
-        "class folder",
-        "no readable image",
-    )
+    _one_line_exit_2(capsys, ["data", "check", str(tmp_path), "--task", "classification", "--format", "folder"],
+                     "empty", "class folder", "no readable image")
     with pytest.warns(UserWarning, match="left out"):
         records = folders.read(tmp_path, skip_bad=True)
     assert records.class_names == ("cat", "dog") and sorted(s["label"] for s in records.samples) == [0, 1]
@@ -260,29 +212,13 @@ def test_python_tag_in_a_runs_config_yaml_is_refused(tmp_path, capsys):
     from vras_keras.training.config import TrainConfig
     from vras_keras.training.trainer import train
 
-    train(
-        TrainConfig.from_dict(
-            recipe(epochs=1, workdir=str(tmp_path / "run"), callbacks={"tensorboard": False, "curves": False})
-        ),
-        verbose=0,
-    )
+    train(TrainConfig.from_dict(recipe(epochs=1, workdir=str(tmp_path / "run"),
+                                       callbacks={"tensorboard": False, "curves": False})), verbose=0)
     marker = tmp_path / "ran"
-    (tmp_path / "run" / "config.yaml").write_text(f"model: !!python/object/apply:os.system ['touch {marker}']\n")
-    _one_line_exit_2(
-        capsys,
-        [
-            "export",
-            str(tmp_path / "run"),
-            "--name",
-            "x",
-            "--output-dir",
-            str(tmp_path / "out"),
-            "--formats",
-            "saved_model",
-        ],
-        "config.yaml",
-        "!!python",
-    )
+    (tmp_path / "run" / "config.yaml").write_text(
+        f"model: !!python/object/apply:os.system ['touch {marker}']\n")
+    _one_line_exit_2(capsys, ["export", str(tmp_path / "run"), "--name", "x", "--output-dir", str(tmp_path / "out"),
+                              "--formats", "saved_model"], "config.yaml", "!!python")
     assert not marker.exists()
 
 
@@ -290,9 +226,8 @@ def test_python_tag_in_a_runs_config_yaml_is_refused(tmp_path, capsys):
 def _recipe(tmp_path, workdir):
     from tests.fixtures.training import write_recipe
 
-    return write_recipe(
-        tmp_path / "r.yaml", epochs=1, workdir=str(workdir), callbacks={"tensorboard": False, "curves": False}
-    )
+    return write_recipe(tmp_path / "r.yaml", epochs=1, workdir=str(workdir),
+                        callbacks={"tensorboard": False, "curves": False})
 
 
 @pytest.mark.parametrize("err", [errno.EROFS, errno.ENOSPC, errno.EACCES])
@@ -327,22 +262,11 @@ def test_a_truncated_jpeg_found_while_training_is_one_line(tmp_path, capsys):
     buffer = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
     (tmp_path / "ds" / "a" / "bad.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) * 2 // 3])
-    config = write_recipe(
-        tmp_path / "r.yaml",
-        epochs=1,
-        workdir=str(tmp_path / "run"),
-        callbacks={"tensorboard": False, "curves": False},
-        data={
-            "source": "path",
-            "path": str(tmp_path / "ds"),
-            "format": "folder",
-            "task": "classification",
-            "image_size": 16,
-            "num_samples": 9,
-            "val_samples": 2,
-            "val_split": None,
-        },
-    )
+    config = write_recipe(tmp_path / "r.yaml", epochs=1, workdir=str(tmp_path / "run"),
+                          callbacks={"tensorboard": False, "curves": False},
+                          data={"source": "path", "path": str(tmp_path / "ds"), "format": "folder",
+                                "task": "classification", "image_size": 16, "num_samples": 9, "val_samples": 2,
+                                "val_split": None})
     _one_line_exit_2(capsys, ["train", "--config", str(config)], "bad.jpg", "field 'image'", "truncated")
 
 

@@ -24,9 +24,7 @@ def test_staged_training_changes_one_network_per_stage():
                              detector_steps=steps[2], batch_size=6, log=None)
         assert np.isfinite(history[stage][-1][1])
         for n in names:
-            changed = any(
-                not np.array_equal(a, np.asarray(b)) for a, b in zip(before[n], model.get_layer(n).trainable_weights)
-            )
+            changed = any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before[n], model.get_layer(n).trainable_weights))
             assert changed == (n == stage), (stage, n, changed)
     assert all(model.get_layer(n).trainable for n in names)  # trainable flags restored
 
@@ -44,16 +42,10 @@ def test_descriptor_stage_scale_jitter_zooms_the_second_crop():
     # A crop at scale 2 with support s is the crop of support 2 s.
     from vras_keras.ops.keypoints import oriented_patches
 
-    wide = oriented_patches(
-        patches,
-        np.full((2, 1, 2), 11.5, "float32"),
-        angles[:, None],
-        output_size=crop.output_size,
-        support=2 * crop.support,
-    )[:, 0]
-    np.testing.assert_allclose(
-        np.asarray(_centre_crops(patches, crop, angles, scales=tf.constant([2.0, 2.0]))), np.asarray(wide), atol=1e-3
-    )
+    wide = oriented_patches(patches, np.full((2, 1, 2), 11.5, "float32"), angles[:, None], output_size=crop.output_size,
+                            support=2 * crop.support)[:, 0]
+    np.testing.assert_allclose(np.asarray(_centre_crops(patches, crop, angles, scales=tf.constant([2.0, 2.0]))),
+                               np.asarray(wide), atol=1e-3)
     stages = LiftStages(model, scale_jitter=0.25)
     scales = np.asarray(stages._extra("descriptor", 500, np.random.default_rng(0))[-1])
     assert scales.min() >= 1 / 1.25 - 1e-6 and scales.max() <= 1.25 + 1e-6 and scales.std() > 0.05
@@ -68,12 +60,8 @@ def test_training_with_per_keypoint_scale():
     model = models.get("lift", **dict(TINY, patch_size=32))
     detector = model.get_layer("detector")
     ys, xs = np.mgrid[0:32, 0:32].astype(float)
-    blobs = np.stack(
-        [
-            np.repeat((60 + 150 * np.exp(-((xs - 15.5) ** 2 + (ys - 15.5) ** 2) / (2 * s**2)))[..., None], 3, -1)
-            for s in (1.0, 2.0, 4.0)
-        ]
-    )
+    blobs = np.stack([np.repeat((60 + 150 * np.exp(-((xs - 15.5) ** 2 + (ys - 15.5) ** 2) / (2 * s**2)))[..., None], 3, -1)
+                      for s in (1.0, 2.0, 4.0)])
     index = centre_scales(detector, blobs)
     assert index[0] < index[1] < index[2], index  # larger blobs respond at coarser DoG channels
     with pytest.raises(ValueError, match="too small"):
@@ -84,20 +72,10 @@ def test_training_with_per_keypoint_scale():
     for v in factors.values():
         assert v.shape == (len(data["p1"]),) and v.min() >= 0.7 - 1e-6 and v.max() <= 1.4 + 1e-6
     before = [np.array(w) for w in model.get_layer("descriptor").trainable_weights]
-    history = train_lift(
-        model,
-        data,
-        descriptor_steps=2,
-        orientation_steps=1,
-        detector_steps=0,
-        batch_size=6,
-        reference_sigma=2.0,
-        log=None,
-    )
+    history = train_lift(model, data, descriptor_steps=2, orientation_steps=1, detector_steps=0, batch_size=6,
+                         reference_sigma=2.0, log=None)
     assert np.isfinite(history["descriptor"][-1][1]) and np.isfinite(history["orientation"][-1][1])
-    assert any(
-        not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights)
-    )
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights))
 
 
 def test_training_with_augmentation(monkeypatch):
@@ -109,19 +87,14 @@ def test_training_with_augmentation(monkeypatch):
     before = [np.array(w) for w in model.get_layer("descriptor").trainable_weights]
     calls = []
     original = training_lift.augment_patches
-    monkeypatch.setattr(
-        training_lift, "augment_patches", lambda patches, *a, **k: calls.append(1) or original(patches, *a, **k)
-    )
-    history = train_lift(
-        model, data, descriptor_steps=2, orientation_steps=1, detector_steps=1, batch_size=6, augment=1.0, log=None
-    )
+    monkeypatch.setattr(training_lift, "augment_patches", lambda patches, *a, **k: calls.append(1) or original(patches, *a, **k))
+    history = train_lift(model, data, descriptor_steps=2, orientation_steps=1, detector_steps=1, batch_size=6,
+                         augment=1.0, log=None)
     # every patch array a stage reads: P1, rectified P2, P3 per descriptor step; P1, P2 and (consistency
     # term) rectified P2 per orientation step; none in the detector stage
     assert len(calls) == 2 * 3 + 1 * 3
     assert all(np.isfinite(history[s][-1][1]) for s in ("descriptor", "orientation", "detector"))
-    assert any(
-        not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights)
-    )
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights))
     with pytest.raises(ValueError, match="augment"):
         train_lift(model, data, descriptor_steps=1, orientation_steps=0, detector_steps=0, augment=-1.0, log=None)
 
@@ -151,17 +124,8 @@ def test_orientation_consistency_term_teaches_rotation_equivariance():
         keras.utils.set_random_seed(0)
         model = models.get("lift", **small)
         before = equivariance_error(model)
-        history = train_lift(
-            model,
-            data,
-            descriptor_steps=0,
-            orientation_steps=300,
-            detector_steps=0,
-            batch_size=16,
-            consistency_weight=weight,
-            scale_jitter=0.0,
-            log=None,
-        )
+        history = train_lift(model, data, descriptor_steps=0, orientation_steps=300, detector_steps=0, batch_size=16,
+                             consistency_weight=weight, scale_jitter=0.0, log=None)
         assert np.isfinite(history["orientation"][-1][1])
         errors[weight] = (before, equivariance_error(model))
     assert errors[1.0][0] > 0.5  # untrained: estimates ignore the rotation (uniform disagreement gives 1)

@@ -117,21 +117,11 @@ def test_matching_recipe_errors(tmp_path):
     with pytest.raises(ValueError, match="consistency_weight must be >= 0"):
         train(TrainConfig.from_dict(_recipe(tmp_path / "d", task_options={"consistency_weight": -1.0})), verbose=0)
     with pytest.raises(ValueError, match="data.val_split: 'train' is the training split"):
-        train(
-            TrainConfig.from_dict(
-                _recipe(
-                    tmp_path / "e", data={"source": "pairs", "image_size": 64, "num_samples": 12, "val_split": "train"}
-                )
-            ),
-            verbose=0,
-        )
+        train(TrainConfig.from_dict(_recipe(tmp_path / "e", data={"source": "pairs", "image_size": 64, "num_samples": 12,
+                                                                  "val_split": "train"})), verbose=0)
     with pytest.raises(ValueError, match="data.split: received 'test'"):
-        train(
-            TrainConfig.from_dict(
-                _recipe(tmp_path / "f", data={"source": "pairs", "image_size": 64, "num_samples": 12, "split": "test"})
-            ),
-            verbose=0,
-        )
+        train(TrainConfig.from_dict(_recipe(tmp_path / "f", data={"source": "pairs", "image_size": 64, "num_samples": 12,
+                                                                  "split": "test"})), verbose=0)
 
 
 def test_recipe_trains_with_the_benchmark_loop(tmp_path, monkeypatch):
@@ -141,9 +131,7 @@ def test_recipe_trains_with_the_benchmark_loop(tmp_path, monkeypatch):
 
     calls, built = [], []
     original_augment, original_init = training_lift.augment_patches, training_lift.LiftTrainer.__init__
-    monkeypatch.setattr(
-        training_lift, "augment_patches", lambda p, *a, **k: calls.append(1) or original_augment(p, *a, **k)
-    )
+    monkeypatch.setattr(training_lift, "augment_patches", lambda p, *a, **k: calls.append(1) or original_augment(p, *a, **k))
 
     def init(self, model, data, options=None, **kwargs):
         built.append(options)
@@ -151,14 +139,10 @@ def test_recipe_trains_with_the_benchmark_loop(tmp_path, monkeypatch):
 
     monkeypatch.setattr(training_lift.LiftTrainer, "__init__", init)
     options = {"stages": {"descriptor": 1.0}, "augment": 1.0, "reference_sigma": 2.0, "scale_jitter": 0.25}
-    recipe = _recipe(
-        tmp_path / "run",
-        epochs=1,
-        steps_per_epoch=2,
-        task_options=options,
-        model={"id": "lift", "args": dict(TINY, patch_size=32)},  # room for the DoG kernel
-        data={"source": "pairs", "image_size": 96, "num_samples": 12, "val_split": None, "options": {"per_pair": 6}},
-    )
+    recipe = _recipe(tmp_path / "run", epochs=1, steps_per_epoch=2, task_options=options,
+                     model={"id": "lift", "args": dict(TINY, patch_size=32)},  # room for the DoG kernel
+                     data={"source": "pairs", "image_size": 96, "num_samples": 12, "val_split": None,
+                           "options": {"per_pair": 6}})
     train(TrainConfig.from_dict(recipe), verbose=0)
     assert built == [training_lift.LiftTrainingOptions(augment=1.0, reference_sigma=2.0, scale_jitter=0.25)]
     assert len(calls) == 2 * 3  # two descriptor steps, P1 / rectified P2 / P3 augmented in each

@@ -35,27 +35,14 @@ def _brief(path, tmp_path):
     """The recipe shrunk to seconds: few samples, one epoch, 2 steps."""
     staged = {"finetune.stages": [{"epochs": 1, "trainable_stages": 2, "learning_rate": 0.001}]} \
         if "finetune" in yaml.safe_load(path.read_text()) else {}
-    return load_config(
-        path,
-        {
-            **staged,
-            "epochs": 1,
-            "steps_per_epoch": 2,
-            "validation_steps": 1,
-            "batch_per_replica": 4,
-            "data.num_samples": 8,
-            "data.val_samples": 4,
-            "data.shuffle_buffer": 8,
-            "callbacks.tensorboard": False,
-            "schedule.warmup_epochs": 0,
-            "workdir": str(tmp_path / path.stem),
-        },
-    )
+    return load_config(path, {**staged, "epochs": 1, "steps_per_epoch": 2, "validation_steps": 1, "batch_per_replica": 4,
+                              "data.num_samples": 8, "data.val_samples": 4, "data.shuffle_buffer": 8,
+                              "callbacks.tensorboard": False, "schedule.warmup_epochs": 0,
+                              "workdir": str(tmp_path / path.stem)})
 
 
 @pytest.mark.parametrize(
-    "path", [pytest.param(p, marks=() if p.stem == "classification" else pytest.mark.slow, id=p.stem) for p in CONFIGS]
-)
+    "path", [pytest.param(p, marks=() if p.stem == "classification" else pytest.mark.slow, id=p.stem) for p in CONFIGS])
 def test_recipe_trains_briefly(path, tmp_path, monkeypatch):
     from vras_keras.training.trainer import train
 
@@ -71,9 +58,8 @@ def test_recipe_trains_briefly(path, tmp_path, monkeypatch):
         monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
         cache_dir().mkdir(parents=True)
-        torch_layouts.write_safetensors(
-            cache_dir() / f"{SOURCES[model_id].split('/')[1]}.safetensors", torch_layouts.state_for(model_id)
-        )
+        torch_layouts.write_safetensors(cache_dir() / f"{SOURCES[model_id].split('/')[1]}.safetensors",
+                                        torch_layouts.state_for(model_id))
     history = train(_brief(path, tmp_path), verbose=0)
     assert all(v == v for v in history.history["loss"])  # finite (not NaN)
     assert (tmp_path / path.stem / "vras_meta.json").exists()

@@ -302,11 +302,8 @@ def _layer_cost_and_rf(layer, in_shapes, out_shapes, in_rfs):
         if "Transpose" in kind:
             macs = None if _prod(in_spatial) is None else _prod(in_spatial) * cin * k * y_shape[-1]
             if rf is not None:  # each output sees ceil(k / s) inputs, spaced by the input jump
-                rf = RF(
-                    tuple(r + (math.ceil(kk / s) - 1) * j for r, j, kk, s in zip(rf.size, rf.jump, kernel, strides)),
-                    tuple(j / s for j, s in zip(rf.jump, strides)),
-                    rf.start,
-                )
+                rf = RF(tuple(r + (math.ceil(kk / s) - 1) * j for r, j, kk, s in zip(rf.size, rf.jump, kernel, strides)),
+                        tuple(j / s for j, s in zip(rf.jump, strides)), rf.start)
             return macs, rf
         if kind.startswith("Depthwise"):
             macs = None if out_spatial is None else out_spatial * y_shape[-1] * k
@@ -352,11 +349,8 @@ def _layer_cost_and_rf(layer, in_shapes, out_shapes, in_rfs):
         return 0, RF(rf.size, rf.jump, tuple(s + c * j for s, c, j in zip(rf.start, crops, rf.jump)))
     if kind == "UpSampling2D" and rf is not None:
         size = _tuple(layer.size, rank)
-        return 0, RF(
-            rf.size,
-            tuple(j / s for j, s in zip(rf.jump, size)),
-            tuple(st - (s - 1) / (2 * s) * j for st, s, j in zip(rf.start, size, rf.jump)),
-        )
+        return 0, RF(rf.size, tuple(j / s for j, s in zip(rf.jump, size)),
+                     tuple(st - (s - 1) / (2 * s) * j for st, s, j in zip(rf.start, size, rf.jump)))
     if kind in _FREE_TYPES:
         return 0, rf
     if kind in _MERGE_TYPES:
@@ -428,3 +422,5 @@ def summary(model: keras.Model) -> ArchitectureSummary:
                 )
             )
     return ArchitectureSummary(model.name, rows)
+
+

@@ -25,39 +25,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", default="shapes",
                         help="'shapes' (synthetic ShapesWorld, default) or a dataset folder (image folders, COCO, "
                              "VOC, masks); its SPLIT sub-folder when it has one")
-    parser.add_argument(
-        "--backend", choices=("saved_model", "tflite"), help="for an export folder (default SavedModel)"
-    )
-    parser.add_argument(
-        "--quantize",
-        choices=("none", "fp16", "int8"),
-        default="none",
-        help="which TFLite file of an export folder (with --backend tflite)",
-    )
-    parser.add_argument(
-        "--confusion",
-        metavar="OUT.png",
-        help="classification: draw the confusion matrix (default: beside --json, *_confusion.png)",
-    )
+    parser.add_argument("--backend", choices=("saved_model", "tflite"), help="for an export folder (default SavedModel)")
+    parser.add_argument("--quantize", choices=("none", "fp16", "int8"), default="none",
+                        help="which TFLite file of an export folder (with --backend tflite)")
+    parser.add_argument("--confusion", metavar="OUT.png",
+                        help="classification: draw the confusion matrix (default: beside --json, *_confusion.png)")
     parser.add_argument("--split", default="val", choices=["train", "val", "test"])
-    parser.add_argument(
-        "--num-samples", type=int, help="images to evaluate (default: all of a folder, 200 synthetic ones)"
-    )
+    parser.add_argument("--num-samples", type=int,
+                        help="images to evaluate (default: all of a folder, 200 synthetic ones)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--iou-type", default="bbox", choices=["bbox", "segm"])
-    parser.add_argument(
-        "--score-threshold",
-        type=float,
-        default=0.01,
-        help="for models built here (.keras training models): keep detections above it",
-    )
+    parser.add_argument("--score-threshold", type=float, default=0.01,
+                        help="for models built here (.keras training models): keep detections above it")
     parser.add_argument("--json", dest="json_path", help="also write the metrics to this JSON file")
-    parser.add_argument(
-        "--allow-unsafe-ops",
-        action="store_true",
-        help="load a SavedModel even if its graph can touch files or run Python (only exports you "
-        "trust; see docs/export.md, 'What is safe to load')",
-    )
+    parser.add_argument("--allow-unsafe-ops", action="store_true",
+                        help="load a SavedModel even if its graph can touch files or run Python (only exports you "
+                             "trust; see docs/export.md, 'What is safe to load')")
 
 
 def _load_predictor(path: str, score_threshold: float, allow_unsafe_ops: bool = False):
@@ -76,10 +59,8 @@ def _load_predictor(path: str, score_threshold: float, allow_unsafe_ops: bool = 
             raise ValueError(f"SavedModel {path} has no 'serving_default' signature")
         outputs = set(serve.structured_outputs)
         if not {"boxes", "scores", "classes"} <= outputs:
-            raise ValueError(
-                f"{path} is not a detection export: its serving_default outputs are "
-                f"{sorted(outputs)}; vras evaluate needs boxes, scores and classes"
-            )
+            raise ValueError(f"{path} is not a detection export: its serving_default outputs are "
+                             f"{sorted(outputs)}; vras evaluate needs boxes, scores and classes")
         spec = list(serve.structured_input_signature[1].values())[0]
         height, width = spec.shape[1], spec.shape[2]
 
@@ -98,10 +79,8 @@ def _load_predictor(path: str, score_threshold: float, allow_unsafe_ops: bool = 
     if hasattr(model, "make_inference_model"):
         model = model.make_inference_model(score_threshold=score_threshold)
     if not isinstance(model.output, dict) or not {"boxes", "scores", "classes"} <= set(model.output):
-        raise ValueError(
-            f"{path} is not a detection model: its outputs must be a dict with boxes, scores, "
-            f"classes (received {model.output})"
-        )
+        raise ValueError(f"{path} is not a detection model: its outputs must be a dict with boxes, scores, "
+                         f"classes (received {model.output})")
     height, width = model.inputs[0].shape[1:3]
 
     def predict(images):
@@ -125,21 +104,13 @@ def run(args) -> int:
         return _run_detection_file(args)
     from vras_keras.export import evaluation
 
-    predictor = evaluation.load_evaluator(
-        args.model, backend=args.backend, quantize=args.quantize, allow_unsafe_ops=args.allow_unsafe_ops
-    )
-    metrics = evaluation.evaluate(
-        predictor,
-        data=args.data,
-        split=args.split,
-        num_samples=args.num_samples,
-        batch_size=args.batch_size,
-        iou_type=args.iou_type,
-    )
+    predictor = evaluation.load_evaluator(args.model, backend=args.backend, quantize=args.quantize,
+                                          allow_unsafe_ops=args.allow_unsafe_ops)
+    metrics = evaluation.evaluate(predictor, data=args.data, split=args.split, num_samples=args.num_samples,
+                                  batch_size=args.batch_size, iou_type=args.iou_type)
     report = {"model": args.model, "data": args.data, "split": args.split, **metrics}
-    confusion = args.confusion or (
-        os.path.splitext(args.json_path)[0] + "_confusion.png" if args.json_path and "confusion" in metrics else None
-    )
+    confusion = args.confusion or (os.path.splitext(args.json_path)[0] + "_confusion.png"
+                                   if args.json_path and "confusion" in metrics else None)
     if confusion and "confusion" in metrics:
         evaluation.save_confusion_png(metrics["confusion"], list(metrics["per_class"]), confusion)
         report["confusion_png"] = confusion
@@ -162,9 +133,8 @@ def _run_detection_file(args) -> int:
     if args.data != "shapes" and not os.path.isdir(args.data):
         raise FileNotFoundError(f"--data {args.data}: no such dataset folder (or use 'shapes')")
     num = args.num_samples or (200 if args.data == "shapes" else None)
-    ds = datasets.load(
-        "detection", split=args.split, num_samples=num, image_size=(height, width), batch_size=args.batch_size, **kwargs
-    )
+    ds = datasets.load("detection", split=args.split, num_samples=num, image_size=(height, width),
+                       batch_size=args.batch_size, **kwargs)
     predictions, ground_truth = [], []
     for images, targets in ds:
         out = predict(images.numpy())
@@ -172,19 +142,8 @@ def _run_detection_file(args) -> int:
             predictions.append({k: np.asarray(v[i]) for k, v in out.items()})
             ground_truth.append({k: v[i].numpy() for k, v in targets.items()})
     metrics = evaluate_detections(predictions, ground_truth, iou_type=args.iou_type, image_shape=(height, width))
-    print(
-        json.dumps(
-            {
-                "model": args.model,
-                "data": args.data,
-                "split": args.split,
-                "images": len(predictions),
-                "iou_type": args.iou_type,
-                **{k: round(v, 4) for k, v in metrics.items()},
-            },
-            indent=2,
-        )
-    )
+    print(json.dumps({"model": args.model, "data": args.data, "split": args.split, "images": len(predictions),
+                      "iou_type": args.iou_type, **{k: round(v, 4) for k, v in metrics.items()}}, indent=2))
     if args.json_path:
         with open(args.json_path, "w") as f:
             json.dump(metrics, f, indent=2)

@@ -15,9 +15,7 @@ def _csv(choices):
         if bad or not items:
             import argparse
 
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated subset of {','.join(choices)}, received {text!r}"
-            )
+            raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {','.join(choices)}, received {text!r}")
         return tuple(dict.fromkeys(items))
 
     return parse
@@ -29,35 +27,21 @@ def add_arguments(parser):
     parser.add_argument("--model-args", default="{}", help="JSON keyword arguments of the model builder")
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint of the run")
     parser.add_argument("--name", required=True, help="served model name (savedmodels/NAME/)")
-    parser.add_argument(
-        "--formats",
-        type=_csv(("saved_model", "tflite")),
-        default=("saved_model", "tflite"),
-        help="comma-separated: saved_model,tflite (default both)",
-    )
-    parser.add_argument(
-        "--quantize",
-        type=_csv(("none", "fp16", "int8")),
-        default=("none",),
-        help="TFLite variants, comma-separated: none,fp16,int8 (default none)",
-    )
+    parser.add_argument("--formats", type=_csv(("saved_model", "tflite")), default=("saved_model", "tflite"),
+                        help="comma-separated: saved_model,tflite (default both)")
+    parser.add_argument("--quantize", type=_csv(("none", "fp16", "int8")), default=("none",),
+                        help="TFLite variants, comma-separated: none,fp16,int8 (default none)")
     parser.add_argument("--version", type=int, help="version number (default: the next free one; never overwrites)")
     parser.add_argument("--output-dir", default="savedmodels", help="TF Serving base folder (default savedmodels)")
-    parser.add_argument(
-        "--calibration-images", type=int, default=200, help="training images for int8 calibration (default 200)"
-    )
+    parser.add_argument("--calibration-images", type=int, default=200,
+                        help="training images for int8 calibration (default 200)")
     parser.add_argument("--check", action="store_true", help="print a parity table Keras vs SavedModel vs TFLite")
     parser.add_argument("--check-images", type=int, default=32, help="validation images for --check (default 32)")
-    parser.add_argument(
-        "--min-agreement",
-        type=float,
-        default=0.9,
-        help="--check fails (exit 2, the new version is removed) when a SavedModel / fp32 / fp16 "
-        "TFLite agreement with Keras is below this (default 0.9)",
-    )
-    parser.add_argument(
-        "--min-int8-agreement", type=float, default=0.5, help="the same for the int8 TFLite file (default 0.5)"
-    )
+    parser.add_argument("--min-agreement", type=float, default=0.9,
+                        help="--check fails (exit 2, the new version is removed) when a SavedModel / fp32 / fp16 "
+                             "TFLite agreement with Keras is below this (default 0.9)")
+    parser.add_argument("--min-int8-agreement", type=float, default=0.5,
+                        help="the same for the int8 TFLite file (default 0.5)")
 
 
 def run(args) -> int:
@@ -81,9 +65,8 @@ def run(args) -> int:
     data = meta.extra.get("data") if isinstance(meta.extra.get("data"), dict) else None
 
     def images(split, n):
-        return calibration.task_images(
-            meta.task, split=split, num_samples=n, input_size=meta.input_size, channels=meta.input_channels, data=data
-        )
+        return calibration.task_images(meta.task, split=split, num_samples=n, input_size=meta.input_size,
+                                       channels=meta.input_channels, data=data)
 
     # Every image is read before anything is written: bad data never leaves a half-made export.
     representative = check_images = None
@@ -94,16 +77,8 @@ def run(args) -> int:
     model_dir = os.path.join(args.output_dir, args.name)
     created = not os.path.exists(model_dir)
     try:
-        result = export_saved_model(
-            model,
-            meta,
-            args.output_dir,
-            name=args.name,
-            version=args.version,
-            formats=args.formats,
-            quantize=args.quantize,
-            representative_data=representative,
-        )
+        result = export_saved_model(model, meta, args.output_dir, name=args.name, version=args.version,
+                                    formats=args.formats, quantize=args.quantize, representative_data=representative)
     except BaseException:
         _remove_if_empty(model_dir, created)
         raise
@@ -118,20 +93,14 @@ def run(args) -> int:
             raise
         print()
         print(report.to_markdown())
-        failed = [
-            r
-            for r in report.rows
-            if r.backend != "keras"
-            and r.agreement < (args.min_int8_agreement if "int8" in r.backend else args.min_agreement)
-        ]
+        failed = [r for r in report.rows if r.backend != "keras" and r.agreement < (
+            args.min_int8_agreement if "int8" in r.backend else args.min_agreement)]
         if failed:
             _remove_version(result.path, model_dir, created, args.output_dir)
             worst = ", ".join(f"{r.backend} {r.agreement:.3g}" for r in failed)
-            raise ValueError(
-                f"--check failed: {report.agreement_name} below --min-agreement "
-                f"{args.min_agreement:g} / --min-int8-agreement {args.min_int8_agreement:g} for "
-                f"{worst}; {result.path} was removed"
-            )
+            raise ValueError(f"--check failed: {report.agreement_name} below --min-agreement "
+                             f"{args.min_agreement:g} / --min-int8-agreement {args.min_int8_agreement:g} for "
+                             f"{worst}; {result.path} was removed")
     return 0
 
 

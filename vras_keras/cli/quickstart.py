@@ -63,24 +63,19 @@ def run(args) -> int:
     keras.utils.set_random_seed(args.seed)
     print(f"ShapesWorld classification: {args.num} training / {num_val} validation images of {size}x{size}, "
           f"{datasets.num_classes('classification')} classes ({', '.join(datasets.class_names('classification'))})")
-    train = datasets.load(
-        "classification", split="train", num_samples=args.num, image_size=size, seed=args.seed
-    ).cache()
+    train = datasets.load("classification", split="train", num_samples=args.num, image_size=size, seed=args.seed).cache()
     train = train.shuffle(min(args.num, 10_000), seed=args.seed).batch(args.batch_size)
-    val = datasets.load(
-        "classification", split="val", num_samples=num_val, image_size=size, seed=args.seed, batch_size=args.batch_size
-    ).cache()
+    val = datasets.load("classification", split="val", num_samples=num_val, image_size=size, seed=args.seed,
+                        batch_size=args.batch_size).cache()
     model = build_model(args.model, (size, size, 3), datasets.num_classes("classification"))
     print(f"model: {model.name}, {model.count_params():,} parameters")
     steps = -(-args.num // args.batch_size) * args.epochs
     schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.05)
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     start = time.time()
-    history = model.fit(
-        train, validation_data=val, epochs=args.epochs, shuffle=False, verbose=2
-    )  # shuffle=False: the dataset shuffles itself
+    history = model.fit(train, validation_data=val, epochs=args.epochs, shuffle=False,
+                        verbose=2)  # shuffle=False: the dataset shuffles itself
     accuracy = history.history["val_accuracy"][-1]
     print(f"trained {args.epochs} epochs in {time.time() - start:.0f} s")
     print(f"validation accuracy: {accuracy:.3f} (chance: {1 / datasets.num_classes('classification'):.3f})")

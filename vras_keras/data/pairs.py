@@ -385,17 +385,10 @@ def viewpoint_pair(name: str, *, size=(240, 320), tilt: float = 0.0, roll: float
     image1 = photometric(view1, photometric_rng, photometric_strength)
     image2 = photometric(view2, photometric_rng, photometric_strength)
     valid1 = inside1 & inside(apply_homography(homography, pixel_grid(height, width)), view2.shape).reshape(height, width)
-    valid2 = inside2 & inside(
-        apply_homography(np.linalg.inv(homography), pixel_grid(height, width)), view1.shape
-    ).reshape(height, width)
-    return {
-        "image1": image1,
-        "image2": image2,
-        "homography": homography,
-        "valid1": valid1,
-        "valid2": valid2,
-        "name": name,
-    }
+    valid2 = inside2 & inside(apply_homography(np.linalg.inv(homography), pixel_grid(height, width)),
+                              view1.shape).reshape(height, width)
+    return {"image1": image1, "image2": image2, "homography": homography, "valid1": valid1, "valid2": valid2,
+            "name": name}
 
 
 # ------------------------------------------------------------------------------------- quadruplets
@@ -421,10 +414,8 @@ def _sample_patches(image: np.ndarray, points: np.ndarray, patch_size: int) -> n
 
     flat = points.reshape(-1, 2)
     coords = np.stack([flat[:, 1], flat[:, 0]])
-    channels = [
-        ndimage.map_coordinates(image[..., ch].astype(np.float32), coords, order=1, mode="constant", cval=0.0)
-        for ch in range(image.shape[-1])
-    ]
+    channels = [ndimage.map_coordinates(image[..., ch].astype(np.float32), coords, order=1, mode="constant", cval=0.0)
+                for ch in range(image.shape[-1])]
     return np.stack(channels, axis=-1).reshape(points.shape[:-1] + (image.shape[-1],))
 
 
@@ -447,9 +438,7 @@ def _heatmaps(points: np.ndarray, centres: np.ndarray, patch_size: int, sigma: f
     return out
 
 
-def sample_quadruplets(
-    pair: dict, *, num: int, patch_size: int, seed: int = 0, min_separation: float | None = None
-) -> dict:
+def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, min_separation: float | None = None) -> dict:
     """LIFT training quadruplets from one pair (see the module docstring).
 
     Args:
@@ -483,15 +472,10 @@ def sample_quadruplets(
         return dist[ix[:, 1], ix[:, 0]] > radius
 
     empty = {k: np.zeros((0, patch_size, patch_size, 3), np.float32) for k in ("p1", "p2", "p2_rectified", "p3", "p4")}
-    empty.update(
-        heat1=np.zeros((0, patch_size, patch_size), np.float32), heat2=np.zeros((0, patch_size, patch_size), np.float32)
-    )
-    empty.update(
-        affine=np.zeros((0, 2, 2), np.float32),
-        rotation=np.zeros((0,), np.float32),
-        points1=np.zeros((0, 2), np.float32),
-        points2=np.zeros((0, 2), np.float32),
-    )
+    empty.update(heat1=np.zeros((0, patch_size, patch_size), np.float32),
+                 heat2=np.zeros((0, patch_size, patch_size), np.float32))
+    empty.update(affine=np.zeros((0, 2, 2), np.float32), rotation=np.zeros((0,), np.float32),
+                 points1=np.zeros((0, 2), np.float32), points2=np.zeros((0, 2), np.float32))
     all1, all2 = distinctive_points(image1), distinctive_points(image2)
     kp1, kp2 = all1, all2
     if len(kp1) == 0 or len(kp2) < 2:
@@ -549,27 +533,16 @@ def sample_quadruplets(
     }
 
 
-def quadruplet_dataset(
-    split: str = "train",
-    *,
-    num_pairs: int,
-    per_pair: int,
-    patch_size: int,
-    image_size: int = 160,
-    seed: int = 0,
-    patch_dtype: str = "float32",
-    **pair_kwargs,
-) -> dict:
+def quadruplet_dataset(split: str = "train", *, num_pairs: int, per_pair: int, patch_size: int, image_size: int = 160,
+                       seed: int = 0, patch_dtype: str = "float32", **pair_kwargs) -> dict:
     """Quadruplets of `num_pairs` pairs of `split`, concatenated (arrays as `sample_quadruplets`).
 
     `patch_dtype="uint8"` rounds the patches to uint8 (a quarter of the memory, at most 0.5 gray level off)
     and stores `heat1` / `heat2` as uint8 0..255 (scaled by 255).
     """
     pairs = ViewPairs(split, image_size=image_size, seed=seed, **pair_kwargs)
-    parts = [
-        sample_quadruplets(pairs.sample(i), num=per_pair, patch_size=patch_size, seed=seed * 100003 + i)
-        for i in range(num_pairs)
-    ]
+    parts = [sample_quadruplets(pairs.sample(i), num=per_pair, patch_size=patch_size, seed=seed * 100003 + i)
+             for i in range(num_pairs)]
     out = {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
     if patch_dtype == "uint8":
         for k in ("p1", "p2", "p2_rectified", "p3", "p4"):

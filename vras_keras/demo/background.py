@@ -22,15 +22,7 @@ from vras_keras.demo import status
 def command(savedmodels, runs_dir, *, config_dir=None, tasks: Sequence[str] | None = None,
             retrain: bool = False, quick: bool = False, landscape: bool = True) -> list[str]:
     """The command line of the background trainer."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "vras_keras.demo.background",
-        "--savedmodels",
-        str(savedmodels),
-        "--runs",
-        str(runs_dir),
-    ]
+    cmd = [sys.executable, "-m", "vras_keras.demo.background", "--savedmodels", str(savedmodels), "--runs", str(runs_dir)]
     if config_dir is not None:
         cmd += ["--configs", str(config_dir)]
     if tasks:
@@ -50,15 +42,9 @@ def start(savedmodels, runs_dir, **kwargs) -> subprocess.Popen | None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     try:
         # nice: the app (and its user) go first on a machine with 2 cores
-        return subprocess.Popen(
-            command(savedmodels, runs_dir, **kwargs),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-            preexec_fn=lambda: os.nice(5),
-        )
+        return subprocess.Popen(command(savedmodels, runs_dir, **kwargs), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                preexec_fn=lambda: os.nice(5))
     finally:
         log.close()
 
@@ -76,10 +62,8 @@ def stop(process: subprocess.Popen | None, timeout: float = 10.0) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vras_keras.demo.background",
-        description="train and export the demo models one at a time (see vras demo)",
-    )
+    parser = argparse.ArgumentParser(prog="python -m vras_keras.demo.background",
+                                     description="train and export the demo models one at a time (see vras demo)")
     parser.add_argument("--savedmodels", default="savedmodels")
     parser.add_argument("--runs", default="runs/demo")
     parser.add_argument("--configs")
@@ -91,15 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vras_keras.demo import recipes
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    outcomes = recipes.prepare(
-        args.savedmodels,
-        config_dir=args.configs,
-        runs_dir=args.runs,
-        tasks=tasks,
-        retrain=args.retrain,
-        quick=args.quick,
-        landscape=not args.no_landscape,
-    )
+    outcomes = recipes.prepare(args.savedmodels, config_dir=args.configs, runs_dir=args.runs, tasks=tasks,
+                               retrain=args.retrain, quick=args.quick, landscape=not args.no_landscape)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 

@@ -149,22 +149,16 @@ def quality_line(meta: ExportMeta) -> str:
     held_out = data.get("val_samples") if isinstance(data, dict) else None
     where = f" on {held_out} held-out images" if held_out else " on held-out data"
     epochs = validation.get("epochs")
-    return (
-        f"measured{where}"
-        + (f" after {epochs} epoch(s)" if epochs else "")
-        + ": "
-        + ", ".join(f"{k[4:]} {metrics[k]:.3g}" for k in order[:4])
-    )
+    return (f"measured{where}" + (f" after {epochs} epoch(s)" if epochs else "") + ": "
+            + ", ".join(f"{k[4:]} {metrics[k]:.3g}" for k in order[:4]))
 
 
 def model_card(meta: ExportMeta) -> str:
     """Markdown: model, what it was trained on, input size, measured quality."""
     described, _ = training_data(meta)
     h, w = meta.input_size
-    return (
-        f"**{meta.model or 'model'}** trained on {described}; input {h}×{w} px "
-        f"(any image is resized to that). Quality {quality_line(meta)}."
-    )
+    return (f"**{meta.model or 'model'}** trained on {described}; input {h}×{w} px "
+            f"(any image is resized to that). Quality {quality_line(meta)}.")
 
 
 def is_synthetic(meta: ExportMeta) -> bool:

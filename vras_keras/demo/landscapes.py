@@ -65,48 +65,33 @@ def check_landscape_npz(source, name: str = "upload", max_bytes: int | None = No
         with zipfile.ZipFile(opened) as archive:
             members = archive.infolist()
             if not members:
-                raise ValueError(
-                    f"{name}: the .npz archive is empty (expected the arrays {', '.join(LANDSCAPE_ARRAYS)})"
-                )
+                raise ValueError(f"{name}: the .npz archive is empty (expected the arrays {', '.join(LANDSCAPE_ARRAYS)})")
             total = 0
             for info in members:
                 stem = info.filename[:-4] if info.filename.endswith(".npy") else None
                 if stem not in LANDSCAPE_ARRAYS:
-                    raise ValueError(
-                        f"{name}: unexpected member {info.filename!r}; a landscape .npz holds only "
-                        f"{', '.join(a + '.npy' for a in LANDSCAPE_ARRAYS)}"
-                    )
+                    raise ValueError(f"{name}: unexpected member {info.filename!r}; a landscape .npz holds only "
+                                     f"{', '.join(a + '.npy' for a in LANDSCAPE_ARRAYS)}")
                 if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                    raise ValueError(
-                        f"{name}: member {info.filename} uses an unsupported compression "
-                        f"({info.compress_type}); expected stored or deflated"
-                    )
+                    raise ValueError(f"{name}: member {info.filename} uses an unsupported compression "
+                                     f"({info.compress_type}); expected stored or deflated")
                 total += info.file_size
                 if total > max_bytes:
-                    raise ValueError(
-                        f"{name}: the arrays would take {total / 2**20:.1f} MB or more once "
-                        f"decompressed; a landscape file holds at most {max_bytes / 2**20:.0f} MB"
-                    )
+                    raise ValueError(f"{name}: the arrays would take {total / 2**20:.1f} MB or more once "
+                                     f"decompressed; a landscape file holds at most {max_bytes / 2**20:.0f} MB")
                 with archive.open(info) as member:
                     version = np.lib.format.read_magic(member)
-                    read_header = (
-                        np.lib.format.read_array_header_1_0
-                        if version == (1, 0)
-                        else np.lib.format.read_array_header_2_0
-                    )
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
                     shape, _, dtype = read_header(member)
                     header_bytes = member.tell()
                 allowed = "U" if stem == "meta" else "biuf"  # numbers; the meta member is text
                 if dtype.hasobject or dtype.kind not in allowed:
-                    raise ValueError(
-                        f"{name}: {info.filename} has dtype {dtype}; expected "
-                        + ("text" if stem == "meta" else "numbers (float or int)")
-                    )
+                    raise ValueError(f"{name}: {info.filename} has dtype {dtype}; expected "
+                                     + ("text" if stem == "meta" else "numbers (float or int)"))
                 if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != info.file_size - header_bytes:
-                    raise ValueError(
-                        f"{name}: {info.filename} declares shape {shape} of {dtype}, which does not "
-                        f"match its size in the archive ({info.file_size - header_bytes} bytes)"
-                    )
+                    raise ValueError(f"{name}: {info.filename} declares shape {shape} of {dtype}, which does not "
+                                     f"match its size in the archive ({info.file_size - header_bytes} bytes)")
     except (zipfile.BadZipFile, EOFError, OSError) as error:
         raise ValueError(f"{name} is not a readable landscape .npz file ({error})") from None
     except ValueError as error:
@@ -132,12 +117,8 @@ def read_landscape(source, name: str | None = None) -> Landscape:
         with np.load(io.BytesIO(bytes(source)) if is_bytes else source, allow_pickle=False) as data:
             if "alphas" not in data or "losses" not in data:
                 raise ValueError(f"{name} is not a landscape file: it lacks 'alphas' or 'losses'")
-            return Landscape(
-                data["alphas"],
-                data["betas"] if "betas" in data else None,
-                data["losses"],
-                data["accuracies"] if "accuracies" in data else None,
-            )
+            return Landscape(data["alphas"], data["betas"] if "betas" in data else None, data["losses"],
+                             data["accuracies"] if "accuracies" in data else None)
     except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:  # a damaged zip
         raise ValueError(f"{name} is not a readable landscape .npz file ({error})") from None
     except ValueError as error:
@@ -157,11 +138,8 @@ def landscape_stats(result: Landscape) -> dict:
     """Grid size, minimum loss and where it is, loss at the centre."""
     losses = np.asarray(result.losses, np.float64)
     idx = np.unravel_index(np.nanargmin(losses), losses.shape)
-    stats = {
-        "grid": "×".join(str(s) for s in losses.shape),
-        "min loss": float(losses[idx]),
-        "at α": float(result.alphas[idx[0]]),
-    }
+    stats = {"grid": "×".join(str(s) for s in losses.shape), "min loss": float(losses[idx]),
+             "at α": float(result.alphas[idx[0]])}
     if result.ndim == 2:
         stats["at β"] = float(result.betas[idx[1]])
     axes = [result.alphas] if result.ndim == 1 else [result.alphas, result.betas]

@@ -81,20 +81,12 @@ def _version_dir(path: str) -> str:
         return path
     versions = existing_versions(path)
     if not versions:
-        raise FileNotFoundError(
-            f"{path} is neither an export version folder (saved_model.pb or assets.extra/) nor a model folder with numeric versions"
-        )
+        raise FileNotFoundError(f"{path} is neither an export version folder (saved_model.pb or assets.extra/) nor a model folder with numeric versions")
     return os.path.join(path, str(versions[-1]))
 
 
-def load_export(
-    path: str,
-    *,
-    backend: str | None = None,
-    quantize: str = "none",
-    num_threads: int | None = None,
-    allow_unsafe_ops: bool = False,
-) -> Predictor:
+def load_export(path: str, *, backend: str | None = None, quantize: str = "none", num_threads: int | None = None,
+                allow_unsafe_ops: bool = False) -> Predictor:
     """A `Predictor` for an export (see the module docstring for the accepted paths).
 
     Args:

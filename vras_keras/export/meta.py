@@ -65,9 +65,7 @@ class ExportMeta:
             raise ValueError(f"vras_meta field 'task' must be one of {TASKS}, received {self.task!r}")
         size = tuple(self.input_size) if isinstance(self.input_size, (list, tuple)) else ()
         if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
-            raise ValueError(
-                f"vras_meta field 'input_size' must be [height, width] (positive ints), received {self.input_size!r}"
-            )
+            raise ValueError(f"vras_meta field 'input_size' must be [height, width] (positive ints), received {self.input_size!r}")
         self.input_size = (int(size[0]), int(size[1]))
         if self.output_activation is not None and self.output_activation not in ACTIVATIONS:
             raise ValueError(
@@ -148,11 +146,7 @@ def _from_run_meta(data: dict) -> dict:
         model = data.pop("model")
         data["model"] = model.get("id")
         data.setdefault("model_args", model.get("args") or {})
-    if (
-        "input_size" not in data
-        and isinstance(data.get("input_shape"), (list, tuple))
-        and len(data["input_shape"]) == 3
-    ):
+    if "input_size" not in data and isinstance(data.get("input_shape"), (list, tuple)) and len(data["input_shape"]) == 3:
         data["input_size"] = list(data["input_shape"][:2])
         data.setdefault("input_channels", data["input_shape"][2])
     if data.get("task") == "pose" and not data.get("keypoint_names") and data.get("labels"):
@@ -160,9 +154,8 @@ def _from_run_meta(data: dict) -> dict:
     return data
 
 
-def meta_for_model(
-    model, *, task: str, model_id: str | None = None, model_args: dict | None = None, labels=None, **fields
-) -> ExportMeta:
+def meta_for_model(model, *, task: str, model_id: str | None = None, model_args: dict | None = None,
+                   labels=None, **fields) -> ExportMeta:
     """An `ExportMeta` for a built Keras model: the input size is read from `model.inputs[0]`."""
     shape = tuple(model.inputs[0].shape)
     if len(shape) != 4 or shape[1] is None or shape[2] is None:

@@ -54,21 +54,14 @@ def _iou(box, boxes):
 
 def detection_ap(truth: list[dict], predictions: list[dict], iou_threshold: float = 0.5) -> float:
     """Mean over classes of VOC-style (all-point) AP; `truth`/`predictions` per image: boxes, classes[, scores]."""
-    classes = sorted(
-        {int(c) for t in truth for c in t["classes"]} | {int(c) for p in predictions for c in p["classes"]}
-    )
+    classes = sorted({int(c) for t in truth for c in t["classes"]} | {int(c) for p in predictions for c in p["classes"]})
     if not classes:
         return 1.0
     aps = []
     for c in classes:
         gt = [t["boxes"][t["classes"] == c] for t in truth]
         n_gt = sum(len(g) for g in gt)
-        dets = [
-            (s, i, b)
-            for i, p in enumerate(predictions)
-            for b, s, k in zip(p["boxes"], p["scores"], p["classes"])
-            if k == c
-        ]
+        dets = [(s, i, b) for i, p in enumerate(predictions) for b, s, k in zip(p["boxes"], p["scores"], p["classes"]) if k == c]
         dets.sort(key=lambda d: -d[0])
         used = [np.zeros(len(g), bool) for g in gt]
         tp = []
@@ -182,18 +175,10 @@ class ParityReport:
     def to_markdown(self) -> str:
         outputs = list(self.rows[0].per_output) if self.rows else []
         head = ["backend", "max abs diff"] + [f"`{o}`" for o in outputs] + [self.agreement_name]
-        lines = [
-            f"Parity vs Keras on {self.num_images} images ({self.task})",
-            "",
-            "| " + " | ".join(head) + " |",
-            "|" + "---|" * len(head),
-        ]
+        lines = [f"Parity vs Keras on {self.num_images} images ({self.task})", "",
+                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
-            cells = (
-                [r.backend, f"{r.max_abs_diff:.3g}"]
-                + [f"{r.per_output[o]:.3g}" for o in outputs]
-                + [f"{r.agreement:.4g}"]
-            )
+            cells = [r.backend, f"{r.max_abs_diff:.3g}"] + [f"{r.per_output[o]:.3g}" for o in outputs] + [f"{r.agreement:.4g}"]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
@@ -213,9 +198,7 @@ def parity_report(model, meta: ExportMeta, export_path: str, images: np.ndarray)
         missing = sorted(set(reference) - set(outputs))
         if missing:
             raise ValueError(f"{label} of {export_path} lacks the output(s) {missing}; it has {sorted(outputs)}")
-        diffs = {
-            k: float(np.max(np.abs(outputs[k].astype(np.float64) - reference[k]))) if reference[k].size else 0.0
-            for k in float_outputs
-        }
+        diffs = {k: float(np.max(np.abs(outputs[k].astype(np.float64) - reference[k]))) if reference[k].size else 0.0
+                 for k in float_outputs}
         rows.append(ParityRow(label, max(diffs.values(), default=0.0), diffs, agree(reference, outputs)))
     return ParityReport(task=meta.task, num_images=len(images), agreement_name=title, rows=rows)

@@ -71,10 +71,8 @@ def _view(image, meta: ExportMeta, scale: int | None) -> tuple[np.ndarray, int]:
 # ---------------------------------------------------------------------------------------- classification
 def classification_rows(outputs, meta: ExportMeta, i: int = 0) -> list[dict]:
     """`[{"label", "probability"}]` of the top-k classes of image `i`, best first."""
-    return [
-        {"label": label(meta, int(k)), "probability": float(s)}
-        for k, s in zip(outputs["top_k_indices"][i], outputs["top_k_scores"][i])
-    ]
+    return [{"label": label(meta, int(k)), "probability": float(s)}
+            for k, s in zip(outputs["top_k_indices"][i], outputs["top_k_scores"][i])]
 
 
 def summarize_classification(outputs, meta: ExportMeta, i: int = 0) -> str:
@@ -132,14 +130,12 @@ def summarize_segmentation(outputs, meta: ExportMeta, i: int = 0) -> str:
     return "pixels: " + ", ".join(f"{r['label']} {r['fraction']:.1%}" for r in present)
 
 
-def draw_segmentation(
-    image, outputs, meta: ExportMeta, i: int = 0, *, class_map=None, opacity: float = 0.5, scale: int | None = None
-) -> np.ndarray:
+def draw_segmentation(image, outputs, meta: ExportMeta, i: int = 0, *, class_map=None, opacity: float = 0.5,
+                      scale: int | None = None) -> np.ndarray:
     class_map = np.asarray(outputs["class_map"][i] if class_map is None else class_map)
     canvas, factor = _view(image, meta, scale)
-    return overlays.overlay_segmentation(
-        canvas, overlays.upscale(class_map, factor), num_classes=len(_class_labels(meta, class_map)), opacity=opacity
-    )
+    return overlays.overlay_segmentation(canvas, overlays.upscale(class_map, factor),
+                                         num_classes=len(_class_labels(meta, class_map)), opacity=opacity)
 
 
 # --------------------------------------------------------------------------------------------- detection
@@ -166,53 +162,31 @@ def summarize_detection(outputs, meta: ExportMeta, i: int = 0) -> str:
         return "no detections"
     key = f"box ({meta.box_format}, input px)"
     return f"{len(rows)} detection(s): " + "; ".join(
-        f"{r['label']} {r['score']:.3f} {meta.box_format} [{', '.join(f'{v:.1f}' for v in r[key])}]" for r in rows
-    )
+        f"{r['label']} {r['score']:.3f} {meta.box_format} [{', '.join(f'{v:.1f}' for v in r[key])}]" for r in rows)
 
 
 def paste_box_masks(masks, boxes, image_size, box_format: str = "xyxy") -> np.ndarray:
     """Box-relative masks `(M, h, w)` (Mask R-CNN's m×m grids) -> whole-image probabilities `(M, H, W)`
     (`vras_keras.ops.roi_align.paste_masks` for one image, not binarised)."""
-    pasted = paste_masks(
-        np.asarray(masks, np.float32)[None],
-        np.asarray(boxes, np.float32)[None],
-        image_size,
-        threshold=None,
-        bounding_box_format=box_format,
-    )
+    pasted = paste_masks(np.asarray(masks, np.float32)[None], np.asarray(boxes, np.float32)[None], image_size,
+                         threshold=None, bounding_box_format=box_format)
     return keras.ops.convert_to_numpy(pasted)[0]
 
 
-def draw_detection(
-    image,
-    outputs,
-    meta: ExportMeta,
-    i: int = 0,
-    *,
-    score_threshold: float = 0.0,
-    show_masks: bool = True,
-    scale: int | None = None,
-) -> np.ndarray:
+def draw_detection(image, outputs, meta: ExportMeta, i: int = 0, *, score_threshold: float = 0.0,
+                   show_masks: bool = True, scale: int | None = None) -> np.ndarray:
     canvas, factor = _view(image, meta, scale)
     classes = np.array(outputs["classes"][i], np.int64)
-    classes[_num_detections(outputs, i) :] = -1
+    classes[_num_detections(outputs, i):] = -1
     boxes = np.asarray(outputs["boxes"][i], np.float32)
     masks = outputs.get("masks") if show_masks else None
     if masks is not None:
         masks = np.asarray(masks[i], np.float32)
         if masks.ndim == 3 and masks.shape[1:] != tuple(meta.input_size):
             masks = paste_box_masks(masks, boxes, meta.input_size, meta.box_format)
-    return overlays.draw_detections(
-        canvas,
-        boxes,
-        classes,
-        outputs["scores"][i],
-        labels=meta.labels,
-        score_threshold=score_threshold,
-        box_format=meta.box_format,
-        masks=masks,
-        scale=factor,
-    )
+    return overlays.draw_detections(canvas, boxes, classes, outputs["scores"][i], labels=meta.labels,
+                                    score_threshold=score_threshold, box_format=meta.box_format, masks=masks,
+                                    scale=factor)
 
 
 # -------------------------------------------------------------------------------------------------- pose
@@ -227,21 +201,17 @@ def pose_skeleton(meta: ExportMeta) -> list:
 def pose_rows(outputs, meta: ExportMeta, i: int = 0) -> list[dict]:
     """`[{"joint", "x", "y", "confidence"}]` of image `i` (input pixels, rounded to 0.1)."""
     names = meta.keypoint_names or [f"joint {j}" for j in range(len(outputs["keypoints"][i]))]
-    return [
-        {"joint": name, "x": round(float(x), 1), "y": round(float(y), 1), "confidence": float(c)}
-        for name, (x, y), c in zip(names, outputs["keypoints"][i], outputs["confidence"][i])
-    ]
+    return [{"joint": name, "x": round(float(x), 1), "y": round(float(y), 1), "confidence": float(c)}
+            for name, (x, y), c in zip(names, outputs["keypoints"][i], outputs["confidence"][i])]
 
 
 def summarize_pose(outputs, meta: ExportMeta, i: int = 0) -> str:
-    return "keypoints: " + ", ".join(
-        f"{r['joint']} ({r['x']:.1f}, {r['y']:.1f}) {r['confidence']:.2f}" for r in pose_rows(outputs, meta, i)
-    )
+    return "keypoints: " + ", ".join(f"{r['joint']} ({r['x']:.1f}, {r['y']:.1f}) {r['confidence']:.2f}"
+                                     for r in pose_rows(outputs, meta, i))
 
 
-def draw_pose(
-    image, outputs, meta: ExportMeta, i: int = 0, *, confidence_threshold: float = 0.0, scale: int | None = None
-) -> np.ndarray:
+def draw_pose(image, outputs, meta: ExportMeta, i: int = 0, *, confidence_threshold: float = 0.0,
+              scale: int | None = None) -> np.ndarray:
     canvas, factor = _view(image, meta, scale)
     keypoints = np.asarray(outputs["keypoints"][i], np.float32)
     skeleton = [tuple(p) for p in pose_skeleton(meta) if max(p) < len(keypoints)]
@@ -285,10 +255,8 @@ def draw_stn(image, outputs, meta: ExportMeta, i: int = 0, *, scale: int | None 
 # ---------------------------------------------------------------------------------------------- matching
 def matching_rows(outputs, meta: ExportMeta, i: int = 0) -> list[dict]:
     """`[{"keypoint", "x", "y"}]` of image `i` (input pixels, centres at integers, rounded to 0.1)."""
-    return [
-        {"keypoint": k, "x": round(float(p[0]), 1), "y": round(float(p[1]), 1)}
-        for k, p in enumerate(outputs["keypoints"][i])
-    ]
+    return [{"keypoint": k, "x": round(float(p[0]), 1), "y": round(float(p[1]), 1)}
+            for k, p in enumerate(outputs["keypoints"][i])]
 
 
 def summarize_matching(outputs, meta: ExportMeta, i: int = 0) -> str:
@@ -302,22 +270,19 @@ def draw_matching(image, outputs, meta: ExportMeta, i: int = 0, *, scale: int | 
 
 def pair_rows(matches, distances) -> list[dict]:
     """`[{"a", "b", "distance"}]`: one row per match (keypoint index in image a, in image b)."""
-    return [
-        {"a": int(a), "b": int(b), "distance": float(d)} for (a, b), d in zip(np.reshape(matches, (-1, 2)), distances)
-    ]
+    return [{"a": int(a), "b": int(b), "distance": float(d)} for (a, b), d in zip(np.reshape(matches, (-1, 2)), distances)]
 
 
 def pair_summary(outputs, matches, correct=None, *, tolerance: float = 3.0) -> str:
-    """ "K_a / K_b keypoints, M matches[, P% correct under the known warp (T px)]" for images 0 and 1."""
+    """"K_a / K_b keypoints, M matches[, P% correct under the known warp (T px)]" for images 0 and 1."""
     text = f"{len(outputs['keypoints'][0])} / {len(outputs['keypoints'][1])} keypoints, {len(matches)} matches"
     if correct is not None and len(matches):
         text += f", {np.mean(correct):.0%} correct under the known warp ({tolerance:g} px)"
     return text
 
 
-def draw_pair(
-    image_a, image_b, outputs, meta: ExportMeta, matches, *, correct=None, scale: int | None = None
-) -> np.ndarray:
+def draw_pair(image_a, image_b, outputs, meta: ExportMeta, matches, *, correct=None,
+              scale: int | None = None) -> np.ndarray:
     """Images 0 and 1 of `outputs` side by side (model views, upscaled) with their keypoints and `matches`
     (`correct`: inliers green, the others red)."""
     view_a, factor = _view(image_a, meta, scale)

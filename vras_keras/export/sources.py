@@ -181,6 +181,5 @@ def build_registered(model_id: str, model_args: dict | None = None):
     model_args = dict(model_args or {})
     model = entry.builder(**model_args)
     fields = DEFAULT_FIELDS[entry.task](model, model_args)
-    return inference_form(
-        model, meta_for_model(model, task=entry.task, model_id=model_id, model_args=model_args, **fields)
-    )
+    return inference_form(model, meta_for_model(model, task=entry.task, model_id=model_id, model_args=model_args,
+                                                **fields))

@@ -241,9 +241,7 @@ class TFLiteRunner:
         else:
             arrays = [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
         if len(arrays) != len(self.input_names):
-            raise ValueError(
-                f"the model takes {len(self.input_names)} inputs {self.input_names}, received {len(arrays)}"
-            )
+            raise ValueError(f"the model takes {len(self.input_names)} inputs {self.input_names}, received {len(arrays)}")
         details = self._runner.get_input_details()
         n = arrays[0].shape[0]
         results: dict[str, list] = {name: [] for name in self.output_names}

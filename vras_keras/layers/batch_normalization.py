@@ -67,21 +67,14 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             n = tf.cast(tf.size(x) // channels, "float32")
             variance = tf.where(n > 1.0, variance * (n - 1.0) / tf.maximum(n, 1.0), tf.zeros_like(variance))
             momentum = self.momentum
-            self.moving_mean.assign(
-                self.moving_mean * momentum + tf.cast(mean, self.moving_mean.dtype) * (1.0 - momentum)
-            )
+            self.moving_mean.assign(self.moving_mean * momentum + tf.cast(mean, self.moving_mean.dtype) * (1.0 - momentum))
             self.moving_variance.assign(
                 self.moving_variance * momentum + tf.cast(variance, self.moving_variance.dtype) * (1.0 - momentum)
             )
         else:
             y = tf.compat.v1.nn.fused_batch_norm(
-                x,
-                gamma,
-                beta,
-                mean=tf.cast(self.moving_mean, "float32"),
-                variance=tf.cast(self.moving_variance, "float32"),
-                epsilon=self.epsilon,
-                is_training=False,
+                x, gamma, beta, mean=tf.cast(self.moving_mean, "float32"),
+                variance=tf.cast(self.moving_variance, "float32"), epsilon=self.epsilon, is_training=False,
                 data_format="NHWC",
             )[0]
         return tf.cast(y, self.compute_dtype)

@@ -162,9 +162,7 @@ class ConvCRF(keras.layers.Layer):
         unary, image = inputs
         self._check_shapes(unary.shape, image.shape)
         image = ops.cast(image, unary.dtype)
-        parameters = {
-            name: ops.cast(getattr(self, f"{name}_variable"), unary.dtype) for name in self._KERNEL_PARAMETERS
-        }
+        parameters = {name: ops.cast(getattr(self, f"{name}_variable"), unary.dtype) for name in self._KERNEL_PARAMETERS}
         compatibility = None
         if self.compatibility == "learned":
             compatibility = ops.cast(self.compatibility_matrix, unary.dtype)

@@ -40,11 +40,7 @@ class OrientedPatches(keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(output_size, bool) or not isinstance(output_size, (int, np.integer)) or output_size < 1:
             raise ValueError(f"output_size must be a positive int; received {output_size!r}")
-        if (
-            isinstance(support, bool)
-            or not isinstance(support, (int, float, np.integer, np.floating))
-            or not support > 0
-        ):
+        if isinstance(support, bool) or not isinstance(support, (int, float, np.integer, np.floating)) or not support > 0:
             raise ValueError(f"support must be a positive number of pixels; received {support!r}")
         if padding_mode not in ("zeros", "border"):
             raise ValueError(f"padding_mode must be 'zeros' or 'border'; received {padding_mode!r}")
@@ -60,14 +56,8 @@ class OrientedPatches(keras.layers.Layer):
 
     def call(self, inputs):
         images, keypoints, orientations = self._split(inputs)
-        patches = kp.oriented_patches(
-            images,
-            keypoints,
-            orientations,
-            output_size=self.output_size,
-            support=self.support,
-            padding_mode=self.padding_mode,
-        )
+        patches = kp.oriented_patches(images, keypoints, orientations, output_size=self.output_size,
+                                      support=self.support, padding_mode=self.padding_mode)
         if self.flatten:
             patches = keras.ops.reshape(patches, (-1, self.output_size, self.output_size, patches.shape[-1]))
         return patches
@@ -85,13 +75,8 @@ class OrientedPatches(keras.layers.Layer):
         return keras.KerasTensor(self.compute_output_shape([images.shape, keypoints.shape]), dtype=images.dtype)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "output_size": self.output_size,
-            "support": self.support,
-            "padding_mode": self.padding_mode,
-            "flatten": self.flatten,
-        }
+        return {**super().get_config(), "output_size": self.output_size, "support": self.support,
+                "padding_mode": self.padding_mode, "flatten": self.flatten}
 
 
 @keras.saving.register_keras_serializable(package="vras_keras")
@@ -156,25 +141,11 @@ class KeypointNMS(_KeypointSelector):
         `[keypoints (N, K, 2) (x, y) pixels, scores (N, K), valid (N, K) float32 1/0]`.
     """
 
-    def __init__(
-        self,
-        max_keypoints,
-        radius=2,
-        border=0,
-        min_contrast=0.0,
-        contrast_window=9,
-        min_score=None,
-        subpixel=False,
-        edge_ratio=None,
-        **kwargs,
-    ):
+    def __init__(self, max_keypoints, radius=2, border=0, min_contrast=0.0, contrast_window=9, min_score=None,
+                 subpixel=False, edge_ratio=None, **kwargs):
         super().__init__(**kwargs)
-        for name, value, low in (
-            ("max_keypoints", max_keypoints, 1),
-            ("radius", radius, 0),
-            ("border", border, 0),
-            ("contrast_window", contrast_window, 1),
-        ):
+        for name, value, low in (("max_keypoints", max_keypoints, 1), ("radius", radius, 0), ("border", border, 0),
+                                 ("contrast_window", contrast_window, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}; received {value!r}")
         if not min_contrast >= 0:
@@ -192,31 +163,16 @@ class KeypointNMS(_KeypointSelector):
     def call(self, inputs):
         scores, images = self._split(inputs)
         points, values, valid = kp.nms_keypoints(
-            scores,
-            self.max_keypoints,
-            radius=self.radius,
-            border=self.border,
-            images=images,
-            min_contrast=self.min_contrast,
-            contrast_window=self.contrast_window,
-            min_score=self.min_score,
-            subpixel=self.subpixel,
-            edge_ratio=self.edge_ratio,
-        )
+            scores, self.max_keypoints, radius=self.radius, border=self.border, images=images,
+            min_contrast=self.min_contrast, contrast_window=self.contrast_window, min_score=self.min_score,
+            subpixel=self.subpixel, edge_ratio=self.edge_ratio)
         return [points, values, keras.ops.cast(valid, "float32")]
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "max_keypoints": self.max_keypoints,
-            "radius": self.radius,
-            "border": self.border,
-            "min_contrast": self.min_contrast,
-            "contrast_window": self.contrast_window,
-            "min_score": self.min_score,
-            "subpixel": self.subpixel,
-            "edge_ratio": self.edge_ratio,
-        }
+        return {**super().get_config(), "max_keypoints": self.max_keypoints, "radius": self.radius,
+                "border": self.border, "min_contrast": self.min_contrast, "contrast_window": self.contrast_window,
+                "min_score": self.min_score, "subpixel": self.subpixel,
+                "edge_ratio": self.edge_ratio}
 
 
 @keras.saving.register_keras_serializable(package="vras_keras")
@@ -247,9 +203,8 @@ class ScaleSpaceKeypoints(_KeypointSelector):
 
     num_outputs = 4
 
-    def __init__(
-        self, max_keypoints, threshold=0.3, border=0, min_contrast=0.0, edge_ratio=10.0, refine="3d", **kwargs
-    ):
+    def __init__(self, max_keypoints, threshold=0.3, border=0, min_contrast=0.0, edge_ratio=10.0, refine="3d",
+                 **kwargs):
         super().__init__(**kwargs)
         for name, value, low in (("max_keypoints", max_keypoints, 1), ("border", border, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -270,27 +225,14 @@ class ScaleSpaceKeypoints(_KeypointSelector):
     def call(self, inputs):
         responses, images = self._split(inputs)
         points, values, valid, scale = kp.scale_space_keypoints(
-            responses,
-            self.max_keypoints,
-            threshold=self.threshold,
-            border=self.border,
-            images=images,
-            min_contrast=self.min_contrast,
-            edge_ratio=self.edge_ratio,
-            refine=self.refine,
-        )
+            responses, self.max_keypoints, threshold=self.threshold, border=self.border, images=images,
+            min_contrast=self.min_contrast, edge_ratio=self.edge_ratio, refine=self.refine)
         return [points, values, keras.ops.cast(valid, "float32"), scale]
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "max_keypoints": self.max_keypoints,
-            "threshold": self.threshold,
-            "border": self.border,
-            "min_contrast": self.min_contrast,
-            "edge_ratio": self.edge_ratio,
-            "refine": self.refine,
-        }
+        return {**super().get_config(), "max_keypoints": self.max_keypoints, "threshold": self.threshold,
+                "border": self.border, "min_contrast": self.min_contrast, "edge_ratio": self.edge_ratio,
+                "refine": self.refine}
 
 
 @keras.saving.register_keras_serializable(package="vras_keras")

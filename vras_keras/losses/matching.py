@@ -103,10 +103,7 @@ def keypoint_overlap_loss(keypoints1, keypoints2, affine, *, patch_size: float, 
     o2 = keypoints2 - centre
     a = ops.cast(affine, "float32")
     det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
-    inv = (
-        ops.stack([ops.stack([a[:, 1, 1], -a[:, 0, 1]], -1), ops.stack([-a[:, 1, 0], a[:, 0, 0]], -1)], 1)
-        / det[:, None, None]
-    )
+    inv = ops.stack([ops.stack([a[:, 1, 1], -a[:, 0, 1]], -1), ops.stack([-a[:, 1, 0], a[:, 0, 0]], -1)], 1) / det[:, None, None]
     o2_in_1 = ops.sum(inv * o2[:, None, :], axis=-1)
     delta = ops.abs(o1 - o2_in_1)
     inter = ops.relu(crop_size - delta[:, 0]) * ops.relu(crop_size - delta[:, 1])
@@ -114,19 +111,8 @@ def keypoint_overlap_loss(keypoints1, keypoints2, affine, *, patch_size: float, 
     return ops.mean(1.0 - iou)
 
 
-def detector_loss(
-    score_maps,
-    descriptors_pair,
-    keypoints_pair,
-    affine,
-    *,
-    patch_size: float,
-    crop_size: float,
-    gamma: float = 1.0,
-    overlap_weight: float = 1.0,
-    temperature: float = 1.0,
-    pair_weight: float = 1.0,
-):
+def detector_loss(score_maps, descriptors_pair, keypoints_pair, affine, *, patch_size: float, crop_size: float,
+                  gamma: float = 1.0, overlap_weight: float = 1.0, temperature: float = 1.0, pair_weight: float = 1.0):
     """The detector stage's loss.
 
     Args:

@@ -190,14 +190,8 @@ class KeypointL2Loss(keras.losses.Loss):
         Per-sample values whose batch mean is the mean over all visible joints of the batch.
     """
 
-    def __init__(
-        self,
-        scale: float = 1.0,
-        visibility_weight: float = 0.0,
-        name="keypoint_l2",
-        reduction="sum_over_batch_size",
-        dtype=None,
-    ):
+    def __init__(self, scale: float = 1.0, visibility_weight: float = 0.0, name="keypoint_l2",
+                 reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not (isinstance(scale, (int, float)) and scale > 0):
             raise ValueError(f"scale must be a positive number, received {scale!r}")
@@ -208,9 +202,7 @@ class KeypointL2Loss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         if len(y_pred.shape) != 3 or y_pred.shape[-1] not in (2, 3):
-            raise ValueError(
-                f"{self.name}: y_pred must be (N, K, 2) or (N, K, 3), received shape {tuple(y_pred.shape)}"
-            )
+            raise ValueError(f"{self.name}: y_pred must be (N, K, 2) or (N, K, 3), received shape {tuple(y_pred.shape)}")
         xy, vis = _split_targets(y_true, y_pred.shape[1], self.name)
         diff = (ops.cast(y_pred[..., :2], "float32") - xy) / self.scale
         loss = _joint_mean(ops.sum(ops.square(diff), axis=-1), vis)
@@ -248,15 +240,8 @@ class HeatmapCrossEntropy(keras.losses.Loss):
         y_pred: `(N, h, w, K)` heatmap logits.
     """
 
-    def __init__(
-        self,
-        stride: float = 1.0,
-        kind: str = "gaussian",
-        sigma: float = 1.0,
-        name="heatmap_ce",
-        reduction="sum_over_batch_size",
-        dtype=None,
-    ):
+    def __init__(self, stride: float = 1.0, kind: str = "gaussian", sigma: float = 1.0, name="heatmap_ce",
+                 reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not (isinstance(stride, (int, float)) and stride > 0):
             raise ValueError(f"stride must be a positive number, received {stride!r}")

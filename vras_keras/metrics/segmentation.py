@@ -34,9 +34,7 @@ def validate_segmentation_targets(masks, num_classes: int, *, ignore_label: int 
     masks = np.asarray(masks)
     if not np.issubdtype(masks.dtype, np.integer):
         if not np.all(np.equal(np.mod(masks, 1), 0)):
-            raise ValueError(
-                f"segmentation masks must hold integer labels, received dtype {masks.dtype} with fractions"
-            )
+            raise ValueError(f"segmentation masks must hold integer labels, received dtype {masks.dtype} with fractions")
     if masks.ndim == 4 and masks.shape[-1] == 1:
         masks = masks[..., 0]
     if masks.ndim not in (2, 3):
@@ -45,16 +43,10 @@ def validate_segmentation_targets(masks, num_classes: int, *, ignore_label: int 
         if other is None:
             continue
         shape = np.shape(other)
-        if tuple(shape[-3:-1]) != tuple(masks.shape[-2:]) or (
-            masks.ndim == 3 and len(shape) == 4 and shape[0] != masks.shape[0]
-        ):
-            raise ValueError(
-                f"mask shape {masks.shape} does not match {what} shape {tuple(shape)} (height and width must agree)"
-            )
+        if tuple(shape[-3:-1]) != tuple(masks.shape[-2:]) or (masks.ndim == 3 and len(shape) == 4 and shape[0] != masks.shape[0]):
+            raise ValueError(f"mask shape {masks.shape} does not match {what} shape {tuple(shape)} (height and width must agree)")
     if predictions is not None and np.shape(predictions)[-1] != num_classes:
-        raise ValueError(
-            f"predictions shape {np.shape(predictions)} has {np.shape(predictions)[-1]} classes, expected num_classes={num_classes}"
-        )
+        raise ValueError(f"predictions shape {np.shape(predictions)} has {np.shape(predictions)[-1]} classes, expected num_classes={num_classes}")
     values = np.unique(masks)
     bad = values[((values < 0) | (values >= num_classes)) & (values != ignore_label)]
     if bad.size:
@@ -126,12 +118,8 @@ class MeanIoU(keras.metrics.Metric):
             raise ValueError(f"num_classes must be a positive int, received {num_classes!r}")
         self.num_classes = int(num_classes)
         self.ignore_label = int(ignore_label)
-        self.total_cm = self.add_variable(
-            shape=(self.num_classes, self.num_classes),
-            initializer="zeros",
-            dtype="float32",
-            name="total_confusion_matrix",
-        )
+        self.total_cm = self.add_variable(shape=(self.num_classes, self.num_classes), initializer="zeros",
+                                          dtype="float32", name="total_confusion_matrix")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = ops.convert_to_tensor(y_true)
@@ -147,11 +135,8 @@ class MeanIoU(keras.metrics.Metric):
                 sample_weight = ops.expand_dims(sample_weight, -1)
             weights = weights * sample_weight
         index = ops.where(valid, labels, 0) * self.num_classes + predicted
-        counts = ops.bincount(
-            ops.reshape(index, (-1,)),
-            weights=ops.reshape(weights, (-1,)),
-            minlength=self.num_classes * self.num_classes,
-        )
+        counts = ops.bincount(ops.reshape(index, (-1,)), weights=ops.reshape(weights, (-1,)),
+                              minlength=self.num_classes * self.num_classes)
         self.total_cm.assign_add(ops.reshape(ops.cast(counts, "float32"), (self.num_classes, self.num_classes)))
 
     def per_class_iou(self):

@@ -63,9 +63,9 @@ SOURCES = {
 }
 NO_EXACT_MATCH = {
     "alexnet": "ours is the paper's two-tower AlexNet (227², LRN); torchvision's is the one-tower variant of "
-    "Krizhevsky's 'one weird trick' paper, a different network",
+               "Krizhevsky's 'one weird trick' paper, a different network",
     "googlenet": "ours is the paper's GoogLeNet (LRN, 5×5 branches); torchvision's has BN and 3×3 branches, "
-    "a different network",
+                 "a different network",
 }
 HEAD_LAYERS = ("logits",)  # the layer a new num_classes replaces
 
@@ -86,10 +86,8 @@ class WeightsReport:
         if not self.new_layers:
             what = f"all {self.total} weight tensors matched"
         else:
-            what = (
-                f"{self.matched} of {self.total} weight tensors matched; new (randomly initialised): "
-                f"{', '.join(self.new_layers)}"
-            )
+            what = (f"{self.matched} of {self.total} weight tensors matched; new (randomly initialised): "
+                    f"{', '.join(self.new_layers)}")
         return f"{self.model}: weights from {self.source}: {what}{'; ' + self.note if self.note else ''}"
 
 
@@ -115,12 +113,8 @@ def _resnet_key(layer: str):
 
 
 def _densenet_key(layer: str):
-    fixed = {
-        "conv1_conv": "features.conv0",
-        "conv1_bn": "features.norm0",
-        "final_bn": "features.norm5",
-        "logits": "classifier",
-    }
+    fixed = {"conv1_conv": "features.conv0", "conv1_bn": "features.norm0", "final_bn": "features.norm5",
+             "logits": "classifier"}
     if layer in fixed:
         return fixed[layer]
     m = re.fullmatch(r"block(\d)_layer(\d+)_(\d)_(conv|bn)", layer)
@@ -144,13 +138,9 @@ def _vgg_key_fn(model, state: dict):
         elif re.fullmatch(r"block\d_pool", name):
             index += 1
     timm = "pre_logits.fc1.weight" in state
-    keys.update(
-        {
-            "fc6": "pre_logits.fc1" if timm else "classifier.0",
-            "fc7": "pre_logits.fc2" if timm else "classifier.3",
-            "logits": "head.fc" if timm else "classifier.6",
-        }
-    )
+    keys.update({"fc6": "pre_logits.fc1" if timm else "classifier.0",
+                 "fc7": "pre_logits.fc2" if timm else "classifier.3",
+                 "logits": "head.fc" if timm else "classifier.6"})
     return keys.get
 
 
@@ -158,10 +148,8 @@ def _family(arch: str) -> str:
     for family in ("wide_resnet", "resnet", "vgg", "densenet"):
         if arch.startswith(family):
             return "resnet" if family == "wide_resnet" else family
-    raise ValueError(
-        f"{arch}: no torchvision/timm state-dict layout is known for this architecture; "
-        f"supported: {', '.join(sorted(SOURCES))}"
-    )
+    raise ValueError(f"{arch}: no torchvision/timm state-dict layout is known for this architecture; "
+                     f"supported: {', '.join(sorted(SOURCES))}")
 
 
 # ------------------------------------------------------------------------------------------ porting
@@ -202,17 +190,11 @@ def port_state_dict(model, state: dict, *, arch: str, source: str) -> WeightsRep
         total += len(layer.weights)
         key = key_of(layer.name)
         if key is None:
-            raise ValueError(
-                f"{arch}: layer {layer.name!r} has no counterpart in the {family} state-dict layout "
-                f"of {source} (is this a variant, e.g. se_ratio or skip=False?)"
-            )
+            raise ValueError(f"{arch}: layer {layer.name!r} has no counterpart in the {family} state-dict layout "
+                             f"of {source} (is this a variant, e.g. se_ratio or skip=False?)")
         if isinstance(layer, keras.layers.BatchNormalization):
-            pairs = [
-                (layer.gamma, "weight"),
-                (layer.beta, "bias"),
-                (layer.moving_mean, "running_mean"),
-                (layer.moving_variance, "running_var"),
-            ]
+            pairs = [(layer.gamma, "weight"), (layer.beta, "bias"), (layer.moving_mean, "running_mean"),
+                     (layer.moving_variance, "running_var")]
         else:
             pairs = [(layer.kernel, "weight")] + ([(layer.bias, "bias")] if layer.bias is not None else [])
         values = []
@@ -238,16 +220,10 @@ def port_state_dict(model, state: dict, *, arch: str, source: str) -> WeightsRep
                 used.update(name for _, name, _ in values)
                 continue
             variable, name, value = next(t for t in values if tuple(t[2].shape) != tuple(t[0].shape))
-            hint = (
-                " (the pretrained fc6 needs pool5 of 7×7×512, i.e. a 224×224 input; use include_top=False "
-                "for other sizes)"
-                if layer.name == "fc6"
-                else " (pretrained weights need width=1.0)"
-            )
-            raise ValueError(
-                f"{arch}: {source}: {name!r} has shape {tuple(state[name].shape)}, layer "
-                f"{layer.name!r} needs {tuple(variable.shape)}{hint}"
-            )
+            hint = (" (the pretrained fc6 needs pool5 of 7×7×512, i.e. a 224×224 input; use include_top=False "
+                    "for other sizes)" if layer.name == "fc6" else " (pretrained weights need width=1.0)")
+            raise ValueError(f"{arch}: {source}: {name!r} has shape {tuple(state[name].shape)}, layer "
+                             f"{layer.name!r} needs {tuple(variable.shape)}{hint}")
         assignments.extend(values)
         used.update(name for _, name, _ in values)
     unused = sorted(k for k in state if k not in used)
@@ -257,10 +233,8 @@ def port_state_dict(model, state: dict, *, arch: str, source: str) -> WeightsRep
     headless = [k for k in unused if k in head_keys]
     unused = [k for k in unused if k not in head_keys]
     if unused:
-        raise ValueError(
-            f"{arch}: {source} has {len(unused)} tensor(s) the model does not use, e.g. {unused[:3]} "
-            "(another architecture or depth?)"
-        )
+        raise ValueError(f"{arch}: {source} has {len(unused)} tensor(s) the model does not use, e.g. {unused[:3]} "
+                         "(another architecture or depth?)")
     for variable, _, value in assignments:
         variable.assign(value.astype(variable.dtype))
     matched = sum(1 for _ in assignments)
@@ -302,18 +276,12 @@ def to_state_dict(model, *, arch: str | None = None) -> dict:
         if key is None:
             raise ValueError(f"{arch}: layer {layer.name!r} has no counterpart in the {family} state-dict layout")
         if isinstance(layer, keras.layers.BatchNormalization):
-            for variable, suffix in (
-                (layer.gamma, "weight"),
-                (layer.beta, "bias"),
-                (layer.moving_mean, "running_mean"),
-                (layer.moving_variance, "running_var"),
-            ):
+            for variable, suffix in ((layer.gamma, "weight"), (layer.beta, "bias"),
+                                     (layer.moving_mean, "running_mean"), (layer.moving_variance, "running_var")):
                 state[f"{key}.{suffix}"] = keras.ops.convert_to_numpy(variable)
             continue
         kernel = keras.ops.convert_to_numpy(layer.kernel)
-        state[f"{key}.weight"] = np.ascontiguousarray(
-            np.transpose(kernel, (3, 2, 0, 1) if kernel.ndim == 4 else (1, 0))
-        )
+        state[f"{key}.weight"] = np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1) if kernel.ndim == 4 else (1, 0)))
         if layer.bias is not None:
             state[f"{key}.bias"] = keras.ops.convert_to_numpy(layer.bias)
     return state
@@ -345,14 +313,11 @@ def imagenet_file(arch: str) -> Path:
             message names the URL and where to place the file by hand.
     """
     if arch in NO_EXACT_MATCH:
-        raise ValueError(
-            f"{arch}: no ImageNet weights match this network exactly ({NO_EXACT_MATCH[arch]}); "
-            "train it, or load a file of your own with weights=PATH"
-        )
+        raise ValueError(f"{arch}: no ImageNet weights match this network exactly ({NO_EXACT_MATCH[arch]}); "
+                         "train it, or load a file of your own with weights=PATH")
     if arch not in SOURCES:
-        raise ValueError(
-            f"{arch}: weights='imagenet' is available for {', '.join(sorted(SOURCES))}; for others pass weights=PATH"
-        )
+        raise ValueError(f"{arch}: weights='imagenet' is available for {', '.join(sorted(SOURCES))}; "
+                         "for others pass weights=PATH")
     repo = SOURCES[arch]
     target = cache_dir() / f"{repo.split('/', 1)[1]}.safetensors"
     if target.is_file():
@@ -393,10 +358,8 @@ def read_safetensors(path) -> dict:
     try:
         return load_file(os.fspath(path))
     except Exception as error:  # noqa: BLE001 (safetensors raises its own error types)
-        raise ValueError(
-            f"{os.fspath(path)}: not a readable .safetensors file ({type(error).__name__}: "
-            f"{(str(error).splitlines() or [''])[0][:160]})"
-        ) from None
+        raise ValueError(f"{os.fspath(path)}: not a readable .safetensors file ({type(error).__name__}: "
+                         f"{(str(error).splitlines() or [''])[0][:160]})") from None
 
 
 def _copy_from_model(model, path: str) -> WeightsReport:
@@ -457,9 +420,8 @@ def load_weights(model, weights, *, arch: str | None = None):
         raise TypeError(f"{model.name}: weights must be None, 'imagenet' or a file path, received {weights!r}")
     path = os.fspath(weights)
     if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"{model.name}: weights file {path!r} does not exist (only weights='imagenet' downloads anything)"
-        )
+        raise FileNotFoundError(f"{model.name}: weights file {path!r} does not exist (only weights='imagenet' "
+                                "downloads anything)")
     if path.endswith(".safetensors"):
         report = port_state_dict(model, read_safetensors(path), arch=arch, source=path)
         set_input_normalization(model, IMAGENET_MEAN, IMAGENET_STD)

@@ -18,19 +18,8 @@ from vras_keras.ops.sampling import bilinear_sample
 
 INVALID_SCORE = -1e9  # score given to suppressed positions and to padding keypoints
 
-__all__ = [
-    "INVALID_SCORE",
-    "edge_response_mask",
-    "scale_space_extrema",
-    "local_contrast",
-    "nms_keypoints",
-    "oriented_patches",
-    "patch_offsets",
-    "refine_subpixel",
-    "refine_scale_space",
-    "scale_space_keypoints",
-    "vector_to_angle",
-]
+__all__ = ["INVALID_SCORE", "edge_response_mask", "scale_space_extrema", "local_contrast", "nms_keypoints", "oriented_patches", "patch_offsets", "refine_subpixel",
+           "refine_scale_space", "scale_space_keypoints", "vector_to_angle"]
 
 
 def patch_offsets(output_size: int, support: float) -> np.ndarray:
@@ -40,9 +29,8 @@ def patch_offsets(output_size: int, support: float) -> np.ndarray:
     return np.stack([u, v], axis=-1).astype("float32")
 
 
-def oriented_patches(
-    images, keypoints, orientations=None, *, output_size: int, support: float, padding_mode: str = "zeros", scales=None
-):
+def oriented_patches(images, keypoints, orientations=None, *, output_size: int, support: float, padding_mode: str = "zeros",
+                     scales=None):
     """Square patches around keypoints, rotated by their orientations: a spatial transformer whose
     parameters (centre, angle; fixed scale) come from a detector and an orientation estimator.
 
@@ -146,9 +134,8 @@ def edge_response_mask(scores, max_ratio: float = 10.0):
     return (det > 0) & (ops.square(trace) < limit * det)
 
 
-def scale_space_extrema(
-    responses, *, threshold: float = 0.1, edge_ratio: float | None = 10.0, return_scale: bool = False
-):
+def scale_space_extrema(responses, *, threshold: float = 0.1, edge_ratio: float | None = 10.0,
+                        return_scale: bool = False):
     """Scale-space extrema of a stack of band-pass responses (SIFT's detector on any DoG-like stack).
 
     A position (x, y, s) is kept when `|responses|` there is the maximum of its 3 x 3 x 3 neighbourhood
@@ -277,7 +264,7 @@ def refine_subpixel(scores, keypoints):
 
     centre = at(0, 0)
     offsets = []
-    for lo, hi in ((at(-1, 0), at(1, 0)), (at(0, -1), at(0, 1))):
+    for (lo, hi) in ((at(-1, 0), at(1, 0)), (at(0, -1), at(0, 1))):
         curvature = lo + hi - 2.0 * centre  # < 0 at a proper maximum
         safe = ops.where(curvature < -1e-6, curvature, -1.0)
         offset = ops.where(curvature < -1e-6, 0.5 * (lo - hi) / safe, 0.0)
@@ -285,19 +272,9 @@ def refine_subpixel(scores, keypoints):
     return keypoints + ops.stack(offsets, axis=-1)
 
 
-def nms_keypoints(
-    scores,
-    max_keypoints: int,
-    *,
-    radius: int = 2,
-    border: int = 0,
-    min_score=None,
-    images=None,
-    min_contrast: float = 0.0,
-    contrast_window: int = 9,
-    subpixel: bool = False,
-    edge_ratio: float | None = None,
-):
+def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 0, min_score=None,
+                  images=None, min_contrast: float = 0.0, contrast_window: int = 9, subpixel: bool = False,
+                  edge_ratio: float | None = None):
     """Non-maximum suppression on score maps and the `max_keypoints` strongest maxima.
 
     A position is a keypoint when it is the maximum of its `(2 radius + 1)²` neighbourhood, at least
@@ -351,17 +328,8 @@ def nms_keypoints(
     return points, values, valid
 
 
-def scale_space_keypoints(
-    responses,
-    max_keypoints: int,
-    *,
-    threshold: float = 0.3,
-    border: int = 0,
-    images=None,
-    min_contrast: float = 0.0,
-    edge_ratio: float | None = 10.0,
-    refine: str | None = "3d",
-):
+def scale_space_keypoints(responses, max_keypoints: int, *, threshold: float = 0.3, border: int = 0, images=None,
+                          min_contrast: float = 0.0, edge_ratio: float | None = 10.0, refine: str | None = "3d"):
     """SIFT's keypoint selection on a stack of band-pass responses, as one differentiable-free op.
 
     Scale-space extrema (`scale_space_extrema`, with the edge test), at least `border` px from the edge and
@@ -385,16 +353,14 @@ def scale_space_keypoints(
     responses = ops.cast(ops.convert_to_tensor(responses), "float32")
     fit = refine == "3d"
     # With the 3-D fit the contrast test is on the interpolated value: keep a little below the threshold first.
-    extrema, scale_map = scale_space_extrema(
-        responses, threshold=threshold * (0.5 if fit else 1.0), edge_ratio=edge_ratio, return_scale=True
-    )
+    extrema, scale_map = scale_space_extrema(responses, threshold=threshold * (0.5 if fit else 1.0),
+                                             edge_ratio=edge_ratio, return_scale=True)
     k = int(max_keypoints)
     candidates = 2 * k if fit else k
     if responses.shape[1] is not None and responses.shape[2] is not None:
         candidates = min(candidates, max(k, responses.shape[1] * responses.shape[2]))
-    points, values, valid = nms_keypoints(
-        extrema, candidates, radius=1, border=border, images=images, min_contrast=min_contrast
-    )
+    points, values, valid = nms_keypoints(extrema, candidates, radius=1, border=border, images=images,
+                                          min_contrast=min_contrast)
     shape = ops.shape(scale_map)
     index = ops.cast(ops.round(points[..., 1]), "int32") * shape[2] + ops.cast(ops.round(points[..., 0]), "int32")
     scale = ops.take_along_axis(ops.reshape(scale_map, (shape[0], -1)), index, axis=1)
@@ -403,10 +369,8 @@ def scale_space_keypoints(
         valid = valid & (values > threshold)
         values, order = ops.top_k(ops.where(valid, values, INVALID_SCORE), k, sorted=True)
         order = ops.cast(order, "int32")
-        points = ops.stack(
-            [ops.take_along_axis(points[..., 0], order, axis=1), ops.take_along_axis(points[..., 1], order, axis=1)],
-            axis=-1,
-        )
+        points = ops.stack([ops.take_along_axis(points[..., 0], order, axis=1),
+                            ops.take_along_axis(points[..., 1], order, axis=1)], axis=-1)
         scale = ops.take_along_axis(scale, order, axis=1)
         valid = values > INVALID_SCORE / 2
     elif refine == "2d":

@@ -313,10 +313,8 @@ def check_layer(
         dtypes = input_dtypes or ["float32"] * len(shapes)
         input_data = _random_inputs(shapes, dtypes, seed)
     arrays = [np.asarray(a) for a in (input_data if isinstance(input_data, (list, tuple)) else [input_data])]
-    multi = (
-        isinstance(input_data, (list, tuple))
-        and len(input_data) > 1
-        or (input_shapes is not None and isinstance(input_shapes[0], (list, tuple)) and len(input_shapes) > 1)
+    multi = isinstance(input_data, (list, tuple)) and len(input_data) > 1 or (
+        input_shapes is not None and isinstance(input_shapes[0], (list, tuple)) and len(input_shapes) > 1
     )
     call_kwargs = call_kwargs or {}
 
@@ -351,15 +349,7 @@ def check_layer(
         probe = layer_cls(**init_kwargs)
         shapes = [(None,) + a.shape[1:] for a in arrays]
         computed = probe.compute_output_shape(shapes if multi else shapes[0])
-        computed = [
-            tuple(s)
-            for s in (
-                computed
-                if isinstance(computed, list)
-                or (isinstance(computed, tuple) and computed and isinstance(computed[0], (tuple, list)))
-                else [computed]
-            )
-        ]
+        computed = [tuple(s) for s in (computed if isinstance(computed, list) or (isinstance(computed, tuple) and computed and isinstance(computed[0], (tuple, list))) else [computed])]
         if computed != symbolic:
             raise AssertionError(f"{layer_cls.__name__}: compute_output_shape gives {computed}, expected {symbolic}")
         eager = layer_cls(**init_kwargs)(_as_model_input([tf.convert_to_tensor(a) for a in arrays]), **call_kwargs)

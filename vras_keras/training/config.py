@@ -500,12 +500,8 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
         if c.model.weights is not None:
             target = "weights" if entry.task == "classification" and "weights" in params else "backbone_weights"
             if target not in params:
-                _fail(
-                    source,
-                    "model.weights",
-                    c.model.weights,
-                    f"null: model {c.model.id!r} takes no pretrained weights or backbone",
-                )
+                _fail(source, "model.weights", c.model.weights, f"null: model {c.model.id!r} takes no pretrained "
+                      "weights or backbone")
             if target in c.model.args:
                 _fail(source, f"model.args.{target}", c.model.args[target], "null when model.weights is set")
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -517,10 +513,8 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
                         f"its builder takes: {', '.join(allowed)}"
                     )
     elif c.task is None:
-        raise ValueError(
-            f"{source}: data.task: received None; expected one of {', '.join(TASKS)} "
-            "(needed when the model registry is not consulted)"
-        )
+        raise ValueError(f"{source}: data.task: received None; expected one of {', '.join(TASKS)} "
+                         "(needed when the model registry is not consulted)")
 
 
 def _existing_path(source, key, value, base_dir: Path) -> str:

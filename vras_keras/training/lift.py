@@ -114,15 +114,12 @@ def centre_scales(detector: keras.Model, patches, *, batch_size: int = 512) -> n
     rows = np.arange(len(best))
     lo, mid, hi = magnitude[rows, inner - 1], magnitude[rows, inner], magnitude[rows, inner + 1]
     curvature = lo + hi - 2 * mid
-    offset = np.where(
-        (best == inner) & (curvature < -1e-12), 0.5 * (lo - hi) / np.where(curvature < -1e-12, curvature, -1), 0
-    )
+    offset = np.where((best == inner) & (curvature < -1e-12), 0.5 * (lo - hi) / np.where(curvature < -1e-12, curvature, -1), 0)
     return best + np.clip(offset, -0.5, 0.5)
 
 
-def keypoint_scale_factors(
-    detector: keras.Model, data: dict, *, reference_sigma: float = 2.0, scale_limits=(0.7, 1.4)
-) -> dict:
+def keypoint_scale_factors(detector: keras.Model, data: dict, *, reference_sigma: float = 2.0,
+                           scale_limits=(0.7, 1.4)) -> dict:
     """Per-quadruplet crop-support factors for training with per-keypoint scale (as
     `detect_and_describe(reference_sigma=...)` describes keypoints at inference).
 
@@ -210,24 +207,11 @@ class LiftStages:
     without training; `restore_trainable()` makes all networks trainable again.
     """
 
-    def __init__(
-        self,
-        model: keras.Model,
-        *,
-        make_optimizer=None,
-        learning_rate: float = 1e-3,
-        margin: float = 1.0,
-        hardest_in_batch: bool = True,
-        gamma: float = 1.0,
-        overlap_weight: float = 1.0,
-        pair_weight: float = 1.0,
-        dense_weight: float = 0.0,
-        rotation_jitter: float = 10.0,
-        position_jitter: float = 1.0,
-        scale_jitter: float = 0.0,
-        consistency_weight: float = 1.0,
-        jit: bool = False,
-    ):
+    def __init__(self, model: keras.Model, *, make_optimizer=None, learning_rate: float = 1e-3, margin: float = 1.0,
+                 hardest_in_batch: bool = True, gamma: float = 1.0, overlap_weight: float = 1.0,
+                 pair_weight: float = 1.0, dense_weight: float = 0.0, rotation_jitter: float = 10.0,
+                 position_jitter: float = 1.0, scale_jitter: float = 0.0, consistency_weight: float = 1.0,
+                 jit: bool = False):
         import tensorflow as tf  # custom training loop: GradientTape + tf.function (the TF backend)
 
         self.model = model
@@ -306,18 +290,10 @@ class LiftStages:
             maps = tf.split(out["score_map"], 4)
             k1, k2, _, _ = tf.split(out["keypoint"], 4)
             d1, d2, _, _ = tf.split(out["descriptor"], 4)
-            total, _ = losses.detector_loss(
-                maps,
-                (d1, d2),
-                (k1, k2),
-                batch["affine"],
-                patch_size=float(self.patch),
-                crop_size=self.crop.support,
-                gamma=self.gamma,
-                overlap_weight=self.overlap_weight,
-                pair_weight=self.pair_weight,
-                temperature=self.temperature,
-            )
+            total, _ = losses.detector_loss(maps, (d1, d2), (k1, k2), batch["affine"], patch_size=float(self.patch),
+                                            crop_size=self.crop.support, gamma=self.gamma,
+                                            overlap_weight=self.overlap_weight, pair_weight=self.pair_weight,
+                                            temperature=self.temperature)
         if self.dense_weight:
             total += self.dense_weight * losses.detector_dense_loss(maps[:2], (batch["heat1"], batch["heat2"]))
         return total
@@ -325,18 +301,14 @@ class LiftStages:
     def _extra(self, stage, k, rng):
         tf = self._tf
         if stage == "orientation" and self.consistency_weight:
-            return (
-                tf.constant(rng.uniform(-np.pi, np.pi, 2 * k), tf.float32),
-                tf.constant(np.exp(rng.uniform(-1, 1, 2 * k) * np.log1p(self.scale_jitter) / 2), tf.float32),
-            )
+            return (tf.constant(rng.uniform(-np.pi, np.pi, 2 * k), tf.float32),
+                    tf.constant(np.exp(rng.uniform(-1, 1, 2 * k) * np.log1p(self.scale_jitter) / 2), tf.float32))
         if stage != "descriptor":
             return ()
-        return (
-            tf.constant(rng.uniform(-np.pi, np.pi, k), tf.float32),
-            tf.constant(rng.uniform(-1, 1, k) * np.deg2rad(self.rotation_jitter), tf.float32),
-            tf.constant(rng.uniform(-1, 1, (k, 2)) * self.position_jitter, tf.float32),
-            tf.constant(np.exp(rng.uniform(-1, 1, k) * np.log1p(self.scale_jitter)), tf.float32),
-        )
+        return (tf.constant(rng.uniform(-np.pi, np.pi, k), tf.float32),
+                tf.constant(rng.uniform(-1, 1, k) * np.deg2rad(self.rotation_jitter), tf.float32),
+                tf.constant(rng.uniform(-1, 1, (k, 2)) * self.position_jitter, tf.float32),
+                tf.constant(np.exp(rng.uniform(-1, 1, k) * np.log1p(self.scale_jitter)), tf.float32))
 
     # ------------------------------------------------------------------------------------- steps
     def set_stage(self, stage):
@@ -357,9 +329,8 @@ class LiftStages:
         self._freeze_front_end()
 
     def trainable_variables(self, stage):
-        return {"descriptor": self.descriptor, "orientation": self.orientation, "detector": self.detector}[
-            stage
-        ].trainable_variables
+        return {"descriptor": self.descriptor, "orientation": self.orientation,
+                "detector": self.detector}[stage].trainable_variables
 
     def optimizer(self, stage):
         """The stage's optimizer, created and built on first use."""
@@ -367,8 +338,7 @@ class LiftStages:
             self.set_stage(stage)
             optimizer = self.make_optimizer(stage)
             if self.model.dtype_policy.name == "mixed_float16" and not isinstance(
-                optimizer, keras.optimizers.LossScaleOptimizer
-            ):
+                    optimizer, keras.optimizers.LossScaleOptimizer):
                 # fp16: dynamic loss scaling, as Keras' compile() does for fit (steps with inf/NaN gradients
                 # are skipped and the scale lowered)
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -383,11 +353,8 @@ class LiftStages:
         self.set_stage(stage)
         train_vars = self.trainable_variables(stage)
         optimizer = self.optimizer(stage)
-        loss_fn = {
-            "descriptor": self._descriptor_loss,
-            "orientation": self._orientation_loss,
-            "detector": self._detector_loss,
-        }[stage]
+        loss_fn = {"descriptor": self._descriptor_loss, "orientation": self._orientation_loss,
+                   "detector": self._detector_loss}[stage]
 
         @tf.function(reduce_retracing=True, jit_compile=self.jit)
         def step(batch, *args):
@@ -416,13 +383,10 @@ class LiftStages:
         of P1 crops whose nearest descriptor among the batch's rectified P2 crops is their own pair."""
         tensors = _tensors(batch)
         extra = self._extra("descriptor", len(batch["p1"]), rng)
-        out = {
-            "descriptor_loss": float(self._descriptor_loss(tensors, *extra, training=False)),
-            "orientation_loss": float(
-                self._orientation_loss(tensors, *self._extra("orientation", len(batch["p1"]), rng), training=False)
-            ),
-            "detector_loss": float(self._detector_loss(tensors, training=False)),
-        }
+        out = {"descriptor_loss": float(self._descriptor_loss(tensors, *extra, training=False)),
+               "orientation_loss": float(self._orientation_loss(tensors, *self._extra("orientation", len(batch["p1"]), rng),
+                                                                training=False)),
+               "detector_loss": float(self._detector_loss(tensors, training=False))}
         d1 = self.descriptor(_centre_crops(tensors["p1"], self.crop), training=False).numpy()
         d2 = self.descriptor(_centre_crops(tensors["p2_rectified"], self.crop), training=False).numpy()
         nearest = np.argmin(np.sum((d1[:, None] - d2[None]) ** 2, -1), axis=1)
@@ -432,9 +396,8 @@ class LiftStages:
     # ----------------------------------------------------------------------------- optimizer state
     def optimizer_state(self) -> dict:
         """`{stage/index: array}` of every created optimizer's variables (for crash-safe resume)."""
-        return {
-            f"{stage}/{i}": np.asarray(v) for stage, opt in self.optimizers.items() for i, v in enumerate(opt.variables)
-        }
+        return {f"{stage}/{i}": np.asarray(v) for stage, opt in self.optimizers.items()
+                for i, v in enumerate(opt.variables)}
 
     def load_optimizer_state(self, state: dict) -> None:
         for stage in STAGES:
@@ -442,9 +405,7 @@ class LiftStages:
             if keys:
                 variables = self.optimizer(stage).variables
                 if len(variables) != len(keys):
-                    raise ValueError(
-                        f"optimizer state of stage {stage!r} has {len(keys)} arrays, expected {len(variables)}"
-                    )
+                    raise ValueError(f"optimizer state of stage {stage!r} has {len(keys)} arrays, expected {len(variables)}")
                 for key, variable in zip(keys, variables):
                     variable.assign(state[key])
 
@@ -503,29 +464,16 @@ class LiftTrainingOptions:
     max_blur: float = 1.5
 
     def __post_init__(self):
-        for name in (
-            "margin",
-            "gamma",
-            "overlap_weight",
-            "pair_weight",
-            "dense_weight",
-            "rotation_jitter",
-            "position_jitter",
-            "scale_jitter",
-            "consistency_weight",
-            "augment",
-            "max_blur",
-        ):
+        for name in ("margin", "gamma", "overlap_weight", "pair_weight", "dense_weight", "rotation_jitter",
+                     "position_jitter", "scale_jitter", "consistency_weight", "augment", "max_blur"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"{name} must be >= 0 (a number); received {value!r}")
         if not isinstance(self.hardest_in_batch, bool):
             raise ValueError(f"hardest_in_batch must be true or false; received {self.hardest_in_batch!r}")
-        if self.reference_sigma is not None and (
-            isinstance(self.reference_sigma, bool)
-            or not isinstance(self.reference_sigma, (int, float))
-            or not self.reference_sigma > 0
-        ):
+        if self.reference_sigma is not None and (isinstance(self.reference_sigma, bool)
+                                                 or not isinstance(self.reference_sigma, (int, float))
+                                                 or not self.reference_sigma > 0):
             raise ValueError(f"reference_sigma must be a DoG sigma > 0 (px) or None; received {self.reference_sigma!r}")
         try:
             lo, hi = (float(v) for v in self.scale_limits)
@@ -549,21 +497,9 @@ class LiftTrainingOptions:
 
     def stage_kwargs(self) -> dict:
         """The `LiftStages` arguments among the options."""
-        return {
-            k: getattr(self, k)
-            for k in (
-                "margin",
-                "hardest_in_batch",
-                "gamma",
-                "overlap_weight",
-                "pair_weight",
-                "dense_weight",
-                "rotation_jitter",
-                "position_jitter",
-                "scale_jitter",
-                "consistency_weight",
-            )
-        }
+        return {k: getattr(self, k) for k in ("margin", "hardest_in_batch", "gamma", "overlap_weight", "pair_weight",
+                                              "dense_weight", "rotation_jitter", "position_jitter", "scale_jitter",
+                                              "consistency_weight")}
 
 
 # -------------------------------------------------------------------------------------- the loop
@@ -584,17 +520,8 @@ class LiftTrainer:
     `vras train` runner one slice of it. Batches, augmentation and jitter come from `rng` only.
     """
 
-    def __init__(
-        self,
-        model: keras.Model,
-        data: dict,
-        options: LiftTrainingOptions | None = None,
-        *,
-        batch_size: int = 32,
-        learning_rate: float = 1e-3,
-        make_optimizer=None,
-        jit: bool = False,
-    ):
+    def __init__(self, model: keras.Model, data: dict, options: LiftTrainingOptions | None = None, *,
+                 batch_size: int = 32, learning_rate: float = 1e-3, make_optimizer=None, jit: bool = False):
         self.options = LiftTrainingOptions() if options is None else options
         if not isinstance(self.options, LiftTrainingOptions):
             raise TypeError(f"options must be a LiftTrainingOptions; received {type(self.options).__name__}")
@@ -606,22 +533,14 @@ class LiftTrainer:
         self.arrays = {k: np.asarray(data[k]) for k in _REQUIRED + _OPTIONAL if k in data}  # uint8 stays uint8
         opts = self.options
         if opts.reference_sigma is not None:
-            self.arrays.update(
-                keypoint_scale_factors(
-                    model.get_layer("detector"),
-                    self.arrays,
-                    reference_sigma=opts.reference_sigma,
-                    scale_limits=opts.scale_limits,
-                )
-            )
-        self.stages = LiftStages(
-            model, make_optimizer=make_optimizer, learning_rate=learning_rate, jit=jit, **opts.stage_kwargs()
-        )
+            self.arrays.update(keypoint_scale_factors(model.get_layer("detector"), self.arrays,
+                                                      reference_sigma=opts.reference_sigma,
+                                                      scale_limits=opts.scale_limits))
+        self.stages = LiftStages(model, make_optimizer=make_optimizer, learning_rate=learning_rate, jit=jit,
+                                 **opts.stage_kwargs())
         # the patches each stage reads (the orientation stage's consistency term reads the rectified P2)
-        self._read_by = {
-            "descriptor": ("p1", "p2_rectified", "p3"),
-            "orientation": ("p1", "p2") + (("p2_rectified",) if opts.consistency_weight else ()),
-        }
+        self._read_by = {"descriptor": ("p1", "p2_rectified", "p3"),
+                         "orientation": ("p1", "p2") + (("p2_rectified",) if opts.consistency_weight else ())}
 
     def augmented(self, stage: str, batch: dict, rng: np.random.Generator) -> dict:
         """`batch` with every patch the stage reads augmented independently (the detector stage's targets come
@@ -649,10 +568,10 @@ class LiftTrainer:
                     break
                 if position + self.batch_size > self.n:
                     order, position = rng.permutation(self.n), 0
-                idx = order[position : position + self.batch_size]
+                idx = order[position:position + self.batch_size]
                 position += self.batch_size
                 batch = self.augmented(stage, {k: v[idx] for k, v in self.arrays.items()}, rng)
-                in_stage = step - sum(plan[: STAGES.index(stage)]) + 1
+                in_stage = step - sum(plan[:STAGES.index(stage)]) + 1
                 try:
                     loss = self.stages.step(stage, batch, rng)
                 except FloatingPointError as error:
@@ -665,21 +584,9 @@ class LiftTrainer:
         return losses_by_stage
 
 
-def train_lift(
-    model: keras.Model,
-    data: dict,
-    *,
-    descriptor_steps: int = 1000,
-    orientation_steps: int = 500,
-    detector_steps: int = 500,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    seed: int = 0,
-    options: LiftTrainingOptions | None = None,
-    log_every: int = 100,
-    log=print,
-    **option_values,
-) -> dict:
+def train_lift(model: keras.Model, data: dict, *, descriptor_steps: int = 1000, orientation_steps: int = 500,
+               detector_steps: int = 500, batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0,
+               options: LiftTrainingOptions | None = None, log_every: int = 100, log=print, **option_values) -> dict:
     """Train a `lift` model in three stages on quadruplets (`vras_keras.data.pairs.quadruplet_dataset`).
 
     Args:
@@ -723,14 +630,8 @@ def train_lift(
 
 
 # ---------------------------------------------------------------------------------------- validation
-def evaluate_views(
-    model: keras.Model,
-    pairs,
-    *,
-    max_keypoints: int = 500,
-    ratio: float | None = None,
-    detect_options: dict | None = None,
-) -> dict:
+def evaluate_views(model: keras.Model, pairs, *, max_keypoints: int = 500, ratio: float | None = None,
+                   detect_options: dict | None = None) -> dict:
     """Mean scores of `metrics.matching.evaluate_pair` over pairs of views with known homographies.
 
     Args:
@@ -744,34 +645,13 @@ def evaluate_views(
         `{"mma@1", "mma@3", "mma@5", "matches", "correct@3", "repeatability", "homography@3", ...}` averaged
         over the pairs (0 for an empty iterable).
     """
-    keys = (
-        "keypoints",
-        "repeatability",
-        "mma@1",
-        "mma@3",
-        "mma@5",
-        "matches",
-        "correct@3",
-        "homography@3",
-        "homography@5",
-        "homography@10",
-    )
+    keys = ("keypoints", "repeatability", "mma@1", "mma@3", "mma@5", "matches", "correct@3", "homography@3",
+            "homography@5", "homography@10")
     rows = []
     for pair in pairs:
         f1 = detect_and_describe(model, pair["image1"], max_keypoints=max_keypoints, **(detect_options or {}))
         f2 = detect_and_describe(model, pair["image2"], max_keypoints=max_keypoints, **(detect_options or {}))
-        rows.append(
-            evaluate_pair(
-                f1.keypoints,
-                f1.descriptors,
-                f2.keypoints,
-                f2.descriptors,
-                pair["homography"],
-                shape_a=pair["image1"].shape,
-                shape_b=pair["image2"].shape,
-                valid_a=pair.get("valid1"),
-                valid_b=pair.get("valid2"),
-                ratio=ratio,
-            )
-        )
+        rows.append(evaluate_pair(f1.keypoints, f1.descriptors, f2.keypoints, f2.descriptors, pair["homography"],
+                                  shape_a=pair["image1"].shape, shape_b=pair["image2"].shape,
+                                  valid_a=pair.get("valid1"), valid_b=pair.get("valid2"), ratio=ratio))
     return {k: float(np.mean([r[k] for r in rows])) if rows else 0.0 for k in keys}

@@ -80,19 +80,12 @@ def _options(config):
     allowed = ("stages",) + LiftTrainingOptions.fields()
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
-        raise ValueError(
-            f"{source}: task_options: unknown keys {unknown} for task 'matching'; allowed: {', '.join(allowed)}"
-        )
-    if (
-        not isinstance(stages, dict)
-        or set(stages) - set(STAGES)
-        or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in stages.values())
-        or not sum(stages.values()) > 0
-    ):
-        raise ValueError(
-            f"task_options.stages: received {stages!r}; expected a mapping of {', '.join(STAGES)} "
-            "to fractions >= 0 (not all 0)"
-        )
+        raise ValueError(f"{source}: task_options: unknown keys {unknown} for task 'matching'; allowed: {', '.join(allowed)}")
+    if (not isinstance(stages, dict) or set(stages) - set(STAGES)
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in stages.values())
+            or not sum(stages.values()) > 0):
+        raise ValueError(f"task_options.stages: received {stages!r}; expected a mapping of {', '.join(STAGES)} "
+                         "to fractions >= 0 (not all 0)")
     try:
         options = LiftTrainingOptions.from_dict(opts, what=f"{source}: task_options")
     except ValueError as error:
@@ -102,10 +95,8 @@ def _options(config):
     validation = {k: _positive_int(k, data_opts.pop(k, v)) for k, v in VALIDATION_OPTIONS.items()}
     unknown = sorted(set(data_opts) - set(PAIR_OPTIONS))
     if unknown:
-        raise ValueError(
-            f"data.options: unknown keys {unknown} for source 'pairs' (matching); allowed: "
-            f"per_pair, {', '.join(VALIDATION_OPTIONS)}, {', '.join(PAIR_OPTIONS)}"
-        )
+        raise ValueError(f"data.options: unknown keys {unknown} for source 'pairs' (matching); allowed: "
+                         f"per_pair, {', '.join(VALIDATION_OPTIONS)}, {', '.join(PAIR_OPTIONS)}")
     if "scale_range" in data_opts:
         data_opts["scale_range"] = tuple(data_opts["scale_range"])
     return stages, options, per_pair, validation, data_opts
@@ -113,24 +104,14 @@ def _options(config):
 
 def _split(field, name):
     if name not in SPLITS:
-        raise ValueError(
-            f"data.{field}: received {name!r}; expected one of {', '.join(SPLITS)} (photograph splits of "
-            "vras_keras.data.pairs)"
-        )
+        raise ValueError(f"data.{field}: received {name!r}; expected one of {', '.join(SPLITS)} (photograph splits of "
+                         "vras_keras.data.pairs)")
     return name
 
 
 def _quadruplets(split, num, per_pair, patch, image_size, seed, pair_kwargs):
-    data = quadruplet_dataset(
-        split,
-        num_pairs=max(1, math.ceil(num / per_pair)),
-        per_pair=per_pair,
-        patch_size=patch,
-        image_size=image_size,
-        seed=seed,
-        patch_dtype="uint8",
-        **pair_kwargs,
-    )
+    data = quadruplet_dataset(split, num_pairs=max(1, math.ceil(num / per_pair)), per_pair=per_pair,
+                              patch_size=patch, image_size=image_size, seed=seed, patch_dtype="uint8", **pair_kwargs)
     return {k: v[:num] for k, v in data.items()}
 
 
@@ -205,27 +186,20 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
     """Train a `lift` recipe in stages (see the module docstring); returns a `keras.callbacks.History`."""
     d = config.data
     if d.source != "pairs":
-        raise ValueError(
-            f"data.source: received {d.source!r}; expected 'pairs' for task 'matching' "
-            "(LIFT trains on quadruplets of views of photographs under known homographies)"
-        )
+        raise ValueError(f"data.source: received {d.source!r}; expected 'pairs' for task 'matching' "
+                         "(LIFT trains on quadruplets of views of photographs under known homographies)")
     if strategy.num_replicas_in_sync > 1:
-        raise ValueError(
-            f"strategy: the matching runner (LIFT's staged training) runs on one device; received "
-            f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replicas"
-        )
+        raise ValueError(f"strategy: the matching runner (LIFT's staged training) runs on one device; received "
+                         f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replicas")
     entry = models.get_entry(config.model.id)
     if entry.task != "matching":
-        raise ValueError(
-            f"model.id: received {config.model.id!r} (task {entry.task!r}); the matching runner trains lift"
-        )
+        raise ValueError(f"model.id: received {config.model.id!r} (task {entry.task!r}); the matching runner trains lift")
     stage_fractions, options, per_pair, validation, pair_kwargs = _options(config)
     train_split = _split("split", d.split)
     val_split = _split("val_split", d.val_split) if d.val_split else None
     if val_split == train_split:
-        raise ValueError(
-            f"data.val_split: {val_split!r} is the training split; validation needs other photographs (use 'val')"
-        )
+        raise ValueError(f"data.val_split: {val_split!r} is the training split; validation needs other photographs "
+                         f"(use 'val')")
     workdir = Path(config.workdir or "runs/default")
     batch = config.batch_per_replica
     model_args = resolve_model_args(config, (d.image_size, d.image_size, 3), [])
@@ -237,10 +211,8 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
     train = _quadruplets(train_split, d.num_samples, per_pair, patch, d.image_size, config.seed, pair_kwargs)
     n = len(train["p1"])
     if n < batch:
-        raise ValueError(
-            f"data: {n} training quadruplets (from data.num_samples {d.num_samples} at image_size "
-            f"{d.image_size}) make no full batch of {batch}; raise num_samples or lower batch_per_replica"
-        )
+        raise ValueError(f"data: {n} training quadruplets (from data.num_samples {d.num_samples} at image_size "
+                         f"{d.image_size}) make no full batch of {batch}; raise num_samples or lower batch_per_replica")
     val, val_views = None, []
     if val_split:
         val = _quadruplets(val_split, d.val_samples, per_pair, patch, d.image_size, config.seed + 1, pair_kwargs)
@@ -252,36 +224,16 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
     steps_per_epoch = config.steps_per_epoch or max(n // batch, 1)
     total = config.epochs * steps_per_epoch
     plan = stage_steps(total, stage_fractions)
-    trainer = LiftTrainer(
-        model,
-        train,
-        options,
-        batch_size=batch,
-        jit=config.jit,
-        make_optimizer=lambda stage: make_optimizer(config, steps_per_epoch),
-    )
+    trainer = LiftTrainer(model, train, options, batch_size=batch, jit=config.jit,
+                          make_optimizer=lambda stage: make_optimizer(config, steps_per_epoch))
     stages = trainer.stages
-    detect_options = (
-        {}
-        if options.reference_sigma is None
-        else {"reference_sigma": options.reference_sigma, "scale_limits": options.scale_limits}
-    )
+    detect_options = {} if options.reference_sigma is None else {"reference_sigma": options.reference_sigma,
+                                                                 "scale_limits": options.scale_limits}
 
-    meta = run_meta(
-        config,
-        task="matching",
-        model_args=model_args,
-        labels=[],
-        input_shape=[patch, patch, 3],
-        training={
-            "stages": dict(zip(STAGES, plan)),
-            "steps_per_epoch": steps_per_epoch,
-            "train_quadruplets": n,
-            "val_quadruplets": 0 if val is None else len(val["p1"]),
-            "val_pairs": len(val_views),
-            "options": dataclasses.asdict(options),
-        },
-    )
+    meta = run_meta(config, task="matching", model_args=model_args, labels=[], input_shape=[patch, patch, 3],
+                    training={"stages": dict(zip(STAGES, plan)), "steps_per_epoch": steps_per_epoch,
+                              "train_quadruplets": n, "val_quadruplets": 0 if val is None else len(val["p1"]),
+                              "val_pairs": len(val_views), "options": dataclasses.asdict(options)})
     meta["training"]["options"]["scale_limits"] = list(options.scale_limits)
     workdir.mkdir(parents=True, exist_ok=True)
     write_run_records(workdir, config, meta)
@@ -290,9 +242,7 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
     resumed = backup.restore(model, stages) if config.callbacks.backup else 0
     no_backup = dataclasses.replace(config.callbacks, backup=False)  # the runner keeps its own backup
     history = keras.callbacks.History()
-    standard = cb.standard_callbacks(
-        workdir, no_backup, resuming=resumed > 0, title=f"{config.model.id} on pairs matching"
-    )
+    standard = cb.standard_callbacks(workdir, no_backup, resuming=resumed > 0, title=f"{config.model.id} on pairs matching")
     # Keras's TensorBoard callback reads `model.optimizer` (LIFT has one per stage): scalars are written here.
     standard = [c for c in standard if not isinstance(c, keras.callbacks.TensorBoard)]
     if config.callbacks.tensorboard and cb._tensorboard_available():
@@ -301,12 +251,9 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
     verbose = 2 if verbose is None else verbose
     if resumed:
         print(f"vras train: resuming from {backup.directory} after epoch {resumed}", flush=True)
-    print(
-        f"vras train: {config.model.id} (matching, staged) on 1 device, batch {batch}, {steps_per_epoch} "
-        f"steps/epoch, {config.epochs} epochs = descriptor {plan[0]} + orientation {plan[1]} + detector {plan[2]} "
-        f"steps, {n} quadruplets ({data_seconds:.0f} s to make), workdir {workdir}",
-        flush=True,
-    )
+    print(f"vras train: {config.model.id} (matching, staged) on 1 device, batch {batch}, {steps_per_epoch} "
+          f"steps/epoch, {config.epochs} epochs = descriptor {plan[0]} + orientation {plan[1]} + detector {plan[2]} "
+          f"steps, {n} quadruplets ({data_seconds:.0f} s to make), workdir {workdir}", flush=True)
 
     cbs.on_train_begin()
     for epoch in range(resumed, config.epochs):
@@ -321,25 +268,17 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
             logs.update({f"val_{k}": v for k, v in parts.items()})
             logs["val_loss"] = parts["descriptor_loss"] + parts["orientation_loss"] + parts["detector_loss"]
         if val_views:
-            scores = evaluate_views(
-                model, val_views, max_keypoints=validation["val_keypoints"], detect_options=detect_options
-            )
-            logs.update(
-                val_mma1=scores["mma@1"],
-                val_mma3=scores["mma@3"],
-                val_mma5=scores["mma@5"],
-                val_repeatability=scores["repeatability"],
-                val_homography3=scores["homography@3"],
-            )
+            scores = evaluate_views(model, val_views, max_keypoints=validation["val_keypoints"],
+                                    detect_options=detect_options)
+            logs.update(val_mma1=scores["mma@1"], val_mma3=scores["mma@3"], val_mma5=scores["mma@5"],
+                        val_repeatability=scores["repeatability"], val_homography3=scores["homography@3"])
         cbs.on_epoch_end(epoch, logs)  # checkpoints and logs first: a kill before the backup re-runs the epoch
         if config.callbacks.backup:
             backup.save(model, stages, epoch + 1)
         if verbose:
-            print(
-                f"epoch {epoch + 1}/{config.epochs} ({'+'.join(per_stage)}) "
-                f"{time.perf_counter() - epoch_start:.0f}s  " + "  ".join(f"{k} {v:.4f}" for k, v in logs.items()),
-                flush=True,
-            )
+            print(f"epoch {epoch + 1}/{config.epochs} ({'+'.join(per_stage)}) "
+                  f"{time.perf_counter() - epoch_start:.0f}s  "
+                  + "  ".join(f"{k} {v:.4f}" for k, v in logs.items()), flush=True)
         if getattr(model, "stop_training", False):
             break
     cbs.on_train_end()

@@ -203,7 +203,5 @@ def pose_setup(model, config=None) -> TaskSetup:
             f"has outputs {[tuple(o.shape) for o in model.outputs]}. Give it a loss of its own "
             "(override compute_loss) or register a pose setup."
         )
-    return TaskSetup(
-        {"loss": KeypointL2Loss(), "metrics": [MeanPixelError()]},
-        map_targets=lambda y: pack_keypoint_targets(y["keypoints"], y["visibility"]),
-    )
+    return TaskSetup({"loss": KeypointL2Loss(), "metrics": [MeanPixelError()]},
+                     map_targets=lambda y: pack_keypoint_targets(y["keypoints"], y["visibility"]))

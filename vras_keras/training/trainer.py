@@ -383,21 +383,13 @@ def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose
             all_callbacks.append(cb.ProgressLine(config.epochs, config.steps_per_epoch or train_steps, global_batch))
         if resumed and is_chief:
             print(f"vras train: resuming from {workdir / 'backup'} after epoch {resumed}", flush=True)
-        print(
-            f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
-            f"[{type(strategy).__name__}], global batch {global_batch}, {train_steps if not config.steps_per_epoch else steps} "
-            f"steps/epoch, {config.epochs} epochs, precision {config.precision}{' + XLA' if config.jit else ''}, "
-            f"workdir {workdir}",
-            flush=True,
-        )
-        fit_args = {
-            "validation_data": val_ds,
-            "steps_per_epoch": config.steps_per_epoch or train_steps,
-            "validation_steps": val_steps,
-            "callbacks": all_callbacks,
-            "verbose": verbose,
-            "shuffle": False,
-        }  # the pipeline shuffles (seeded)
+        print(f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
+              f"[{type(strategy).__name__}], global batch {global_batch}, {train_steps if not config.steps_per_epoch else steps} "
+              f"steps/epoch, {config.epochs} epochs, precision {config.precision}{' + XLA' if config.jit else ''}, "
+              f"workdir {workdir}", flush=True)
+        fit_args = {"validation_data": val_ds, "steps_per_epoch": config.steps_per_epoch or train_steps,
+                        "validation_steps": val_steps, "callbacks": all_callbacks, "verbose": verbose,
+                        "shuffle": False}  # the pipeline shuffles (seeded)
         with keras_multi_worker_fixes(model, strategy):
             if config.finetune is None:
                 history = model.fit(train_ds, epochs=config.epochs, **fit_args)
@@ -423,19 +415,15 @@ def _finetune_stages(model, config, setup, strategy, steps, train_ds, fit_args):
     for i, stage in enumerate(config.finetune.stages):
         trained = set_trainable_stages(model, stage.trainable_stages, freeze_bn=config.finetune.freeze_bn)
         stage_config = dataclasses.replace(
-            config,
-            optimizer=dataclasses.replace(config.optimizer, learning_rate=stage.learning_rate),
-            schedule=dataclasses.replace(config.schedule, name="constant", warmup_epochs=0),
-        )
+            config, optimizer=dataclasses.replace(config.optimizer, learning_rate=stage.learning_rate),
+            schedule=dataclasses.replace(config.schedule, name="constant", warmup_epochs=0))
         with strategy.scope():
-            model.compile(optimizer=make_optimizer(stage_config, steps), jit_compile=config.jit, **setup.compile_args)
-        print(
-            f"vras train: fine-tune stage {i + 1}/{len(config.finetune.stages)}: epochs {start + 1}-"
-            f"{start + stage.epochs}, {len(trained)} trainable layers (last {stage.trainable_stages} backbone "
-            f"stages + head), learning rate {stage.learning_rate:g}, batch norm "
-            f"{'frozen' if config.finetune.freeze_bn else 'trained'}",
-            flush=True,
-        )
+            model.compile(optimizer=make_optimizer(stage_config, steps), jit_compile=config.jit,
+                          **setup.compile_args)
+        print(f"vras train: fine-tune stage {i + 1}/{len(config.finetune.stages)}: epochs {start + 1}-"
+              f"{start + stage.epochs}, {len(trained)} trainable layers (last {stage.trainable_stages} backbone "
+              f"stages + head), learning rate {stage.learning_rate:g}, batch norm "
+              f"{'frozen' if config.finetune.freeze_bn else 'trained'}", flush=True)
         stage_history = model.fit(train_ds, initial_epoch=start, epochs=start + stage.epochs, **fit_args)
         if history is None:
             history = stage_history
@@ -476,19 +464,9 @@ def run_meta(config: TrainConfig, *, task: str, model_args: dict, labels, input_
         "box_format": "xyxy",
         # where the data came from, so that `vras export --quantize int8 --check` and `vras evaluate` find
         # it from any working directory (paths are absolute, see training/config.py)
-        "data": {
-            "source": d.source,
-            "format": d.format,
-            "path": d.path,
-            "val": d.val,
-            "split": d.split,
-            "val_split": d.val_split,
-            "val_fraction": d.val_fraction,
-            "image_size": list(input_shape[:2]),
-            "channels": int(input_shape[-1]),
-            "options": _jsonable(dict(d.options)),
-            "seed": config.seed,
-        },
+        "data": {"source": d.source, "format": d.format, "path": d.path, "val": d.val, "split": d.split,
+                 "val_split": d.val_split, "val_fraction": d.val_fraction, "image_size": list(input_shape[:2]),
+                 "channels": int(input_shape[-1]), "options": _jsonable(dict(d.options)), "seed": config.seed},
         "checkpoints": {"best": "checkpoints/best.keras", "last": "checkpoints/last.keras"},
         "precision": config.precision,
         **extra,
@@ -503,24 +481,13 @@ def write_summary(workdir: Path, config: TrainConfig, meta: dict, history=None) 
 
     rows = EpochLog(workdir / "history.csv").read()
     if not rows and history is not None and history.history:  # no CSV log: this process's epochs
-        rows = [
-            {"epoch": e + 1, **{k: float(v[i]) for k, v in history.history.items()}}
-            for i, e in enumerate(history.epoch)
-        ]
+        rows = [{"epoch": e + 1, **{k: float(v[i]) for k, v in history.history.items()}}
+                for i, e in enumerate(history.epoch)]
     best_state = workdir / "checkpoints" / "best.json"
-    artefacts = {
-        name: str(workdir / rel)
-        for name, rel in (
-            ("best_checkpoint", "checkpoints/best.keras"),
-            ("last_checkpoint", "checkpoints/last.keras"),
-            ("history_csv", "history.csv"),
-            ("curves_png", "curves.png"),
-            ("tensorboard", "logs"),
-            ("config", "config.yaml"),
-            ("meta", "vras_meta.json"),
-        )
-        if (workdir / rel).exists()
-    }
+    artefacts = {name: str(workdir / rel) for name, rel in (
+        ("best_checkpoint", "checkpoints/best.keras"), ("last_checkpoint", "checkpoints/last.keras"),
+        ("history_csv", "history.csv"), ("curves_png", "curves.png"), ("tensorboard", "logs"),
+        ("config", "config.yaml"), ("meta", "vras_meta.json")) if (workdir / rel).exists()}
     summary = {
         "model": config.model.id,
         "task": meta["task"],

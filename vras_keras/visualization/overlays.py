@@ -57,9 +57,7 @@ def overlay_segmentation(image, class_map, *, num_classes: int | None = None, op
     if class_map.ndim != 2:
         raise ValueError(f"class_map must have shape (H, W), received {class_map.shape}")
     if class_map.shape != rgb.shape[:2]:
-        class_map = cv2.resize(
-            class_map.astype(np.int32), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST
-        )
+        class_map = cv2.resize(class_map.astype(np.int32), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
     class_map = class_map.astype(np.int64)
     n = int(num_classes if num_classes is not None else class_map.max(initial=0) + 1)
     colours = segmentation_colours(n, background) if colours is None else np.asarray(colours, np.uint8)
@@ -85,14 +83,8 @@ def legend(labels: Sequence[str], class_map=None, *, background: int | None = 0,
         if i == background or (present is not None and i not in present):
             continue
         r, g, b = (int(v) for v in colours[i % len(colours)])
-        rows.append(
-            {
-                "id": i,
-                "label": label,
-                "colour": f"#{r:02x}{g:02x}{b:02x}",
-                "fraction": None if present is None else present[i],
-            }
-        )
+        rows.append({"id": i, "label": label, "colour": f"#{r:02x}{g:02x}{b:02x}",
+                     "fraction": None if present is None else present[i]})
     return rows
 
 
@@ -133,20 +125,9 @@ def draw_caption(image, text: str, *, colour=(255, 255, 0)) -> np.ndarray:
     return canvas
 
 
-def draw_detections(
-    image,
-    boxes,
-    classes,
-    scores,
-    *,
-    labels: Sequence[str] = (),
-    score_threshold: float = 0.0,
-    box_format: str = "xyxy",
-    masks=None,
-    mask_opacity: float = 0.45,
-    scale: float = 1.0,
-    thickness: int | None = None,
-) -> np.ndarray:
+def draw_detections(image, boxes, classes, scores, *, labels: Sequence[str] = (), score_threshold: float = 0.0,
+                    box_format: str = "xyxy", masks=None, mask_opacity: float = 0.45, scale: float = 1.0,
+                    thickness: int | None = None) -> np.ndarray:
     """Boxes with "label score" captions (and instance masks) over `image`.
 
     Args:
@@ -167,9 +148,7 @@ def draw_detections(
     classes = np.asarray(classes).reshape(-1).astype(np.int64)
     scores = np.asarray(scores, np.float32).reshape(-1)
     if not (len(xyxy) == len(classes) == len(scores)):
-        raise ValueError(
-            f"boxes, classes and scores must have the same length, received {len(xyxy)}, {len(classes)}, {len(scores)}"
-        )
+        raise ValueError(f"boxes, classes and scores must have the same length, received {len(xyxy)}, {len(classes)}, {len(scores)}")
     keep = np.flatnonzero((classes >= 0) & (scores >= score_threshold))
     colours = palette(max(len(labels), int(classes.max(initial=0)) + 1, 1))
     thickness = thickness or max(1, round(min(h, w) / 200))
@@ -191,9 +170,7 @@ def draw_detections(
         colour = tuple(int(v) for v in colours[c % len(colours)])
         x1, y1, x2, y2 = (int(round(v)) for v in xyxy[j])
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-        _text_box(
-            canvas, f"{labels[c] if c < len(labels) else f'class {c}'} {scores[j]:.2f}", x1, y1, colour, font_scale
-        )
+        _text_box(canvas, f"{labels[c] if c < len(labels) else f'class {c}'} {scores[j]:.2f}", x1, y1, colour, font_scale)
     return canvas
 
 
@@ -229,9 +206,8 @@ def side_by_side(*images, gap: int = 4, height: int | None = None) -> np.ndarray
     return out
 
 
-def draw_matches(
-    image_a, keypoints_a, image_b, keypoints_b, matches, *, inliers=None, gap: int = 8, max_lines: int | None = 200
-) -> np.ndarray:
+def draw_matches(image_a, keypoints_a, image_b, keypoints_b, matches, *, inliers=None, gap: int = 8,
+                 max_lines: int | None = 200) -> np.ndarray:
     """Two images side by side (same height) with keypoints and lines between matched ones.
 
     Args:
@@ -261,7 +237,5 @@ def draw_matches(
         else:
             colour = tuple(int(v) for v in colours[k])
         p, q = pa[i], pb[j] + [offset, 0]
-        cv2.line(
-            canvas, (int(round(p[0])), int(round(p[1]))), (int(round(q[0])), int(round(q[1]))), colour, 1, cv2.LINE_AA
-        )
+        cv2.line(canvas, (int(round(p[0])), int(round(p[1]))), (int(round(q[0])), int(round(q[1]))), colour, 1, cv2.LINE_AA)
     return canvas

@@ -52,9 +52,7 @@ def draw_skeleton(
         raise ValueError(f"keypoints must have shape (K, 2) or (K, 3) (x, y[, confidence]), received shape {kp.shape}")
     vis = np.ones(kp.shape[0], np.float32) if visibility is None else np.asarray(visibility, np.float32)
     if vis.shape != (kp.shape[0],):
-        raise ValueError(
-            f"visibility must have shape ({kp.shape[0]},) for keypoints of shape {kp.shape}, received {vis.shape}"
-        )
+        raise ValueError(f"visibility must have shape ({kp.shape[0]},) for keypoints of shape {kp.shape}, received {vis.shape}")
     if kp.shape[-1] == 3:
         vis = vis * (kp[:, 2] >= confidence_threshold)
     xy, vis = validate_keypoints(kp[:, :2], vis)
@@ -74,24 +72,10 @@ def draw_skeleton(
     pts = np.clip(pts, -(1 << 24), 1 << 24)
     for (a, b), colour in zip(skeleton, colours):
         if vis[a] > 0 and vis[b] > 0:
-            cv2.line(
-                canvas,
-                tuple(map(int, pts[a])),
-                tuple(map(int, pts[b])),
-                tuple(int(c) for c in colour),
-                thickness,
-                cv2.LINE_AA,
-                _SHIFT,
-            )
+            cv2.line(canvas, tuple(map(int, pts[a])), tuple(map(int, pts[b])), tuple(int(c) for c in colour),
+                     thickness, cv2.LINE_AA, _SHIFT)
     for i in range(k):
         if vis[i] > 0:
-            cv2.circle(
-                canvas,
-                tuple(map(int, pts[i])),
-                int(radius * (1 << _SHIFT)),
-                tuple(int(c) for c in joint_colour),
-                -1,
-                cv2.LINE_AA,
-                _SHIFT,
-            )
+            cv2.circle(canvas, tuple(map(int, pts[i])), int(radius * (1 << _SHIFT)),
+                       tuple(int(c) for c in joint_colour), -1, cv2.LINE_AA, _SHIFT)
     return canvas

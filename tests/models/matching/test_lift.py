@@ -98,11 +98,7 @@ def test_detect_and_describe_and_bad_inputs():
     model = models.get("lift", **TINY)
     gray = _textured()
     features = M.detect_and_describe(model, gray, max_keypoints=10, min_score=None)
-    assert (
-        0 < len(features) <= 10
-        and features.keypoints.shape[1] == 5
-        and features.descriptors.shape == (len(features), 16)
-    )
+    assert 0 < len(features) <= 10 and features.keypoints.shape[1] == 5 and features.descriptors.shape == (len(features), 16)
     assert "converted" in features.message  # grayscale → RGB
     xy = features.keypoints[:, :2]
     assert np.all(xy >= 6) and np.all(xy <= 48 - 1 - 6)  # half a crop from the border
@@ -111,11 +107,8 @@ def test_detect_and_describe_and_bad_inputs():
     rgba = np.concatenate([np.repeat(gray[..., None], 3, -1), np.full((48, 48, 1), 255, np.uint8)], -1)  # opaque
     same = M.detect_and_describe(model, rgba, max_keypoints=10, min_score=None)
     np.testing.assert_allclose(same.keypoints, features.keypoints, atol=1e-5)
-    np.testing.assert_allclose(
-        M.detect_and_describe(model, gray / 255.0, max_keypoints=10, min_score=None).descriptors,
-        features.descriptors,
-        atol=1e-4,
-    )
+    np.testing.assert_allclose(M.detect_and_describe(model, gray / 255.0, max_keypoints=10, min_score=None).descriptors,
+                               features.descriptors, atol=1e-4)
     tiny = M.detect_and_describe(model, np.zeros((10, 10, 3), np.uint8))
     assert len(tiny) == 0 and "too small" in tiny.message and tiny.descriptors.shape == (0, 16)
     flat = M.detect_and_describe(model, np.full((40, 40, 3), 90, np.uint8), min_score=None)
@@ -251,11 +244,8 @@ def test_per_keypoint_scale_follows_the_blob_size():
     region (scale column), and the descriptors are those of `describe_keypoints` at those supports."""
     model = models.get("lift", **TINY)
     ys, xs = np.mgrid[0:64, 0:64].astype(float)
-    image = (
-        60.0
-        + 150.0 * np.exp(-((xs - 18) ** 2 + (ys - 20) ** 2) / (2 * 1.2**2))
+    image = 60.0 + 150.0 * np.exp(-((xs - 18) ** 2 + (ys - 20) ** 2) / (2 * 1.2**2)) \
         + 150.0 * np.exp(-((xs - 44) ** 2 + (ys - 42) ** 2) / (2 * 3.5**2))
-    )
     image = image.astype(np.uint8)
     fixed = M.detect_and_describe(model, image, max_keypoints=2)
     own = M.detect_and_describe(model, image, max_keypoints=2, reference_sigma=2.0, scale_limits=(0.25, 4.0))
@@ -263,9 +253,8 @@ def test_per_keypoint_scale_follows_the_blob_size():
     np.testing.assert_allclose(fixed.keypoints[:, 2], 12.0)
     small, large = sorted(own.keypoints, key=lambda k: k[0])  # the small blob is on the left
     assert large[2] > 1.5 * small[2], own.keypoints
-    _, descs = M.describe_keypoints(
-        model, np.repeat(image[..., None], 3, -1), own.keypoints[:, :2], supports=own.keypoints[:, 2]
-    )
+    _, descs = M.describe_keypoints(model, np.repeat(image[..., None], 3, -1), own.keypoints[:, :2],
+                                    supports=own.keypoints[:, 2])
     np.testing.assert_allclose(descs, own.descriptors, atol=1e-5)
     clipped = M.detect_and_describe(model, image, max_keypoints=2, reference_sigma=2.0, scale_limits=(0.9, 1.1))
     assert np.all(clipped.keypoints[:, 2] >= 0.9 * 12 - 1e-4) and np.all(clipped.keypoints[:, 2] <= 1.1 * 12 + 1e-4)
@@ -275,9 +264,7 @@ def test_grayscale_descriptor_ignores_colour():
     from vras_keras.layers.keypoints import ChannelMean
 
     x = np.random.default_rng(4).uniform(0, 255, (3, 8, 8, 3)).astype("float32")
-    check_layer(
-        ChannelMean, {}, input_data=x, expected_output_shape=(3, 8, 8, 1), expected_output=x.mean(-1, keepdims=True)
-    )
+    check_layer(ChannelMean, {}, input_data=x, expected_output_shape=(3, 8, 8, 1), expected_output=x.mean(-1, keepdims=True))
     np.testing.assert_allclose(np.asarray(ChannelMean()(x)), x.mean(-1, keepdims=True), rtol=1e-5)
     model = models.get("lift", **TINY, grayscale=True)
     gray = np.repeat(x.mean(-1, keepdims=True), 3, -1)
@@ -286,14 +273,12 @@ def test_grayscale_descriptor_ignores_colour():
         np.testing.assert_allclose(np.asarray(net(x)), np.asarray(net(gray)), atol=1e-4)
     assert models.get("lift", **TINY).get_layer("descriptor").get_layer("desc_gray")  # the default
     colour = models.get("lift", **TINY, grayscale=False)
-    assert not np.allclose(
-        np.asarray(colour.get_layer("descriptor")(x)), np.asarray(colour.get_layer("descriptor")(gray)), atol=1e-4
-    )
+    assert not np.allclose(np.asarray(colour.get_layer("descriptor")(x)), np.asarray(colour.get_layer("descriptor")(gray)), atol=1e-4)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "lift.keras")
         model.save(path)
         loaded = keras.saving.load_model(path)
     patches = np.random.default_rng(5).uniform(0, 255, (2, 24, 24, 3)).astype("float32")
-    np.testing.assert_allclose(
-        np.asarray(loaded(patches)["descriptor"]), np.asarray(model(patches)["descriptor"]), atol=1e-5
-    )
+    np.testing.assert_allclose(np.asarray(loaded(patches)["descriptor"]), np.asarray(model(patches)["descriptor"]), atol=1e-5)
+
+

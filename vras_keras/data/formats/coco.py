@@ -115,16 +115,12 @@ def write(directory, task: str, records, *, class_names, joint_names=None, skele
 
 def find_annotation_file(directory) -> str:
     directory = os.fspath(directory)
-    candidates = sorted(
-        glob.glob(os.path.join(directory, "*.json")) + glob.glob(os.path.join(directory, "annotations", "*.json"))
-    )
+    candidates = sorted(glob.glob(os.path.join(directory, "*.json")) + glob.glob(os.path.join(directory, "annotations", "*.json")))
     if os.path.join(directory, ANNOTATION_FILE) in candidates:
         return os.path.join(directory, ANNOTATION_FILE)
     if len(candidates) != 1:
-        raise ValueError(
-            f"{directory}: expected one COCO annotation file (*.json or annotations/*.json), "
-            f"found {len(candidates)}: {candidates}; pass annotation_file="
-        )
+        raise ValueError(f"{directory}: expected one COCO annotation file (*.json or annotations/*.json), "
+                         f"found {len(candidates)}: {candidates}; pass annotation_file=")
     return candidates[0]
 
 
@@ -135,40 +131,25 @@ def _decode_segmentation(seg, h, w, ann_file, where):
         if size is None or "counts" not in seg:
             raise DataFormatError(ann_file, f"{where}.segmentation", "RLE needs 'size' and 'counts'")
         if [int(v) for v in size] != [h, w]:
-            raise DataFormatError(
-                ann_file, f"{where}.segmentation", f"mask size {list(size)} (HxW) does not match the image, {[h, w]}"
-            )
-        rle = (
-            mask_util.frPyObjects(seg, h, w)
-            if isinstance(seg["counts"], list)
-            else {
-                "size": size,
-                "counts": seg["counts"].encode("ascii") if isinstance(seg["counts"], str) else seg["counts"],
-            }
-        )
+            raise DataFormatError(ann_file, f"{where}.segmentation",
+                                  f"mask size {list(size)} (HxW) does not match the image, {[h, w]}")
+        rle = mask_util.frPyObjects(seg, h, w) if isinstance(seg["counts"], list) else \
+            {"size": size, "counts": seg["counts"].encode("ascii") if isinstance(seg["counts"], str) else seg["counts"]}
         return mask_util.decode(rle).astype(np.uint8)
     if isinstance(seg, list):
         if not seg:
             return np.zeros((h, w), np.uint8)
         for k, polygon in enumerate(seg):
-            if not (
-                isinstance(polygon, list)
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in polygon)
-            ):
-                raise DataFormatError(
-                    ann_file, f"{where}.segmentation[{k}]", "expected a polygon [x1, y1, x2, y2, ...] of finite numbers"
-                )
+            if not (isinstance(polygon, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                      and np.isfinite(v) for v in polygon)):
+                raise DataFormatError(ann_file, f"{where}.segmentation[{k}]",
+                                      "expected a polygon [x1, y1, x2, y2, ...] of finite numbers")
             if len(polygon) < 6 or len(polygon) % 2:
-                raise DataFormatError(
-                    ann_file,
-                    f"{where}.segmentation[{k}]",
-                    f"{len(polygon)} values; a polygon needs at least 3 (x, y) points (6 numbers)",
-                )
+                raise DataFormatError(ann_file, f"{where}.segmentation[{k}]",
+                                      f"{len(polygon)} values; a polygon needs at least 3 (x, y) points (6 numbers)")
         rles = mask_util.frPyObjects(seg, h, w)
         return mask_util.decode(mask_util.merge(rles)).astype(np.uint8)
-    raise DataFormatError(
-        ann_file, f"{where}.segmentation", f"expected RLE (dict) or polygons (list), got {type(seg).__name__}"
-    )
+    raise DataFormatError(ann_file, f"{where}.segmentation", f"expected RLE (dict) or polygons (list), got {type(seg).__name__}")
 
 
 def _load_json(path):
@@ -180,9 +161,8 @@ def _load_json(path):
     except UnicodeDecodeError as error:
         raise DataFormatError(path, "json", f"not UTF-8 text: {error}") from None
     except RecursionError:
-        raise DataFormatError(
-            path, "json", "nested too deeply; expected a COCO object with images, annotations, categories"
-        ) from None
+        raise DataFormatError(path, "json", "nested too deeply; expected a COCO object with images, annotations, "
+                                            "categories") from None
     if not isinstance(data, dict):
         raise DataFormatError(path, "json", f"expected an object at the top level, got {type(data).__name__}")
     for key in ("images", "annotations", "categories"):
@@ -199,9 +179,8 @@ def _check_categories(categories, ann_file) -> None:
             raise DataFormatError(ann_file, f"categories[{i}]", f"expected an object, got {type(c).__name__}")
         cid = c.get("id")
         if isinstance(cid, bool) or not isinstance(cid, int):
-            raise DataFormatError(
-                ann_file, f"categories[{i}].id", "missing" if cid is None else f"expected an integer, got {cid!r}"
-            )
+            raise DataFormatError(ann_file, f"categories[{i}].id",
+                                  "missing" if cid is None else f"expected an integer, got {cid!r}")
         if cid in seen:
             raise DataFormatError(ann_file, f"categories[{i}].id", f"duplicate id {cid} (also categories[{seen[cid]}])")
         seen[cid] = i
@@ -216,14 +195,11 @@ def _duplicate_image_ids(images, ann_file) -> dict:
     for j, img in enumerate(images):
         iid = img.get("id") if isinstance(img, dict) else None
         if isinstance(iid, bool) or not isinstance(iid, int):
-            bad[j] = DataFormatError(
-                ann_file, f"images[{j}].id", "missing" if iid is None else f"expected an integer, got {iid!r}"
-            )
+            bad[j] = DataFormatError(ann_file, f"images[{j}].id", "missing" if iid is None else
+                                     f"expected an integer, got {iid!r}")
         elif iid in first:
             k = first[iid]
-            message = (
-                f"duplicate image id {iid!r} (images[{k}] and images[{j}]): their annotations cannot be told apart"
-            )
+            message = f"duplicate image id {iid!r} (images[{k}] and images[{j}]): their annotations cannot be told apart"
             bad[k] = DataFormatError(ann_file, f"images[{k}].id", message)
             bad[j] = DataFormatError(ann_file, f"images[{j}].id", message)
         else:
@@ -240,26 +216,14 @@ def _image_path(images_dir, file_name, ann_file, where, allow_outside_paths):
     if not allow_outside_paths:
         root = os.path.realpath(images_dir)
         if os.path.isabs(file_name) or os.path.commonpath([root, os.path.realpath(path)]) != root:
-            raise DataFormatError(
-                ann_file,
-                where,
-                f"{file_name!r} lies outside the images folder {images_dir}; "
-                "expected a path relative to it (pass allow_outside_paths=True, or "
-                "data.options.allow_outside_paths: true, to read it anyway)",
-            )
+            raise DataFormatError(ann_file, where, f"{file_name!r} lies outside the images folder {images_dir}; "
+                                  "expected a path relative to it (pass allow_outside_paths=True, or "
+                                  "data.options.allow_outside_paths: true, to read it anyway)")
     return path
 
 
-def read(
-    directory,
-    *,
-    task: str,
-    skip_bad: bool = False,
-    annotation_file=None,
-    images_dir=None,
-    class_names=None,
-    allow_outside_paths: bool = False,
-) -> Records:
+def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, images_dir=None,
+         class_names=None, allow_outside_paths: bool = False) -> Records:
     """Read a COCO dataset folder into records of `task` (segmentation, detection or pose).
 
     Args:
@@ -292,20 +256,15 @@ def read(
         joint_names = tuple(with_kp[0]["keypoints"])
     out_names = joint_names if task == "pose" else ("background", *names) if task == "segmentation" else names
     if class_names is not None and task == "pose" and tuple(class_names) != out_names:
-        raise DataFormatError(
-            ann_file, "categories.keypoints", f"joint names {out_names} differ from class_names {tuple(class_names)}"
-        )
+        raise DataFormatError(ann_file, "categories.keypoints",
+                              f"joint names {out_names} differ from class_names {tuple(class_names)}")
     if class_names is not None and task != "pose" and tuple(class_names) != out_names:
         # e.g. a validation file numbering its categories differently: match the categories by name
         wanted = tuple(class_names)[1:] if task == "segmentation" else tuple(class_names)
         unknown = [n for n in names if n not in wanted]
         if unknown:
-            raise DataFormatError(
-                ann_file,
-                "categories",
-                f"categories {unknown} are not among the classes "
-                f"{wanted} (the training split's); the splits must name the same classes",
-            )
+            raise DataFormatError(ann_file, "categories", f"categories {unknown} are not among the classes "
+                                  f"{wanted} (the training split's); the splits must name the same classes")
         cat_index = {c["id"]: wanted.index(c.get("name", str(c["id"]))) for c in categories}
         out_names = tuple(class_names)
 
@@ -329,9 +288,8 @@ def read(
         by_image.setdefault(ann["image_id"], []).append((i, ann))
 
     samples = []
-    order = sorted(
-        range(len(data["images"])), key=lambda k: (0, data["images"][k]["id"], k) if k not in bad_images else (1, 0, k)
-    )
+    order = sorted(range(len(data["images"])), key=lambda k: (0, data["images"][k]["id"], k)
+                   if k not in bad_images else (1, 0, k))
     for j in order:
         img = data["images"][j]
         try:
@@ -346,9 +304,8 @@ def read(
                 if field in img and (isinstance(img[field], bool) or not isinstance(img[field], (int, float))):
                     raise DataFormatError(ann_file, f"images[{j}].{field}", f"expected a number, got {img[field]!r}")
                 if field in img and int(img[field]) != expected:
-                    raise DataFormatError(
-                        ann_file, f"images[{j}].{field}", f"{img[field]} but the file {path} is {w}x{h} (WxH)"
-                    )
+                    raise DataFormatError(ann_file, f"images[{j}].{field}",
+                                          f"{img[field]} but the file {path} is {w}x{h} (WxH)")
             anns = by_image.get(img.get("id"), [])
             record = _record(task, image, anns, cat_index, ann_file, joint_names)
             if record is None:
@@ -375,12 +332,8 @@ def _check_keypoints(kp, width, height, ann_file, field, joint_names, tolerance:
         if v not in (0, 1, 2):
             raise DataFormatError(ann_file, field, f"joint {j} ({name}): visibility {v:g}; expected 0, 1 or 2")
         if v == 2 and not (-tolerance <= x <= width + tolerance and -tolerance <= y <= height + tolerance):
-            raise DataFormatError(
-                ann_file,
-                field,
-                f"joint {j} ({name}) at ({x:g}, {y:g}) is visible (v=2) "
-                f"but lies outside the {width}x{height} (WxH) image",
-            )
+            raise DataFormatError(ann_file, field, f"joint {j} ({name}) at ({x:g}, {y:g}) is visible (v=2) "
+                                                   f"but lies outside the {width}x{height} (WxH) image")
     return kp
 
 
@@ -392,18 +345,12 @@ def _record(task, image, anns, cat_index, ann_file, joint_names):
         where = f"annotations[{i}]"
         cat = ann.get("category_id")
         if isinstance(cat, bool) or not isinstance(cat, int) or cat not in cat_index:
-            raise DataFormatError(
-                ann_file, f"{where}.category_id", f"unknown category id {cat!r}; known: {sorted(cat_index)}"
-            )
+            raise DataFormatError(ann_file, f"{where}.category_id", f"unknown category id {cat!r}; "
+                                  f"known: {sorted(cat_index)}")
         bbox = ann.get("bbox")
-        if not (
-            isinstance(bbox, list)
-            and len(bbox) == 4
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)
-        ):
-            raise DataFormatError(
-                ann_file, f"{where}.bbox", f"expected [x, y, width, height] (4 numbers), got {bbox!r}"
-            )
+        if not (isinstance(bbox, list) and len(bbox) == 4
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+            raise DataFormatError(ann_file, f"{where}.bbox", f"expected [x, y, width, height] (4 numbers), got {bbox!r}")
         x, y, bw, bh = (float(v) for v in bbox)
         box = [x, y, x + bw, y + bh]
         check_box(ann_file, f"{where}.bbox", box, w, h)
@@ -413,9 +360,8 @@ def _record(task, image, anns, cat_index, ann_file, joint_names):
             if pose is None and ann.get("keypoints"):
                 kp = ann["keypoints"]
                 if len(kp) != 3 * len(joint_names):
-                    raise DataFormatError(
-                        ann_file, f"{where}.keypoints", f"{len(kp)} values; expected 3 x {len(joint_names)} joints"
-                    )
+                    raise DataFormatError(ann_file, f"{where}.keypoints",
+                                          f"{len(kp)} values; expected 3 x {len(joint_names)} joints")
                 kp = _check_keypoints(kp, w, h, ann_file, f"{where}.keypoints", joint_names)
                 pose = {"keypoints": kp[:, :2].astype(np.float32), "visibility": (kp[:, 2] == 2).astype(np.float32)}
             continue
@@ -428,12 +374,8 @@ def _record(task, image, anns, cat_index, ann_file, joint_names):
     if task == "pose":
         return None if pose is None else {"image": image, **pose}
     if task == "detection":
-        return {
-            "image": image,
-            "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
-            "classes": np.asarray(classes, np.int32),
-            "masks": np.asarray(masks, np.uint8).reshape(-1, h, w),
-        }
+        return {"image": image, "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+                "classes": np.asarray(classes, np.int32), "masks": np.asarray(masks, np.uint8).reshape(-1, h, w)}
     semantic = np.zeros((h, w), np.int32)
     for cls, mask in zip(classes, masks):
         semantic[mask > 0] = cls + 1

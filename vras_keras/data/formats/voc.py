@@ -164,18 +164,14 @@ def read(directory, *, task: str, skip_bad: bool = False, class_names=None) -> R
                 for field, expected in (("width", w), ("height", h)):
                     value = _number(root, f"size/{field}", xml_path, f"size/{field}")
                     if int(value) != expected:
-                        raise DataFormatError(
-                            xml_path, f"size/{field}", f"{int(value)} but {image_path} is {w}x{h} (WxH)"
-                        )
+                        raise DataFormatError(xml_path, f"size/{field}", f"{int(value)} but {image_path} is {w}x{h} (WxH)")
             boxes, classes = [], []
             for k, obj in enumerate(root.findall("object")):
                 name = _text(obj, "name", xml_path, f"object[{k}]/name")
                 if name not in index:
                     raise DataFormatError(xml_path, f"object[{k}]/name", f"unknown class {name!r}; known: {names}")
-                coords = [
-                    _number(obj, f"bndbox/{t}", xml_path, f"object[{k}]/bndbox/{t}")
-                    for t in ("xmin", "ymin", "xmax", "ymax")
-                ]
+                coords = [_number(obj, f"bndbox/{t}", xml_path, f"object[{k}]/bndbox/{t}")
+                          for t in ("xmin", "ymin", "xmax", "ymax")]
                 box = [coords[0] - 1, coords[1] - 1, coords[2], coords[3]]
                 check_box(xml_path, f"object[{k}]/bndbox", box, w, h)
                 boxes.append(box)
@@ -183,22 +179,12 @@ def read(directory, *, task: str, skip_bad: bool = False, class_names=None) -> R
             obj_path = os.path.join(directory, "SegmentationObject", f"{stem}.png")
             if os.path.isfile(obj_path):
                 instances = read_index_png(obj_path, "SegmentationObject", (h, w))
-                masks = (
-                    np.stack([(instances == k + 1) for k in range(len(boxes))]).astype(np.uint8)
-                    if boxes
+                masks = np.stack([(instances == k + 1) for k in range(len(boxes))]).astype(np.uint8) if boxes \
                     else np.zeros((0, h, w), np.uint8)
-                )
             else:
                 masks = np.zeros((len(boxes), h, w), np.uint8)
-            samples.append(
-                {
-                    "image": image,
-                    "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
-                    "classes": np.asarray(classes, np.int32),
-                    "masks": masks,
-                    "file": image_path,
-                }
-            )
+            samples.append({"image": image, "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+                            "classes": np.asarray(classes, np.int32), "masks": masks, "file": image_path})
         except DataFormatError as error:
             policy.bad(error)
     policy.report(directory)

@@ -143,40 +143,20 @@ def _imagenet_resnet(registry_id, stage_blocks, block, **defaults):
 resnet18 = _imagenet_resnet("resnet18", (2, 2, 2, 2), "basic", doc="ResNet-18 (basic blocks), 11.7 M parameters.")
 resnet34 = _imagenet_resnet("resnet34", (3, 4, 6, 3), "basic", doc="ResNet-34 (basic blocks), 21.8 M parameters.")
 resnet50 = _imagenet_resnet("resnet50", (3, 4, 6, 3), "bottleneck", doc="ResNet-50 (bottleneck, v1.5), 25.6 M parameters.")
-resnet101 = _imagenet_resnet(
-    "resnet101", (3, 4, 23, 3), "bottleneck", doc="ResNet-101 (bottleneck), 44.5 M parameters."
-)
-resnet152 = _imagenet_resnet(
-    "resnet152", (3, 8, 36, 3), "bottleneck", doc="ResNet-152 (bottleneck), 60.2 M parameters."
-)
+resnet101 = _imagenet_resnet("resnet101", (3, 4, 23, 3), "bottleneck", doc="ResNet-101 (bottleneck), 44.5 M parameters.")
+resnet152 = _imagenet_resnet("resnet152", (3, 8, 36, 3), "bottleneck", doc="ResNet-152 (bottleneck), 60.2 M parameters.")
 se_resnet50 = _imagenet_resnet(
-    "se_resnet50",
-    (3, 4, 6, 3),
-    "bottleneck",
-    se_ratio=16,
-    doc="SE-ResNet-50 (r = 16, SE FCs with biases), 28.1 M parameters.",
+    "se_resnet50", (3, 4, 6, 3), "bottleneck", se_ratio=16, doc="SE-ResNet-50 (r = 16, SE FCs with biases), 28.1 M parameters."
 )
 wide_resnet50_2 = _imagenet_resnet(
-    "wide_resnet50_2",
-    (3, 4, 6, 3),
-    "bottleneck",
-    base_width=128,
+    "wide_resnet50_2", (3, 4, 6, 3), "bottleneck", base_width=128,
     doc="Wide ResNet-50-2 (bottleneck 3×3 convs twice as wide), 68.9 M parameters.",
 )
 
 
 @register("resnet_cifar", task="classification")
-def resnet_cifar(
-    *,
-    depth=20,
-    input_shape=(32, 32, 3),
-    num_classes=10,
-    include_top=True,
-    weights=None,
-    se_ratio=None,
-    skip=True,
-    width=1.0,
-):
+def resnet_cifar(*, depth=20, input_shape=(32, 32, 3), num_classes=10, include_top=True, weights=None,
+                 se_ratio=None, skip=True, width=1.0):
     """CIFAR ResNet-20/32/44/56/110: 3×3 stem, three stages of 16/32/64 channels, option-A shortcuts.
 
     Args:
@@ -195,35 +175,16 @@ def resnet_cifar(
     pyramid = {}
     for stage, planes in enumerate((16, 32, 64)):
         for i in range(n):
-            x = residual_block(
-                x,
-                planes,
-                block="basic",
-                strides=2 if (stage > 0 and i == 0) else 1,
-                width=width,
-                se_ratio=se_ratio,
-                skip=skip,
-                shortcut="zero_pad",
-                name=f"stage{stage + 1}_block{i + 1}",
-            )
+            x = residual_block(x, planes, block="basic", strides=2 if (stage > 0 and i == 0) else 1, width=width,
+                               se_ratio=se_ratio, skip=skip, shortcut="zero_pad", name=f"stage{stage + 1}_block{i + 1}")
         pyramid[f"C{stage}"] = x
     outputs = classifier_head(x, num_classes) if include_top else x
     return finalize(inputs, outputs, name=name, include_top=include_top, pyramid=pyramid, weights=weights)
 
 
 @register("wide_resnet", task="classification")
-def wide_resnet(
-    *,
-    depth=28,
-    widen_factor=10,
-    input_shape=(32, 32, 3),
-    num_classes=10,
-    include_top=True,
-    weights=None,
-    dropout_rate=0.0,
-    skip=True,
-    width=1.0,
-):
+def wide_resnet(*, depth=28, widen_factor=10, input_shape=(32, 32, 3), num_classes=10, include_top=True,
+                weights=None, dropout_rate=0.0, skip=True, width=1.0):
     """Wide ResNet WRN-depth-k for CIFAR: pre-activation basic blocks of 16k, 32k, 64k channels.
 
     Args:
@@ -243,9 +204,8 @@ def wide_resnet(
         raise ValueError(f"wide_resnet: widen_factor must be > 0, received {widen_factor!r}")
     n = (depth - 4) // 6
     inputs, x = image_input(input_shape)
-    x = keras.layers.Conv2D(
-        scaled(16, width), 3, padding="same", use_bias=False, kernel_initializer="he_normal", name="conv1_conv"
-    )(x)
+    x = keras.layers.Conv2D(scaled(16, width), 3, padding="same", use_bias=False, kernel_initializer="he_normal",
+                            name="conv1_conv")(x)
     pyramid = {}
     for stage, planes in enumerate((16, 32, 64)):
         filters = scaled(planes * widen_factor, width)
@@ -253,31 +213,17 @@ def wide_resnet(
             strides = 2 if (stage > 0 and i == 0) else 1
             block = f"stage{stage + 1}_block{i + 1}"
             pre = norm_act(x, f"{block}_preact")
-            y = keras.layers.Conv2D(
-                filters,
-                3,
-                strides=strides,
-                padding="same",
-                use_bias=False,
-                kernel_initializer="he_normal",
-                name=f"{block}_conv1_conv",
-            )(pre)
+            y = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
+                                    kernel_initializer="he_normal", name=f"{block}_conv1_conv")(pre)
             y = norm_act(y, f"{block}_conv1")
-            y = keras.layers.Conv2D(
-                filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal", name=f"{block}_conv2_conv"
-            )(y)
+            y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
+                                    name=f"{block}_conv2_conv")(y)
             if skip:
                 shortcut = x
                 if strides != 1 or x.shape[-1] != filters:
                     # The projection sees the pre-activated input, as in the paper's code.
-                    shortcut = keras.layers.Conv2D(
-                        filters,
-                        1,
-                        strides=strides,
-                        use_bias=False,
-                        kernel_initializer="he_normal",
-                        name=f"{block}_shortcut_conv",
-                    )(pre)
+                    shortcut = keras.layers.Conv2D(filters, 1, strides=strides, use_bias=False,
+                                                   kernel_initializer="he_normal", name=f"{block}_shortcut_conv")(pre)
                 y = keras.layers.Add(name=f"{block}_add")([shortcut, y])
             x = y
         pyramid[f"C{stage}"] = x

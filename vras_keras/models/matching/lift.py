@@ -201,18 +201,9 @@ def _check_sizes(patch_size, crop_size, descriptor_size, descriptor_dim, width, 
 
 
 @register("lift", task="matching")
-def lift(
-    *,
-    patch_size: int = 64,
-    crop_size: float = 32.0,
-    descriptor_size: int = 32,
-    descriptor_dim: int = 128,
-    width: float = 1.0,
-    temperature: float = 1.0,
-    grayscale: bool = True,
-    weights=None,
-    name: str = "lift",
-) -> keras.Model:
+def lift(*, patch_size: int = 64, crop_size: float = 32.0, descriptor_size: int = 32, descriptor_dim: int = 128,
+         width: float = 1.0, temperature: float = 1.0, grayscale: bool = True, weights=None,
+         name: str = "lift") -> keras.Model:
     """LIFT patch pipeline: detector → soft-argmax → crop → orientation → rotated crop → descriptor.
 
     Reference: Yi et al., LIFT: Learned Invariant Feature Transform, ECCV 2016 (arXiv:1603.09114). The
@@ -242,22 +233,19 @@ def lift(
     _check_sizes(patch_size, crop_size, descriptor_size, descriptor_dim, width, temperature)
     detector = lift_detector(width=width)
     orientation = lift_orientation(input_size=descriptor_size, width=width, grayscale=bool(grayscale))
-    descriptor = lift_descriptor(
-        input_size=descriptor_size, descriptor_dim=descriptor_dim, width=width, grayscale=bool(grayscale)
-    )
+    descriptor = lift_descriptor(input_size=descriptor_size, descriptor_dim=descriptor_dim, width=width,
+                                 grayscale=bool(grayscale))
     inputs = keras.Input((patch_size, patch_size, 3), name="image")
     score_map = detector(inputs)
     # keypoints and angles stay float32 under a mixed-precision policy (pixel coordinates, the losses)
     keypoint = SoftArgmax2D(temperature=float(temperature), name="keypoint_soft_argmax", dtype="float32")(
-        score_map
-    )  # (N, 1, 2)
+        score_map)  # (N, 1, 2)
     upright = OrientedPatches(descriptor_size, float(crop_size), flatten=True, name="crop")([inputs, keypoint])
     vector = orientation(upright)
     vector_k = keras.layers.Reshape((1, 2), name="orientation_vector")(vector)
     angle = OrientationAngle(name="angle", dtype="float32")(vector)
     rotated = OrientedPatches(descriptor_size, float(crop_size), flatten=True, name="crop_rotate")(
-        [inputs, keypoint, vector_k]
-    )
+        [inputs, keypoint, vector_k])
     desc = descriptor(rotated)
     xy = keras.layers.Reshape((2,), name="keypoint", dtype="float32")(keypoint)
     outputs = {"score_map": score_map, "keypoint": xy, "angle": angle, "descriptor": desc}
@@ -289,16 +277,10 @@ class Features:
 
 def _parts(model: keras.Model):
     try:
-        return (
-            model.get_layer("detector"),
-            model.get_layer("orientation"),
-            model.get_layer("descriptor"),
-            model.get_layer("crop"),
-        )
+        return (model.get_layer("detector"), model.get_layer("orientation"), model.get_layer("descriptor"),
+                model.get_layer("crop"))
     except ValueError as error:
-        raise ValueError(
-            f"model {getattr(model, 'name', model)!r} is not a LIFT model (built by `lift`): {error}"
-        ) from error
+        raise ValueError(f"model {getattr(model, 'name', model)!r} is not a LIFT model (built by `lift`): {error}") from error
 
 
 def _border(support: float) -> int:
@@ -323,13 +305,12 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
     size, support = crop.output_size, crop.support
     factors = None if supports is None else np.asarray(supports, np.float32).reshape(-1) / support
     for start in range(0, len(xy), batch_size):
-        chunk = xy[start : start + batch_size][None]
-        scales = None if factors is None else factors[start : start + batch_size][None]
+        chunk = xy[start:start + batch_size][None]
+        scales = None if factors is None else factors[start:start + batch_size][None]
         upright = oriented_patches(image, chunk, output_size=size, support=support, scales=scales)[0]
         vector = orientation(upright, training=False)
-        rotated = oriented_patches(
-            image, chunk, keras.ops.expand_dims(vector, 0), output_size=size, support=support, scales=scales
-        )[0]
+        rotated = oriented_patches(image, chunk, keras.ops.expand_dims(vector, 0), output_size=size, support=support,
+                                   scales=scales)[0]
         angles.append(keras.ops.convert_to_numpy(vector_to_angle(vector)))
         descs.append(keras.ops.convert_to_numpy(descriptor(rotated, training=False)))
     dim = descriptor.output_shape[-1]
@@ -338,22 +319,11 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
     return np.concatenate(angles).astype(np.float32), np.concatenate(descs).astype(np.float32)
 
 
-def detect_and_describe(
-    model: keras.Model,
-    image,
-    *,
-    max_keypoints: int = 500,
-    nms_radius: int = 3,
-    min_contrast: float = 4.0,
-    min_score: float | None = 0.0,
-    subpixel: bool = True,
-    edge_ratio: float | None = None,
-    selection: str = "scale_space",
-    scale_space_threshold: float = 0.3,
-    refine_3d: bool = True,
-    reference_sigma: float | None = None,
-    scale_limits=(0.5, 2.0),
-) -> Features:
+def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, nms_radius: int = 3,
+                        min_contrast: float = 4.0, min_score: float | None = 0.0, subpixel: bool = True,
+                        edge_ratio: float | None = None, selection: str = "scale_space",
+                        scale_space_threshold: float = 0.3, refine_3d: bool = True,
+                        reference_sigma: float | None = None, scale_limits=(0.5, 2.0)) -> Features:
     """Keypoints and descriptors of one image with a LIFT model.
 
     The detector runs over the whole image. With `selection="score"` keypoints are the local maxima of its
@@ -417,35 +387,19 @@ def detect_and_describe(
         return Features(np.zeros((0, 5), np.float32), np.zeros((0, dim), np.float32), "; ".join(notes + [reason]))
 
     if min(h, w) <= 2 * border:
-        return empty(
-            f"image of {h}x{w} px is too small for LIFT: keypoints need {border} px of margin for their "
-            f"{crop.support:g}-px crop, so images must be larger than {2 * border}x{2 * border}"
-        )
+        return empty(f"image of {h}x{w} px is too small for LIFT: keypoints need {border} px of margin for their "
+                     f"{crop.support:g}-px crop, so images must be larger than {2 * border}x{2 * border}")
     image_f = rgb.astype(np.float32)[None]
     k = int(min(max_keypoints, h * w))
     if selection == "score":
         scores = detector(image_f, training=False)
-        points, values, valid = nms_keypoints(
-            scores,
-            k,
-            radius=nms_radius,
-            border=border,
-            images=image_f,
-            min_contrast=min_contrast,
-            min_score=min_score,
-            subpixel=subpixel,
-            edge_ratio=edge_ratio,
-        )
+        points, values, valid = nms_keypoints(scores, k, radius=nms_radius, border=border, images=image_f,
+                                              min_contrast=min_contrast, min_score=min_score, subpixel=subpixel,
+                                              edge_ratio=edge_ratio)
     else:
         points, values, valid, scale_index = scale_space_keypoints(
-            scale_space_responses(detector, image_f),
-            k,
-            threshold=scale_space_threshold,
-            border=border,
-            images=image_f,
-            min_contrast=min_contrast,
-            **scale_space_options,
-        )
+            scale_space_responses(detector, image_f), k, threshold=scale_space_threshold, border=border,
+            images=image_f, min_contrast=min_contrast, **scale_space_options)
     valid = keras.ops.convert_to_numpy(valid)[0]
     points = keras.ops.convert_to_numpy(points)[0][valid]
     values = keras.ops.convert_to_numpy(values)[0][valid]
@@ -455,31 +409,19 @@ def detect_and_describe(
         scale_index = keras.ops.convert_to_numpy(scale_index)[0][valid]
         supports = (crop.support * np.clip(dog_scale(scale_index) / reference_sigma, lo, hi)).astype(np.float32)
     if len(points) == 0:
-        return empty(
-            f"no keypoints: the image has no region with local contrast >= {min_contrast:g} gray levels "
-            "(textureless) or no detector maximum above min_score"
-        )
+        return empty(f"no keypoints: the image has no region with local contrast >= {min_contrast:g} gray levels "
+                     "(textureless) or no detector maximum above min_score")
     angles, descs = describe_keypoints(model, rgb, points, supports=None if reference_sigma is None else supports)
     scale = supports[:, None]
     keypoints = np.concatenate([points, scale, angles[:, None], values[:, None]], axis=1).astype(np.float32)
     return Features(keypoints, descs, "; ".join(notes))
 
 
-def lift_inference_model(
-    model: keras.Model,
-    *,
-    image_size=(256, 256),
-    max_keypoints: int = 500,
-    nms_radius: int = 3,
-    min_contrast: float = 4.0,
-    min_score: float | None = 0.0,
-    subpixel: bool = True,
-    edge_ratio: float | None = None,
-    selection: str = "scale_space",
-    scale_space_threshold: float = 0.3,
-    refine_3d: bool = True,
-    name: str = "lift_inference",
-) -> keras.Model:
+def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypoints: int = 500,
+                         nms_radius: int = 3, min_contrast: float = 4.0, min_score: float | None = 0.0,
+                         subpixel: bool = True, edge_ratio: float | None = None, selection: str = "scale_space",
+                         scale_space_threshold: float = 0.3, refine_3d: bool = True,
+                         name: str = "lift_inference") -> keras.Model:
     """The whole-image LIFT pipeline as one exportable model (shares the weights of `model`).
 
     Input `"image"` `(N, H, W, 3)` float32 0..255. Outputs (K = `max_keypoints`, padding flagged by
@@ -501,25 +443,13 @@ def lift_inference_model(
     inputs = keras.Input((h, w, 3), name="image")
     if selection == "score":
         scores = detector(inputs)
-        points, values, valid = KeypointNMS(
-            max_keypoints,
-            radius=nms_radius,
-            border=border,
-            min_contrast=min_contrast,
-            min_score=min_score,
-            subpixel=subpixel,
-            edge_ratio=edge_ratio,
-            name="nms",
-        )([scores, inputs])
+        points, values, valid = KeypointNMS(max_keypoints, radius=nms_radius, border=border, min_contrast=min_contrast,
+                                            min_score=min_score, subpixel=subpixel, edge_ratio=edge_ratio,
+                                            name="nms")([scores, inputs])
     else:
         points, values, valid, _ = ScaleSpaceKeypoints(
-            max_keypoints,
-            threshold=scale_space_threshold,
-            border=border,
-            min_contrast=min_contrast,
-            name="scale_space",
-            **scale_space_options,
-        )([detector_front_end(detector)(inputs), inputs])
+            max_keypoints, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
+            name="scale_space", **scale_space_options)([detector_front_end(detector)(inputs), inputs])
     upright = OrientedPatches(size, support, name="crop")([inputs, points])  # (N, K, S, S, 3)
     # keypoints folded into the batch (one call for all K): TimeDistributed unrolls a static K into K calls,
     # a graph of 500 sub-networks that took minutes to trace and export
@@ -527,12 +457,6 @@ def lift_inference_model(
     rotated = OrientedPatches(size, support, name="crop_rotate")([inputs, points, vectors_k])
     descs = RoIWise(descriptor, name="descriptors")(rotated)  # (N, K, D)
     angles = OrientationAngle(name="angles")(vectors_k)
-    outputs = {
-        "keypoints": points,
-        "scores": values,
-        "valid": valid,
-        "orientations": vectors_k,
-        "angles": angles,
-        "descriptors": descs,
-    }
+    outputs = {"keypoints": points, "scores": values, "valid": valid, "orientations": vectors_k, "angles": angles,
+               "descriptors": descs}
     return keras.Model(inputs, outputs, name=name)
