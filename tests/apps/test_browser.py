@@ -46,7 +46,9 @@ def demo_server(demo_run, tmp_path):
     import shutil
 
     savedmodels, runs = tmp_path / "savedmodels", tmp_path / "runs"
-    shutil.copytree(demo_run["savedmodels"], savedmodels, ignore=lambda d, names: [n for n in names if n == "demo_pose"])
+    shutil.copytree(
+        demo_run["savedmodels"], savedmodels, ignore=lambda d, names: [n for n in names if n == "demo_pose"]
+    )
     shutil.copytree(demo_run["runs"], runs, ignore=lambda d, names: [n for n in names if n == "pose"])
     (runs / "status.json").unlink()
     port = free_port()

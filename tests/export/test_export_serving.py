@@ -19,7 +19,10 @@ from vras_keras.export.serving import ServingClient, ServingError, model_path, p
 def test_predict_body_row_and_columnar_forms():
     x = np.arange(4, dtype=np.float32).reshape(2, 2)
     assert predict_body(x) == {"instances": [[0.0, 1.0], [2.0, 3.0]]}
-    assert predict_body(x, signature_name="s", form="inputs") == {"signature_name": "s", "inputs": [[0.0, 1.0], [2.0, 3.0]]}
+    assert predict_body(x, signature_name="s", form="inputs") == {
+        "signature_name": "s",
+        "inputs": [[0.0, 1.0], [2.0, 3.0]],
+    }
     named = {"a": x, "b": np.array([5, 6])}
     assert predict_body(named) == {"instances": [{"a": [0.0, 1.0], "b": 5}, {"a": [2.0, 3.0], "b": 6}]}
     assert predict_body(named, form="inputs") == {"inputs": {"a": [[0.0, 1.0], [2.0, 3.0]], "b": [5, 6]}}

@@ -18,7 +18,9 @@ from vras_keras import models
 from vras_keras.testing import check_model
 
 # Models of the package (tests may register their own ids, e.g. tests/fixtures/training.py; those are not ours).
-PACKAGE_MODELS = sorted(n for n in models.list_models() if models.get_entry(n).builder.__module__.startswith("vras_keras."))
+PACKAGE_MODELS = sorted(
+    n for n in models.list_models() if models.get_entry(n).builder.__module__.startswith("vras_keras.")
+)
 
 DETECTION_TINY = {"input_shape": (64, 64, 3), "num_classes": 3, "width": 0.125}
 RCNN_TINY = {**DETECTION_TINY, "backbone": "resnet18", "anchor_sizes": [[8], [16], [32], [48], [64]],

@@ -10,7 +10,11 @@ def test_feature_extractor_from_registry_id():
     f = feature_extractor("resnet18", input_shape=(64, 64, 3), width=0.125)
     out = f(np.zeros((2, 64, 64, 3), "float32"))
     assert sorted(out) == ["C3", "C4", "C5"]
-    assert {k: tuple(v.shape) for k, v in out.items()} == {"C3": (2, 8, 8, 16), "C4": (2, 4, 4, 32), "C5": (2, 2, 2, 64)}
+    assert {k: tuple(v.shape) for k, v in out.items()} == {
+        "C3": (2, 8, 8, 16),
+        "C4": (2, 4, 4, 32),
+        "C5": (2, 2, 2, 64),
+    }
     # shares weights with its backbone
     assert len(f.trainable_weights) == len(f.backbone.trainable_weights)
 

@@ -37,7 +37,9 @@ def _png_header_only(width, height):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _jpeg_bytes():
@@ -170,7 +172,9 @@ def test_bad_annotations_are_skipped_under_skip_bad_not_crashing_it(tmp_path):
 
 
 def test_duplicate_image_ids_are_not_merged_under_skip_bad(tmp_path):
-    folder = _coco_dir(tmp_path, lambda d: (_set(["images", 1, "id"], 1)(d), _set(["annotations", 1, "image_id"], 1)(d)))
+    folder = _coco_dir(
+        tmp_path, lambda d: (_set(["images", 1, "id"], 1)(d), _set(["annotations", 1, "image_id"], 1)(d))
+    )
     with pytest.warns(UserWarning, match="skipped 2 bad sample"):
         records = coco.read(folder, task="detection", skip_bad=True)
     assert records.samples == []  # before: one sample with both images' boxes

@@ -88,7 +88,9 @@ def test_vras_predict_refuses_a_file_writing_export_and_writes_nothing(good_expo
     write_image(str(image), np.zeros((32, 32, 3), np.uint8))
     assert main(["predict", path, str(image)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "refusing to load" in err and "WriteFile" in err and "--allow-unsafe-ops" in err
+    assert (
+        len(err.splitlines()) == 1 and "refusing to load" in err and "WriteFile" in err and "--allow-unsafe-ops" in err
+    )
     assert not target.exists()
     assert main(["evaluate", path, "--num-samples", "2"]) == 2
     assert "refusing to load" in capsys.readouterr().err

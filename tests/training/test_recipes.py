@@ -35,10 +35,22 @@ def _brief(path, tmp_path):
     """The recipe shrunk to seconds: few samples, one epoch, 2 steps."""
     staged = {"finetune.stages": [{"epochs": 1, "trainable_stages": 2, "learning_rate": 0.001}]} \
         if "finetune" in yaml.safe_load(path.read_text()) else {}
-    return load_config(path, {**staged, "epochs": 1, "steps_per_epoch": 2, "validation_steps": 1, "batch_per_replica": 4,
-                              "data.num_samples": 8, "data.val_samples": 4, "data.shuffle_buffer": 8,
-                              "callbacks.tensorboard": False, "schedule.warmup_epochs": 0,
-                              "workdir": str(tmp_path / path.stem)})
+    return load_config(
+        path,
+        {
+            **staged,
+            "epochs": 1,
+            "steps_per_epoch": 2,
+            "validation_steps": 1,
+            "batch_per_replica": 4,
+            "data.num_samples": 8,
+            "data.val_samples": 4,
+            "data.shuffle_buffer": 8,
+            "callbacks.tensorboard": False,
+            "schedule.warmup_epochs": 0,
+            "workdir": str(tmp_path / path.stem),
+        },
+    )
 
 
 @pytest.mark.parametrize(

@@ -384,7 +384,9 @@ def viewpoint_pair(name: str, *, size=(240, 320), tilt: float = 0.0, roll: float
     view2, inside2 = warp_image(source, homography @ m1, (height, width))
     image1 = photometric(view1, photometric_rng, photometric_strength)
     image2 = photometric(view2, photometric_rng, photometric_strength)
-    valid1 = inside1 & inside(apply_homography(homography, pixel_grid(height, width)), view2.shape).reshape(height, width)
+    valid1 = inside1 & inside(apply_homography(homography, pixel_grid(height, width)), view2.shape).reshape(
+        height, width
+    )
     valid2 = inside2 & inside(apply_homography(np.linalg.inv(homography), pixel_grid(height, width)),
                               view1.shape).reshape(height, width)
     return {"image1": image1, "image2": image2, "homography": homography, "valid1": valid1, "valid2": valid2,
@@ -438,7 +440,9 @@ def _heatmaps(points: np.ndarray, centres: np.ndarray, patch_size: int, sigma: f
     return out
 
 
-def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, min_separation: float | None = None) -> dict:
+def sample_quadruplets(
+    pair: dict, *, num: int, patch_size: int, seed: int = 0, min_separation: float | None = None
+) -> dict:
     """LIFT training quadruplets from one pair (see the module docstring).
 
     Args:

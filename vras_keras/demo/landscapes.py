@@ -65,7 +65,9 @@ def check_landscape_npz(source, name: str = "upload", max_bytes: int | None = No
         with zipfile.ZipFile(opened) as archive:
             members = archive.infolist()
             if not members:
-                raise ValueError(f"{name}: the .npz archive is empty (expected the arrays {', '.join(LANDSCAPE_ARRAYS)})")
+                raise ValueError(
+                    f"{name}: the .npz archive is empty (expected the arrays {', '.join(LANDSCAPE_ARRAYS)})"
+                )
             total = 0
             for info in members:
                 stem = info.filename[:-4] if info.filename.endswith(".npy") else None

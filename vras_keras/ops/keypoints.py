@@ -18,8 +18,19 @@ from vras_keras.ops.sampling import bilinear_sample
 
 INVALID_SCORE = -1e9  # score given to suppressed positions and to padding keypoints
 
-__all__ = ["INVALID_SCORE", "edge_response_mask", "scale_space_extrema", "local_contrast", "nms_keypoints", "oriented_patches", "patch_offsets", "refine_subpixel",
-           "refine_scale_space", "scale_space_keypoints", "vector_to_angle"]
+__all__ = [
+    "INVALID_SCORE",
+    "edge_response_mask",
+    "scale_space_extrema",
+    "local_contrast",
+    "nms_keypoints",
+    "oriented_patches",
+    "patch_offsets",
+    "refine_subpixel",
+    "refine_scale_space",
+    "scale_space_keypoints",
+    "vector_to_angle",
+]
 
 
 def patch_offsets(output_size: int, support: float) -> np.ndarray:
@@ -29,8 +40,9 @@ def patch_offsets(output_size: int, support: float) -> np.ndarray:
     return np.stack([u, v], axis=-1).astype("float32")
 
 
-def oriented_patches(images, keypoints, orientations=None, *, output_size: int, support: float, padding_mode: str = "zeros",
-                     scales=None):
+def oriented_patches(
+    images, keypoints, orientations=None, *, output_size: int, support: float, padding_mode: str = "zeros", scales=None
+):
     """Square patches around keypoints, rotated by their orientations: a spatial transformer whose
     parameters (centre, angle; fixed scale) come from a detector and an orientation estimator.
 

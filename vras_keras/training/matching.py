@@ -80,7 +80,9 @@ def _options(config):
     allowed = ("stages",) + LiftTrainingOptions.fields()
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
-        raise ValueError(f"{source}: task_options: unknown keys {unknown} for task 'matching'; allowed: {', '.join(allowed)}")
+        raise ValueError(
+            f"{source}: task_options: unknown keys {unknown} for task 'matching'; allowed: {', '.join(allowed)}"
+        )
     if (not isinstance(stages, dict) or set(stages) - set(STAGES)
             or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in stages.values())
             or not sum(stages.values()) > 0):
@@ -193,7 +195,9 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
                          f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replicas")
     entry = models.get_entry(config.model.id)
     if entry.task != "matching":
-        raise ValueError(f"model.id: received {config.model.id!r} (task {entry.task!r}); the matching runner trains lift")
+        raise ValueError(
+            f"model.id: received {config.model.id!r} (task {entry.task!r}); the matching runner trains lift"
+        )
     stage_fractions, options, per_pair, validation, pair_kwargs = _options(config)
     train_split = _split("split", d.split)
     val_split = _split("val_split", d.val_split) if d.val_split else None
@@ -242,7 +246,9 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
     resumed = backup.restore(model, stages) if config.callbacks.backup else 0
     no_backup = dataclasses.replace(config.callbacks, backup=False)  # the runner keeps its own backup
     history = keras.callbacks.History()
-    standard = cb.standard_callbacks(workdir, no_backup, resuming=resumed > 0, title=f"{config.model.id} on pairs matching")
+    standard = cb.standard_callbacks(
+        workdir, no_backup, resuming=resumed > 0, title=f"{config.model.id} on pairs matching"
+    )
     # Keras's TensorBoard callback reads `model.optimizer` (LIFT has one per stage): scalars are written here.
     standard = [c for c in standard if not isinstance(c, keras.callbacks.TensorBoard)]
     if config.callbacks.tensorboard and cb._tensorboard_available():

@@ -195,7 +195,9 @@ def pose_setup(model, config=None) -> TaskSetup:
         args.pop("optimizer", None)  # the recipe's optimizer is used
         if config is not None and config.loss_weights:
             args["loss_weights"] = {**(args.get("loss_weights") or {}), **config.loss_weights}
-        return TaskSetup(args, map_targets=lambda y: pose_family.training_targets(model, y["keypoints"], y["visibility"]))
+        return TaskSetup(
+            args, map_targets=lambda y: pose_family.training_targets(model, y["keypoints"], y["visibility"])
+        )
     shape = model.outputs[0].shape
     if len(model.outputs) != 1 or len(shape) != 3 or shape[-1] not in (2, 3):
         raise ValueError(

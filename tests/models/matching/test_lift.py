@@ -98,7 +98,11 @@ def test_detect_and_describe_and_bad_inputs():
     model = models.get("lift", **TINY)
     gray = _textured()
     features = M.detect_and_describe(model, gray, max_keypoints=10, min_score=None)
-    assert 0 < len(features) <= 10 and features.keypoints.shape[1] == 5 and features.descriptors.shape == (len(features), 16)
+    assert (
+        0 < len(features) <= 10
+        and features.keypoints.shape[1] == 5
+        and features.descriptors.shape == (len(features), 16)
+    )
     assert "converted" in features.message  # grayscale → RGB
     xy = features.keypoints[:, :2]
     assert np.all(xy >= 6) and np.all(xy <= 48 - 1 - 6)  # half a crop from the border
@@ -264,7 +268,9 @@ def test_grayscale_descriptor_ignores_colour():
     from vras_keras.layers.keypoints import ChannelMean
 
     x = np.random.default_rng(4).uniform(0, 255, (3, 8, 8, 3)).astype("float32")
-    check_layer(ChannelMean, {}, input_data=x, expected_output_shape=(3, 8, 8, 1), expected_output=x.mean(-1, keepdims=True))
+    check_layer(
+        ChannelMean, {}, input_data=x, expected_output_shape=(3, 8, 8, 1), expected_output=x.mean(-1, keepdims=True)
+    )
     np.testing.assert_allclose(np.asarray(ChannelMean()(x)), x.mean(-1, keepdims=True), rtol=1e-5)
     model = models.get("lift", **TINY, grayscale=True)
     gray = np.repeat(x.mean(-1, keepdims=True), 3, -1)
@@ -273,12 +279,14 @@ def test_grayscale_descriptor_ignores_colour():
         np.testing.assert_allclose(np.asarray(net(x)), np.asarray(net(gray)), atol=1e-4)
     assert models.get("lift", **TINY).get_layer("descriptor").get_layer("desc_gray")  # the default
     colour = models.get("lift", **TINY, grayscale=False)
-    assert not np.allclose(np.asarray(colour.get_layer("descriptor")(x)), np.asarray(colour.get_layer("descriptor")(gray)), atol=1e-4)
+    assert not np.allclose(
+        np.asarray(colour.get_layer("descriptor")(x)), np.asarray(colour.get_layer("descriptor")(gray)), atol=1e-4
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "lift.keras")
         model.save(path)
         loaded = keras.saving.load_model(path)
     patches = np.random.default_rng(5).uniform(0, 255, (2, 24, 24, 3)).astype("float32")
-    np.testing.assert_allclose(np.asarray(loaded(patches)["descriptor"]), np.asarray(model(patches)["descriptor"]), atol=1e-5)
-
-
+    np.testing.assert_allclose(
+        np.asarray(loaded(patches)["descriptor"]), np.asarray(model(patches)["descriptor"]), atol=1e-5
+    )

@@ -22,7 +22,9 @@ def _images(shape, n=2):
 
 
 def test_stn_classifier():
-    build = lambda: _random_head(models.get("stn_classifier", input_shape=(24, 24, 1), num_classes=3, width=0.25))
+    def build():
+        return _random_head(models.get("stn_classifier", input_shape=(24, 24, 1), num_classes=3, width=0.25))
+
     check_model(build, _images((24, 24, 1)), expected_output_shapes=(None, 3))
 
 
@@ -40,9 +42,13 @@ def test_cnn_classifier_is_the_same_cnn_without_stn():
 
 
 def test_stn3d_classifier():
-    build = lambda: _random_head(
-        models.get("stn3d_classifier", input_shape=(8, 12, 12, 1), num_classes=3, width=0.25, transform="similarity")
-    )
+    def build():
+        return _random_head(
+            models.get(
+                "stn3d_classifier", input_shape=(8, 12, 12, 1), num_classes=3, width=0.25, transform="similarity"
+            )
+        )
+
     check_model(build, _images((8, 12, 12, 1)), expected_output_shapes=(None, 3), run_mixed_precision=False)
 
 

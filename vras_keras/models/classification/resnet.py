@@ -142,11 +142,21 @@ def _imagenet_resnet(registry_id, stage_blocks, block, **defaults):
 
 resnet18 = _imagenet_resnet("resnet18", (2, 2, 2, 2), "basic", doc="ResNet-18 (basic blocks), 11.7 M parameters.")
 resnet34 = _imagenet_resnet("resnet34", (3, 4, 6, 3), "basic", doc="ResNet-34 (basic blocks), 21.8 M parameters.")
-resnet50 = _imagenet_resnet("resnet50", (3, 4, 6, 3), "bottleneck", doc="ResNet-50 (bottleneck, v1.5), 25.6 M parameters.")
-resnet101 = _imagenet_resnet("resnet101", (3, 4, 23, 3), "bottleneck", doc="ResNet-101 (bottleneck), 44.5 M parameters.")
-resnet152 = _imagenet_resnet("resnet152", (3, 8, 36, 3), "bottleneck", doc="ResNet-152 (bottleneck), 60.2 M parameters.")
+resnet50 = _imagenet_resnet(
+    "resnet50", (3, 4, 6, 3), "bottleneck", doc="ResNet-50 (bottleneck, v1.5), 25.6 M parameters."
+)
+resnet101 = _imagenet_resnet(
+    "resnet101", (3, 4, 23, 3), "bottleneck", doc="ResNet-101 (bottleneck), 44.5 M parameters."
+)
+resnet152 = _imagenet_resnet(
+    "resnet152", (3, 8, 36, 3), "bottleneck", doc="ResNet-152 (bottleneck), 60.2 M parameters."
+)
 se_resnet50 = _imagenet_resnet(
-    "se_resnet50", (3, 4, 6, 3), "bottleneck", se_ratio=16, doc="SE-ResNet-50 (r = 16, SE FCs with biases), 28.1 M parameters."
+    "se_resnet50",
+    (3, 4, 6, 3),
+    "bottleneck",
+    se_ratio=16,
+    doc="SE-ResNet-50 (r = 16, SE FCs with biases), 28.1 M parameters.",
 )
 wide_resnet50_2 = _imagenet_resnet(
     "wide_resnet50_2", (3, 4, 6, 3), "bottleneck", base_width=128,

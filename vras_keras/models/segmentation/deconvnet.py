@@ -50,8 +50,9 @@ def deconvnet(*, backbone="vgg16", input_shape=(224, 224, 3), num_classes=21, wi
                             multiple=32)
     builder_kwargs = {"batch_norm": True} if isinstance(backbone, str) else {}
     levels = tuple(f"C{b}" for b in range(1, 6))
-    inputs, pyramid = backbone_features(backbone, levels, input_shape=input_shape, width=width, weights=backbone_weights,
-                                        name=name, **builder_kwargs)
+    inputs, pyramid = backbone_features(
+        backbone, levels, input_shape=input_shape, width=width, weights=backbone_weights, name=name, **builder_kwargs
+    )
     switches = {}
     for b in range(1, 6):
         pre_pool = pyramid[f"C{b}"]._keras_history.operation.input  # the input of VGG's block{b}_pool
