@@ -29,6 +29,7 @@ from typing import Sequence
 
 import keras
 import numpy as np
+from tqdm import tqdm
 
 
 @dataclasses.dataclass
@@ -121,7 +122,6 @@ def _scan(model, data, loss, directions, coords, *, batch_size, progress):
     losses, accs = np.empty(len(coords)), np.empty(len(coords))
     iterator = coords
     if progress:
-        from tqdm import tqdm
 
         iterator = tqdm(coords, desc="loss landscape", unit="pt")
     try:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import io
 import json
 import math
@@ -97,7 +98,6 @@ class ArchitectureSummary:
         for r in self.rows:
             if r.name == name:
                 return r
-        import difflib
 
         close = difflib.get_close_matches(name, [r.name for r in self.rows], n=5)
         raise ValueError(f"no layer {name!r} in {self.model_name!r}" + (f"; did you mean {close}?" if close else ""))

@@ -263,7 +263,7 @@ def _samples(generator, task: str, indices, max_objects: int):
 
 def _synthetic_dataset(task, *, split, num_samples, image_size, seed, shuffle=False, cache=False, workers=None,
                        **kwargs):
-    from vras_keras.data import workers as pools
+    from vras_keras.data import workers as pools  # workers imports this module: no cycle
 
     gen = generator(task, image_size=image_size, seed=seed, split=split, **kwargs)
     workers = pools.default_workers(num_samples, workers)
@@ -308,7 +308,7 @@ def read_records(task: str, source, *, format=None, split="train", skip_bad=Fals
 
 
 def _read_folder(task, source, *, format=None, skip_bad=False, **kwargs) -> Records:
-    from vras_keras.data import formats
+    from vras_keras.data import formats  # formats imports this module: no cycle
 
     format = format or detect_format(source)
     if format not in FORMATS:
@@ -392,8 +392,8 @@ def infer_channels(samples) -> int:
 
 def _records_dataset(task, samples, *, image_size, channels, max_objects=None, shuffle=False, seed=0,
                      cache=False):
-    from vras_keras.data import images
-    from vras_keras.data.formats._common import DataFormatError
+    from vras_keras.data import images  # sub-modules on first use (data/__init__)
+    from vras_keras.data.formats._common import DataFormatError  # as above
 
     if image_size is not None:
         h, w = shapes._hw(image_size)

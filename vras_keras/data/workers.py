@@ -20,6 +20,7 @@ import concurrent.futures
 import multiprocessing
 import multiprocessing.context
 import os
+import signal
 import threading
 import time
 from multiprocessing import popen_spawn_posix, spawn
@@ -93,7 +94,6 @@ _LAUNCH_LOCK = threading.Lock()
 def _init_worker(parent_pid: int) -> None:
     """In each worker: leave Ctrl-C to the parent (which stops the pool), and exit when the parent is gone
     (killed with SIGKILL it cannot stop the pool, and the workers would wait for tasks forever)."""
-    import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 

@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-landscape", action="store_true")
     args = parser.parse_args(argv)
-    from vras_keras.demo import recipes
+    from vras_keras.demo import recipes  # Keras: argument errors come before it
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     outcomes = recipes.prepare(args.savedmodels, config_dir=args.configs, runs_dir=args.runs, tasks=tasks,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -124,7 +125,6 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120.0) ->
 
 def check_port_free(port: int, address: str = "127.0.0.1") -> None:
     """Raise ValueError when `port` is taken (another demo would answer the health check in our place)."""
-    import socket
 
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

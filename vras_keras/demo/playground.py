@@ -27,7 +27,7 @@ def spatial_transform(image, theta, output_size=None, *, padding_mode: str = "ze
     """`image` (H, W, C) uint8 resampled through `theta` (1, 2, 3) with the STN's sampler; uint8 out.
 
     `output_size` (H, W) defaults to the image's size."""
-    from vras_keras.ops.sampling import affine_grid, grid_sample
+    from vras_keras.ops.sampling import affine_grid, grid_sample  # Keras: the demo page imports without it
 
     image = np.asarray(image)
     h, w = output_size or image.shape[:2]

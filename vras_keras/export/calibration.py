@@ -19,6 +19,8 @@ import os
 
 import numpy as np
 
+from vras_keras.data import datasets
+
 # task -> the `datasets.load` task whose images fit it
 DATA_TASK = {
     "classification": "classification",
@@ -31,7 +33,6 @@ DATA_TASK = {
 
 
 def _path_images(task, data, *, split, num_samples, input_size, channels, seed):
-    from vras_keras.data import datasets
 
     root = data.get("path")
     if not root or not os.path.exists(root):
@@ -60,8 +61,8 @@ def _path_images(task, data, *, split, num_samples, input_size, channels, seed):
 
 
 def _generated_images(task, data, *, split, num_samples, input_size, channels, seed):
-    from vras_keras.training.config import DataConfig
-    from vras_keras.training.data import load_source
+    from vras_keras.training.config import DataConfig  # pulls TensorFlow: this module imports without it
+    from vras_keras.training.data import load_source  # pulls TensorFlow (see above)
 
     fields = {k: v for k, v in data.items() if k in DataConfig.__dataclass_fields__}
     cfg = DataConfig(**{**fields, "image_size": int(input_size[0]), "path": None, "val": None, "channels": None})
@@ -77,7 +78,6 @@ def task_images(task: str, *, split: str, num_samples: int, input_size, channels
         data: a run's recorded `data` section (see the module docstring); None: synthetic images.
         source: a dataset folder (same as `data={"source": "path", "path": source}`) or "shapes".
     """
-    from vras_keras.data import datasets
 
     if task not in DATA_TASK:
         raise ValueError(f"unknown task {task!r}; known: {sorted(DATA_TASK)}")

@@ -25,19 +25,27 @@ matching        mma@1, mma@3, mma@5, repeatability, correct@3 (mean per pair), m
 
 from __future__ import annotations
 
+import glob
 import os
 
 import numpy as np
 
+from vras_keras.data import datasets
+from vras_keras.data.images import IMAGE_EXTENSIONS, read_image
+from vras_keras.export import sources
 from vras_keras.export.loading import Predictor, load_export
 from vras_keras.export.meta import META_FILENAME, ExportMeta
+from vras_keras.export.parity import keras_outputs
+from vras_keras.metrics.detection import evaluate_detections
+from vras_keras.metrics.matching import THRESHOLDS, evaluate_pair
+from vras_keras.metrics.segmentation import confusion_matrix, iou_from_confusion
+from vras_keras.models import load_model
 
 TASK_DATA = {"classification": "classification", "stn": "classification", "segmentation": "segmentation",
              "detection": "detection", "pose": "pose"}
 
 
 def _keras_predictor(model, meta: ExportMeta, path: str) -> Predictor:
-    from vras_keras.export.parity import keras_outputs
 
     return Predictor(path, meta, "keras", lambda images: keras_outputs(model, meta, images))
 
@@ -46,7 +54,6 @@ def load_evaluator(path: str, *, backend: str | None = None, quantize: str = "no
                    checkpoint: str = "best", allow_unsafe_ops: bool = False) -> Predictor:
     """A `Predictor` for a run folder, a `.keras` file beside a run's `vras_meta.json`, or an export
     (`savedmodels/NAME`, `savedmodels/NAME/VERSION`, a `.tflite` file: the forms `vras predict` takes)."""
-    from vras_keras.export import sources
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"model {path} does not exist")
@@ -59,7 +66,6 @@ def load_evaluator(path: str, *, backend: str | None = None, quantize: str = "no
         if not os.path.exists(meta_path):
             raise FileNotFoundError(f"{path} has no {META_FILENAME} in its run folder {run_dir}: pass the run "
                                     "folder or an export (its labels and input size come from there)")
-        from vras_keras.models import load_model
 
         meta = ExportMeta.load(meta_path)
         return _keras_predictor(load_model(path, compile=False), meta, path)
@@ -71,7 +77,6 @@ def load_evaluator(path: str, *, backend: str | None = None, quantize: str = "no
 
 
 def _dataset(meta: ExportMeta, data: str, split: str, num_samples: int | None, batch_size: int, seed: int):
-    from vras_keras.data import datasets
 
     task = TASK_DATA.get(meta.task)
     if task is None:
@@ -115,7 +120,6 @@ def classification_metrics(probabilities, labels, names) -> dict:
 
 
 def segmentation_metrics(class_maps, masks, names) -> dict:
-    from vras_keras.metrics.segmentation import confusion_matrix, iou_from_confusion
 
     cm = confusion_matrix(np.asarray(masks), np.asarray(class_maps), len(names))
     iou = iou_from_confusion(cm)
@@ -138,9 +142,7 @@ def pose_metrics(predicted, keypoints, visibility, image_size) -> dict:
 def homography_pairs(folder: str):
     """`[(image_a, image_b, H (3, 3))]` of an Oxford / HPatches folder (or a folder of such sequences):
     every `H_1_k` text file (3 rows of 3 numbers) maps image `1.*` onto image `k.*` in pixels."""
-    import glob
 
-    from vras_keras.data.images import IMAGE_EXTENSIONS
 
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"--data {folder}: no such folder of image pairs")
@@ -172,8 +174,6 @@ def homography_pairs(folder: str):
 
 def evaluate_matching(predictor: Predictor, data: str) -> dict:
     """Mean `evaluate_pair` scores over the homography pairs of `data`, at the model's input size."""
-    from vras_keras.data.images import read_image
-    from vras_keras.metrics.matching import THRESHOLDS, evaluate_pair
 
     h_in, w_in = predictor.meta.input_size
     rows = []
@@ -223,7 +223,6 @@ def evaluate(predictor: Predictor, *, data: str = "shapes", split: str = "val", 
         vis = np.concatenate([t["visibility"].numpy() for t in targets])
         metrics = pose_metrics(out["keypoints"], kp, vis, meta.input_size)
     else:
-        from vras_keras.metrics.detection import evaluate_detections
 
         truth = [{k: v[i].numpy() for k, v in t.items()} for t in targets for i in range(len(t["classes"]))]
         predictions = [{k: v[i] for k, v in out.items()} for i in range(n)]

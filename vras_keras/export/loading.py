@@ -18,10 +18,12 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from vras_keras.export.meta import ExportMeta
 from vras_keras.export.safety import load_saved_model
 from vras_keras.export.saved_model import TFLITE_FILES, existing_versions
+from vras_keras.export.tflite import TFLiteRunner
 
 BACKENDS = ("saved_model", "tflite")
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # vras_keras.data.images._luma
@@ -43,7 +45,6 @@ class Predictor:
 
     def preprocess(self, images) -> np.ndarray:
         """Images -> float32 `(N, H, W, C)` at the input size (bilinear resize, 0..255 kept)."""
-        import tensorflow as tf
 
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
@@ -100,9 +101,7 @@ def load_export(path: str, *, backend: str | None = None, quantize: str = "none"
         allow_unsafe_ops: load a SavedModel whose graph holds file-system, Python or network ops
             (`vras_keras.export.safety`; refused by default: only for exports you trust).
     """
-    import tensorflow as tf
 
-    from vras_keras.export.tflite import TFLiteRunner
 
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, received {backend!r}")

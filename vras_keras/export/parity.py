@@ -22,10 +22,13 @@ import os
 from typing import Callable
 
 import numpy as np
+import tensorflow as tf
 
 from vras_keras.export.meta import ExportMeta
 from vras_keras.export.safety import load_saved_model
 from vras_keras.export.saved_model import TFLITE_FILES
+from vras_keras.export.signatures import make_serving_fn
+from vras_keras.export.tflite import TFLiteRunner
 
 BACKEND_LABELS = {"none": "tflite fp32", "fp16": "tflite fp16", "int8": "tflite int8"}
 
@@ -130,9 +133,7 @@ AGREEMENTS: dict[str, tuple[str, Callable[[dict, dict], float]]] = {
 # ------------------------------------------------------------------------------------------ backends
 def keras_outputs(model, meta: ExportMeta, images: np.ndarray, batch_size: int = 16) -> dict[str, np.ndarray]:
     """The reference: the Keras model and the signature's post-processing, run eagerly."""
-    import tensorflow as tf
 
-    from vras_keras.export.signatures import make_serving_fn
 
     serve = make_serving_fn(model, meta)
     parts = [serve(tf.constant(images[i : i + batch_size], tf.float32)) for i in range(0, len(images), batch_size)]
@@ -141,9 +142,7 @@ def keras_outputs(model, meta: ExportMeta, images: np.ndarray, batch_size: int =
 
 def export_backends(export_path: str) -> dict[str, Callable[[np.ndarray], dict]]:
     """`{label: fn(images) -> outputs}` for the SavedModel and every TFLite file of an export version."""
-    import tensorflow as tf
 
-    from vras_keras.export.tflite import TFLiteRunner
 
     backends = {}
     if os.path.exists(os.path.join(export_path, "saved_model.pb")):

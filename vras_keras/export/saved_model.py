@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from typing import Callable, Iterable, Sequence
 
 import keras
@@ -85,7 +86,6 @@ def _writer_alive(pid: int) -> bool:
 
 def remove_stale_temp_dirs(model_dir: str) -> list[str]:
     """Delete the `.tmp-VERSION-PID-xxxx` folders of exports that were killed (their pid is gone)."""
-    import time
 
     removed = []
     if not os.path.isdir(model_dir):

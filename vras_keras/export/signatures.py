@@ -36,6 +36,7 @@ import keras
 import tensorflow as tf
 
 from vras_keras.export.meta import ExportMeta
+from vras_keras.ops.soft_argmax import heatmap_argmax_2d
 
 DEFAULT_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "serving_bytes"
@@ -159,7 +160,6 @@ def _heatmap_argmax(heatmaps, input_size):
     """(N, h, w, J) heatmaps -> keypoints (N, J, 2) (x, y) input pixels, confidence (N, J) = peak softmax
     probability: `ops.soft_argmax.heatmap_argmax_2d`, the decoding `HeatmapArgmax2D` uses (pose pixel
     convention: the peak cell's centre `(c + 0.5) * stride`)."""
-    from vras_keras.ops.soft_argmax import heatmap_argmax_2d
 
     h, w = heatmaps.shape[1], heatmaps.shape[2]
     decoded = heatmap_argmax_2d(heatmaps, coordinate_scale=(input_size[1] / w, input_size[0] / h))

@@ -17,9 +17,12 @@ says how good it measured.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from typing import Callable
 
+from vras_keras.data import datasets, shapes
 from vras_keras.export.meta import META_FILENAME, ExportMeta, meta_for_model
 
 CHECKPOINTS = ("best", "last")
@@ -67,7 +70,6 @@ def load_run(run_dir: str, checkpoint: str = "best"):
 
 def _validation_metrics(run_dir: str) -> dict:
     """`{"val_...": value, "epochs": n}` of the run's `summary.json` (empty when absent or unreadable)."""
-    import json
 
     try:
         with open(os.path.join(run_dir, "summary.json")) as f:
@@ -85,7 +87,7 @@ DEFAULT_MATCHING_IMAGE_SIZE = 256
 
 
 def _lift_whole_image(model, meta):
-    from vras_keras.models.matching import lift as lift_module
+    from vras_keras.models.matching import lift as lift_module  # Keras: only for LIFT sources
 
     try:
         lift_module._parts(model)
@@ -102,7 +104,6 @@ def _lift_whole_image(model, meta):
         raise ValueError(f"config.yaml: data.image_size must be a positive integer or [H, W] (the whole-image size "
                          f"of a matching export), received {size!r}")
     inference = lift_module.lift_inference_model(model, image_size=(h, w))
-    import dataclasses
 
     return inference, dataclasses.replace(meta, input_size=(h, w), extra={**meta.extra, "trained_on_patches":
                                                                             list(meta.input_size)})
@@ -125,7 +126,6 @@ def _class_count(model) -> int:
 
 
 def _synthetic_names(task):
-    from vras_keras.data import datasets
 
     return list(datasets.class_names(task))
 
@@ -136,7 +136,7 @@ def _labels_if_count(task, count):
 
 
 def _classification_fields(model, model_args):
-    from vras_keras.models.pretrained import has_imagenet_head, imagenet_labels
+    from vras_keras.models.pretrained import has_imagenet_head, imagenet_labels  # Keras: this module imports without it
 
     if has_imagenet_head(model):
         return {"labels": imagenet_labels()}
@@ -156,7 +156,6 @@ def _detection_fields(model, model_args):
 
 
 def _pose_fields(model, model_args):
-    from vras_keras.data import shapes
 
     return {"keypoint_names": list(shapes.JOINT_NAMES), "skeleton": [list(p) for p in shapes.SKELETON]}
 
@@ -178,7 +177,7 @@ DEFAULT_FIELDS: dict[str, Callable] = {
 
 def build_registered(model_id: str, model_args: dict | None = None):
     """`(model, meta)` of an untrained registered model."""
-    from vras_keras import models
+    from vras_keras import models  # registers the model builders (Keras) on first use
 
     entry = models.get_entry(model_id)
     model_args = dict(model_args or {})

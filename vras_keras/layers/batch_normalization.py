@@ -17,6 +17,7 @@ into the preceding convolution by the converter).
 from __future__ import annotations
 
 import keras
+import tensorflow as tf  # Keras has no fused batch-norm op
 
 
 @keras.saving.register_keras_serializable(package="vras_keras")
@@ -52,7 +53,6 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not self._fused_ok(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
-        import tensorflow as tf  # Keras has no fused batch-norm op
 
         x = tf.cast(inputs, "float32")  # as the parent: statistics in float32 whatever the policy
         channels = x.shape[-1]

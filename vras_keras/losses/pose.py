@@ -23,6 +23,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from vras_keras.ops.soft_argmax import image_to_heatmap_coordinates
+
 TARGET_KINDS = ("gaussian", "one_hot")
 
 
@@ -118,7 +120,6 @@ def _joint_mean(per_joint, vis):
 def keypoints_to_heatmap_grid(keypoints, stride: float):
     """Input-image pixel coordinates → heatmap index grid of stride `stride`: x / stride - 0.5 (the pose
     pixel convention of `vras_keras.ops.soft_argmax`, whose `image_to_heatmap_coordinates` this is)."""
-    from vras_keras.ops.soft_argmax import image_to_heatmap_coordinates
 
     return image_to_heatmap_coordinates(keypoints, float(stride))
 

@@ -44,6 +44,7 @@ Every load reports what it matched (`model.weights_report`, printed): all weight
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import shutil
@@ -329,7 +330,6 @@ def imagenet_file(arch: str) -> Path:
     try:
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
             raise ConnectionError("HF_HUB_OFFLINE is set")
-        import logging
 
         from keras_hub.src.utils.preset_utils import get_file
 
@@ -367,7 +367,7 @@ def read_safetensors(path) -> dict:
 
 def _copy_from_model(model, path: str) -> WeightsReport:
     """Weights of a saved `.keras` model, copied where layer names and weight shapes agree."""
-    from vras_keras.models.registry import load_model
+    from vras_keras.models.registry import load_model  # registry imports this module: no cycle at import
 
     source = load_model(path, compile=False)
     source_layers = {layer.name: layer for layer in _flat_layers(source)}
@@ -409,7 +409,7 @@ def load_weights(model, weights, *, arch: str | None = None):
         arch: the architecture id for the state-dict layout and the ImageNet source (default: the model
             name, with `_bn` appended for a VGG built with `batch_norm=True`).
     """
-    from vras_keras.layers import set_input_normalization
+    from vras_keras.layers import set_input_normalization  # Keras: this module imports without it
 
     arch = arch or model.name
     if (

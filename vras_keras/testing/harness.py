@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vras_keras.export.tflite import TFLiteRunner, convert_to_tflite, tflite_op_names
+from vras_keras.export.tflite import TFLiteRunner, _output_names, convert_to_tflite, tflite_op_names
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -186,7 +186,6 @@ def _check_tflite(model, inputs, atol, what):
         expected = [reference[name] for name in runner.output_names]
         actual = [outputs[name] for name in runner.output_names]
     else:
-        from vras_keras.export.tflite import _output_names
 
         names = _output_names(model)
         expected = keras.tree.flatten(reference)

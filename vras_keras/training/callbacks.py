@@ -14,14 +14,21 @@ Workdir layout (`standard_callbacks(workdir)` + the trainer)::
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import math
 import os
 import re
+import sys
+import time
+import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
+
+from vras_keras.training.config import CallbacksConfig
 
 
 # ------------------------------------------------------------------------------------ atomic writes
@@ -113,7 +120,6 @@ class NonFiniteTrainingError(ValueError):
 
 def non_finite_weights(model) -> list[str]:
     """Names of the model's weights that hold NaN or infinite values."""
-    import numpy as np
 
     bad = []
     for w in model.weights:
@@ -210,7 +216,6 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self.workdir = workdir
 
     def on_epoch_end(self, epoch, logs=None):
-        import numpy as np
 
         bad = []
         for key, value in (logs or {}).items():
@@ -316,8 +321,6 @@ class CurvePlot(keras.callbacks.Callback):
 
 
 def _tensorboard_available() -> bool:
-    import importlib.util
-    import warnings
 
     if importlib.util.find_spec("tensorboard") is None:
         warnings.warn("callbacks.tensorboard is true but the tensorboard package is not installed "
@@ -339,7 +342,6 @@ class ProgressLine(keras.callbacks.Callback):
     def __init__(self, epochs: int, steps_per_epoch: int, batch_size: int, interval: float = 30.0, clock=None,
                  stream=None):
         super().__init__()
-        import time
 
         self.epochs, self.steps, self.batch_size = int(epochs), int(steps_per_epoch), int(batch_size)
         self.interval = float(interval)
@@ -355,7 +357,6 @@ class ProgressLine(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        import sys
 
         self._done += 1
         now = self.clock()
@@ -391,7 +392,6 @@ def standard_callbacks(workdir, callbacks_config=None, *, is_chief: bool = True,
     On a multi-worker cluster only the chief writes checkpoints, logs and curves; every worker keeps its
     own BackupAndRestore state (workers must all resume from the same epoch; their weights are equal).
     """
-    from vras_keras.training.config import CallbacksConfig
 
     cfg = callbacks_config or CallbacksConfig()
     workdir = Path(workdir)

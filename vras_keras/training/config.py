@@ -33,12 +33,19 @@ before `--cpu-replicas` configures logical devices.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import difflib
 import inspect
 import os
 import typing
 from pathlib import Path
 from typing import Literal, Optional, Union
+
+import yaml
+
+from vras_keras.models import registry
+from vras_keras.models.registry import TASKS
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 DATA_SOURCES = ("shapes", "digits", "pairs", "path", "synthetic")
@@ -252,7 +259,6 @@ def load_config(path, overrides: dict | None = None, *, check_model: bool = True
         FileNotFoundError: `path` does not exist.
         ValueError: the YAML does not parse or does not validate (the message names the key).
     """
-    import yaml
 
     path = Path(path)
     if not path.is_file():
@@ -273,7 +279,6 @@ def load_config(path, overrides: dict | None = None, *, check_model: bool = True
 
 def apply_overrides(raw: dict, overrides: dict) -> dict:
     """A copy of `raw` with dotted keys set (`{"data.image_size": 32}`); `None` values are skipped."""
-    import copy
 
     raw = copy.deepcopy(raw)
     for dotted, value in overrides.items():
@@ -338,7 +343,6 @@ def _convert(tp, value, key, source):
         for name in value:
             if name not in fields:
                 allowed = list(fields)
-                import difflib
 
                 close = difflib.get_close_matches(str(name), allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -473,7 +477,6 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
             _fail(source, "data.format", d.format, f"null for source {d.source!r} (only source 'path' has a format)")
 
     # model section: the id must be registered, its arguments must be builder arguments
-    from vras_keras.models.registry import TASKS
 
     if d.task is not None and d.task not in TASKS:
         _fail(source, "data.task", d.task, f"one of {', '.join(TASKS)}")
@@ -484,7 +487,6 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
         _fail(source, "task", recorded_task, f"{d.task!r}, the recipe's data.task (or leave task out)")
     c.task = d.task or recorded_task
     if check_model:
-        from vras_keras.models import registry
 
         try:
             entry = registry.get_entry(c.model.id)

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 from typing import Callable
 
 import numpy as np
+import tensorflow as tf
 
 
 @dataclasses.dataclass
@@ -67,7 +69,6 @@ def load_train_val(data_config, task: str, seed: int, *, log=print):
     The validation split takes the training split's class list, image size and channels; what was
     inferred or held out is printed as one line each through `log`.
     """
-    import os
 
     d = data_config
     train = load_source(d, task, d.split, d.num_samples, seed, shuffle=True)
@@ -147,7 +148,6 @@ def _path(cfg, task, split, num_samples, seed, *, shuffle=False, like=None):
     stratified, deterministic `data.val_fraction` held out of `path` (one printed line says so).
     Image size and channels are the recipe's, else inferred from the files (and printed).
     """
-    import os
 
     datasets = _vras_data("datasets", cfg.source)
     t = _target_task(task)
@@ -222,7 +222,6 @@ def synthetic_arrays(task: str, num_samples: int, image_size: int, num_classes: 
 
 @register_source("synthetic")
 def _synthetic(cfg, task, split, num_samples, seed, *, shuffle=False, like=None):
-    import tensorflow as tf
 
     options = dict(cfg.options)
     num_classes = options.pop("num_classes", 4)
@@ -247,7 +246,6 @@ def make_pipeline(source: SourceData, global_batch: int, *, training: bool, seed
     Raises:
         ValueError: fewer samples than one global batch.
     """
-    import tensorflow as tf
 
     steps = source.num_samples // global_batch
     if steps < 1:

@@ -37,6 +37,8 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
+from keras import ops
 
 from vras_keras.data.pairs import augment_patches
 from vras_keras.losses import matching as losses
@@ -55,7 +57,6 @@ _SCALES = ("scale1", "scale2", "scale2r", "scale3")  # per-quadruplet crop-suppo
 
 def _tensors(batch):
     """Numpy quadruplet arrays → float32 tensors (uint8 heatmaps are scaled to [0, 1])."""
-    import tensorflow as tf
 
     out = {}
     for k in _REQUIRED + _OPTIONAL + _SCALES:
@@ -69,7 +70,6 @@ def _tensors(batch):
 def _centre_crops(patches, crop, angles=None, jitter=None, scales=None):
     """Crops `(N, S, S, 3)` of `(N, P, P, 3)` patches around their centre (+ jitter), at `angles`; with
     `scales` `(N,)` the crop of sample i covers `scales[i] * crop.support` pixels (a zoomed view)."""
-    from keras import ops
 
     n, p = ops.shape(patches)[0], patches.shape[1]
     centre = ops.full((n, 1, 2), (p - 1) / 2.0)
@@ -214,7 +214,6 @@ class LiftStages:
                  pair_weight: float = 1.0, dense_weight: float = 0.0, rotation_jitter: float = 10.0,
                  position_jitter: float = 1.0, scale_jitter: float = 0.0, consistency_weight: float = 1.0,
                  jit: bool = False):
-        import tensorflow as tf  # custom training loop: GradientTape + tf.function (the TF backend)
 
         self.model = model
         self.detector = model.get_layer("detector")

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf  # tf.summary: Keras has no summary writer of its own
 
 from vras_keras import models
 from vras_keras.data.pairs import SPLITS, ViewPairs, quadruplet_dataset
@@ -169,7 +170,6 @@ class _ScalarLog(keras.callbacks.Callback):
         self.writers = {}
 
     def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf  # tf.summary: Keras has no summary writer of its own
 
         for key, value in (logs or {}).items():
             split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 
+import tensorflow as tf
+
 STRATEGY_NAMES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 
 
@@ -55,7 +57,6 @@ def configure_cpu_replicas(n: int) -> None:
         ValueError: `n` < 1.
         RuntimeError: devices are already initialised with another layout.
     """
-    import tensorflow as tf
 
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"cpu_replicas must be an integer >= 1, received {n!r}")
@@ -77,7 +78,6 @@ def configure_cpu_replicas(n: int) -> None:
 
 def resolve_strategy_name(name: str = "auto", cpu_replicas: int | None = None) -> str:
     """The strategy `name` stands for: `auto` resolved as in the module docstring (creates nothing)."""
-    import tensorflow as tf
 
     if name != "auto":
         return name
@@ -98,7 +98,6 @@ def describe_devices(name: str = "auto", cpu_replicas: int | None = None) -> dic
     here). Creating the strategy may configure logical CPU devices (`cpu_replicas`), so call it in a fresh
     process, as `vras devices` does.
     """
-    import tensorflow as tf
 
     if name not in STRATEGY_NAMES:
         raise ValueError(f"strategy: received {name!r}; expected one of {', '.join(STRATEGY_NAMES)}")
@@ -153,7 +152,6 @@ def make_strategy(name: str = "auto", cpu_replicas: int | None = None):
     Returns:
         A `tf.distribute.Strategy`; `strategy.num_replicas_in_sync` gives the replica count.
     """
-    import tensorflow as tf
 
     if name not in STRATEGY_NAMES:
         raise ValueError(f"strategy: received {name!r}; expected one of {', '.join(STRATEGY_NAMES)}")
@@ -215,7 +213,6 @@ def barrier(strategy) -> int:
     """
     if not is_multi_worker(strategy):
         return strategy.num_replicas_in_sync
-    import tensorflow as tf
 
     @tf.function
     def count():

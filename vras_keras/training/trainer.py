@@ -20,13 +20,25 @@ import dataclasses
 import inspect
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
 import keras
+import tensorflow as tf
+import yaml
 from keras import ops
 
+from vras_keras import models
+from vras_keras.models import registry
+from vras_keras.training import callbacks as cb
+from vras_keras.training.callbacks import EpochLog, atomic_write_text, remove_stale_temp_files
 from vras_keras.training.config import TrainConfig
+from vras_keras.training.data import load_train_val, make_pipeline
+from vras_keras.training.finetune import set_trainable_stages
+from vras_keras.training.signals import TrainingStopped, stop_on_sigterm
+from vras_keras.training.strategy import barrier, is_multi_worker, make_strategy, worker_info
+from vras_keras.training.tasks import task_runner, task_setup
 
 
 # ---------------------------------------------------------------------------------------- schedule
@@ -112,7 +124,6 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
 def resolve_model_args(config: TrainConfig, input_shape, labels) -> dict:
     """The recipe's model args plus `input_shape` / `num_classes` from the data when the builder takes
     them and the recipe leaves them out."""
-    from vras_keras.models import registry
 
     builder = registry.get_entry(config.model.id).builder
     params = inspect.signature(builder).parameters
@@ -142,10 +153,8 @@ def keras_multi_worker_fixes(model, strategy):
     local batch (only its shapes matter) and (b) reduces scalars with `axis=None`. Both patches are undone
     on exit; outside multi-worker training nothing is changed.
     """
-    import tensorflow as tf
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
-    from vras_keras.training.strategy import is_multi_worker
 
     if not is_multi_worker(strategy):
         yield
@@ -181,15 +190,12 @@ def keras_multi_worker_fixes(model, strategy):
 
 # ------------------------------------------------------------------------------------------- train
 def _versions():
-    import tensorflow as tf
 
     return {"tensorflow": tf.__version__, "keras": keras.__version__}
 
 
 def write_run_records(workdir: Path, config: TrainConfig, meta: dict) -> None:
-    import yaml
 
-    from vras_keras.training.callbacks import atomic_write_text
 
     atomic_write_text(workdir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     atomic_write_text(workdir / "vras_meta.json", json.dumps(meta, indent=2))
@@ -206,7 +212,6 @@ def _has_backup(workdir: Path) -> bool:
 
 
 def _completed_epochs(workdir: Path) -> int:
-    from vras_keras.training.callbacks import EpochLog
 
     try:
         rows = EpochLog(workdir / "history.csv").read()
@@ -231,7 +236,6 @@ def check_workdir(workdir, epochs: int, *, overwrite: bool = False, is_chief: bo
     Raises:
         ValueError: the workdir holds a previous run and `overwrite` is False, or is not a folder.
     """
-    from vras_keras.training.callbacks import remove_stale_temp_files
 
     workdir = Path(workdir)
     if workdir.exists() and not workdir.is_dir():
@@ -256,7 +260,6 @@ def check_workdir(workdir, epochs: int, *, overwrite: bool = False, is_chief: bo
             "replace its checkpoints and history. Pass a new --workdir, or --overwrite to delete that run and "
             "start over")
     if is_chief:
-        import shutil
 
         for name in RUN_ARTEFACTS:
             for path in workdir.glob(name + "*") if name == "backup" else [workdir / name]:
@@ -284,8 +287,6 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
         training.signals.TrainingStopped: the process received SIGTERM (after printing one line saying
             which completed epoch is backed up; `vras train` then exits with code 143).
     """
-    from vras_keras.training.signals import TrainingStopped, stop_on_sigterm
-    from vras_keras.training.strategy import make_strategy, worker_info
 
     strategy = make_strategy(config.strategy, config.cpu_replicas)  # first: may configure logical devices
     workdir = Path(config.workdir or "runs/default")
@@ -311,13 +312,7 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
 
 
 def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose, overwrite):
-    import tensorflow as tf
 
-    from vras_keras import models
-    from vras_keras.training import callbacks as cb
-    from vras_keras.training.data import load_train_val, make_pipeline
-    from vras_keras.training.strategy import barrier
-    from vras_keras.training.tasks import task_runner, task_setup
 
     check_workdir(workdir, config.epochs, overwrite=overwrite, is_chief=is_chief)
     task = config.task or models.get_entry(config.model.id).task
@@ -413,7 +408,6 @@ def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose
 def _finetune_stages(model, config, setup, strategy, steps, train_ds, fit_args):
     """`config.finetune.stages` one after another: trainable stages set, a fresh optimizer at the stage's
     learning rate (constant), `fit` continuing the epoch count. Returns one History of all epochs."""
-    from vras_keras.training.finetune import set_trainable_stages
 
     history, start = None, 0
     for i, stage in enumerate(config.finetune.stages):
@@ -481,7 +475,6 @@ def run_meta(config: TrainConfig, *, task: str, model_args: dict, labels, input_
 
 def write_summary(workdir: Path, config: TrainConfig, meta: dict, history=None) -> dict:
     """`summary.json`: final and best metrics (from history.csv, which spans resumed runs) and artefacts."""
-    from vras_keras.training.callbacks import EpochLog, atomic_write_text
 
     rows = EpochLog(workdir / "history.csv").read()
     if not rows and history is not None and history.history:  # no CSV log: this process's epochs

@@ -19,6 +19,7 @@ import os
 import warnings
 
 import numpy as np
+from PIL import Image
 
 from vras_keras.data import images
 
@@ -85,7 +86,6 @@ def read_image(path, field: str = "file_name", *, channels: int = 3) -> np.ndarr
 
 
 def write_image(path, image: np.ndarray, quality: int = 95) -> None:
-    from PIL import Image
 
     path = os.fspath(path)
     kwargs = {"quality": quality, "subsampling": 0} if path.lower().endswith((".jpg", ".jpeg")) else {}
@@ -109,7 +109,6 @@ def voc_palette() -> list[int]:
 
 def write_index_png(path, mask: np.ndarray) -> None:
     """Save a (H, W) array of indices 0..255 as a palette PNG (VOC colours; values are the indices)."""
-    from PIL import Image
 
     im = Image.fromarray(np.asarray(mask, np.uint8), mode="P")
     im.putpalette(voc_palette())
@@ -118,7 +117,6 @@ def write_index_png(path, mask: np.ndarray) -> None:
 
 def read_index_png(path, field: str, shape=None) -> np.ndarray:
     """Read a palette or grayscale PNG of indices as uint8 (H, W); checks its size against `shape`."""
-    from PIL import Image
 
     path = os.fspath(path)
     if not os.path.isfile(path):

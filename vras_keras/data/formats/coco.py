@@ -28,6 +28,7 @@ from vras_keras.data.formats._common import (
     read_image,
     write_image,
 )
+from vras_keras.data.shapes import JOINT_NAMES, SKELETON, mask_to_box
 
 ANNOTATION_FILE = "annotations.json"
 
@@ -45,7 +46,6 @@ def encode_rle(mask: np.ndarray) -> dict:
 
 
 def _box_of(mask):
-    from vras_keras.data.shapes import mask_to_box
 
     return mask_to_box(mask)
 
@@ -61,7 +61,6 @@ def write(directory, task: str, records, *, class_names, joint_names=None, skele
     if task not in ("segmentation", "detection", "pose"):
         raise ValueError(f"the COCO writer takes segmentation, detection or pose data, not {task!r}")
     if task == "pose":
-        from vras_keras.data.shapes import JOINT_NAMES, SKELETON
 
         joint_names = tuple(joint_names or JOINT_NAMES)
         skeleton = SKELETON if skeleton is None else skeleton

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from vras_keras.data import images
 from vras_keras.data.formats._common import (
     BadSamplePolicy,
     DataFormatError,
@@ -48,7 +49,6 @@ def read(directory, *, task: str = "classification", skip_bad: bool = False, cla
     Sub-folders not in `classes.txt` / `class_names` are bad samples; `class_names` (e.g. the training
     split's classes, for a validation folder) maps the sub-folders to labels by name.
     """
-    from vras_keras.data import images
     if task != "classification":
         raise ValueError(f"the folder format holds classification data, not {task!r}")
     directory = os.fspath(directory)

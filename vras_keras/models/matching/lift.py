@@ -42,6 +42,7 @@ from vras_keras.layers import SoftArgmax2D, conv_norm_act, image_input
 from vras_keras.layers.keypoints import ChannelMean, KeypointNMS, OrientationAngle, OrientedPatches, ScaleSpaceKeypoints
 from vras_keras.models.detection.roi_heads import RoIWise  # the per-RoI wrapper serves per-keypoint here
 from vras_keras.models.registry import register
+from vras_keras.ops.keypoints import nms_keypoints, oriented_patches, scale_space_keypoints, vector_to_angle
 
 __all__ = ["DOG_SCALES", "Features", "detect_and_describe", "detector_front_end", "dog_scale", "lift",
            "lift_inference_model", "scale_space_responses"]
@@ -302,7 +303,6 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
     Returns:
         `(angles (K,), descriptors (K, D))` float32.
     """
-    from vras_keras.ops.keypoints import oriented_patches, vector_to_angle
 
     _, orientation, descriptor, crop = _parts(model)
     image = np.asarray(image, np.float32)[None]
@@ -374,7 +374,6 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     Raises:
         TypeError / ValueError: `image` is not an image array (with the received type / shape).
     """
-    from vras_keras.ops.keypoints import nms_keypoints, scale_space_keypoints
 
     if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
         raise ValueError(f"max_keypoints must be a positive int; received {max_keypoints!r}")
