@@ -3,7 +3,7 @@
 Keras 3 computes batch normalisation from primitive ops (`moments`, then `(x - mean) * rsqrt(var + eps) *
 gamma + beta`), on every backend. With the TensorFlow backend, tf.keras 2 used the single
 `FusedBatchNormV3` kernel instead, whose forward and backward passes read the activations fewer times; on
-a CPU that makes a ResNet-50 training step about 10 % faster (`benchmarks/classification_throughput.py`).
+a CPU that makes a ResNet-50 training step faster (benchmarks/RESULTS.md, `classification_throughput.py`).
 This layer restores that path and keeps everything else of `keras.layers.BatchNormalization`: the same
 weights (gamma, beta, moving_mean, moving_variance), config, momentum convention and the *biased* batch
 variance in the moving average, so results agree with the unfused layer to float32 rounding (tested).

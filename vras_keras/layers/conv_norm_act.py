@@ -20,7 +20,7 @@ def batch_norm(name: str | None = None, axis: int = -1) -> keras.layers.BatchNor
     """A batch-norm layer with the project's epsilon and momentum.
 
     It is a `FusedBatchNormalization` (a `keras.layers.BatchNormalization` that runs TensorFlow's fused
-    kernel: same weights, config and numbers, ~10 % faster ResNet training on CPU).
+    kernel: same weights, config and numbers, faster ResNet training on CPU: see benchmarks/RESULTS.md).
     """
     return FusedBatchNormalization(axis=axis, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
 

@@ -1,15 +1,14 @@
 """RoIAlign, FPN level assignment, mask-target cropping and mask pasting, with TFLite built-in ops only.
 
-RoIAlign (He et al., Mask R-CNN, arXiv:1703.06870, section 3) pools a fixed `ph x pw` grid of features for
-each box by bilinear sampling, without rounding box coordinates. `tf.image.crop_and_resize` needs Flex in
-TFLite, so it is written with built-ins. Bilinear interpolation and the average of the `s x s` points of a
-bin are both separable, so for boxes given per image (`(B, R, 4)`, the R-CNN case) a bin is
-`sum_ij Wy[p, i] Wx[q, j] F[i, j]` with small "interpolation matrices" `Wy (ph, H)`, `Wx (pw, W)`: two
-batched matrix products (`BATCH_MATMUL`) per feature map, whose gradient is two more products. Forward
-and backward, this is 9-15x faster on a CPU than gathering the four neighbours of every sampling point
-(`GATHER`, whose gradient is a scatter-add) and faster than TF's `crop_and_resize` kernel
-(`benchmarks/roi_align_speed.py`); the gather form is kept for flat box lists with `box_indices`, where
-boxes of any image share one call.
+RoIAlign (He et al., Mask R-CNN, arXiv:1703.06870, section 3) pools a fixed `ph x pw` grid of features for each box by
+bilinear sampling, without rounding box coordinates. `tf.image.crop_and_resize` needs Flex in TFLite, so it is written
+with built-ins. Bilinear interpolation and the average of the `s x s` points of a bin are both separable, so for boxes
+given per image (`(B, R, 4)`, the R-CNN case) a bin is `sum_ij Wy[p, i] Wx[q, j] F[i, j]` with small "interpolation
+matrices" `Wy (ph, H)`, `Wx (pw, W)`: two batched matrix products (`BATCH_MATMUL`) per feature map, whose gradient is
+two more products. Forward and backward, this is faster on a CPU than gathering the four neighbours of every sampling
+point (`GATHER`, whose gradient is a scatter-add) and than TF's `crop_and_resize` kernel (measurements:
+benchmarks/RESULTS.md, `benchmarks/roi_align_speed.py`); the gather form is kept for flat box lists with `box_indices`,
+where boxes of any image share one call.
 
 Conventions (detectron2's `ROIAlign`, pinned by tests/ops/test_roi_align.py against a hand computation):
 

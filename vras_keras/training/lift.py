@@ -199,9 +199,8 @@ class LiftStages:
             paper): P1 and the rectified P2 (the same pixels) are cropped at independent random angles a1, a2
             (and relative scales within `scale_jitter`); the canonical angles a + estimated orientation must
             agree, `losses.orientation_consistency_loss`. It teaches rotation equivariance over all angles
-            directly instead of through descriptor distances. 0: the paper's loss alone. On pairs of
-            photographs not seen in training, 1000 orientation steps with it gave MMA@3 0.908 / 0.922 against
-            0.863 / 0.858 without it (benchmarks/results/lift_matching.md).
+            directly instead of through descriptor distances. 0: the paper's loss alone. Its effect on pairs
+            of photographs not seen in training: benchmarks/RESULTS.md (LIFT section).
         jit: compile the steps with XLA.
 
     `step(stage, batch, rng)` sets the trainable flags of the stage (the other networks frozen), runs one
