@@ -12,12 +12,13 @@ TEST_WORKERS ?= 2
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install browser test test-all test-browser run bench fashion-mnist clean help
+.PHONY: install lint browser test test-all test-browser run bench fashion-mnist clean help
 
 help:
 	@echo "make run       install, train + export the demo models if needed, start the Streamlit demo"
-	@echo "make test      install if needed, run the test suite (slow tests excluded)"
-	@echo "make test-all  the whole suite, slow tests included"
+	@echo "make test      install if needed, lint (ruff), run the test suite (slow tests excluded)"
+	@echo "make test-all  lint + the whole suite, slow tests included"
+	@echo "make lint      ruff check . (configuration in pyproject.toml)"
 	@echo "make bench     run benchmarks/ and rewrite benchmarks/RESULTS.md"
 	@echo "make install   create .venv and install requirements + the package (editable)"
 	@echo "make test-browser  only the real-browser test of the demo (headless Chromium)"
@@ -39,6 +40,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+lint: install
+	$(BIN)/ruff check .
+
 browser:
 	@if [ ! -x $(CHROMIUM) ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -48,9 +52,11 @@ browser:
 	fi
 
 test: install browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-all: install browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-browser: install browser

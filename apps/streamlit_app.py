@@ -20,7 +20,9 @@ HERE = Path(__file__).resolve().parent
 def body():
     pages = [st.Page(str(HERE / "home.py"), title="Home", icon="🏠", url_path="home", default=True)]
     for path, title, icon in ui.PAGES:
-        pages.append(st.Page(str(HERE / "pages" / path), title=title, icon=icon, url_path=Path(path).stem.split("_", 1)[1]))
+        pages.append(
+            st.Page(str(HERE / "pages" / path), title=title, icon=icon, url_path=Path(path).stem.split("_", 1)[1])
+        )
     st.navigation({"vras_keras demo": pages[:1], "Models": pages[1:7], "Tools": pages[7:]}).run()
 
 

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from _report import machine, write_section  # noqa: E402
+
 from vras_keras import models  # noqa: E402
 from vras_keras.data import datasets  # noqa: E402
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from _report import machine, write_section  # noqa: E402
+
 from vras_keras import models  # noqa: E402
 from vras_keras.analysis import summary  # noqa: E402
 
@@ -123,7 +123,8 @@ Input {args.size}×{args.size}×3, batch {args.batch}, SGD(momentum 0.9), sparse
 
 Ratio ours / keras.applications: **training {train_ratio:.2f}**, **inference {infer_ratio:.2f}**.
 Ours is ResNet v1.5 (stride on the 3×3 conv, torchvision's layout: {ours.forward_flops / 2e9:.2f} vs
-{peer.forward_flops / 2e9:.2f} GMACs per image, i.e. {100 * (ours.forward_flops / peer.forward_flops - 1):.0f} % more work) with bias-free
+{peer.forward_flops / 2e9:.2f} GMACs per image, i.e. {100 * (ours.forward_flops / peer.forward_flops - 1):.0f} % \
+more work) with bias-free
 convs before BN, and its BN layers run TensorFlow's fused kernel (`vras_keras.layers.FusedBatchNormalization`;
 Keras 3's `BatchNormalization`, used by keras.applications, is built from primitive ops); keras.applications
 is v1 (stride on the first 1×1) with conv biases.

@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from _report import machine, write_section  # noqa: E402
+
 from vras_keras.data.shapes import CLASS_NAMES, ShapesWorld  # noqa: E402
 from vras_keras.layers import ConvCRF  # noqa: E402
 from vras_keras.metrics.segmentation import confusion_matrix, iou_from_confusion  # noqa: E402
@@ -121,7 +121,7 @@ def timed(fn, data, repeats):
 
 
 def miou(labels, predictions):
-    cm = sum(confusion_matrix(l, p, NUM_LABELS) for l, p in zip(labels, predictions))
+    cm = sum(confusion_matrix(truth, p, NUM_LABELS) for truth, p in zip(labels, predictions))
     return 100 * float(np.nanmean(iou_from_confusion(cm)))
 
 
@@ -137,7 +137,7 @@ def main(argv=None):
         samples = [world.sample(i) for i in range(args.images)]
         labels = [s["semantic_mask"].astype(np.int64) for s in samples]
         for noise in NOISE_MODELS:
-            data = [(noisy_unaries(l, i, noise), s["image"]) for i, (l, s) in enumerate(zip(labels, samples))]
+            data = [(noisy_unaries(truth, i, noise), s["image"]) for i, (truth, s) in enumerate(zip(labels, samples))]
             base = miou(labels, [u.argmax(-1) for u, _ in data])
             results = {}
             if dense is not None:

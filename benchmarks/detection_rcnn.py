@@ -117,7 +117,8 @@ Setup: {size}x{size} ShapesWorld detection ({len(class_names)} classes, up to {m
 tracing inside the budget), {len(x_val)} held-out validation images (the `val` seed stream);
 `{args.model}(backbone="{args.backbone}", width={args.width:g})` with FPN P2..P6, {model.count_params():,}
 parameters, anchors 8..64 px x 3 ratios, 256 anchors / {args.roi_samples} RoIs sampled per image (up to 100 proposals
-+ the ground truths){f", mask loss on {args.mask_samples} positive RoIs per image" if with_masks else ""}; Adam (peak lr {args.lr:g},
++ the ground truths){f", mask loss on {args.mask_samples} positive RoIs per image" if with_masks else ""}; Adam \
+(peak lr {args.lr:g},
 clipnorm 10), linear warm-up over {args.warmup:.0%} of the CPU budget then cosine decay to 0; {steps} steps
 of batch {args.batch_size}. Final epoch's training losses:
 {", ".join(f"{k} {v:.3f}" for k, v in last.items())}.

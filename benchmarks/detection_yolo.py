@@ -3,12 +3,11 @@
     PYTHONPATH=. python benchmarks/detection_yolo.py [--cpu-minutes 20] [--model yolo_v3] [--width 0.375]
         [--backbone resnet18] [--assign-threshold 0.5]
 
-Training streams fresh images (generated in this process) for a budget of CPU time (`time.process_time`,
-all threads), with AdamW and a learning rate that warms up and then follows a cosine to 0 over that
-budget, so the schedule completes however busy the machine is. Priors come from k-means on the training
-boxes (YOLO v2's dimension clusters). Evaluation: COCO AP at score threshold 0.001, <= 100 detections. Latency: the inference
-model (decode + NMS inside) at batch 1, Keras eager call vs the TFLite built-ins model (ai_edge_litert),
-measured one after the other in the same run.
+Training streams fresh images (generated in this process) for a budget of CPU time (`time.process_time`, all threads),
+with AdamW and a learning rate that warms up and then follows a cosine to 0 over that budget, so the schedule completes
+however busy the machine is. Priors come from k-means on the training boxes (YOLO v2's dimension clusters). Evaluation:
+COCO AP at score threshold 0.001, <= 100 detections. Latency: the inference model (decode + NMS inside) at batch 1,
+Keras eager call vs the TFLite built-ins model (ai_edge_litert), measured one after the other in the same run.
 """
 
 from __future__ import annotations

@@ -55,10 +55,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only, don't write benchmarks/results")
     args = parser.parse_args(argv)
 
-    import keras
     import tensorflow as tf
-
     from _report import machine, write_section
+
     from vras_keras.data import datasets
     from vras_keras.export.calibration import representative_batches, task_images
     from vras_keras.export.meta import meta_for_model
@@ -85,7 +84,9 @@ def main(argv=None) -> int:
         result = export_saved_model(model, meta, tmp, name="bench", quantize=("none", "fp16", "int8"),
                                     representative_data=representative_batches(calibration))
         sizes = {"keras (.keras file)": os.path.getsize(keras_path)}
-        sm_size = folder_size(result.path) - sum(os.path.getsize(os.path.join(result.path, f)) for f in TFLITE_FILES.values())
+        sm_size = folder_size(result.path) - sum(
+            os.path.getsize(os.path.join(result.path, f)) for f in TFLITE_FILES.values()
+        )
         sizes["SavedModel (folder)"] = sm_size
         serve = tf.saved_model.load(result.path).signatures["serving_default"]
         threads = os.cpu_count()
@@ -115,9 +116,14 @@ def main(argv=None) -> int:
     median = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
     p90 = {k: float(np.percentile(v, 90)) * 1e3 for k, v in times.items()}
     keras_call = median["Keras direct call `model(x)`"]
-    size_of = {"Keras direct call `model(x)`": sizes["keras (.keras file)"], "Keras `model.predict(x)`": sizes["keras (.keras file)"],
-               "SavedModel `serving_default`": sizes["SavedModel (folder)"], "TFLite fp32": sizes["TFLite fp32"],
-               "TFLite fp16": sizes["TFLite fp16"], "TFLite int8": sizes["TFLite int8"]}
+    size_of = {
+        "Keras direct call `model(x)`": sizes["keras (.keras file)"],
+        "Keras `model.predict(x)`": sizes["keras (.keras file)"],
+        "SavedModel `serving_default`": sizes["SavedModel (folder)"],
+        "TFLite fp32": sizes["TFLite fp32"],
+        "TFLite fp16": sizes["TFLite fp16"],
+        "TFLite int8": sizes["TFLite int8"],
+    }
     lines = [
         "## Export: batch-1 CPU latency and file size (`benchmarks/export_latency.py`)",
         "",
@@ -140,7 +146,10 @@ def main(argv=None) -> int:
         f"(target >= 2x: {'met' if int8_speedup >= 2 else 'NOT met'}) and **{int8_ratio:.0%}** of the fp32 "
         f"TFLite size (target <= 30 %: {'met' if int8_ratio <= 0.30 else 'NOT met'}). "
         f"int8 vs TFLite fp32 latency: {median['TFLite fp32'] / median['TFLite int8']:.2f}x.",
-        "The Keras direct call runs eagerly (per-layer Python dispatch), which is most of its gap to the graph-compiled SavedModel. SavedModel and .keras sizes include the weights in float32; the SavedModel folder stores them twice (`keras.export.ExportArchive` saves both its `variables` and `_all_variables` lists, a Keras 3.15 behaviour) and also holds the "
+        "The Keras direct call runs eagerly (per-layer Python dispatch), which is most of its gap to the "
+        "graph-compiled SavedModel. SavedModel and .keras sizes include the weights in float32; the SavedModel "
+        "folder stores them twice (`keras.export.ExportArchive` saves both its `variables` and `_all_variables` "
+        "lists, a Keras 3.15 behaviour) and also holds the "
         "serving graph (both signatures) and `assets.extra/`.",
     ]
     markdown = "\n".join(lines)

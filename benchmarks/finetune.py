@@ -154,7 +154,10 @@ def main(argv=None):
 
     stage_text = ", ".join(f"{s['epochs']} epochs with trainable_stages {s['trainable_stages']} at lr "
                            f"{s['learning_rate']:g}" for s in stages)
-    mean = lambda key, i: float(np.mean([r[i][key] for r in rows]))
+
+    def mean(key, i):
+        return float(np.mean([r[i][key] for r in rows]))
+
     lines = [
         "## Fine-tuning a pretrained backbone (configs/finetune.yaml) vs training from scratch",
         "",
@@ -171,7 +174,8 @@ def main(argv=None):
         "| seed | fine-tuned best val acc | fine-tuned last | scratch best val acc | scratch last |",
         "|---|---|---|---|---|",
         *[f"| {seed} | {t['best']:.3f} | {t['last']:.3f} | {s['best']:.3f} | {s['last']:.3f} |" for seed, t, s in rows],
-        f"| mean | **{mean('best', 1):.3f}** | {mean('last', 1):.3f} | **{mean('best', 2):.3f}** | {mean('last', 2):.3f} |",
+        f"| mean | **{mean('best', 1):.3f}** | {mean('last', 1):.3f} | **{mean('best', 2):.3f}** | "
+        f"{mean('last', 2):.3f} |",
         "",
         f"Machine: {machine()}; {'--quick smoke run; ' if args.quick else ''}"
         f"wall time per run about {mean('seconds', 1):.0f} s (fine-tune) and {mean('seconds', 2):.0f} s (scratch).",

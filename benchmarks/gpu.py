@@ -210,7 +210,9 @@ def render(models_part, scaling, base, scaling_precision, seconds) -> str:
     ]
     for r in models_part["results"]:
         ours, theirs = r[MODELS[0]], r[MODELS[1]]
-        md.append(f"| {r['precision']} | {'yes' if r['jit'] else 'no'} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f}x |")
+        md.append(
+            f"| {r['precision']} | {'yes' if r['jit'] else 'no'} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f}x |"
+        )
     one = scaling[0]["results"][0]["images_per_s"]
     md += ["", f"**MirroredStrategy** (vras_keras resnet50, {scaling_precision}, batch {batch} per replica, "
                f"replicas on {scaling[0]['kind']}):\n",

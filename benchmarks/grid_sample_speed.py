@@ -132,10 +132,22 @@ def main(argv=None):
     peer_grad_coords = peer_dcoords is not None and bool(np.any(peer_dcoords.numpy() != 0))
 
     rows = [
-        ("vras_keras `grid_sample` (tf.function)", _time(lambda: [t.numpy() for t in step(images, grid)], args.repeats)),
-        ("vras_keras `grid_sample` (XLA, jit_compile)", _time(lambda: [t.numpy() for t in step_jit(images, grid)], args.repeats)),
-        ("`keras.ops.image.map_coordinates` (tf.function)", _time(lambda: [t.numpy() for t in peer(images, coords) if t is not None], args.repeats)),
-        ("NumPy reference", _time(lambda: numpy_grid_sample(images_np, grid_np, upstream_np), max(3, args.repeats // 3))),
+        (
+            "vras_keras `grid_sample` (tf.function)",
+            _time(lambda: [t.numpy() for t in step(images, grid)], args.repeats),
+        ),
+        (
+            "vras_keras `grid_sample` (XLA, jit_compile)",
+            _time(lambda: [t.numpy() for t in step_jit(images, grid)], args.repeats),
+        ),
+        (
+            "`keras.ops.image.map_coordinates` (tf.function)",
+            _time(lambda: [t.numpy() for t in peer(images, coords) if t is not None], args.repeats),
+        ),
+        (
+            "NumPy reference",
+            _time(lambda: numpy_grid_sample(images_np, grid_np, upstream_np), max(3, args.repeats // 3)),
+        ),
     ]
     base = rows[0][1][0]
     load = os.getloadavg()[0]
@@ -156,7 +168,8 @@ def main(argv=None):
         "",
         f"`map_coordinates` needs a coordinate array per input axis broadcast to the output "
         f"(4 × {N}×{H}×{W}×{C} floats here, vs a {N}×{H}×{W}×2 grid); its gradient with respect to the coordinates "
-        f"is {'non-zero' if peer_grad_coords else 'None or zero (not differentiable in the coordinates)'}; its fill modes "
+        f"is {'non-zero' if peer_grad_coords else 'None or zero (not differentiable in the coordinates)'}; its fill "
+        f"modes "
         "follow scipy.ndimage (constant, nearest, wrap, mirror, reflect), not PyTorch's zeros/border/reflection with "
         "`align_corners`, and it offers no affine grid.",
         "",

@@ -30,9 +30,8 @@ from vras_keras.training.strategy import configure_cpu_replicas  # noqa: E402
 configure_cpu_replicas(2)  # before any TensorFlow op: part 2 mirrors over /cpu:0 and /cpu:1
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
 from _report import machine, write_section  # noqa: E402
+
 from vras_keras.data import workers as pools  # noqa: E402
 from vras_keras.models.registry import _REGISTRY, list_models  # noqa: E402
 from vras_keras.training.config import load_config  # noqa: E402

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from _report import RESULTS_DIR, machine, write_section  # noqa: E402
+
 from vras_keras import models  # noqa: E402
 from vras_keras.analysis import landscape  # noqa: E402
 from vras_keras.data import datasets  # noqa: E402
@@ -55,7 +55,12 @@ def main(argv=None):
             keras.backend.clear_session()
             keras.utils.set_random_seed(0)
             model = models.get(
-                "resnet_cifar", depth=depth, skip=skip, num_classes=num_classes, input_shape=(32, 32, 3), width=args.width
+                "resnet_cifar",
+                depth=depth,
+                skip=skip,
+                num_classes=num_classes,
+                input_shape=(32, 32, 3),
+                width=args.width,
             )
             model.compile(
                 optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
@@ -68,12 +73,18 @@ def main(argv=None):
             val_acc = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
             start = time.perf_counter()
             result = landscape.surface_2d(
-                model, (x_train[: args.num_eval], y_train[: args.num_eval]), grid=args.grid, range_=args.range_, progress=False
+                model,
+                (x_train[: args.num_eval], y_train[: args.num_eval]),
+                grid=args.grid,
+                range_=args.range_,
+                progress=False,
             )
             scan_s = time.perf_counter() - start
             stats = landscape.curvature_stats(result)
             tag = f"resnet{depth}{'' if skip else '_noskip'}"
-            landscape.plot_contour(result, RESULTS_DIR / f"landscape_{tag}.png", title=f"ResNet-{depth}{'' if skip else ' no-skip'}")
+            landscape.plot_contour(
+                result, RESULTS_DIR / f"landscape_{tag}.png", title=f"ResNet-{depth}{'' if skip else ' no-skip'}"
+            )
             pictures.append(f"![{tag}](results/landscape_{tag}.png)")
             rows.append(
                 f"| ResNet-{depth} | {'yes' if skip else 'no'} | {history.history['loss'][-1]:.3f} | {val_acc:.3f} | "
@@ -91,7 +102,8 @@ def main(argv=None):
         "points whose Hessian in (α, β) has λmin < 0 with |λmin/λmax| > 0.1; *mean ratio* = mean |λmin/λmax| "
         "over all points (0 where locally convex).",
         "",
-        "| model | skip | final train loss | val acc | loss min / max on grid | negative share | mean ratio | time (train + scan) |",
+        "| model | skip | final train loss | val acc | loss min / max on grid | negative share | mean ratio | time "
+        "(train + scan) |",
         "|---|---|---|---|---|---|---|---|",
         *rows,
         "",

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from _report import RESULTS_DIR, machine, write_section  # noqa: E402
+
 from vras_keras import models  # noqa: E402
 from vras_keras.data.pairs import EVAL_IMAGES, TRAIN_IMAGES, ViewPairs, quadruplet_dataset  # noqa: E402
 from vras_keras.metrics.matching import evaluate_pair  # noqa: E402
@@ -193,39 +193,54 @@ def main():
         f"machine; CPU time of training {train_cpu / 60:.1f} min).",
         "",
         f"LIFT (`lift`, patch {args.patch}, crop {args.crop:g} px, descriptor input {args.desc_size}, width "
-        f"{args.width}, {'gray' if args.grayscale else 'RGB'} patches for orientation and descriptor) trained here from scratch, staged as in the paper: descriptor {args.desc_steps}, orientation "
-        f"{args.ori_steps}, detector {args.det_steps} steps of {args.batch} quadruplets (Adam {args.lr}; descriptor pairs with "
+        f"{args.width}, {'gray' if args.grayscale else 'RGB'} patches for orientation and descriptor) trained here "
+        f"from scratch, staged as in the paper: descriptor {args.desc_steps}, orientation "
+        f"{args.ori_steps}, detector {args.det_steps} steps of {args.batch} quadruplets (Adam {args.lr}; descriptor "
+        f"pairs with "
         f"±{args.scale_jitter:g} relative scale jitter"
         + (f", photometric + blur augmentation of strength {args.augment:g} on every patch" if args.augment else "")
-        + (f"; orientation loss: the paper's + {args.consistency_weight:g} x rotation consistency"
-           if args.consistency_weight else "")
+        + (
+            f"; orientation loss: the paper's + {args.consistency_weight:g} x rotation consistency"
+            if args.consistency_weight
+            else ""
+        )
         + "; detector loss: "
-        f"class term + {args.dense_weight:g} x heatmap cross-entropy at repeatable DoG points + {args.pair_weight:g} x pair "
+        f"class term + {args.dense_weight:g} x heatmap cross-entropy at repeatable DoG points + {args.pair_weight:g} "
+        f"x pair "
         f"+ {args.overlap_weight:g} x overlap), on "
         f"{len(data['p1'])} quadruplets from {args.pairs} pairs of the training photographs "
         f"({', '.join(TRAIN_IMAGES)}). Wall time per stage: "
-        + ", ".join(f"{k} {v:.0f} s" for k, v in history["seconds"].items()) + ".",
+        + ", ".join(f"{k} {v:.0f} s" for k, v in history["seconds"].items())
+        + ".",
         "",
         f"Evaluation: {args.eval_pairs} held-out pairs ({args.eval_size}x{args.eval_size} views of "
         f"{', '.join(EVAL_IMAGES)}, rotation up to ±{args.max_rotation:g}°, scale 0.8-1.25, perspective, photometric "
         f"changes), at most {args.max_keypoints} keypoints per image for every method, mutual nearest-neighbour "
         f"matching (Hamming for ORB), no ratio test except in the '+ ratio {args.ratio:g}' rows (Lowe's test on top of "
-        "mutual NN; the ratio was chosen on training pairs). Averages over pairs. LIFT keypoints: scale-space extrema of the "
-        "detector's (frozen) DoG front end with SIFT's edge test and 3-D (x, y, scale) quadratic refinement, kept when the "
-        f"interpolated |DoG| exceeds {args.threshold:g} (`detect_and_describe(selection=\"scale_space\")`, the default); "
-        + (f"each described on its own support (crop x DoG sigma / {args.reference_sigma:g}, clipped to "
-           f"{args.scale_limits[0]:g}-{args.scale_limits[1]:g}); " if args.reference_sigma else
-           "all described on the fixed crop support; ")
+        "mutual NN; the ratio was chosen on training pairs). Averages over pairs. LIFT keypoints: scale-space "
+        "extrema of the "
+        "detector's (frozen) DoG front end with SIFT's edge test and 3-D (x, y, scale) quadratic refinement, kept "
+        "when the "
+        f'interpolated |DoG| exceeds {args.threshold:g} (`detect_and_describe(selection="scale_space")`, the default); '
+        + (
+            f"each described on its own support (crop x DoG sigma / {args.reference_sigma:g}, clipped to "
+            f"{args.scale_limits[0]:g}-{args.scale_limits[1]:g}); "
+            if args.reference_sigma
+            else "all described on the fixed crop support; "
+        )
         + "the row 'score-map keypoints' uses the maxima of the trained score map instead "
-        "(`selection=\"score\"`).",
+        '(`selection="score"`).',
         "",
         "| method | keypoints | repeatability@3px | MMA@1 | MMA@3 | MMA@5 | matches | correct@3px | s / pair |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in table.items():
         lines.append(
-            f"| {name} | {row['keypoints']:.0f} | {row['repeatability']:.3f} | {row['mma@1']:.3f} | {row['mma@3']:.3f} | "
-            f"{row['mma@5']:.3f} | {row['matches']:.0f} | {row['correct@3']:.1f} | {seconds[name] / args.eval_pairs:.2f} |")
+            f"| {name} | {row['keypoints']:.0f} | {row['repeatability']:.3f} | {row['mma@1']:.3f} | "
+            f"{row['mma@3']:.3f} | "
+            f"{row['mma@5']:.3f} | {row['matches']:.0f} | {row['correct@3']:.1f} | "
+            f"{seconds[name] / args.eval_pairs:.2f} |"
+        )
     if picture:
         width = max(p.shape[1] for p in picture)
         picture = [np.pad(p, ((0, 4), (0, width - p.shape[1]), (0, 0)), constant_values=255) for p in picture]

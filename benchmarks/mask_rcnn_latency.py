@@ -98,7 +98,8 @@ def main(argv=None):
 Machine: {machine()}. Load average (1, 5, 15 min) {load_before[0]:.2f} / {load_before[1]:.2f} /
 {load_before[2]:.2f} before, {load_after[0]:.2f} / {load_after[1]:.2f} / {load_after[2]:.2f} after.
 `mask_rcnn(input_shape=(512, 512, 3), num_classes=80, width={width})` (ResNet-50 FPN), untrained (seed 0;
-class-logit kernel scaled by {LOGIT_SCALE} so that the scores are distinct), one synthetic image, `max_detections={SLOTS}`, `tf.function` (no XLA), wall-clock ms, median of {repeats},
+class-logit kernel scaled by {LOGIT_SCALE} so that the scores are distinct), one synthetic image, \
+`max_detections={SLOTS}`, `tf.function` (no XLA), wall-clock ms, median of {repeats},
 best of 2 interleaved rounds. "Kept slots only": the inference model as built now (mask head and paste on
 the first `max(num_detections)` slots, empty masks padded to {SLOTS}); "all slots": the former graph (mask
 head and paste on all {SLOTS} slots). Same weights, same outputs (checked). The score threshold sets how

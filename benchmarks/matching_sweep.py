@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from _report import RESULTS_DIR, machine, write_section  # noqa: E402
+
 from vras_keras import models  # noqa: E402
 from vras_keras.data.pairs import EVAL_IMAGES, TRAIN_IMAGES, load_image, quadruplet_dataset, viewpoint_pair  # noqa: E402
 from vras_keras.metrics.matching import evaluate_pair  # noqa: E402
@@ -174,8 +174,16 @@ def table(results, kind, levels, metric, rows):
     lines = [f"| {metric} | " + " | ".join(f"{lv}°" for lv in levels) + " |",
              "|---|" + "---:|" * len(levels)]
     for row in rows:
-        lines.append(f"| {row} | " + " | ".join(f"{results[(kind, lv)][row][metric]:.3f}" if metric != "correct@3"
-                                                 else f"{results[(kind, lv)][row][metric]:.0f}" for lv in levels) + " |")
+        lines.append(
+            f"| {row} | "
+            + " | ".join(
+                f"{results[(kind, lv)][row][metric]:.3f}"
+                if metric != "correct@3"
+                else f"{results[(kind, lv)][row][metric]:.0f}"
+                for lv in levels
+            )
+            + " |"
+        )
     return lines
 
 
@@ -249,7 +257,10 @@ def main():
         Path(str(weights) + ".json").write_text(json.dumps({"train_note": train_note}))
     print(train_note, flush=True)
 
-    hamming = {"mutual NN": {"metric": "hamming"}, f"+ ratio {args.ratio:g}": {"metric": "hamming", "ratio": args.ratio}}
+    hamming = {
+        "mutual NN": {"metric": "hamming"},
+        f"+ ratio {args.ratio:g}": {"metric": "hamming", "ratio": args.ratio},
+    }
     l2 = {"mutual NN": {}, f"+ ratio {args.ratio:g}": {"ratio": args.ratio}}
     methods = {
         "LIFT": (lambda im, cap: lift_features(model, im, cap, args.threshold), l2),
@@ -278,13 +289,17 @@ def main():
     for cap in CAPS:
         lift, sift, orb = (f"{m} {cap}, mutual NN" for m in ("LIFT", "SIFT", "ORB"))
         upto40 = [t for t in TILTS if t <= 40]
-        ge_sift = all(results[("viewpoint", t)][lift]["mma@3"] >= results[("viewpoint", t)][sift]["mma@3"] for t in upto40)
+        ge_sift = all(
+            results[("viewpoint", t)][lift]["mma@3"] >= results[("viewpoint", t)][sift]["mma@3"] for t in upto40
+        )
         ge_orb = all(results[key][lift]["mma@3"] >= results[key][orb]["mma@3"] for key in results)
         hom = all(results[("viewpoint", t)][lift]["homography@3"] >= results[("viewpoint", t)][sift]["homography@3"]
                   for t in upto40)
-        verdict.append(f"- {cap} keypoints: LIFT MMA@3 >= SIFT at every viewpoint up to 40°: **{'yes' if ge_sift else 'no'}**; "
-                       f">= ORB at every level of both sweeps: **{'yes' if ge_orb else 'no'}**; homography accuracy @3 px "
-                       f">= SIFT up to 40°: **{'yes' if hom else 'no'}**.")
+        verdict.append(
+            f"- {cap} keypoints: LIFT MMA@3 >= SIFT at every viewpoint up to 40°: **{'yes' if ge_sift else 'no'}**; "
+            f">= ORB at every level of both sweeps: **{'yes' if ge_orb else 'no'}**; homography accuracy @3 px "
+            f">= SIFT up to 40°: **{'yes' if hom else 'no'}**."
+        )
     lift_vs_sift = {cap: timing[f"LIFT {cap}"] / max(timing[f"SIFT {cap}"], 1e-9) for cap in CAPS}
     verdict.append("- CPU time per 640x480 image <= 3x SIFT: **" + ("yes" if max(lift_vs_sift.values()) <= 3 else "no")
                    + "** (" + ", ".join(f"{cap} keypoints: {v:.1f}x" for cap, v in lift_vs_sift.items()) + ").")

@@ -128,7 +128,8 @@ class (tiles of {DEFAULT_TILE_SIZE} candidates, `keras.ops` only; what every det
 TF: `tf.image.non_max_suppression` (one C++ kernel). NumPy: the greedy reference
 `vras_keras.testing.references.nms_numpy`. All four kept the same boxes in the same order in every row.
 
-| boxes | max_output | kept | ours single-class, ms (/ TF) | ours class-wise tiled, ms (/ TF) | TF kernel, ms | NumPy greedy, ms |
+| boxes | max_output | kept | ours single-class, ms (/ TF) | ours class-wise tiled, ms (/ TF) | TF kernel, ms | \
+NumPy greedy, ms |
 |---:|---:|---:|---:|---:|---:|---:|
 {table}
 """

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from _report import RESULTS_DIR, machine, write_section  # noqa: E402
+
 from vras_keras import models  # noqa: E402
 from vras_keras.data import datasets, shapes  # noqa: E402
 from vras_keras.layers import conv_norm_act, image_input  # noqa: E402
@@ -71,7 +71,8 @@ def render(info: dict, rows: list) -> str:
     floor = stride * (np.sqrt(2) + np.arcsinh(1)) / 6
     verdict = (
         "The expected ordering integral <= heatmap-argmax < direct regression holds."
-        if expected else "The expected ordering integral <= heatmap-argmax < direct regression does NOT hold in this run."
+        if expected
+        else "The expected ordering integral <= heatmap-argmax < direct regression does NOT hold in this run."
     )
     return f"""## Pose: direct regression vs heatmap argmax vs integral regression
 
@@ -97,7 +98,8 @@ heatmap leaves a mean error of about {floor:.2f} px (uniform position inside a {
 soft-argmax removes; that shows in the tight threshold, PCK@0.05 (about 2 px on these figures):
 {by["pose_integral"][2]:.3f} integral vs {by["pose_heatmap"][2]:.3f} argmax. The mean error gap between the two is
 small at this budget, presumably because it is dominated by larger mistakes that both share (occluded
-joints, left/right swaps, truncated figures; not measured separately here), and the soft-argmax pays for its sub-pixel accuracy with a pull
+joints, left/right swaps, truncated figures; not measured separately here), and the soft-argmax pays for its \
+sub-pixel accuracy with a pull
 towards the mean when a heatmap is multi-modal (visible in the slightly lower PCK@0.1); one seed, so
 differences of a few hundredths of a pixel are within noise.
 

@@ -166,7 +166,7 @@ for _name, (_data, _word) in BAD_IMAGES.items():
 
 @case("images", "truncated JPEG found while training (decoded inside tf.data)")
 def _train_truncated(tmp):
-    from vras_keras.testing.training import write_recipe
+    from tests.fixtures.training import write_recipe
 
     tmp = Path(tmp)
     for name in ("a", "b"):
@@ -204,19 +204,33 @@ def coco_dir(tmp, mutate, task="detection"):
 
 COCO = {
     "category without id": ("detection", lambda d: d["categories"][0].pop("id"), "categories[0].id"),
-    "one-point polygon": ("detection", lambda d: d["annotations"][0].update(segmentation=[[3, 3]]),
-                          "segmentation[0]"),
+    "one-point polygon": ("detection", lambda d: d["annotations"][0].update(segmentation=[[3, 3]]), "segmentation[0]"),
     "non-numeric bbox value": ("detection", lambda d: d["annotations"][0].update(bbox=[1, "x", 5, 5]), "bbox"),
-    "duplicate image ids": ("detection", lambda d: (d["images"][1].update(id=1), d["annotations"][1].update(image_id=1)),
-                            "duplicate image id"),
-    "absolute file_name": ("detection", lambda d: d["images"][0].update(file_name="/etc/hostname"),
-                           "outside the images folder"),
-    "../ file_name": ("detection", lambda d: d["images"][0].update(file_name="../../a.png"),
-                      "outside the images folder"),
-    "NaN keypoint": ("pose", lambda d: d["annotations"][0].update(keypoints=[3, float("nan"), 2, 4, 8, 2]),
-                     "non-finite"),
-    "visible keypoint far outside the image": ("pose", lambda d: d["annotations"][0].update(
-        keypoints=[3, 3, 2, 400, 8, 2]), "outside the 16x12"),
+    "duplicate image ids": (
+        "detection",
+        lambda d: (d["images"][1].update(id=1), d["annotations"][1].update(image_id=1)),
+        "duplicate image id",
+    ),
+    "absolute file_name": (
+        "detection",
+        lambda d: d["images"][0].update(file_name="/etc/hostname"),
+        "outside the images folder",
+    ),
+    "../ file_name": (
+        "detection",
+        lambda d: d["images"][0].update(file_name="../../a.png"),
+        "outside the images folder",
+    ),
+    "NaN keypoint": (
+        "pose",
+        lambda d: d["annotations"][0].update(keypoints=[3, float("nan"), 2, 4, 8, 2]),
+        "non-finite",
+    ),
+    "visible keypoint far outside the image": (
+        "pose",
+        lambda d: d["annotations"][0].update(keypoints=[3, 3, 2, 400, 8, 2]),
+        "outside the 16x12",
+    ),
 }
 for _name, (_task, _mutate, _word) in COCO.items():
     def _coco(tmp, task=_task, mutate=_mutate, word=_word):
@@ -228,9 +242,9 @@ for _name, (_task, _mutate, _word) in COCO.items():
 
 @case("COCO and folders", "COCO: non-numeric bbox under --skip-bad (skipped, counted)")
 def _coco_skip(tmp):
-    from vras_keras.data.formats import coco
-
     import warnings
+
+    from vras_keras.data.formats import coco
 
     folder = coco_dir(tmp, lambda d: d["annotations"][0].update(bbox=[1, "x", 5, 5]))
     try:
@@ -390,7 +404,9 @@ def _export_race(tmp):
     finally:
         sm.write_warmup_requests = original
     ok = state["inner"].version == 1 and outer.version == 2 and (Path(tmp) / "m" / "1" / "saved_model.pb").exists()
-    return ("held", "versions 1 and 2") if ok else ("silent wrong", f"versions {state['inner'].version}, {outer.version}")
+    return (
+        ("held", "versions 1 and 2") if ok else ("silent wrong", f"versions {state['inner'].version}, {outer.version}")
+    )
 
 
 @case("untrusted and corrupt exports", "a killed export's .tmp folder is removed by the next")
@@ -408,7 +424,7 @@ def _export_tmp(tmp):
 
 # ------------------------------------------------------------------------------------ training cases
 def tiny_recipe(tmp, **kw):
-    from vras_keras.testing.training import write_recipe
+    from tests.fixtures.training import write_recipe
 
     kw.setdefault("epochs", 1)
     kw.setdefault("callbacks", {"tensorboard": False, "curves": False})
@@ -441,7 +457,7 @@ def _overwrite(tmp):
 def _crash_in_epoch(tmp):
     import keras
 
-    from vras_keras.testing.training import recipe
+    from tests.fixtures.training import recipe
     from vras_keras.training import callbacks as cb
     from vras_keras.training.config import TrainConfig
     from vras_keras.training.trainer import train
@@ -520,7 +536,7 @@ def _workdir_file(tmp):
 
 @case("runs", "workdir below a file")
 def _workdir_below_file(tmp):
-    from vras_keras.testing.training import write_recipe
+    from tests.fixtures.training import write_recipe
 
     (Path(tmp) / "f").write_text("x")
     config = write_recipe(Path(tmp) / "r.yaml", epochs=1, workdir=str(Path(tmp) / "f" / "run"))

@@ -100,7 +100,8 @@ def main(argv=None):
         print(size, t, agree, agree_grad, agree_peer, flush=True)
 
     table = "\n".join(
-        f"| {s}x{s} | {t['separable']:.1f} | {t['fpn']:.1f} | {t['gather']:.1f} ({t['gather'] / t['separable']:.1f}x) | "
+        f"| {s}x{s} | {t['separable']:.1f} | {t['fpn']:.1f} | {t['gather']:.1f} "
+        f"({t['gather'] / t['separable']:.1f}x) | "
         f"{t['crop_and_resize']:.1f} ({t['crop_and_resize'] / t['separable']:.1f}x) | {a:.1e} / {g:.1e} | {p:.1e} |"
         for s, t, a, g, p in rows
     )
@@ -112,7 +113,9 @@ Setting of the Faster R-CNN benchmark's training step: {B} images, a {H}x{H}x{C}
 per image of 6-40 px, `sampling_ratio=2`, `aligned=True`. "FPN" pools the same boxes from four levels
 P2..P5 (`multilevel_roi_align`, every box weighted onto every level, zero off its own).
 
-| output | separable (ours, boxes per image), ms | ours, FPN P2..P5, ms | gather form (flat boxes + `box_indices`), ms | TF `crop_and_resize` + 2x2 avg pool (needs Flex), ms | max abs diff ours vs gather: output / feature gradient | ours vs crop_and_resize (boxes not clamped) |
+| output | separable (ours, boxes per image), ms | ours, FPN P2..P5, ms | \
+gather form (flat boxes + `box_indices`), ms | TF `crop_and_resize` + 2x2 avg pool (needs Flex), ms | \
+max abs diff ours vs gather: output / feature gradient | ours vs crop_and_resize (boxes not clamped) |
 |---|---:|---:|---:|---:|---|---|
 {table}
 

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from _report import machine, write_section  # noqa: E402
+
 from vras_keras import models  # noqa: E402
 from vras_keras.data import datasets  # noqa: E402
 from vras_keras.layers import ConvCRF  # noqa: E402
@@ -105,7 +105,8 @@ def report(args, rows, num_labels, pending, finished):
         f"## Segmentation on ShapesWorld (`benchmarks/segmentation_shapes.py`{argv_note(args)})",
         "",
         f"Machine: {machine()}; the cores were shared with other jobs (1-minute load average sampled after each "
-        f"model: {min(LOADS):.0f}–{max(LOADS):.0f}), so training times are indicative only. {args.train} training / {args.val} validation images (separate splits), {SIZE}×{SIZE}, "
+        f"model: {min(LOADS):.0f}–{max(LOADS):.0f}), so training times are indicative only. {args.train} training / "
+        f"{args.val} validation images (separate splits), {SIZE}×{SIZE}, "
         f"{num_labels} labels (background + 6 shapes); every model from scratch with the same budget: Adam "
         f"{args.lr:g}, batch {args.batch}, {args.epochs} epochs, seed 0. mIoU (%) of the argmax on the validation "
         "split, mean over the labels present. ConvCRF on the model's log-probabilities + the input image "
@@ -113,7 +114,8 @@ def report(args, rows, num_labels, pending, finished):
         f"*tuned* = the best of {len(CRF_GRID)} settings by mIoU on the first {args.tune} TRAINING images "
         "(the validation split is never used for the choice).",
         "",
-        "| model | variant | parameters | train time (s) | train mIoU | val mIoU | + ConvCRF default | + ConvCRF tuned | tuned setting (train mIoU with it) |",
+        "| model | variant | parameters | train time (s) | train mIoU | val mIoU | + ConvCRF default | + ConvCRF "
+        "tuned | tuned setting (train mIoU with it) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
@@ -142,7 +144,9 @@ def report(args, rows, num_labels, pending, finished):
 
 
 def argv_note(args):
-    return "" if args.section == "segmentation_shapes" else f", `--epochs {args.epochs} --models {' '.join(args.models)}`"
+    return (
+        "" if args.section == "segmentation_shapes" else f", `--epochs {args.epochs} --models {' '.join(args.models)}`"
+    )
 
 
 def variant(name):

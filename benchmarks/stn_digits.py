@@ -24,7 +24,6 @@ from _report import RESULTS_DIR, machine, write_section  # noqa: E402
 from vras_keras import models  # noqa: E402
 from vras_keras.data.digits import DistortedDigits  # noqa: E402
 
-
 NOT_BETTER = (
     "**The STN is not better in this run** ({best:.3f} vs {cnn:.3f}). Check the picture: if the transformer's "
     "output is still the input, resampled, the localisation network has not learnt a useful transform within "
@@ -58,7 +57,11 @@ def train(name, data, args, **kwargs):
     def adam(factor):
         return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.learning_rate * factor, total))
 
-    stn_ids = {id(v) for v in model.get_layer("stn").trainable_variables} if "stn" in [l.name for l in model.layers] else set()
+    stn_ids = (
+        {id(v) for v in model.get_layer("stn").trainable_variables}
+        if "stn" in [layer.name for layer in model.layers]
+        else set()
+    )
     groups = [
         (adam(1.0), [v for v in model.trainable_variables if id(v) not in stn_ids]),
         (adam(args.loc_lr_factor), [v for v in model.trainable_variables if id(v) in stn_ids]),
@@ -168,7 +171,10 @@ def main(argv=None):
     save_picture(best_model, data[1][0][:10], y_test[:10], picture)
 
     load = os.getloadavg()[0]
-    curve = lambda r: " ".join(f"{a:.2f}" for a in r["curve"])
+
+    def curve(r):
+        return " ".join(f"{a:.2f}" for a in r["curve"])
+
     lines = [
         "## Spatial transformer vs plain CNN on distorted digits (`benchmarks/stn_digits.py`)",
         "",
@@ -205,7 +211,12 @@ def main(argv=None):
     if best_stn > cnn["test_acc"]:
         lines += ["", f"The spatial transformer wins: {best_stn:.3f} vs {cnn['test_acc']:.3f} test accuracy.", "", WON]
     else:
-        lines += ["", NOT_BETTER.format(best=best_stn, cnn=cnn["test_acc"], steps=args.epochs * -(-args.train // args.batch_size))]
+        lines += [
+            "",
+            NOT_BETTER.format(
+                best=best_stn, cnn=cnn["test_acc"], steps=args.epochs * -(-args.train // args.batch_size)
+            ),
+        ]
     write_section("stn_digits", "\n".join(lines))
     print("\n".join(lines))
 

@@ -6,10 +6,12 @@ from vras_keras.models import registry
 
 
 @pytest.fixture
-def scratch_registry(monkeypatch):
-    registry._ensure_loaded()  # load first: loading into the scratch copy would leave the real one empty
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    return registry
+def scratch_registry():
+    """The registry; every id a test registers through it is unregistered afterwards (public API only)."""
+    before = set(models.list_models())
+    yield registry
+    for name in set(models.list_models()) - before:
+        models.unregister(name)
 
 
 def _tiny(*, num_classes=3, input_shape=(8, 8, 3)):
@@ -52,11 +54,21 @@ def test_unknown_name_lists_closest(scratch_registry):
         models.get("tiny_resnet_tset")
 
 
+def test_unregister(scratch_registry):
+    scratch_registry.register("tiny_gone", task="classification")(_tiny)
+    models.unregister("tiny_gone")
+    assert "tiny_gone" not in models.list_models()
+    with pytest.raises(ValueError, match="'tiny_gone' is not registered"):
+        models.unregister("tiny_gone")
+
+
 def test_cli_list(scratch_registry, capsys, monkeypatch):
-    # Only the tiny model (building every full-size model to count its parameters takes ~40 s).
-    monkeypatch.setattr(registry, "_REGISTRY", {})
+    # Only the tiny models: building every full-size model to count its parameters takes minutes
+    # (tests/models/test_all_models.py builds each with its defaults).
     scratch_registry.register("tiny_cli_test", task="classification")(_tiny)
     scratch_registry.register("tiny_cli_pose", task="pose")(_tiny)
+    listed = models.list_models
+    monkeypatch.setattr(models, "list_models", lambda task=None: [n for n in listed(task) if n.startswith("tiny_cli")])
     assert main(["list", "--task", "classification"]) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("tiny_cli_test"))

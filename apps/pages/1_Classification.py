@@ -20,8 +20,12 @@ def body():
     with right:
         st.subheader(f"{rows[0]['label']} ({rows[0]['probability']:.1%})")
         ui.probability_chart(rows)
-        st.dataframe(rows, hide_index=True, key=ui.RESULT_KEY,
-                     column_config={"probability": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)})
+        st.dataframe(
+            rows,
+            hide_index=True,
+            key=ui.RESULT_KEY,
+            column_config={"probability": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)},
+        )
 
 
 ui.guarded(body)

@@ -18,9 +18,11 @@ def body():
         upload = st.file_uploader("landscape.npz", type=None, key="upload")
         if upload is None:
             if not files:
-                st.info("No landscape file found under `runs/` (or `$VRAS_LANDSCAPES`). Make one with\n\n"
-                        "```bash\nvras landscape --model resnet_cifar --weights runs/classification/checkpoints/best.keras "
-                        "--out runs/landscape\n```")
+                st.info(
+                    "No landscape file found under `runs/` (or `$VRAS_LANDSCAPES`). Make one with\n\n"
+                    "```bash\nvras landscape --model resnet_cifar --weights runs/classification/checkpoints/best.keras "
+                    "--out runs/landscape\n```"
+                )
             return
         source, title = ui.upload_bytes(upload), upload.name
         if source is None:

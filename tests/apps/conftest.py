@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from vras_keras.testing.demo_exports import tiny_exports_cached, trained_demo_exports_cached
+from tests.fixtures.demo_exports import tiny_exports_cached, trained_demo_exports_cached
 
 
 def _shared_base(tmp_path_factory):

@@ -23,7 +23,12 @@ def test_dockerfile_key_lines():
     runs = " ".join(arg for op, arg in instructions if op == "RUN")
     # the same steps as `make install`
     makefile = (ROOT / "Makefile").read_text()
-    for step in ("-m venv", "pip install -q --upgrade pip", "pip install -q -r requirements.txt", "pip install -q --no-deps -e ."):
+    for step in (
+        "-m venv",
+        "pip install -q --upgrade pip",
+        "pip install -q -r requirements.txt",
+        "pip install -q --no-deps -e .",
+    ):
         assert step in makefile and step in runs, step
     (health,) = [arg for op, arg in instructions if op == "HEALTHCHECK"]
     assert "/_stcore/health" in health

@@ -7,7 +7,9 @@ from vras_keras.demo import exports
 
 def test_list_exports_reads_metadata_and_runtimes(tiny_savedmodels, tmp_path):
     found = exports.list_exports(tiny_savedmodels)
-    assert sorted(e.task for e in found) == sorted(["classification", "segmentation", "detection", "pose", "stn", "matching"])
+    assert sorted(e.task for e in found) == sorted(
+        ["classification", "segmentation", "detection", "pose", "stn", "matching"]
+    )
     (cls,) = exports.list_exports(tiny_savedmodels, task="classification")
     assert [(r.backend, r.quantize) for r in cls.runtimes] == [("saved_model", "none"), ("tflite", "none")]
     assert cls.label == "tiny_classification v1"
@@ -46,5 +48,7 @@ def test_model_card_says_what_the_model_saw_and_how_good_it_measured():
     photos = ExportMeta(task="matching", input_size=(160, 160), training_config={"data": {"source": "pairs"}})
     assert not exports.is_synthetic(photos) and "scikit-image photographs" in exports.model_card(photos)
     assert exports.quality_line(photos).startswith("no measured quality recorded")
-    own = ExportMeta(task="detection", input_size=(64, 64), training_config={"data": {"source": "coco", "format": "coco"}})
+    own = ExportMeta(
+        task="detection", input_size=(64, 64), training_config={"data": {"source": "coco", "format": "coco"}}
+    )
     assert exports.training_data(own) == ("your own data (coco, coco)", False)

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "vras_keras"
 # import name -> distribution name, where they differ
 DISTRIBUTIONS = {"cv2": "opencv-python-headless", "PIL": "pillow", "yaml": "pyyaml", "sklearn": "scikit-learn",
-                 "skimage": "scikit-image", "ai_edge_litert": "ai-edge-litert", "keras_hub": "keras-hub"}
+                 "skimage": "scikit-image", "ai_edge_litert": "ai-edge-litert", "keras_hub": "keras-hub",
+                 "google": "protobuf"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -28,7 +29,9 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def requirement_name(requirement: str) -> str:
-    return requirement.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].split("~")[0].strip().lower()
+    return (
+        requirement.split(";")[0].split("[")[0].split("=")[0].split(">")[0].split("<")[0].split("~")[0].strip().lower()
+    )
 
 
 def test_only_the_demo_wing_imports_streamlit():
@@ -80,16 +83,23 @@ def test_the_wheel_ships_the_app_recipes_and_settings_and_the_launcher_finds_the
         archive.extractall(tmp_path / "site")
     assert "Requires-Dist: streamlit>=1.67; extra == \"demo\"" in metadata
     # the installed package alone (no checkout on the path, another working directory) finds its files
-    probe = ("from vras_keras.demo import launcher; "
-             "print(launcher.app_path(), launcher.configs_dir(), launcher.settings_file(), launcher.__file__, sep='\\n'); "
-             "print(launcher.streamlit_settings()['server.maxUploadSize'])")
+    probe = (
+        "from vras_keras.demo import launcher; "
+        "print(launcher.app_path(), launcher.configs_dir(), launcher.settings_file(), launcher.__file__, sep='\\n'); "
+        "print(launcher.streamlit_settings()['server.maxUploadSize'])"
+    )
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", probe], cwd=work, env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=work, env=env, capture_output=True, text=True, check=True
+    )
     app, configs, settings, module, upload = result.stdout.split()
     site = tmp_path / "site" / "vras_keras" / "demo"
     assert Path(module).parent == site
-    assert Path(app) == site / "app" / "streamlit_app.py" and (Path(app).parent / "pages" / "1_Classification.py").is_file()
+    assert (
+        Path(app) == site / "app" / "streamlit_app.py"
+        and (Path(app).parent / "pages" / "1_Classification.py").is_file()
+    )
     assert Path(configs) == site / "configs" and (Path(configs) / "classification.yaml").is_file()
     assert Path(settings) == site / "settings" / "config.toml" and upload == "20"

@@ -6,6 +6,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+# The first test to use the `demo_run` fixture pays for the demo's whole training path (every family, tiny
+# settings; measured 21 min with ~8 jobs sharing 2 cores, load ~17; not yet timed on an idle machine).
+pytestmark = pytest.mark.timeout(1800)
+
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "apps" / "pages"
 TIMEOUT = 120

@@ -7,6 +7,11 @@ import pytest
 from vras_keras.cli import main
 from vras_keras.demo import launcher, recipes
 
+# The first test to use the `demo_run` fixture pays for the demo's whole training path (every family, tiny
+# settings; measured 21 min with ~8 jobs sharing 2 cores, load ~17; not yet timed on an idle machine).
+pytestmark = pytest.mark.timeout(1800)
+
+
 
 def write_recipe(folder: Path, task: str, model_id: str):
     folder.mkdir(parents=True, exist_ok=True)

@@ -59,10 +59,15 @@ def test_export_a_run_folder_with_check(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
-def test_export_a_registered_model(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(registry, "_loaded", True)  # don't import every family for one test entry
-    monkeypatch.setitem(registry._REGISTRY, "export_test_tiny",
-                        registry.ModelEntry("export_test_tiny", "classification", lambda **kw: _tiny(**kw), "tiny"))
+@pytest.fixture
+def export_test_tiny():
+    """`_tiny` registered as `export_test_tiny` for one test."""
+    registry.register("export_test_tiny", task="classification", description="tiny")(lambda **kw: _tiny(**kw))
+    yield "export_test_tiny"
+    registry.unregister("export_test_tiny")
+
+
+def test_export_a_registered_model(tmp_path, export_test_tiny, capsys):
     out_dir = tmp_path / "sm"
     assert main(["export", "--model", "export_test_tiny", "--model-args", '{"classes": 3}', "--name", "t",
                  "--output-dir", str(out_dir), "--formats", "saved_model"]) == 0

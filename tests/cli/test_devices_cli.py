@@ -4,7 +4,7 @@ TF_CONFIG must be in place before TensorFlow starts)."""
 import json
 import subprocess
 
-from vras_keras.testing.training import helper_command, subprocess_env
+from tests.fixtures.training import helper_command, subprocess_env
 
 
 def _devices(*args, **env):

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from vras_keras import models
 from vras_keras.cli import main

@@ -135,7 +135,6 @@ def test_default_workers():
 def test_worker_processes_end_with_their_parent(tmp_path):
     # A parent killed with SIGKILL cannot stop its pool: the workers notice and exit by themselves.
     import os
-    import signal
     import subprocess
     import sys
     import time

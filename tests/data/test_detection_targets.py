@@ -20,7 +20,13 @@ def _batch():
 
 def test_clip_and_drop_each_case():
     clean, counts = sanitize_detection_targets(_batch(), image_shape=(64, 64), num_classes=3)
-    assert counts == {"clipped": 2, "dropped_empty": 1, "dropped_outside": 1, "dropped_nonfinite": 1, "dropped_class": 0}
+    assert counts == {
+        "clipped": 2,
+        "dropped_empty": 1,
+        "dropped_outside": 1,
+        "dropped_nonfinite": 1,
+        "dropped_class": 0,
+    }
     np.testing.assert_array_equal(clean["classes"], [[0, -1, 2, -1, -1], [2, -1, 1, -1, -1]])
     np.testing.assert_allclose(clean["boxes"][0, 2], [0, 30, 10, 40])  # partly outside: clipped
     np.testing.assert_allclose(clean["boxes"][1, 2], [50, 50, 64, 60])

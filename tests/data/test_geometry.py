@@ -4,8 +4,15 @@ import cv2
 import numpy as np
 import pytest
 
-from vras_keras.data.geometry import (apply_homography, inside, local_affine, pixel_grid, random_homography,
-                                      viewpoint_homography, warp_image)
+from vras_keras.data.geometry import (
+    apply_homography,
+    inside,
+    local_affine,
+    pixel_grid,
+    random_homography,
+    viewpoint_homography,
+    warp_image,
+)
 
 
 def test_apply_homography_hand_computed():

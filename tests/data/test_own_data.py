@@ -18,7 +18,9 @@ def _class_folder(root, classes=("a", "b", "c", "d"), per_class=40, size=8, mode
         for i in range(per_class):
             value = 40 * k + i % 7
             array = np.full((size, size), value, np.uint8)
-            Image.fromarray(array if mode == "L" else np.repeat(array[..., None], 3, -1)).save(root / name / f"{i:03d}.png")
+            Image.fromarray(array if mode == "L" else np.repeat(array[..., None], 3, -1)).save(
+                root / name / f"{i:03d}.png"
+            )
     return root
 
 

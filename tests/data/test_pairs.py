@@ -100,7 +100,9 @@ def test_heatmaps_put_a_unit_bump_at_each_point():
 def test_scikit_learn_and_stereo_photographs_load_offline():
     for name in ("china", "flower", "stereo_motorcycle", "stereo_motorcycle_right", "grace_hopper"):
         image = P.load_image(name)
-        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[-1] == 3 and max(image.shape[:2]) <= P.MAX_SIDE
+        assert (
+            image.dtype == np.uint8 and image.ndim == 3 and image.shape[-1] == 3 and max(image.shape[:2]) <= P.MAX_SIDE
+        )
         assert image.std() > 20  # a real photograph, not a blank
     assert {"flower", "stereo_motorcycle", "stereo_motorcycle_right"} <= set(P.available_images("train"))
     assert {"china", "grace_hopper"} <= set(P.available_images("val"))

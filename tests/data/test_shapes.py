@@ -26,7 +26,9 @@ def test_shapes_deterministic_byte_identical():
     for i in (7, 0, 3):  # any order, any instance
         _equal(a.sample(i), b.sample(i))
     assert a.sample(1)["image"].tobytes() != a.sample(2)["image"].tobytes()
-    assert a.sample(1)["image"].tobytes() != ShapesWorld(image_size=48, max_objects=5, seed=4).sample(1)["image"].tobytes()
+    assert (
+        a.sample(1)["image"].tobytes() != ShapesWorld(image_size=48, max_objects=5, seed=4).sample(1)["image"].tobytes()
+    )
 
 
 def test_stick_figures_deterministic_byte_identical():

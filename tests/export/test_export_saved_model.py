@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -77,7 +76,9 @@ def test_warmup_requests_parse_back_and_run(classifier, tmp_path):
     assert requests[1]["inputs"]["image_bytes"][0][:4] == b"\x89PNG"
     loaded = tf.saved_model.load(result.path)
     for request in requests:  # every warm-up request runs against its signature
-        outputs = loaded.signatures[request["signature_name"]](**{k: tf.constant(v) for k, v in request["inputs"].items()})
+        outputs = loaded.signatures[request["signature_name"]](
+            **{k: tf.constant(v) for k, v in request["inputs"].items()}
+        )
         assert outputs["probabilities"].shape == (1, 5)
 
 

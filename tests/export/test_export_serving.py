@@ -1,7 +1,6 @@
 """ServingClient: the JSON it sends follows TF Serving's documented REST format; end-to-end on a local server."""
 
 import base64
-import os
 import shutil
 import socket
 import subprocess
@@ -11,16 +10,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.fixtures.tf_serving import FakeTFServing
 from vras_keras.export.meta import meta_for_model
 from vras_keras.export.saved_model import export_saved_model
 from vras_keras.export.serving import ServingClient, ServingError, model_path, parse_predict_response, predict_body
-from vras_keras.testing.tf_serving import FakeTFServing
 
 
 def test_predict_body_row_and_columnar_forms():
     x = np.arange(4, dtype=np.float32).reshape(2, 2)
     assert predict_body(x) == {"instances": [[0.0, 1.0], [2.0, 3.0]]}
-    assert predict_body(x, signature_name="s", form="inputs") == {"signature_name": "s", "inputs": [[0.0, 1.0], [2.0, 3.0]]}
+    assert predict_body(x, signature_name="s", form="inputs") == {
+        "signature_name": "s",
+        "inputs": [[0.0, 1.0], [2.0, 3.0]],
+    }
     named = {"a": x, "b": np.array([5, 6])}
     assert predict_body(named) == {"instances": [{"a": [0.0, 1.0], "b": 5}, {"a": [2.0, 3.0], "b": 6}]}
     assert predict_body(named, form="inputs") == {"inputs": {"a": [[0.0, 1.0], [2.0, 3.0]], "b": [5, 6]}}

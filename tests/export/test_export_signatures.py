@@ -62,10 +62,14 @@ def _toy_detector():
 
     def decode(m):
         brightness = keras.ops.mean(m, axis=-1, keepdims=True) / 255.0  # (N, 1)
-        boxes = keras.ops.tile(keras.ops.reshape(keras.ops.convert_to_tensor([[0.0, 0, 4, 4], [2, 2, 8, 8]]), (1, 2, 4)),
-                               (keras.ops.shape(m)[0], 1, 1))
+        boxes = keras.ops.tile(
+            keras.ops.reshape(keras.ops.convert_to_tensor([[0.0, 0, 4, 4], [2, 2, 8, 8]]), (1, 2, 4)),
+            (keras.ops.shape(m)[0], 1, 1),
+        )
         scores = keras.ops.concatenate([brightness * 0 + 0.9, brightness], axis=1)
-        classes = keras.ops.concatenate([keras.ops.zeros_like(brightness), keras.ops.where(brightness > 0.5, 1.0, -1.0)], axis=1)
+        classes = keras.ops.concatenate(
+            [keras.ops.zeros_like(brightness), keras.ops.where(brightness > 0.5, 1.0, -1.0)], axis=1
+        )
         return {"boxes": boxes, "scores": scores, "classes": classes}
 
     return keras.Model(inputs, keras.layers.Lambda(decode)(mean))

@@ -20,7 +20,10 @@ def test_top_k_and_detection_rows():
     assert [(r["label"], r["score"]) for r in rows] == [("b", pytest.approx(0.9)), ("a", pytest.approx(0.4))]
     assert present.detection_rows(det, meta, score_threshold=0.5)[0]["box (xyxy, input px)"] == [5.0, 6.0, 7.0, 8.0]
     assert present.rows(det, meta, score_threshold=0.5) == present.detection_rows(det, meta, score_threshold=0.5)
-    assert present.summarize(det, meta) == "2 detection(s): b 0.900 xyxy [5.0, 6.0, 7.0, 8.0]; a 0.400 xyxy [1.0, 2.0, 3.0, 4.0]"
+    assert (
+        present.summarize(det, meta)
+        == "2 detection(s): b 0.900 xyxy [5.0, 6.0, 7.0, 8.0]; a 0.400 xyxy [1.0, 2.0, 3.0, 4.0]"
+    )
     empty = {**det, "num_detections": np.array([0])}
     assert present.summarize(empty, meta) == "no detections"
 
@@ -40,7 +43,9 @@ def test_summaries_are_built_from_the_rows():
     stn = ExportMeta(task="stn", input_size=(8, 8), labels=["a", "b"])
     assert present.summarize({"transformed_image": np.zeros((1, 4, 4, 1)), **outputs}, stn) == \
         "transformed image (4, 4, 1); top-k: b 0.750, a 0.250"
-    assert present.rows({"transformed_image": np.zeros((1, 4, 4, 1))}, stn) == [{"output": "transformed_image", "shape": "(4, 4, 1)"}]
+    assert present.rows({"transformed_image": np.zeros((1, 4, 4, 1))}, stn) == [
+        {"output": "transformed_image", "shape": "(4, 4, 1)"}
+    ]
     match = ExportMeta(task="matching", input_size=(8, 8))
     feats = {"keypoints": np.array([[[1.0, 2.0], [3.0, 4.0]]]), "descriptors": np.zeros((1, 2, 16))}
     assert present.summarize(feats, match) == "2 keypoints, descriptors of size 16"
@@ -123,6 +128,10 @@ def test_pose_skeleton_falls_back_to_the_stick_figure_skeleton():
     from vras_keras.data import shapes
 
     names = list(shapes.JOINT_NAMES)
-    assert present.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names)) == list(shapes.SKELETON)
-    assert present.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names, skeleton=[[0, 1]])) == [(0, 1)]
+    assert present.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names)) == list(
+        shapes.SKELETON
+    )
+    assert present.pose_skeleton(
+        ExportMeta(task="pose", input_size=(8, 8), keypoint_names=names, skeleton=[[0, 1]])
+    ) == [(0, 1)]
     assert present.pose_skeleton(ExportMeta(task="pose", input_size=(8, 8), keypoint_names=["a", "b"])) == []

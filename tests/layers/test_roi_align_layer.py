@@ -79,8 +79,11 @@ def test_kept_detections_and_paste_masks_num_slots():
     logits = np.full((2, 2, 4, 4, 2), 3.0, "float32")
     layer = PasteMasks(image_shape=(16, 16), threshold=0.5, num_slots=5)
     masks = np.asarray(layer([logits, kept_boxes, kept_classes]))
-    full = np.asarray(PasteMasks(image_shape=(16, 16))([np.concatenate([logits, np.zeros((2, 3, 4, 4, 2), "float32")], 1),
-                                                        boxes, classes]))
+    full = np.asarray(
+        PasteMasks(image_shape=(16, 16))(
+            [np.concatenate([logits, np.zeros((2, 3, 4, 4, 2), "float32")], 1), boxes, classes]
+        )
+    )
     assert masks.shape == (2, 5, 16, 16)
     np.testing.assert_array_equal(masks, full)  # same masks as pasting all 5 slots
     assert masks[0, 0, 2:12, 2:10].min() == 1 and masks[0, 0].sum() == 80 and masks[:, 2:].max() == 0

@@ -39,7 +39,11 @@ def test_affine_grid_layer():
     expected = np.stack([_identity_grid(4, 5)] * 2)
     expected[1, ..., 0] += 0.5
     check_layer(
-        AffineGrid, {"output_size": (4, 5)}, input_data=theta, expected_output=expected, expected_output_shape=(2, 4, 5, 2)
+        AffineGrid,
+        {"output_size": (4, 5)},
+        input_data=theta,
+        expected_output=expected,
+        expected_output_shape=(2, 4, 5, 2),
     )
 
 
@@ -135,7 +139,9 @@ def test_bad_arguments_raise_value_error():
 
 def test_default_localization_survives_keras_save_and_load(tmp_path):
     inputs = keras.Input((16, 16, 1))
-    outputs = SpatialTransformer(transform="rotation_translation", head_kernel_initializer="random_normal", name="stn")(inputs)
+    outputs = SpatialTransformer(transform="rotation_translation", head_kernel_initializer="random_normal", name="stn")(
+        inputs
+    )
     model = keras.Model(inputs, outputs)
     images = np.random.default_rng(2).uniform(0, 1, (2, 16, 16, 1)).astype("float32")
     assert np.abs(np.asarray(model(images)) - images).max() > 0.1  # random head: not the identity

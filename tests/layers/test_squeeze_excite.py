@@ -17,7 +17,9 @@ def test_squeeze_excite_harness_and_reference():
     x = np.random.default_rng(0).standard_normal((2, 4, 4, 8)).astype("float32")
     layer = SqueezeExcite(ratio=4)
     y = layer(x)
-    w1, b1, w2, b2 = [w.numpy() for w in (layer.reduce_kernel, layer.reduce_bias, layer.expand_kernel, layer.expand_bias)]
+    w1, b1, w2, b2 = [
+        w.numpy() for w in (layer.reduce_kernel, layer.reduce_bias, layer.expand_kernel, layer.expand_bias)
+    ]
     assert w1.shape == (8, 2) and w2.shape == (2, 8)
     np.testing.assert_allclose(y, _reference(x, w1, b1, w2, b2), rtol=1e-5, atol=1e-6)
     check_layer(SqueezeExcite, {"ratio": 4}, input_data=x, expected_output_shape=(2, 4, 4, 8))

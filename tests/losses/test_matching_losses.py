@@ -52,7 +52,9 @@ def test_keypoint_overlap_loss():
     assert float(L.keypoint_overlap_loss(k, k, identity, patch_size=32, crop_size=8)) == pytest.approx(0.0, abs=1e-6)
     # Shifted by half a crop along x: IoU = (4 * 8) / (2 * 64 - 32) = 1/3.
     shifted = k + np.array([[4.0, 0.0]], "float32")
-    assert float(L.keypoint_overlap_loss(k, shifted, identity, patch_size=32, crop_size=8)) == pytest.approx(2 / 3, abs=1e-5)
+    assert float(L.keypoint_overlap_loss(k, shifted, identity, patch_size=32, crop_size=8)) == pytest.approx(
+        2 / 3, abs=1e-5
+    )
     # View 2 rotated by 90 deg about the patch centre: the rotated keypoint is the same scene point.
     rot = np.array([[[0.0, -1.0], [1.0, 0.0]]], "float32")
     centre = 15.5

@@ -51,8 +51,10 @@ def test_target_heatmaps_gaussian_and_one_hot_by_hand():
     kp = np.array([[[7.9, 4.0], [-3.0, 100.0]]], np.float32)
     oh = _np(target_heatmaps(kp, heatmap_size=(3, 3), stride=4.0, kind="one_hot"))
     assert oh.shape == (1, 3, 3, 2)
-    expected0 = np.zeros((3, 3)); expected0[1, 1] = 1  # x 7.9 -> column 1, y 4.0 -> row 1
-    expected1 = np.zeros((3, 3)); expected1[2, 0] = 1
+    expected0 = np.zeros((3, 3))
+    expected0[1, 1] = 1  # x 7.9 -> column 1, y 4.0 -> row 1
+    expected1 = np.zeros((3, 3))
+    expected1[2, 0] = 1
     np.testing.assert_array_equal(oh[0, ..., 0], expected0)
     np.testing.assert_array_equal(oh[0, ..., 1], expected1)
     # invisible joint: uniform, finite even with NaN coordinates
@@ -96,11 +98,13 @@ def test_validate_keypoints_bad_input_names_the_shape():
         validate_keypoints(np.zeros((2, 4, 2)), np.zeros(5))
     with pytest.raises(ValueError, match=r"shape \(2, 4, 2\) has 4 joints, but the model predicts 15"):
         validate_keypoints(np.zeros((2, 4, 2)), num_joints=15)
-    kp = np.zeros((2, 3, 2)); kp[1, 2, 0] = NAN
+    kp = np.zeros((2, 3, 2))
+    kp[1, 2, 0] = NAN
     with pytest.raises(ValueError, match=r"shape \(2, 3, 2\) has NaN/inf .* \[\(1, 2\)\]"):
         validate_keypoints(kp, np.ones((2, 3)))
     # the same NaN on an invisible joint is fine and zeroed
-    vis = np.ones((2, 3)); vis[1, 2] = 0
+    vis = np.ones((2, 3))
+    vis[1, 2] = 0
     out, v = validate_keypoints(kp, vis)
     assert np.all(np.isfinite(out)) and v[1, 2] == 0
 
@@ -116,6 +120,9 @@ def test_losses_reject_wrong_target_shapes():
 
 
 def test_losses_serialize():
-    for loss in (KeypointL2Loss(scale=64.0, visibility_weight=0.1), HeatmapCrossEntropy(stride=4.0, kind="one_hot", sigma=2.0)):
+    for loss in (
+        KeypointL2Loss(scale=64.0, visibility_weight=0.1),
+        HeatmapCrossEntropy(stride=4.0, kind="one_hot", sigma=2.0),
+    ):
         clone = keras.losses.deserialize(keras.losses.serialize(loss))
         assert type(clone) is type(loss) and clone.get_config() == loss.get_config()

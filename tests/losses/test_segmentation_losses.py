@@ -44,7 +44,9 @@ def test_robust_to_all_ignored_and_out_of_range_labels():
 
 
 def test_shape_mismatch_raises_naming_both_shapes():
-    with pytest.raises(ValueError, match=r"label mask shape \(1, 3, 2\) does not match prediction shape \(1, 2, 2, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"label mask shape \(1, 3, 2\) does not match prediction shape \(1, 2, 2, 3\)"
+    ):
         PixelCrossEntropy()(np.zeros((1, 3, 2), np.int32), _probs())
 
 

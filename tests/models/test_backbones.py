@@ -2,15 +2,19 @@ import keras
 import numpy as np
 import pytest
 
-from vras_keras.models.backbones import feature_extractor, pyramid_outputs
 from vras_keras import models
+from vras_keras.models.backbones import feature_extractor, pyramid_outputs
 
 
 def test_feature_extractor_from_registry_id():
     f = feature_extractor("resnet18", input_shape=(64, 64, 3), width=0.125)
     out = f(np.zeros((2, 64, 64, 3), "float32"))
     assert sorted(out) == ["C3", "C4", "C5"]
-    assert {k: tuple(v.shape) for k, v in out.items()} == {"C3": (2, 8, 8, 16), "C4": (2, 4, 4, 32), "C5": (2, 2, 2, 64)}
+    assert {k: tuple(v.shape) for k, v in out.items()} == {
+        "C3": (2, 8, 8, 16),
+        "C4": (2, 4, 4, 32),
+        "C5": (2, 2, 2, 64),
+    }
     # shares weights with its backbone
     assert len(f.trainable_weights) == len(f.backbone.trainable_weights)
 
@@ -29,7 +33,7 @@ def test_feature_extractor_from_model_and_after_reload(tmp_path):
 
 
 def test_feature_extractor_errors():
-    with pytest.raises(ValueError, match="no level"):
+    with pytest.raises(ValueError, match="no feature level"):
         feature_extractor("resnet18", levels=("C6",), input_shape=(32, 32, 3), width=0.125)
     with pytest.raises(ValueError, match="include_top"):
         feature_extractor("resnet18", include_top=True)

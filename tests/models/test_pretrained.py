@@ -158,7 +158,9 @@ def test_vgg_bn_conv_bias_gives_torchvision_parameter_count():
     model = models.get("vgg11", batch_norm=True, conv_bias=True)
     trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     assert trainable == 132_868_840
-    assert trainable - int(sum(np.prod(v.shape) for v in models.get("vgg11", batch_norm=True).trainable_weights)) == 2752
+    assert (
+        trainable - int(sum(np.prod(v.shape) for v in models.get("vgg11", batch_norm=True).trainable_weights)) == 2752
+    )
 
 
 @pytest.mark.parametrize("arch", ["densenet121", pytest.param("densenet169", marks=pytest.mark.slow),
@@ -284,7 +286,7 @@ def test_backbone_weights_reach_every_family(tmp_path, family, backbone, layer, 
                         **backbone_kwargs)
     source.save(tmp_path / "backbone.keras")
     model = models.get(family, backbone=backbone, backbone_weights=str(tmp_path / "backbone.keras"), **kwargs)
-    layer = layer or next(l.name for l in source.layers if l.weights)
+    layer = layer or next(each.name for each in source.layers if each.weights)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer(layer).kernel),
                                   keras.ops.convert_to_numpy(source.get_layer(layer).kernel))
 

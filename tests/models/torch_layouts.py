@@ -32,7 +32,9 @@ class _Builder:
 
     def conv(self, key, out, inp, k, bias=False):
         fan_in = inp * k * k
-        self.state[f"{key}.weight"] = (self.rng.standard_normal((out, inp, k, k)) * np.sqrt(2.0 / fan_in)).astype("float32")
+        self.state[f"{key}.weight"] = (self.rng.standard_normal((out, inp, k, k)) * np.sqrt(2.0 / fan_in)).astype(
+            "float32"
+        )
         if bias:
             self.state[f"{key}.bias"] = (0.1 * self.rng.standard_normal(out)).astype("float32")
 
@@ -59,13 +61,18 @@ def resnet_state(arch, *, num_classes=1000, seed=0):
         for i in range(n):
             key, stride = f"layer{stage}.{i}", (2 if stage > 1 and i == 0 else 1)
             if block == "basic":
-                b.conv(f"{key}.conv1", planes, inplanes, 3); b.bn(f"{key}.bn1", planes)
-                b.conv(f"{key}.conv2", planes, planes, 3); b.bn(f"{key}.bn2", planes)
+                b.conv(f"{key}.conv1", planes, inplanes, 3)
+                b.bn(f"{key}.bn1", planes)
+                b.conv(f"{key}.conv2", planes, planes, 3)
+                b.bn(f"{key}.bn2", planes)
             else:
                 width = planes * base_width // 64
-                b.conv(f"{key}.conv1", width, inplanes, 1); b.bn(f"{key}.bn1", width)
-                b.conv(f"{key}.conv2", width, width, 3); b.bn(f"{key}.bn2", width)
-                b.conv(f"{key}.conv3", planes * expansion, width, 1); b.bn(f"{key}.bn3", planes * expansion)
+                b.conv(f"{key}.conv1", width, inplanes, 1)
+                b.bn(f"{key}.bn1", width)
+                b.conv(f"{key}.conv2", width, width, 3)
+                b.bn(f"{key}.bn2", width)
+                b.conv(f"{key}.conv3", planes * expansion, width, 1)
+                b.bn(f"{key}.bn3", planes * expansion)
             if stride != 1 or inplanes != planes * expansion:
                 b.conv(f"{key}.downsample.0", planes * expansion, inplanes, 1)
                 b.bn(f"{key}.downsample.1", planes * expansion)
@@ -85,8 +92,10 @@ def densenet_state(arch, *, num_classes=1000, seed=0, growth=32, bn_size=4):
     for i, n in enumerate(config, start=1):
         for j in range(1, n + 1):
             key = f"features.denseblock{i}.denselayer{j}"
-            b.bn(f"{key}.norm1", channels); b.conv(f"{key}.conv1", bn_size * growth, channels, 1)
-            b.bn(f"{key}.norm2", bn_size * growth); b.conv(f"{key}.conv2", growth, bn_size * growth, 3)
+            b.bn(f"{key}.norm1", channels)
+            b.conv(f"{key}.conv1", bn_size * growth, channels, 1)
+            b.bn(f"{key}.norm2", bn_size * growth)
+            b.conv(f"{key}.conv2", growth, bn_size * growth, 3)
             channels += growth
         if i < len(config):
             b.bn(f"features.transition{i}.norm", channels)

@@ -60,7 +60,9 @@ def test_encode_hand_values_and_round_trip():
     deltas = np_(B.encode_deltas(anchors, boxes))
     np.testing.assert_allclose(deltas, [[1.0, 0.0, math.log(2.0), 0.0]], atol=1e-6)
     w = (10.0, 10.0, 5.0, 5.0)
-    np.testing.assert_allclose(np_(B.encode_deltas(anchors, boxes, weights=w)), [[10, 0, 5 * math.log(2), 0]], atol=1e-5)
+    np.testing.assert_allclose(
+        np_(B.encode_deltas(anchors, boxes, weights=w)), [[10, 0, 5 * math.log(2), 0]], atol=1e-5
+    )
     rng = np.random.default_rng(1)
     xy = rng.uniform(0, 100, (50, 2))
     a = np.concatenate([xy, xy + rng.uniform(2, 60, (50, 2))], -1).astype("float32")

@@ -128,7 +128,9 @@ def test_refine_subpixel_finds_the_parabola_vertex():
     # At a corner with no curvature in the clipped neighbourhood nothing moves more than half a pixel.
     assert np.all(np.abs(refined[0, 1]) <= 0.5)
     flat = np.zeros((1, 9, 9, 1), "float32")
-    np.testing.assert_array_equal(np.asarray(refine_subpixel(flat, np.array([[[4.0, 4.0]]], "float32"))), [[[4.0, 4.0]]])
+    np.testing.assert_array_equal(
+        np.asarray(refine_subpixel(flat, np.array([[[4.0, 4.0]]], "float32"))), [[[4.0, 4.0]]]
+    )
     # nms_keypoints(subpixel=True) returns the refined maximum
     points, _, valid = K.nms_keypoints(scores, 1, radius=1, subpixel=True)
     np.testing.assert_allclose(np.asarray(points)[0, 0], peak, atol=1e-4)
@@ -214,10 +216,14 @@ def test_oriented_patches_per_keypoint_scale():
     zoomed = np.asarray(K.oriented_patches(image, kp, angles, output_size=5, support=4.0,
                                            scales=np.array([[2.0, 0.5]], "float32")))
     for k, support in ((0, 8.0), (1, 2.0)):
-        single = np.asarray(K.oriented_patches(image, kp[:, k:k + 1], angles[:, k:k + 1], output_size=5, support=support))
+        single = np.asarray(
+            K.oriented_patches(image, kp[:, k : k + 1], angles[:, k : k + 1], output_size=5, support=support)
+        )
         np.testing.assert_allclose(zoomed[:, k], single[:, 0], atol=1e-5)
     upright = np.asarray(K.oriented_patches(image, kp, output_size=5, support=4.0, scales=np.ones((1, 2), "float32")))
-    np.testing.assert_allclose(upright, np.asarray(K.oriented_patches(image, kp, output_size=5, support=4.0)), atol=1e-6)
+    np.testing.assert_allclose(
+        upright, np.asarray(K.oriented_patches(image, kp, output_size=5, support=4.0)), atol=1e-6
+    )
 
 
 def _two_blob_responses():
@@ -268,8 +274,14 @@ def test_scale_space_keypoints_layer_harness():
         points, values, valid, scale = ScaleSpaceKeypoints(**_SSK)([r, im])
         return keras.Model([r, im], {"keypoints": points, "scale": scale, "scores": values, "valid": valid})
 
-    model = check_model(build, [responses, images], expected_output_shapes=[(None, 4, 2), (None, 4), (None, 4), (None, 4)],
-                        run_gradients=False, run_training=False, run_mixed_precision=False)
+    model = check_model(
+        build,
+        [responses, images],
+        expected_output_shapes=[(None, 4, 2), (None, 4), (None, 4), (None, 4)],
+        run_gradients=False,
+        run_training=False,
+        run_mixed_precision=False,
+    )
     out = model([responses, images])
     expected = K.scale_space_keypoints(responses, 4, threshold=0.2, border=2, images=images, min_contrast=1.0)
     np.testing.assert_allclose(np.asarray(out["keypoints"]), np.asarray(expected[0]), atol=1e-6)

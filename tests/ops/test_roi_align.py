@@ -79,7 +79,12 @@ def _bilinear_reference(f, y, x):
         x_high = x_low + 1
     ly, lx = y - y_low, x - x_low
     hy, hx = 1 - ly, 1 - lx
-    return hy * hx * f[y_low, x_low] + hy * lx * f[y_low, x_high] + ly * hx * f[y_high, x_low] + ly * lx * f[y_high, x_high]
+    return (
+        hy * hx * f[y_low, x_low]
+        + hy * lx * f[y_low, x_high]
+        + ly * hx * f[y_high, x_low]
+        + ly * lx * f[y_high, x_high]
+    )
 
 
 def roi_align_reference(f, box, out, scale, ratio, aligned):

@@ -212,7 +212,9 @@ def test_gradients_match_finite_differences(rank, padding_mode):
     d_image, d_theta = (_np(g) for g in tape.gradient(value, [image_t, theta_t]))
     d_grid = _np(tape.gradient(value_from_grid, grid_t))
 
-    some = lambda a, k: [tuple(i) for i in np.argwhere(np.ones_like(a, bool))[rng.choice(a.size, k, replace=False)]]
+    def some(a, k):
+        return [tuple(i) for i in np.argwhere(np.ones_like(a, bool))[rng.choice(a.size, k, replace=False)]]
+
     idx = some(image, 12)
     fd = _finite_difference(lambda v: float(loss(v, theta)), image, idx)
     np.testing.assert_allclose([d_image[i] for i in idx], fd, atol=1e-6)
@@ -221,7 +223,9 @@ def test_gradients_match_finite_differences(rank, padding_mode):
     np.testing.assert_allclose([d_theta[i] for i in idx], fd, atol=1e-5, rtol=1e-5)
     grid = _np(grid_t)
     idx = some(grid, 12)
-    f = lambda g: float(tf.reduce_sum(grid_sample(image, g, padding_mode=padding_mode) * weights))
+    def f(g):
+        return float(tf.reduce_sum(grid_sample(image, g, padding_mode=padding_mode) * weights))
+
     np.testing.assert_allclose([d_grid[i] for i in idx], _finite_difference(f, grid, idx), atol=1e-5, rtol=1e-5)
     assert np.abs(d_theta).max() > 0 and np.abs(d_grid).max() > 0
 
@@ -264,9 +268,13 @@ def test_bad_input_raises_value_error_naming_received_and_allowed():
         grid_sample(np.zeros((1, 2, 4, 4, 1), "float32"), np.zeros((1, 2, 3, 3, 2), "float32"))
     with pytest.raises(ValueError, match=r"mode must be one of 'bilinear', 'nearest'; received 'bicubic'"):
         grid_sample(image, grid, mode="bicubic")
-    with pytest.raises(ValueError, match=r"padding_mode must be one of 'zeros', 'border', 'reflection'; received 'wrap'"):
+    with pytest.raises(
+        ValueError, match=r"padding_mode must be one of 'zeros', 'border', 'reflection'; received 'wrap'"
+    ):
         grid_sample(image, grid, padding_mode="wrap")
-    with pytest.raises(ValueError, match=r"images must be \(N, H, W, C\) or \(N, D, H, W, C\), received shape \(4, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"images must be \(N, H, W, C\) or \(N, D, H, W, C\), received shape \(4, 4\)"
+    ):
         grid_sample(np.zeros((4, 4), "float32"), grid)
     with pytest.raises(ValueError, match="same batch size, received 2 and 1"):
         grid_sample(np.zeros((2, 4, 4, 1), "float32"), grid)
@@ -280,10 +288,15 @@ def test_dynamic_spatial_sizes_give_the_same_result(align_corners):
     grid = np.random.default_rng(10).uniform(-2.5, 2.5, (2, 4, 4, 2)).astype("float32")
     spec = [tf.TensorSpec((None, None, None, 3)), tf.TensorSpec((None, None, None, 2))]
     for pad in ("zeros", "border", "reflection"):
-        dynamic = tf.function(lambda i, g: grid_sample(i, g, padding_mode=pad, align_corners=align_corners), input_signature=spec)
+        dynamic = tf.function(
+            lambda i, g: grid_sample(i, g, padding_mode=pad, align_corners=align_corners), input_signature=spec
+        )
         static = grid_sample(image, grid, padding_mode=pad, align_corners=align_corners)
         np.testing.assert_allclose(_np(dynamic(image, grid)), _np(static), atol=1e-6, err_msg=pad)
     one_column = np.arange(5, dtype="float32").reshape(1, 5, 1, 1)  # W = 1: reflection maps every x to 0
-    dynamic = tf.function(lambda i, g: grid_sample(i, g, padding_mode="reflection", align_corners=True), input_signature=[tf.TensorSpec((None, None, None, 1)), spec[1]])
+    dynamic = tf.function(
+        lambda i, g: grid_sample(i, g, padding_mode="reflection", align_corners=True),
+        input_signature=[tf.TensorSpec((None, None, None, 1)), spec[1]],
+    )
     out = _np(dynamic(one_column, np.array([[[[0.7, 0.0], [-3.0, 1.0]]]], "float32")))
     np.testing.assert_allclose(out.reshape(-1), [2.0, 4.0])

@@ -37,7 +37,9 @@ def _png_header_only(width, height):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _jpeg_bytes():
@@ -170,7 +172,9 @@ def test_bad_annotations_are_skipped_under_skip_bad_not_crashing_it(tmp_path):
 
 
 def test_duplicate_image_ids_are_not_merged_under_skip_bad(tmp_path):
-    folder = _coco_dir(tmp_path, lambda d: (_set(["images", 1, "id"], 1)(d), _set(["annotations", 1, "image_id"], 1)(d)))
+    folder = _coco_dir(
+        tmp_path, lambda d: (_set(["images", 1, "id"], 1)(d), _set(["annotations", 1, "image_id"], 1)(d))
+    )
     with pytest.warns(UserWarning, match="skipped 2 bad sample"):
         records = coco.read(folder, task="detection", skip_bad=True)
     assert records.samples == []  # before: one sample with both images' boxes
@@ -208,7 +212,7 @@ def test_an_empty_class_folder_does_not_add_an_output(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------ run folders
 def test_python_tag_in_a_runs_config_yaml_is_refused(tmp_path, capsys):
-    from vras_keras.testing.training import recipe
+    from tests.fixtures.training import recipe
     from vras_keras.training.config import TrainConfig
     from vras_keras.training.trainer import train
 
@@ -224,7 +228,7 @@ def test_python_tag_in_a_runs_config_yaml_is_refused(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------ OSError
 def _recipe(tmp_path, workdir):
-    from vras_keras.testing.training import write_recipe
+    from tests.fixtures.training import write_recipe
 
     return write_recipe(tmp_path / "r.yaml", epochs=1, workdir=str(workdir),
                         callbacks={"tensorboard": False, "curves": False})
@@ -252,7 +256,7 @@ def test_a_truncated_jpeg_found_while_training_is_one_line(tmp_path, capsys):
     # folders are listed lazily: the file is decoded inside tf.data, whose error wraps ours with a traceback
     import io
 
-    from vras_keras.testing.training import write_recipe
+    from tests.fixtures.training import write_recipe
 
     rng = np.random.default_rng(0)
     for name in ("a", "b"):

@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 
+from tests.fixtures.training import recipe, write_recipe
 from vras_keras.cli import main
-from vras_keras.testing.training import recipe, write_recipe
 from vras_keras.training import callbacks as cb
 from vras_keras.training.callbacks import NonFiniteTrainingError
 from vras_keras.training.config import TrainConfig

@@ -88,7 +88,9 @@ def test_vras_predict_refuses_a_file_writing_export_and_writes_nothing(good_expo
     write_image(str(image), np.zeros((32, 32, 3), np.uint8))
     assert main(["predict", path, str(image)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "refusing to load" in err and "WriteFile" in err and "--allow-unsafe-ops" in err
+    assert (
+        len(err.splitlines()) == 1 and "refusing to load" in err and "WriteFile" in err and "--allow-unsafe-ops" in err
+    )
     assert not target.exists()
     assert main(["evaluate", path, "--num-samples", "2"]) == 2
     assert "refusing to load" in capsys.readouterr().err
@@ -144,7 +146,7 @@ def test_evaluate_on_a_bare_non_detection_keras_file_names_the_problem(tmp_path,
 
 def test_the_exports_of_every_task_scan_clean(tmp_path):
     # detection (decode + NMS), segmentation, pose, STN and matching signatures hold no refused op
-    from vras_keras.testing.demo_exports import make_tiny_exports
+    from tests.fixtures.demo_exports import make_tiny_exports
 
     for task, path in make_tiny_exports(tmp_path, tflite_tasks=()).items():
         assert scan_saved_model(str(path)) == [], task

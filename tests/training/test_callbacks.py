@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from vras_keras.testing.training import recipe, tiny_cnn_for_tests
+from tests.fixtures.training import recipe, tiny_cnn_for_tests
 from vras_keras.training import callbacks as cb
 from vras_keras.training.config import TrainConfig
 from vras_keras.training.trainer import EpochSchedule, make_schedule
@@ -110,8 +110,17 @@ def test_standard_callbacks_chief_and_worker(tmp_path):
         ({"name": "step", "boundaries": [2, 4], "factor": 0.1}, [1, 1, 0.1, 0.1, 0.01, 0.01]),
         ({"name": "exponential", "decay_rate": 0.5}, [1, 0.5, 0.25, 0.125, 0.0625, 0.03125]),
         ({"name": "cosine"}, [0.5 * (1 + np.cos(np.pi * e / 6)) for e in range(6)]),
-        ({"name": "cosine", "warmup_epochs": 2, "alpha": 0.1}, [0.25, 0.75, 1.0, 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi / 4)),
-                                                               0.1 + 0.9 * 0.5, 0.1 + 0.9 * 0.5 * (1 + np.cos(3 * np.pi / 4))]),
+        (
+            {"name": "cosine", "warmup_epochs": 2, "alpha": 0.1},
+            [
+                0.25,
+                0.75,
+                1.0,
+                0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi / 4)),
+                0.1 + 0.9 * 0.5,
+                0.1 + 0.9 * 0.5 * (1 + np.cos(3 * np.pi / 4)),
+            ],
+        ),
     ],
 )
 def test_schedules_by_hand(schedule, expected):

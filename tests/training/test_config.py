@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from vras_keras.testing.training import TINY_ID, recipe, write_recipe
+from tests.fixtures.training import TINY_ID, recipe, write_recipe
 from vras_keras.training.config import TrainConfig, apply_overrides, load_config
 
 
@@ -60,28 +60,62 @@ def test_cli_overrides_are_validated_like_the_file(tmp_path):
         ({"model": {"id": TINY_ID, "args": [1, 2]}}, r"model.args: received \[1, 2\]; expected a mapping"),
         ({"data": "shapes"}, r"data: received 'shapes'; expected a mapping with keys source, format"),
         # bad values, with the allowed ones
-        ({"data": {"source": "imagenet"}}, r"data.source: received 'imagenet'; expected one of 'shapes', 'digits', 'pairs', 'path', 'synthetic'"),
-        ({"strategy": "horovod"}, r"strategy: received 'horovod'; expected one of 'auto', 'one_device', 'mirrored', 'multi_worker', 'tpu'"),
-        ({"optimizer": {"name": "lamb"}}, r"optimizer.name: received 'lamb'; expected one of 'sgd', 'adam', 'adamw', 'rmsprop'"),
+        (
+            {"data": {"source": "imagenet"}},
+            r"data.source: received 'imagenet'; expected one of 'shapes', 'digits', 'pairs', 'path', 'synthetic'",
+        ),
+        (
+            {"strategy": "horovod"},
+            r"strategy: received 'horovod'; expected one of 'auto', 'one_device', 'mirrored', 'multi_worker', 'tpu'",
+        ),
+        (
+            {"optimizer": {"name": "lamb"}},
+            r"optimizer.name: received 'lamb'; expected one of 'sgd', 'adam', 'adamw', 'rmsprop'",
+        ),
         ({"schedule": {"name": "poly"}}, r"schedule.name: received 'poly'; expected one of 'constant', 'cosine'"),
         ({"precision": "fp8"}, r"precision: received 'fp8'; expected one of 'fp32', 'bf16', 'fp16'"),
         ({"mixed_precision": "fp8"}, r"mixed_precision: received 'fp8'; expected one of 'bf16', 'fp16', null"),
-        ({"mixed_precision": "bf16", "precision": "fp16"}, r"precision: received 'fp16'; expected 'bf16' or no mixed_precision"),
+        (
+            {"mixed_precision": "bf16", "precision": "fp16"},
+            r"precision: received 'fp16'; expected 'bf16' or no mixed_precision",
+        ),
         ({"data": {"task": "depth"}}, r"data.task: received 'depth'; expected one of classification, segmentation"),
-        ({"data": {"task": "segmentation"}}, r"data.task: received 'segmentation'; expected 'classification', the task of model"),
+        (
+            {"data": {"task": "segmentation"}},
+            r"data.task: received 'segmentation'; expected 'classification', the task of model",
+        ),
         ({"batch_per_replica": 0}, r"batch_per_replica: received 0; expected a number > 0"),
         ({"optimizer": {"learning_rate": -0.1}}, r"optimizer.learning_rate: received -0.1; expected a number > 0"),
         ({"schedule": {"name": "step"}}, r"schedule.boundaries: received \[\]; expected at least one epoch"),
-        ({"schedule": {"name": "step", "boundaries": [5]}}, r"schedule.boundaries: received \[5\]; expected a list of epoch numbers between 1 and 1"),
+        (
+            {"schedule": {"name": "step", "boundaries": [5]}},
+            r"schedule.boundaries: received \[5\]; expected a list of epoch numbers between 1 and 1",
+        ),
         ({"loss_weights": {"aux": -1}}, r"loss_weights.aux: received -1; expected a number >= 0"),
-        ({"strategy": "one_device", "cpu_replicas": 2}, r"cpu_replicas: received 2; expected null with strategy 'one_device'"),
+        (
+            {"strategy": "one_device", "cpu_replicas": 2},
+            r"cpu_replicas: received 2; expected null with strategy 'one_device'",
+        ),
         # data files
         ({"data": {"source": "path", "format": "coco"}}, r"data.path: received None; expected the directory"),
-        ({"data": {"source": "path", "path": "/no/such/dir", "format": "coco"}}, r"data.path: '/no/such/dir' does not exist"),
-        ({"data": {"source": "shapes", "format": "coco"}}, r"data.format: received 'coco'; expected null for source 'shapes'"),
+        (
+            {"data": {"source": "path", "path": "/no/such/dir", "format": "coco"}},
+            r"data.path: '/no/such/dir' does not exist",
+        ),
+        (
+            {"data": {"source": "shapes", "format": "coco"}},
+            r"data.format: received 'coco'; expected null for source 'shapes'",
+        ),
         # model: unknown id (closest names listed), unknown builder argument (allowed ones listed)
-        ({"model": {"id": "tiny_cnn_for_test"}}, r"model.id: Unknown model 'tiny_cnn_for_test'. Did you mean: tiny_cnn_for_tests"),
-        ({"model": {"id": TINY_ID, "args": {"depth": 3}}}, r"unknown key 'model.args.depth' for model 'tiny_cnn_for_tests'; its builder takes: input_shape, num_classes, segmentation, width"),
+        (
+            {"model": {"id": "tiny_cnn_for_test"}},
+            r"model.id: Unknown model 'tiny_cnn_for_test'. Did you mean: tiny_cnn_for_tests",
+        ),
+        (
+            {"model": {"id": TINY_ID, "args": {"depth": 3}}},
+            r"unknown key 'model.args.depth' for model 'tiny_cnn_for_tests'; "
+            r"its builder takes: input_shape, num_classes, segmentation, width",
+        ),
         ({"model": None}, r"model: received None; expected a mapping"),
     ],
 )

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from vras_keras.testing.training import helper_command, subprocess_env, write_recipe
+from tests.fixtures.training import helper_command, subprocess_env, write_recipe
 
 
 def _run(args, timeout, **env):

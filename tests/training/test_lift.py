@@ -24,7 +24,9 @@ def test_staged_training_changes_one_network_per_stage():
                              detector_steps=steps[2], batch_size=6, log=None)
         assert np.isfinite(history[stage][-1][1])
         for n in names:
-            changed = any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before[n], model.get_layer(n).trainable_weights))
+            changed = any(
+                not np.array_equal(a, np.asarray(b)) for a, b in zip(before[n], model.get_layer(n).trainable_weights)
+            )
             assert changed == (n == stage), (stage, n, changed)
     assert all(model.get_layer(n).trainable for n in names)  # trainable flags restored
 
@@ -60,8 +62,12 @@ def test_training_with_per_keypoint_scale():
     model = models.get("lift", **dict(TINY, patch_size=32))
     detector = model.get_layer("detector")
     ys, xs = np.mgrid[0:32, 0:32].astype(float)
-    blobs = np.stack([np.repeat((60 + 150 * np.exp(-((xs - 15.5) ** 2 + (ys - 15.5) ** 2) / (2 * s**2)))[..., None], 3, -1)
-                      for s in (1.0, 2.0, 4.0)])
+    blobs = np.stack(
+        [
+            np.repeat((60 + 150 * np.exp(-((xs - 15.5) ** 2 + (ys - 15.5) ** 2) / (2 * s**2)))[..., None], 3, -1)
+            for s in (1.0, 2.0, 4.0)
+        ]
+    )
     index = centre_scales(detector, blobs)
     assert index[0] < index[1] < index[2], index  # larger blobs respond at coarser DoG channels
     with pytest.raises(ValueError, match="too small"):
@@ -75,26 +81,32 @@ def test_training_with_per_keypoint_scale():
     history = train_lift(model, data, descriptor_steps=2, orientation_steps=1, detector_steps=0, batch_size=6,
                          reference_sigma=2.0, log=None)
     assert np.isfinite(history["descriptor"][-1][1]) and np.isfinite(history["orientation"][-1][1])
-    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights))
+    assert any(
+        not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights)
+    )
 
 
 def test_training_with_augmentation(monkeypatch):
-    from vras_keras.training import lift as training_lift
     from vras_keras.data.pairs import quadruplet_dataset
+    from vras_keras.training import lift as training_lift
 
     data = quadruplet_dataset("train", num_pairs=2, per_pair=6, patch_size=24, image_size=64, patch_dtype="uint8")
     model = models.get("lift", **TINY)
     before = [np.array(w) for w in model.get_layer("descriptor").trainable_weights]
     calls = []
     original = training_lift.augment_patches
-    monkeypatch.setattr(training_lift, "augment_patches", lambda patches, *a, **k: calls.append(1) or original(patches, *a, **k))
+    monkeypatch.setattr(
+        training_lift, "augment_patches", lambda patches, *a, **k: calls.append(1) or original(patches, *a, **k)
+    )
     history = train_lift(model, data, descriptor_steps=2, orientation_steps=1, detector_steps=1, batch_size=6,
                          augment=1.0, log=None)
     # every patch array a stage reads: P1, rectified P2, P3 per descriptor step; P1, P2 and (consistency
     # term) rectified P2 per orientation step; none in the detector stage
     assert len(calls) == 2 * 3 + 1 * 3
     assert all(np.isfinite(history[s][-1][1]) for s in ("descriptor", "orientation", "detector"))
-    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights))
+    assert any(
+        not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_layer("descriptor").trainable_weights)
+    )
     with pytest.raises(ValueError, match="augment"):
         train_lift(model, data, descriptor_steps=1, orientation_steps=0, detector_steps=0, augment=-1.0, log=None)
 

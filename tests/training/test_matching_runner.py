@@ -117,11 +117,21 @@ def test_matching_recipe_errors(tmp_path):
     with pytest.raises(ValueError, match="consistency_weight must be >= 0"):
         train(TrainConfig.from_dict(_recipe(tmp_path / "d", task_options={"consistency_weight": -1.0})), verbose=0)
     with pytest.raises(ValueError, match="data.val_split: 'train' is the training split"):
-        train(TrainConfig.from_dict(_recipe(tmp_path / "e", data={"source": "pairs", "image_size": 64, "num_samples": 12,
-                                                                  "val_split": "train"})), verbose=0)
+        train(
+            TrainConfig.from_dict(
+                _recipe(
+                    tmp_path / "e", data={"source": "pairs", "image_size": 64, "num_samples": 12, "val_split": "train"}
+                )
+            ),
+            verbose=0,
+        )
     with pytest.raises(ValueError, match="data.split: received 'test'"):
-        train(TrainConfig.from_dict(_recipe(tmp_path / "f", data={"source": "pairs", "image_size": 64, "num_samples": 12,
-                                                                  "split": "test"})), verbose=0)
+        train(
+            TrainConfig.from_dict(
+                _recipe(tmp_path / "f", data={"source": "pairs", "image_size": 64, "num_samples": 12, "split": "test"})
+            ),
+            verbose=0,
+        )
 
 
 def test_recipe_trains_with_the_benchmark_loop(tmp_path, monkeypatch):
@@ -131,7 +141,9 @@ def test_recipe_trains_with_the_benchmark_loop(tmp_path, monkeypatch):
 
     calls, built = [], []
     original_augment, original_init = training_lift.augment_patches, training_lift.LiftTrainer.__init__
-    monkeypatch.setattr(training_lift, "augment_patches", lambda p, *a, **k: calls.append(1) or original_augment(p, *a, **k))
+    monkeypatch.setattr(
+        training_lift, "augment_patches", lambda p, *a, **k: calls.append(1) or original_augment(p, *a, **k)
+    )
 
     def init(self, model, data, options=None, **kwargs):
         built.append(options)

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from vras_keras.models import list_models
-from vras_keras.models.registry import _REGISTRY, TASKS
-from vras_keras.training.config import TrainConfig, load_config
+from vras_keras.models.registry import TASKS
+from vras_keras.training.config import load_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 # The family each recipe belongs to (one recipe per family).
@@ -25,30 +25,32 @@ def test_recipe_validates(path):
     raw = yaml.safe_load(path.read_text())
     model_id = raw["model"]["id"]
     family = FAMILY[path.stem]
-    list_models()  # load the registry
-    if model_id in _REGISTRY:
-        config = load_config(path)  # the id exists and every model.args key is a builder argument
-        assert config.task == family
-        assert config.workdir == f"runs/{path.stem}"
-    else:
-        # NOTE: the family's branch is not merged into this one yet; the recipe is then checked against the
-        # schema only. Once the family is merged the id must exist (this fails if the recipe names a wrong id).
-        assert not list_models(family), (
-            f"{path.name}: model {model_id!r} is not registered although the {family} family is "
-            f"({', '.join(list_models(family))})"
-        )
-        raw = {**raw, "data": {**raw["data"], "task": raw["data"].get("task", family)}}
-        TrainConfig.from_dict(raw, source=str(path), check_model=False)
+    assert model_id in list_models(family), f"{path.name}: model {model_id!r} is not a registered {family} model"
+    config = load_config(path)  # the id exists and every model.args key is a builder argument
+    assert config.task == family
+    assert config.workdir == f"runs/{path.stem}"
 
 
 def _brief(path, tmp_path):
     """The recipe shrunk to seconds: few samples, one epoch, 2 steps."""
     staged = {"finetune.stages": [{"epochs": 1, "trainable_stages": 2, "learning_rate": 0.001}]} \
         if "finetune" in yaml.safe_load(path.read_text()) else {}
-    return load_config(path, {**staged, "epochs": 1, "steps_per_epoch": 2, "validation_steps": 1, "batch_per_replica": 4,
-                              "data.num_samples": 8, "data.val_samples": 4, "data.shuffle_buffer": 8,
-                              "callbacks.tensorboard": False, "schedule.warmup_epochs": 0,
-                              "workdir": str(tmp_path / path.stem)})
+    return load_config(
+        path,
+        {
+            **staged,
+            "epochs": 1,
+            "steps_per_epoch": 2,
+            "validation_steps": 1,
+            "batch_per_replica": 4,
+            "data.num_samples": 8,
+            "data.val_samples": 4,
+            "data.shuffle_buffer": 8,
+            "callbacks.tensorboard": False,
+            "schedule.warmup_epochs": 0,
+            "workdir": str(tmp_path / path.stem),
+        },
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,11 +59,8 @@ def test_recipe_trains_briefly(path, tmp_path, monkeypatch):
     from vras_keras.training.trainer import train
 
     model_id = yaml.safe_load(path.read_text())["model"]["id"]
-    list_models()
-    if model_id not in _REGISTRY:
-        pytest.skip(f"{model_id} not merged into this branch yet (test_recipe_validates covers the schema)")
     if yaml.safe_load(path.read_text())["model"].get("weights") == "imagenet":  # no download: a random
-        import sys                                                              # file in a temporary cache
+        import sys  # file in a temporary cache
 
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
         import torch_layouts

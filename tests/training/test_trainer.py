@@ -8,11 +8,12 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from vras_keras.testing.training import TINY_ID, recipe
+from tests.fixtures.training import TINY_ID, recipe
+from vras_keras.losses.pose import KeypointL2Loss
+from vras_keras.metrics.pose import MeanPixelError
 from vras_keras.training import strategy as strategy_lib
 from vras_keras.training.config import TrainConfig
-from vras_keras.training.tasks import (TASK_SETUPS, masked_keypoint_l2, outputs_probabilities,
-                                       register_task_setup, task_setup)
+from vras_keras.training.tasks import TASK_SETUPS, outputs_probabilities, register_task_setup, task_setup
 from vras_keras.training.trainer import train
 
 QUIET = {"tensorboard": False}
@@ -114,7 +115,14 @@ def test_pose_loss_ignores_invisible_joints_and_detection_needs_own_loss():
     y_true = np.array([[[0, 0, 1], [10, 10, 1], [5, 5, 0]]], np.float32)
     y_pred = np.array([[[3, 4, 0.9], [10, 10, 0.9], [100, 100, 0.9]]], np.float32)
     # visible joints: squared errors 25 and 0 -> mean 12.5; the invisible joint's 2*95^2 is ignored
-    assert float(masked_keypoint_l2(y_true, y_pred)[0]) == pytest.approx(12.5)
+    assert float(KeypointL2Loss()(y_true, y_pred)) == pytest.approx(12.5)
+    # the default pose setup (a model with one (N, J, 2|3) output, not of the pose family) uses exactly these
+    points = keras.Input((3, 3))
+    setup = task_setup("pose", keras.Model(points, keras.layers.Identity()(points)))
+    assert isinstance(setup.compile_args["loss"], KeypointL2Loss)
+    assert [type(m) for m in setup.compile_args["metrics"]] == [MeanPixelError]
+    packed = setup.map_targets({"keypoints": y_true[..., :2], "visibility": y_true[..., 2]})
+    np.testing.assert_array_equal(np.asarray(packed), [[[0, 0, 1], [10, 10, 1], [0, 0, 0]]])
     inputs = keras.Input((8, 8, 3))
     heads = keras.Model(inputs, keras.layers.Conv2D(5, 1)(inputs))
     with pytest.raises(ValueError, match="No training setup for task 'detection'"):

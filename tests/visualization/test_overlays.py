@@ -36,7 +36,9 @@ def test_box_formats_draw_the_same_box():
             with pytest.raises(ValueError, match="needs the image height and width"):
                 overlays.draw_detections(image, [box], [0], [0.9], box_format=box_format)
             continue
-        np.testing.assert_array_equal(overlays.draw_detections(image, [box], [0], [0.9], box_format=box_format), expected)
+        np.testing.assert_array_equal(
+            overlays.draw_detections(image, [box], [0], [0.9], box_format=box_format), expected
+        )
     with pytest.raises(ValueError, match="box_format"):
         overlays.draw_detections(image, [[0, 0, 1, 1]], [0], [0.9], box_format="xyxy_pixels")
 

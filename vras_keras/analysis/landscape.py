@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -156,7 +156,11 @@ def curve_1d(
 ) -> Landscape:
     """f(α) = L(w* + αu) for α in linspace(-range_, range_, points)."""
     _check_data(data)
-    u = direction if direction is not None else random_direction(model, seed=seed, include_bias_and_bn=include_bias_and_bn)
+    u = (
+        direction
+        if direction is not None
+        else random_direction(model, seed=seed, include_bias_and_bn=include_bias_and_bn)
+    )
     alphas = np.linspace(-range_, range_, points)
     losses, accs = _scan(model, data, loss, [u], [(a,) for a in alphas], batch_size=batch_size, progress=progress)
     return Landscape(alphas, None, losses, accs, {"seed": seed, "include_bias_and_bn": include_bias_and_bn})
@@ -236,7 +240,6 @@ def save(result: Landscape, out_dir: str | os.PathLike, *, title: str | None = N
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

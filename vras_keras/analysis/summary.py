@@ -32,7 +32,6 @@ import dataclasses
 import io
 import json
 import math
-from typing import Iterable
 
 import keras
 import numpy as np
@@ -303,8 +302,11 @@ def _layer_cost_and_rf(layer, in_shapes, out_shapes, in_rfs):
         if "Transpose" in kind:
             macs = None if _prod(in_spatial) is None else _prod(in_spatial) * cin * k * y_shape[-1]
             if rf is not None:  # each output sees ceil(k / s) inputs, spaced by the input jump
-                rf = RF(tuple(r + (math.ceil(kk / s) - 1) * j for r, j, kk, s in zip(rf.size, rf.jump, kernel, strides)),
-                        tuple(j / s for j, s in zip(rf.jump, strides)), rf.start)
+                rf = RF(
+                    tuple(r + (math.ceil(kk / s) - 1) * j for r, j, kk, s in zip(rf.size, rf.jump, kernel, strides)),
+                    tuple(j / s for j, s in zip(rf.jump, strides)),
+                    rf.start,
+                )
             return macs, rf
         if kind.startswith("Depthwise"):
             macs = None if out_spatial is None else out_spatial * y_shape[-1] * k

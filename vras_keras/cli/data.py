@@ -97,8 +97,11 @@ def run(args) -> int:
         sizes = {datasets._record_shape(r) for r in records.samples}
         channels = datasets.infer_channels(records.samples)
         size = datasets.infer_image_size(records.samples)
-        print(f"image size: {f'{size[1]}x{size[0]} px (all images)' if size else f'{len(sizes)} different sizes: set data.image_size'}"
-              f", {channels} channel(s)")
+        print(
+            "image size: "
+            + (f"{size[1]}x{size[0]} px (all images)" if size else f"{len(sizes)} different sizes: set data.image_size")
+            + f", {channels} channel(s)"
+        )
         if task == "classification":
             counts = np.bincount([r["label"] for r in records.samples], minlength=len(records.class_names))
             print("per class: " + ", ".join(f"{n} {c}" for n, c in zip(records.class_names, counts)))

@@ -25,7 +25,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", default="shapes",
                         help="'shapes' (synthetic ShapesWorld, default) or a dataset folder (image folders, COCO, "
                              "VOC, masks); its SPLIT sub-folder when it has one")
-    parser.add_argument("--backend", choices=("saved_model", "tflite"), help="for an export folder (default SavedModel)")
+    parser.add_argument(
+        "--backend", choices=("saved_model", "tflite"), help="for an export folder (default SavedModel)"
+    )
     parser.add_argument("--quantize", choices=("none", "fp16", "int8"), default="none",
                         help="which TFLite file of an export folder (with --backend tflite)")
     parser.add_argument("--confusion", metavar="OUT.png",

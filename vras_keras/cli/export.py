@@ -15,7 +15,9 @@ def _csv(choices):
         if bad or not items:
             import argparse
 
-            raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {','.join(choices)}, received {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated subset of {','.join(choices)}, received {text!r}"
+            )
         return tuple(dict.fromkeys(items))
 
     return parse

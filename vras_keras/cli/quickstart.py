@@ -63,7 +63,9 @@ def run(args) -> int:
     keras.utils.set_random_seed(args.seed)
     print(f"ShapesWorld classification: {args.num} training / {num_val} validation images of {size}x{size}, "
           f"{datasets.num_classes('classification')} classes ({', '.join(datasets.class_names('classification'))})")
-    train = datasets.load("classification", split="train", num_samples=args.num, image_size=size, seed=args.seed).cache()
+    train = datasets.load(
+        "classification", split="train", num_samples=args.num, image_size=size, seed=args.seed
+    ).cache()
     train = train.shuffle(min(args.num, 10_000), seed=args.seed).batch(args.batch_size)
     val = datasets.load("classification", split="val", num_samples=num_val, image_size=size, seed=args.seed,
                         batch_size=args.batch_size).cache()

@@ -42,9 +42,8 @@ def run(args) -> int:
 
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
-    from vras_keras.training.trainer import train
-
     from vras_keras.training.signals import EXIT_CODE, TrainingStopped
+    from vras_keras.training.trainer import train
 
     try:
         train(config, overwrite=args.overwrite)

@@ -515,5 +515,20 @@ def load(task: str, *, split: str = "train", num_samples: int | None = None, ima
     return ds
 
 
-__all__ = ["load", "num_classes", "class_names", "element_spec", "generator", "synthetic_records",
-           "read_records", "detect_format", "holdout", "indexed_dataset", "split_seed", "TASKS", "SPLITS", "FORMATS", "IGNORE"]
+__all__ = [
+    "load",
+    "num_classes",
+    "class_names",
+    "element_spec",
+    "generator",
+    "synthetic_records",
+    "read_records",
+    "detect_format",
+    "holdout",
+    "indexed_dataset",
+    "split_seed",
+    "TASKS",
+    "SPLITS",
+    "FORMATS",
+    "IGNORE",
+]

@@ -6,7 +6,8 @@
 | problem                                         | action                                             |
 |-------------------------------------------------|----------------------------------------------------|
 | padding (class -1)                              | kept as padding                                    |
-| class id outside `[0, num_classes)`             | `ValueError` naming the sample and box (default), or dropped with a counted warning (`invalid_class="drop"`) |
+| class id outside `[0, num_classes)`             | `ValueError` naming the sample and box (default), or |
+|                                                 | dropped with a counted warning (`invalid_class="drop"`) |
 | non-finite coordinate                           | dropped (counted)                                  |
 | zero (or negative) area, or area `< min_area`    | dropped (counted)                                  |
 | partly outside the image                        | clipped to the image (counted)                     |

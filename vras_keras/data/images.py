@@ -212,7 +212,9 @@ def read_image(path, *, channels: int = 3, max_pixels: int = MAX_PIXELS, max_sid
         raise ImageDecodeError(f"{path} is not a file (expected an image file: {FORMATS})")
     size = os.path.getsize(path)
     if size > max_bytes:
-        raise ImageDecodeError(f"{path} is {size / 2**20:.0f} MiB; image files up to {max_bytes / 2**20:.0f} MiB are read")
+        raise ImageDecodeError(
+            f"{path} is {size / 2**20:.0f} MiB; image files up to {max_bytes / 2**20:.0f} MiB are read"
+        )
     try:
         with open(path, "rb") as f:
             data = f.read()

@@ -40,8 +40,14 @@ import zlib
 
 import numpy as np
 
-from vras_keras.data.geometry import (apply_homography, inside, local_affine, pixel_grid, viewpoint_homography,
-                                      warp_image)
+from vras_keras.data.geometry import (
+    apply_homography,
+    inside,
+    local_affine,
+    pixel_grid,
+    viewpoint_homography,
+    warp_image,
+)
 from vras_keras.data.images import read_image, to_rgb
 
 # The real photographs of skimage.data that ship with the package (no pooch download; `cat` is `chelsea`;
@@ -124,8 +130,8 @@ def _load_cached(name: str) -> np.ndarray:
 
 
 def load_image(name: str) -> np.ndarray:
-    """The photograph `name` (scikit-image, scikit-learn's `china` / `flower`, matplotlib's `grace_hopper`) as uint8 `(H, W, 3)`
-    (longer side at most `MAX_SIDE`; read-only).
+    """The photograph `name` (scikit-image, scikit-learn's `china` / `flower`, matplotlib's `grace_hopper`) as uint8
+    `(H, W, 3)` (longer side at most `MAX_SIDE`; read-only).
 
     Raises:
         ValueError: unknown name, or an image that needs a download (not shipped with the package).
@@ -378,7 +384,9 @@ def viewpoint_pair(name: str, *, size=(240, 320), tilt: float = 0.0, roll: float
     view2, inside2 = warp_image(source, homography @ m1, (height, width))
     image1 = photometric(view1, photometric_rng, photometric_strength)
     image2 = photometric(view2, photometric_rng, photometric_strength)
-    valid1 = inside1 & inside(apply_homography(homography, pixel_grid(height, width)), view2.shape).reshape(height, width)
+    valid1 = inside1 & inside(apply_homography(homography, pixel_grid(height, width)), view2.shape).reshape(
+        height, width
+    )
     valid2 = inside2 & inside(apply_homography(np.linalg.inv(homography), pixel_grid(height, width)),
                               view1.shape).reshape(height, width)
     return {"image1": image1, "image2": image2, "homography": homography, "valid1": valid1, "valid2": valid2,
@@ -432,7 +440,9 @@ def _heatmaps(points: np.ndarray, centres: np.ndarray, patch_size: int, sigma: f
     return out
 
 
-def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, min_separation: float | None = None) -> dict:
+def sample_quadruplets(
+    pair: dict, *, num: int, patch_size: int, seed: int = 0, min_separation: float | None = None
+) -> dict:
     """LIFT training quadruplets from one pair (see the module docstring).
 
     Args:
@@ -443,14 +453,14 @@ def sample_quadruplets(pair: dict, *, num: int, patch_size: int, seed: int = 0, 
         min_separation: P3's point is at least this far (pixels, default P / 2) from P2's.
 
     Returns:
-        dict of arrays (n <= num): `p1` view-1 patches centred at a distinctive point x1; `p2` view-2
-        patches centred at H(x1), upright in view 2 (so rotated relative to `p1`); `p2_rectified` view 2
-        sampled at H(x1 + offsets): aligned pixel by pixel with `p1`; `p3` a view-2 patch at another
-        distinctive point; `p4` a view-1 patch at a non-distinctive point; all float32 `(n, P, P, 3)` in
-        0..255. `heat1`, `heat2` float32 `(n, P, P)` in [0, 1]: detector targets of `p1` / `p2`, Gaussian
-        bumps (sigma 1 px) at the repeatable distinctive points of the patch (DoG keypoints found again within
-        1.5 px in the other view). `affine` float32 `(n, 2, 2)`: the Jacobian of H at x1 (view-1 offset → view-2 offset),
-        `rotation` float32 `(n,)` its rotation angle (radians), `points1`, `points2` float32 `(n, 2)`.
+        dict of arrays (n <= num): `p1` view-1 patches centred at a distinctive point x1; `p2` view-2 patches centred at
+        H(x1), upright in view 2 (so rotated relative to `p1`); `p2_rectified` view 2 sampled at H(x1 + offsets):
+        aligned pixel by pixel with `p1`; `p3` a view-2 patch at another distinctive point; `p4` a view-1 patch at a
+        non-distinctive point; all float32 `(n, P, P, 3)` in 0..255. `heat1`, `heat2` float32 `(n, P, P)` in [0, 1]:
+        detector targets of `p1` / `p2`, Gaussian bumps (sigma 1 px) at the repeatable distinctive points of the patch
+        (DoG keypoints found again within 1.5 px in the other view). `affine` float32 `(n, 2, 2)`: the Jacobian of H at
+        x1 (view-1 offset → view-2 offset), `rotation` float32 `(n,)` its rotation angle (radians), `points1`, `points2`
+        float32 `(n, 2)`.
     """
     import cv2
 

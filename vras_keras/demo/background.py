@@ -22,7 +22,15 @@ from vras_keras.demo import status
 def command(savedmodels, runs_dir, *, config_dir=None, tasks: Sequence[str] | None = None,
             retrain: bool = False, quick: bool = False, landscape: bool = True) -> list[str]:
     """The command line of the background trainer."""
-    cmd = [sys.executable, "-m", "vras_keras.demo.background", "--savedmodels", str(savedmodels), "--runs", str(runs_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vras_keras.demo.background",
+        "--savedmodels",
+        str(savedmodels),
+        "--runs",
+        str(runs_dir),
+    ]
     if config_dir is not None:
         cmd += ["--configs", str(config_dir)]
     if tasks:

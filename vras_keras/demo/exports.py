@@ -121,8 +121,14 @@ TRAINING_DATA = {
     "pairs": ("pairs of views of scikit-image photographs under random homographies", False),
 }
 # the metric a page leads with, per task (the others follow)
-HEADLINE_METRICS = {"classification": "val_accuracy", "stn": "val_accuracy", "segmentation": "val_miou",
-                    "detection": "val_loss", "pose": "val_keypoints_mean_pixel_error", "matching": "val_matching_accuracy"}
+HEADLINE_METRICS = {
+    "classification": "val_accuracy",
+    "stn": "val_accuracy",
+    "segmentation": "val_miou",
+    "detection": "val_loss",
+    "pose": "val_keypoints_mean_pixel_error",
+    "matching": "val_matching_accuracy",
+}
 
 
 def training_data(meta: ExportMeta) -> tuple[str, bool]:

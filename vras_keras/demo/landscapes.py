@@ -51,10 +51,10 @@ def list_landscapes(dirs: Sequence | None = None) -> list[Path]:
 def check_landscape_npz(source, name: str = "upload", max_bytes: int | None = None) -> None:
     """Refuse an `.npz` (path or bytes) that is not a small landscape file, reading headers only.
 
-    Every zip member must be one of `LANDSCAPE_ARRAYS` (`.npy`), stored or deflated, with a numeric,
-    non-object dtype whose declared shape matches the member's declared size; the declared sizes must add
-    up to at most `max_bytes` (default `LANDSCAPE_MAX_BYTES`). Nothing is decompressed beyond the `.npy` headers, and `zipfile` reads no
-    more than a member's declared size, so a lying header cannot inflate either.
+    Every zip member must be one of `LANDSCAPE_ARRAYS` (`.npy`), stored or deflated, with a numeric, non-object dtype
+    whose declared shape matches the member's declared size; the declared sizes must add up to at most `max_bytes`
+    (default `LANDSCAPE_MAX_BYTES`). Nothing is decompressed beyond the `.npy` headers, and `zipfile` reads no more than
+    a member's declared size, so a lying header cannot inflate either.
 
     Raises:
         ValueError: one line naming the file and what is wrong.
@@ -65,7 +65,9 @@ def check_landscape_npz(source, name: str = "upload", max_bytes: int | None = No
         with zipfile.ZipFile(opened) as archive:
             members = archive.infolist()
             if not members:
-                raise ValueError(f"{name}: the .npz archive is empty (expected the arrays {', '.join(LANDSCAPE_ARRAYS)})")
+                raise ValueError(
+                    f"{name}: the .npz archive is empty (expected the arrays {', '.join(LANDSCAPE_ARRAYS)})"
+                )
             total = 0
             for info in members:
                 stem = info.filename[:-4] if info.filename.endswith(".npy") else None

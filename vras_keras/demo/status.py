@@ -121,7 +121,7 @@ def describe(entry: dict | None) -> str:
     state = entry.get("state")
     if state == "queued":
         position = entry.get("position")
-        return "queued" + (f" (next)" if position == 1 else f" ({position - 1} model(s) before it)" if position else "")
+        return "queued" + (" (next)" if position == 1 else f" ({position - 1} model(s) before it)" if position else "")
     if state == "training":
         text = f"training: epoch {entry.get('epoch', '?')} of {entry.get('epochs', '?')}"
         if entry.get("steps"):

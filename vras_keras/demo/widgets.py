@@ -31,7 +31,7 @@ def short_error(error: BaseException, limit: int = 300) -> str:
     """A one-paragraph version of an exception message for a page: ANSI colour codes removed, first
     non-empty line, at most `limit` characters."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
-    line = next((l.strip() for l in text.splitlines() if l.strip()), type(error).__name__)
+    line = next((row.strip() for row in text.splitlines() if row.strip()), type(error).__name__)
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

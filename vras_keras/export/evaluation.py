@@ -110,7 +110,7 @@ def classification_metrics(probabilities, labels, names) -> dict:
         n = int(np.sum(labels == i))
         per_class[name] = float(confusion[i, i] / n) if n else None
     return {"top1": float(np.mean(pred == labels)),
-            "top5": float(np.mean([l in t[:5] for l, t in zip(labels, top)])),
+            "top5": float(np.mean([label in t[:5] for label, t in zip(labels, top)])),
             "per_class": per_class, "confusion": confusion.tolist()}
 
 

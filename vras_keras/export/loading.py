@@ -81,7 +81,10 @@ def _version_dir(path: str) -> str:
         return path
     versions = existing_versions(path)
     if not versions:
-        raise FileNotFoundError(f"{path} is neither an export version folder (saved_model.pb or assets.extra/) nor a model folder with numeric versions")
+        raise FileNotFoundError(
+            f"{path} is neither an export version folder (saved_model.pb or assets.extra/) nor a model folder with "
+            f"numeric versions"
+        )
     return os.path.join(path, str(versions[-1]))
 
 

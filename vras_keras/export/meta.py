@@ -65,11 +65,14 @@ class ExportMeta:
             raise ValueError(f"vras_meta field 'task' must be one of {TASKS}, received {self.task!r}")
         size = tuple(self.input_size) if isinstance(self.input_size, (list, tuple)) else ()
         if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
-            raise ValueError(f"vras_meta field 'input_size' must be [height, width] (positive ints), received {self.input_size!r}")
+            raise ValueError(
+                f"vras_meta field 'input_size' must be [height, width] (positive ints), received {self.input_size!r}"
+            )
         self.input_size = (int(size[0]), int(size[1]))
         if self.output_activation is not None and self.output_activation not in ACTIVATIONS:
             raise ValueError(
-                f"vras_meta field 'output_activation' must be one of {ACTIVATIONS} or null, received {self.output_activation!r}"
+                f"vras_meta field 'output_activation' must be one of {ACTIVATIONS} or null, received "
+                f"{self.output_activation!r}"
             )
         if not isinstance(self.top_k, int) or self.top_k < 1:
             raise ValueError(f"vras_meta field 'top_k' must be a positive int, received {self.top_k!r}")
@@ -146,7 +149,11 @@ def _from_run_meta(data: dict) -> dict:
         model = data.pop("model")
         data["model"] = model.get("id")
         data.setdefault("model_args", model.get("args") or {})
-    if "input_size" not in data and isinstance(data.get("input_shape"), (list, tuple)) and len(data["input_shape"]) == 3:
+    if (
+        "input_size" not in data
+        and isinstance(data.get("input_shape"), (list, tuple))
+        and len(data["input_shape"]) == 3
+    ):
         data["input_size"] = list(data["input_shape"][:2])
         data.setdefault("input_channels", data["input_shape"][2])
     if data.get("task") == "pose" and not data.get("keypoint_names") and data.get("labels"):

@@ -54,14 +54,21 @@ def _iou(box, boxes):
 
 def detection_ap(truth: list[dict], predictions: list[dict], iou_threshold: float = 0.5) -> float:
     """Mean over classes of VOC-style (all-point) AP; `truth`/`predictions` per image: boxes, classes[, scores]."""
-    classes = sorted({int(c) for t in truth for c in t["classes"]} | {int(c) for p in predictions for c in p["classes"]})
+    classes = sorted(
+        {int(c) for t in truth for c in t["classes"]} | {int(c) for p in predictions for c in p["classes"]}
+    )
     if not classes:
         return 1.0
     aps = []
     for c in classes:
         gt = [t["boxes"][t["classes"] == c] for t in truth]
         n_gt = sum(len(g) for g in gt)
-        dets = [(s, i, b) for i, p in enumerate(predictions) for b, s, k in zip(p["boxes"], p["scores"], p["classes"]) if k == c]
+        dets = [
+            (s, i, b)
+            for i, p in enumerate(predictions)
+            for b, s, k in zip(p["boxes"], p["scores"], p["classes"])
+            if k == c
+        ]
         dets.sort(key=lambda d: -d[0])
         used = [np.zeros(len(g), bool) for g in gt]
         tp = []
@@ -178,7 +185,11 @@ class ParityReport:
         lines = [f"Parity vs Keras on {self.num_images} images ({self.task})", "",
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
-            cells = [r.backend, f"{r.max_abs_diff:.3g}"] + [f"{r.per_output[o]:.3g}" for o in outputs] + [f"{r.agreement:.4g}"]
+            cells = (
+                [r.backend, f"{r.max_abs_diff:.3g}"]
+                + [f"{r.per_output[o]:.3g}" for o in outputs]
+                + [f"{r.agreement:.4g}"]
+            )
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 

@@ -9,15 +9,18 @@ Drawings go through `vras_keras.visualization` (one palette, one box-format conv
 the image as the model sees it (`model_view`: resized to the input size), upscaled by the integer factor
 `scale` (default `overlays.display_scale`: about 384 pixels), so that a 32-pixel input stays readable.
 
-| task           | rows                                               | drawing (options)                               |
-|----------------|----------------------------------------------------|-------------------------------------------------|
-| classification | label, probability (top-k, best first)             | best class as a caption                         |
-| segmentation   | id, label, colour, fraction (classes present,      | class map over the image (`opacity`,            |
-|                | background excluded; `class_map`)                  | `class_map`, e.g. from `segmentation_class_map`) |
-| detection      | label, score, box (best first; `score_threshold`)  | boxes, captions, masks (`score_threshold`, `show_masks`) |
-| pose           | joint, x, y, confidence                            | skeleton (`confidence_threshold`)               |
-| stn            | top-k rows (output shapes without a classifier)    | input and transformed image side by side        |
-| matching       | keypoint, x, y                                     | keypoints; a pair: `pair_rows`, `pair_summary`, `draw_pair` |
+| task           | rows                                              | drawing (options)                             |
+|----------------|---------------------------------------------------|-----------------------------------------------|
+| classification | label, probability (top-k, best first)            | best class as a caption                       |
+| segmentation   | id, label, colour, fraction (classes present,     | class map over the image (`opacity`,          |
+|                | background excluded; `class_map`)                 | `class_map`, e.g. from                        |
+|                |                                                   | `segmentation_class_map`)                     |
+| detection      | label, score, box (best first; `score_threshold`) | boxes, captions, masks (`score_threshold`,    |
+|                |                                                   | `show_masks`)                                 |
+| pose           | joint, x, y, confidence                           | skeleton (`confidence_threshold`)             |
+| stn            | top-k rows (output shapes without a classifier)   | input and transformed image side by side      |
+| matching       | keypoint, x, y                                    | keypoints; a pair: `pair_rows`,               |
+|                |                                                   | `pair_summary`, `draw_pair`                   |
 """
 
 from __future__ import annotations
@@ -270,7 +273,9 @@ def draw_matching(image, outputs, meta: ExportMeta, i: int = 0, *, scale: int | 
 
 def pair_rows(matches, distances) -> list[dict]:
     """`[{"a", "b", "distance"}]`: one row per match (keypoint index in image a, in image b)."""
-    return [{"a": int(a), "b": int(b), "distance": float(d)} for (a, b), d in zip(np.reshape(matches, (-1, 2)), distances)]
+    return [
+        {"a": int(a), "b": int(b), "distance": float(d)} for (a, b), d in zip(np.reshape(matches, (-1, 2)), distances)
+    ]
 
 
 def pair_summary(outputs, matches, correct=None, *, tolerance: float = 3.0) -> str:

@@ -164,8 +164,11 @@ class ServingClient:
         except urllib.error.HTTPError as error:
             if 300 <= error.code < 400:
                 target = error.headers.get("Location", "?") if error.headers else "?"
-                raise ServingError(url, error.code, f"redirect to {target}, which is not followed "
-                                                    "(point base_url at the server itself)") from None
+                raise ServingError(
+                    url,
+                    error.code,
+                    f"redirect to {target}, which is not followed (point base_url at the server itself)",
+                ) from None
             try:
                 text = error.read(MAX_RESPONSE_BYTES).decode(errors="replace")
             except (OSError, http.client.HTTPException):
@@ -179,14 +182,19 @@ class ServingClient:
             reason = error.reason
             if isinstance(reason, TimeoutError):
                 raise ConnectionError(f"TF Serving at {url} did not answer within {self.timeout} s") from None
-            raise ConnectionError(f"cannot reach TF Serving at {url}: {reason} (is `docker compose up` running?)") from None
+            raise ConnectionError(
+                f"cannot reach TF Serving at {url}: {reason} (is `docker compose up` running?)"
+            ) from None
         except TimeoutError:
             raise ConnectionError(f"TF Serving at {url} did not answer within {self.timeout} s") from None
         except http.client.IncompleteRead as error:
-            raise ConnectionError(f"TF Serving at {url} closed the connection after {len(error.partial)} bytes of "
-                                  "the answer (short read)") from None
+            raise ConnectionError(
+                f"TF Serving at {url} closed the connection after {len(error.partial)} bytes of the answer (short read)"
+            ) from None
         except (http.client.HTTPException, OSError) as error:  # closed socket, reset, malformed status line
-            raise ConnectionError(f"TF Serving at {url} broke the connection: {type(error).__name__}: {error}") from None
+            raise ConnectionError(
+                f"TF Serving at {url} broke the connection: {type(error).__name__}: {error}"
+            ) from None
         if len(raw) > MAX_RESPONSE_BYTES:
             raise ServingError(url, status, f"answer larger than {MAX_RESPONSE_BYTES // 2**20} MiB")
         if not raw.strip():

@@ -21,10 +21,10 @@ Outputs per task (`OUTPUTS` lists them; `POSTPROCESSORS` builds them from the ra
 |                | a baseline without a transformer: the classification outputs                               |
 | matching       | `keypoints` (N, K, 2) float32 (x, y) pixels, `descriptors` (N, K, D) float32 [+ `scores`]   |
 
-A model with a `make_inference_model()` method (the detectors: raw training outputs -> decoder + NMS) is
-exported through that inference model. The post-processing uses TFLite built-in ops only (softmax, arg_max, top_k, resize_bilinear, gather), so
-the `.tflite` files carry the same outputs as the SavedModel. `tf.*` is used throughout: these functions
-are traced into TF graphs (SavedModel signatures, TFLite), never run by another Keras backend.
+A model with a `make_inference_model()` method (the detectors: raw training outputs -> decoder + NMS) is exported
+through that inference model. The post-processing uses TFLite built-in ops only (softmax, arg_max, top_k,
+resize_bilinear, gather), so the `.tflite` files carry the same outputs as the SavedModel. `tf.*` is used throughout:
+these functions are traced into TF graphs (SavedModel signatures, TFLite), never run by another Keras backend.
 """
 
 from __future__ import annotations
@@ -181,7 +181,10 @@ def pose_outputs(outputs: dict, ctx: Context) -> dict:
             keypoints = keypoints * tf.constant([ctx.input_size[1], ctx.input_size[0]], tf.float32)
         if confidence is None:
             confidence = tf.ones_like(keypoints[..., 0])
-        return {"keypoints": keypoints, "confidence": tf.cast(tf.reshape(confidence, tf.shape(keypoints)[:2]), tf.float32)}
+        return {
+            "keypoints": keypoints,
+            "confidence": tf.cast(tf.reshape(confidence, tf.shape(keypoints)[:2]), tf.float32),
+        }
     heatmaps = _pick(outputs, ("heatmaps",), "heatmaps or keypoints", rank=4)
     keypoints, confidence = _heatmap_argmax(heatmaps, ctx.input_size)
     return {"keypoints": keypoints, "confidence": confidence}
@@ -194,7 +197,9 @@ def stn_outputs(outputs: dict, ctx: Context) -> dict:
     result = {"transformed_image": tf.cast(image, tf.float32)}
     rest = {k: v for k, v in outputs.items() if v is not image and v.shape.rank == 2}
     if rest:  # an STN classifier also returns class scores
-        probabilities = _to_probabilities(_pick(rest, ("probabilities", "predictions", "logits"), "class scores"), ctx.activation)
+        probabilities = _to_probabilities(
+            _pick(rest, ("probabilities", "predictions", "logits"), "class scores"), ctx.activation
+        )
         result.update(probabilities=probabilities, **_top_k(probabilities, ctx.meta.top_k))
     return result
 
@@ -228,7 +233,9 @@ def _stn_with_transformed_output(model: keras.Model) -> keras.Model:
     """
     if any(len(t.shape) == 4 for t in keras.tree.flatten(model.outputs)):
         return model
-    layers = [layer for layer in model._flatten_layers(include_self=False) if "SpatialTransformer" in type(layer).__name__]
+    layers = [
+        layer for layer in model._flatten_layers(include_self=False) if "SpatialTransformer" in type(layer).__name__
+    ]
     layers.sort(key=lambda layer: layer.name != "stn")
     if not layers:  # a baseline without a transformer (e.g. cnn_classifier): classification outputs only
         return model

@@ -149,7 +149,10 @@ def _segmentation_fields(model, model_args):
 
 def _detection_fields(model, model_args):
     count = model_args.get("num_classes") or len(_synthetic_names("detection"))
-    return {"labels": _labels_if_count("detection", int(count)), "box_format": model_args.get("bounding_box_format", "xyxy")}
+    return {
+        "labels": _labels_if_count("detection", int(count)),
+        "box_format": model_args.get("bounding_box_format", "xyxy"),
+    }
 
 
 def _pose_fields(model, model_args):

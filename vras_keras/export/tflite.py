@@ -172,7 +172,9 @@ def convert_to_tflite(
                 expected = [tuple(s.shape[1:]) for s in specs]
                 if shapes != expected:
                     # the converter swallows errors raised here; remember it and raise after convert()
-                    bad_data.append(f"representative_data batches must have per-sample shape(s) {expected}, received {shapes}")
+                    bad_data.append(
+                        f"representative_data batches must have per-sample shape(s) {expected}, received {shapes}"
+                    )
                     return
                 for i in range(int(np.shape(arrays[0])[0]) // batch_size):
                     yield [np.asarray(a[i * batch_size : (i + 1) * batch_size], np.float32) for a in arrays]
@@ -241,7 +243,9 @@ class TFLiteRunner:
         else:
             arrays = [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
         if len(arrays) != len(self.input_names):
-            raise ValueError(f"the model takes {len(self.input_names)} inputs {self.input_names}, received {len(arrays)}")
+            raise ValueError(
+                f"the model takes {len(self.input_names)} inputs {self.input_names}, received {len(arrays)}"
+            )
         details = self._runner.get_input_details()
         n = arrays[0].shape[0]
         results: dict[str, list] = {name: [] for name in self.output_names}

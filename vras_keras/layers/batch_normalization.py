@@ -67,7 +67,9 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             n = tf.cast(tf.size(x) // channels, "float32")
             variance = tf.where(n > 1.0, variance * (n - 1.0) / tf.maximum(n, 1.0), tf.zeros_like(variance))
             momentum = self.momentum
-            self.moving_mean.assign(self.moving_mean * momentum + tf.cast(mean, self.moving_mean.dtype) * (1.0 - momentum))
+            self.moving_mean.assign(
+                self.moving_mean * momentum + tf.cast(mean, self.moving_mean.dtype) * (1.0 - momentum)
+            )
             self.moving_variance.assign(
                 self.moving_variance * momentum + tf.cast(variance, self.moving_variance.dtype) * (1.0 - momentum)
             )

@@ -149,7 +149,9 @@ class ConvCRF(keras.layers.Layer):
             )
             setattr(self, f"{name}_variable", weight)
         if self.compatibility == "learned":
-            potts = np.ones((self.num_classes, self.num_classes), np.float32) - np.eye(self.num_classes, dtype=np.float32)
+            potts = np.ones((self.num_classes, self.num_classes), np.float32) - np.eye(
+                self.num_classes, dtype=np.float32
+            )
             self.compatibility_matrix = self.add_weight(
                 name="compatibility_matrix",
                 shape=(self.num_classes, self.num_classes),
@@ -162,7 +164,9 @@ class ConvCRF(keras.layers.Layer):
         unary, image = inputs
         self._check_shapes(unary.shape, image.shape)
         image = ops.cast(image, unary.dtype)
-        parameters = {name: ops.cast(getattr(self, f"{name}_variable"), unary.dtype) for name in self._KERNEL_PARAMETERS}
+        parameters = {
+            name: ops.cast(getattr(self, f"{name}_variable"), unary.dtype) for name in self._KERNEL_PARAMETERS
+        }
         compatibility = None
         if self.compatibility == "learned":
             compatibility = ops.cast(self.compatibility_matrix, unary.dtype)

@@ -40,7 +40,11 @@ class OrientedPatches(keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(output_size, bool) or not isinstance(output_size, (int, np.integer)) or output_size < 1:
             raise ValueError(f"output_size must be a positive int; received {output_size!r}")
-        if isinstance(support, bool) or not isinstance(support, (int, float, np.integer, np.floating)) or not support > 0:
+        if (
+            isinstance(support, bool)
+            or not isinstance(support, (int, float, np.integer, np.floating))
+            or not support > 0
+        ):
             raise ValueError(f"support must be a positive number of pixels; received {support!r}")
         if padding_mode not in ("zeros", "border"):
             raise ValueError(f"padding_mode must be 'zeros' or 'border'; received {padding_mode!r}")

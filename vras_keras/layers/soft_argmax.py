@@ -43,7 +43,9 @@ class _SoftArgmax(keras.layers.Layer):
     def build(self, input_shape):
         if len(input_shape) != self.rank + 2:
             layout = "(N, H, W, K)" if self.rank == 2 else "(N, D, H, W, K)"
-            raise ValueError(f"{type(self).__name__} expects heatmaps of shape {layout}, received shape {tuple(input_shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects heatmaps of shape {layout}, received shape {tuple(input_shape)}"
+            )
         if any(s is None for s in input_shape[1:]):
             raise ValueError(f"{type(self).__name__} needs a static heatmap size, received shape {tuple(input_shape)}")
 
@@ -169,7 +171,9 @@ class HeatmapArgmax2D(keras.layers.Layer):
 
     def build(self, input_shape):
         if len(input_shape) != 4 or any(s is None for s in input_shape[1:]):
-            raise ValueError(f"HeatmapArgmax2D expects heatmaps (N, H, W, K) with static H, W, K, received {tuple(input_shape)}")
+            raise ValueError(
+                f"HeatmapArgmax2D expects heatmaps (N, H, W, K) with static H, W, K, received {tuple(input_shape)}"
+            )
 
     def call(self, heatmaps):
         return sa.heatmap_argmax_2d(heatmaps, coordinate_scale=self.coordinate_scale)

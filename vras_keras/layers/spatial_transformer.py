@@ -127,7 +127,11 @@ class GridSample(keras.layers.Layer):
 def default_localization(rank: int = 2, name: str = "localization") -> keras.Sequential:
     """The default localisation network: two conv → max-pool → ReLU stages and a 32-unit dense layer
     (the PyTorch STN tutorial's, with "same" padding so that it fits any input of 4 px or more)."""
-    conv, pool = (keras.layers.Conv2D, keras.layers.MaxPooling2D) if rank == 2 else (keras.layers.Conv3D, keras.layers.MaxPooling3D)
+    conv, pool = (
+        (keras.layers.Conv2D, keras.layers.MaxPooling2D)
+        if rank == 2
+        else (keras.layers.Conv3D, keras.layers.MaxPooling3D)
+    )
     return keras.Sequential(
         [
             conv(8, 5, padding="same", name=f"{name}_conv1"),
@@ -216,7 +220,9 @@ class SpatialTransformer(keras.layers.Layer):
     def build(self, input_shape):
         rank = len(input_shape) - 2
         if rank not in (2, 3):
-            raise ValueError(f"SpatialTransformer expects (N, H, W, C) or (N, D, H, W, C) inputs, received {input_shape}")
+            raise ValueError(
+                f"SpatialTransformer expects (N, H, W, C) or (N, D, H, W, C) inputs, received {input_shape}"
+            )
         if self.output_size is not None and len(self.output_size) != rank:
             raise ValueError(f"output_size {self.output_size} has {len(self.output_size)} axes, the input {rank}")
         self.rank = rank
@@ -235,12 +241,16 @@ class SpatialTransformer(keras.layers.Layer):
         )
         self.head.build((None, num_features))
         self.affine_grid = AffineGrid(self._output_size(input_shape), self.align_corners, name="affine_grid")
-        self.grid_sample = GridSample(self.mode, self.padding_mode, self.align_corners, name="grid_sample", dtype=self.dtype_policy)
+        self.grid_sample = GridSample(
+            self.mode, self.padding_mode, self.align_corners, name="grid_sample", dtype=self.dtype_policy
+        )
 
     def _output_size(self, input_shape):
         size = self.output_size or tuple(input_shape[1:-1])
         if any(s is None for s in size):
-            raise ValueError(f"SpatialTransformer needs a static input size or output_size, received input {input_shape}")
+            raise ValueError(
+                f"SpatialTransformer needs a static input size or output_size, received input {input_shape}"
+            )
         return tuple(size)
 
     def theta(self, images, training=None):

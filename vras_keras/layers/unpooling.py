@@ -93,8 +93,14 @@ class MaxUnpooling2D(keras.layers.Layer):
         self.pool_size = pooling.normalize_pool_size(pool_size)
 
     def _shapes(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not isinstance(input_shape[0], (list, tuple)):
-            raise ValueError(f"{type(self).__name__} is called on [pooled, indices], received input shape {input_shape}")
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or len(input_shape) != 2
+            or not isinstance(input_shape[0], (list, tuple))
+        ):
+            raise ValueError(
+                f"{type(self).__name__} is called on [pooled, indices], received input shape {input_shape}"
+            )
         return tuple(input_shape[0]), tuple(input_shape[1])
 
     def build(self, input_shape):

@@ -1,3 +1,2 @@
 """Losses, one module per task (classification, segmentation, pose, detection, matching)."""
-from vras_keras.losses import pose
-from vras_keras.losses import matching
+from vras_keras.losses import matching, pose

@@ -103,7 +103,10 @@ def keypoint_overlap_loss(keypoints1, keypoints2, affine, *, patch_size: float, 
     o2 = keypoints2 - centre
     a = ops.cast(affine, "float32")
     det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
-    inv = ops.stack([ops.stack([a[:, 1, 1], -a[:, 0, 1]], -1), ops.stack([-a[:, 1, 0], a[:, 0, 0]], -1)], 1) / det[:, None, None]
+    inv = (
+        ops.stack([ops.stack([a[:, 1, 1], -a[:, 0, 1]], -1), ops.stack([-a[:, 1, 0], a[:, 0, 0]], -1)], 1)
+        / det[:, None, None]
+    )
     o2_in_1 = ops.sum(inv * o2[:, None, :], axis=-1)
     delta = ops.abs(o1 - o2_in_1)
     inter = ops.relu(crop_size - delta[:, 0]) * ops.relu(crop_size - delta[:, 1])

@@ -123,7 +123,9 @@ def keypoints_to_heatmap_grid(keypoints, stride: float):
     return image_to_heatmap_coordinates(keypoints, float(stride))
 
 
-def target_heatmaps(keypoints, visibility=None, *, heatmap_size, stride: float, kind: str = "gaussian", sigma: float = 1.0):
+def target_heatmaps(
+    keypoints, visibility=None, *, heatmap_size, stride: float, kind: str = "gaussian", sigma: float = 1.0
+):
     """Target distributions `(N, h, w, K)` (each map sums to 1) for heatmap cross-entropy.
 
     Args:
@@ -202,7 +204,9 @@ class KeypointL2Loss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         if len(y_pred.shape) != 3 or y_pred.shape[-1] not in (2, 3):
-            raise ValueError(f"{self.name}: y_pred must be (N, K, 2) or (N, K, 3), received shape {tuple(y_pred.shape)}")
+            raise ValueError(
+                f"{self.name}: y_pred must be (N, K, 2) or (N, K, 3), received shape {tuple(y_pred.shape)}"
+            )
         xy, vis = _split_targets(y_true, y_pred.shape[1], self.name)
         diff = (ops.cast(y_pred[..., :2], "float32") - xy) / self.scale
         loss = _joint_mean(ops.sum(ops.square(diff), axis=-1), vis)

@@ -34,7 +34,9 @@ def validate_segmentation_targets(masks, num_classes: int, *, ignore_label: int 
     masks = np.asarray(masks)
     if not np.issubdtype(masks.dtype, np.integer):
         if not np.all(np.equal(np.mod(masks, 1), 0)):
-            raise ValueError(f"segmentation masks must hold integer labels, received dtype {masks.dtype} with fractions")
+            raise ValueError(
+                f"segmentation masks must hold integer labels, received dtype {masks.dtype} with fractions"
+            )
     if masks.ndim == 4 and masks.shape[-1] == 1:
         masks = masks[..., 0]
     if masks.ndim not in (2, 3):
@@ -43,10 +45,17 @@ def validate_segmentation_targets(masks, num_classes: int, *, ignore_label: int 
         if other is None:
             continue
         shape = np.shape(other)
-        if tuple(shape[-3:-1]) != tuple(masks.shape[-2:]) or (masks.ndim == 3 and len(shape) == 4 and shape[0] != masks.shape[0]):
-            raise ValueError(f"mask shape {masks.shape} does not match {what} shape {tuple(shape)} (height and width must agree)")
+        if tuple(shape[-3:-1]) != tuple(masks.shape[-2:]) or (
+            masks.ndim == 3 and len(shape) == 4 and shape[0] != masks.shape[0]
+        ):
+            raise ValueError(
+                f"mask shape {masks.shape} does not match {what} shape {tuple(shape)} (height and width must agree)"
+            )
     if predictions is not None and np.shape(predictions)[-1] != num_classes:
-        raise ValueError(f"predictions shape {np.shape(predictions)} has {np.shape(predictions)[-1]} classes, expected num_classes={num_classes}")
+        raise ValueError(
+            f"predictions shape {np.shape(predictions)} has {np.shape(predictions)[-1]} classes, expected "
+            f"num_classes={num_classes}"
+        )
     values = np.unique(masks)
     bad = values[((values < 0) | (values >= num_classes)) & (values != ignore_label)]
     if bad.size:

@@ -1,7 +1,8 @@
 """Pretrained weights: torchvision's ImageNet weights (via keras-hub's timm handles) and local files.
 
 `load_weights(model, weights, arch=...)` is what every classification builder's `weights=` argument
-reaches (through `_common.finalize`), and what `backbone_weights=` of the task families passes on:
+reaches (through `backbones.load_weights`, the builder kit), and what `backbone_weights=` of the task families
+passes on:
 
 - `"imagenet"`: torchvision's ImageNet-1k weights for resnet18/34/50/101/152, wide_resnet50_2,
   vgg11/13/16/19 (with and without `batch_norm`) and densenet121/169/201. They are timm's copies of the
@@ -27,7 +28,8 @@ linear `(out, in)`, BN `weight, bias, running_mean, running_var`, `num_batches_t
 | `block{b}_layer{i}_{j}_bn/_conv`      | `features.denseblock{b}.denselayer{i}.norm{j}` / `.conv{j}`  |
 | `transition{b}_bn/_conv`, `final_bn`  | `features.transition{b}.norm` / `.conv`, `features.norm5`    |
 | vgg `block{b}_conv{i}_conv` (`_bn`)   | `features.{n}` (`features.{n+1}`), n counting conv/BN/ReLU/pool modules |
-| vgg `fc6`, `fc7`, `logits`            | torchvision `classifier.0/.3/.6`; timm `pre_logits.fc1/.fc2` (7×7 and 1×1 convs), `head.fc` |
+| vgg `fc6`, `fc7`, `logits`            | torchvision `classifier.0/.3/.6`; timm `pre_logits.fc1/.fc2` (7×7 and 1×1 |
+|                                       | convs), `head.fc`                                           |
 
 Where our layer has no bias but the checkpoint's conv has one before a BN (torchvision `vgg*_bn`), the
 bias is folded into the BN moving mean (`mean - bias`): BN(conv + b) is the same function in inference and
@@ -280,7 +282,9 @@ def to_state_dict(model, *, arch: str | None = None) -> dict:
                 state[f"{key}.{suffix}"] = keras.ops.convert_to_numpy(variable)
             continue
         kernel = keras.ops.convert_to_numpy(layer.kernel)
-        state[f"{key}.weight"] = np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1) if kernel.ndim == 4 else (1, 0)))
+        state[f"{key}.weight"] = np.ascontiguousarray(
+            np.transpose(kernel, (3, 2, 0, 1) if kernel.ndim == 4 else (1, 0))
+        )
         if layer.bias is not None:
             state[f"{key}.bias"] = keras.ops.convert_to_numpy(layer.bias)
     return state
@@ -408,7 +412,11 @@ def load_weights(model, weights, *, arch: str | None = None):
     from vras_keras.layers import set_input_normalization
 
     arch = arch or model.name
-    if arch.startswith("vgg") and not arch.endswith("_bn") and any(l.name == "block1_conv1_bn" for l in model.layers):
+    if (
+        arch.startswith("vgg")
+        and not arch.endswith("_bn")
+        and any(layer.name == "block1_conv1_bn" for layer in model.layers)
+    ):
         arch = f"{arch}_bn"
     if isinstance(weights, str) and weights == "imagenet":
         path = imagenet_file(arch)

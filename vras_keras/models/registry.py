@@ -1,4 +1,4 @@
-"""The model registry: `@register(name, task=...)`, `get(name, **kwargs)`, `list_models(task=None)`.
+"""The model registry: `@register(name, task=...)`, `get(name, **kwargs)`, `list_models(task=None)`, `unregister`.
 
 Every builder in `vras_keras.models` registers itself under its lowercase id; there is no if/else zoo.
 """
@@ -59,6 +59,18 @@ def register(name: str, *, task: str, description: str | None = None):
     return decorator
 
 
+def unregister(name: str) -> None:
+    """Remove the entry `name` (e.g. a model registered for a test, or to register another builder under it).
+
+    Raises:
+        ValueError: `name` is not registered.
+    """
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        raise ValueError(f"Model {name!r} is not registered; registered: {len(_REGISTRY)} models (`vras list`)")
+    del _REGISTRY[name]
+
+
 def _ensure_loaded() -> None:
     """Import every builder module once so that their `@register` decorators have run."""
     global _loaded
@@ -100,9 +112,10 @@ def list_models(task: str | None = None) -> list[str]:
 def load_model(path, **kwargs):
     """`keras.saving.load_model` for files saved from vras_keras models (checkpoints, `.keras` files).
 
-    Model classes such as `YoloDetector` or the R-CNN models live in builder modules that the registry
-    imports lazily, and training checkpoints also name custom losses, metrics and the learning-rate
-    schedule; a fresh process must import all of them before Keras can deserialize such a file. `kwargs` go to `keras.saving.load_model` (e.g. `compile=False`).
+    Model classes such as `YoloDetector` or the R-CNN models live in builder modules that the registry imports lazily,
+    and training checkpoints also name custom losses, metrics and the learning-rate schedule; a fresh process must
+    import all of them before Keras can deserialize such a file. `kwargs` go to `keras.saving.load_model` (e.g.
+    `compile=False`).
     """
     import keras
 

@@ -311,3 +311,29 @@ def sample_balanced(labels, num_samples: int, positive_fraction: float, *, seed=
     keep_pos = ops.logical_and(positive, _rank_within(keys, positive) < pos_quota)
     keep_neg = ops.logical_and(negative, _rank_within(keys, negative) < neg_quota)
     return ops.where(keep_pos, POSITIVE, ops.where(keep_neg, NEGATIVE, IGNORE))
+
+
+def sanitize_targets(boxes, classes, *, image_shape, num_classes):
+    """Detection targets as the detectors' losses use them (in the graph; the NumPy cleaner for datasets is
+    `vras_keras.data.detection_targets.sanitize_detection_targets`).
+
+    Args:
+        boxes: `(B, M, 4)` xyxy pixels (any shape reshapable to it); classes: `(B, M)` ints, -1 = padding.
+        image_shape: `(height, width)`.
+        num_classes: valid class ids are `0 .. num_classes - 1`.
+
+    Returns:
+        `(boxes, classes, valid)`: `(B, M, 4)` float32 boxes clipped to the image, `(B, M)` int32 classes
+        and `(B, M)` bool. Padding, class ids outside `[0, num_classes)`, non-finite coordinates and boxes
+        of zero area after clipping are invalid: their boxes become 0 (NaN never reaches the arithmetic)
+        and their classes -1.
+    """
+    height, width = image_shape
+    boxes = ops.cast(boxes, "float32")
+    boxes = ops.reshape(boxes, (ops.shape(boxes)[0], -1, 4))
+    classes = ops.cast(ops.reshape(classes, (ops.shape(classes)[0], -1)), "int32")
+    finite = ops.all(ops.isfinite(boxes), axis=-1)
+    boxes = ops.where(finite[..., None], boxes, 0.0)
+    boxes = clip_boxes(boxes, height, width)
+    valid = finite & (classes >= 0) & (classes < num_classes) & (box_area(boxes) > 0)
+    return ops.where(valid[..., None], boxes, 0.0), ops.where(valid, classes, -1), valid

@@ -18,8 +18,19 @@ from vras_keras.ops.sampling import bilinear_sample
 
 INVALID_SCORE = -1e9  # score given to suppressed positions and to padding keypoints
 
-__all__ = ["INVALID_SCORE", "edge_response_mask", "scale_space_extrema", "local_contrast", "nms_keypoints", "oriented_patches", "patch_offsets", "refine_subpixel",
-           "refine_scale_space", "scale_space_keypoints", "vector_to_angle"]
+__all__ = [
+    "INVALID_SCORE",
+    "edge_response_mask",
+    "scale_space_extrema",
+    "local_contrast",
+    "nms_keypoints",
+    "oriented_patches",
+    "patch_offsets",
+    "refine_subpixel",
+    "refine_scale_space",
+    "scale_space_keypoints",
+    "vector_to_angle",
+]
 
 
 def patch_offsets(output_size: int, support: float) -> np.ndarray:
@@ -29,8 +40,9 @@ def patch_offsets(output_size: int, support: float) -> np.ndarray:
     return np.stack([u, v], axis=-1).astype("float32")
 
 
-def oriented_patches(images, keypoints, orientations=None, *, output_size: int, support: float, padding_mode: str = "zeros",
-                     scales=None):
+def oriented_patches(
+    images, keypoints, orientations=None, *, output_size: int, support: float, padding_mode: str = "zeros", scales=None
+):
     """Square patches around keypoints, rotated by their orientations: a spatial transformer whose
     parameters (centre, angle; fixed scale) come from a detector and an orientation estimator.
 
@@ -289,8 +301,8 @@ def nms_keypoints(scores, max_keypoints: int, *, radius: int = 2, border: int = 
         edge_ratio: if given, drop maxima failing `edge_response_mask(scores, edge_ratio)` (edge-like maxima).
 
     Returns:
-        `(keypoints, values, valid)`: `(N, K, 2)` float32 `(x, y)` pixels (integers unless `subpixel`), `(N, K)` scores (strongest
-        first; `INVALID_SCORE` for padding), `(N, K)` bool: False for padding entries (fewer than K maxima).
+        `(keypoints, values, valid)`: `(N, K, 2)` float32 `(x, y)` pixels (integers unless `subpixel`), `(N, K)` scores
+        (strongest first; `INVALID_SCORE` for padding), `(N, K)` bool: False for padding entries (fewer than K maxima).
     """
     if not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
         raise ValueError(f"max_keypoints must be a positive int; received {max_keypoints!r}")

@@ -251,7 +251,9 @@ def check_model(
         try:
             clone = model.__class__.from_config(model.get_config())
         except Exception as error:
-            raise AssertionError(f"{what}: from_config(get_config()) failed ({type(error).__name__}: {error})") from error
+            raise AssertionError(
+                f"{what}: from_config(get_config()) failed ({type(error).__name__}: {error})"
+            ) from error
         clone.set_weights(model.get_weights())
         _assert_close(clone(_as_model_input(inputs), training=False), outputs, atol, atol, f"{what}: config clone")
         _check_keras_roundtrip(model, inputs, atol, what)
@@ -349,7 +351,15 @@ def check_layer(
         probe = layer_cls(**init_kwargs)
         shapes = [(None,) + a.shape[1:] for a in arrays]
         computed = probe.compute_output_shape(shapes if multi else shapes[0])
-        computed = [tuple(s) for s in (computed if isinstance(computed, list) or (isinstance(computed, tuple) and computed and isinstance(computed[0], (tuple, list))) else [computed])]
+        computed = [
+            tuple(s)
+            for s in (
+                computed
+                if isinstance(computed, list)
+                or (isinstance(computed, tuple) and computed and isinstance(computed[0], (tuple, list)))
+                else [computed]
+            )
+        ]
         if computed != symbolic:
             raise AssertionError(f"{layer_cls.__name__}: compute_output_shape gives {computed}, expected {symbolic}")
         eager = layer_cls(**init_kwargs)(_as_model_input([tf.convert_to_tensor(a) for a in arrays]), **call_kwargs)

@@ -494,7 +494,9 @@ def _check_values(c: TrainConfig, source: str, base_dir: Path, check_model: bool
             _fail(source, "data.task", d.task, f"{entry.task!r}, the task of model {c.model.id!r} (or null)")
         if recorded_task is not None and recorded_task != entry.task and not (
                 recorded_task == "classification" and entry.task == "stn"):
-            _fail(source, "task", recorded_task, f"{entry.task!r}, the task of model {c.model.id!r} (or leave task out)")
+            _fail(
+                source, "task", recorded_task, f"{entry.task!r}, the task of model {c.model.id!r} (or leave task out)"
+            )
         c.task = d.task or recorded_task or entry.task
         params = inspect.signature(entry.builder).parameters
         if c.model.weights is not None:

@@ -7,9 +7,10 @@ training order: the whole record list permuted every epoch (seeded) before decod
 can do it report with `SourceData.shuffled`. `like` is the training split's `SourceData` when the
 validation split is loaded: it must use the same class list (by name), image size and channels.
 `load_train_val` loads both splits, holding out `data.val_fraction` of a folder without a validation
-split. The generated sources (`shapes`, `digits`, `pairs`) and
-`path` delegate to `vras_keras.data`; `synthetic` is self-contained (random images whose label is a
-learnable colour/position cue) and serves smoke tests and the input-pipeline benchmark.
+split. The generated sources (`shapes`, `digits`) and `path` delegate to `vras_keras.data`; `synthetic`
+is self-contained (random images whose label is a learnable colour/position cue) and serves smoke tests and
+the input-pipeline benchmark. The `pairs` source of matching recipes is read by the matching runner
+(`vras_keras.training.lift` via `training/matching.py`), not here.
 
 `make_pipeline` batches with the global batch size (per-replica batch × replicas), drops the
 remainder (every replica and worker sees equal batches), repeats (epochs are counted in steps, so a
@@ -128,15 +129,6 @@ def _digits(cfg, task, split, num_samples, seed, *, shuffle=False, like=None):
     ds = digits.digits_dataset(split, num_samples=num_samples, seed=seed, shuffle=False,
                                canvas_size=size, **cfg.options)
     return SourceData(ds, num_samples, list(digits.CLASS_NAMES), (size, size, channels))
-
-
-@register_source("pairs")
-def _pairs(cfg, task, split, num_samples, seed, *, shuffle=False, like=None):
-    """Views of scikit-image photographs under homographies (feature matching), `vras_keras.data.pairs`."""
-    pairs = _vras_data("pairs", cfg.source)
-    size = _generated_size(cfg)
-    ds = pairs.load(split=split, num_samples=num_samples, image_size=size, seed=seed, **cfg.options)
-    return SourceData(ds, num_samples, list(getattr(ds, "class_names", ())), (size, size, 3))
 
 
 def _describe_size(ds, inferred_size, inferred_channels) -> str:

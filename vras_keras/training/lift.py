@@ -114,7 +114,9 @@ def centre_scales(detector: keras.Model, patches, *, batch_size: int = 512) -> n
     rows = np.arange(len(best))
     lo, mid, hi = magnitude[rows, inner - 1], magnitude[rows, inner], magnitude[rows, inner + 1]
     curvature = lo + hi - 2 * mid
-    offset = np.where((best == inner) & (curvature < -1e-12), 0.5 * (lo - hi) / np.where(curvature < -1e-12, curvature, -1), 0)
+    offset = np.where(
+        (best == inner) & (curvature < -1e-12), 0.5 * (lo - hi) / np.where(curvature < -1e-12, curvature, -1), 0
+    )
     return best + np.clip(offset, -0.5, 0.5)
 
 
@@ -383,10 +385,13 @@ class LiftStages:
         of P1 crops whose nearest descriptor among the batch's rectified P2 crops is their own pair."""
         tensors = _tensors(batch)
         extra = self._extra("descriptor", len(batch["p1"]), rng)
-        out = {"descriptor_loss": float(self._descriptor_loss(tensors, *extra, training=False)),
-               "orientation_loss": float(self._orientation_loss(tensors, *self._extra("orientation", len(batch["p1"]), rng),
-                                                                training=False)),
-               "detector_loss": float(self._detector_loss(tensors, training=False))}
+        out = {
+            "descriptor_loss": float(self._descriptor_loss(tensors, *extra, training=False)),
+            "orientation_loss": float(
+                self._orientation_loss(tensors, *self._extra("orientation", len(batch["p1"]), rng), training=False)
+            ),
+            "detector_loss": float(self._detector_loss(tensors, training=False)),
+        }
         d1 = self.descriptor(_centre_crops(tensors["p1"], self.crop), training=False).numpy()
         d2 = self.descriptor(_centre_crops(tensors["p2_rectified"], self.crop), training=False).numpy()
         nearest = np.argmin(np.sum((d1[:, None] - d2[None]) ** 2, -1), axis=1)
@@ -405,7 +410,9 @@ class LiftStages:
             if keys:
                 variables = self.optimizer(stage).variables
                 if len(variables) != len(keys):
-                    raise ValueError(f"optimizer state of stage {stage!r} has {len(keys)} arrays, expected {len(variables)}")
+                    raise ValueError(
+                        f"optimizer state of stage {stage!r} has {len(keys)} arrays, expected {len(variables)}"
+                    )
                 for key, variable in zip(keys, variables):
                     variable.assign(state[key])
 

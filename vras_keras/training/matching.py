@@ -53,8 +53,14 @@ from vras_keras.data.pairs import SPLITS, ViewPairs, quadruplet_dataset
 from vras_keras.training import callbacks as cb
 from vras_keras.training.lift import STAGES, LiftTrainer, LiftTrainingOptions, evaluate_views, stage_steps
 from vras_keras.training.tasks import register_task_runner
-from vras_keras.training.trainer import (format_summary, make_optimizer, resolve_model_args, run_meta,
-                                         write_run_records, write_summary)
+from vras_keras.training.trainer import (
+    format_summary,
+    make_optimizer,
+    resolve_model_args,
+    run_meta,
+    write_run_records,
+    write_summary,
+)
 
 DEFAULT_STAGES = {"descriptor": 0.6, "orientation": 0.2, "detector": 0.2}
 PAIR_OPTIONS = ("max_rotation", "scale_range", "perspective", "max_tilt", "photometric_strength", "images")
@@ -74,7 +80,9 @@ def _options(config):
     allowed = ("stages",) + LiftTrainingOptions.fields()
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
-        raise ValueError(f"{source}: task_options: unknown keys {unknown} for task 'matching'; allowed: {', '.join(allowed)}")
+        raise ValueError(
+            f"{source}: task_options: unknown keys {unknown} for task 'matching'; allowed: {', '.join(allowed)}"
+        )
     if (not isinstance(stages, dict) or set(stages) - set(STAGES)
             or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in stages.values())
             or not sum(stages.values()) > 0):
@@ -187,7 +195,9 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
                          f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replicas")
     entry = models.get_entry(config.model.id)
     if entry.task != "matching":
-        raise ValueError(f"model.id: received {config.model.id!r} (task {entry.task!r}); the matching runner trains lift")
+        raise ValueError(
+            f"model.id: received {config.model.id!r} (task {entry.task!r}); the matching runner trains lift"
+        )
     stage_fractions, options, per_pair, validation, pair_kwargs = _options(config)
     train_split = _split("split", d.split)
     val_split = _split("val_split", d.val_split) if d.val_split else None
@@ -236,7 +246,9 @@ def train_matching(config, *, strategy, callbacks=(), verbose=None):
     resumed = backup.restore(model, stages) if config.callbacks.backup else 0
     no_backup = dataclasses.replace(config.callbacks, backup=False)  # the runner keeps its own backup
     history = keras.callbacks.History()
-    standard = cb.standard_callbacks(workdir, no_backup, resuming=resumed > 0, title=f"{config.model.id} on pairs matching")
+    standard = cb.standard_callbacks(
+        workdir, no_backup, resuming=resumed > 0, title=f"{config.model.id} on pairs matching"
+    )
     # Keras's TensorBoard callback reads `model.optimizer` (LIFT has one per stage): scalars are written here.
     standard = [c for c in standard if not isinstance(c, keras.callbacks.TensorBoard)]
     if config.callbacks.tensorboard and cb._tensorboard_available():

@@ -1,31 +1,29 @@
-"""What each task compiles with: a table keyed by task, extended by the task families.
+"""What each task compiles with, and which tasks train without `model.fit`: two tables keyed by task.
 
-`TASK_SETUPS[task](model, config) -> TaskSetup(compile_args, map_targets)`; `compile_args` go to
+`TASK_SETUPS[task](model, config) -> TaskSetup(compile_args, map_targets)`: `compile_args` go to
 `model.compile` (loss, metrics, loss_weights), `map_targets` turns a batch of dataset targets into what
-the model's loss expects (e.g. one label per output of a model with auxiliary heads).
+the model's loss expects (e.g. one label per output of a model with auxiliary heads). The entries are
+defined in this module: classification and stn (sparse cross-entropy + accuracy), segmentation (pixel
+cross-entropy and mean IoU ignoring label 255) and pose (the pose family's own `compile_args`, or L2 on
+visible joints for any other model with one coordinate output). `register_task_setup(task, replace=True)`
+replaces one. A model that computes its own loss (a subclass overriding `compute_loss` or `train_step`,
+e.g. the detectors) is compiled with no loss or metric, whatever its task.
 
-Families extend or replace an entry from their losses/metrics module, which `task_setup` imports first::
-
-    # vras_keras/losses/pose.py
-    from vras_keras.training.tasks import register_task_setup
-
-    @register_task_setup("pose", replace=True)
-    def pose_setup(model, config):
-        return TaskSetup({"loss": HeatmapAndL2Loss(), "metrics": [PCK(0.1)]})
-
-A model that computes its own loss (a subclass overriding `compute_loss` or `train_step`, e.g. detectors)
-or that sets `model.vras_compile_args = {...}` is compiled with exactly that, whatever its task.
+`TASK_RUNNERS[task]`: the whole training run of a task that does not train with `model.fit`
+(matching: LIFT's staged training, `vras_keras.training.matching`, imported on first use).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 from typing import Callable
 
 import keras
 
+from vras_keras.losses.pose import KeypointL2Loss, pack_keypoint_targets
+from vras_keras.metrics.pose import MeanPixelError
+from vras_keras.models.pose import regressors as pose_family
 from vras_keras.models.registry import TASKS
 
 
@@ -67,16 +65,9 @@ def _carries_own_loss(model) -> bool:
 
 
 def task_setup(task: str, model, config=None) -> TaskSetup:
-    """The `TaskSetup` for `model` trained on `task` (see the module docstring for the lookup order)."""
-    own = getattr(model, "vras_compile_args", None)
-    if own is not None:
-        return TaskSetup(dict(own))
+    """The `TaskSetup` for `model` trained on `task`: empty for a model with its own loss, else `TASK_SETUPS[task]`."""
     if _carries_own_loss(model):
         return TaskSetup({})
-    for package in ("losses", "metrics"):  # let the family's modules register or replace their entry
-        name = f"vras_keras.{package}.{task}"
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
     if task not in TASK_SETUPS:
         raise ValueError(
             f"No training setup for task {task!r} and model {model.name!r} computes no loss of its own; "
@@ -87,6 +78,8 @@ def task_setup(task: str, model, config=None) -> TaskSetup:
 
 # ------------------------------------------------------------------------------------------- runners
 TASK_RUNNERS: dict[str, Callable] = {}
+# Modules defining a runner, imported on first use (they import this module: no import at load time).
+_RUNNER_MODULES = {"matching": "vras_keras.training.matching"}
 
 
 def register_task_runner(task: str, *, replace: bool = False):
@@ -102,10 +95,9 @@ def register_task_runner(task: str, *, replace: bool = False):
 
 
 def task_runner(task: str):
-    """The runner registered for `task` (importing `vras_keras.training.<task>` first), or None."""
-    name = f"vras_keras.training.{task}"
-    if task in TASKS and importlib.util.find_spec(name) is not None:
-        importlib.import_module(name)
+    """The runner of `task` (importing its module from `_RUNNER_MODULES` first), or None: train with `fit`."""
+    if task in _RUNNER_MODULES:
+        importlib.import_module(_RUNNER_MODULES[task])
     return TASK_RUNNERS.get(task)
 
 
@@ -125,8 +117,6 @@ def outputs_probabilities(model, index: int = 0) -> bool:
 
 def _loss_weights(model, config):
     weights = getattr(config, "loss_weights", None) if config is not None else None
-    if weights is None:
-        weights = getattr(model, "vras_loss_weights", None)
     if weights is None:
         return None
     unknown = set(weights) - set(model.output_names)
@@ -187,61 +177,33 @@ def segmentation_setup(model, config=None) -> TaskSetup:
     return _per_output(model, loss, metrics, config)
 
 
-def _pack_keypoints(y):
-    """`{"keypoints": (N, J, 2), "visibility": (N, J)}` -> `(N, J, 3)` = x, y, visibility."""
-    return keras.ops.concatenate([y["keypoints"], keras.ops.expand_dims(y["visibility"], -1)], axis=-1)
-
-
-@keras.saving.register_keras_serializable(package="vras_keras")
-def masked_keypoint_l2(y_true, y_pred):
-    """Mean squared pixel error over visible joints; `y_true` (N, J, 3) = x, y, vis; `y_pred` (N, J, >=2)."""
-    vis = y_true[..., 2]
-    sq = keras.ops.sum(keras.ops.square(y_pred[..., :2] - y_true[..., :2]), axis=-1)
-    return keras.ops.sum(sq * vis, axis=-1) / keras.ops.maximum(keras.ops.sum(vis, axis=-1), 1.0)
-
-
-@keras.saving.register_keras_serializable(package="vras_keras")
-class MeanPixelError(keras.metrics.Mean):
-    """Mean Euclidean distance in pixels between predicted and true visible joints."""
-
-    def __init__(self, name="pixel_error", **kwargs):
-        super().__init__(name=name, **kwargs)
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        vis = y_true[..., 2]
-        dist = keras.ops.sqrt(keras.ops.sum(keras.ops.square(y_pred[..., :2] - y_true[..., :2]), axis=-1) + 1e-12)
-        per_image = keras.ops.sum(dist * vis, axis=-1) / keras.ops.maximum(keras.ops.sum(vis, axis=-1), 1.0)
-        return super().update_state(per_image, sample_weight=sample_weight)
-
-
-def _pose_family():
-    """`vras_keras.models.pose.regressors` when the pose family is installed, else None."""
-    name = "vras_keras.models.pose.regressors"
-    return importlib.import_module(name) if importlib.util.find_spec(name) is not None else None
+def _is_pose_family(model) -> bool:
+    try:
+        pose_family.model_kind(model)
+    except ValueError:
+        return False
+    return True
 
 
 @register_task_setup("pose")
 def pose_setup(model, config=None) -> TaskSetup:
     """Pose family models (regression / heatmap / integral): their own `compile_args` and targets
-    (`vras_keras.models.pose.regressors`); any other model with one `(N, J, 2|3)` coordinate output: L2 on
-    visible joints + mean pixel error."""
-    family = _pose_family()
-    if family is not None:
-        try:
-            family.model_kind(model)
-        except ValueError:
-            family = None
-    if family is not None:
-        args = family.compile_args(model)
+    (`vras_keras.models.pose.regressors`); any other model with one `(N, J, 2|3)` coordinate output:
+    `KeypointL2Loss` (squared pixel error over the visible joints) + `MeanPixelError`."""
+    if _is_pose_family(model):
+        args = pose_family.compile_args(model)
         args.pop("optimizer", None)  # the recipe's optimizer is used
         if config is not None and config.loss_weights:
             args["loss_weights"] = {**(args.get("loss_weights") or {}), **config.loss_weights}
-        return TaskSetup(args, map_targets=lambda y: family.training_targets(model, y["keypoints"], y["visibility"]))
+        return TaskSetup(
+            args, map_targets=lambda y: pose_family.training_targets(model, y["keypoints"], y["visibility"])
+        )
     shape = model.outputs[0].shape
     if len(model.outputs) != 1 or len(shape) != 3 or shape[-1] not in (2, 3):
         raise ValueError(
             f"The default pose setup trains models with one (N, J, 2|3) coordinate output; model {model.name!r} "
             f"has outputs {[tuple(o.shape) for o in model.outputs]}. Give it a loss of its own "
-            "(compute_loss or vras_compile_args) or register a pose setup."
+            "(override compute_loss) or register a pose setup."
         )
-    return TaskSetup({"loss": masked_keypoint_l2, "metrics": [MeanPixelError()]}, map_targets=_pack_keypoints)
+    return TaskSetup({"loss": KeypointL2Loss(), "metrics": [MeanPixelError()]},
+                     map_targets=lambda y: pack_keypoint_targets(y["keypoints"], y["visibility"]))

@@ -383,10 +383,14 @@ def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose
             all_callbacks.append(cb.ProgressLine(config.epochs, config.steps_per_epoch or train_steps, global_batch))
         if resumed and is_chief:
             print(f"vras train: resuming from {workdir / 'backup'} after epoch {resumed}", flush=True)
-        print(f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
-              f"[{type(strategy).__name__}], global batch {global_batch}, {train_steps if not config.steps_per_epoch else steps} "
-              f"steps/epoch, {config.epochs} epochs, precision {config.precision}{' + XLA' if config.jit else ''}, "
-              f"workdir {workdir}", flush=True)
+        print(
+            f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
+            f"[{type(strategy).__name__}], global batch {global_batch}, "
+            f"{train_steps if not config.steps_per_epoch else steps} "
+            f"steps/epoch, {config.epochs} epochs, precision {config.precision}{' + XLA' if config.jit else ''}, "
+            f"workdir {workdir}",
+            flush=True,
+        )
         fit_args = {"validation_data": val_ds, "steps_per_epoch": config.steps_per_epoch or train_steps,
                         "validation_steps": val_steps, "callbacks": all_callbacks, "verbose": verbose,
                         "shuffle": False}  # the pipeline shuffles (seeded)

@@ -57,7 +57,9 @@ def overlay_segmentation(image, class_map, *, num_classes: int | None = None, op
     if class_map.ndim != 2:
         raise ValueError(f"class_map must have shape (H, W), received {class_map.shape}")
     if class_map.shape != rgb.shape[:2]:
-        class_map = cv2.resize(class_map.astype(np.int32), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+        class_map = cv2.resize(
+            class_map.astype(np.int32), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST
+        )
     class_map = class_map.astype(np.int64)
     n = int(num_classes if num_classes is not None else class_map.max(initial=0) + 1)
     colours = segmentation_colours(n, background) if colours is None else np.asarray(colours, np.uint8)
@@ -148,7 +150,9 @@ def draw_detections(image, boxes, classes, scores, *, labels: Sequence[str] = ()
     classes = np.asarray(classes).reshape(-1).astype(np.int64)
     scores = np.asarray(scores, np.float32).reshape(-1)
     if not (len(xyxy) == len(classes) == len(scores)):
-        raise ValueError(f"boxes, classes and scores must have the same length, received {len(xyxy)}, {len(classes)}, {len(scores)}")
+        raise ValueError(
+            f"boxes, classes and scores must have the same length, received {len(xyxy)}, {len(classes)}, {len(scores)}"
+        )
     keep = np.flatnonzero((classes >= 0) & (scores >= score_threshold))
     colours = palette(max(len(labels), int(classes.max(initial=0)) + 1, 1))
     thickness = thickness or max(1, round(min(h, w) / 200))
@@ -170,7 +174,9 @@ def draw_detections(image, boxes, classes, scores, *, labels: Sequence[str] = ()
         colour = tuple(int(v) for v in colours[c % len(colours)])
         x1, y1, x2, y2 = (int(round(v)) for v in xyxy[j])
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-        _text_box(canvas, f"{labels[c] if c < len(labels) else f'class {c}'} {scores[j]:.2f}", x1, y1, colour, font_scale)
+        _text_box(
+            canvas, f"{labels[c] if c < len(labels) else f'class {c}'} {scores[j]:.2f}", x1, y1, colour, font_scale
+        )
     return canvas
 
 
@@ -237,5 +243,7 @@ def draw_matches(image_a, keypoints_a, image_b, keypoints_b, matches, *, inliers
         else:
             colour = tuple(int(v) for v in colours[k])
         p, q = pa[i], pb[j] + [offset, 0]
-        cv2.line(canvas, (int(round(p[0])), int(round(p[1]))), (int(round(q[0])), int(round(q[1]))), colour, 1, cv2.LINE_AA)
+        cv2.line(
+            canvas, (int(round(p[0])), int(round(p[1]))), (int(round(q[0])), int(round(q[1]))), colour, 1, cv2.LINE_AA
+        )
     return canvas

@@ -52,7 +52,9 @@ def draw_skeleton(
         raise ValueError(f"keypoints must have shape (K, 2) or (K, 3) (x, y[, confidence]), received shape {kp.shape}")
     vis = np.ones(kp.shape[0], np.float32) if visibility is None else np.asarray(visibility, np.float32)
     if vis.shape != (kp.shape[0],):
-        raise ValueError(f"visibility must have shape ({kp.shape[0]},) for keypoints of shape {kp.shape}, received {vis.shape}")
+        raise ValueError(
+            f"visibility must have shape ({kp.shape[0]},) for keypoints of shape {kp.shape}, received {vis.shape}"
+        )
     if kp.shape[-1] == 3:
         vis = vis * (kp[:, 2] >= confidence_threshold)
     xy, vis = validate_keypoints(kp[:, :2], vis)

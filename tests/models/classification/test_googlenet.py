@@ -4,7 +4,9 @@ import pytest
 
 from vras_keras import models
 from vras_keras.models.classification.googlenet import (
-    AUX_LOSS_WEIGHTS, googlenet_compile_args, googlenet_inference_model,
+    AUX_LOSS_WEIGHTS,
+    googlenet_compile_args,
+    googlenet_inference_model,
 )
 from vras_keras.testing import check_model
 

@@ -92,7 +92,7 @@ def test_no_skip_variant_has_no_add_and_trains():
     assert not any(layer.__class__.__name__ == "Add" for layer in model.layers)
     with_skip = models.get("resnet18", input_shape=(32, 32, 3), num_classes=5, width=0.125)
     # the plain network drops exactly the projection shortcuts (conv + BN)
-    projections = sum(count_trainable(l) for l in with_skip.layers if "downsample" in l.name)
+    projections = sum(count_trainable(layer) for layer in with_skip.layers if "downsample" in layer.name)
     assert count_trainable(with_skip) - count_trainable(model) == projections > 0
     for name in ("resnet_cifar", "wide_resnet"):
         plain = models.get(name, depth=10 if name == "wide_resnet" else 8, width=0.25, skip=False)

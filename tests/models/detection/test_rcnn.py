@@ -8,6 +8,8 @@ that every decision is far from a tie, and compare mask *probabilities* (`mask_t
 untrained masks whose probabilities sit at 0.5 would flip pixels on any float difference.
 """
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -33,8 +35,8 @@ TINY = {
 }
 
 
-def _images(n=2, seed=0):
-    return np.random.default_rng(seed).uniform(0, 255, (n, 64, 64, 3)).astype("float32")
+def _images(n=2, seed=0, size=64):
+    return np.random.default_rng(seed).uniform(0, 255, (n, size, size, 3)).astype("float32")
 
 
 def _clean_targets(n=2, masks=False):
@@ -185,12 +187,23 @@ def test_single_level_c4_variant_and_builder_errors():
     assert model.get_layer("box_roi_align").strides == [16]
     assert model.get_layer("anchors").strides == [16]
     assert model.get_layer("rpn_objectness").output.shape[1] == 2 * 2 * 9  # 2 x 2 cells x 9 anchors
-    with pytest.raises(ValueError, match="multiples of 64"):
-        models.get("faster_rcnn", **{**TINY, "input_shape": (96, 96, 3)})
+    with pytest.raises(ValueError, match="multiples of 32"):
+        models.get("faster_rcnn", **{**TINY, "input_shape": (80, 80, 3)})
     with pytest.raises(ValueError, match="no pretrained"):
         models.get("mask_rcnn", **{**TINY, "weights": "coco"})
     with pytest.raises(ValueError, match="'boxes'"):
         models.get("faster_rcnn", **TINY).loss_terms(_images(1), np.zeros((1, 3)))
+
+
+def test_fpn_input_multiple_of_32_not_64():
+    # 96 = 3 * 32: P5 has 3 x 3 cells and P6 (the stride-2 subsampling of P5) ceil(3 / 2) = 2 x 2, the same
+    # count as the stride-64 anchors (torchvision pads images to multiples of 32 only; 800 x 800 is the default).
+    model = models.get("faster_rcnn", **{**TINY, "input_shape": (96, 96, 3)})
+    cells = sum(math.ceil(96 / s) ** 2 for s in (4, 8, 16, 32, 64))  # 576 + 144 + 36 + 9 + 4
+    assert model.get_layer("rpn_objectness").output.shape[1] == 3 * cells == 2307
+    assert model.get_layer("fpn_p6").output.shape[1:3] == (2, 2)
+    detections = model.make_inference_model()(_images(1, size=96))
+    assert detections["boxes"].shape == (1, 100, 4)
 
 
 @pytest.mark.slow  # ~10 minutes on a shared 2-core CPU: graph tracing of the two-stage step

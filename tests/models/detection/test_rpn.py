@@ -9,10 +9,9 @@ from vras_keras.models.detection.rpn import (
     generate_proposals,
     rpn_loss,
     rpn_targets,
-    sanitize_targets,
 )
 from vras_keras.ops.anchors import generate_anchors
-from vras_keras.ops.boxes import encode_deltas
+from vras_keras.ops.boxes import encode_deltas, sanitize_targets
 from vras_keras.testing import check_layer
 
 

@@ -1,5 +1,5 @@
-"""LIFT: the patch pipeline, sub-networks through the harness, end-to-end gradients, the detector stage
-keeping the DoG front end, inference on whole images (bad inputs included), matching and the exportable inference model."""
+"""LIFT: the patch pipeline, sub-networks through the harness, end-to-end gradients, the detector stage keeping the DoG
+front end, inference on whole images (bad inputs included), matching and the exportable inference model."""
 
 import os
 import tempfile
@@ -12,8 +12,8 @@ import tensorflow as tf
 from vras_keras import models
 from vras_keras.losses import matching as L
 from vras_keras.models.matching import lift as M
-from vras_keras.training.lift import train_lift
 from vras_keras.testing import check_layer, check_model
+from vras_keras.training.lift import train_lift
 
 TINY = {"patch_size": 24, "crop_size": 12.0, "descriptor_size": 8, "descriptor_dim": 16, "width": 0.25}
 
@@ -98,7 +98,11 @@ def test_detect_and_describe_and_bad_inputs():
     model = models.get("lift", **TINY)
     gray = _textured()
     features = M.detect_and_describe(model, gray, max_keypoints=10, min_score=None)
-    assert 0 < len(features) <= 10 and features.keypoints.shape[1] == 5 and features.descriptors.shape == (len(features), 16)
+    assert (
+        0 < len(features) <= 10
+        and features.keypoints.shape[1] == 5
+        and features.descriptors.shape == (len(features), 16)
+    )
     assert "converted" in features.message  # grayscale → RGB
     xy = features.keypoints[:, :2]
     assert np.all(xy >= 6) and np.all(xy <= 48 - 1 - 6)  # half a crop from the border
@@ -205,9 +209,9 @@ def _blobs(size=64, centres=((20, 24), (42, 40)), sigma=3.0):
 
 
 def test_scale_space_selection_finds_blob_centres_and_keeps_the_front_end_a_dog():
-    """Regression for the detector gap (repeatability 0.30 with score-map maxima): default keypoints are
-    scale-space extrema of the frozen DoG front end, so isolated blobs give their strongest keypoints at their centres, a
-    straight edge gives none (edge test), and detector training leaves the front end an exact DoG stack."""
+    """Regression for the detector gap (repeatability 0.30 with score-map maxima): default keypoints are scale-space
+    extrema of the frozen DoG front end, so isolated blobs give their strongest keypoints at their centres, a straight
+    edge gives none (edge test), and detector training leaves the front end an exact DoG stack."""
     model = models.get("lift", **TINY)
     centres = ((20, 24), (42, 40))
     features = M.detect_and_describe(model, _blobs(centres=centres), max_keypoints=10)
@@ -264,7 +268,9 @@ def test_grayscale_descriptor_ignores_colour():
     from vras_keras.layers.keypoints import ChannelMean
 
     x = np.random.default_rng(4).uniform(0, 255, (3, 8, 8, 3)).astype("float32")
-    check_layer(ChannelMean, {}, input_data=x, expected_output_shape=(3, 8, 8, 1), expected_output=x.mean(-1, keepdims=True))
+    check_layer(
+        ChannelMean, {}, input_data=x, expected_output_shape=(3, 8, 8, 1), expected_output=x.mean(-1, keepdims=True)
+    )
     np.testing.assert_allclose(np.asarray(ChannelMean()(x)), x.mean(-1, keepdims=True), rtol=1e-5)
     model = models.get("lift", **TINY, grayscale=True)
     gray = np.repeat(x.mean(-1, keepdims=True), 3, -1)
@@ -273,12 +279,14 @@ def test_grayscale_descriptor_ignores_colour():
         np.testing.assert_allclose(np.asarray(net(x)), np.asarray(net(gray)), atol=1e-4)
     assert models.get("lift", **TINY).get_layer("descriptor").get_layer("desc_gray")  # the default
     colour = models.get("lift", **TINY, grayscale=False)
-    assert not np.allclose(np.asarray(colour.get_layer("descriptor")(x)), np.asarray(colour.get_layer("descriptor")(gray)), atol=1e-4)
+    assert not np.allclose(
+        np.asarray(colour.get_layer("descriptor")(x)), np.asarray(colour.get_layer("descriptor")(gray)), atol=1e-4
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "lift.keras")
         model.save(path)
         loaded = keras.saving.load_model(path)
     patches = np.random.default_rng(5).uniform(0, 255, (2, 24, 24, 3)).astype("float32")
-    np.testing.assert_allclose(np.asarray(loaded(patches)["descriptor"]), np.asarray(model(patches)["descriptor"]), atol=1e-5)
-
-
+    np.testing.assert_allclose(
+        np.asarray(loaded(patches)["descriptor"]), np.asarray(model(patches)["descriptor"]), atol=1e-5
+    )

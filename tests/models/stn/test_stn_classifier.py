@@ -22,7 +22,9 @@ def _images(shape, n=2):
 
 
 def test_stn_classifier():
-    build = lambda: _random_head(models.get("stn_classifier", input_shape=(24, 24, 1), num_classes=3, width=0.25))
+    def build():
+        return _random_head(models.get("stn_classifier", input_shape=(24, 24, 1), num_classes=3, width=0.25))
+
     check_model(build, _images((24, 24, 1)), expected_output_shapes=(None, 3))
 
 
@@ -40,9 +42,13 @@ def test_cnn_classifier_is_the_same_cnn_without_stn():
 
 
 def test_stn3d_classifier():
-    build = lambda: _random_head(
-        models.get("stn3d_classifier", input_shape=(8, 12, 12, 1), num_classes=3, width=0.25, transform="similarity")
-    )
+    def build():
+        return _random_head(
+            models.get(
+                "stn3d_classifier", input_shape=(8, 12, 12, 1), num_classes=3, width=0.25, transform="similarity"
+            )
+        )
+
     check_model(build, _images((8, 12, 12, 1)), expected_output_shapes=(None, 3), run_mixed_precision=False)
 
 
@@ -60,7 +66,9 @@ def test_output_size_logits_and_errors():
                        width=0.25)
     assert model.get_layer("stn").output.shape == (None, 16, 16, 1)
     assert model.get_layer("predictions").activation is keras.activations.linear
-    with pytest.raises(ValueError, match="weights must be None"):
+    with pytest.raises(ValueError, match="weights must be None, 'imagenet' or the path"):
+        models.get("cnn_classifier", weights="mnist")
+    with pytest.raises(ValueError, match="weights='imagenet' is available for"):  # ImageNet: classifiers only
         models.get("cnn_classifier", weights="imagenet")
     with pytest.raises(ValueError, match=r"stn3d_classifier needs input_shape \(D, H, W, C\), received \(32, 32, 1\)"):
         models.get("stn3d_classifier", input_shape=(32, 32, 1))

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 # output shapes with size-1 axes for the affine_grid references
 UNIT_SIZES = {2: ((1, 6), (5, 1), (1, 1)), 3: ((1, 4, 5), (3, 1, 1), (1, 1, 1))}
 
@@ -48,7 +47,9 @@ def main():
         image = torch.tensor(x[f"image{rank}d"].transpose(perm_in), dtype=torch.float64, requires_grad=True)
         grid = torch.tensor(x[f"grid{rank}d"], dtype=torch.float64, requires_grad=True)
         up = torch.tensor(x[f"upstream{rank}d"].transpose(perm_in), dtype=torch.float64)
-        for mode, pad, ac in itertools.product(("bilinear", "nearest"), ("zeros", "border", "reflection"), (False, True)):
+        for mode, pad, ac in itertools.product(
+            ("bilinear", "nearest"), ("zeros", "border", "reflection"), (False, True)
+        ):
             key = f"{rank}d_{mode}_{pad}_{int(ac)}"
             y = F.grid_sample(image, grid, mode=mode, padding_mode=pad, align_corners=ac)
             gi, gg = torch.autograd.grad((y * up).sum(), (image, grid))
@@ -58,7 +59,9 @@ def main():
         theta = torch.tensor(x[f"theta{rank}d"], dtype=torch.float64)
         size = (2, 3, 5, 6) if rank == 2 else (2, 2, 3, 4, 5)
         for ac in (False, True):
-            out[f"affine_grid_{rank}d_{int(ac)}"] = F.affine_grid(theta, size, align_corners=ac).numpy().astype("float32")
+            out[f"affine_grid_{rank}d_{int(ac)}"] = (
+                F.affine_grid(theta, size, align_corners=ac).numpy().astype("float32")
+            )
             # size-1 axes: PyTorch puts their single coordinate at 0 (not -1), with either align_corners
             for shape in UNIT_SIZES[rank]:
                 key = f"affine_grid_{rank}d_{int(ac)}_" + "x".join(map(str, shape))

@@ -115,7 +115,9 @@ def write(directory, task: str, records, *, class_names, joint_names=None, skele
 
 def find_annotation_file(directory) -> str:
     directory = os.fspath(directory)
-    candidates = sorted(glob.glob(os.path.join(directory, "*.json")) + glob.glob(os.path.join(directory, "annotations", "*.json")))
+    candidates = sorted(
+        glob.glob(os.path.join(directory, "*.json")) + glob.glob(os.path.join(directory, "annotations", "*.json"))
+    )
     if os.path.join(directory, ANNOTATION_FILE) in candidates:
         return os.path.join(directory, ANNOTATION_FILE)
     if len(candidates) != 1:
@@ -149,7 +151,9 @@ def _decode_segmentation(seg, h, w, ann_file, where):
                                       f"{len(polygon)} values; a polygon needs at least 3 (x, y) points (6 numbers)")
         rles = mask_util.frPyObjects(seg, h, w)
         return mask_util.decode(mask_util.merge(rles)).astype(np.uint8)
-    raise DataFormatError(ann_file, f"{where}.segmentation", f"expected RLE (dict) or polygons (list), got {type(seg).__name__}")
+    raise DataFormatError(
+        ann_file, f"{where}.segmentation", f"expected RLE (dict) or polygons (list), got {type(seg).__name__}"
+    )
 
 
 def _load_json(path):
@@ -199,7 +203,9 @@ def _duplicate_image_ids(images, ann_file) -> dict:
                                      f"expected an integer, got {iid!r}")
         elif iid in first:
             k = first[iid]
-            message = f"duplicate image id {iid!r} (images[{k}] and images[{j}]): their annotations cannot be told apart"
+            message = (
+                f"duplicate image id {iid!r} (images[{k}] and images[{j}]): their annotations cannot be told apart"
+            )
             bad[k] = DataFormatError(ann_file, f"images[{k}].id", message)
             bad[j] = DataFormatError(ann_file, f"images[{j}].id", message)
         else:
@@ -350,7 +356,9 @@ def _record(task, image, anns, cat_index, ann_file, joint_names):
         bbox = ann.get("bbox")
         if not (isinstance(bbox, list) and len(bbox) == 4
                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
-            raise DataFormatError(ann_file, f"{where}.bbox", f"expected [x, y, width, height] (4 numbers), got {bbox!r}")
+            raise DataFormatError(
+                ann_file, f"{where}.bbox", f"expected [x, y, width, height] (4 numbers), got {bbox!r}"
+            )
         x, y, bw, bh = (float(v) for v in bbox)
         box = [x, y, x + bw, y + bh]
         check_box(ann_file, f"{where}.bbox", box, w, h)

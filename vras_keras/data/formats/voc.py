@@ -157,14 +157,18 @@ def read(directory, *, task: str, skip_bad: bool = False, class_names=None) -> R
         try:
             root = _parse_xml(xml_path)
             file_name = root.findtext("filename")
-            image_path = os.path.join(directory, "JPEGImages", file_name.strip()) if file_name else _find_image(directory, stem)
+            image_path = (
+                os.path.join(directory, "JPEGImages", file_name.strip()) if file_name else _find_image(directory, stem)
+            )
             image = read_image(image_path, "filename")
             h, w = image.shape[:2]
             if root.find("size") is not None:
                 for field, expected in (("width", w), ("height", h)):
                     value = _number(root, f"size/{field}", xml_path, f"size/{field}")
                     if int(value) != expected:
-                        raise DataFormatError(xml_path, f"size/{field}", f"{int(value)} but {image_path} is {w}x{h} (WxH)")
+                        raise DataFormatError(
+                            xml_path, f"size/{field}", f"{int(value)} but {image_path} is {w}x{h} (WxH)"
+                        )
             boxes, classes = [], []
             for k, obj in enumerate(root.findall("object")):
                 name = _text(obj, "name", xml_path, f"object[{k}]/name")

@@ -15,7 +15,8 @@ from __future__ import annotations
 import keras
 
 from vras_keras.layers import LocalResponseNormalization, conv_norm_act, image_input
-from vras_keras.models.classification._common import check_args, finalize, scaled
+from vras_keras.models.backbones import check_builder_args, scaled
+from vras_keras.models.classification._common import finalize
 from vras_keras.models.registry import register
 
 
@@ -35,7 +36,7 @@ def alexnet(*, input_shape=(227, 227, 3), num_classes=1000, include_top=True, we
     next-coarser stride 2**k that the map is at or finer than; use `model.pyramid_layers` for names.
     """
     name = "alexnet" if groups == 2 else f"alexnet_groups{groups}"
-    check_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
+    check_builder_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     if groups not in (1, 2):
         raise ValueError(f"alexnet: groups must be 1 (one tower) or 2 (two towers), received {groups!r}")
     inputs, x = image_input(input_shape)

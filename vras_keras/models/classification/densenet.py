@@ -13,7 +13,8 @@ from __future__ import annotations
 import keras
 
 from vras_keras.layers import SqueezeExcite, conv_norm_act, image_input, symmetric_pad
-from vras_keras.models.classification._common import check_args, classifier_head, finalize, norm_act, scaled
+from vras_keras.models.backbones import check_builder_args, scaled
+from vras_keras.models.classification._common import classifier_head, finalize, norm_act
 from vras_keras.models.registry import register
 
 
@@ -60,7 +61,7 @@ def densenet(*, block_layers, growth_rate=32, stem_filters=64, input_shape=(224,
     Without the top, `pyramid_outputs` has C_k at stride 2**k: ImageNet C1 (stem), C2..C4 (dense blocks
     1-3), C5 (final BN-ReLU); CIFAR C0, C1, C2.
     """
-    check_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
+    check_builder_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     if se_ratio is not None and (isinstance(se_ratio, bool) or not isinstance(se_ratio, int) or se_ratio < 1):
         raise ValueError(f"{name}: se_ratio must be None or an int >= 1, received {se_ratio!r}")
     if not 0 < compression <= 1:

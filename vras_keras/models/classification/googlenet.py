@@ -17,7 +17,8 @@ from __future__ import annotations
 import keras
 
 from vras_keras.layers import SqueezeExcite, conv_norm_act, image_input
-from vras_keras.models.classification._common import check_args, finalize, scaled
+from vras_keras.models.backbones import check_builder_args, scaled
+from vras_keras.models.classification._common import finalize
 from vras_keras.models.registry import register
 
 # Table 1: (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj)
@@ -79,7 +80,7 @@ def googlenet(*, input_shape=(224, 224, 3), num_classes=1000, include_top=True, 
 
     Without the top, `pyramid_outputs` = {"C1": conv1, "C2": conv2, "C3": 3b, "C4": 4e, "C5": 5b}.
     """
-    check_args("googlenet", input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
+    check_builder_args("googlenet", input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     if aux_logits and not include_top:
         raise ValueError("googlenet: aux_logits=True needs include_top=True")
     if se_ratio is not None and (isinstance(se_ratio, bool) or not isinstance(se_ratio, int) or se_ratio < 1):

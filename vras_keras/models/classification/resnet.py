@@ -20,7 +20,8 @@ from __future__ import annotations
 import keras
 
 from vras_keras.layers import SqueezeExcite, ZeroPadShortcut, conv_norm_act, image_input, symmetric_pad
-from vras_keras.models.classification._common import check_args, classifier_head, finalize, norm_act, scaled
+from vras_keras.models.backbones import check_builder_args, scaled
+from vras_keras.models.classification._common import classifier_head, finalize, norm_act
 from vras_keras.models.registry import register
 
 BLOCKS = ("basic", "bottleneck")
@@ -91,7 +92,7 @@ def resnet(*, stage_blocks, block="bottleneck", input_shape=(224, 224, 3), num_c
         dropout_rate: dropout in the head, after global pooling (there is no BN after it).
         name: model name.
     """
-    check_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
+    check_builder_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     if block not in BLOCKS:
         raise ValueError(f"{name}: block must be one of {BLOCKS}, received {block!r}")
     if len(stage_blocks) != 4 or any(int(n) < 1 for n in stage_blocks):
@@ -141,11 +142,21 @@ def _imagenet_resnet(registry_id, stage_blocks, block, **defaults):
 
 resnet18 = _imagenet_resnet("resnet18", (2, 2, 2, 2), "basic", doc="ResNet-18 (basic blocks), 11.7 M parameters.")
 resnet34 = _imagenet_resnet("resnet34", (3, 4, 6, 3), "basic", doc="ResNet-34 (basic blocks), 21.8 M parameters.")
-resnet50 = _imagenet_resnet("resnet50", (3, 4, 6, 3), "bottleneck", doc="ResNet-50 (bottleneck, v1.5), 25.6 M parameters.")
-resnet101 = _imagenet_resnet("resnet101", (3, 4, 23, 3), "bottleneck", doc="ResNet-101 (bottleneck), 44.5 M parameters.")
-resnet152 = _imagenet_resnet("resnet152", (3, 8, 36, 3), "bottleneck", doc="ResNet-152 (bottleneck), 60.2 M parameters.")
+resnet50 = _imagenet_resnet(
+    "resnet50", (3, 4, 6, 3), "bottleneck", doc="ResNet-50 (bottleneck, v1.5), 25.6 M parameters."
+)
+resnet101 = _imagenet_resnet(
+    "resnet101", (3, 4, 23, 3), "bottleneck", doc="ResNet-101 (bottleneck), 44.5 M parameters."
+)
+resnet152 = _imagenet_resnet(
+    "resnet152", (3, 8, 36, 3), "bottleneck", doc="ResNet-152 (bottleneck), 60.2 M parameters."
+)
 se_resnet50 = _imagenet_resnet(
-    "se_resnet50", (3, 4, 6, 3), "bottleneck", se_ratio=16, doc="SE-ResNet-50 (r = 16, SE FCs with biases), 28.1 M parameters."
+    "se_resnet50",
+    (3, 4, 6, 3),
+    "bottleneck",
+    se_ratio=16,
+    doc="SE-ResNet-50 (r = 16, SE FCs with biases), 28.1 M parameters.",
 )
 wide_resnet50_2 = _imagenet_resnet(
     "wide_resnet50_2", (3, 4, 6, 3), "bottleneck", base_width=128,
@@ -164,7 +175,7 @@ def resnet_cifar(*, depth=20, input_shape=(32, 32, 3), num_classes=10, include_t
         Other arguments: as `resnet`. Shortcuts are parameter-free (subsample + zero channels).
     """
     name = f"resnet{depth}_cifar" if isinstance(depth, int) else "resnet_cifar"
-    check_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
+    check_builder_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"resnet_cifar: depth must be 6n + 2 (20, 32, 44, 56, 110, ...), received {depth!r}")
     _check_se(se_ratio, name)
@@ -196,7 +207,7 @@ def wide_resnet(*, depth=28, widen_factor=10, input_shape=(32, 32, 3), num_class
         Other arguments: as `resnet`. Shortcuts are 1×1 convs (bias-free) where the channels change.
     """
     name = f"wrn_{depth}_{widen_factor}"
-    check_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
+    check_builder_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
         raise ValueError(f"wide_resnet: depth must be 6n + 4 (16, 22, 28, 40, ...), received {depth!r}")
     if not isinstance(widen_factor, (int, float)) or widen_factor <= 0:

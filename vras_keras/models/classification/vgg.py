@@ -3,14 +3,13 @@
 Reference: Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition,
 ICLR 2015 (arXiv:1409.1556).
 
-`batch_norm=False` (default, as in the paper): 3×3 convs with biases + ReLU. `batch_norm=True`: bias-free
-convs + BN + ReLU (the project's `conv_norm_act`), 2,752 (vgg11) to 5,504 (vgg19) parameters fewer than
-torchvision's `vgg*_bn`, whose convs keep a bias that the BN cancels; `conv_bias=True` gives that layout
-and torchvision's count. torchvision's `vgg*_bn` ImageNet weights load into either (models/pretrained.py
-folds the conv bias into the BN moving mean when the conv has none: the same function, exactly).
-The head is the paper's: flatten → fc6 4096 → fc7 4096 → logits, Dropout 0.5 after fc6 and fc7 (there
-is no BN in the head). Without the top, the model outputs pool5 and `pyramid_outputs` = {"C1": pool1, ..., "C5": pool5} (C_k at stride 2**k), which is
-what FCN and DeconvNet build on.
+`batch_norm=False` (default, as in the paper): 3×3 convs with biases + ReLU. `batch_norm=True`: bias-free convs + BN +
+ReLU (the project's `conv_norm_act`), 2,752 (vgg11) to 5,504 (vgg19) parameters fewer than torchvision's `vgg*_bn`,
+whose convs keep a bias that the BN cancels; `conv_bias=True` gives that layout and torchvision's count. torchvision's
+`vgg*_bn` ImageNet weights load into either (models/pretrained.py folds the conv bias into the BN moving mean when the
+conv has none: the same function, exactly). The head is the paper's: flatten → fc6 4096 → fc7 4096 → logits, Dropout 0.5
+after fc6 and fc7 (there is no BN in the head). Without the top, the model outputs pool5 and `pyramid_outputs` = {"C1":
+pool1, ..., "C5": pool5} (C_k at stride 2**k), which is what FCN and DeconvNet build on.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from __future__ import annotations
 import keras
 
 from vras_keras.layers import conv_norm_act, image_input
-from vras_keras.models.classification._common import check_args, finalize, scaled
+from vras_keras.models.backbones import check_builder_args, scaled
+from vras_keras.models.classification._common import finalize
 from vras_keras.models.registry import register
 
 # convs per block (64, 128, 256, 512, 512 filters)
@@ -44,7 +44,7 @@ def vgg(*, convs_per_block, input_shape=(224, 224, 3), num_classes=1000, include
         fc_units: units of fc6 and fc7 (scaled by `width`).
         dropout_rate: dropout after fc6 and fc7.
     """
-    check_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
+    check_builder_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     if len(convs_per_block) != 5:
         raise ValueError(f"{name}: convs_per_block must have 5 entries, received {convs_per_block!r}")
     inputs, x = image_input(input_shape)

@@ -38,7 +38,8 @@ from keras import ops
 from vras_keras.layers.anchors import AnchorGenerator
 from vras_keras.layers.detection_decoder import DetectionDecoder
 from vras_keras.layers.roi_align import RoIAlign
-from vras_keras.models.backbones import backbone_model, pyramid_outputs
+from vras_keras.models.backbones import backbone_features, check_builder_args, load_weights, scaled
+from vras_keras.models.detection.fpn import fpn as feature_pyramid
 from vras_keras.models.detection.roi_heads import (
     BOX_DELTA_WEIGHTS,
     RoIWise,
@@ -52,9 +53,9 @@ from vras_keras.models.detection.rpn import (
     rpn_head,
     rpn_loss,
     rpn_targets,
-    sanitize_targets,
 )
 from vras_keras.models.registry import register
+from vras_keras.ops.boxes import sanitize_targets
 
 # Paper defaults for ~800-pixel images; builders scale them by min(H, W) / 800 unless given explicitly.
 REFERENCE_IMAGE_SIZE = 800.0
@@ -62,31 +63,6 @@ FPN_ANCHOR_SIZES = (32, 64, 128, 256, 512)  # P2..P6
 C4_ANCHOR_SIZES = (128, 256, 512)  # one stride-16 level, 3 sizes x 3 ratios (the original 9 anchors)
 ASPECT_RATIOS = (0.5, 1.0, 2.0)
 CANONICAL_SIZE = 224.0  # FPN eq. 1: a 224 x 224 box is pooled from P4
-
-
-def _scaled(n, width, minimum=8):
-    return max(minimum, int(round(n * width)))
-
-
-def fpn(features, filters, *, name="fpn"):
-    """Feature Pyramid Network top-down pathway (arXiv:1612.03144, section 3).
-
-    Args:
-        features: `{"C2": t, ..., "C5": t}` backbone maps (C_k at stride 2**k).
-        filters: channels of every P level (256 in the paper).
-
-    Returns:
-        `[P2, ..., P5, P6]`: 3x3-smoothed merged maps, and P6 = stride-2 subsampling of P5 (RPN only).
-    """
-    levels = sorted(int(k[1:]) for k in features)
-    laterals = {k: keras.layers.Conv2D(filters, 1, name=f"{name}_lateral{k}")(features[f"C{k}"]) for k in levels}
-    merged = {levels[-1]: laterals[levels[-1]]}
-    for k in reversed(levels[:-1]):
-        up = keras.layers.UpSampling2D(2, name=f"{name}_upsample{k}")(merged[k + 1])
-        merged[k] = keras.layers.Add(name=f"{name}_merge{k}")([up, laterals[k]])
-    outputs = [keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_output{k}")(merged[k]) for k in levels]
-    outputs.append(keras.layers.MaxPooling2D(1, strides=2, name=f"{name}_p{levels[-1] + 1}")(outputs[-1]))
-    return outputs
 
 
 @keras.saving.register_keras_serializable(package="vras_keras")
@@ -267,44 +243,28 @@ class FasterRCNN(keras.Model):
         return model
 
 
-def _check_builder_args(name, input_shape, num_classes, width, weights, multiple):
-    if weights is not None:
-        raise ValueError(f"{name}: no pretrained weights are shipped (no downloads), received weights={weights!r}")
-    if len(input_shape) != 3 or input_shape[0] % multiple or input_shape[1] % multiple:
-        raise ValueError(f"{name}: input_shape must be (H, W, C) with H and W multiples of {multiple}, "
-                         f"received {input_shape}")
-    if isinstance(num_classes, bool) or int(num_classes) < 1:
-        raise ValueError(f"{name}: num_classes must be >= 1, received {num_classes}")
-    if not width > 0:
-        raise ValueError(f"{name}: width must be > 0, received {width}")
-
-
 def build_two_stage(*, name, input_shape, num_classes, backbone, use_fpn, width, anchor_sizes, aspect_ratios,
                     rpn_pre_nms_top_k, rpn_post_nms_top_k, rpn_nms_threshold, roi_canonical_size,
                     sampling_ratio, extra_outputs=None, backbone_weights=None):
-    """Shared graph of Faster / Mask R-CNN: returns `(inputs, outputs dict, features, roi_strides, settings)`."""
-    multiple = 64 if use_fpn else 16
-    _check_builder_args(name, input_shape, num_classes, width, None, multiple)
+    """Shared graph of Faster / Mask R-CNN: returns `(inputs, outputs, roi_features, settings)`.
+
+    `outputs` is the dict of the `FasterRCNN` outputs (see the module docstring), `roi_features` the maps
+    the RoI heads pool from (P2..P5, or C4), `settings` the RoIAlign set-up a mask branch repeats
+    (`roi_strides`, `canonical_size`, `sampling_ratio`, `channels`). With FPN, H and W must be multiples of
+    32 (the stride of C5; P6 has `ceil(H / 64)` cells, as torchvision pads to multiples of 32); without,
+    of 16.
+    """
+    check_builder_args(name, input_shape=input_shape, num_classes=num_classes, width=width, static=True,
+                       multiple=32 if use_fpn else 16)
     scale = min(input_shape[0], input_shape[1]) / REFERENCE_IMAGE_SIZE
-    kwargs = {"input_shape": tuple(input_shape), "weights": backbone_weights}
-    if isinstance(backbone, str) and width != 1.0:
-        kwargs["width"] = width
-    if not isinstance(backbone, str) and backbone_weights is not None:
-        raise ValueError(f"{name}: backbone_weights only apply to a backbone given by registry id, received the "
-                         f"built model {backbone.name!r}")
-    base = backbone_model(backbone, **kwargs) if isinstance(backbone, str) else backbone_model(backbone)
-    pyramid = pyramid_outputs(base)
-    inputs = base.inputs[0]
+    levels = ("C2", "C3", "C4", "C5") if use_fpn else ("C4",)
+    inputs, pyramid = backbone_features(backbone, levels, input_shape=input_shape, width=width,
+                                        weights=backbone_weights, name=name)
     if use_fpn:
-        missing = [k for k in ("C2", "C3", "C4", "C5") if k not in pyramid]
-        if missing:
-            raise ValueError(f"{name}: backbone {base.name!r} lacks pyramid levels {missing} needed by the FPN")
-        rpn_features = fpn({k: pyramid[k] for k in ("C2", "C3", "C4", "C5")}, _scaled(256, width))
+        rpn_features = feature_pyramid(pyramid, scaled(256, width))
         roi_features, roi_strides, anchor_strides = rpn_features[:-1], [4, 8, 16, 32], [4, 8, 16, 32, 64]
         sizes = anchor_sizes or [[s * scale] for s in FPN_ANCHOR_SIZES]
     else:
-        if "C4" not in pyramid:
-            raise ValueError(f"{name}: backbone {base.name!r} has no C4 level")
         rpn_features = roi_features = [pyramid["C4"]]
         roi_strides = anchor_strides = [16]
         sizes = anchor_sizes or [s * scale for s in C4_ANCHOR_SIZES]
@@ -321,7 +281,7 @@ def build_two_stage(*, name, input_shape, num_classes, backbone, use_fpn, width,
     pooled = RoIAlign(output_size=7, strides=roi_strides, sampling_ratio=sampling_ratio, aligned=True,
                       canonical_size=canonical, canonical_level=4, name="box_roi_align")([*roi_features, proposals])
     channels = roi_features[0].shape[-1]
-    head = box_head((7, 7, channels), num_classes, fc_dim=_scaled(1024, width), name="box_head_net")
+    head = box_head((7, 7, channels), num_classes, fc_dim=scaled(1024, width), name="box_head_net")
     class_logits, box_deltas = RoIWise(head, name="box_head")(pooled)
     outputs = {"rpn_objectness": objectness, "rpn_deltas": deltas, "proposals": proposals,
                "class_logits": class_logits, "box_deltas": box_deltas}
@@ -339,7 +299,7 @@ def faster_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50
     """Faster R-CNN (optionally with FPN) on a classification backbone.
 
     Args:
-        input_shape: `(H, W, 3)`, static; H and W multiples of 64 with FPN (P6), of 16 without.
+        input_shape: `(H, W, 3)`, static; H and W multiples of 32 with FPN, of 16 without.
         num_classes: foreground classes C (the box head adds the background).
         backbone: classification registry id exposing `pyramid_outputs` (C2..C5 with FPN, C4 without), or
             such a model.
@@ -356,23 +316,24 @@ def faster_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50
         roi_canonical_size: FPN level assignment, a box of this side goes to P4; default `224 * min(H, W) / 800`.
         sampling_ratio: RoIAlign points per bin and axis (2).
         seed: sampling seed.
+        weights: None or a `.weights.h5` file of the whole model (nothing is downloaded).
         backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
             `vras_keras.models.pretrained` (ImageNet weights exist for the torchvision-compatible ids).
 
     Returns:
         A `FasterRCNN` (see the module docstring for its outputs, `fit` and `make_inference_model`).
     """
-    if weights is not None:
-        raise ValueError(f"faster_rcnn: no pretrained weights are shipped (no downloads), received {weights!r}")
+    check_builder_args("faster_rcnn", input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     inputs, outputs, _, _ = build_two_stage(
         name="faster_rcnn", input_shape=input_shape, num_classes=num_classes, backbone=backbone, use_fpn=fpn,
         width=width, anchor_sizes=anchor_sizes, aspect_ratios=aspect_ratios, rpn_pre_nms_top_k=rpn_pre_nms_top_k,
         rpn_post_nms_top_k=rpn_post_nms_top_k, rpn_nms_threshold=rpn_nms_threshold,
         roi_canonical_size=roi_canonical_size, sampling_ratio=sampling_ratio, backbone_weights=backbone_weights,
     )
-    return FasterRCNN(inputs, outputs, name="faster_rcnn", num_classes=num_classes, rpn_num_samples=rpn_num_samples,
-                      train_pre_nms_top_k=train_pre_nms_top_k, train_post_nms_top_k=train_post_nms_top_k,
-                      roi_num_samples=roi_num_samples, roi_positive_fraction=roi_positive_fraction, seed=seed)
+    model = FasterRCNN(inputs, outputs, name="faster_rcnn", num_classes=num_classes, rpn_num_samples=rpn_num_samples,
+                       train_pre_nms_top_k=train_pre_nms_top_k, train_post_nms_top_k=train_post_nms_top_k,
+                       roi_num_samples=roi_num_samples, roi_positive_fraction=roi_positive_fraction, seed=seed)
+    return load_weights(model, weights)
 
 
-__all__ = ["FasterRCNN", "build_two_stage", "faster_rcnn", "fpn"]
+__all__ = ["FasterRCNN", "build_two_stage", "faster_rcnn"]

@@ -20,7 +20,8 @@ from __future__ import annotations
 import keras
 
 from vras_keras.layers.roi_align import KeptDetections, PasteMasks, RoIAlign
-from vras_keras.models.detection.faster_rcnn import ASPECT_RATIOS, FasterRCNN, _scaled, build_two_stage
+from vras_keras.models.backbones import check_builder_args, load_weights, scaled
+from vras_keras.models.detection.faster_rcnn import ASPECT_RATIOS, FasterRCNN, build_two_stage
 from vras_keras.models.detection.roi_heads import RoIWise, mask_head, mask_head_loss, positive_subset
 from vras_keras.models.registry import register
 
@@ -96,13 +97,13 @@ def mask_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50",
         mask_threshold: threshold of the pasted mask probabilities at inference (0.5).
         mask_num_samples: positive RoIs per image in the mask loss (None: all positive slots,
             `roi_num_samples * roi_positive_fraction`; fewer makes a training step cheaper).
+        weights: None or a `.weights.h5` file of the whole model (nothing is downloaded).
         (the others: see `faster_rcnn`.)
 
     Returns:
         A `MaskRCNN`.
     """
-    if weights is not None:
-        raise ValueError(f"mask_rcnn: no pretrained weights are shipped (no downloads), received {weights!r}")
+    check_builder_args("mask_rcnn", input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     inputs, outputs, roi_features, settings = build_two_stage(
         name="mask_rcnn", input_shape=input_shape, num_classes=num_classes, backbone=backbone, use_fpn=fpn,
         width=width, anchor_sizes=anchor_sizes, aspect_ratios=aspect_ratios, rpn_pre_nms_top_k=rpn_pre_nms_top_k,
@@ -112,12 +113,13 @@ def mask_rcnn(*, input_shape=(800, 800, 3), num_classes=80, backbone="resnet50",
     pooled = RoIAlign(output_size=14, strides=settings["roi_strides"], sampling_ratio=sampling_ratio, aligned=True,
                       canonical_size=settings["canonical_size"], canonical_level=4,
                       name="mask_roi_align")([*roi_features, outputs["proposals"]])
-    head = mask_head((14, 14, settings["channels"]), num_classes, filters=_scaled(256, width), name="mask_head_net")
+    head = mask_head((14, 14, settings["channels"]), num_classes, filters=scaled(256, width), name="mask_head_net")
     outputs["mask_logits"] = RoIWise(head, name="mask_head")(pooled)
-    return MaskRCNN(inputs, outputs, name="mask_rcnn", num_classes=num_classes, rpn_num_samples=rpn_num_samples,
-                    train_pre_nms_top_k=train_pre_nms_top_k, train_post_nms_top_k=train_post_nms_top_k,
-                    roi_num_samples=roi_num_samples, roi_positive_fraction=roi_positive_fraction, seed=seed,
-                    mask_threshold=mask_threshold, mask_num_samples=mask_num_samples)
+    model = MaskRCNN(inputs, outputs, name="mask_rcnn", num_classes=num_classes, rpn_num_samples=rpn_num_samples,
+                     train_pre_nms_top_k=train_pre_nms_top_k, train_post_nms_top_k=train_post_nms_top_k,
+                     roi_num_samples=roi_num_samples, roi_positive_fraction=roi_positive_fraction, seed=seed,
+                     mask_threshold=mask_threshold, mask_num_samples=mask_num_samples)
+    return load_weights(model, weights)
 
 
 __all__ = ["MaskRCNN", "mask_rcnn"]

@@ -23,9 +23,9 @@ import keras
 from keras import ops
 
 from vras_keras.layers import conv_norm_act
+from vras_keras.models.detection.rpn import smooth_l1
 from vras_keras.ops.boxes import POSITIVE, box_area, encode_deltas, iou, match_anchors, sample_balanced
 from vras_keras.ops.roi_align import crop_and_resize_masks
-from vras_keras.models.detection.rpn import smooth_l1
 
 BOX_DELTA_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 
@@ -76,10 +76,6 @@ class RoIWise(keras.layers.Wrapper):
         return keras.tree.map_structure(
             lambda t: keras.KerasTensor((inputs.shape[0], inputs.shape[1], *t.shape[1:]), dtype=t.dtype), inner
         )
-
-
-def _units(n, width):
-    return max(8, int(round(n * width)))
 
 
 def box_head(roi_shape, num_classes, *, fc_dim=1024, name="box_head"):
@@ -143,10 +139,10 @@ def sample_rois(proposals, proposal_valid, boxes, classes, valid, *, num_samples
         boxes, classes, valid: `(B, M, 4)`, `(B, M)`, `(B, M)` sanitised ground truth.
 
     Returns:
-        A dict with `S = min(num_samples, P + M)` RoIs per image (`S = num_samples` when M is not static): `"rois"` `(B, S, 4)`, `"labels"` `(B, S)`
-        int32 in {1, 0, -1} (-1: padding, not in the loss), `"classes"` `(B, S)` int32 target class with
-        0 = background and `c + 1` for object class `c`, `"matched"` `(B, S)` index of the matched ground
-        truth, `"target_boxes"` `(B, S, 4)`.
+        A dict with `S = min(num_samples, P + M)` RoIs per image (`S = num_samples` when M is not static): `"rois"` `(B,
+        S, 4)`, `"labels"` `(B, S)` int32 in {1, 0, -1} (-1: padding, not in the loss), `"classes"` `(B, S)` int32
+        target class with 0 = background and `c + 1` for object class `c`, `"matched"` `(B, S)` index of the matched
+        ground truth, `"target_boxes"` `(B, S, 4)`.
     """
     rois = ops.concatenate([ops.cast(proposals, "float32"), boxes], axis=1)
     roi_valid = ops.concatenate([proposal_valid, valid], axis=1)

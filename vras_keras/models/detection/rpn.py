@@ -24,8 +24,6 @@ from keras import ops
 
 from vras_keras.ops.boxes import (
     POSITIVE,
-    box_area,
-    clip_boxes,
     decode_deltas,
     encode_deltas,
     iou,
@@ -77,30 +75,13 @@ def smooth_l1(x, beta):
     return ops.where(ax < beta, 0.5 * ax * ax / beta, ax - 0.5 * beta)
 
 
-def sanitize_targets(boxes, classes, *, image_shape, num_classes):
-    """Targets as the losses use them: `(boxes (B, M, 4) clipped, classes (B, M) int32, valid (B, M) bool)`.
-
-    Padding (class -1), class ids outside `[0, num_classes)`, non-finite coordinates and boxes of zero area
-    after clipping to the image are invalid; their coordinates become 0 so NaN never reaches the arithmetic.
-    """
-    height, width = image_shape
-    boxes = ops.cast(boxes, "float32")
-    boxes = ops.reshape(boxes, (ops.shape(boxes)[0], -1, 4))
-    classes = ops.cast(ops.reshape(classes, (ops.shape(classes)[0], -1)), "int32")
-    finite = ops.all(ops.isfinite(boxes), axis=-1)
-    boxes = ops.where(finite[..., None], boxes, 0.0)
-    boxes = clip_boxes(boxes, height, width)
-    valid = finite & (classes >= 0) & (classes < num_classes) & (box_area(boxes) > 0)
-    return ops.where(valid[..., None], boxes, 0.0), ops.where(valid, classes, -1), valid
-
-
 def rpn_targets(anchors, boxes, valid, *, num_samples=256, positive_fraction=0.5, positive_threshold=0.7,
                 negative_threshold=0.3, seed=None):
     """Sampled RPN labels and regression targets.
 
     Args:
         anchors: `(N, 4)` xyxy anchors.
-        boxes: `(B, M, 4)` ground truths; valid: `(B, M)` bool (see `sanitize_targets`).
+        boxes: `(B, M, 4)` ground truths; valid: `(B, M)` bool (see `vras_keras.ops.boxes.sanitize_targets`).
         num_samples, positive_fraction: the sampling budget per image (256, 0.5).
         positive_threshold, negative_threshold: IoU thresholds (0.7, 0.3).
         seed: int or `keras.random.SeedGenerator` for the sampling.
@@ -234,5 +215,5 @@ class ProposalGenerator(keras.layers.Layer):
         }
 
 
-__all__ = ["ProposalGenerator", "generate_proposals", "rpn_head", "rpn_loss", "rpn_targets", "sanitize_targets",
+__all__ = ["ProposalGenerator", "generate_proposals", "rpn_head", "rpn_loss", "rpn_targets",
            "smooth_l1"]

@@ -22,9 +22,13 @@ Loss (`YoloDetector.compute_loss`, per image, summed over predictions, averaged 
   whose decoded box has IoU `> ignore_threshold` with some ground truth (not penalised);
 - classes: softmax cross-entropy (v2) or per-class binary cross-entropy (v3) at assigned predictions.
 
-Padded (class -1), out-of-range, zero-area and non-finite ground truths are ignored inside the loss, so
-batches with such targets or without objects never give NaN (see also
-`vras_keras.data.detection_targets.sanitize_detection_targets`).
+Padded (class -1), out-of-range, zero-area and non-finite ground truths are ignored inside the loss (the
+detectors' shared `vras_keras.ops.boxes.sanitize_targets`), so batches with such targets or without objects
+never give NaN.
+
+Backbones: `yolo_v3` takes `backbone="darknet53"` (the paper's Darknet-53) or `"darknet_tiny"` (the
+default: a small Darknet the CPU recipes train in minutes), or any classification id / model exposing
+C3..C5; see docs/detection.md.
 """
 
 from __future__ import annotations
@@ -33,62 +37,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from vras_keras.layers import conv_norm_act, image_input
+from vras_keras.layers import conv_norm_act
 from vras_keras.layers.anchors import YoloDecode
 from vras_keras.layers.detection_decoder import DetectionDecoder
-from vras_keras.models.backbones import backbone_model, pyramid_outputs
-from vras_keras.models.classification._common import check_args, classifier_head, finalize
+from vras_keras.models.backbones import backbone_features, check_builder_args, load_weights, scaled
+from vras_keras.models.classification.darknet import ACTIVATION
 from vras_keras.models.registry import register
 from vras_keras.ops import anchors as anchor_ops
-from vras_keras.ops.boxes import iou
-
-ACTIVATION = "leaky_relu"  # Darknet's activation (Keras default slope 0.2; Darknet uses 0.1)
-
-
-def _filters(n, width):
-    return max(8, int(round(n * width)))
-
-
-# ------------------------------------------------------------------------------------------ backbone
-@register("darknet_tiny", task="classification")
-def darknet_tiny(*, input_shape=(256, 256, 3), num_classes=1000, include_top=True, weights=None, width=1.0):
-    """A small Darknet-style backbone (5 stride-2 stages of conv-BN-LeakyReLU, 1x1 bottlenecks).
-
-    Stages have 32, 64, 128, 256, 512 filters (times `width`), like Darknet-53's widths with one
-    bottleneck per stage instead of 1-8 residual blocks. With `include_top=False` the model exposes
-    `pyramid_outputs = {"C1": ..., "C5": ...}` (C_k at stride 2**k).
-    """
-    check_args("darknet_tiny", input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
-    inputs, x = image_input(input_shape)
-    pyramid = {}
-    for stage, n in enumerate((32, 64, 128, 256, 512), start=1):
-        x = conv_norm_act(x, _filters(n, width), 3, strides=2, activation=ACTIVATION, name=f"stage{stage}_down")
-        if stage >= 3:
-            x = conv_norm_act(x, _filters(n // 2, width), 1, activation=ACTIVATION, name=f"stage{stage}_reduce")
-            x = conv_norm_act(x, _filters(n, width), 3, activation=ACTIVATION, name=f"stage{stage}_expand")
-        pyramid[f"C{stage}"] = x
-    if include_top:
-        x = classifier_head(x, num_classes)
-    return finalize(inputs, x, name="darknet_tiny", include_top=include_top, pyramid=pyramid, weights=weights)
-
-
-def _backbone_features(backbone, *, input_shape, levels, width, backbone_weights=None):
-    """`(inputs, [feature tensors])` of a backbone given by registry id or as a model with pyramid_outputs."""
-    kwargs = {}
-    if isinstance(backbone, str):
-        kwargs = {"input_shape": tuple(input_shape), "weights": backbone_weights,
-                  **({"width": width} if width != 1.0 else {})}
-    elif backbone_weights is not None:
-        raise ValueError(f"backbone_weights only apply to a backbone given by registry id, received the built "
-                         f"model {backbone.name!r}")
-    backbone = backbone_model(backbone, **kwargs)
-    pyramid = pyramid_outputs(backbone)
-    if any(level not in pyramid for level in levels):
-        raise ValueError(
-            f"backbone {backbone.name!r} must expose pyramid_outputs with levels {list(levels)}, "
-            f"has {sorted(pyramid or {})}"
-        )
-    return backbone.inputs[0], [pyramid[level] for level in levels]
+from vras_keras.ops.boxes import iou, sanitize_targets
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -208,17 +164,12 @@ class YoloDetector(keras.Model):
         """
         raw = ops.cast(raw, "float32")
         height, width = self.image_shape
-        boxes = ops.cast(ops.reshape(boxes, (ops.shape(boxes)[0], -1, 4)), "float32")
-        classes = ops.cast(ops.reshape(classes, (ops.shape(classes)[0], -1)), "int32")
-        finite = ops.all(ops.isfinite(boxes), axis=-1)
-        boxes = ops.where(finite[..., None], boxes, 0.0)  # NaN must not reach any arithmetic
-        boxes = ops.stack([ops.clip(boxes[..., 0], 0, width), ops.clip(boxes[..., 1], 0, height),
-                           ops.clip(boxes[..., 2], 0, width), ops.clip(boxes[..., 3], 0, height)], axis=-1)
-        gw, gh = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
-        valid = finite & (classes >= 0) & (classes < self.num_classes) & (gw > 0) & (gh > 0)  # (B, M)
+        boxes, classes, valid = sanitize_targets(boxes, classes, image_shape=self.image_shape,
+                                                 num_classes=self.num_classes)  # (B, M, 4), (B, M), (B, M)
         validf = ops.cast(valid, "float32")
         gt_validf = validf
-        gw, gh = ops.where(valid, gw, 1.0), ops.where(valid, gh, 1.0)
+        gw = ops.where(valid, boxes[..., 2] - boxes[..., 0], 1.0)
+        gh = ops.where(valid, boxes[..., 3] - boxes[..., 1], 1.0)
         gx, gy = boxes[..., 0] + 0.5 * gw, boxes[..., 1] + 0.5 * gh
 
         # best prior of each ground truth: IoU of centred boxes
@@ -342,17 +293,6 @@ def _head_outputs(features, num_outputs, name):
     return keras.layers.Reshape((h * w * num_priors, per), name=f"{name}_reshape")(x)
 
 
-def _check_common(input_shape, num_classes, width, weights):
-    if weights is not None:
-        raise ValueError(f"no pretrained YOLO weights are shipped (no downloads), received weights={weights!r}")
-    if len(input_shape) != 3 or input_shape[0] % 32 or input_shape[1] % 32:
-        raise ValueError(f"input_shape must be (H, W, C) with H and W multiples of 32, received {input_shape}")
-    if int(num_classes) < 1:
-        raise ValueError(f"num_classes must be >= 1, received {num_classes}")
-    if width <= 0:
-        raise ValueError(f"width must be > 0, received {width}")
-
-
 @register("yolo_v2", task="detection")
 def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny", priors=None, width=1.0,
             weights=None, ignore_threshold=0.6, box_weight=1.0, objectness_weight=1.0, class_weight=1.0,
@@ -366,6 +306,7 @@ def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny
         priors: 5 `(w, h)` priors in **pixels**; default: the paper's VOC priors (grid units of a 13 x 13
             grid on 416 x 416) scaled to `input_shape`.
         width: channel multiplier of the backbone and the head (head: 1024 filters at width 1).
+        weights: None or a `.weights.h5` file of the whole model (nothing is downloaded).
         backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
             `vras_keras.models.pretrained`.
         ignore_threshold, box_weight, objectness_weight, class_weight, assign_threshold: see
@@ -374,29 +315,32 @@ def yolo_v2(*, input_shape=(416, 416, 3), num_classes=20, backbone="darknet_tiny
     Returns:
         A `YoloDetector`: images `(B, H, W, 3)` in 0..255 -> raw `(B, H/32 * W/32 * 5, 5 + C)`.
     """
-    _check_common(input_shape, num_classes, width, weights)
+    check_builder_args("yolo_v2", input_shape=input_shape, num_classes=num_classes, width=width, weights=weights,
+                       multiple=32)
     priors = _default_priors(2, input_shape) if priors is None else priors
     strides = [32]
     priors_grid = _split_priors(priors, strides)
-    inputs, (c4, c5) = _backbone_features(backbone, input_shape=input_shape, levels=("C4", "C5"), width=width,
-                                          backbone_weights=backbone_weights)
-    x = conv_norm_act(c5, _filters(1024, width), 3, activation=ACTIVATION, name="head_conv1")
-    x = conv_norm_act(x, _filters(1024, width), 3, activation=ACTIVATION, name="head_conv2")
+    inputs, features = backbone_features(backbone, ("C4", "C5"), input_shape=input_shape, width=width,
+                                         weights=backbone_weights, name="yolo_v2")
+    c4, c5 = features["C4"], features["C5"]
+    x = conv_norm_act(c5, scaled(1024, width), 3, activation=ACTIVATION, name="head_conv1")
+    x = conv_norm_act(x, scaled(1024, width), 3, activation=ACTIVATION, name="head_conv2")
     # passthrough: stride-16 features, 1x1 conv, space-to-depth 2x2 (reshape + transpose), concatenated
-    p = conv_norm_act(c4, _filters(64, width), 1, activation=ACTIVATION, name="passthrough_conv")
+    p = conv_norm_act(c4, scaled(64, width), 1, activation=ACTIVATION, name="passthrough_conv")
     h, w, c = p.shape[1], p.shape[2], p.shape[3]
     p = keras.layers.Reshape((h // 2, 2, w // 2, 2, c), name="passthrough_split")(p)
     p = keras.layers.Permute((1, 3, 2, 4, 5), name="passthrough_permute")(p)
     p = keras.layers.Reshape((h // 2, w // 2, 4 * c), name="passthrough_reorg")(p)
     x = keras.layers.Concatenate(name="passthrough_concat")([p, x])
-    x = conv_norm_act(x, _filters(1024, width), 3, activation=ACTIVATION, name="head_conv3")
+    x = conv_norm_act(x, scaled(1024, width), 3, activation=ACTIVATION, name="head_conv3")
     outputs = _head_outputs(x, (len(priors_grid[0]), 5 + num_classes), "p5")
     outputs = keras.layers.Activation("linear", name="predictions", dtype="float32")(outputs)
-    return YoloDetector(inputs, outputs, name="yolo_v2", num_classes=num_classes, image_shape=input_shape[:2],
-                        strides=strides, priors=priors_grid, class_activation="softmax",
-                        ignore_threshold=ignore_threshold, box_weight=box_weight,
-                        objectness_weight=objectness_weight, class_weight=class_weight,
-                        assign_threshold=assign_threshold)
+    model = YoloDetector(inputs, outputs, name="yolo_v2", num_classes=num_classes, image_shape=input_shape[:2],
+                         strides=strides, priors=priors_grid, class_activation="softmax",
+                         ignore_threshold=ignore_threshold, box_weight=box_weight,
+                         objectness_weight=objectness_weight, class_weight=class_weight,
+                         assign_threshold=assign_threshold)
+    return load_weights(model, weights)
 
 
 def _conv_set(x, filters, name, num_convs=5):
@@ -416,10 +360,13 @@ def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny
     Args:
         input_shape: `(H, W, 3)`, H and W multiples of 32.
         num_classes: number of object classes C.
-        backbone: registry id of a backbone exposing C3, C4, C5 (or such a model).
+        backbone: `"darknet_tiny"` (default: the small Darknet the CPU recipes train), `"darknet53"` (the
+            paper's Darknet-53, 40.6 M convolutional parameters), or any classification registry id /
+            model exposing C3, C4, C5.
         priors: 9 `(w, h)` priors in **pixels** (sorted by area; the 3 smallest go to stride 8);
             default: the paper's COCO priors scaled from 416 to `input_shape`.
         width: channel multiplier of the backbone and the head (head: 512/256/128 at width 1).
+        weights: None or a `.weights.h5` file of the whole model (nothing is downloaded).
         backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
             `vras_keras.models.pretrained`.
         ignore_threshold, box_weight, objectness_weight, class_weight, assign_threshold: see
@@ -428,12 +375,14 @@ def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny
     Returns:
         A `YoloDetector`: images -> raw `(B, N, 5 + C)`, scales ordered stride 8, 16, 32.
     """
-    _check_common(input_shape, num_classes, width, weights)
+    check_builder_args("yolo_v3", input_shape=input_shape, num_classes=num_classes, width=width, weights=weights,
+                       multiple=32)
     priors = _default_priors(3, input_shape) if priors is None else priors
     strides = list(anchor_ops.YOLO_V3_STRIDES)
     priors_grid = _split_priors(priors, strides)
-    inputs, (c3, c4, c5) = _backbone_features(backbone, input_shape=input_shape, levels=("C3", "C4", "C5"),
-                                              width=width, backbone_weights=backbone_weights)
+    inputs, features = backbone_features(backbone, ("C3", "C4", "C5"), input_shape=input_shape, width=width,
+                                         weights=backbone_weights, name="yolo_v3")
+    c3, c4, c5 = features["C3"], features["C4"], features["C5"]
     per = 5 + num_classes
     outs, x, previous = {}, None, None
     # top-down: stride 32 -> 16 -> 8, each scale fed by the upsampled coarser one
@@ -441,17 +390,18 @@ def yolo_v3(*, input_shape=(416, 416, 3), num_classes=80, backbone="darknet_tiny
                                                   (3, c3, 128, priors_grid[0])):
         name = f"p{level}"
         if x is not None:
-            x = conv_norm_act(x, _filters(filters, width), 1, activation=ACTIVATION, name=f"{previous}_lateral")
+            x = conv_norm_act(x, scaled(filters, width), 1, activation=ACTIVATION, name=f"{previous}_lateral")
             x = keras.layers.UpSampling2D(2, name=f"{previous}_upsample")(x)
             feature = keras.layers.Concatenate(name=f"{name}_concat")([x, feature])
-        x = _conv_set(feature, _filters(filters, width), f"{name}_set")
-        y = conv_norm_act(x, _filters(2 * filters, width), 3, activation=ACTIVATION, name=f"{name}_head")
+        x = _conv_set(feature, scaled(filters, width), f"{name}_set")
+        y = conv_norm_act(x, scaled(2 * filters, width), 3, activation=ACTIVATION, name=f"{name}_head")
         outs[2**level] = _head_outputs(y, (len(priors_level), per), name)
         previous = name
     outputs = keras.layers.Concatenate(axis=1, name="predictions_concat")([outs[s] for s in strides])
     outputs = keras.layers.Activation("linear", name="predictions", dtype="float32")(outputs)
-    return YoloDetector(inputs, outputs, name="yolo_v3", num_classes=num_classes, image_shape=input_shape[:2],
-                        strides=strides, priors=priors_grid, class_activation="sigmoid",
-                        ignore_threshold=ignore_threshold, box_weight=box_weight,
-                        objectness_weight=objectness_weight, class_weight=class_weight,
-                        assign_threshold=assign_threshold)
+    model = YoloDetector(inputs, outputs, name="yolo_v3", num_classes=num_classes, image_shape=input_shape[:2],
+                         strides=strides, priors=priors_grid, class_activation="sigmoid",
+                         ignore_threshold=ignore_threshold, box_weight=box_weight,
+                         objectness_weight=objectness_weight, class_weight=class_weight,
+                         assign_threshold=assign_threshold)
+    return load_weights(model, weights)

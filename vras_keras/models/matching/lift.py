@@ -187,7 +187,11 @@ def lift_descriptor(*, input_size: int = 32, descriptor_dim: int = 128, width: f
 
 
 def _check_sizes(patch_size, crop_size, descriptor_size, descriptor_dim, width, temperature):
-    for label, value in (("patch_size", patch_size), ("descriptor_size", descriptor_size), ("descriptor_dim", descriptor_dim)):
+    for label, value in (
+        ("patch_size", patch_size),
+        ("descriptor_size", descriptor_size),
+        ("descriptor_dim", descriptor_dim),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{label} must be a positive int; received {value!r}")
     if descriptor_size % 8:
@@ -280,7 +284,9 @@ def _parts(model: keras.Model):
         return (model.get_layer("detector"), model.get_layer("orientation"), model.get_layer("descriptor"),
                 model.get_layer("crop"))
     except ValueError as error:
-        raise ValueError(f"model {getattr(model, 'name', model)!r} is not a LIFT model (built by `lift`): {error}") from error
+        raise ValueError(
+            f"model {getattr(model, 'name', model)!r} is not a LIFT model (built by `lift`): {error}"
+        ) from error
 
 
 def _border(support: float) -> int:

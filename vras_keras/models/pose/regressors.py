@@ -16,9 +16,9 @@ softmax probability of the heatmap (heatmap and integral). `keypoints_model(mode
 inference-only form; `compile_args(model)` gives the losses and metrics for `model.fit` on targets from
 `training_targets` (the `(N, K, 3)` `(x, y, visibility)` tensor, for every output).
 
-Backbones come by registry id through `vras_keras.models.backbones.feature_extractor` (e.g. `"resnet18"`
-truncated at `level="C4"`), or as a built `keras.Model` (images 0..255 in; one feature map or a
-`{level: map}` dict out).
+Backbones come by registry id through `vras_keras.models.backbones.backbone_features` (e.g. `"resnet18"`
+truncated at `level="C4"`), or as a built `keras.Model` (images 0..255 in; `pyramid_outputs`, one feature
+map or a `{level: map}` dict out).
 """
 
 from __future__ import annotations
@@ -27,53 +27,33 @@ import keras
 
 from vras_keras.layers import batch_norm
 from vras_keras.layers.soft_argmax import HeatmapArgmax2D, SoftArgmax2D
-from vras_keras.losses.pose import HeatmapCrossEntropy, KeypointL2Loss, TARGET_KINDS, pack_keypoint_targets
+from vras_keras.losses.pose import TARGET_KINDS, HeatmapCrossEntropy, KeypointL2Loss, pack_keypoint_targets
 from vras_keras.metrics.pose import PCK, MeanPixelError
+from vras_keras.models.backbones import backbone_features, check_builder_args, load_weights, scaled
 from vras_keras.models.registry import register
 
 KINDS = ("regression", "heatmap", "integral")
 
 
 # ------------------------------------------------------------------------------------------- backbone
-def _check_common(num_joints, input_shape, width):
-    if not isinstance(num_joints, int) or isinstance(num_joints, bool) or num_joints < 1:
-        raise ValueError(f"num_joints must be a positive int, received {num_joints!r}")
-    if len(tuple(input_shape)) != 3 or any(not isinstance(d, int) or d < 1 for d in input_shape):
-        raise ValueError(f"input_shape must be (height, width, channels) positive ints, received {input_shape!r}")
-    if not (isinstance(width, (int, float)) and width > 0):
-        raise ValueError(f"width must be a positive number, received {width!r}")
+def _check(name, *, num_joints, input_shape, width, weights):
+    check_builder_args(name, input_shape=input_shape, num_classes=num_joints, classes_field="num_joints",
+                       width=width, weights=weights, static=True)
 
 
-def backbone_features(backbone, *, input_shape, level: str, width: float = 1.0, backbone_kwargs=None):
-    """`(image_input, feature_map)` of a backbone (registry id or model), as tensors of one graph."""
-    if isinstance(backbone, str):
-        from vras_keras.models.backbones import feature_extractor
+def _features(name, backbone, *, input_shape, level, width, backbone_kwargs):
+    """`(image input, feature map)` of the backbone at `level` (`backbones.backbone_features`)."""
+    inputs, features = backbone_features(backbone, level, input_shape=input_shape, width=width, name=name,
+                                         **(backbone_kwargs or {}))
+    return inputs, features[level]
 
-        extractor = feature_extractor(
-            backbone, levels=(level,), input_shape=tuple(input_shape), width=width, **(backbone_kwargs or {})
-        )
-    elif isinstance(backbone, keras.Model):
-        if backbone_kwargs:
-            raise ValueError("backbone_kwargs only apply to a backbone given by registry id")
-        extractor = backbone
-    else:
-        raise TypeError(f"backbone must be a registry id (str) or a keras.Model, received {type(backbone).__name__}")
-    if len(extractor.inputs) != 1:
-        raise ValueError(f"backbone {extractor.name!r} must take one image input, it takes {len(extractor.inputs)}")
-    inputs = extractor.inputs[0]
-    if tuple(inputs.shape[1:]) != tuple(input_shape):
-        raise ValueError(
-            f"backbone {extractor.name!r} takes images of shape {tuple(inputs.shape[1:])}, but input_shape is "
-            f"{tuple(input_shape)}"
-        )
-    outputs = extractor.output
-    if isinstance(outputs, dict):
-        if level not in outputs:
-            raise ValueError(f"backbone {extractor.name!r} has no feature level {level!r}; it has {sorted(outputs)}")
-        outputs = outputs[level]
-    elif isinstance(outputs, (list, tuple)):
-        raise ValueError(f"backbone {extractor.name!r} must return one feature map or a dict of them")
-    return inputs, outputs
+
+def _with_backbone_weights(backbone_kwargs, backbone_weights):
+    if backbone_weights is None:
+        return backbone_kwargs
+    if "weights" in (backbone_kwargs or {}):
+        raise ValueError("give the backbone's weights once: backbone_weights or backbone_kwargs['weights']")
+    return {**(backbone_kwargs or {}), "weights": backbone_weights}
 
 
 # ----------------------------------------------------------------------------------------------- heads
@@ -104,22 +84,20 @@ def _stride(inputs, heatmaps) -> float:
 
 
 def _heatmap_model(kind, *, backbone, num_joints, input_shape, width, level, head_filters, num_upsample,
-                   temperature, backbone_kwargs, name):
-    _check_common(num_joints, input_shape, width)
-    if not isinstance(num_upsample, int) or num_upsample < 0:
-        raise ValueError(f"num_upsample must be an int >= 0, received {num_upsample!r}")
-    inputs, features = backbone_features(
-        backbone, input_shape=input_shape, level=level, width=width, backbone_kwargs=backbone_kwargs
-    )
-    heatmaps = heatmap_head(features, num_joints, filters=max(1, int(round(head_filters * width))),
-                            num_upsample=num_upsample)
+                   temperature, backbone_kwargs, weights, name):
+    _check(name, num_joints=num_joints, input_shape=input_shape, width=width, weights=weights)
+    if isinstance(num_upsample, bool) or not isinstance(num_upsample, int) or num_upsample < 0:
+        raise ValueError(f"{name}: num_upsample must be an int >= 0, received {num_upsample!r}")
+    inputs, features = _features(name, backbone, input_shape=input_shape, level=level, width=width,
+                                 backbone_kwargs=backbone_kwargs)
+    heatmaps = heatmap_head(features, num_joints, filters=scaled(head_filters, width), num_upsample=num_upsample)
     stride = _stride(inputs, heatmaps)
     if kind == "heatmap":
         keypoints = HeatmapArgmax2D(coordinate_scale=stride, name="keypoints")(heatmaps)
     else:
         keypoints = SoftArgmax2D(temperature=temperature, coordinate_scale=stride, return_confidence=True,
                                  name="keypoints")(heatmaps)
-    return keras.Model(inputs, {"heatmaps": heatmaps, "keypoints": keypoints}, name=name)
+    return load_weights(keras.Model(inputs, {"heatmaps": heatmaps, "keypoints": keypoints}, name=name), weights)
 
 
 # -------------------------------------------------------------------------------------------- builders
@@ -132,26 +110,25 @@ def pose_regression(*, backbone="resnet50", num_joints: int = 17, input_shape=(2
     Sun et al.'s direct-regression baseline (arXiv:1711.08229).
 
     Args:
-        backbone: registry id (via `feature_extractor`) or a built backbone `keras.Model`.
+        backbone: registry id or a built backbone `keras.Model` (with `pyramid_outputs`, a dict of
+            feature maps, or one feature map out; `vras_keras.models.backbones.backbone_features`).
         num_joints: K.
         input_shape: `(H, W, 3)`.
         width: channel multiplier of the backbone.
         level: the backbone feature level used (`"C5"`; `"C4"` truncates it).
         backbone_kwargs: extra arguments of the backbone builder.
+        weights: None or a `.weights.h5` file of the whole model (no pretrained weights are downloaded).
         backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
             `vras_keras.models.pretrained`.
-        weights: None only (no pretrained weights are downloaded).
 
     Returns:
         `keras.Model`: images `(N, H, W, 3)` in 0..255 → `{"keypoints": (N, K, 3)}` (x, y in input pixels,
         visibility probability).
     """
-    _check_weights(weights)
+    _check("pose_regression", num_joints=num_joints, input_shape=input_shape, width=width, weights=weights)
     backbone_kwargs = _with_backbone_weights(backbone_kwargs, backbone_weights)
-    _check_common(num_joints, input_shape, width)
-    inputs, features = backbone_features(
-        backbone, input_shape=input_shape, level=level, width=width, backbone_kwargs=backbone_kwargs
-    )
+    inputs, features = _features("pose_regression", backbone, input_shape=input_shape, level=level, width=width,
+                                 backbone_kwargs=backbone_kwargs)
     h, w = input_shape[0], input_shape[1]
     x = keras.layers.GlobalAveragePooling2D(name="pool")(features)
     coords = keras.layers.Dense(2 * num_joints, dtype="float32", kernel_initializer="zeros", name="coords_dense")(x)
@@ -161,7 +138,7 @@ def pose_regression(*, backbone="resnet50", num_joints: int = 17, input_shape=(2
     vis = keras.layers.Dense(num_joints, activation="sigmoid", dtype="float32", name="visibility")(x)
     vis = keras.layers.Reshape((num_joints, 1), dtype="float32", name="visibility_reshape")(vis)
     keypoints = keras.layers.Concatenate(axis=-1, dtype="float32", name="keypoints")([coords, vis])
-    return keras.Model(inputs, {"keypoints": keypoints}, name="pose_regression")
+    return load_weights(keras.Model(inputs, {"keypoints": keypoints}, name="pose_regression"), weights)
 
 
 @register("pose_heatmap", task="pose")
@@ -184,11 +161,11 @@ def pose_heatmap(*, backbone="resnet50", num_joints: int = 17, input_shape=(256,
         `keras.Model`: images → `{"heatmaps": (N, h, w, K) logits, "keypoints": (N, K, 3)}` (argmax
         position in input pixels, peak softmax probability).
     """
-    _check_weights(weights)
     backbone_kwargs = _with_backbone_weights(backbone_kwargs, backbone_weights)
     return _heatmap_model("heatmap", backbone=backbone, num_joints=num_joints, input_shape=input_shape,
                           width=width, level=level, head_filters=head_filters, num_upsample=num_upsample,
-                          temperature=1.0, backbone_kwargs=backbone_kwargs, name="pose_heatmap")
+                          temperature=1.0, backbone_kwargs=backbone_kwargs, weights=weights,
+                          name="pose_heatmap")
 
 
 @register("pose_integral", task="pose")
@@ -206,24 +183,11 @@ def pose_integral(*, backbone="resnet50", num_joints: int = 17, input_shape=(256
         `keras.Model`: images → `{"heatmaps": (N, h, w, K) logits, "keypoints": (N, K, 3)}` (expected
         position in input pixels, peak softmax probability).
     """
-    _check_weights(weights)
     backbone_kwargs = _with_backbone_weights(backbone_kwargs, backbone_weights)
     return _heatmap_model("integral", backbone=backbone, num_joints=num_joints, input_shape=input_shape,
                           width=width, level=level, head_filters=head_filters, num_upsample=num_upsample,
-                          temperature=temperature, backbone_kwargs=backbone_kwargs, name="pose_integral")
-
-
-def _with_backbone_weights(backbone_kwargs, backbone_weights):
-    if backbone_weights is None:
-        return backbone_kwargs
-    if "weights" in (backbone_kwargs or {}):
-        raise ValueError("give the backbone's weights once: backbone_weights or backbone_kwargs['weights']")
-    return {**(backbone_kwargs or {}), "weights": backbone_weights}
-
-
-def _check_weights(weights):
-    if weights is not None:
-        raise ValueError(f"pose models have no pretrained weights (nothing is downloaded); received weights={weights!r}")
+                          temperature=temperature, backbone_kwargs=backbone_kwargs, weights=weights,
+                          name="pose_integral")
 
 
 # ---------------------------------------------------------------------------------- training / inference

@@ -1,40 +1,20 @@
-"""Shared pieces of the segmentation heads: the probability output, backbone access, decoder blocks."""
+"""Shared pieces of the segmentation heads: the argument check, the probability output, decoder blocks.
+
+Width scaling, weights and backbone features come from the builder kit, `vras_keras.models.backbones`.
+"""
 
 from __future__ import annotations
-
-import os
 
 import keras
 
 from vras_keras.layers import BilinearUpsampling, batch_norm
-from vras_keras.models.backbones import backbone_model, pyramid_outputs
+from vras_keras.models.backbones import check_builder_args
 
 
-def check_segmentation_args(name: str, *, input_shape, num_classes) -> None:
-    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3 or any(d is None for d in input_shape):
-        raise ValueError(f"{name}: input_shape must be a static (height, width, channels), received {input_shape!r}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"{name}: num_classes must be an int >= 2 (labels incl. background), received {num_classes!r}")
-
-
-def backbone_and_pyramid(backbone, *, backbone_weights=None, **builder_kwargs):
-    """`(inputs, pyramid)` of a backbone (registry id or model) whose layers become part of the head's graph.
-
-    `backbone_weights` (None, "imagenet" or a file) is the backbone builder's `weights=`."""
-    if backbone_weights is not None:
-        builder_kwargs["weights"] = backbone_weights
-    model = backbone_model(backbone, **builder_kwargs)
-    return model.inputs[0], pyramid_outputs(model), model
-
-
-def segmentation_model(inputs, outputs, *, name: str, weights=None) -> keras.Model:
-    """The functional model; `weights` is None or a `.weights.h5` file of the whole model (never downloaded)."""
-    model = keras.Model(inputs, outputs, name=name)
-    if weights is not None:
-        if not os.path.exists(os.fspath(weights)):
-            raise FileNotFoundError(f"{name}: weights file {os.fspath(weights)!r} does not exist (no weights are downloaded)")
-        model.load_weights(weights)
-    return model
+def check_segmentation_args(name: str, *, input_shape, num_classes, width, weights, multiple=None) -> None:
+    """`check_builder_args` with a static input and `num_classes >= 2` (labels include the background)."""
+    check_builder_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights,
+                       min_classes=2, static=True, multiple=multiple)
 
 
 def probabilities(logits, name: str = "probabilities"):

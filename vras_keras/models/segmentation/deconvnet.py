@@ -14,14 +14,12 @@ from __future__ import annotations
 import keras
 
 from vras_keras.layers import MaxPoolingWithArgmax2D, MaxUnpooling2D, conv_norm_act, image_input
-from vras_keras.models.classification._common import scaled
+from vras_keras.models.backbones import backbone_features, load_weights, scaled
 from vras_keras.models.registry import register
 from vras_keras.models.segmentation._common import (
-    backbone_and_pyramid,
     check_segmentation_args,
     deconv_norm_act,
     probabilities,
-    segmentation_model,
 )
 
 # Decoder of Noh et al. (mirror of VGG16): per unpooling stage, the deconv filters (stage 5 first).
@@ -48,14 +46,16 @@ def deconvnet(*, backbone="vgg16", input_shape=(224, 224, 3), num_classes=21, wi
     paper's valid 7×7 at a 224 input maps 7×7 → 1×1 → 7×7; "same" keeps any input size working).
     """
     name = "deconvnet"
-    check_segmentation_args(name, input_shape=input_shape, num_classes=num_classes)
-    if input_shape[0] % 32 or input_shape[1] % 32:
-        raise ValueError(f"{name}: input height and width must be multiples of 32, received {input_shape!r}")
-    builder_kwargs = {"input_shape": tuple(input_shape), "width": width, "batch_norm": True} if isinstance(backbone, str) else {}
-    inputs, pyramid, model = backbone_and_pyramid(backbone, backbone_weights=backbone_weights, **builder_kwargs)
+    check_segmentation_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights,
+                            multiple=32)
+    builder_kwargs = {"batch_norm": True} if isinstance(backbone, str) else {}
+    levels = tuple(f"C{b}" for b in range(1, 6))
+    inputs, pyramid = backbone_features(
+        backbone, levels, input_shape=input_shape, width=width, weights=backbone_weights, name=name, **builder_kwargs
+    )
     switches = {}
     for b in range(1, 6):
-        pre_pool = model.get_layer(f"block{b}_pool").input
+        pre_pool = pyramid[f"C{b}"]._keras_history.operation.input  # the input of VGG's block{b}_pool
         _, switches[b] = MaxPoolingWithArgmax2D(2, name=f"block{b}_switches")(pre_pool)
     fc = scaled(fc_units, width)
     x = conv_norm_act(pyramid["C5"], fc, 7, name="fc6")
@@ -66,7 +66,7 @@ def deconvnet(*, backbone="vgg16", input_shape=(224, 224, 3), num_classes=21, wi
         for i, f in enumerate(filters, start=1):
             x = deconv_norm_act(x, scaled(f, width), 3, name=f"deconv{stage}_{i}")
     x = keras.layers.Conv2D(num_classes, 1, name="score")(x)
-    return segmentation_model(inputs, probabilities(x), name=name, weights=weights)
+    return load_weights(keras.Model(inputs, probabilities(x), name=name), weights)
 
 
 @register("segnet", task="segmentation")
@@ -83,7 +83,7 @@ def segnet(*, input_shape=(64, 64, 3), num_classes=7, filters=(32, 64, 128, 256)
         weights: None or a `.weights.h5` file.
     """
     name = "segnet"
-    check_segmentation_args(name, input_shape=input_shape, num_classes=num_classes)
+    check_segmentation_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     depth = len(filters)
     if depth < 1 or input_shape[0] % 2**depth or input_shape[1] % 2**depth:
         raise ValueError(f"{name}: input height and width must be multiples of 2**{depth}, received {input_shape!r}")
@@ -101,4 +101,4 @@ def segnet(*, input_shape=(64, 64, 3), num_classes=7, filters=(32, 64, 128, 256)
             f = filters[b - 1] if i < convs_per_block else out_filters
             x = conv_norm_act(x, scaled(f, width), 3, name=f"dec{b}_conv{i}")
     x = keras.layers.Conv2D(num_classes, 1, name="score")(x)
-    return segmentation_model(inputs, probabilities(x), name=name, weights=weights)
+    return load_weights(keras.Model(inputs, probabilities(x), name=name), weights)

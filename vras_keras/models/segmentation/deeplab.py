@@ -10,14 +10,9 @@ from __future__ import annotations
 import keras
 
 from vras_keras.layers import ASPP, ConvCRF
-from vras_keras.models.classification._common import scaled
+from vras_keras.models.backbones import backbone_features, load_weights, scaled
 from vras_keras.models.registry import register
-from vras_keras.models.segmentation._common import (
-    backbone_and_pyramid,
-    check_segmentation_args,
-    probabilities,
-    segmentation_model,
-)
+from vras_keras.models.segmentation._common import check_segmentation_args, probabilities
 
 
 @register("deeplab_v3", task="segmentation")
@@ -47,16 +42,14 @@ def deeplab_v3(*, backbone="resnet50", output_stride=16, input_shape=(512, 512, 
         A model mapping images `(N, H, W, 3)` (0..255) to class probabilities `(N, H, W, L)`.
     """
     name = "deeplab_v3"
-    check_segmentation_args(name, input_shape=input_shape, num_classes=num_classes)
+    check_segmentation_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights)
     if output_stride not in (8, 16):
         raise ValueError(f"{name}: output_stride must be 8 or 16, received {output_stride!r}")
     if crf_options is not None and not crf:
         raise ValueError(f"{name}: crf_options={crf_options!r} given but crf=False")
-    builder_kwargs = (
-        {"input_shape": tuple(input_shape), "width": width, "output_stride": output_stride}
-        if isinstance(backbone, str) else {}
-    )
-    inputs, pyramid, _ = backbone_and_pyramid(backbone, backbone_weights=backbone_weights, **builder_kwargs)
+    builder_kwargs = {"output_stride": output_stride} if isinstance(backbone, str) else {}
+    inputs, pyramid = backbone_features(backbone, "C5", input_shape=input_shape, width=width, weights=backbone_weights,
+                                        name=name, **builder_kwargs)
     x = ASPP(filters=scaled(aspp_filters, width), rates=rates, output_stride=output_stride,
              dropout=dropout_rate, name="aspp")(pyramid["C5"])
     x = keras.layers.Conv2D(num_classes, 1, name="logits")(x)
@@ -65,4 +58,4 @@ def deeplab_v3(*, backbone="resnet50", output_stride=16, input_shape=(512, 512, 
         outputs = ConvCRF(num_classes, **(crf_options or {}), dtype="float32", name="crf")([x, inputs])
     else:
         outputs = probabilities(x)
-    return segmentation_model(inputs, outputs, name=name, weights=weights)
+    return load_weights(keras.Model(inputs, outputs, name=name), weights)

@@ -16,15 +16,9 @@ from __future__ import annotations
 
 import keras
 
-from vras_keras.models.classification._common import scaled
+from vras_keras.models.backbones import backbone_features, load_weights, scaled
 from vras_keras.models.registry import register
-from vras_keras.models.segmentation._common import (
-    backbone_and_pyramid,
-    check_segmentation_args,
-    learnable_upsampling,
-    probabilities,
-    segmentation_model,
-)
+from vras_keras.models.segmentation._common import check_segmentation_args, learnable_upsampling, probabilities
 
 STRIDES = (32, 16, 8)
 
@@ -46,13 +40,12 @@ def fcn(*, stride: int, backbone="vgg16", input_shape=(224, 224, 3), num_classes
         backbone_weights: None, `"imagenet"` or a file for the backbone (registry id only): see
             `vras_keras.models.pretrained` (ImageNet weights exist for the torchvision-compatible ids).
     """
-    check_segmentation_args(name, input_shape=input_shape, num_classes=num_classes)
+    check_segmentation_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights,
+                            multiple=32)
     if stride not in STRIDES:
         raise ValueError(f"{name}: stride must be one of {STRIDES}, received {stride!r}")
-    if input_shape[0] % 32 or input_shape[1] % 32:
-        raise ValueError(f"{name}: input height and width must be multiples of 32, received {input_shape!r}")
-    builder_kwargs = {"input_shape": tuple(input_shape), "width": width} if isinstance(backbone, str) else {}
-    inputs, pyramid, _ = backbone_and_pyramid(backbone, backbone_weights=backbone_weights, **builder_kwargs)
+    inputs, pyramid = backbone_features(backbone, ("C3", "C4", "C5"), input_shape=input_shape, width=width,
+                                         weights=backbone_weights, name=name)
     x = pyramid["C5"]
     for layer_name, kernel in (("fc6", 7), ("fc7", 1)):
         x = keras.layers.Conv2D(scaled(fc_units, width), kernel, padding="same", activation="relu", name=layer_name)(x)
@@ -66,7 +59,7 @@ def fcn(*, stride: int, backbone="vgg16", input_shape=(224, 224, 3), num_classes
         skip = keras.layers.Conv2D(num_classes, 1, name=f"score_{pool}")(pyramid[level])
         score = keras.layers.Add(name=f"fuse_{pool}")([score, skip])
     score = learnable_upsampling(score, stride, name=f"upscore{stride}")
-    return segmentation_model(inputs, probabilities(score), name=name, weights=weights)
+    return load_weights(keras.Model(inputs, probabilities(score), name=name), weights)
 
 
 def _register(registry_id, stride):

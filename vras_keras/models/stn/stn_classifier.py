@@ -24,71 +24,64 @@ from __future__ import annotations
 import keras
 
 from vras_keras.layers import SpatialTransformer, batch_norm, conv_norm_act, image_input
+from vras_keras.models.backbones import check_builder_args, load_weights, scaled
 from vras_keras.models.registry import register
-
-
-def _channels(filters: int, width: float) -> int:
-    return max(4, int(round(filters * width)))
 
 
 def _localization(rank: int, width: float) -> list:
     if rank == 3:  # TFLite has no 3-D pooling built-in: downsample with strided convolutions
         conv = keras.layers.Conv3D
         return [
-            conv(_channels(8, width), 3, strides=2, padding="same", activation="relu", name="loc_conv0"),
-            conv(_channels(16, width), 3, strides=2, padding="same", activation="relu", name="loc_conv1"),
-            conv(_channels(32, width), 3, strides=2, padding="same", activation="relu", name="loc_conv2"),
+            conv(scaled(8, width), 3, strides=2, padding="same", activation="relu", name="loc_conv0"),
+            conv(scaled(16, width), 3, strides=2, padding="same", activation="relu", name="loc_conv1"),
+            conv(scaled(32, width), 3, strides=2, padding="same", activation="relu", name="loc_conv2"),
             keras.layers.Flatten(name="loc_flatten"),
-            keras.layers.Dense(_channels(64, width), activation="relu", name="loc_fc"),
+            keras.layers.Dense(scaled(64, width), activation="relu", name="loc_fc"),
         ]
     return [
         keras.layers.MaxPooling2D(2, padding="same", name="loc_pool0"),
-        keras.layers.Conv2D(_channels(16, width), 5, padding="same", activation="relu", name="loc_conv1"),
+        keras.layers.Conv2D(scaled(16, width), 5, padding="same", activation="relu", name="loc_conv1"),
         keras.layers.MaxPooling2D(2, padding="same", name="loc_pool1"),
-        keras.layers.Conv2D(_channels(32, width), 5, padding="same", activation="relu", name="loc_conv2"),
+        keras.layers.Conv2D(scaled(32, width), 5, padding="same", activation="relu", name="loc_conv2"),
         keras.layers.MaxPooling2D(2, padding="same", name="loc_pool2"),
         keras.layers.Flatten(name="loc_flatten"),
-        keras.layers.Dense(_channels(64, width), activation="relu", name="loc_fc"),
+        keras.layers.Dense(scaled(64, width), activation="relu", name="loc_fc"),
     ]
 
 
 def _build(*, input_shape, num_classes, include_top, width, classifier_activation, stn, transform, output_size,
-           name):
+           weights, name):
+    check_builder_args(name, input_shape=input_shape, num_classes=num_classes, width=width, weights=weights,
+                       ranks=(2, 3), static=True)
     input_shape = tuple(input_shape)
     rank = len(input_shape) - 1
-    if rank not in (2, 3):
-        raise ValueError(f"input_shape must be (H, W, C) or (D, H, W, C), received {input_shape}")
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1, received {num_classes!r}")
-    if width <= 0:
-        raise ValueError(f"width must be > 0, received {width!r}")
     inputs, x = image_input(input_shape)
     if stn:
         x = SpatialTransformer(
             localization=_localization(rank, width), transform=transform, output_size=output_size, name="stn"
         )(x)
     if rank == 2:
-        x = conv_norm_act(x, _channels(32, width), 3, name="conv1")
+        x = conv_norm_act(x, scaled(32, width), 3, name="conv1")
         x = keras.layers.MaxPooling2D(2, padding="same", name="pool1")(x)
-        x = conv_norm_act(x, _channels(64, width), 3, name="conv2")
+        x = conv_norm_act(x, scaled(64, width), 3, name="conv2")
         x = keras.layers.MaxPooling2D(2, padding="same", name="pool2")(x)
-        x = conv_norm_act(x, _channels(128, width), 3, name="conv3")
+        x = conv_norm_act(x, scaled(128, width), 3, name="conv3")
         x = keras.layers.MaxPooling2D(2, padding="same", name="pool3")(x)
     else:  # no 3-D pooling built-in in TFLite: strided convolutions instead
-        x = conv_norm_act(x, _channels(32, width), 3, strides=2, name="conv1", rank=3)
-        x = conv_norm_act(x, _channels(64, width), 3, strides=2, name="conv2", rank=3)
-        x = conv_norm_act(x, _channels(128, width), 3, strides=2, name="conv3", rank=3)
+        x = conv_norm_act(x, scaled(32, width), 3, strides=2, name="conv1", rank=3)
+        x = conv_norm_act(x, scaled(64, width), 3, strides=2, name="conv2", rank=3)
+        x = conv_norm_act(x, scaled(128, width), 3, strides=2, name="conv3", rank=3)
     if include_top:
         # Fully connected, as Jaderberg et al.'s baselines: no global pooling, which would already give the
         # CNN the translation invariance the transformer is meant to provide.
         x = keras.layers.Flatten(name="flatten")(x)
-        x = keras.layers.Dense(_channels(256, width), use_bias=False, name="fc")(x)
+        x = keras.layers.Dense(scaled(256, width), use_bias=False, name="fc")(x)
         x = batch_norm(name="fc_bn")(x)
         x = keras.layers.ReLU(name="fc_relu")(x)
         x = keras.layers.Dropout(0.5, name="dropout")(x)
         x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions",
                                dtype="float32")(x)
-    return keras.Model(inputs, x, name=name)
+    return load_weights(keras.Model(inputs, x, name=name), weights)
 
 
 @register("stn_classifier", task="stn")
@@ -105,12 +98,11 @@ def stn_classifier(*, input_shape=(48, 48, 1), num_classes=10, transform="affine
         include_top: add `flatten`, `"fc"` and `"predictions"` (else return the last pooled feature map).
         width: channel multiplier of the CNN and the localisation network.
         classifier_activation: activation of `"predictions"` (`None` for logits).
-        weights: must be None (no pretrained weights exist).
+        weights: None or a `.weights.h5` file of the whole model (no pretrained weights exist).
     """
-    _no_weights(weights)
     return _build(input_shape=input_shape, num_classes=num_classes, include_top=include_top, width=width,
                   classifier_activation=classifier_activation, stn=True, transform=transform,
-                  output_size=output_size, name="stn_classifier")
+                  output_size=output_size, weights=weights, name="stn_classifier")
 
 
 @register("cnn_classifier", task="stn")
@@ -120,10 +112,9 @@ def cnn_classifier(*, input_shape=(48, 48, 1), num_classes=10, include_top=True,
 
     Args: as `stn_classifier`, without `transform` / `output_size`.
     """
-    _no_weights(weights)
     return _build(input_shape=input_shape, num_classes=num_classes, include_top=include_top, width=width,
                   classifier_activation=classifier_activation, stn=False, transform=None, output_size=None,
-                  name="cnn_classifier")
+                  weights=weights, name="cnn_classifier")
 
 
 @register("stn3d_classifier", task="stn")
@@ -133,14 +124,8 @@ def stn3d_classifier(*, input_shape=(32, 32, 32, 1), num_classes=10, transform="
 
     Args: as `stn_classifier`, with `input_shape` `(D, H, W, C)` and `output_size` `(d, h, w)`.
     """
-    _no_weights(weights)
     if len(tuple(input_shape)) != 4:
         raise ValueError(f"stn3d_classifier needs input_shape (D, H, W, C), received {tuple(input_shape)}")
     return _build(input_shape=input_shape, num_classes=num_classes, include_top=include_top, width=width,
                   classifier_activation=classifier_activation, stn=True, transform=transform,
-                  output_size=output_size, name="stn3d_classifier")
-
-
-def _no_weights(weights):
-    if weights is not None:
-        raise ValueError(f"weights must be None: no pretrained weights exist for the STN classifiers, received {weights!r}")
+                  output_size=output_size, weights=weights, name="stn3d_classifier")
