@@ -22,6 +22,7 @@ setup(
     packages=find_packages(include=["vras_keras", "vras_keras.*"]) + list(SHIPPED),
     package_dir=SHIPPED,
     package_data={
+        "vras_keras.models": ["index.json"],  # `vras list` reads it (cli/list_models.py)
         "vras_keras.demo.app": ["*.py"],
         "vras_keras.demo.app.pages": ["*.py"],
         "vras_keras.demo.configs": ["*.yaml"],

@@ -69,7 +69,7 @@ def test_cli_list(scratch_registry, capsys, monkeypatch):
     scratch_registry.register("tiny_cli_pose", task="pose")(_tiny)
     listed = models.list_models
     monkeypatch.setattr(models, "list_models", lambda task=None: [n for n in listed(task) if n.startswith("tiny_cli")])
-    assert main(["list", "--task", "classification"]) == 0
+    assert main(["list", "--rebuild", "--task", "classification"]) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("tiny_cli_test"))
     # Flatten(8*8*3=192) -> Dense(3): 192*3 + 3 = 579 trainable parameters

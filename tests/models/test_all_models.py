@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from vras_keras import models
+from vras_keras.cli.list_models import read_index
 from vras_keras.testing import check_model
 
 # Models of the package (tests may register their own ids, e.g. tests/fixtures/training.py; those are not ours).
@@ -151,6 +152,11 @@ def test_defaults_build(name):
     trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     assert trainable > 0
     assert model.count_params() >= trainable
+    # `vras list` prints the count recorded in vras_keras/models/index.json: it must be this one
+    recorded = {row["name"]: row["params"] for row in read_index()}
+    assert recorded.get(name) == trainable, (
+        f"{name}: index.json says {recorded.get(name)}, the model has {trainable}; "
+        "run `python -m vras_keras.cli.list_models --write-index`")
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """The `vras` command line. Each sub-command lives in its own module of this package.
 
 A command module defines `NAME`, `HELP`, `add_arguments(parser)` and `run(args) -> int`; modules are
-discovered here, so adding a command never touches this file.
+discovered here, so adding a command never touches this file. TensorFlow is imported (quietly) before a command
+runs unless the module sets `needs_tensorflow(args) -> bool` and it says False (`vras list` reads an index).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _command_modules():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _needs_tensorflow=getattr(module, "needs_tensorflow", lambda args: True))
     return parser
 
 
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
         return 2
     if args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
-    else:
+    elif args._needs_tensorflow(args):
         try:
             quiet_tensorflow()
         except ImportError:  # commands that need TensorFlow say so themselves
