@@ -245,14 +245,24 @@ class FasterRCNN(keras.Model):
 
 def build_two_stage(*, name, input_shape, num_classes, backbone, use_fpn, width, anchor_sizes, aspect_ratios,
                     rpn_pre_nms_top_k, rpn_post_nms_top_k, rpn_nms_threshold, roi_canonical_size,
-                    sampling_ratio, extra_outputs=None, backbone_weights=None):
+                    sampling_ratio, backbone_weights=None):
     """Shared graph of Faster / Mask R-CNN: returns `(inputs, outputs, roi_features, settings)`.
 
-    `outputs` is the dict of the `FasterRCNN` outputs (see the module docstring), `roi_features` the maps
-    the RoI heads pool from (P2..P5, or C4), `settings` the RoIAlign set-up a mask branch repeats
-    (`roi_strides`, `canonical_size`, `sampling_ratio`, `channels`). With FPN, H and W must be multiples of
-    32 (the stride of C5; P6 has `ceil(H / 64)` cells, as torchvision pads to multiples of 32); without,
-    of 16.
+    Checks the arguments (`input_shape` static; with FPN, H and W multiples of 32, the stride of C5: P6 has
+    `ceil(H / 64)` cells, as torchvision pads to multiples of 32; without, of 16), then builds: the backbone's
+    C2..C5 (FPN) or C4 (`backbone`, `backbone_weights` as in `faster_rcnn`); FPN P2..P6 with
+    `scaled(256, width)` channels, or C4 alone (stride 16); the anchors (`anchor_sizes`, default
+    `FPN_ANCHOR_SIZES` one per level or `C4_ANCHOR_SIZES`, scaled by `min(H, W) / 800`, times
+    `aspect_ratios`; a `ValueError` when the levels differ in anchors per cell); the RPN head; the
+    test-time `ProposalGenerator` (`rpn_pre_nms_top_k`, `rpn_post_nms_top_k`, `rpn_nms_threshold`); a 7x7
+    `RoIAlign` of the proposals (`sampling_ratio`, aligned; FPN level by box size, a box of side
+    `roi_canonical_size`, default `224 * min(H, W) / 800`, from P4); and the box head (`scaled(1024, width)`
+    units, `num_classes + 1` classes) applied per RoI.
+
+    `outputs` is the dict of the five `FasterRCNN` outputs (`rpn_objectness`, `rpn_deltas`, `proposals`,
+    `class_logits`, `box_deltas`; shapes in the module docstring), `roi_features` the maps the RoI heads pool
+    from (P2..P5, or C4), `settings` the RoIAlign set-up a mask branch repeats (`roi_strides`,
+    `canonical_size`, `sampling_ratio`, `channels`).
     """
     check_builder_args(name, input_shape=input_shape, num_classes=num_classes, width=width, static=True,
                        multiple=32 if use_fpn else 16)

@@ -224,8 +224,8 @@ def lift(*, patch_size: int = 64, crop_size: float = 32.0, descriptor_size: int 
         width: channel multiplier of the three networks.
         temperature: of the soft-argmax over the score map.
         grayscale: the orientation and descriptor networks see gray patches (channel mean of the RGB
-            crops), as the paper's; on pairs of photographs not seen in training it matched better (MMA@3
-            0.858 vs 0.809, benchmarks/results/lift_matching.md), hence the default; False: RGB patches. The
+            crops), as the paper's; on pairs of photographs not seen in training it matched better
+            (benchmarks/RESULTS.md, LIFT section), hence the default; False: RGB patches. The
             detector's DoG front end is gray either way.
         weights: None (random initialisation; no pretrained weights are distributed) or a path to a
             `.weights.h5` file saved from a model with the same arguments.
@@ -340,9 +340,8 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     which takes the scale-space maximum of its score pyramid. Either way keypoints lie at least half a crop
     from the border, on regions whose local gray-level standard deviation is at least `min_contrast`
     (0..255 units), the `max_keypoints` strongest; orientation and descriptor are computed on the crops
-    around them. (`scale_space` is the default because its keypoints are much more repeatable: on
-    training pairs repeatability@3px 0.70 vs 0.47 and MMA@3 0.77 vs 0.59 with the same descriptor, see
-    benchmarks/results/lift_matching.md.)
+    around them. (`scale_space` is the default because its keypoints are much more repeatable with the
+    same descriptor: the 'score-map keypoints' row of the LIFT section of benchmarks/RESULTS.md.)
 
     Args:
         model: a `lift` model.
