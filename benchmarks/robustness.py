@@ -633,7 +633,7 @@ for _name, _behaviour in REST.items():
 
 # ---------------------------------------------------------------------------------------------- run
 def run_all():
-    from vras_keras.testing import training  # noqa: F401 - registers the tiny model of the training cases
+    from tests.fixtures import training  # noqa: F401 - registers the tiny model of the training cases
 
     results = []
     for group, name, fn in CASES:

@@ -236,12 +236,12 @@ def _recipe(tmp_path, workdir):
 
 @pytest.mark.parametrize("err", [errno.EROFS, errno.ENOSPC, errno.EACCES])
 def test_read_only_full_or_forbidden_disk_is_one_line(tmp_path, capsys, monkeypatch, err):
-    from vras_keras.training import callbacks as cb
+    from vras_keras.training import trainer
 
     def fail(path, text):
         raise OSError(err, __import__("os").strerror(err), str(path))
 
-    monkeypatch.setattr(cb, "atomic_write_text", fail)
+    monkeypatch.setattr(trainer, "atomic_write_text", fail)  # the run's first write: config.yaml
     config = _recipe(tmp_path, tmp_path / "run")
     _one_line_exit_2(capsys, ["train", "--config", str(config)], "config.yaml", __import__("os").strerror(err))
 

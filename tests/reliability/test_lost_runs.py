@@ -42,7 +42,7 @@ def test_training_into_a_finished_run_is_refused_and_nothing_is_touched(tmp_path
 def test_cli_refuses_with_one_line_then_overwrite_starts_over(tmp_path, capsys):
     config = write_recipe(tmp_path / "r.yaml", epochs=1, workdir=str(tmp_path / "run"),
                           callbacks={"tensorboard": False, "curves": False})
-    from vras_keras.testing import training  # noqa: F401 - registers the tiny model
+    from tests.fixtures import training  # noqa: F401 - registers the tiny model
 
     assert main(["train", "--config", str(config)]) == 0
     capsys.readouterr()
