@@ -228,6 +228,13 @@ GRAY_MODES = ("1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
 
 
+def open_unchecked(path):
+    """`Image.open` (header only) without PIL's own bomb warning: callers apply `MAX_PIXELS` themselves."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
 def image_info(path, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int, int]:
     """`(height, width, channels)` of an image file from its header, without decoding the pixels.
 
@@ -243,10 +250,7 @@ def image_info(path, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int, int]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"image {path} does not exist")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below applies
-            image = Image.open(path)
-        with image:
+        with open_unchecked(path) as image:
             width, height = image.size
             _check_pixels(path, width, height, max_pixels)
             try:

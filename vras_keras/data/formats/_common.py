@@ -122,10 +122,7 @@ def read_index_png(path, field: str, shape=None) -> np.ndarray:
     if not os.path.isfile(path):
         raise DataFormatError(path, field, "mask file not found")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below applies
-            im = Image.open(path)
-        with im:
+        with images.open_unchecked(path) as im:
             w, h = im.size
             if w * h > images.MAX_PIXELS:  # the one pixel limit, from the header, before decoding
                 raise DataFormatError(path, field, f"{w}x{h} pixels ({w * h / 1e6:.0f} Mpx); masks up to "
