@@ -352,3 +352,35 @@ def test_state_dict_round_trip(tmp_path):
     saved = pretrained.save_safetensors(model, tmp_path / "again.safetensors")
     again = models.get("resnet18", input_shape=(32, 32, 3), num_classes=5, weights=str(saved))
     assert again.weights_report.new_layers == ("logits",)
+
+
+def test_recipes_benchmark_reports_the_finetune_recipe_as_needing_weights_offline(tmp_path, monkeypatch):
+    """benchmarks/recipes.py without network and without cached ImageNet weights: finetune.yaml is "not run:
+    needs downloaded weights" (exit status 0, where to place the file), never a failed recipe; with the file
+    in the cache it would run."""
+    import importlib.util
+    import socket
+
+    spec = importlib.util.spec_from_file_location("bench_recipes", Path(__file__).parents[2] / "benchmarks/recipes.py")
+    recipes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipes)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    for name in ("HF_ENDPOINT", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+    def blocked(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "network blocked by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", blocked)
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: blocked(*address))
+    result = recipes.run_recipe("finetune", tmp_path / "run")
+    assert result["rc"] == 0 and not (tmp_path / "run").exists()
+    cached = tmp_path / "keras_home" / "vras_keras" / "weights" / "resnet18.tv_in1k.safetensors"
+    assert result["needs"].startswith("needs downloaded weights: hf://timm/resnet18.tv_in1k")
+    assert str(cached) in result["needs"]
+    row = next(line for line in recipes.to_markdown([result]).splitlines() if "finetune.yaml" in line)
+    assert "not run: needs downloaded weights" in row and "failed" not in row
+    assert recipes.missing_weights("classification") is None  # no pretrained weights asked for
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    assert recipes.missing_weights("finetune") is None

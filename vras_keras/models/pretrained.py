@@ -354,6 +354,12 @@ def _probe_hub(timeout: float = PROBE_TIMEOUT_S) -> None:
         raise ConnectionError(f"cannot reach {host}:{port}: {outcome[0]}")
 
 
+def imagenet_cache_path(arch: str) -> Path:
+    """Where `weights="imagenet"` keeps (or expects, placed by hand) the ImageNet safetensors of `arch`;
+    nothing is fetched. KeyError for an `arch` without ImageNet weights (`SOURCES`)."""
+    return cache_dir() / f"{SOURCES[arch].split('/', 1)[1]}.safetensors"
+
+
 def imagenet_file(arch: str) -> Path:
     """The cached ImageNet safetensors of `arch`, fetched (once) through keras-hub from Hugging Face.
 
@@ -369,7 +375,7 @@ def imagenet_file(arch: str) -> Path:
         raise ValueError(f"{arch}: weights='imagenet' is available for {', '.join(sorted(SOURCES))}; "
                          "for others pass weights=PATH")
     repo = SOURCES[arch]
-    target = cache_dir() / f"{repo.split('/', 1)[1]}.safetensors"
+    target = imagenet_cache_path(arch)
     if target.is_file():
         return target
     url = f"https://huggingface.co/{repo}/resolve/main/model.safetensors"
