@@ -165,3 +165,50 @@ def test_different_sizes_need_image_size(tmp_path):
         load_train_val(_config(root, val_fraction=0.0).data, "classification", seed=0, log=None)
     train, _ = load_train_val(_config(root, image_size=10, val_fraction=0.0).data, "classification", 0, log=None)
     assert train.input_shape == (10, 10, 1)
+
+
+def test_training_and_predict_resize_a_file_to_the_same_pixels(tmp_path):
+    """One resize: what training feeds for a file equals what `vras predict` (Predictor.preprocess) and the
+    serving graph (tf.image.resize bilinear, RESIZE_BILINEAR in TFLite) feed for the same file."""
+    import types
+
+    import tensorflow as tf
+
+    from vras_keras.export.loading import Predictor
+
+    root = tmp_path / "photos"
+    (root / "a").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(37, 53), (9, 7)]):  # one shrunk (no antialias), one enlarged
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / "a" / f"{i}.png")
+    ds = datasets.load("classification", source=root, image_size=(16, 24))
+    trained = [x.numpy() for x, _ in ds]
+    meta = types.SimpleNamespace(input_size=(16, 24), input_channels=3)
+    predictor = Predictor("unused", meta, "saved_model", run=None)
+    for x, name in zip(trained, sorted(os.listdir(root / "a"))):
+        decoded = images.read_image(root / "a" / name)
+        np.testing.assert_allclose(x, predictor.preprocess(decoded)[0], atol=1e-4)
+        serving = tf.image.resize(decoded.astype(np.float32), (16, 24), method="bilinear").numpy()
+        np.testing.assert_allclose(x, serving, atol=1e-3)
+    # the documented rule, by hand: output pixel centre (i + 0.5) * scale - 0.5, no antialiasing
+    row = np.array([[0.0, 100.0, 200.0, 255.0]], np.float32)
+    np.testing.assert_allclose(images.resize(row, (1, 2)), [[50.0, 227.5]])
+
+
+def test_decoded_folder_is_cached_in_chunks_with_the_same_elements(tmp_path, monkeypatch):
+    root = _class_folder(tmp_path / "photos", per_class=50)
+    calls = []
+    real = images.read_image
+    monkeypatch.setattr(images, "read_image", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    cached = datasets.load("classification", source=root, shuffle=True, seed=3, cache=True)
+    plain = datasets.load("classification", source=root, shuffle=True, seed=3, cache=False)
+    first = [(x.numpy(), int(y)) for x, y in cached]
+    assert len(calls) == 200  # every file decoded once in epoch 1
+    second = [(x.numpy(), int(y)) for x, y in cached]
+    assert len(calls) == 200  # epoch 2 from memory
+    assert [y for _, y in first] != [y for _, y in second]  # in a new order
+    assert sorted((y, float(x.sum())) for x, y in first) == sorted((y, float(x.sum())) for x, y in second)
+    uncached = [(x.numpy(), int(y)) for x, y in plain]  # same seed: the same first-epoch order and pixels
+    assert [y for _, y in uncached] == [y for _, y in first]
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(uncached, first))
+    assert datasets.cache_fits(1000, 28, 28, 1) and not datasets.cache_fits(10**6, 224, 224, 3)

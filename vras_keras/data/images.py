@@ -132,6 +132,23 @@ def _pil_to_array(image: Image.Image, channels: int) -> np.ndarray:
     return _luma(rgb)[..., None] if channels == 1 else rgb
 
 
+def resize(image, size) -> np.ndarray:
+    """The one resize to a model's input size `(height, width)`: bilinear with pixel centres at half
+    integers, without antialiasing, i.e. exactly what `tf.image.resize(..., "bilinear")` (RESIZE_BILINEAR
+    with half-pixel centres) computes inside exported SavedModel / TFLite graphs. Training, `vras predict`,
+    `vras evaluate` and the demo all resize through it (or through that graph op), so one file gives the same
+    pixels everywhere. Returns float32 `(height, width[, C])`, values not rounded; a single channel is kept.
+    """
+    import cv2
+
+    array = np.asarray(image, np.float32)
+    h, w = (int(v) for v in size)
+    if array.shape[:2] == (h, w):
+        return array
+    out = cv2.resize(array, (w, h), interpolation=cv2.INTER_LINEAR)
+    return out[..., None] if array.ndim == 3 and out.ndim == 2 else out  # cv2 drops a single channel
+
+
 def _check_pixels(name, width: int, height: int, max_pixels: int) -> None:
     """The one pixel limit, applied from the header before any pixel is decoded."""
     if width * height > max_pixels:
