@@ -212,3 +212,35 @@ def test_decoded_folder_is_cached_in_chunks_with_the_same_elements(tmp_path, mon
     assert [y for _, y in uncached] == [y for _, y in first]
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(uncached, first))
     assert datasets.cache_fits(1000, 28, 28, 1) and not datasets.cache_fits(10**6, 224, 224, 3)
+
+
+@pytest.mark.parametrize("task, fmt", [("detection", "coco"), ("pose", "coco"), ("detection", "voc"),
+                                       ("segmentation", "voc"), ("segmentation", "masks")])
+def test_coco_voc_and_mask_images_are_decoded_lazily_after_the_shuffle(task, fmt, tmp_path, monkeypatch):
+    from vras_keras.data import formats
+
+    names = datasets.class_names("detection" if task == "segmentation" else task)
+    extra = {} if task == "pose" else {"max_objects": 3}
+    records = list(datasets.synthetic_records(task, num_samples=6, image_size=32, seed=2, **extra))
+    formats.get(fmt).write(tmp_path, task, records, class_names=names)
+    calls = []
+    real = images.read_image
+    monkeypatch.setattr(images, "read_image", lambda *a, **k: calls.append(os.fspath(a[0])) or real(*a, **k))
+    read = datasets.read_records(task, tmp_path, format=fmt)
+    assert calls == [] and all("image" not in r and r["shape"] == (32, 32, 3) for r in read.samples)
+    ds = datasets.load(task, source=tmp_path, format=fmt, shuffle=True, seed=1)
+    assert calls == []  # nothing decoded at load time
+    elements = list(ds)
+    assert len(calls) == len(read.samples)  # decoded in the pipeline, in the shuffled order
+    order = [sorted(r["file"] for r in read.samples).index(f) for f in calls]
+    assert order != sorted(order) or len(order) < 3
+    by_file = {r["file"]: r for r in read.samples}
+    for (image, target), file in zip(elements, calls):  # the same samples as decoding eagerly gave
+        np.testing.assert_array_equal(image.numpy(), real(file).astype(np.float32))
+        if task == "segmentation":
+            np.testing.assert_array_equal(target.numpy(), by_file[file]["mask"])
+        elif task == "detection":
+            k = len(by_file[file]["classes"])
+            np.testing.assert_allclose(target["boxes"].numpy()[:k], by_file[file]["boxes"])
+        else:
+            np.testing.assert_allclose(target["keypoints"].numpy(), by_file[file]["keypoints"])

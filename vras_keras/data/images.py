@@ -252,11 +252,21 @@ def open_unchecked(path):
         return Image.open(path)
 
 
+def _check_png_complete(path) -> None:
+    """A PNG cut short (an interrupted copy) ends before its IEND chunk: refused from the file's last bytes,
+    so that lazy loaders report it when the data is read, not in the middle of training."""
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - 1024))
+        if b"IEND" not in f.read():
+            raise ImageDecodeError(f"{path} looks truncated: the PNG file ends before its IEND chunk.")
+
+
 def image_info(path, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int, int]:
     """`(height, width, channels)` of an image file from its header, without decoding the pixels.
 
     The size is the one `read_image` returns (EXIF rotation applied); `channels` is 1 for grayscale files
     (L, 16-bit, LA, ...) and 3 for colour ones, i.e. what decoding keeps without losing information.
+    A PNG that ends before its IEND chunk (truncated) is refused here too.
 
     Raises:
         FileNotFoundError: no such file.
@@ -270,11 +280,13 @@ def image_info(path, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int, int]:
         with open_unchecked(path) as image:
             width, height = image.size
             _check_pixels(path, width, height, max_pixels)
-            try:
-                orientation = image.getexif().get(0x0112, 1)
+            try:  # (a square's size does not depend on it, and a PNG's EXIF may need the whole file read)
+                orientation = 1 if width == height else image.getexif().get(0x0112, 1)
             except Exception:  # a damaged EXIF block: read_image ignores it too
                 orientation = 1
             mode = image.mode
+            if image.format == "PNG":
+                _check_png_complete(path)
     except UnidentifiedImageError:
         raise ImageDecodeError(f"{path} is not an image file that can be read (expected {FORMATS}).") from None
     except Image.DecompressionBombError:
