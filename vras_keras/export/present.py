@@ -28,12 +28,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Sequence
 
-import cv2
 import keras
 import numpy as np
 
 from vras_keras.data import shapes
-from vras_keras.data.images import to_rgb
+from vras_keras.data.images import resize, to_rgb
 from vras_keras.export.meta import ExportMeta
 from vras_keras.layers.conv_crf import ConvCRF
 from vras_keras.ops.roi_align import paste_masks
@@ -48,13 +47,13 @@ def label(meta: ExportMeta, index: int) -> str:
 
 
 def model_view(image, input_size: Sequence[int]) -> np.ndarray:
-    """The image as the model sees it: resized to `input_size` `(H, W)` (area when shrinking, else
-    bilinear), uint8 RGB."""
+    """The image as the model sees it: resized to `input_size` `(H, W)` by the one training / serving
+    resize (`vras_keras.data.images.resize`, bilinear), rounded to uint8 RGB."""
     rgb = to_rgb(image)
     h, w = input_size
     if rgb.shape[:2] == (h, w):
         return rgb
-    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if rgb.shape[0] > h else cv2.INTER_LINEAR)
+    return np.clip(np.round(resize(rgb, (h, w))), 0, 255).astype(np.uint8)
 
 
 def _factor(meta: ExportMeta, scale: int | None) -> int:
