@@ -1,4 +1,4 @@
-"""Streamlit widgets shared by the demo's pages (`apps/pages/*.py`): page header, error guard, model picker,
+"""Streamlit widgets shared by the demo's pages (`apps/views/*.py`): page header, error guard, model picker,
 image input, image display.
 
 The computations live beside this module (`exports`, `samples`, ...) and in `vras_keras.export.present`;
@@ -203,7 +203,7 @@ def show_image(image, caption: str | None = None, width: int = 480):
     st.image(image, caption=caption, width=width)
 
 
-# (file in apps/pages/, navigation title, icon): the order of the navigation
+# (file in apps/views/, navigation title, icon): the order of the navigation
 PAGES = (
     ("1_Classification.py", "Classification", "🏷️"),
     ("2_Segmentation.py", "Segmentation", "🎨"),

@@ -1,6 +1,6 @@
 """The one per-task renderer of a prediction: a one-line summary, the result rows (a table) and a drawing.
 
-`vras predict` prints `summarize(...)` and saves `draw(...)`; the demo pages (`apps/pages/*.py`) show
+`vras predict` prints `summarize(...)` and saves `draw(...)`; the demo pages (`apps/views/*.py`) show
 `rows(...)` and `draw(...)`. Every function takes `outputs`, a `Predictor.predict` result (batch first, named
 as in `vras_keras.export.signatures.OUTPUTS`, coordinates in pixels of the model input), the export's
 `ExportMeta` and the index `i` of the image in the batch.
