@@ -108,3 +108,20 @@ def test_vras_demo_serves_before_anything_imports_tensorflow(tmp_path):
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {"tasks": ["pose", "stn", "matching", "classification", "detection", "segmentation"],
                     "tensorflow_before_serving": False, "code": 0}
+
+
+def test_the_home_page_answers_without_tensorflow(tmp_path):
+    """The first page a `make run` user sees lists the pages and their models' state without importing
+    TensorFlow (which takes 10-20 s on 2 busy cores)."""
+    import os
+    import subprocess
+
+    probe = ("import sys\nfrom streamlit.testing.v1 import AppTest\n"
+             f"at = AppTest.from_file({str(ROOT / 'apps' / 'home.py')!r}, default_timeout=60).run()\n"
+             "assert not at.exception and not at.error, (at.exception, at.error)\n"
+             "print(len(at.dataframe[0].value), 'tensorflow' in sys.modules or 'keras' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VRAS_SAVEDMODELS": str(tmp_path / "none"),
+           "VRAS_DEMO_RUNS": str(tmp_path / "runs")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["8", "False"]  # one row per page; no TensorFlow

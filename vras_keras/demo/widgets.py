@@ -16,7 +16,6 @@ import streamlit as st
 from vras_keras.data.images import ImageDecodeError, decode_image, to_rgb
 from vras_keras.demo import exports, samples, status
 from vras_keras.demo.launcher import demo_runs_dir
-from vras_keras.visualization.overlays import DISPLAY_SIDE, display_scale, upscale
 
 # Element keys the tests and the browser test look for.
 RESULT_KEY = "result"
@@ -197,6 +196,8 @@ def model_and_image(task: str):
 def show_image(image, caption: str | None = None, width: int = 480):
     """`st.image` at a readable size (`width` px on the page, never wider than the column), small images
     first upscaled (nearest) so that the browser does not blur their pixels."""
+    from vras_keras.visualization.overlays import DISPLAY_SIDE, display_scale, upscale  # Keras: not for the home page
+
     image = to_rgb(image)
     if max(image.shape[:2]) < DISPLAY_SIDE // 2:
         image = upscale(image, display_scale(image.shape[:2]))
