@@ -45,25 +45,32 @@ def _free_ports(n):
     return ports
 
 
-@pytest.mark.slow  # two TensorFlow processes forming a cluster: ~20 s of CPU
-def test_two_multi_worker_processes_end_with_identical_weights(tmp_path):
-    config = write_recipe(tmp_path / "mw.yaml", strategy="multi_worker", epochs=1, batch_per_replica=4,
-                          data={"num_samples": 32, "val_samples": 8}, workdir=str(tmp_path / "run"))
-    ports = _free_ports(2)
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+def _two_workers(host, command, *, timeout):
+    """Start `command(index)` as workers 0 and 1 of a 2-worker TF_CONFIG cluster on `host`, wait for both
+    (killed after `timeout` s), assert both exited 0, return their outputs (stdout and stderr)."""
+    cluster = {"worker": [f"{host}:{p}" for p in _free_ports(2)]}
     procs = []
     for index in range(2):
         env = subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(helper_command("worker", str(config), str(tmp_path / f"w{index}.npz")),
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(subprocess.Popen(command(index), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
     try:
-        outputs = [p.communicate(timeout=240)[0] for p in procs]
+        outputs = [p.communicate(timeout=timeout)[0] for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out[-4000:]
+    return outputs
+
+
+@pytest.mark.slow  # two TensorFlow processes forming a cluster: ~20 s of CPU
+def test_two_multi_worker_processes_end_with_identical_weights(tmp_path):
+    config = write_recipe(tmp_path / "mw.yaml", strategy="multi_worker", epochs=1, batch_per_replica=4,
+                          data={"num_samples": 32, "val_samples": 8}, workdir=str(tmp_path / "run"))
+    outputs = _two_workers("localhost", lambda index: helper_command(
+        "worker", str(config), str(tmp_path / f"w{index}.npz")), timeout=240)
     banner = [line for line in outputs[0].splitlines() if line.startswith("vras train: ")]
     # (MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy)
     assert "on 2 replica(s) [CollectiveAllReduceStrategy], global batch 8, 4 steps/epoch" in banner[0], banner
@@ -180,21 +187,8 @@ def test_two_workers_on_localhost_run_vras_train_to_the_end(tmp_path):
     workdir = tmp_path / "run"
     config = write_recipe(tmp_path / "mw.yaml", strategy="multi_worker", epochs=2, batch_per_replica=4,
                           data={"num_samples": 16, "val_samples": 8}, workdir=str(workdir))
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = []
-    for index in range(2):
-        env = subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(helper_command("cli", "train", "--config", str(config)), env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    try:
-        outputs = [p.communicate(timeout=300)[0] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out[-4000:]
+    outputs = _two_workers("127.0.0.1", lambda index: helper_command("cli", "train", "--config", str(config)),
+                           timeout=300)
     epochs = [[line for line in out.splitlines() if " - loss: " in line] for out in outputs]
     assert len(epochs[0]) == 2
     metrics = [[line.split("step - ", 1)[1] for line in lines] for lines in epochs]  # drop the timings
