@@ -1,6 +1,8 @@
 """The exports the demo serves: find every version in the export folder (TF Serving's base path), what
 runtimes it offers, and load one behind `vras_keras.export.loading.Predictor`.
 
+Listing needs no TensorFlow (the launcher calls it before serving); `load_predictor` imports it.
+
 Environment:
     VRAS_SAVEDMODELS: the export folder the demo reads (default `savedmodels`).
 """
@@ -11,9 +13,8 @@ import dataclasses
 import os
 from pathlib import Path
 
-from vras_keras.export.loading import Predictor, load_export
+from vras_keras.export.layout import TFLITE_FILES, existing_versions
 from vras_keras.export.meta import META_FILENAME, ExportMeta
-from vras_keras.export.saved_model import TFLITE_FILES, existing_versions
 
 SAVEDMODELS_ENV = "VRAS_SAVEDMODELS"
 DEFAULT_SAVEDMODELS = "savedmodels"
@@ -171,6 +172,8 @@ def is_synthetic(meta: ExportMeta) -> bool:
     return training_data(meta)[1]
 
 
-def load_predictor(path, runtime: Runtime) -> Predictor:
-    """`vras_keras.export.loading.load_export` for one version folder and runtime."""
+def load_predictor(path, runtime: Runtime):
+    """`vras_keras.export.loading.load_export` for one version folder and runtime (a `Predictor`)."""
+    from vras_keras.export.loading import load_export
+
     return load_export(str(path), backend=runtime.backend, quantize=runtime.quantize)

@@ -1,4 +1,4 @@
-"""Streamlit widgets shared by the demo's pages (`apps/pages/*.py`): page header, error guard, model picker,
+"""Streamlit widgets shared by the demo's pages (`apps/views/*.py`): page header, error guard, model picker,
 image input, image display.
 
 The computations live beside this module (`exports`, `samples`, ...) and in `vras_keras.export.present`;
@@ -16,7 +16,6 @@ import streamlit as st
 from vras_keras.data.images import ImageDecodeError, decode_image, to_rgb
 from vras_keras.demo import exports, samples, status
 from vras_keras.demo.launcher import demo_runs_dir
-from vras_keras.visualization.overlays import DISPLAY_SIDE, display_scale, upscale
 
 # Element keys the tests and the browser test look for.
 RESULT_KEY = "result"
@@ -197,13 +196,15 @@ def model_and_image(task: str):
 def show_image(image, caption: str | None = None, width: int = 480):
     """`st.image` at a readable size (`width` px on the page, never wider than the column), small images
     first upscaled (nearest) so that the browser does not blur their pixels."""
+    from vras_keras.visualization.overlays import DISPLAY_SIDE, display_scale, upscale  # Keras: not for the home page
+
     image = to_rgb(image)
     if max(image.shape[:2]) < DISPLAY_SIDE // 2:
         image = upscale(image, display_scale(image.shape[:2]))
     st.image(image, caption=caption, width=width)
 
 
-# (file in apps/pages/, navigation title, icon): the order of the navigation
+# (file in apps/views/, navigation title, icon): the order of the navigation
 PAGES = (
     ("1_Classification.py", "Classification", "🏷️"),
     ("2_Segmentation.py", "Segmentation", "🎨"),
