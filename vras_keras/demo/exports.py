@@ -64,9 +64,14 @@ class ExportInfo:
         return read_evaluation(self.path)
 
     @property
+    def is_run(self) -> bool:
+        """A `vras train` run folder (`list_runs`), not an export version."""
+        return self.version == 0
+
+    @property
     def label(self) -> str:
         model = f" ({self.meta.model})" if self.meta.model else ""
-        return f"{self.name} v{self.version}{model}"
+        return f"run {self.name}{model}" if self.is_run else f"{self.name} v{self.version}{model}"
 
 
 def _runtimes(version_dir: Path) -> list[Runtime]:
@@ -97,6 +102,38 @@ def list_exports(root=None, task: str | None = None, *, latest_only: bool = Fals
             runtimes = _runtimes(version_dir)
             if runtimes and (task is None or meta.task == task):
                 found.append(ExportInfo(model_dir.name, version, version_dir, meta, runtimes))
+    return found
+
+
+RUNS_ENV = "VRAS_RUNS"
+DEFAULT_RUNS = "runs"
+RUN_RUNTIME = Runtime("Keras (training run, best checkpoint)", "keras")
+
+
+def runs_dir() -> Path:
+    """The folder of `vras train` runs the pages offer besides the exports: `$VRAS_RUNS` or `runs`."""
+    return Path(os.environ.get(RUNS_ENV) or DEFAULT_RUNS)
+
+
+def list_runs(root=None, task: str | None = None) -> list[ExportInfo]:
+    """Every `vras train` run folder under `root` (default `runs_dir()`; `NAME/` and `GROUP/NAME/`, e.g. the
+    demo's `demo/TASK/`) that holds its `vras_meta.json` and a checkpoint, as `ExportInfo` with version 0 and
+    the one runtime `RUN_RUNTIME` (loaded by `export.evaluation.load_evaluator`, as `vras evaluate` loads a
+    run). Folders with unreadable metadata are skipped. Nothing is loaded."""
+    root = Path(root) if root is not None else runs_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for meta_path in sorted([*root.glob(f"*/{META_FILENAME}"), *root.glob(f"*/*/{META_FILENAME}")]):
+        run = meta_path.parent
+        if not any((run / "checkpoints" / f"{c}.keras").is_file() for c in ("best", "last")):
+            continue
+        try:
+            meta = ExportMeta.load(str(meta_path))
+        except (OSError, ValueError):
+            continue
+        if task is None or meta.task == task:
+            found.append(ExportInfo(str(run.relative_to(root)), 0, run, meta, [RUN_RUNTIME]))
     return found
 
 
@@ -205,7 +242,13 @@ def is_synthetic(meta: ExportMeta) -> bool:
 
 
 def load_predictor(path, runtime: Runtime):
-    """`vras_keras.export.loading.load_export` for one version folder and runtime (a `Predictor`)."""
+    """A `Predictor` for one version folder and runtime (`export.loading.load_export`, what `vras predict`
+    loads), or for a run folder (`RUN_RUNTIME`: `export.evaluation.load_evaluator`, its best checkpoint run
+    with the exports' post-processing)."""
+    if runtime.backend == "keras":
+        from vras_keras.export.evaluation import load_evaluator
+
+        return load_evaluator(str(path))
     from vras_keras.export.loading import load_export
 
     return load_export(str(path), backend=runtime.backend, quantize=runtime.quantize)
