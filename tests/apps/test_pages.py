@@ -102,7 +102,7 @@ def test_segmentation_overlay_legend_opacity_crf(app_env):
     assert_clean(at)
     legend = result_table(at)
     assert set(legend.columns) >= {"label", "colour", "fraction"}
-    assert len(images(at)) == 2
+    assert len(images(at)) == 4  # the model's input and class map, then the model-free CRF section's two
     at.slider(key="opacity").set_value(1.0).run()
     assert_clean(at)
     at.toggle(key="crf").set_value(True).run()
@@ -207,7 +207,7 @@ def test_pages_without_exports_say_what_to_run(monkeypatch, tmp_path, page, task
     assert_clean(at)
     text = " ".join(i.value for i in at.info)
     assert "make run" in text and "vras export" in text and "vras train --config configs/" in text
-    assert len(images(at)) == (2 if task == "stn" else 0)  # the STN page's sampler needs no model
+    assert len(images(at)) == (2 if task in ("stn", "segmentation") else 0)  # the sampler and the CRF need no model
 
 
 @pytest.mark.parametrize("state,expected", [

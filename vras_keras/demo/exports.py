@@ -59,6 +59,11 @@ class ExportInfo:
         return self.meta.task
 
     @property
+    def evaluation(self) -> dict | None:
+        """The demo's measurement of this export (`EVALUATION_FILE`), if it has one."""
+        return read_evaluation(self.path)
+
+    @property
     def label(self) -> str:
         model = f" ({self.meta.model})" if self.meta.model else ""
         return f"{self.name} v{self.version}{model}"
@@ -115,6 +120,24 @@ def no_exports_message(task: str | None = None, root=None) -> str:
     )
 
 
+# Written by the background trainer next to vras_meta.json (`recipes.evaluate_export`): the metrics the
+# family's training history lacks (detection: COCO AP50 of the exported model on held-out ShapesWorld images).
+EVALUATION_FILE = "evaluation.json"
+# the metrics a page leads with, from an evaluation file, per task
+EVALUATION_HEADLINES = {"detection": ("AP50", "AP", "AP75")}
+
+
+def read_evaluation(version_dir) -> dict | None:
+    """`{"metrics": {...}, "images": N, "data": "..."}` of `version_dir/assets.extra/EVALUATION_FILE`, or None."""
+    import json
+
+    try:
+        record = json.loads((Path(version_dir) / "assets.extra" / EVALUATION_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("metrics"), dict) else None
+
+
 # data.source of a run -> what its model saw (for the pages' model card); synthetic ones are flagged
 TRAINING_DATA = {
     "shapes": ("ShapesWorld: synthetic coloured shapes on textured backgrounds", True),
@@ -126,7 +149,6 @@ HEADLINE_METRICS = {
     "classification": "val_accuracy",
     "stn": "val_accuracy",
     "segmentation": "val_miou",
-    "detection": "val_loss",
     "pose": "val_keypoints_mean_pixel_error",
     "matching": "val_matching_accuracy",
 }
@@ -144,10 +166,20 @@ def training_data(meta: ExportMeta) -> tuple[str, bool]:
     return f"your own data ({source or 'unknown source'}{', ' + fmt if fmt else ''})", False
 
 
-def quality_line(meta: ExportMeta) -> str:
-    """The measured quality of an export's model, from its run's final validation metrics."""
+def quality_line(meta: ExportMeta, evaluation: dict | None = None) -> str:
+    """The measured quality of an export's model: the demo's evaluation of the export where there is one
+    (`read_evaluation`: detection AP50), else its run's final validation metrics."""
+    wanted = EVALUATION_HEADLINES.get(meta.task, ())
+    measured = {k: v for k, v in ((evaluation or {}).get("metrics") or {}).items() if k in wanted
+                and isinstance(v, (int, float))}
+    if measured:
+        return (f"measured on {evaluation.get('images', '?')} {evaluation.get('data', 'held-out images')}: "
+                + ", ".join(f"{k} {measured[k]:.3g}" for k in wanted if k in measured))
     validation = meta.extra.get("validation") if isinstance(meta.extra.get("validation"), dict) else {}
     metrics = {k: v for k, v in validation.items() if k.startswith("val_") and isinstance(v, (int, float))}
+    if wanted:  # the task's own measure is not a training metric: the loss would be read as quality
+        return (f"{wanted[0]} not measured (`vras evaluate savedmodels/NAME` measures it); "
+                + (f"validation loss {metrics['val_loss']:.3g}" if "val_loss" in metrics else "no validation metrics"))
     if not metrics:
         return "no measured quality recorded (exported without its training run's summary)"
     head = HEADLINE_METRICS.get(meta.task)
@@ -160,12 +192,12 @@ def quality_line(meta: ExportMeta) -> str:
             + ", ".join(f"{k[4:]} {metrics[k]:.3g}" for k in order[:4]))
 
 
-def model_card(meta: ExportMeta) -> str:
-    """Markdown: model, what it was trained on, input size, measured quality."""
+def model_card(meta: ExportMeta, evaluation: dict | None = None) -> str:
+    """Markdown: model, what it was trained on, input size, measured quality (`quality_line`)."""
     described, _ = training_data(meta)
     h, w = meta.input_size
     return (f"**{meta.model or 'model'}** trained on {described}; input {h}×{w} px "
-            f"(any image is resized to that). Quality {quality_line(meta)}.")
+            f"(any image is resized to that). Quality {quality_line(meta, evaluation)}.")
 
 
 def is_synthetic(meta: ExportMeta) -> bool:

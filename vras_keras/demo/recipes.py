@@ -142,6 +142,30 @@ def export_run(run_dir, savedmodels, name: str):
     return export_saved_model(model, meta, str(savedmodels), name=name, formats=("saved_model",))
 
 
+# families whose quality the training history does not measure: the export is evaluated on this many
+# held-out images (quick: QUICK_EVALUATION) right after it is written, before its page goes live
+EVALUATED = {"detection": 128}
+QUICK_EVALUATION = 16
+
+
+def evaluate_export(version_dir, num_samples: int) -> dict:
+    """Evaluate an export (`export.evaluation.evaluate`, as `vras evaluate` does) on `num_samples` images of
+    ShapesWorld's validation split; writes and returns its `exports.EVALUATION_FILE` record."""
+    import json
+
+    from vras_keras.export.evaluation import evaluate, load_evaluator
+
+    result = evaluate(load_evaluator(str(version_dir)), data="shapes", split="val", num_samples=num_samples)
+    record = {"data": "ShapesWorld validation images", "images": result.get("images"),
+              "metrics": {k: float(v) for k, v in result.items() if k not in ("images",)
+                          and isinstance(v, (int, float)) and not isinstance(v, bool)}}
+    path = Path(version_dir) / "assets.extra" / demo_exports.EVALUATION_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(path)
+    return record
+
+
 def add_tflite_to_export(run_dir, version_dir) -> str:
     """Add `model.tflite` to a demo export made by `export_run`; returns "done" or "failed: reason" (a
     model that needs ops TFLite lacks keeps its SavedModel)."""
@@ -233,6 +257,15 @@ def prepare(savedmodels="savedmodels", *, config_dir=None, runs_dir="runs/demo",
             run_dir = trainer(recipe, config_dir, runs_dir, quick=quick, callbacks=[progress], fresh=retrain)
             board.update(recipe.task, "exporting")
             result = exporter(run_dir, savedmodels, f"{EXPORT_PREFIX}{recipe.task}")
+            if recipe.task in EVALUATED:
+                board.update(recipe.task, "exporting", step="measuring the exported model on held-out images")
+                try:
+                    record = evaluate_export(result.path, QUICK_EVALUATION if quick else EVALUATED[recipe.task])
+                    wanted = demo_exports.EVALUATION_HEADLINES.get(recipe.task, ())
+                    say(f"{recipe.task}: measured on {record['images']} {record['data']}: " + ", ".join(
+                        f"{k} {record['metrics'][k]:.3f}" for k in wanted if k in record["metrics"]))
+                except Exception as error:  # noqa: BLE001 - the model is served; its page says it is not measured
+                    say(f"{recipe.task}: not evaluated ({type(error).__name__}: {error})")
             board.update(recipe.task, "ready", export=str(result.path), tflite="pending" if tflite else "not made")
             exported.append((recipe, run_dir, result))
             outcomes.append(Outcome(recipe.task, "exported", f"{result.path}", time.monotonic() - t0))

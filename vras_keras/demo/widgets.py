@@ -134,7 +134,7 @@ def choose_export(task: str):
                                                key=f"{task}_runtime")]
     st.sidebar.caption(f"`{export.path}` · input {export.meta.input_size[0]}×{export.meta.input_size[1]}"
                        + (f" · {len(export.meta.labels)} classes" if export.meta.labels else ""))
-    st.caption(exports.model_card(export.meta))
+    st.caption(exports.model_card(export.meta, export.evaluation))
     predictor = _cached_predictor(str(export.path), runtime.backend, runtime.quantize, _mtime(export.path))
     return predictor
 
@@ -237,7 +237,8 @@ def home_rows() -> list[dict]:
         if found:
             export = (demo or found)[0]
             described, _ = exports.training_data(export.meta)
-            model = f"ready: {export.label}, trained on {described.split(':')[0]}; {exports.quality_line(export.meta)}"
+            quality = exports.quality_line(export.meta, export.evaluation)
+            model = f"ready: {export.label}, trained on {described.split(':')[0]}; {quality}"
             if not demo and entry:
                 model += f" (demo model: {status.describe(entry)})"
         else:
