@@ -354,7 +354,7 @@ def _describe_graph(orientation, descriptor, size: int, support: float, scaled: 
                                    support=support, scales=scales)[0]
         return vector_to_angle(vector), descriptor(rotated, training=False)
 
-    return tf.function(run, reduce_retracing=True)
+    return tf.function(run, reduce_retracing=True, autograph=False)
 
 
 def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: int = 512, supports=None):
@@ -409,8 +409,8 @@ def _edge_mask(responses: np.ndarray, max_ratio: float) -> np.ndarray:
     return (det > 0) & (trace * trace < (max_ratio + 1.0) ** 2 / max_ratio * det)
 
 
-_refine_scale_space = tf.function(refine_scale_space, reduce_retracing=True)
-_refine_subpixel = tf.function(refine_subpixel, reduce_retracing=True)
+_refine_scale_space = tf.function(refine_scale_space, reduce_retracing=True, autograph=False)
+_refine_subpixel = tf.function(refine_subpixel, reduce_retracing=True, autograph=False)
 
 
 def fast_scale_space_keypoints(responses, images, max_keypoints: int, *, threshold: float = 0.3, border: int = 0,
