@@ -13,7 +13,7 @@ from setuptools import find_packages, setup
 # package inside the wheel -> the checkout folder it is built from (launcher.SHIPPED names the same three)
 SHIPPED = {
     "vras_keras.demo.app": "apps",
-    "vras_keras.demo.app.pages": "apps/pages",
+    "vras_keras.demo.app.views": "apps/views",
     "vras_keras.demo.configs": "configs",
     "vras_keras.demo.settings": ".streamlit",
 }
@@ -23,8 +23,9 @@ setup(
     package_dir=SHIPPED,
     package_data={
         "vras_keras.models": ["index.json"],  # `vras list` reads it (cli/list_models.py)
+        "vras_keras.demo": ["shipped/*.npz", "shipped/*.md", "shipped/*.yaml"],  # the page's first landscape
         "vras_keras.demo.app": ["*.py"],
-        "vras_keras.demo.app.pages": ["*.py"],
+        "vras_keras.demo.app.views": ["*.py"],
         "vras_keras.demo.configs": ["*.yaml"],
         "vras_keras.demo.settings": ["*.toml"],
     },

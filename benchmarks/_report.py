@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import statistics
+import time
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -18,6 +20,16 @@ def machine() -> str:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, "
         f"{datetime.date.today().isoformat()}"
     )
+
+
+def median_ms(fn, repeats: int) -> float:
+    """Median wall-clock milliseconds of `repeats` calls of `fn()` (what the latency benchmarks time)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
 
 
 def write_section(name: str, markdown: str) -> Path:

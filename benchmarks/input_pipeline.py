@@ -6,9 +6,14 @@ In one run, on this machine:
    the cached passes `vras train` runs on from epoch 2) against images/s that `train()` consumes with
    that recipe's model; the pipeline must reach >= 3x from the first pass on;
 2. MirroredStrategy over 1 vs 2 logical CPU replicas at the same global batch (images/s);
-3. the classification recipe's model in float32 without XLA against bf16, XLA, and bf16 + XLA.
+3. with `--precision` only (XLA compiles slowly on CPU): the classification recipe's model in float32
+   without XLA against bf16, XLA, and bf16 + XLA, written to its own section.
 
-Usage: python benchmarks/input_pipeline.py [--quick]   (--quick: a smoke run that writes nothing)
+Parts 1 and 2 time 10 steps per measurement; the section is rewritten after every recipe, so an
+interrupted run leaves the rows it measured (marked partial).
+
+Usage: python benchmarks/input_pipeline.py [--quick] [--steps 10] [--precision]
+    --quick: 5 steps per measurement, prints only (a smoke run; results/ is not written).
 """
 
 from __future__ import annotations
@@ -112,27 +117,48 @@ def pipeline_rates(config, model, num_batches, workers=None, recipe_samples=None
 
 
 LOAD = []
+PIPELINE_INTRO = (
+    "**Pipeline vs training.** Images/s consumed by `train()` with each recipe's model (second epoch: "
+    "traced, data cached) against the trainer's tf.data pipeline for the same data, target mapping "
+    "included: the first pass generates the samples (ShapesWorld / StickFigures / digits in NumPy), "
+    "in this process and with the generator worker processes `vras train` starts for the recipe "
+    "(`vras_keras.data.workers`; their number in brackets; the bytes are the same either way); later "
+    "epochs read the in-memory cache that `vras train` keeps (`data.cache: true`). Requirement: pipeline "
+    ">= 3x the training rate from the first pass on (the ratio is the slower pass / training). "
+    "`matching.yaml` is not listed (LIFT trains on quadruplets with its own runner), nor `finetune.yaml` "
+    "(it starts from downloaded ImageNet weights; its data is the classification recipe's ShapesWorld).\n"
+)
 
 
-def main(quick: bool):
+def recipes():
+    """(path, model id) of the recipes measured here, in file order."""
+    import yaml
+
+    out = []
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        model_id = raw["model"]["id"]
+        if model_id not in _REGISTRY:
+            raise SystemExit(f"{path.name}: model {model_id!r} is not registered")
+        if raw["data"]["source"] == "pairs" or raw.get("finetune"):
+            continue  # matching: its own runner on quadruplets; finetune: needs downloaded ImageNet weights
+        out.append((path, model_id, raw["data"].get("num_samples")))
+    return out
+
+
+def main(quick: bool, steps: int | None = None, precision_part: bool = False):
     LOAD.append(os.getloadavg()[0])
-    steps = 8 if quick else 20
+    steps = steps or (5 if quick else 10)
+    write = not quick  # a smoke run never replaces the recorded numbers
     rows, failures, first_slow = [], [], []
     work = Path(tempfile.mkdtemp(prefix="vras_bench_"))
     list_models()
-    for path in sorted(CONFIGS.glob("*.yaml")):
-        import yaml
-
-        model_id = yaml.safe_load(path.read_text())["model"]["id"]
-        if model_id not in _REGISTRY:
-            raise SystemExit(f"{path.name}: model {model_id!r} is not registered")
-        raw = yaml.safe_load(path.read_text())
-        if raw["data"]["source"] == "pairs" or raw.get("finetune"):
-            continue  # matching: its own runner on quadruplets; finetune: needs downloaded ImageNet weights
+    todo = recipes()
+    for path, model_id, recipe_samples in todo:
         print(f"-- {path.stem}", flush=True)
         rate, config, model = train_rate(path, work / path.stem, steps)
         here = pipeline_rates(config, model, steps, workers=0)[0]
-        recipe_samples = raw["data"].get("num_samples") or config.data.num_samples  # train_rate shrinks it
+        recipe_samples = recipe_samples or config.data.num_samples  # train_rate shrinks it
         first, cached = pipeline_rates(config, model, steps, recipe_samples=recipe_samples)
         chosen = pools.default_workers(recipe_samples) if config.data.source == "shapes" else 0
         ok = min(first, cached) >= 3 * rate
@@ -143,60 +169,79 @@ def main(quick: bool):
         rows.append(f"| {path.stem} | `{model_id}` | {config.data.image_size} px, batch {config.batch_per_replica} "
                     f"| {rate:.0f} | {here:.0f} | {first:.0f} ({chosen}) | {cached:.0f} "
                     f"| {min(first, cached) / rate:.1f}x {'ok' if ok else 'BOTTLENECK'} |")
+        print(rows[-1], flush=True)
+        if write and len(rows) < len(todo):  # incremental: what was measured so far survives an interruption
+            LOAD.append(os.getloadavg()[0])
+            write_section("input_pipeline", render(rows, first_slow, failures, steps, partial=len(todo)))
 
     cls = CONFIGS / "classification.yaml"
     print("-- mirrored", flush=True)
     one = train_rate(cls, work / "one", steps, strategy="one_device", batch_per_replica=64)[0]
     two = train_rate(cls, work / "two", steps, strategy="mirrored", cpu_replicas=2, batch_per_replica=32)[0]
-    print("-- precision", flush=True)
-    precision = {}
-    for name, extra in (("float32", {}), ("float32 + XLA", {"jit": True}), ("bf16", {"precision": "bf16"}),
-                        ("bf16 + XLA", {"precision": "bf16", "jit": True})):
-        precision[name] = train_rate(cls, work / name.replace(" ", ""), steps, **extra)[0]
-
     LOAD.append(os.getloadavg()[0])
-    markdown = render(rows, first_slow, failures, one, two, precision)
-    if not quick:  # a smoke run never replaces the recorded numbers
+    markdown = render(rows, first_slow, failures, steps, mirrored=(one, two))
+    if write:
         print(write_section("input_pipeline", markdown))
-    print(markdown)
+    print(markdown, flush=True)
+    if precision_part:
+        print("-- precision", flush=True)
+        precision = {}
+        for name, extra in (("float32", {}), ("float32 + XLA", {"jit": True}), ("bf16", {"precision": "bf16"}),
+                            ("bf16 + XLA", {"precision": "bf16", "jit": True})):
+            precision[name] = train_rate(cls, work / name.replace(" ", ""), steps, **extra)[0]
+        LOAD.append(os.getloadavg()[0])
+        markdown = render_precision(precision, steps)
+        if write:
+            print(write_section("input_pipeline_precision", markdown))
+        print(markdown)
 
 
-def render(rows, first_slow, failures, one, two, precision) -> str:
-    base = precision["float32"]
-    xla, bf16 = precision["float32 + XLA"] / base, precision["bf16"] / base
+def _load_line() -> str:
+    return (f"Machine: {machine()}. Load average (1 min) {LOAD[0]:.1f} when this started and {LOAD[-1]:.1f} when "
+            "it ended: with other jobs on the cores, absolute rates are noisy (rows measured minutes apart can "
+            "differ by 1.5x for the same setting).\n")
+
+
+def render(rows, first_slow, failures, steps, mirrored=None, partial=None) -> str:
     md = [
-        "## Input pipeline, data parallelism, mixed precision (`benchmarks/input_pipeline.py`)\n",
-        f"Machine: {machine()}. Load average (1 min) {LOAD[0]:.1f} when this started and {LOAD[-1]:.1f} when it "
-        "ended: with other jobs on the cores, absolute rates are noisy (rows measured minutes apart can differ "
-        "by 1.5x for the same setting: compare the float32 row of the last table with the one-device rate "
-        "above it).\n",
-        "**Pipeline vs training.** Images/s consumed by `train()` with each recipe's model (second epoch: "
-        "traced, data cached) against the trainer's tf.data pipeline for the same data, target mapping "
-        "included: the first pass generates the samples (ShapesWorld / StickFigures / digits in NumPy), "
-        "in this process and with the generator worker processes `vras train` starts for the recipe "
-        "(`vras_keras.data.workers`; their number in brackets; the bytes are the same either way); later "
-        "epochs read the in-memory cache that `vras train` keeps (`data.cache: true`). Requirement: pipeline "
-        ">= 3x the training rate from the first pass on (the ratio is the slower pass / training). "
-        "`matching.yaml` is not listed (LIFT trains on quadruplets with its own runner), nor `finetune.yaml` "
-        "(it starts from downloaded ImageNet weights; its data is the classification recipe's ShapesWorld).\n",
+        "## Input pipeline and data parallelism (`benchmarks/input_pipeline.py`)\n",
+        _load_line(),
+        PIPELINE_INTRO,
+        f"Training rates over {steps - 1} timed steps of the second epoch; pipeline rates over {steps} batches "
+        "per pass.\n",
         "| recipe | model | input | train img/s | first pass, in-process img/s | first pass, workers img/s "
         "| cached img/s | ratio |",
         "|---|---|---|---:|---:|---:|---:|---:|",
         *rows,
         "",
     ]
+    if partial:
+        md.append(f"**Partial run**: {len(rows)} of {partial} recipes measured so far.\n")
     if first_slow:
         md.append(f"The first pass (generation) is below 3x training for {', '.join(first_slow)}: during the "
                   "first epoch of those recipes training may wait for data; from the second epoch on the cache "
                   "feeds it. For data on disk (`source: path`) the decoded images are cached the same way.\n")
     if failures:
         md.append(f"Pipeline slower than 3x training for: {', '.join(failures)}.\n")
-    md += [
-        f"**MirroredStrategy on CPU** (`classification.yaml`, global batch 64): one device {one:.0f} img/s, "
-        f"2 logical CPU replicas × 32: {two:.0f} img/s ({two / one:.2f}x). Logical CPU devices share the same "
-        "two cores, so no speed-up is expected; this shows the overhead of mirroring (per-replica graphs + "
-        "all-reduce) is small, and is how data parallelism is tested without GPUs.\n",
-        "**Mixed precision and XLA** (`resnet_cifar` of `classification.yaml`, batch 64, images/s):\n",
+    if mirrored:
+        one, two = mirrored
+        md.append(
+            f"**MirroredStrategy on CPU** (`classification.yaml`, global batch 64): one device {one:.0f} img/s, "
+            f"2 logical CPU replicas × 32: {two:.0f} img/s ({two / one:.2f}x). Logical CPU devices share the same "
+            "two cores, so no speed-up is expected; this shows the overhead of mirroring (per-replica graphs + "
+            "all-reduce) is small, and is how data parallelism is tested without GPUs.\n")
+    md.append("Mixed precision and XLA: the next section (`--precision`).")
+    return "\n".join(md)
+
+
+def render_precision(precision, steps) -> str:
+    base = precision["float32"]
+    xla, bf16 = precision["float32 + XLA"] / base, precision["bf16"] / base
+    return "\n".join([
+        "## Mixed precision and XLA on CPU (`benchmarks/input_pipeline.py --precision`)\n",
+        _load_line(),
+        f"`resnet_cifar` of `classification.yaml`, batch 64, images/s over {steps - 1} timed steps of the "
+        "second epoch:\n",
         "| setting | img/s | vs float32 without XLA |",
         "|---|---:|---:|",
         *[f"| {k} | {v:.0f} | {v / base:.2f}x |" for k, v in precision.items()],
@@ -205,12 +250,15 @@ def render(rows, first_slow, failures, one, two, precision) -> str:
         "default CPU path runs convolutions with oneDNN kernels, XLA's CPU backend compiles its own code; "
         "not profiled). `--precision` and `--jit` are meant for GPUs and TPUs (on TPUs every step is "
         "XLA-compiled anyway); `benchmarks/gpu.py` measures them on a GPU.",
-    ]
-    return "\n".join(md)
+    ])
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="fewer steps, print the tables only (a smoke run; results/ is not written)")
-    main(parser.parse_args().quick)
+                        help="5 steps, print the tables only (a smoke run; results/ is not written)")
+    parser.add_argument("--steps", type=int, default=None, help="batches per measurement (default 10; quick 5)")
+    parser.add_argument("--precision", action="store_true",
+                        help="also measure float32 / bf16 / XLA (slow: XLA compiles on CPU); its own section")
+    args = parser.parse_args()
+    main(args.quick, args.steps, args.precision)

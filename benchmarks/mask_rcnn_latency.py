@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -26,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _report import machine, write_section  # noqa: E402
+from _report import machine, median_ms, write_section  # noqa: E402
 
 from vras_keras import models  # noqa: E402
 from vras_keras.layers import PasteMasks  # noqa: E402
@@ -43,15 +41,6 @@ def _former_graph(model, inference):
     masks = PasteMasks(image_shape=(SIZE, SIZE), threshold=model.mask_threshold, name="masks_all")(
         [logits, outputs["boxes"], outputs["classes"]])
     return keras.Model(inference.inputs, {**{k: v for k, v in outputs.items() if k != "masks"}, "masks": masks})
-
-
-def _ms(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def main(argv=None):
@@ -82,8 +71,8 @@ def main(argv=None):
             raise SystemExit(f"masks differ between the two graphs at {kept} kept detections")
         times = {"now": [], "former": []}
         for _ in range(2):  # interleaved rounds
-            times["now"].append(_ms(lambda: now_fn(image)["masks"].numpy(), repeats))
-            times["former"].append(_ms(lambda: former_fn(image)["masks"].numpy(), repeats))
+            times["now"].append(median_ms(lambda: now_fn(image)["masks"].numpy(), repeats))
+            times["former"].append(median_ms(lambda: former_fn(image)["masks"].numpy(), repeats))
         t = {k: min(v) for k, v in times.items()}
         rows.append((kept, t))
         print(f"{kept} kept detections: kept slots only {t['now']:.0f} ms, all {SLOTS} slots {t['former']:.0f} ms "

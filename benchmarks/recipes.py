@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # what "useful" is measured against, per recipe (documented chance levels of the built-in data)
 REFERENCES = {
     "classification": ("val_accuracy", "chance 1/6 = 0.167 (6 shape classes)"),
+    "finetune": ("val_accuracy", "chance 1/6 = 0.167 (6 shape classes)"),
     "stn": ("val_accuracy", "chance 0.100 (10 digits)"),
     "segmentation": ("val_miou", "all-background prediction: mIoU < 0.143 (1 of 7 classes)"),
     "detection": ("val_loss", "COCO AP50 of the best checkpoint (`vras evaluate`, 200 val images) in the last column"),
@@ -42,7 +43,36 @@ def _cpu_minutes_of_children() -> float:
     return (usage.ru_utime + usage.ru_stime) / 60.0
 
 
+def missing_weights(name: str) -> str | None:
+    """Why recipe `name` cannot run here, when it asks for `weights: imagenet` that are neither cached nor
+    fetchable (no network): "needs downloaded weights", with where to place the file; None otherwise."""
+    import yaml
+
+    model = (yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text()) or {}).get("model") or {}
+    if model.get("weights") != "imagenet":
+        return None
+    sys.path.insert(0, str(ROOT))
+    from vras_keras.models import pretrained
+
+    if model.get("id") not in pretrained.SOURCES:
+        return None  # the run itself reports the unsupported id
+    path = pretrained.imagenet_cache_path(model["id"])
+    if path.is_file():
+        return None
+    try:
+        pretrained._probe_hub()
+        return None  # the run downloads them
+    except ConnectionError as error:
+        repo = pretrained.SOURCES[model["id"]]
+        return (f"needs downloaded weights: hf://{repo} is not cached at {path} and cannot be fetched ({error}); "
+                f"download https://huggingface.co/{repo}/resolve/main/model.safetensors there, or set "
+                "`model.weights` to a local file")
+
+
 def run_recipe(name: str, workdir: Path) -> dict:
+    missing = missing_weights(name)
+    if missing:
+        return {"name": name, "rc": 0, "needs": missing}
     if workdir.exists():
         shutil.rmtree(workdir)  # a fresh run, not a resume of an earlier benchmark
     cmd = [sys.executable, "-m", "vras_keras.cli", "train", "--config", str(ROOT / "configs" / f"{name}.yaml"),
@@ -85,6 +115,9 @@ def _fmt(value) -> str:
 def to_markdown(results: list[dict]) -> str:
     rows = []
     for r in results:
+        if "needs" in r:  # not a failure: the recipe needs pretrained weights this machine does not have
+            rows.append(f"| `{r['name']}.yaml` | — | — | — | not run: {r['needs']} | | |")
+            continue
         if r["rc"] != 0 or "final" not in r:
             rows.append(f"| `{r['name']}.yaml` | — | failed (exit {r['rc']}): {' '.join(r.get('error', []))} "
                         f"| | | | |")

@@ -23,7 +23,6 @@ import argparse
 import atexit
 import contextlib
 import errno
-import http.server
 import io
 import json
 import os
@@ -278,29 +277,9 @@ def _empty_class(tmp):
 
 # ---------------------------------------------------------------------------------- export cases
 def hostile_export(tmp, kind, target):
-    import tensorflow as tf
+    from tests.fixtures.hostile import hostile_export as build
 
-    class Hostile(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec((None, 32, 32, 3), tf.float32, name="images")])
-        def serve(self, images):
-            if kind == "WriteFile":
-                tf.io.write_file(target, "pwned")
-            elif kind == "ReadFile":
-                images = images + tf.cast(tf.strings.length(tf.io.read_file(target)), tf.float32) * 0.0
-            elif kind == "MatchingFiles":
-                images = images + tf.cast(tf.size(tf.io.matching_files("/*")), tf.float32) * 0.0
-            else:
-                images = tf.py_function(lambda x: x, [images], tf.float32)
-            p = tf.nn.softmax(tf.reduce_mean(images, [1, 2])[:, :1] * tf.ones((1, 5)))
-            return {"probabilities": p, "top_k_indices": tf.zeros((tf.shape(images)[0], 5), tf.int32),
-                    "top_k_scores": p}
-
-    good = tiny_export(Path(tmp) / "good")
-    folder = Path(tmp) / "hostile" / "1"
-    module = Hostile()
-    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
-    shutil.copytree(good / "assets.extra", folder / "assets.extra")
-    return folder
+    return build(tiny_export(Path(tmp) / "good"), Path(tmp) / "hostile" / "1", target, kind)
 
 
 for _kind in ("WriteFile", "ReadFile", "MatchingFiles", "EagerPyFunc"):
@@ -562,40 +541,6 @@ for _err in (errno.EROFS, errno.ENOSPC):
 
 
 # -------------------------------------------------------------------------------- REST client cases
-def serve(**behaviour):
-    status, body, headers = behaviour.get("status", 200), behaviour.get("body", b""), behaviour.get("headers", ())
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def _answer(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            if behaviour.get("delay"):
-                behaviour["delay"].wait(5)
-            if behaviour.get("close"):
-                import socket
-
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            self.send_response(status)
-            for k, v in headers:
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(behaviour.get("length", len(body))))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = _answer
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.handle_error = lambda *a: None
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 REST = {
     "empty body": dict(body=b""),
     "malformed JSON": dict(body=b'{"predictions": [1'),
@@ -603,20 +548,21 @@ REST = {
     "JSON list, not an object": dict(body=b"[1, 2]"),
     "JSON nested 100,000 deep": dict(body=b"[" * 100_000 + b"]" * 100_000),
     "no predictions in the answer": dict(body=b'{"x": 1}'),
-    "short read": dict(body=b'{"predictions": [[1]]}', length=1000),
-    "socket closed before the answer": dict(close=True),
+    "short read": dict(body=b'{"predictions": [[1]]}', declared_length=1000),
+    "socket closed before the answer": dict(close_early=True),
     "redirect (not followed)": dict(status=302, headers=[("Location", "http://example.invalid/")]),
     "HTTP 500 with an HTML body": dict(status=500, body=b"<html>oops</html>"),
     "timeout": dict(body=b"{}", delay=None),
 }
 for _name, _behaviour in REST.items():
     def _rest(tmp, name=_name, behaviour=_behaviour):
+        from tests.fixtures.hostile import misbehaving_server
         from vras_keras.export.serving import ServingClient, ServingError
 
         behaviour = dict(behaviour)
         if name == "timeout":
             behaviour["delay"] = threading.Event()
-        server = serve(**behaviour)
+        server = misbehaving_server(**behaviour)
         base = f"http://127.0.0.1:{server.server_address[1]}"
         try:
             client = ServingClient(base, timeout=0.5 if name == "timeout" else 5)

@@ -109,6 +109,18 @@ def no_error(page):
     expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
 
 
+# Every text the sidebar navigation ever shows from the first paint on (Streamlit's own file list would flash
+# "streamlit app", ... before st.navigation's sections "vras_keras demo" / "Models" / "Tools" replace it).
+NAV_RECORDER = """
+window.__navTexts = [];
+new MutationObserver(() => {
+  const nav = document.querySelector('[data-testid="stSidebarNav"]');
+  if (nav && nav.innerText && window.__navTexts[window.__navTexts.length - 1] !== nav.innerText) {
+    window.__navTexts.push(nav.innerText);
+  }
+}).observe(document, {childList: true, subtree: true, characterData: true});
+"""
+
 # url path -> what shows that the page works (once its model is there)
 PAGE_CHECKS = {
     "Classification": "stVegaLiteChart",
@@ -138,6 +150,7 @@ def test_every_page_while_the_demo_trains_and_after(demo_server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.add_init_script(NAV_RECORDER)
             page.set_default_timeout(RESULT_TIMEOUT_MS)
             expect.set_options(timeout=RESULT_TIMEOUT_MS)
 
@@ -146,6 +159,9 @@ def test_every_page_while_the_demo_trains_and_after(demo_server, tmp_path):
             settled(page)
             expect(page.get_by_test_id("stSidebarNav").get_by_text("Home", exact=True)).to_be_visible()
             expect(page.get_by_test_id("stSidebarNav")).not_to_contain_text("streamlit app")
+            seen = page.evaluate("window.__navTexts || []")
+            assert seen and not [t for t in seen if "streamlit app" in t or "Models" not in t], \
+                f"the sidebar listed something else than the titled navigation on the first load: {seen}"
             expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
             assert page.title().startswith("vras_keras demo")
             page.screenshot(path=str(shots / "home_training.png"), full_page=True)

@@ -52,3 +52,26 @@ def test_model_card_says_what_the_model_saw_and_how_good_it_measured():
         task="detection", input_size=(64, 64), training_config={"data": {"source": "coco", "format": "coco"}}
     )
     assert exports.training_data(own) == ("your own data (coco, coco)", False)
+
+
+def test_detection_quality_is_its_measured_ap50_not_the_validation_loss(tmp_path):
+    import json
+
+    from vras_keras.export.meta import ExportMeta
+
+    meta = ExportMeta(task="detection", input_size=(64, 64), model="yolo",
+                      training_config={"data": {"source": "shapes", "val_samples": 256}},
+                      extra={"validation": {"val_loss": 2.5, "epochs": 8}})
+    line = exports.quality_line(meta)
+    assert line.startswith("AP50 not measured") and "vras evaluate" in line and "validation loss 2.5" in line
+    version = tmp_path / "demo_detection" / "1"
+    (version / "assets.extra").mkdir(parents=True)
+    assert exports.read_evaluation(version) is None
+    (version / "assets.extra" / exports.EVALUATION_FILE).write_text(json.dumps(
+        {"data": "ShapesWorld validation images", "images": 128, "metrics": {"AP": 0.31, "AP50": 0.62, "AR1": 0.2}}))
+    evaluation = exports.read_evaluation(version)
+    assert exports.quality_line(meta, evaluation) == \
+        "measured on 128 ShapesWorld validation images: AP50 0.62, AP 0.31"
+    assert "AP50 0.62" in exports.model_card(meta, evaluation)
+    (version / "assets.extra" / exports.EVALUATION_FILE).write_text("[1, 2]")  # not a record: ignored
+    assert exports.read_evaluation(version) is None

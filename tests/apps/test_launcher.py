@@ -61,3 +61,67 @@ def test_a_taken_port_is_refused_in_one_line():
         with pytest.raises(ValueError, match=f"port {port} on 127.0.0.1 is in use"):
             launcher.check_port_free(port)
     launcher.check_port_free(port)  # free again
+
+
+CRITICAL_PATH = """
+import json, os, sys
+from vras_keras import cli
+from vras_keras.demo import background, launcher
+
+seen = {}
+
+class Worker:
+    pid = os.getpid()
+
+    def poll(self):
+        return 0
+
+def start(savedmodels, runs, **options):
+    seen["tasks"] = options["tasks"]
+    return Worker()
+
+def serve(savedmodels, **options):
+    seen["tensorflow_before_serving"] = "tensorflow" in sys.modules or "keras" in sys.modules
+    return 0
+
+background.start, launcher.serve = start, serve
+code = cli.main(["demo", "--savedmodels", sys.argv[1], "--runs", sys.argv[2], "--port", sys.argv[3]])
+print(json.dumps({**seen, "code": code}))
+"""
+
+
+def test_vras_demo_serves_before_anything_imports_tensorflow(tmp_path):
+    """The URL of `make run` must not wait for TensorFlow: planning the background training (which families
+    lack an export) and starting the app import neither TensorFlow nor Keras."""
+    import json
+    import socket
+    import subprocess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "savedmodels").mkdir()
+    done = subprocess.run([sys.executable, "-c", CRITICAL_PATH, str(tmp_path / "savedmodels"), str(tmp_path / "runs"),
+                           str(port)], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"tasks": ["pose", "stn", "matching", "classification", "detection", "segmentation"],
+                    "tensorflow_before_serving": False, "code": 0}
+
+
+def test_the_home_page_answers_without_tensorflow(tmp_path):
+    """The first page a `make run` user sees lists the pages and their models' state without importing
+    TensorFlow (which takes 10-20 s on 2 busy cores)."""
+    import os
+    import subprocess
+
+    probe = ("import sys\nfrom streamlit.testing.v1 import AppTest\n"
+             f"at = AppTest.from_file({str(ROOT / 'apps' / 'home.py')!r}, default_timeout=60).run()\n"
+             "assert not at.exception and not at.error, (at.exception, at.error)\n"
+             "print(len(at.dataframe[0].value), 'tensorflow' in sys.modules or 'keras' in sys.modules)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VRAS_SAVEDMODELS": str(tmp_path / "none"),
+           "VRAS_DEMO_RUNS": str(tmp_path / "runs")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["8", "False"]  # one row per page; no TensorFlow

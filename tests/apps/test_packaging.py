@@ -74,8 +74,9 @@ def test_the_wheel_ships_the_app_recipes_and_settings_and_the_launcher_finds_the
     shipped = {"vras_keras/demo/app/streamlit_app.py": ROOT / "apps" / "streamlit_app.py",
                "vras_keras/demo/app/home.py": ROOT / "apps" / "home.py",  # the navigation's first page
                "vras_keras/demo/settings/config.toml": ROOT / ".streamlit" / "config.toml"}
-    shipped |= {f"vras_keras/demo/app/pages/{p.name}": p for p in (ROOT / "apps" / "pages").glob("*.py")}
+    shipped |= {f"vras_keras/demo/app/views/{p.name}": p for p in (ROOT / "apps" / "views").glob("*.py")}
     shipped |= {f"vras_keras/demo/configs/{p.name}": p for p in (ROOT / "configs").glob("*.yaml")}
+    shipped |= {f"vras_keras/demo/shipped/{p.name}": p for p in (ROOT / "vras_keras" / "demo" / "shipped").iterdir()}
     with zipfile.ZipFile(wheel) as archive:
         for name, original in shipped.items():
             assert archive.read(name) == original.read_bytes(), name  # the same files, not a second copy
@@ -99,7 +100,7 @@ def test_the_wheel_ships_the_app_recipes_and_settings_and_the_launcher_finds_the
     assert Path(module).parent == site
     assert (
         Path(app) == site / "app" / "streamlit_app.py"
-        and (Path(app).parent / "pages" / "1_Classification.py").is_file()
+        and (Path(app).parent / "views" / "1_Classification.py").is_file()
     )
     assert Path(configs) == site / "configs" and (Path(configs) / "classification.yaml").is_file()
     assert Path(settings) == site / "settings" / "config.toml" and upload == "20"

@@ -77,7 +77,7 @@ def test_the_demo_path_trains_and_exports_every_family(demo_run):
         assert board[task]["state"] == "ready" and board[task]["tflite"] == "done", board[task]
         assert [r.backend for r in export.runtimes] == ["saved_model", "tflite"]
         assert export.meta.export["formats"] == ["saved_model", "tflite"]
-        assert quality_line(export.meta).startswith("measured on "), export.meta.extra
+        assert quality_line(export.meta, export.evaluation).startswith("measured on "), export.meta.extra
         image = load_sample(sample_names(task)[0], export.meta.input_size[0])
         for runtime in export.runtimes:
             outputs = load_predictor(export.path, runtime).predict(image)
@@ -138,3 +138,20 @@ def test_cli_demo_quick_trains_and_exports_a_classifier(tmp_path):
     outputs = load_predictor(export.path, export.runtimes[0]).predict(load_sample("ShapesWorld #0", 48))
     assert outputs["probabilities"].shape == (1, 6)
     assert (tmp_path / "runs" / "classification" / "landscape" / "landscape.npz").exists()
+
+
+def test_evaluate_export_records_the_detectors_coco_ap(tiny_savedmodels, tmp_path):
+    import json
+    import shutil
+
+    from vras_keras.demo import exports
+
+    version = tmp_path / "demo_detection" / "1"
+    shutil.copytree(Path(tiny_savedmodels) / "tiny_detection" / "1", version)
+    record = recipes.evaluate_export(version, 8)
+    assert record["images"] == 8 and record["data"] == "ShapesWorld validation images"
+    assert set(record["metrics"]) >= {"AP", "AP50", "AP75"} and 0.0 <= record["metrics"]["AP50"] <= 1.0
+    assert json.loads((version / "assets.extra" / exports.EVALUATION_FILE).read_text()) == record
+    (found,) = exports.list_exports(tmp_path, task="detection")
+    line = exports.quality_line(found.meta, found.evaluation)
+    assert line.startswith("measured on 8 ShapesWorld validation images: AP50")

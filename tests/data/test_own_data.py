@@ -165,3 +165,82 @@ def test_different_sizes_need_image_size(tmp_path):
         load_train_val(_config(root, val_fraction=0.0).data, "classification", seed=0, log=None)
     train, _ = load_train_val(_config(root, image_size=10, val_fraction=0.0).data, "classification", 0, log=None)
     assert train.input_shape == (10, 10, 1)
+
+
+def test_training_and_predict_resize_a_file_to_the_same_pixels(tmp_path):
+    """One resize: what training feeds for a file equals what `vras predict` (Predictor.preprocess) and the
+    serving graph (tf.image.resize bilinear, RESIZE_BILINEAR in TFLite) feed for the same file."""
+    import types
+
+    import tensorflow as tf
+
+    from vras_keras.export.loading import Predictor
+
+    root = tmp_path / "photos"
+    (root / "a").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(37, 53), (9, 7)]):  # one shrunk (no antialias), one enlarged
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / "a" / f"{i}.png")
+    ds = datasets.load("classification", source=root, image_size=(16, 24))
+    trained = [x.numpy() for x, _ in ds]
+    meta = types.SimpleNamespace(input_size=(16, 24), input_channels=3)
+    predictor = Predictor("unused", meta, "saved_model", run=None)
+    for x, name in zip(trained, sorted(os.listdir(root / "a"))):
+        decoded = images.read_image(root / "a" / name)
+        np.testing.assert_allclose(x, predictor.preprocess(decoded)[0], atol=1e-4)
+        serving = tf.image.resize(decoded.astype(np.float32), (16, 24), method="bilinear").numpy()
+        np.testing.assert_allclose(x, serving, atol=1e-3)
+    # the documented rule, by hand: output pixel centre (i + 0.5) * scale - 0.5, no antialiasing
+    row = np.array([[0.0, 100.0, 200.0, 255.0]], np.float32)
+    np.testing.assert_allclose(images.resize(row, (1, 2)), [[50.0, 227.5]])
+
+
+def test_decoded_folder_is_cached_in_chunks_with_the_same_elements(tmp_path, monkeypatch):
+    root = _class_folder(tmp_path / "photos", per_class=50)
+    calls = []
+    real = images.read_image
+    monkeypatch.setattr(images, "read_image", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    cached = datasets.load("classification", source=root, shuffle=True, seed=3, cache=True)
+    plain = datasets.load("classification", source=root, shuffle=True, seed=3, cache=False)
+    first = [(x.numpy(), int(y)) for x, y in cached]
+    assert len(calls) == 200  # every file decoded once in epoch 1
+    second = [(x.numpy(), int(y)) for x, y in cached]
+    assert len(calls) == 200  # epoch 2 from memory
+    assert [y for _, y in first] != [y for _, y in second]  # in a new order
+    assert sorted((y, float(x.sum())) for x, y in first) == sorted((y, float(x.sum())) for x, y in second)
+    uncached = [(x.numpy(), int(y)) for x, y in plain]  # same seed: the same first-epoch order and pixels
+    assert [y for _, y in uncached] == [y for _, y in first]
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(uncached, first))
+    assert datasets.cache_fits(1000, 28, 28, 1) and not datasets.cache_fits(10**6, 224, 224, 3)
+
+
+@pytest.mark.parametrize("task, fmt", [("detection", "coco"), ("pose", "coco"), ("detection", "voc"),
+                                       ("segmentation", "voc"), ("segmentation", "masks")])
+def test_coco_voc_and_mask_images_are_decoded_lazily_after_the_shuffle(task, fmt, tmp_path, monkeypatch):
+    from vras_keras.data import formats
+
+    names = datasets.class_names("detection" if task == "segmentation" else task)
+    extra = {} if task == "pose" else {"max_objects": 3}
+    records = list(datasets.synthetic_records(task, num_samples=6, image_size=32, seed=2, **extra))
+    formats.get(fmt).write(tmp_path, task, records, class_names=names)
+    calls = []
+    real = images.read_image
+    monkeypatch.setattr(images, "read_image", lambda *a, **k: calls.append(os.fspath(a[0])) or real(*a, **k))
+    read = datasets.read_records(task, tmp_path, format=fmt)
+    assert calls == [] and all("image" not in r and r["shape"] == (32, 32, 3) for r in read.samples)
+    ds = datasets.load(task, source=tmp_path, format=fmt, shuffle=True, seed=1)
+    assert calls == []  # nothing decoded at load time
+    elements = list(ds)
+    assert len(calls) == len(read.samples)  # decoded in the pipeline, in the shuffled order
+    order = [sorted(r["file"] for r in read.samples).index(f) for f in calls]
+    assert order != sorted(order) or len(order) < 3
+    by_file = {r["file"]: r for r in read.samples}
+    for (image, target), file in zip(elements, calls):  # the same samples as decoding eagerly gave
+        np.testing.assert_array_equal(image.numpy(), real(file).astype(np.float32))
+        if task == "segmentation":
+            np.testing.assert_array_equal(target.numpy(), by_file[file]["mask"])
+        elif task == "detection":
+            k = len(by_file[file]["classes"])
+            np.testing.assert_allclose(target["boxes"].numpy()[:k], by_file[file]["boxes"])
+        else:
+            np.testing.assert_allclose(target["keypoints"].numpy(), by_file[file]["keypoints"])

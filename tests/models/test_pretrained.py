@@ -226,6 +226,44 @@ def test_imagenet_without_network_fails_with_one_line(offline_cache):
     assert str(offline_cache / "resnet18.tv_in1k.safetensors") in message
 
 
+def test_imagenet_without_network_fails_fast_without_hub_retries(tmp_path, monkeypatch):
+    """No HF_HUB_OFFLINE and no network: one connection attempt (the probe), then the same one-line error;
+    the hub's retry loop is never entered."""
+    import socket
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    for name in ("HF_HUB_OFFLINE", "HF_ENDPOINT", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    attempts = []
+
+    def blocked(*args, **kwargs):
+        attempts.append(args[:2])
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (network blocked by the test)")
+
+    monkeypatch.setattr(socket, "getaddrinfo", blocked)
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: blocked(*address))
+    with pytest.raises(FileNotFoundError) as info:
+        models.get("resnet18", input_shape=(SIZE, SIZE, 3), weights="imagenet")
+    message = str(info.value)
+    assert attempts == [("huggingface.co", 443)]
+    assert "\n" not in message
+    assert "cannot reach huggingface.co:443" in message and "network blocked by the test" in message
+    assert "https://huggingface.co/timm/resnet18.tv_in1k/resolve/main/model.safetensors" in message
+    assert str(tmp_path / "keras_home" / "vras_keras" / "weights" / "resnet18.tv_in1k.safetensors") in message
+
+
+def test_hub_probe_goes_to_the_https_proxy_unless_no_proxy(monkeypatch):
+    for name in ("HF_ENDPOINT", "https_proxy", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert pretrained._hub_address() == ("proxy.example", 3128)
+    monkeypatch.setenv("NO_PROXY", "localhost,.huggingface.co")
+    assert pretrained._hub_address() == ("huggingface.co", 443)
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.setenv("HF_ENDPOINT", "http://mirror.example:8080")
+    assert pretrained._hub_address() == ("mirror.example", 8080)
+
+
 def test_imagenet_uses_a_file_placed_in_the_cache(offline_cache):
     state = tl.resnet_state("resnet18")
     offline_cache.mkdir(parents=True)
@@ -314,3 +352,35 @@ def test_state_dict_round_trip(tmp_path):
     saved = pretrained.save_safetensors(model, tmp_path / "again.safetensors")
     again = models.get("resnet18", input_shape=(32, 32, 3), num_classes=5, weights=str(saved))
     assert again.weights_report.new_layers == ("logits",)
+
+
+def test_recipes_benchmark_reports_the_finetune_recipe_as_needing_weights_offline(tmp_path, monkeypatch):
+    """benchmarks/recipes.py without network and without cached ImageNet weights: finetune.yaml is "not run:
+    needs downloaded weights" (exit status 0, where to place the file), never a failed recipe; with the file
+    in the cache it would run."""
+    import importlib.util
+    import socket
+
+    spec = importlib.util.spec_from_file_location("bench_recipes", Path(__file__).parents[2] / "benchmarks/recipes.py")
+    recipes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipes)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    for name in ("HF_ENDPOINT", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+    def blocked(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "network blocked by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", blocked)
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: blocked(*address))
+    result = recipes.run_recipe("finetune", tmp_path / "run")
+    assert result["rc"] == 0 and not (tmp_path / "run").exists()
+    cached = tmp_path / "keras_home" / "vras_keras" / "weights" / "resnet18.tv_in1k.safetensors"
+    assert result["needs"].startswith("needs downloaded weights: hf://timm/resnet18.tv_in1k")
+    assert str(cached) in result["needs"]
+    row = next(line for line in recipes.to_markdown([result]).splitlines() if "finetune.yaml" in line)
+    assert "not run: needs downloaded weights" in row and "failed" not in row
+    assert recipes.missing_weights("classification") is None  # no pretrained weights asked for
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    assert recipes.missing_weights("finetune") is None

@@ -141,11 +141,27 @@ def test_same_kept_set_as_tf_and_numpy(tile_size, max_output, quantize):
     if quantize:  # many exact ties, also across tile boundaries: lower index first
         scores = np.round(scores * 10) / 10
     single = tf.function(lambda b, s: nms.non_max_suppression(b, s, max_output_size=max_output, iou_threshold=0.5))
+    # the tiled path runs for C > 1: a second class whose scores are all below the threshold
+    two_class = np.stack([scores, np.full_like(scores, -2.0)], axis=-1)
     tiled = tf.function(lambda b, s: nms.multiclass_non_max_suppression(
-        b, s[..., None], max_detections=max_output, iou_threshold=0.5, score_threshold=float("-inf"),
+        b, s, max_detections=max_output, iou_threshold=0.5, score_threshold=-1.0,
         pre_nms_top_k=None, tile_size=tile_size))
     idx, count = (np.asarray(v) for v in single(boxes, scores))
-    out = {k: np.asarray(v) for k, v in tiled(boxes, scores).items()}
+    out = {k: np.asarray(v) for k, v in tiled(boxes, two_class).items()}
+    # eager calls (the kernel with NumPy around it; one class: the kernel, not the tiles) and graph calls agree
+    eager_idx, eager_count = nms.non_max_suppression(boxes, scores, max_output_size=max_output, iou_threshold=0.5)
+    np.testing.assert_array_equal(np.asarray(eager_idx), idx)
+    np.testing.assert_array_equal(np.asarray(eager_count), count)
+    one_class = tf.function(lambda b, s: nms.multiclass_non_max_suppression(
+        b, s[..., None], max_detections=max_output, iou_threshold=0.5, score_threshold=float("-inf"),
+        pre_nms_top_k=None))(boxes, scores)
+    eager_one = nms.multiclass_non_max_suppression(boxes, scores[..., None], max_detections=max_output,
+                                                   iou_threshold=0.5, score_threshold=float("-inf"), pre_nms_top_k=None)
+    eager_two = nms.multiclass_non_max_suppression(boxes, two_class, max_detections=max_output, iou_threshold=0.5,
+                                                   score_threshold=-1.0, pre_nms_top_k=None, tile_size=tile_size)
+    for key in out:
+        for other in (one_class, eager_one, eager_two):
+            np.testing.assert_array_equal(np.asarray(other[key]), out[key])
     assert idx.shape == (2, max_output) and out["boxes"].shape == (2, max_output, 4)
     for b in range(2):
         expected = _tf_nms(boxes[b], scores[b], max_output, 0.5)
@@ -187,12 +203,26 @@ def test_pre_nms_top_k_and_score_threshold_and_bad_args():
     top = np.argsort(-scores[0], kind="stable")[:50]
     kept = top[nms_numpy(boxes[0, top], scores[0, top], iou_threshold=0.3, score_threshold=0.2)]
     np.testing.assert_array_equal(np.asarray(idx)[0, : int(count[0])], kept)
+    graph = tf.function(lambda b, s: nms.non_max_suppression(b, s, max_output_size=300, iou_threshold=0.3,
+                                                             pre_nms_top_k=50, score_threshold=0.2))(boxes, scores)
+    for eager, in_graph in zip((idx, count), graph):
+        np.testing.assert_array_equal(np.asarray(eager), np.asarray(in_graph))
+    # one class with pre_nms_top_k < N: eager and in a graph, the same kept boxes
+    kwargs = dict(max_detections=40, iou_threshold=0.3, score_threshold=0.2, pre_nms_top_k=50)
+    eager = nms.multiclass_non_max_suppression(boxes, scores[..., None], **kwargs)
+    in_graph = tf.function(lambda b, s: nms.multiclass_non_max_suppression(b, s, **kwargs))(boxes, scores[..., None])
+    k = int(eager["num_detections"][0])
+    assert k == min(len(kept), 40)
+    np.testing.assert_array_equal(np.asarray(eager["boxes"])[0, :k], boxes[0, kept[:k]])
+    for key in eager:
+        np.testing.assert_array_equal(np.asarray(eager[key]), np.asarray(in_graph[key]))
     with pytest.raises(ValueError, match="tile_size"):
         nms.multiclass_non_max_suppression(boxes, scores[..., None], max_detections=3, tile_size=0)
 
 
 def test_tflite_builtins_only_and_equal_to_tf():
     import keras
+    from keras import ops
 
     from vras_keras.export.tflite import TFLiteRunner, convert_to_tflite
 
@@ -202,8 +232,13 @@ def test_tflite_builtins_only_and_equal_to_tf():
             idx, count = nms.non_max_suppression(boxes, scores, max_output_size=60, iou_threshold=0.5,
                                                  pre_nms_top_k=150)
             out = nms.multiclass_non_max_suppression(boxes, scores[..., None], max_detections=60, iou_threshold=0.5,
-                                                     score_threshold=-1.0, pre_nms_top_k=None, tile_size=32)
-            return {"indices": idx, "count": count, "tiled_boxes": out["boxes"], "tiled_count": out["num_detections"]}
+                                                     score_threshold=-1.0, pre_nms_top_k=None)  # one class: kernel
+            # two classes, the second below the threshold: the tiled path
+            two = ops.stack([scores, ops.full_like(scores, -2.0)], axis=-1)
+            tiled = nms.multiclass_non_max_suppression(boxes, two, max_detections=60, iou_threshold=0.5,
+                                                       score_threshold=-1.0, pre_nms_top_k=None, tile_size=32)
+            return {"indices": idx, "count": count, "one_boxes": out["boxes"], "one_count": out["num_detections"],
+                    "tiled_boxes": tiled["boxes"], "tiled_count": tiled["num_detections"]}
 
     boxes_in, scores_in = keras.Input((150, 4), name="boxes"), keras.Input((150,), name="scores")
     model = keras.Model([boxes_in, scores_in], _Nms()(boxes_in, scores_in))
@@ -217,7 +252,9 @@ def test_tflite_builtins_only_and_equal_to_tf():
             expected = _tf_nms(boxes[b], scores[b], 60, 0.5)
             count = int(np.reshape(out["count"], (batch,))[b])
             assert count == len(expected) == int(np.reshape(out["tiled_count"], (batch,))[b])
+            assert count == int(np.reshape(out["one_count"], (batch,))[b])
             np.testing.assert_array_equal(np.asarray(out["tiled_boxes"])[b, :count], boxes[b, expected])
+            np.testing.assert_array_equal(np.asarray(out["one_boxes"])[b, :count], boxes[b, expected])
             np.testing.assert_array_equal(np.asarray(out["indices"])[b, :count], expected)
 
 

@@ -1,41 +1,13 @@
 """ServingClient against a tiny local http.server that misbehaves: every fault is a ServingError or a
 ConnectionError naming the URL, never a raw urllib / json / http.client exception; redirects are not followed."""
 
-import http.server
-import socket
 import threading
 
 import numpy as np
 import pytest
 
+from tests.fixtures.hostile import misbehaving_server
 from vras_keras.export.serving import ServingClient, ServingError
-
-
-def _handler(status=200, body=b"", headers=(), delay=None, declared_length=None, close_early=False):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def _answer(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            if delay:
-                delay.wait(5)  # released by the test after the client gave up
-            if close_early:  # accept, read the request, then close without a status line
-                self.wfile.flush()
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            self.send_response(status)
-            for k, v in headers:
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(declared_length if declared_length is not None else len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = _answer
-
-    return Handler
 
 
 @pytest.fixture
@@ -43,10 +15,7 @@ def serve():
     servers = []
 
     def start(**kwargs):
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(**kwargs))
-        server.daemon_threads = True
-        server.handle_error = lambda request, address: None  # the closed-socket case makes the server side fail
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server = misbehaving_server(**kwargs)
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
 

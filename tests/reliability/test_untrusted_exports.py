@@ -13,6 +13,7 @@ import tensorflow as tf
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "export"))
 from conftest import tiny_classifier  # noqa: E402
 
+from tests.fixtures.hostile import hostile_export  # noqa: E402
 from vras_keras.cli import main  # noqa: E402
 from vras_keras.data.formats._common import write_image  # noqa: E402
 from vras_keras.export.loading import load_export  # noqa: E402
@@ -29,33 +30,9 @@ def good_export(tmp_path_factory):
     return export_saved_model(model, meta, str(out), name="good").path
 
 
-def _hostile_export(good, folder, target, kind):
-    """A SavedModel with the good export's metadata whose serving signature writes `target` (or runs Python)."""
-
-    class Hostile(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec((None, 32, 32, 3), tf.float32, name="images")])
-        def serve(self, images):
-            if kind == "WriteFile":
-                tf.io.write_file(target, "pwned")
-            elif kind == "ReadFile":
-                images = images + tf.cast(tf.strings.length(tf.io.read_file(target)), tf.float32) * 0.0
-            elif kind == "MatchingFiles":
-                images = images + tf.cast(tf.size(tf.io.matching_files("/*")), tf.float32) * 0.0
-            else:
-                images = tf.py_function(lambda x: x, [images], tf.float32)
-            p = tf.nn.softmax(tf.reduce_mean(images, [1, 2])[:, :1] * tf.ones((1, 5)))
-            return {"probabilities": p, "top_k_indices": tf.zeros((tf.shape(images)[0], 5), tf.int32),
-                    "top_k_scores": p}
-
-    module = Hostile()
-    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
-    shutil.copytree(os.path.join(good, "assets.extra"), os.path.join(folder, "assets.extra"))
-    return str(folder)
-
-
 @pytest.mark.parametrize("kind", ["WriteFile", "ReadFile", "MatchingFiles", "EagerPyFunc"])
 def test_scan_finds_file_and_python_ops(good_export, tmp_path, kind):
-    path = _hostile_export(good_export, tmp_path / "hostile" / "1", str(tmp_path / "x"), kind)
+    path = hostile_export(good_export, tmp_path / "hostile" / "1", str(tmp_path / "x"), kind)
     findings = scan_saved_model(path)
     assert any(f"op {kind}" in f for f in findings), findings
     with pytest.raises(UnsafeExportError, match=f"refusing to load.*{kind}"):
@@ -83,7 +60,7 @@ def test_checkpoint_op_outside_the_restore_path_is_refused(good_export, tmp_path
 
 def test_vras_predict_refuses_a_file_writing_export_and_writes_nothing(good_export, tmp_path, capsys):
     target = tmp_path / "written_by_the_model.txt"
-    path = _hostile_export(good_export, tmp_path / "hostile" / "1", str(target), "WriteFile")
+    path = hostile_export(good_export, tmp_path / "hostile" / "1", str(target), "WriteFile")
     image = tmp_path / "a.png"
     write_image(str(image), np.zeros((32, 32, 3), np.uint8))
     assert main(["predict", path, str(image)]) == 2

@@ -2,6 +2,7 @@
 up before TensorFlow initialises): MirroredStrategy parity, two MultiWorkerMirroredStrategy workers,
 SIGKILL mid-epoch then resume with the same command."""
 
+import contextlib
 import json
 import os
 import signal
@@ -45,25 +46,48 @@ def _free_ports(n):
     return ports
 
 
-@pytest.mark.slow  # two TensorFlow processes forming a cluster: ~20 s of CPU
-def test_two_multi_worker_processes_end_with_identical_weights(tmp_path):
-    config = write_recipe(tmp_path / "mw.yaml", strategy="multi_worker", epochs=1, batch_per_replica=4,
-                          data={"num_samples": 32, "val_samples": 8}, workdir=str(tmp_path / "run"))
-    ports = _free_ports(2)
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    procs = []
-    for index in range(2):
-        env = subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(helper_command("worker", str(config), str(tmp_path / f"w{index}.npz")),
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+@contextlib.contextmanager
+def _reaped(*procs):
+    """Kill whatever of `procs` still runs on the way out (a failed assertion leaves no process behind)."""
     try:
-        outputs = [p.communicate(timeout=240)[0] for p in procs]
+        yield
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
+
+
+def _wait_for_hang_marker(proc, marker, seconds=180):
+    """Wait until the training subprocess writes `marker` (VRAS_TEST_HANG_MARKER: mid second epoch)."""
+    deadline = time.monotonic() + seconds
+    while not marker.exists():
+        assert proc.poll() is None, [text[-4000:] for text in proc.communicate() if text]
+        assert time.monotonic() < deadline, "training never reached the second epoch"
+        time.sleep(0.2)
+
+
+def _two_workers(host, command, *, timeout):
+    """Start `command(index)` as workers 0 and 1 of a 2-worker TF_CONFIG cluster on `host`, wait for both
+    (killed after `timeout` s), assert both exited 0, return their outputs (stdout and stderr)."""
+    cluster = {"worker": [f"{host}:{p}" for p in _free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen(command(index), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
+    with _reaped(*procs):
+        outputs = [p.communicate(timeout=timeout)[0] for p in procs]
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out[-4000:]
+    return outputs
+
+
+@pytest.mark.slow  # two TensorFlow processes forming a cluster: ~20 s of CPU
+def test_two_multi_worker_processes_end_with_identical_weights(tmp_path):
+    config = write_recipe(tmp_path / "mw.yaml", strategy="multi_worker", epochs=1, batch_per_replica=4,
+                          data={"num_samples": 32, "val_samples": 8}, workdir=str(tmp_path / "run"))
+    outputs = _two_workers("localhost", lambda index: helper_command(
+        "worker", str(config), str(tmp_path / f"w{index}.npz")), timeout=240)
     banner = [line for line in outputs[0].splitlines() if line.startswith("vras train: ")]
     # (MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy)
     assert "on 2 replica(s) [CollectiveAllReduceStrategy], global batch 8, 4 steps/epoch" in banner[0], banner
@@ -84,17 +108,10 @@ def test_sigkill_mid_epoch_then_same_command_resumes_from_last_completed_epoch(t
     env = subprocess_env(VRAS_TEST_EPOCH_LOG=str(tmp_path / "epochs.log"),
                          VRAS_TEST_HANG_MARKER=str(tmp_path / "hanging"))
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 180
-        while not (tmp_path / "hanging").exists():  # written in the middle of the second epoch
-            assert first.poll() is None, first.communicate()[0][-4000:]
-            assert time.monotonic() < deadline, "training never reached the second epoch"
-            time.sleep(0.2)
+    with _reaped(first):
+        _wait_for_hang_marker(first, tmp_path / "hanging")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
-    finally:
-        if first.poll() is None:
-            first.kill()
     assert first.returncode == -signal.SIGKILL
     metadata = json.loads((workdir / "backup" / "training_metadata.json").read_text())
     assert metadata["epoch"] == 1  # one epoch completed and backed up before the kill
@@ -127,17 +144,10 @@ def test_sigterm_stops_cleanly_keeps_the_backup_and_says_so(tmp_path):
                          VRAS_TEST_HANG_MARKER=str(tmp_path / "hanging"))
     proc = subprocess.Popen(helper_command("cli", "train", "--config", str(config)), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 180
-        while not (tmp_path / "hanging").exists():  # written in the middle of the second epoch
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "training never reached the second epoch"
-            time.sleep(0.2)
+    with _reaped(proc):
+        _wait_for_hang_marker(proc, tmp_path / "hanging")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 143, (proc.returncode, out[-3000:], err[-3000:])  # 128 + SIGTERM
     said = [line for line in (out + err).splitlines() if "SIGTERM" in line]
     assert said == [f"vras train: stopped by SIGTERM; epoch 1 is the last completed one, kept in "
@@ -162,14 +172,11 @@ def test_sigterm_ends_a_process_blocked_inside_tensorflow(tmp_path):
     )
     proc = subprocess.Popen([sys.executable, "-c", script], env=subprocess_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    try:
+    with _reaped(proc):
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 143, (proc.returncode, err[-3000:])
     assert "vras train: stopped by SIGTERM; blocked (the main thread was blocked for 1 s; ending the process)" in err
 
@@ -180,21 +187,8 @@ def test_two_workers_on_localhost_run_vras_train_to_the_end(tmp_path):
     workdir = tmp_path / "run"
     config = write_recipe(tmp_path / "mw.yaml", strategy="multi_worker", epochs=2, batch_per_replica=4,
                           data={"num_samples": 16, "val_samples": 8}, workdir=str(workdir))
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = []
-    for index in range(2):
-        env = subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(helper_command("cli", "train", "--config", str(config)), env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    try:
-        outputs = [p.communicate(timeout=300)[0] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, out in zip(procs, outputs):
-        assert p.returncode == 0, out[-4000:]
+    outputs = _two_workers("127.0.0.1", lambda index: helper_command("cli", "train", "--config", str(config)),
+                           timeout=300)
     epochs = [[line for line in out.splitlines() if " - loss: " in line] for out in outputs]
     assert len(epochs[0]) == 2
     metrics = [[line.split("step - ", 1)[1] for line in lines] for lines in epochs]  # drop the timings

@@ -55,3 +55,9 @@ def run(args) -> int:
                               runs=args.runs)
     finally:
         background.stop(worker)
+
+
+def needs_tensorflow(args) -> bool:
+    """Only `--no-app` trains in this process; otherwise the app is served first and TensorFlow is imported by
+    the background trainer and the pages (the URL comes within seconds)."""
+    return bool(args.no_app)

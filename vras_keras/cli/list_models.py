@@ -13,11 +13,10 @@ import argparse
 import json
 from pathlib import Path
 
-from vras_keras.models.registry import TASKS
+from vras_keras.models.registry import INDEX, TASKS, read_index  # noqa: F401 - INDEX: the file --write-index writes
 
 NAME = "list"
 HELP = "list the registered models with their task and trainable parameter count"
-INDEX = Path(__file__).resolve().parents[1] / "models" / "index.json"
 
 
 def add_arguments(parser):
@@ -58,15 +57,6 @@ def build_index(task: str | None = None, params: bool = True) -> list[dict]:
             keras.backend.clear_session()
         rows.append({"name": name, "task": entry.task, "params": count, "description": entry.description})
     return rows
-
-
-def read_index(task: str | None = None, path: Path = INDEX) -> list[dict]:
-    try:
-        rows = json.loads(path.read_text())["models"]
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: the model index is missing; run `vras list --rebuild` or "
-                                "`python -m vras_keras.cli.list_models --write-index`") from None
-    return [row for row in rows if task is None or row["task"] == task]
 
 
 def write_index(path: Path = INDEX) -> Path:

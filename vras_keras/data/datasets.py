@@ -347,13 +347,14 @@ def holdout(samples, fraction: float, *, seed: int = 0, task: str = "classificat
 def _resize_record(task, record, height, width):
     import cv2
 
+    from vras_keras.data import images  # sub-modules on first use (data/__init__)
+
     h0, w0 = record["image"].shape[:2]
     if (h0, w0) == (height, width):
         return record
     sx, sy = width / w0, height / h0
     out = dict(record)
-    image = cv2.resize(record["image"], (width, height), interpolation=cv2.INTER_AREA)
-    out["image"] = image[..., None] if image.ndim == 2 else image  # cv2 drops a single channel
+    out["image"] = images.resize(record["image"], (height, width))  # as predict / serving resize
 
     def nearest(m):
         return cv2.resize(m, (width, height), interpolation=cv2.INTER_NEAREST)
@@ -390,6 +391,19 @@ def infer_channels(samples) -> int:
     return 3
 
 
+# Files are decoded FILE_CHUNK at a time (one NumPy call per chunk, several chunks in parallel); decoded
+# elements are kept in memory (`cache`) only while the whole split fits in CACHE_BYTES.
+FILE_CHUNK = 64
+CACHE_BYTES = 2 * 2**30
+
+
+def cache_fits(num_samples: int, height: int, width: int, channels: int, task: str = "classification",
+               max_objects: int | None = None) -> bool:
+    """Whether `num_samples` decoded float32 elements of this size fit in `CACHE_BYTES` (targets included)."""
+    per_pixel = 4 * channels + {"segmentation": 4, "detection": max_objects or 0}.get(task, 0)
+    return int(num_samples) * int(height) * int(width) * per_pixel <= CACHE_BYTES
+
+
 def _records_dataset(task, samples, *, image_size, channels, max_objects=None, shuffle=False, seed=0,
                      cache=False):
     from vras_keras.data import images  # sub-modules on first use (data/__init__)
@@ -423,7 +437,14 @@ def _records_dataset(task, samples, *, image_size, channels, max_objects=None, s
             record = _resize_record(task, record, h, w)
         return _flat_element(task, record, max_objects)
 
-    ds = indexed_dataset(len(samples), make, flat, shuffle=shuffle, seed=seed, cache=cache)
+    def make_many(indices):  # a chunk of the (shuffled) order, decoded in one call: no per-image TF overhead
+        return tuple(np.stack(column) for column in zip(*(make(int(i)) for i in indices)))
+
+    # Equal-sized elements are made in chunks (stackable); the cache keeps them only when they fit.
+    fixed = h is not None and (task != "detection" or max_objects is not None)
+    cache = cache and fixed and cache_fits(len(samples), h, w, channels, task, max_objects)
+    ds = indexed_dataset(len(samples), make, flat, shuffle=shuffle, seed=seed, cache=cache,
+                         make_many=make_many if fixed else None, chunk=FILE_CHUNK)
     if samples:
         import tensorflow as tf
 

@@ -132,6 +132,23 @@ def _pil_to_array(image: Image.Image, channels: int) -> np.ndarray:
     return _luma(rgb)[..., None] if channels == 1 else rgb
 
 
+def resize(image, size) -> np.ndarray:
+    """The one resize to a model's input size `(height, width)`: bilinear with pixel centres at half
+    integers, without antialiasing, i.e. exactly what `tf.image.resize(..., "bilinear")` (RESIZE_BILINEAR
+    with half-pixel centres) computes inside exported SavedModel / TFLite graphs. Training, `vras predict`,
+    `vras evaluate` and the demo all resize through it (or through that graph op), so one file gives the same
+    pixels everywhere. Returns float32 `(height, width[, C])`, values not rounded; a single channel is kept.
+    """
+    import cv2
+
+    array = np.asarray(image, np.float32)
+    h, w = (int(v) for v in size)
+    if array.shape[:2] == (h, w):
+        return array
+    out = cv2.resize(array, (w, h), interpolation=cv2.INTER_LINEAR)
+    return out[..., None] if array.ndim == 3 and out.ndim == 2 else out  # cv2 drops a single channel
+
+
 def _check_pixels(name, width: int, height: int, max_pixels: int) -> None:
     """The one pixel limit, applied from the header before any pixel is decoded."""
     if width * height > max_pixels:
@@ -235,11 +252,21 @@ def open_unchecked(path):
         return Image.open(path)
 
 
+def _check_png_complete(path) -> None:
+    """A PNG cut short (an interrupted copy) ends before its IEND chunk: refused from the file's last bytes,
+    so that lazy loaders report it when the data is read, not in the middle of training."""
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - 1024))
+        if b"IEND" not in f.read():
+            raise ImageDecodeError(f"{path} looks truncated: the PNG file ends before its IEND chunk.")
+
+
 def image_info(path, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int, int]:
     """`(height, width, channels)` of an image file from its header, without decoding the pixels.
 
     The size is the one `read_image` returns (EXIF rotation applied); `channels` is 1 for grayscale files
     (L, 16-bit, LA, ...) and 3 for colour ones, i.e. what decoding keeps without losing information.
+    A PNG that ends before its IEND chunk (truncated) is refused here too.
 
     Raises:
         FileNotFoundError: no such file.
@@ -253,11 +280,13 @@ def image_info(path, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int, int]:
         with open_unchecked(path) as image:
             width, height = image.size
             _check_pixels(path, width, height, max_pixels)
-            try:
-                orientation = image.getexif().get(0x0112, 1)
+            try:  # (a square's size does not depend on it, and a PNG's EXIF may need the whole file read)
+                orientation = 1 if width == height else image.getexif().get(0x0112, 1)
             except Exception:  # a damaged EXIF block: read_image ignores it too
                 orientation = 1
             mode = image.mode
+            if image.format == "PNG":
+                _check_png_complete(path)
     except UnidentifiedImageError:
         raise ImageDecodeError(f"{path} is not an image file that can be read (expected {FORMATS}).") from None
     except Image.DecompressionBombError:

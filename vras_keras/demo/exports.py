@@ -1,6 +1,8 @@
 """The exports the demo serves: find every version in the export folder (TF Serving's base path), what
 runtimes it offers, and load one behind `vras_keras.export.loading.Predictor`.
 
+Listing needs no TensorFlow (the launcher calls it before serving); `load_predictor` imports it.
+
 Environment:
     VRAS_SAVEDMODELS: the export folder the demo reads (default `savedmodels`).
 """
@@ -11,9 +13,8 @@ import dataclasses
 import os
 from pathlib import Path
 
-from vras_keras.export.loading import Predictor, load_export
+from vras_keras.export.layout import TFLITE_FILES, existing_versions
 from vras_keras.export.meta import META_FILENAME, ExportMeta
-from vras_keras.export.saved_model import TFLITE_FILES, existing_versions
 
 SAVEDMODELS_ENV = "VRAS_SAVEDMODELS"
 DEFAULT_SAVEDMODELS = "savedmodels"
@@ -58,9 +59,19 @@ class ExportInfo:
         return self.meta.task
 
     @property
+    def evaluation(self) -> dict | None:
+        """The demo's measurement of this export (`EVALUATION_FILE`), if it has one."""
+        return read_evaluation(self.path)
+
+    @property
+    def is_run(self) -> bool:
+        """A `vras train` run folder (`list_runs`), not an export version."""
+        return self.version == 0
+
+    @property
     def label(self) -> str:
         model = f" ({self.meta.model})" if self.meta.model else ""
-        return f"{self.name} v{self.version}{model}"
+        return f"run {self.name}{model}" if self.is_run else f"{self.name} v{self.version}{model}"
 
 
 def _runtimes(version_dir: Path) -> list[Runtime]:
@@ -94,6 +105,38 @@ def list_exports(root=None, task: str | None = None, *, latest_only: bool = Fals
     return found
 
 
+RUNS_ENV = "VRAS_RUNS"
+DEFAULT_RUNS = "runs"
+RUN_RUNTIME = Runtime("Keras (training run, best checkpoint)", "keras")
+
+
+def runs_dir() -> Path:
+    """The folder of `vras train` runs the pages offer besides the exports: `$VRAS_RUNS` or `runs`."""
+    return Path(os.environ.get(RUNS_ENV) or DEFAULT_RUNS)
+
+
+def list_runs(root=None, task: str | None = None) -> list[ExportInfo]:
+    """Every `vras train` run folder under `root` (default `runs_dir()`; `NAME/` and `GROUP/NAME/`, e.g. the
+    demo's `demo/TASK/`) that holds its `vras_meta.json` and a checkpoint, as `ExportInfo` with version 0 and
+    the one runtime `RUN_RUNTIME` (loaded by `export.evaluation.load_evaluator`, as `vras evaluate` loads a
+    run). Folders with unreadable metadata are skipped. Nothing is loaded."""
+    root = Path(root) if root is not None else runs_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for meta_path in sorted([*root.glob(f"*/{META_FILENAME}"), *root.glob(f"*/*/{META_FILENAME}")]):
+        run = meta_path.parent
+        if not any((run / "checkpoints" / f"{c}.keras").is_file() for c in ("best", "last")):
+            continue
+        try:
+            meta = ExportMeta.load(str(meta_path))
+        except (OSError, ValueError):
+            continue
+        if task is None or meta.task == task:
+            found.append(ExportInfo(str(run.relative_to(root)), 0, run, meta, [RUN_RUNTIME]))
+    return found
+
+
 def has_exports(root) -> bool:
     """True when `root` holds at least one readable export."""
     return bool(list_exports(root))
@@ -114,6 +157,24 @@ def no_exports_message(task: str | None = None, root=None) -> str:
     )
 
 
+# Written by the background trainer next to vras_meta.json (`recipes.evaluate_export`): the metrics the
+# family's training history lacks (detection: COCO AP50 of the exported model on held-out ShapesWorld images).
+EVALUATION_FILE = "evaluation.json"
+# the metrics a page leads with, from an evaluation file, per task
+EVALUATION_HEADLINES = {"detection": ("AP50", "AP", "AP75")}
+
+
+def read_evaluation(version_dir) -> dict | None:
+    """`{"metrics": {...}, "images": N, "data": "..."}` of `version_dir/assets.extra/EVALUATION_FILE`, or None."""
+    import json
+
+    try:
+        record = json.loads((Path(version_dir) / "assets.extra" / EVALUATION_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("metrics"), dict) else None
+
+
 # data.source of a run -> what its model saw (for the pages' model card); synthetic ones are flagged
 TRAINING_DATA = {
     "shapes": ("ShapesWorld: synthetic coloured shapes on textured backgrounds", True),
@@ -125,7 +186,6 @@ HEADLINE_METRICS = {
     "classification": "val_accuracy",
     "stn": "val_accuracy",
     "segmentation": "val_miou",
-    "detection": "val_loss",
     "pose": "val_keypoints_mean_pixel_error",
     "matching": "val_matching_accuracy",
 }
@@ -143,10 +203,20 @@ def training_data(meta: ExportMeta) -> tuple[str, bool]:
     return f"your own data ({source or 'unknown source'}{', ' + fmt if fmt else ''})", False
 
 
-def quality_line(meta: ExportMeta) -> str:
-    """The measured quality of an export's model, from its run's final validation metrics."""
+def quality_line(meta: ExportMeta, evaluation: dict | None = None) -> str:
+    """The measured quality of an export's model: the demo's evaluation of the export where there is one
+    (`read_evaluation`: detection AP50), else its run's final validation metrics."""
+    wanted = EVALUATION_HEADLINES.get(meta.task, ())
+    measured = {k: v for k, v in ((evaluation or {}).get("metrics") or {}).items() if k in wanted
+                and isinstance(v, (int, float))}
+    if measured:
+        return (f"measured on {evaluation.get('images', '?')} {evaluation.get('data', 'held-out images')}: "
+                + ", ".join(f"{k} {measured[k]:.3g}" for k in wanted if k in measured))
     validation = meta.extra.get("validation") if isinstance(meta.extra.get("validation"), dict) else {}
     metrics = {k: v for k, v in validation.items() if k.startswith("val_") and isinstance(v, (int, float))}
+    if wanted:  # the task's own measure is not a training metric: the loss would be read as quality
+        return (f"{wanted[0]} not measured (`vras evaluate savedmodels/NAME` measures it); "
+                + (f"validation loss {metrics['val_loss']:.3g}" if "val_loss" in metrics else "no validation metrics"))
     if not metrics:
         return "no measured quality recorded (exported without its training run's summary)"
     head = HEADLINE_METRICS.get(meta.task)
@@ -159,18 +229,26 @@ def quality_line(meta: ExportMeta) -> str:
             + ", ".join(f"{k[4:]} {metrics[k]:.3g}" for k in order[:4]))
 
 
-def model_card(meta: ExportMeta) -> str:
-    """Markdown: model, what it was trained on, input size, measured quality."""
+def model_card(meta: ExportMeta, evaluation: dict | None = None) -> str:
+    """Markdown: model, what it was trained on, input size, measured quality (`quality_line`)."""
     described, _ = training_data(meta)
     h, w = meta.input_size
     return (f"**{meta.model or 'model'}** trained on {described}; input {h}×{w} px "
-            f"(any image is resized to that). Quality {quality_line(meta)}.")
+            f"(any image is resized to that). Quality {quality_line(meta, evaluation)}.")
 
 
 def is_synthetic(meta: ExportMeta) -> bool:
     return training_data(meta)[1]
 
 
-def load_predictor(path, runtime: Runtime) -> Predictor:
-    """`vras_keras.export.loading.load_export` for one version folder and runtime."""
+def load_predictor(path, runtime: Runtime):
+    """A `Predictor` for one version folder and runtime (`export.loading.load_export`, what `vras predict`
+    loads), or for a run folder (`RUN_RUNTIME`: `export.evaluation.load_evaluator`, its best checkpoint run
+    with the exports' post-processing)."""
+    if runtime.backend == "keras":
+        from vras_keras.export.evaluation import load_evaluator
+
+        return load_evaluator(str(path))
+    from vras_keras.export.loading import load_export
+
     return load_export(str(path), backend=runtime.backend, quantize=runtime.quantize)

@@ -58,7 +58,7 @@ def shipped_dir(name: str) -> Path:
 
 
 def app_dir() -> Path:
-    """The folder of `streamlit_app.py` and its `pages/`."""
+    """The folder of `streamlit_app.py` and its `views/` (the pages)."""
     return shipped_dir("app")
 
 

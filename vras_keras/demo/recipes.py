@@ -9,6 +9,9 @@ one, the TFLite files are added to those same version folders (`add_tflite`) and
 landscape of the demo classifier is saved for the landscape page. Progress goes to a
 `vras_keras.demo.status.StatusBoard`. A family that fails is reported (one line) and skipped. The recipes
 are read from `launcher.configs_dir()` (the checkout's or the installed package's).
+
+Planning (`DEMO_RECIPES`, `plan`, `missing_tasks`) imports no TensorFlow: `vras demo` calls it before it
+serves the app; Keras and the training/export code are imported by the functions that use them.
 """
 
 from __future__ import annotations
@@ -18,20 +21,12 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-import keras
-import numpy as np
 import yaml
 
 from vras_keras import models
-from vras_keras.analysis import landscape
-from vras_keras.data import datasets
 from vras_keras.demo import exports as demo_exports
 from vras_keras.demo import status as demo_status
 from vras_keras.demo.launcher import configs_dir, say
-from vras_keras.export import sources
-from vras_keras.export.saved_model import add_tflite, export_saved_model
-from vras_keras.export.signatures import final_activation
-from vras_keras.training import load_config, train
 
 EXPORT_PREFIX = "demo_"
 
@@ -86,7 +81,7 @@ def plan(config_dir=None, tasks: Sequence[str] | None = None) -> tuple[list[Demo
     unknown = sorted(set(tasks or ()) - known)
     if unknown:
         raise ValueError(f"unknown demo task(s) {unknown}; demo tasks: {', '.join(sorted(known))}")
-    registered = set(models.list_models())
+    registered = {row["name"] for row in models.read_index()}  # the index: no TensorFlow before serving
     for recipe in DEMO_RECIPES:
         if tasks and recipe.task not in tasks:
             continue
@@ -111,6 +106,8 @@ def run_complete(run_dir) -> bool:
 
 def recipe_config(recipe: DemoRecipe, config_dir, runs_dir, *, quick: bool = False):
     """The `TrainConfig` of a demo recipe (workdir `RUNS/TASK`)."""
+    from vras_keras.training import load_config
+
     overrides = {**recipe.overrides, **(recipe.quick if quick else {}), "workdir": str(Path(runs_dir) / recipe.task)}
     return load_config(recipe.config_path(config_dir), overrides)
 
@@ -124,6 +121,8 @@ def train_recipe(recipe: DemoRecipe, config_dir, runs_dir, *, quick: bool = Fals
     """Train one demo recipe with `vras_keras.training.train` (extra Keras `callbacks`, e.g. progress);
     returns its run folder `RUNS/TASK` (the demo's own scratch folder). A finished run there is reused, a
     killed one resumes from its backup, anything else there is replaced; `fresh` always starts over."""
+    from vras_keras.training import train
+
     config = recipe_config(recipe, config_dir, runs_dir, quick=quick)
     workdir = Path(config.workdir)
     if run_complete(workdir) and not fresh:
@@ -136,13 +135,43 @@ def train_recipe(recipe: DemoRecipe, config_dir, runs_dir, *, quick: bool = Fals
 def export_run(run_dir, savedmodels, name: str):
     """Export a run folder (best checkpoint) as `name`: the SavedModel only (the pages need nothing
     else; `add_tflite` adds the TFLite file later)."""
+    from vras_keras.export import sources
+    from vras_keras.export.saved_model import export_saved_model
+
     model, meta = sources.load_run(str(run_dir))
     return export_saved_model(model, meta, str(savedmodels), name=name, formats=("saved_model",))
+
+
+# families whose quality the training history does not measure: the export is evaluated on this many
+# held-out images (quick: QUICK_EVALUATION) right after it is written, before its page goes live
+EVALUATED = {"detection": 128}
+QUICK_EVALUATION = 16
+
+
+def evaluate_export(version_dir, num_samples: int) -> dict:
+    """Evaluate an export (`export.evaluation.evaluate`, as `vras evaluate` does) on `num_samples` images of
+    ShapesWorld's validation split; writes and returns its `exports.EVALUATION_FILE` record."""
+    import json
+
+    from vras_keras.export.evaluation import evaluate, load_evaluator
+
+    result = evaluate(load_evaluator(str(version_dir)), data="shapes", split="val", num_samples=num_samples)
+    record = {"data": "ShapesWorld validation images", "images": result.get("images"),
+              "metrics": {k: float(v) for k, v in result.items() if k not in ("images",)
+                          and isinstance(v, (int, float)) and not isinstance(v, bool)}}
+    path = Path(version_dir) / "assets.extra" / demo_exports.EVALUATION_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(path)
+    return record
 
 
 def add_tflite_to_export(run_dir, version_dir) -> str:
     """Add `model.tflite` to a demo export made by `export_run`; returns "done" or "failed: reason" (a
     model that needs ops TFLite lacks keeps its SavedModel)."""
+    from vras_keras.export import sources
+    from vras_keras.export.saved_model import add_tflite
+
     try:
         model, meta = sources.load_run(str(run_dir))
         add_tflite(str(version_dir), model, meta)
@@ -154,6 +183,14 @@ def add_tflite_to_export(run_dir, version_dir) -> str:
 def save_landscape(run_dir, out_dir, *, grid: int = 9, num_samples: int = 128, range_: float = 0.5) -> Path:
     """A small 2-D loss landscape of a classification run (for the landscape page); ±0.5 keeps the
     basin visible (at ±1 the corners of a short training run reach losses in the thousands)."""
+    import keras
+    import numpy as np
+
+    from vras_keras.analysis import landscape
+    from vras_keras.data import datasets
+    from vras_keras.export import sources
+    from vras_keras.export.signatures import final_activation
+
     model, meta = sources.load_run(str(run_dir))
     ds = datasets.load("classification", split="val", num_samples=num_samples, image_size=meta.input_size[0], seed=0)
     x, y = (np.stack(a) for a in zip(*[(im.numpy(), lab.numpy()) for im, lab in ds]))
@@ -220,6 +257,15 @@ def prepare(savedmodels="savedmodels", *, config_dir=None, runs_dir="runs/demo",
             run_dir = trainer(recipe, config_dir, runs_dir, quick=quick, callbacks=[progress], fresh=retrain)
             board.update(recipe.task, "exporting")
             result = exporter(run_dir, savedmodels, f"{EXPORT_PREFIX}{recipe.task}")
+            if recipe.task in EVALUATED:
+                board.update(recipe.task, "exporting", step="measuring the exported model on held-out images")
+                try:
+                    record = evaluate_export(result.path, QUICK_EVALUATION if quick else EVALUATED[recipe.task])
+                    wanted = demo_exports.EVALUATION_HEADLINES.get(recipe.task, ())
+                    say(f"{recipe.task}: measured on {record['images']} {record['data']}: " + ", ".join(
+                        f"{k} {record['metrics'][k]:.3f}" for k in wanted if k in record["metrics"]))
+                except Exception as error:  # noqa: BLE001 - the model is served; its page says it is not measured
+                    say(f"{recipe.task}: not evaluated ({type(error).__name__}: {error})")
             board.update(recipe.task, "ready", export=str(result.path), tflite="pending" if tflite else "not made")
             exported.append((recipe, run_dir, result))
             outcomes.append(Outcome(recipe.task, "exported", f"{result.path}", time.monotonic() - t0))

@@ -130,7 +130,8 @@ def describe(entry: dict | None) -> str:
             text += f", about {format_seconds(entry['eta_s'])} left"
         return text
     if state == "exporting":
-        return f"exporting the SavedModel (for {format_seconds(time.time() - entry.get('since', time.time()))})"
+        what = entry["step"] if isinstance(entry.get("step"), str) else "exporting the SavedModel"
+        return f"{what} (for {format_seconds(time.time() - entry.get('since', time.time()))})"
     if state == "ready":
         tflite = entry.get("tflite")
         return "ready" + (f" (TFLite: {tflite})" if tflite and tflite != "done" else "")

@@ -1,4 +1,4 @@
-"""Streamlit widgets shared by the demo's pages (`apps/pages/*.py`): page header, error guard, model picker,
+"""Streamlit widgets shared by the demo's pages (`apps/views/*.py`): page header, error guard, model picker,
 image input, image display.
 
 The computations live beside this module (`exports`, `samples`, ...) and in `vras_keras.export.present`;
@@ -16,7 +16,6 @@ import streamlit as st
 from vras_keras.data.images import ImageDecodeError, decode_image, to_rgb
 from vras_keras.demo import exports, samples, status
 from vras_keras.demo.launcher import demo_runs_dir
-from vras_keras.visualization.overlays import DISPLAY_SIDE, display_scale, upscale
 
 # Element keys the tests and the browser test look for.
 RESULT_KEY = "result"
@@ -118,14 +117,17 @@ def _cached_predictor(path: str, backend: str, quantize: str, mtime: float):
 
 
 def choose_export(task: str):
-    """Sidebar: pick an export of `task` and its runtime (SavedModel or a TFLite file).
+    """Sidebar: pick an export of `task` and its runtime (SavedModel or a TFLite file), or a `vras train` run
+    of `task` in `runs/` (its best checkpoint).
 
     Returns the cached `Predictor`, or None after showing how to create an export when there is none.
     """
-    found = exports.list_exports(task=task)
+    found = exports.list_exports(task=task) + exports.list_runs(task=task)
     if not found:
         wait_for_model(task)
         return None
+    if not any(e.name == f"demo_{task}" for e in found) and family_status(task).get("state") not in (None, "ready"):
+        st.sidebar.caption(f"Demo model: {status.describe(family_status(task))}")
     st.sidebar.subheader("Model")
     labels = [e.label for e in found]
     index = st.sidebar.selectbox("Export", range(len(found)), format_func=lambda i: labels[i], key=f"{task}_export")
@@ -135,8 +137,10 @@ def choose_export(task: str):
                                                key=f"{task}_runtime")]
     st.sidebar.caption(f"`{export.path}` · input {export.meta.input_size[0]}×{export.meta.input_size[1]}"
                        + (f" · {len(export.meta.labels)} classes" if export.meta.labels else ""))
-    st.caption(exports.model_card(export.meta))
-    predictor = _cached_predictor(str(export.path), runtime.backend, runtime.quantize, _mtime(export.path))
+    changed = _mtime(export.path / "checkpoints" / "best.keras") if export.is_run else _mtime(export.path)
+    predictor = _cached_predictor(str(export.path), runtime.backend, runtime.quantize, changed)
+    # the loaded meta: a run's validation metrics are read from its summary.json when it is loaded
+    st.caption(exports.model_card(predictor.meta, export.evaluation))
     return predictor
 
 
@@ -148,7 +152,7 @@ def photo_note(name: str, meta):
             h, w = meta.input_size
             st.warning(f"This model was trained on {described} at {h}×{w} px: on a photograph its output means "
                        "little. Pick a synthetic sample, or a model of your own (`vras train --config ...` on your "
-                       "images, then `vras export RUN_DIR --name NAME`: it appears in the Export list).")
+                       "images; its run in `runs/` appears in the Export list, as does `vras export RUN_DIR`).")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -197,13 +201,15 @@ def model_and_image(task: str):
 def show_image(image, caption: str | None = None, width: int = 480):
     """`st.image` at a readable size (`width` px on the page, never wider than the column), small images
     first upscaled (nearest) so that the browser does not blur their pixels."""
+    from vras_keras.visualization.overlays import DISPLAY_SIDE, display_scale, upscale  # Keras: not for the home page
+
     image = to_rgb(image)
     if max(image.shape[:2]) < DISPLAY_SIDE // 2:
         image = upscale(image, display_scale(image.shape[:2]))
     st.image(image, caption=caption, width=width)
 
 
-# (file in apps/pages/, navigation title, icon): the order of the navigation
+# (file in apps/views/, navigation title, icon): the order of the navigation
 PAGES = (
     ("1_Classification.py", "Classification", "🏷️"),
     ("2_Segmentation.py", "Segmentation", "🎨"),
@@ -236,7 +242,8 @@ def home_rows() -> list[dict]:
         if found:
             export = (demo or found)[0]
             described, _ = exports.training_data(export.meta)
-            model = f"ready: {export.label}, trained on {described.split(':')[0]}; {exports.quality_line(export.meta)}"
+            quality = exports.quality_line(export.meta, export.evaluation)
+            model = f"ready: {export.label}, trained on {described.split(':')[0]}; {quality}"
             if not demo and entry:
                 model += f" (demo model: {status.describe(entry)})"
         else:

@@ -20,6 +20,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from vras_keras.data.images import resize
 from vras_keras.export.meta import ExportMeta
 from vras_keras.export.safety import load_saved_model
 from vras_keras.export.saved_model import TFLITE_FILES, existing_versions
@@ -62,7 +63,7 @@ class Predictor:
                 # gray as the decoder makes it (ITU-R 601 luma, rounded), so a 1-channel model sees what it trained on
                 image = np.round(image @ LUMA)[..., None] if c == 1 else np.repeat(image, c, axis=-1)
             if image.shape[:2] != (h, w):
-                image = tf.image.resize(image, (h, w), method="bilinear").numpy()
+                image = resize(image, (h, w))  # the training resize: the serving graph's RESIZE_BILINEAR
             batch.append(image)
         if not batch:
             raise ValueError("predict needs at least one image")

@@ -1,6 +1,6 @@
 """The one per-task renderer of a prediction: a one-line summary, the result rows (a table) and a drawing.
 
-`vras predict` prints `summarize(...)` and saves `draw(...)`; the demo pages (`apps/pages/*.py`) show
+`vras predict` prints `summarize(...)` and saves `draw(...)`; the demo pages (`apps/views/*.py`) show
 `rows(...)` and `draw(...)`. Every function takes `outputs`, a `Predictor.predict` result (batch first, named
 as in `vras_keras.export.signatures.OUTPUTS`, coordinates in pixels of the model input), the export's
 `ExportMeta` and the index `i` of the image in the batch.
@@ -28,12 +28,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Sequence
 
-import cv2
 import keras
 import numpy as np
 
 from vras_keras.data import shapes
-from vras_keras.data.images import to_rgb
+from vras_keras.data.images import resize, to_rgb
 from vras_keras.export.meta import ExportMeta
 from vras_keras.layers.conv_crf import ConvCRF
 from vras_keras.ops.roi_align import paste_masks
@@ -48,13 +47,13 @@ def label(meta: ExportMeta, index: int) -> str:
 
 
 def model_view(image, input_size: Sequence[int]) -> np.ndarray:
-    """The image as the model sees it: resized to `input_size` `(H, W)` (area when shrinking, else
-    bilinear), uint8 RGB."""
+    """The image as the model sees it: resized to `input_size` `(H, W)` by the one training / serving
+    resize (`vras_keras.data.images.resize`, bilinear), rounded to uint8 RGB."""
     rgb = to_rgb(image)
     h, w = input_size
     if rgb.shape[:2] == (h, w):
         return rgb
-    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if rgb.shape[0] > h else cv2.INTER_LINEAR)
+    return np.clip(np.round(resize(rgb, (h, w))), 0, 255).astype(np.uint8)
 
 
 def _factor(meta: ExportMeta, scale: int | None) -> int:

@@ -36,11 +36,11 @@ import numpy as np
 import tensorflow as tf
 
 from vras_keras.export import signatures as sig
+from vras_keras.export.layout import TFLITE_FILES, existing_versions  # noqa: F401 - part of this module's API
 from vras_keras.export.meta import META_FILENAME, ExportMeta
 from vras_keras.export.tflite import QUANTIZATIONS, convert_to_tflite
 
 FORMATS = ("saved_model", "tflite")
-TFLITE_FILES = {"none": "model.tflite", "fp16": "model_fp16.tflite", "int8": "model_int8.tflite"}
 WARMUP_FILENAME = "tf_serving_warmup_requests"
 MODELS_CONFIG = "models.config"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -58,13 +58,6 @@ class ExportResult:
 
 
 # ------------------------------------------------------------------------------------------- versions
-def existing_versions(model_dir: str) -> list[int]:
-    """Sorted numeric version folders of `model_dir` (empty when it does not exist)."""
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(int(d) for d in os.listdir(model_dir) if d.isdigit() and os.path.isdir(os.path.join(model_dir, d)))
-
-
 def next_version(model_dir: str) -> int:
     versions = existing_versions(model_dir)
     return versions[-1] + 1 if versions else 1

@@ -308,6 +308,58 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "vras_keras" / "weights"
 
 
+PROBE_TIMEOUT_S = 5.0
+
+
+def _hub_address() -> tuple[str, int]:
+    """(host, port) a download from the Hugging Face hub connects to first: the HTTPS proxy when one is
+    set (`https_proxy` / `all_proxy`, as requests and httpx read them), else `$HF_ENDPOINT` or huggingface.co."""
+    from urllib.parse import urlsplit
+
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    host = urlsplit(endpoint).hostname or "huggingface.co"
+    no_proxy = [h.strip().lstrip(".") for h in (os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or "")
+                .split(",")]
+    proxy = next((os.environ[k] for k in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+                  if os.environ.get(k)), None)
+    if proxy and not any(h == "*" or (h and (host == h or host.endswith("." + h))) for h in no_proxy):
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        return parts.hostname or proxy, parts.port or (443 if parts.scheme == "https" else 80)
+    parts = urlsplit(endpoint)
+    return host, parts.port or (80 if parts.scheme == "http" else 443)
+
+
+def _probe_hub(timeout: float = PROBE_TIMEOUT_S) -> None:
+    """One TCP connection to the hub (or its proxy) within `timeout` seconds (name lookup included, in a
+    daemon thread since `getaddrinfo` takes no timeout); raises ConnectionError otherwise."""
+    import socket
+    import threading
+
+    host, port = _hub_address()
+    outcome: list = []
+
+    def connect():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=connect, name="vras-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        raise ConnectionError(f"no connection to {host}:{port} within {timeout:g} s")
+    if outcome[0] is not None:
+        raise ConnectionError(f"cannot reach {host}:{port}: {outcome[0]}")
+
+
+def imagenet_cache_path(arch: str) -> Path:
+    """Where `weights="imagenet"` keeps (or expects, placed by hand) the ImageNet safetensors of `arch`;
+    nothing is fetched. KeyError for an `arch` without ImageNet weights (`SOURCES`)."""
+    return cache_dir() / f"{SOURCES[arch].split('/', 1)[1]}.safetensors"
+
+
 def imagenet_file(arch: str) -> Path:
     """The cached ImageNet safetensors of `arch`, fetched (once) through keras-hub from Hugging Face.
 
@@ -323,13 +375,14 @@ def imagenet_file(arch: str) -> Path:
         raise ValueError(f"{arch}: weights='imagenet' is available for {', '.join(sorted(SOURCES))}; "
                          "for others pass weights=PATH")
     repo = SOURCES[arch]
-    target = cache_dir() / f"{repo.split('/', 1)[1]}.safetensors"
+    target = imagenet_cache_path(arch)
     if target.is_file():
         return target
     url = f"https://huggingface.co/{repo}/resolve/main/model.safetensors"
     try:
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
             raise ConnectionError("HF_HUB_OFFLINE is set")
+        _probe_hub()  # no network: fail in seconds, not after the hub's retries (about 1.6 min)
 
         from keras_hub.src.utils.preset_utils import get_file
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import json
 import pkgutil
+from pathlib import Path
 from typing import Callable
 
 TASKS = ("classification", "segmentation", "pose", "detection", "stn", "matching")
@@ -107,6 +109,21 @@ def list_models(task: str | None = None) -> list[str]:
     if task is not None and task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; allowed tasks: {', '.join(TASKS)}")
     return sorted(n for n, e in _REGISTRY.items() if task is None or e.task == task)
+
+
+# Every registered model with its task and parameter count, written by `python -m vras_keras.cli.list_models
+# --write-index` (tests/cli/test_list_models.py fails while it is out of date); reading it imports no TensorFlow.
+INDEX = Path(__file__).resolve().parent / "index.json"
+
+
+def read_index(task: str | None = None, path: Path = INDEX) -> list[dict]:
+    """The rows (`name`, `task`, `params`, `description`) of the model index, without importing any builder."""
+    try:
+        rows = json.loads(Path(path).read_text())["models"]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: the model index is missing; run `vras list --rebuild` or "
+                                "`python -m vras_keras.cli.list_models --write-index`") from None
+    return [row for row in rows if task is None or row["task"] == task]
 
 
 def load_model(path, **kwargs):

@@ -28,6 +28,7 @@ candidate *of the same class*). Neither builds an `N x N` matrix.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -176,6 +177,86 @@ def _pre_select(boxes, scores, pre_nms_top_k, *, always: bool = False):
     return ops.take_along_axis(boxes, ops.expand_dims(top_idx, -1), axis=1), top_scores, top_idx
 
 
+def _v4(boxes, scores, m, iou_threshold, score_threshold, pad):
+    # TensorFlow's greedy kernel: keras.ops has no NMS, and NonMaxSuppressionV4 is the TFLite built-in
+    # NON_MAX_SUPPRESSION_V4 (and has an XLA kernel). Its IoU is symmetric in x and y, so xyxy works.
+    return tf.raw_ops.NonMaxSuppressionV4(
+        boxes=boxes, scores=scores, max_output_size=m, iou_threshold=float(iou_threshold),
+        score_threshold=float(score_threshold), pad_to_max_output_size=pad)
+
+
+def _single_class_graph(boxes, scores, m, iou_threshold, score_threshold, pre_nms_top_k):
+    """Graph path of the single-class NMS: `(B, M)` indices into `N` (-1 padded) and `(B,)` counts."""
+    cand_boxes, cand_scores, cand_idx = _pre_select(boxes, scores, pre_nms_top_k, always=True)
+    threshold = float(score_threshold)
+    if cand_idx is not None:
+        # Sorted by top_k (equal scores: lower index first). The kernel gets the ranks as scores, so that
+        # TFLite's kernel, which orders equal scores its own way, visits them in exactly this order too.
+        k = cand_scores.shape[1]
+        ranks = ops.cast(k - ops.arange(k, dtype="int32"), "float32")[None]  # exact: k < 2**24
+        cand_scores = ops.where(cand_scores > threshold, ranks, 0.0)
+        threshold = 0.5
+
+    def one_image(args):
+        idx, count = _v4(args[0], args[1], m, iou_threshold, threshold, pad=True)
+        return idx, count
+
+    if boxes.shape[0] == 1:
+        idx, count = one_image((cand_boxes[0], cand_scores[0]))
+        idx, count = idx[None], count[None]
+    else:
+        idx, count = tf.map_fn(one_image, (cand_boxes, cand_scores), fn_output_signature=(tf.int32, tf.int32))
+    indices = ops.where(ops.arange(m, dtype="int32")[None] < ops.expand_dims(count, 1), idx, -1)
+    if cand_idx is not None:
+        indices = ops.where(indices >= 0, ops.take_along_axis(cand_idx, ops.maximum(indices, 0), axis=1), -1)
+    return indices, count
+
+
+def _single_class_eager(boxes, scores, m, iou_threshold, score_threshold, pre_nms_top_k):
+    """Eager path, the same kept boxes in the same order as `_single_class_graph`: one kernel call per image
+    and NumPy for the rest (an eager `keras.ops` call or a `tf.function` call each cost more than the
+    kernel on 1,000 boxes). `boxes` `(B, N, 4)` xyxy and `scores` `(B, N)` float32 NumPy arrays.
+
+    Returns `(B, M)` int32 NumPy indices (-1 padded) and `(B,)` int32 counts.
+    """
+    batch, n = scores.shape
+    indices = np.full((batch, m), -1, np.int32)
+    counts = np.zeros((batch,), np.int32)
+    rank = pre_nms_top_k is not None and int(pre_nms_top_k) < n  # TF's kernel itself takes ties lower index first
+    for b in range(batch):
+        image_boxes, image_scores, threshold, order = boxes[b], scores[b], float(score_threshold), None
+        if rank:
+            order = np.argsort(-image_scores, kind="stable")[: int(pre_nms_top_k)]  # = top_k's order
+            k = len(order)
+            image_boxes = image_boxes[order]
+            image_scores = np.where(image_scores[order] > threshold, np.arange(k, 0, -1, dtype=np.float32), 0.0)
+            image_scores, threshold = image_scores.astype(np.float32), 0.5
+        idx, _ = _v4(image_boxes, image_scores, m, iou_threshold, threshold, pad=False)
+        idx = idx.numpy()
+        if order is not None:
+            idx = order[idx]
+        indices[b, : len(idx)] = idx
+        counts[b] = len(idx)
+    return indices, counts
+
+
+def _eager(*tensors) -> bool:
+    return tf.executing_eagerly() and all(isinstance(t, (np.ndarray, tf.Tensor)) or np.isscalar(t)
+                                          for t in tensors)
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(fn, **static):
+    """One `tf.function` per function and static arguments (traced once per input shape: NMS needs a static
+    `N`): what an eager call of the tiled NMS runs, instead of its `while_loop` step by step in Python."""
+    key = (fn.__name__, tuple(sorted(static.items())))
+    if key not in _COMPILED:
+        _COMPILED[key] = tf.function(lambda boxes, scores: fn(boxes, scores, **static))
+    return _COMPILED[key]
+
+
 def non_max_suppression(
     boxes,
     scores,
@@ -193,7 +274,8 @@ def non_max_suppression(
     visits *equal* scores in its own order; with `pre_nms_top_k` set the candidates are ranked first
     (`top_k`: lower index first), so TFLite keeps the same boxes as TensorFlow even with ties. Under
     `jit_compile=True` XLA's own implementation of that op is used, which builds an `N x N` IoU matrix:
-    keep `pre_nms_top_k` moderate there.
+    keep `pre_nms_top_k` moderate there. Called eagerly, it runs the kernel once per image with the rest in
+    NumPy (no per-op dispatch overhead); in a graph (a model, `tf.function`, TFLite) the same kept boxes.
 
     Args:
         boxes: `(B, N, 4)` boxes in `bounding_box_format` (static `N`).
@@ -213,40 +295,23 @@ def non_max_suppression(
         >>> proposals = ops.take_along_axis(boxes, ops.maximum(idx, 0)[..., None], axis=1)
     """
     _check_nms_args(iou_threshold, max_output_size, pre_nms_top_k)
+    m = int(max_output_size)
+    if _eager(boxes, scores):
+        boxes = convert_format(boxes, bounding_box_format, "xyxy") if bounding_box_format != "xyxy" else boxes
+        boxes, scores = np.asarray(boxes, np.float32), np.asarray(scores, np.float32)
+        _check_single_class_shapes(boxes, scores)
+        indices, counts = _single_class_eager(boxes, scores, m, iou_threshold, score_threshold, pre_nms_top_k)
+        return tf.constant(indices), tf.constant(counts)
     boxes = convert_format(boxes, bounding_box_format, "xyxy")
     scores = ops.cast(scores, "float32")
-    if len(boxes.shape) != 3 or len(scores.shape) != 2:
+    _check_single_class_shapes(boxes, scores)
+    return _single_class_graph(boxes, scores, m, iou_threshold, score_threshold, pre_nms_top_k)
+
+
+def _check_single_class_shapes(boxes, scores):
+    if len(boxes.shape) != 3 or len(scores.shape) != 2 or boxes.shape[-1] != 4:
         raise ValueError(f"non_max_suppression expects boxes (B, N, 4) and scores (B, N), received shapes "
                          f"{tuple(boxes.shape)} and {tuple(scores.shape)}")
-    cand_boxes, cand_scores, cand_idx = _pre_select(boxes, scores, pre_nms_top_k, always=True)
-    m = int(max_output_size)
-    threshold = float(score_threshold)
-    if cand_idx is not None:
-        # Sorted by top_k (equal scores: lower index first). The kernel gets the ranks as scores, so that
-        # TFLite's kernel, which orders equal scores its own way, visits them in exactly this order too.
-        k = cand_scores.shape[1]
-        ranks = ops.cast(k - ops.arange(k, dtype="int32"), "float32")[None]  # exact: k < 2**24
-        cand_scores = ops.where(cand_scores > threshold, ranks, 0.0)
-        threshold = 0.5
-
-    def one_image(args):
-        # TensorFlow's greedy kernel: keras.ops has no NMS, and NonMaxSuppressionV4 is the TFLite built-in
-        # NON_MAX_SUPPRESSION_V4 (and has an XLA kernel). Its IoU is symmetric in x and y, so xyxy works.
-        image_boxes, image_scores = args
-        idx, count = tf.raw_ops.NonMaxSuppressionV4(
-            boxes=image_boxes, scores=image_scores, max_output_size=m, iou_threshold=float(iou_threshold),
-            score_threshold=threshold, pad_to_max_output_size=True)
-        return idx, count
-
-    if boxes.shape[0] == 1:
-        idx, count = one_image((cand_boxes[0], cand_scores[0]))
-        idx, count = idx[None], count[None]
-    else:
-        idx, count = tf.map_fn(one_image, (cand_boxes, cand_scores), fn_output_signature=(tf.int32, tf.int32))
-    indices = ops.where(ops.arange(m, dtype="int32")[None] < ops.expand_dims(count, 1), idx, -1)
-    if cand_idx is not None:
-        indices = ops.where(indices >= 0, ops.take_along_axis(cand_idx, ops.maximum(indices, 0), axis=1), -1)
-    return indices, count
 
 
 def multiclass_non_max_suppression(
@@ -266,6 +331,11 @@ def multiclass_non_max_suppression(
     enter one greedy NMS in which only candidates of the same class suppress each other (an explicit
     same-class mask, so the result equals a separate NMS per class whatever the coordinates).
 
+    With one class (`C == 1`, static) this is the single-class kernel (`NonMaxSuppressionV4`, the
+    candidates ranked first so that TFLite visits ties in TensorFlow's order); with several, the tiled
+    `keras.ops` NMS above. Called eagerly, the one-class case runs the kernel with NumPy around it and the
+    tiled case one cached `tf.function` per static arguments.
+
     Args:
         boxes: `(B, N, 4)` class-agnostic boxes (YOLO, RetinaNet) or `(B, N, C, 4)` per-class boxes
             (Faster R-CNN box head), in `bounding_box_format`.
@@ -276,34 +346,85 @@ def multiclass_non_max_suppression(
         bounding_box_format: format of `boxes` and of the returned boxes.
 
     Returns:
-        A dict: `"boxes"` `(B, K, 4)` float32 (0 in padded slots), `"scores"` `(B, K)` float32 (0 padded),
-        `"classes"` `(B, K)` int32 (-1 padded), `"num_detections"` `(B,)` int32. Detections are sorted by
-        decreasing score.
+        A dict: `"boxes"` `(B, K, 4)` float32 (0 in padded slots; the input boxes as given), `"scores"`
+        `(B, K)` float32 (0 padded), `"classes"` `(B, K)` int32 (-1 padded), `"num_detections"` `(B,)`
+        int32. Detections are sorted by decreasing score.
     """
     _check_nms_args(iou_threshold, max_detections, pre_nms_top_k, tile_size)
+    static = dict(max_detections=int(max_detections), iou_threshold=float(iou_threshold),
+                  score_threshold=float(score_threshold), pre_nms_top_k=None if pre_nms_top_k is None
+                  else int(pre_nms_top_k), bounding_box_format=bounding_box_format, tile_size=int(tile_size))
+    if _eager(boxes, scores):
+        scores_np = np.asarray(scores, np.float32)
+        if scores_np.ndim == 3 and scores_np.shape[-1] == 1:
+            return _one_class_eager(boxes, scores_np, **static)
+        return _compiled(_multiclass_graph, **static)(tf.convert_to_tensor(boxes, tf.float32),
+                                                      tf.convert_to_tensor(scores_np))
+    return _multiclass_graph(boxes, scores, **static)
+
+
+def _one_class_eager(boxes, scores, *, max_detections, iou_threshold, score_threshold, pre_nms_top_k,
+                     bounding_box_format, tile_size):
+    boxes = np.asarray(boxes, np.float32)
+    if boxes.ndim == 4:
+        boxes = boxes[:, :, 0]
+    if boxes.ndim != 3 or boxes.shape[-1] != 4 or boxes.shape[:2] != scores.shape[:2]:
+        raise ValueError(f"multiclass_non_max_suppression expects boxes (B, N, 4) or (B, N, C, 4) and scores "
+                         f"(B, N, C), received shapes {boxes.shape} and {scores.shape}")
+    xyxy = boxes if bounding_box_format == "xyxy" else np.asarray(
+        convert_format(boxes, bounding_box_format, "xyxy"), np.float32)
+    flat_scores = scores[..., 0]
+    pos, count = _single_class_eager(xyxy, flat_scores, max_detections, iou_threshold, score_threshold,
+                                     pre_nms_top_k)
+    valid = pos >= 0
+    safe = np.maximum(pos, 0)
+    out_boxes = np.where(valid[..., None], np.take_along_axis(boxes, safe[..., None], axis=1), 0.0)
+    out_scores = np.where(valid, np.take_along_axis(flat_scores, safe, axis=1), 0.0)
+    return {
+        "boxes": tf.constant(out_boxes.astype(np.float32)),
+        "scores": tf.constant(out_scores.astype(np.float32)),
+        "classes": tf.constant(np.where(valid, 0, -1).astype(np.int32)),
+        "num_detections": tf.constant(count),
+    }
+
+
+def _multiclass_graph(boxes, scores, *, max_detections, iou_threshold, score_threshold, pre_nms_top_k,
+                      bounding_box_format, tile_size):
+    boxes = ops.cast(boxes, "float32")
     xyxy = convert_format(boxes, bounding_box_format, "xyxy")
     scores = ops.cast(scores, "float32")
     _, n, c = scores.shape
     if len(xyxy.shape) == 3:
         xyxy = ops.broadcast_to(ops.expand_dims(xyxy, 2), (ops.shape(xyxy)[0], n, c, 4))
+        boxes = ops.broadcast_to(ops.expand_dims(boxes, 2), (ops.shape(boxes)[0], n, c, 4))
     flat_boxes = ops.reshape(xyxy, (-1, n * c, 4))
+    given_boxes = ops.reshape(boxes, (-1, n * c, 4))  # returned as given (no format round trip)
     flat_scores = ops.reshape(scores, (-1, n * c))
-    cand_boxes, cand_scores, cand_idx = _pre_select(flat_boxes, flat_scores, pre_nms_top_k)
-    flat_classes = ops.arange(n * c, dtype="int32")[None] % c
-    cand_classes = flat_classes if cand_idx is None else cand_idx % c
-    cand_classes = ops.broadcast_to(cand_classes, ops.shape(cand_scores))
-    pos, count = _tiled_nms(cand_boxes, cand_scores, cand_scores > score_threshold, cand_classes,
-                            iou_threshold=float(iou_threshold), max_output_size=max_detections,
-                            tile_size=tile_size)
+    if c == 1:  # the single-class kernel; ranked first (all N when pre_nms_top_k is None) for TFLite's ties
+        pos, count = _single_class_graph(flat_boxes, flat_scores, max_detections, iou_threshold, score_threshold,
+                                         n if pre_nms_top_k is None else pre_nms_top_k)
+        cand_boxes, cand_scores = given_boxes, flat_scores
+        cand_classes = ops.zeros_like(flat_scores, dtype="int32")
+    else:
+        cand_boxes, cand_scores, cand_idx = _pre_select(flat_boxes, flat_scores, pre_nms_top_k)
+        flat_classes = ops.arange(n * c, dtype="int32")[None] % c
+        cand_classes = flat_classes if cand_idx is None else cand_idx % c
+        cand_classes = ops.broadcast_to(cand_classes, ops.shape(cand_scores))
+        pos, count = _tiled_nms(cand_boxes, cand_scores, cand_scores > score_threshold, cand_classes,
+                                iou_threshold=iou_threshold, max_output_size=max_detections,
+                                tile_size=tile_size)
+        if cand_idx is not None:
+            pos = ops.where(pos >= 0, ops.take_along_axis(cand_idx, ops.maximum(pos, 0), axis=1), -1)
+        cand_boxes, cand_scores = given_boxes, flat_scores
+        cand_classes = ops.broadcast_to(flat_classes, ops.shape(flat_scores))
     valid = pos >= 0
     safe = ops.maximum(pos, 0)
     out_boxes = ops.take_along_axis(cand_boxes, ops.expand_dims(safe, -1), axis=1)
     out_boxes = ops.where(ops.expand_dims(valid, -1), out_boxes, 0.0)
     out_scores = ops.where(valid, ops.take_along_axis(cand_scores, safe, axis=1), 0.0)
     out_classes = ops.where(valid, ops.take_along_axis(cand_classes, safe, axis=1), -1)
-    max_detections = int(max_detections)
     return {
-        "boxes": convert_format(_pad_to(out_boxes, max_detections, 0.0), "xyxy", bounding_box_format),
+        "boxes": _pad_to(out_boxes, max_detections, 0.0),
         "scores": _pad_to(out_scores, max_detections, 0.0),
         "classes": ops.cast(_pad_to(out_classes, max_detections, -1), "int32"),
         "num_detections": count,

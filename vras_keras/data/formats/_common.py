@@ -85,6 +85,22 @@ def read_image(path, field: str = "file_name", *, channels: int = 3) -> np.ndarr
         raise DataFormatError(path, field, f"cannot decode image ({error})") from None
 
 
+def image_shape(path, field: str = "file_name") -> tuple[int, int, int]:
+    """`(height, width, 3)` of an image file from its header (EXIF rotation applied), nothing decoded: the
+    COCO / VOC / masks readers keep records lazy (`{"file", "shape", ...}` without `"image"`) and the
+    pipeline decodes each image with the one decoder after the per-epoch shuffle. These formats train on
+    RGB (3 channels) unless `channels` says otherwise, as when they were decoded at load time.
+    `DataFormatError` naming the file and `field` if it is missing or its header cannot be read."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataFormatError(path, field, "image file not found")
+    try:
+        h, w, _ = images.image_info(path)
+    except (images.ImageDecodeError, OSError) as error:
+        raise DataFormatError(path, field, f"cannot decode image ({error})") from None
+    return (h, w, 3)
+
+
 def write_image(path, image: np.ndarray, quality: int = 95) -> None:
 
     path = os.fspath(path)

@@ -25,7 +25,7 @@ from vras_keras.data.formats._common import (
     DataFormatError,
     Records,
     check_box,
-    read_image,
+    image_shape,
     write_image,
 )
 from vras_keras.data.shapes import JOINT_NAMES, SKELETON, mask_to_box
@@ -303,8 +303,8 @@ def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, 
             if "file_name" not in img:
                 raise DataFormatError(ann_file, f"images[{j}].file_name", "missing")
             path = _image_path(images_dir, img["file_name"], ann_file, f"images[{j}].file_name", allow_outside_paths)
-            image = read_image(path, "file_name")
-            h, w = image.shape[:2]
+            shape = image_shape(path, "file_name")  # lazy: decoded by the pipeline, after the shuffle
+            h, w = shape[:2]
             for field, expected in (("width", w), ("height", h)):
                 if field in img and (isinstance(img[field], bool) or not isinstance(img[field], (int, float))):
                     raise DataFormatError(ann_file, f"images[{j}].{field}", f"expected a number, got {img[field]!r}")
@@ -312,7 +312,7 @@ def read(directory, *, task: str, skip_bad: bool = False, annotation_file=None, 
                     raise DataFormatError(ann_file, f"images[{j}].{field}",
                                           f"{img[field]} but the file {path} is {w}x{h} (WxH)")
             anns = by_image.get(img.get("id"), [])
-            record = _record(task, image, anns, cat_index, ann_file, joint_names)
+            record = _record(task, shape, anns, cat_index, ann_file, joint_names)
             if record is None:
                 continue  # pose: an image without a figure
             record["file"] = path
@@ -342,8 +342,8 @@ def _check_keypoints(kp, width, height, ann_file, field, joint_names, tolerance:
     return kp
 
 
-def _record(task, image, anns, cat_index, ann_file, joint_names):
-    h, w = image.shape[:2]
+def _record(task, shape, anns, cat_index, ann_file, joint_names):
+    h, w = shape[:2]
     boxes, classes, masks, crowd = [], [], [], []
     pose = None
     for i, ann in anns:
@@ -379,13 +379,13 @@ def _record(task, image, anns, cat_index, ann_file, joint_names):
         classes.append(cat_index[cat])
         masks.append(mask)
     if task == "pose":
-        return None if pose is None else {"image": image, **pose}
+        return None if pose is None else {"shape": shape, **pose}
     if task == "detection":
-        return {"image": image, "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+        return {"shape": shape, "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
                 "classes": np.asarray(classes, np.int32), "masks": np.asarray(masks, np.uint8).reshape(-1, h, w)}
     semantic = np.zeros((h, w), np.int32)
     for cls, mask in zip(classes, masks):
         semantic[mask > 0] = cls + 1
     for mask in crowd:
         semantic[(mask > 0) & (semantic == 0)] = IGNORE
-    return {"image": image, "mask": semantic}
+    return {"shape": shape, "mask": semantic}

@@ -15,8 +15,8 @@ from vras_keras.data.formats._common import (
     BadSamplePolicy,
     DataFormatError,
     Records,
+    image_shape,
     read_class_list,
-    read_image,
     read_index_png,
     write_class_list,
     write_image,
@@ -64,8 +64,8 @@ def read(directory, *, task: str = "segmentation", skip_bad: bool = False, class
         image_path = os.path.join(directory, "images", f)
         mask_path = os.path.join(directory, "masks", os.path.splitext(f)[0] + ".png")
         try:
-            image = read_image(image_path, "image")
-            mask = read_index_png(mask_path, "mask", image.shape[:2])
+            shape = image_shape(image_path, "image")  # lazy: decoded by the pipeline
+            mask = read_index_png(mask_path, "mask", shape[:2])
             if remap is not None:
                 if np.any((mask >= len(own)) & (mask != IGNORE)):
                     bad = np.setdiff1d(np.unique(mask), [*range(len(own)), IGNORE])
@@ -77,7 +77,7 @@ def read(directory, *, task: str = "segmentation", skip_bad: bool = False, class
                 if bad.size:
                     raise DataFormatError(mask_path, "mask", f"unknown label values {bad.tolist()}; "
                                           f"labels are 0..{len(names) - 1} ({', '.join(names)}) and {IGNORE} (ignore)")
-            samples.append({"image": image, "mask": mask.astype(np.int32), "file": image_path})
+            samples.append({"shape": shape, "mask": mask.astype(np.int32), "file": image_path})
         except DataFormatError as error:
             policy.bad(error)
     if names is None:  # no class list: name the labels found

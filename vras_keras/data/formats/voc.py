@@ -23,8 +23,8 @@ from vras_keras.data.formats._common import (
     DataFormatError,
     Records,
     check_box,
+    image_shape,
     read_class_list,
-    read_image,
     read_index_png,
     write_class_list,
     write_image,
@@ -140,13 +140,13 @@ def read(directory, *, task: str, skip_bad: bool = False, class_names=None) -> R
             stem = os.path.splitext(os.path.basename(mask_path))[0]
             try:
                 image_path = _find_image(directory, stem)
-                image = read_image(image_path, "JPEGImages")
-                mask = read_index_png(mask_path, "SegmentationClass", image.shape[:2])
+                shape = image_shape(image_path, "JPEGImages")  # lazy: decoded by the pipeline
+                mask = read_index_png(mask_path, "SegmentationClass", shape[:2])
                 bad = np.setdiff1d(np.unique(mask), [*range(len(names) + 1), IGNORE])
                 if bad.size:
                     raise DataFormatError(mask_path, "SegmentationClass", f"unknown class indices {bad.tolist()}; "
                                           f"expected 0..{len(names)} or {IGNORE}")
-                samples.append({"image": image, "mask": mask.astype(np.int32), "file": image_path})
+                samples.append({"shape": shape, "mask": mask.astype(np.int32), "file": image_path})
             except DataFormatError as error:
                 policy.bad(error)
         policy.report(directory)
@@ -160,8 +160,8 @@ def read(directory, *, task: str, skip_bad: bool = False, class_names=None) -> R
             image_path = (
                 os.path.join(directory, "JPEGImages", file_name.strip()) if file_name else _find_image(directory, stem)
             )
-            image = read_image(image_path, "filename")
-            h, w = image.shape[:2]
+            shape = image_shape(image_path, "filename")  # lazy: decoded by the pipeline
+            h, w = shape[:2]
             if root.find("size") is not None:
                 for field, expected in (("width", w), ("height", h)):
                     value = _number(root, f"size/{field}", xml_path, f"size/{field}")
@@ -187,7 +187,7 @@ def read(directory, *, task: str, skip_bad: bool = False, class_names=None) -> R
                     else np.zeros((0, h, w), np.uint8)
             else:
                 masks = np.zeros((len(boxes), h, w), np.uint8)
-            samples.append({"image": image, "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+            samples.append({"shape": shape, "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
                             "classes": np.asarray(classes, np.int32), "masks": masks, "file": image_path})
         except DataFormatError as error:
             policy.bad(error)

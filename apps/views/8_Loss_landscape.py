@@ -1,5 +1,7 @@
 """Loss-landscape viewer: contour and surface plots of a saved landscape (`vras landscape`)."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from vras_keras.demo import landscapes
@@ -29,6 +31,9 @@ def body():
             return
     else:
         source, title = choice, choice
+        if Path(choice) == landscapes.SHIPPED_LANDSCAPE:
+            st.info(f"The landscape {landscapes.SHIPPED_ABOUT}. The demo classifier's own appears here once the "
+                    "background trainer has made it.")
     try:
         result = landscapes.read_landscape(source, name=title)
     except (ValueError, FileNotFoundError) as error:
