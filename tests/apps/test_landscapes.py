@@ -130,3 +130,22 @@ def test_the_shipped_landscape_is_a_real_small_result_the_page_shows_at_once(mon
     at = AppTest.from_file(str(page), default_timeout=120).run()
     assert not at.exception and not at.error, (at.exception, at.error)
     assert len(list(at.get("image"))) == 2 and any("shipped with the demo" in i.value for i in at.info)
+
+
+def test_the_page_shows_the_demo_classifiers_landscape_in_progress(monkeypatch, tmp_path):
+    import json
+    import os
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "status.json").write_text(json.dumps({"pid": os.getpid(), "order": ["classification"],
+        "families": {"classification": {"state": "ready", "landscape": {"done": 3, "total": 81, "eta_s": 400}}}}))
+    monkeypatch.setenv("VRAS_DEMO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv(landscapes.LANDSCAPES_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    page = Path(__file__).resolve().parents[2] / "apps" / "views" / "8_Loss_landscape.py"
+    at = AppTest.from_file(str(page), default_timeout=120).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert any("computing its loss landscape: point 3 of 81, about 6 min 40 s left" in i.value for i in at.info)

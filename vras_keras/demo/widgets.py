@@ -122,7 +122,9 @@ def choose_export(task: str):
 
     Returns the cached `Predictor`, or None after showing how to create an export when there is none.
     """
-    found = exports.list_exports(task=task) + exports.list_runs(task=task)
+    found = exports.list_exports(task=task) + exports.list_runs(task=task) + exports.list_pretrained(task)
+    if task == "classification" and not any(e.is_pretrained for e in found):
+        st.sidebar.caption(exports.pretrained_hint())
     if not found:
         wait_for_model(task)
         return None
