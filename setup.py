@@ -23,6 +23,7 @@ setup(
     package_dir=SHIPPED,
     package_data={
         "vras_keras.models": ["index.json"],  # `vras list` reads it (cli/list_models.py)
+        "vras_keras.demo": ["shipped/*.npz", "shipped/*.md", "shipped/*.yaml"],  # the page's first landscape
         "vras_keras.demo.app": ["*.py"],
         "vras_keras.demo.app.views": ["*.py"],
         "vras_keras.demo.configs": ["*.yaml"],

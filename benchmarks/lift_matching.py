@@ -31,25 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _matching import lift_features, opencv_features  # noqa: E402
 from _report import RESULTS_DIR, machine, write_section  # noqa: E402
 
 from vras_keras import models  # noqa: E402
 from vras_keras.data.pairs import EVAL_IMAGES, TRAIN_IMAGES, ViewPairs, quadruplet_dataset  # noqa: E402
 from vras_keras.metrics.matching import evaluate_pair  # noqa: E402
-from vras_keras.models.matching.lift import detect_and_describe  # noqa: E402
 from vras_keras.training.lift import LiftTrainingOptions, train_lift  # noqa: E402
 
 THRESHOLDS = (1, 3, 5)
-
-
-def opencv_features(kind, image, max_keypoints):
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    detector = cv2.SIFT_create(nfeatures=max_keypoints) if kind == "SIFT" else cv2.ORB_create(nfeatures=max_keypoints)
-    keypoints, descriptors = detector.detectAndCompute(gray, None)
-    xy = np.array([k.pt for k in keypoints], np.float64).reshape(-1, 2)
-    if descriptors is None:
-        descriptors = np.zeros((0, 128 if kind == "SIFT" else 32), np.float32 if kind == "SIFT" else np.uint8)
-    return xy, descriptors
 
 
 def evaluate(pair, xy1, d1, xy2, d2, matcher):
@@ -155,9 +145,10 @@ def main():
     lift_kwargs = dict(scale_space_threshold=args.threshold, reference_sigma=args.reference_sigma or None,
                        scale_limits=tuple(args.scale_limits))
     methods = {
-        "LIFT (ours, trained)": lambda im: _lift(model, im, args.max_keypoints, **lift_kwargs),
-        "LIFT (trained, score-map keypoints)": lambda im: _lift(model, im, args.max_keypoints, selection="score"),
-        "LIFT (untrained)": lambda im: _lift(untrained, im, args.max_keypoints, **lift_kwargs),
+        "LIFT (ours, trained)": lambda im: lift_features(model, im, args.max_keypoints, **lift_kwargs),
+        "LIFT (trained, score-map keypoints)": lambda im: lift_features(model, im, args.max_keypoints,
+                                                                        selection="score"),
+        "LIFT (untrained)": lambda im: lift_features(untrained, im, args.max_keypoints, **lift_kwargs),
         "SIFT (OpenCV)": lambda im: opencv_features("SIFT", im, args.max_keypoints),
         "ORB (OpenCV)": lambda im: opencv_features("ORB", im, args.max_keypoints),
     }
@@ -257,11 +248,6 @@ def main():
     print(json.dumps({"table": table, "train_cpu_s": train_cpu, "stage_seconds": history["seconds"]}, indent=1))
     if not (args.quick or args.no_write):
         write_section("lift_matching", markdown)
-
-
-def _lift(model, image, max_keypoints, selection="scale_space", **kwargs):
-    features = detect_and_describe(model, image, max_keypoints=max_keypoints, selection=selection, **kwargs)
-    return features.keypoints[:, :2].astype(np.float64), features.descriptors
 
 
 if __name__ == "__main__":

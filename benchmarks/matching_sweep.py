@@ -15,6 +15,11 @@ RANSAC `cv2.findHomography` from the matches <= 3 / 5 / 10 px, as HPatches repor
 640x480 image is measured side by side in the same process, with LIFT's parts profiled.
 
 Usage: python benchmarks/matching_sweep.py [--weights W.h5 | --pairs 120 --desc-steps 2000 ...] [--quick]
+
+The shipped tilt-trained model is evaluated alone (no training; 3.1 min of sweep on 2 loaded cores,
+`--per-photo 1` halves it) by
+`python benchmarks/matching_sweep.py --weights benchmarks/results/lift_sweep16.weights.h5 --descriptor-size 16`;
+it was trained by `python benchmarks/matching_sweep.py --descriptor-size 16` (recipe in the weights' .json sidecar).
 """
 
 from __future__ import annotations
@@ -32,16 +37,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import _matching  # noqa: E402
 import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _matching import matchers as method_matchers  # noqa: E402
+from _matching import opencv_features
 from _report import RESULTS_DIR, machine, write_section  # noqa: E402
 
 from vras_keras import models  # noqa: E402
 from vras_keras.data.pairs import EVAL_IMAGES, TRAIN_IMAGES, load_image, quadruplet_dataset, viewpoint_pair  # noqa: E402
 from vras_keras.metrics.matching import evaluate_pair  # noqa: E402
 from vras_keras.models.matching import lift as lift_model  # noqa: E402
-from vras_keras.ops.keypoints import oriented_patches, scale_space_keypoints  # noqa: E402
 from vras_keras.training.lift import LiftTrainingOptions, train_lift  # noqa: E402
 
 TILTS = (0, 10, 20, 30, 40, 50, 60)
@@ -51,19 +58,8 @@ KEYS = ("mma@1", "mma@3", "mma@5", "correct@3", "matches", "repeatability", "hom
         "homography@10", "keypoints")
 
 
-def opencv_features(kind, image, cap):
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    detector = cv2.SIFT_create(nfeatures=cap) if kind == "SIFT" else cv2.ORB_create(nfeatures=cap)
-    keypoints, descriptors = detector.detectAndCompute(gray, None)
-    xy = np.array([k.pt for k in keypoints], np.float64).reshape(-1, 2)
-    if descriptors is None:
-        descriptors = np.zeros((0, 128 if kind == "SIFT" else 32), np.float32 if kind == "SIFT" else np.uint8)
-    return xy, descriptors
-
-
 def lift_features(model, image, cap, threshold):
-    f = lift_model.detect_and_describe(model, image, max_keypoints=cap, scale_space_threshold=threshold)
-    return f.keypoints[:, :2].astype(np.float64), f.descriptors
+    return _matching.lift_features(model, image, cap, scale_space_threshold=threshold)
 
 
 def cpu_seconds(fn, repeats):
@@ -86,23 +82,21 @@ def profile(model, threshold, repeats):
     x = image.astype(np.float32)[None]
     parts = {}
     responses = lift_model.scale_space_responses(detector, x)
-    parts["DoG front end (det_dog conv)"] = cpu_seconds(lambda: lift_model.scale_space_responses(detector, x), repeats)
+    parts["DoG front end (separable Gaussians, cv2)"] = cpu_seconds(
+        lambda: lift_model.scale_space_responses(detector, x), repeats)
     border = lift_model._border(crop.support)
     options = lift_model._scale_space_options("scale_space", True, True, None)
 
     def extrema():
-        return scale_space_keypoints(responses, max(CAPS), threshold=threshold, border=border, images=x,
-                                     min_contrast=4.0, **options)
+        return lift_model.fast_scale_space_keypoints(responses, x, max(CAPS), threshold=threshold, border=border,
+                                                     min_contrast=4.0, **options)
 
-    parts["scale-space extrema + refinement"] = cpu_seconds(extrema, repeats)
+    parts["scale-space extrema + refinement (NumPy/cv2 + compiled fit)"] = cpu_seconds(extrema, repeats)
     points, _, valid, _ = extrema()
-    xy = keras.ops.convert_to_numpy(points)[0][keras.ops.convert_to_numpy(valid)[0]][None].astype(np.float32)
-    patches = oriented_patches(x, xy, output_size=crop.output_size, support=crop.support)[0]
-    parts["patch extraction (one crop per keypoint; LIFT takes two)"] = cpu_seconds(
-        lambda: oriented_patches(x, xy, output_size=crop.output_size, support=crop.support), repeats)
-    parts["orientation network"] = cpu_seconds(lambda: orientation(patches, training=False), repeats)
-    parts["descriptor network"] = cpu_seconds(lambda: descriptor(patches, training=False), repeats)
-    return out, parts, int(xy.shape[1])
+    xy = points[0][valid[0]]
+    parts["crops + orientation + descriptor networks (one compiled graph)"] = cpu_seconds(
+        lambda: lift_model.describe_keypoints(model, image, xy), repeats)
+    return out, parts, len(xy)
 
 
 def sweep(methods, pair_of, photos, per_photo, caps):
@@ -190,6 +184,9 @@ def table(results, kind, levels, metric, rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--weights", help="load these LIFT weights (lift(grayscale=True) defaults) instead of training")
+    parser.add_argument("--descriptor-size", type=int, default=32,
+                        help="side of the orientation/descriptor patches (lift(descriptor_size=...)); 16 is 4x cheaper")
+    parser.add_argument("--width", type=float, default=1.0, help="channel multiplier of LIFT's networks")
     parser.add_argument("--pairs", type=int, default=120, help="training pairs")
     parser.add_argument("--per-pair", type=int, default=32)
     parser.add_argument("--train-size", type=int, default=192)
@@ -218,7 +215,7 @@ def main():
     keras.utils.set_random_seed(0)
     writing = not (args.quick or args.no_write)
 
-    model = models.get("lift", grayscale=True)
+    model = models.get("lift", grayscale=True, descriptor_size=args.descriptor_size, width=args.width)
     train_note = ""
     if args.weights:
         model.load_weights(args.weights)
@@ -246,7 +243,8 @@ def main():
         weights = Path(os.environ.get("LIFT_WEIGHTS", Path(tempfile.gettempdir()) / "lift_sweep.weights.h5"))
         model.save_weights(weights)
         train_note = (
-            f"LIFT (`lift(grayscale=True)`: patch 64, crop 32 px) trained here from scratch by `train_lift` (the "
+            f"LIFT (`lift(grayscale=True, descriptor_size={args.descriptor_size}, width={args.width:g})`: patch 64, "
+            f"crop 32 px) trained here from scratch by `train_lift` (the "
             f"loop `vras train` runs): descriptor {args.desc_steps}, orientation {args.ori_steps}, detector "
             f"{args.det_steps} steps of {args.batch} quadruplets (Adam {args.lr}; {options}) on {len(data['p1'])} "
             f"quadruplets from {args.pairs} pairs of {args.train_size}-px views of the training photographs "
@@ -257,15 +255,10 @@ def main():
         Path(str(weights) + ".json").write_text(json.dumps({"train_note": train_note}))
     print(train_note, flush=True)
 
-    hamming = {
-        "mutual NN": {"metric": "hamming"},
-        f"+ ratio {args.ratio:g}": {"metric": "hamming", "ratio": args.ratio},
-    }
-    l2 = {"mutual NN": {}, f"+ ratio {args.ratio:g}": {"ratio": args.ratio}}
     methods = {
-        "LIFT": (lambda im, cap: lift_features(model, im, cap, args.threshold), l2),
-        "SIFT": (lambda im, cap: opencv_features("SIFT", im, cap), l2),
-        "ORB": (lambda im, cap: opencv_features("ORB", im, cap), hamming),
+        "LIFT": (lambda im, cap: lift_features(model, im, cap, args.threshold), method_matchers("LIFT", args.ratio)),
+        "SIFT": (lambda im, cap: opencv_features("SIFT", im, cap), method_matchers("SIFT", args.ratio)),
+        "ORB": (lambda im, cap: opencv_features("ORB", im, cap), method_matchers("ORB", args.ratio)),
     }
     size = tuple(args.size)
 

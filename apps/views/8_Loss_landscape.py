@@ -1,8 +1,10 @@
 """Loss-landscape viewer: contour and surface plots of a saved landscape (`vras landscape`)."""
 
+from pathlib import Path
+
 import streamlit as st
 
-from vras_keras.demo import landscapes
+from vras_keras.demo import landscapes, status
 from vras_keras.demo import widgets as ui
 from vras_keras.visualization.figures import figure_png
 
@@ -11,6 +13,15 @@ def body():
     ui.page_header("Loss landscape", "Filter-normalised random directions around the trained weights "
                    "(Li et al. 2018); files written by `vras landscape --out DIR`, or the demo classifier's "
                    "(made by the background trainer after it).")
+    if status.describe_landscape(ui.family_status("classification")):
+        @st.fragment(run_every=ui.REFRESH_SECONDS)
+        def scan():
+            line = status.describe_landscape(ui.family_status("classification"))
+            if not line:
+                st.rerun()  # done: its file is in the list now
+            st.info(f"The demo classifier is {line}; it appears in the list below when done.")
+
+        scan()
     files = landscapes.list_landscapes()
     options = [str(p) for p in files] + ["Upload a .npz file"]
     choice = st.selectbox("Landscape file", options, key="file")
@@ -29,6 +40,9 @@ def body():
             return
     else:
         source, title = choice, choice
+        if Path(choice) == landscapes.SHIPPED_LANDSCAPE:
+            st.info(f"The landscape {landscapes.SHIPPED_ABOUT}. The demo classifier's own appears here once the "
+                    "background trainer has made it.")
     try:
         result = landscapes.read_landscape(source, name=title)
     except (ValueError, FileNotFoundError) as error:

@@ -7,6 +7,13 @@ import pytest
 from tests.fixtures.demo_exports import tiny_exports_cached, trained_demo_exports_cached
 
 
+@pytest.fixture(autouse=True)
+def _no_user_runs(monkeypatch, tmp_path_factory):
+    """The pages also offer `vras train` runs from `./runs` (`$VRAS_RUNS`): none of the checkout's leak into the
+    tests (a test that wants runs sets the variable itself)."""
+    monkeypatch.setenv("VRAS_RUNS", str(tmp_path_factory.getbasetemp() / "no_user_runs"))
+
+
 def _shared_base(tmp_path_factory):
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):

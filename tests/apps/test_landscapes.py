@@ -30,7 +30,8 @@ def test_read_landscape_errors(tmp_path, landscape_dir):
 
 def test_landscape_dirs_read_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(landscapes.LANDSCAPES_ENV, f"{tmp_path / 'a'}:{tmp_path / 'b'}")
-    assert landscapes.landscape_dirs() == [tmp_path / "a", tmp_path / "b", landscapes.Path("runs")]
+    assert landscapes.landscape_dirs() == [tmp_path / "a", tmp_path / "b", landscapes.Path("runs"),
+                                           landscapes.SHIPPED_LANDSCAPE]
 
 
 def test_demo_figures_for_1d_and_2d_landscapes():
@@ -106,3 +107,45 @@ def test_npz_headers_must_match_a_small_numeric_landscape(monkeypatch):
     monkeypatch.setattr(landscapes, "LANDSCAPE_MAX_BYTES", 64)
     with pytest.raises(ValueError, match="at most 0 MB"):
         landscapes.read_landscape(good)
+
+
+def test_the_shipped_landscape_is_a_real_small_result_the_page_shows_at_once(monkeypatch, tmp_path):
+    """The landscape page works before any model is trained: the file computed with `vras landscape` on a tiny
+    classifier (vras_keras/demo/shipped/README.md) is found, read and drawn."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    shipped = landscapes.SHIPPED_LANDSCAPE
+    assert shipped.stat().st_size < 20_000
+    result = landscapes.read_landscape(str(shipped))
+    assert result.losses.shape == (11, 11) and np.allclose(result.alphas, np.linspace(-0.5, 0.5, 11))
+    assert result.losses[5, 5] == pytest.approx(1.80, abs=0.01)  # the trained weights (README: 1.80)
+    assert result.losses.min() == pytest.approx(1.78, abs=0.01) and result.losses.max() > 10
+    assert (shipped.parent / "landscape_recipe.yaml").is_file() and "1.80" in (shipped.parent / "README.md").read_text()
+    monkeypatch.delenv(landscapes.LANDSCAPES_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)  # no runs/ here: only the shipped file
+    assert landscapes.list_landscapes() == [shipped]
+    page = Path(__file__).resolve().parents[2] / "apps" / "views" / "8_Loss_landscape.py"
+    at = AppTest.from_file(str(page), default_timeout=120).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert len(list(at.get("image"))) == 2 and any("shipped with the demo" in i.value for i in at.info)
+
+
+def test_the_page_shows_the_demo_classifiers_landscape_in_progress(monkeypatch, tmp_path):
+    import json
+    import os
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "status.json").write_text(json.dumps({"pid": os.getpid(), "order": ["classification"],
+        "families": {"classification": {"state": "ready", "landscape": {"done": 3, "total": 81, "eta_s": 400}}}}))
+    monkeypatch.setenv("VRAS_DEMO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv(landscapes.LANDSCAPES_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    page = Path(__file__).resolve().parents[2] / "apps" / "views" / "8_Loss_landscape.py"
+    at = AppTest.from_file(str(page), default_timeout=120).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert any("computing its loss landscape: point 3 of 81, about 6 min 40 s left" in i.value for i in at.info)

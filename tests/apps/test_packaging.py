@@ -76,6 +76,7 @@ def test_the_wheel_ships_the_app_recipes_and_settings_and_the_launcher_finds_the
                "vras_keras/demo/settings/config.toml": ROOT / ".streamlit" / "config.toml"}
     shipped |= {f"vras_keras/demo/app/views/{p.name}": p for p in (ROOT / "apps" / "views").glob("*.py")}
     shipped |= {f"vras_keras/demo/configs/{p.name}": p for p in (ROOT / "configs").glob("*.yaml")}
+    shipped |= {f"vras_keras/demo/shipped/{p.name}": p for p in (ROOT / "vras_keras" / "demo" / "shipped").iterdir()}
     with zipfile.ZipFile(wheel) as archive:
         for name, original in shipped.items():
             assert archive.read(name) == original.read_bytes(), name  # the same files, not a second copy

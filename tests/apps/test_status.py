@@ -58,3 +58,40 @@ def test_background_command_and_no_second_trainer(tmp_path):
     assert background.start("sm", tmp_path) is None
     assert json.loads((tmp_path / "status.json").read_text())["pid"] == os.getpid()
     assert status.format_seconds(3725) == "1 h 02 min" and status.format_seconds(75) == "1 min 15 s"
+
+
+def test_export_and_landscape_phases_say_how_long_is_left(tmp_path):
+    import time
+
+    from vras_keras.demo import status
+
+    now = time.time()
+    line = status.describe({"state": "exporting", "since": now - 30, "expected_s": 90.0})
+    assert line == "exporting the SavedModel (for 30 s; about 1 min 00 s left, estimated from the earlier exports)"
+    assert "longer than the earlier exports' 20 s" in status.describe(
+        {"state": "exporting", "since": now - 30, "expected_s": 20.0})
+    assert status.describe({"state": "exporting", "since": now - 5}) == "exporting the SavedModel (for 5 s)"
+    scan = {"state": "ready", "tflite": "done", "landscape": {"done": 27, "total": 81, "eta_s": 120}}
+    assert status.describe(scan) == "ready; computing its loss landscape: point 27 of 81, about 2 min 00 s left"
+    assert status.describe({"state": "ready", "landscape": "done"}) == "ready"
+
+
+def test_landscape_progress_reports_points_and_an_eta_from_the_scan(tmp_path):
+    import keras
+    import numpy as np
+
+    from vras_keras.analysis import landscape
+    from vras_keras.demo import recipes, status
+
+    board = status.StatusBoard(tmp_path, ["classification"])
+    board.update("classification", "ready")
+    seen = []
+    report = recipes.landscape_progress(board, "classification", interval=0.0)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    x, y = np.random.default_rng(0).normal(size=(16, 4)).astype("float32"), np.arange(16) % 3
+    landscape.surface_2d(model, (x, y), grid=3, progress=lambda done, total: (seen.append((done, total)),
+                                                                              report(done, total)))
+    assert seen == [(i, 9) for i in range(1, 10)]
+    final = status.read_status(tmp_path)["families"]["classification"]["landscape"]
+    assert final["done"] == final["total"] == 9 and final["eta_s"] == 0.0

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
@@ -121,7 +121,8 @@ def _scan(model, data, loss, directions, coords, *, batch_size, progress):
     evaluate = _make_evaluator(model, loss, batch_size)
     losses, accs = np.empty(len(coords)), np.empty(len(coords))
     iterator = coords
-    if progress:
+    report = progress if callable(progress) else None  # progress(points done, points in all), e.g. an ETA
+    if progress is True:
 
         iterator = tqdm(coords, desc="loss landscape", unit="pt")
     try:
@@ -130,6 +131,8 @@ def _scan(model, data, loss, directions, coords, *, batch_size, progress):
                 w = base[k] + sum(c * d[k] for c, d in zip(coefficients, directions))
                 variable.assign(w.astype(variable.dtype))
             losses[index], accs[index] = evaluate(data)
+            if report is not None:
+                report(index + 1, len(coords))
     finally:
         for variable, value in zip(model.variables, originals):
             variable.assign(value)
@@ -152,7 +155,7 @@ def curve_1d(
     seed: int = 0,
     include_bias_and_bn: bool = False,
     batch_size: int = 128,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
 ) -> Landscape:
     """f(α) = L(w* + αu) for α in linspace(-range_, range_, points)."""
     _check_data(data)
@@ -177,7 +180,7 @@ def surface_2d(
     seed: int = 0,
     include_bias_and_bn: bool = False,
     batch_size: int = 128,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
 ) -> Landscape:
     """f(α, β) = L(w* + αu + βv) over a `grid`×`grid` square of half-width `range_`.
 
@@ -190,6 +193,7 @@ def surface_2d(
             filter-normalised random directions drawn with `seed` and `seed + 1`.
         grid: points per axis (odd puts w* on a grid point).
         range_: α and β run over [-range_, range_].
+        progress: True: a tqdm bar; a callable: called with (points done, points in all) after each point.
     """
     _check_data(data)
     if grid < 2:

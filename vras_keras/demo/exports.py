@@ -64,9 +64,21 @@ class ExportInfo:
         return read_evaluation(self.path)
 
     @property
+    def is_pretrained(self) -> bool:
+        """An ImageNet classifier from the local weights cache (`list_pretrained`)."""
+        return self.version == -1
+
+    @property
+    def is_run(self) -> bool:
+        """A `vras train` run folder (`list_runs`), not an export version."""
+        return self.version == 0
+
+    @property
     def label(self) -> str:
         model = f" ({self.meta.model})" if self.meta.model else ""
-        return f"{self.name} v{self.version}{model}"
+        if self.is_pretrained:
+            return f"{self.name} (ImageNet weights, local cache)"
+        return f"run {self.name}{model}" if self.is_run else f"{self.name} v{self.version}{model}"
 
 
 def _runtimes(version_dir: Path) -> list[Runtime]:
@@ -98,6 +110,71 @@ def list_exports(root=None, task: str | None = None, *, latest_only: bool = Fals
             if runtimes and (task is None or meta.task == task):
                 found.append(ExportInfo(model_dir.name, version, version_dir, meta, runtimes))
     return found
+
+
+RUNS_ENV = "VRAS_RUNS"
+DEFAULT_RUNS = "runs"
+RUN_RUNTIME = Runtime("Keras (training run, best checkpoint)", "keras")
+
+
+def runs_dir() -> Path:
+    """The folder of `vras train` runs the pages offer besides the exports: `$VRAS_RUNS` or `runs`."""
+    return Path(os.environ.get(RUNS_ENV) or DEFAULT_RUNS)
+
+
+def list_runs(root=None, task: str | None = None) -> list[ExportInfo]:
+    """Every `vras train` run folder under `root` (default `runs_dir()`; `NAME/` and `GROUP/NAME/`, e.g. the
+    demo's `demo/TASK/`) that holds its `vras_meta.json` and a checkpoint, as `ExportInfo` with version 0 and
+    the one runtime `RUN_RUNTIME` (loaded by `export.evaluation.load_evaluator`, as `vras evaluate` loads a
+    run). Folders with unreadable metadata are skipped. Nothing is loaded."""
+    root = Path(root) if root is not None else runs_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for meta_path in sorted([*root.glob(f"*/{META_FILENAME}"), *root.glob(f"*/*/{META_FILENAME}")]):
+        run = meta_path.parent
+        if not any((run / "checkpoints" / f"{c}.keras").is_file() for c in ("best", "last")):
+            continue
+        try:
+            meta = ExportMeta.load(str(meta_path))
+        except (OSError, ValueError):
+            continue
+        if task is None or meta.task == task:
+            found.append(ExportInfo(str(run.relative_to(root)), 0, run, meta, [RUN_RUNTIME]))
+    return found
+
+
+PRETRAINED_RUNTIME = Runtime("Keras (torchvision's ImageNet-1k weights)", "imagenet")
+PRETRAINED_SIZE = (224, 224)
+
+
+def list_pretrained(task: str | None = "classification") -> list[ExportInfo]:
+    """The ImageNet classifiers whose weights are already in the local cache (`models.pretrained.cache_dir`:
+    `imagenet_cache_path(arch)` exists), as `ExportInfo` with version -1 and `PRETRAINED_RUNTIME`. Nothing
+    is fetched or loaded: without the file the model is not offered (`pretrained_hint` says how to get it)."""
+    if task not in (None, "classification"):
+        return []
+    from vras_keras.models import pretrained
+
+    found = []
+    for arch in sorted(pretrained.SOURCES):
+        path = pretrained.imagenet_cache_path(arch)
+        if path.is_file():
+            meta = ExportMeta(task="classification", input_size=PRETRAINED_SIZE, model=arch,
+                              training_config={"data": {"source": "imagenet"}})
+            found.append(ExportInfo(arch, -1, path, meta, [PRETRAINED_RUNTIME]))
+    return found
+
+
+def pretrained_hint() -> str:
+    """Markdown: how an ImageNet classifier gets into the cache that `list_pretrained` reads."""
+    from vras_keras.models import pretrained
+
+    return (f"For real photographs, an ImageNet classifier (torchvision's weights: ResNet, VGG, DenseNet) is "
+            f"offered here once its weights are in `{pretrained.cache_dir()}`: the first "
+            "`models.get('resnet50', weights='imagenet')` (or `vras export --model resnet50 --model-args "
+            "'{\"weights\": \"imagenet\"}'`) fetches `resnet50.tv_in1k.safetensors` there once (network), "
+            "or place that file there by hand. The demo itself never downloads.")
 
 
 def has_exports(root) -> bool:
@@ -143,6 +220,8 @@ TRAINING_DATA = {
     "shapes": ("ShapesWorld: synthetic coloured shapes on textured backgrounds", True),
     "digits": ("distorted scikit-learn digits (rotated, scaled, translated, on a larger canvas)", True),
     "pairs": ("pairs of views of scikit-image photographs under random homographies", False),
+    "imagenet": ("ImageNet-1k photographs (torchvision's weights, 1000 classes; its top-1 accuracy is "
+                 "torchvision's, not measured here: no ImageNet data offline)", False),
 }
 # the metric a page leads with, per task (the others follow)
 HEADLINE_METRICS = {
@@ -205,7 +284,22 @@ def is_synthetic(meta: ExportMeta) -> bool:
 
 
 def load_predictor(path, runtime: Runtime):
-    """`vras_keras.export.loading.load_export` for one version folder and runtime (a `Predictor`)."""
+    """A `Predictor` for one version folder and runtime (`export.loading.load_export`, what `vras predict`
+    loads), or for a run folder (`RUN_RUNTIME`: `export.evaluation.load_evaluator`, its best checkpoint run
+    with the exports' post-processing)."""
+    if runtime.backend == "imagenet":  # a registered classifier with the cached weights (no download)
+        from vras_keras.export.loading import Predictor
+        from vras_keras.export.parity import keras_outputs
+        from vras_keras.export.sources import build_registered
+        from vras_keras.models import pretrained
+
+        arch = next(a for a in pretrained.SOURCES if pretrained.imagenet_cache_path(a) == Path(path))
+        model, meta = build_registered(arch, {"weights": "imagenet"})
+        return Predictor(str(path), meta, "keras", lambda images: keras_outputs(model, meta, images))
+    if runtime.backend == "keras":
+        from vras_keras.export.evaluation import load_evaluator
+
+        return load_evaluator(str(path))
     from vras_keras.export.loading import load_export
 
     return load_export(str(path), backend=runtime.backend, quantize=runtime.quantize)

@@ -1,5 +1,5 @@
-"""Loss-landscape files for the landscape page: find them (`vras landscape`, `vras demo`), read a path or
-an upload, plot and summarise them.
+"""Loss-landscape files for the landscape page: find them (`vras landscape`, `vras demo`, the one shipped
+with the demo), read a path or an upload, plot and summarise them.
 
 Environment:
     VRAS_LANDSCAPES: extra folders (`os.pathsep`-separated) searched for `landscape*.npz` files, besides
@@ -29,10 +29,17 @@ LANDSCAPE_ARRAYS = ("alphas", "betas", "losses", "accuracies", "meta")  # meta: 
 LANDSCAPE_MAX_BYTES = 16 * 2**20
 
 
+# A small landscape computed with `vras train` + `vras landscape` on a tiny classifier (how: shipped/README.md),
+# so that the page has something to show before the demo classifier's own landscape exists.
+SHIPPED_LANDSCAPE = Path(__file__).resolve().parent / "shipped" / "landscape.npz"
+SHIPPED_ABOUT = ("shipped with the demo: a tiny, barely trained ResNet (depth 8, val accuracy 0.21) on synthetic "
+                 "ShapesWorld images, 11×11 points at ±0.5 (vras_keras/demo/shipped/README.md)")
+
+
 def landscape_dirs() -> list[Path]:
-    """`$VRAS_LANDSCAPES` folders, then `runs/`."""
+    """`$VRAS_LANDSCAPES` folders, then `runs/`, then the shipped landscape (`SHIPPED_LANDSCAPE`)."""
     extra = [Path(p) for p in os.environ.get(LANDSCAPES_ENV, "").split(os.pathsep) if p]
-    return extra + [Path("runs")]
+    return extra + [Path("runs"), SHIPPED_LANDSCAPE]
 
 
 def list_landscapes(dirs: Sequence | None = None) -> list[Path]:

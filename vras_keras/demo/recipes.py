@@ -180,7 +180,8 @@ def add_tflite_to_export(run_dir, version_dir) -> str:
         return f"failed: {type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
 
 
-def save_landscape(run_dir, out_dir, *, grid: int = 9, num_samples: int = 128, range_: float = 0.5) -> Path:
+def save_landscape(run_dir, out_dir, *, grid: int = 9, num_samples: int = 128, range_: float = 0.5,
+                   progress=False) -> Path:
     """A small 2-D loss landscape of a classification run (for the landscape page); ±0.5 keeps the
     basin visible (at ±1 the corners of a short training run reach losses in the thousands)."""
     import keras
@@ -195,14 +196,35 @@ def save_landscape(run_dir, out_dir, *, grid: int = 9, num_samples: int = 128, r
     ds = datasets.load("classification", split="val", num_samples=num_samples, image_size=meta.input_size[0], seed=0)
     x, y = (np.stack(a) for a in zip(*[(im.numpy(), lab.numpy()) for im, lab in ds]))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=final_activation(model) == "linear")
-    result = landscape.surface_2d(model, (x, y), loss, grid=grid, range_=range_, progress=False)
+    result = landscape.surface_2d(model, (x, y), loss, grid=grid, range_=range_, progress=progress)
     return landscape.save(result, out_dir, title=f"{meta.model or model.name} (demo)")["npz"]
 
 
-def _landscape(run_dir, quick: bool) -> None:
+def landscape_progress(board: demo_status.StatusBoard, task: str, *, interval: float = 2.0):
+    """A `progress(done, total)` for `analysis.landscape`: the points done and an ETA from the time per point
+    so far, as `board`'s `landscape` field of `task` (at most every `interval` seconds, and at the end)."""
+    start, last = time.monotonic(), [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < interval:
+            return
+        last[0] = now
+        eta = (now - start) / done * (total - done) if done else None
+        board.update(task, landscape={"done": done, "total": total, "eta_s": None if eta is None else round(eta, 1)})
+
+    return report
+
+
+def _landscape(run_dir, quick: bool, board: demo_status.StatusBoard) -> None:
     try:
-        say(f"classification: landscape {save_landscape(run_dir, Path(run_dir) / 'landscape', grid=5 if quick else 9)}")
+        board.update("classification", landscape={"done": 0, "total": (5 if quick else 9) ** 2, "eta_s": None})
+        path = save_landscape(run_dir, Path(run_dir) / "landscape", grid=5 if quick else 9,
+                              progress=landscape_progress(board, "classification"))
+        board.update("classification", landscape="done")
+        say(f"classification: landscape {path}")
     except Exception as error:  # noqa: BLE001 - the landscape page then lists no demo landscape
+        board.update("classification", landscape=f"failed: {type(error).__name__}")
         say(f"classification: no landscape ({type(error).__name__}: {error})")
 
 
@@ -245,7 +267,7 @@ def prepare(savedmodels="savedmodels", *, config_dir=None, runs_dir="runs/demo",
         + ("quick settings (tiny models, poor quality)" if quick else
            f"about {sum(r.minutes for r in recipes):.0f} min on 2 CPU cores"))
     start = time.monotonic()
-    exported = []
+    exported, export_seconds = [], []
     for i, recipe in enumerate(recipes, 1):
         t0 = time.monotonic()
         say(f"[{i}/{len(recipes)}] {recipe.task}: training {recipe.config_path(config_dir)} "
@@ -255,8 +277,12 @@ def prepare(savedmodels="savedmodels", *, config_dir=None, runs_dir="runs/demo",
             board.update(recipe.task, "training", epoch=1, epochs=epochs, fraction=0.0, eta_s=recipe.minutes * 60)
             progress = demo_status.progress_callback(board, recipe.task, epochs)
             run_dir = trainer(recipe, config_dir, runs_dir, quick=quick, callbacks=[progress], fresh=retrain)
-            board.update(recipe.task, "exporting")
+            exported_at = time.monotonic()
+            # the time the earlier exports of this run took is the estimate (an export reports no progress)
+            board.update(recipe.task, "exporting", expected_s=round(sum(export_seconds) / len(export_seconds), 1)
+                         if export_seconds else None)
             result = exporter(run_dir, savedmodels, f"{EXPORT_PREFIX}{recipe.task}")
+            export_seconds.append(time.monotonic() - exported_at)
             if recipe.task in EVALUATED:
                 board.update(recipe.task, "exporting", step="measuring the exported model on held-out images")
                 try:
@@ -271,7 +297,7 @@ def prepare(savedmodels="savedmodels", *, config_dir=None, runs_dir="runs/demo",
             outcomes.append(Outcome(recipe.task, "exported", f"{result.path}", time.monotonic() - t0))
             say(f"[{i}/{len(recipes)}] {recipe.task}: exported to {result.path} ({time.monotonic() - t0:.0f} s)")
             if landscape and recipe.task == "classification":
-                _landscape(run_dir, quick)
+                _landscape(run_dir, quick, board)
         except Exception as error:  # noqa: BLE001 - one failing family must not stop the demo
             reason = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
             board.update(recipe.task, "failed", reason=reason)

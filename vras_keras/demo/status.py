@@ -7,8 +7,9 @@ changes state or makes progress; the pages read it (cheap: no TensorFlow). State
 |-------------|-----------------------------------------------------------------------------------------|
 | `queued`    | `position` (1 = next)                                                                   |
 | `training`  | `epoch` (1-based), `epochs`, `fraction` (0..1 of the whole run), `eta_s`, `step`/`steps` |
-| `exporting` | `since` (unix time)                                                                      |
-| `ready`     | `export` (the version folder), `tflite` (`pending` / `done` / `failed: reason`)            |
+| `exporting` | `since` (unix time), `expected_s` (mean of this run's earlier exports), `step` (evaluation)  |
+| `ready`     | `export` (the version folder), `tflite` (`pending` / `done` / `failed: reason`); classification: |
+|             | `landscape` (`{done, total, eta_s}` while its loss landscape is computed, then `done`)     |
 | `failed`    | `reason` (one line)                                                                      |
 
 The file also holds the trainer's `pid`; a family left `training`/`exporting` by a trainer that is no
@@ -131,13 +132,30 @@ def describe(entry: dict | None) -> str:
         return text
     if state == "exporting":
         what = entry["step"] if isinstance(entry.get("step"), str) else "exporting the SavedModel"
-        return f"{what} (for {format_seconds(time.time() - entry.get('since', time.time()))})"
+        elapsed = time.time() - entry.get("since", time.time())
+        expected = entry.get("expected_s") if what == "exporting the SavedModel" else None
+        if isinstance(expected, (int, float)):
+            left = expected - elapsed
+            return f"{what} (for {format_seconds(elapsed)}; " + (
+                f"about {format_seconds(left)} left, estimated from the earlier exports)" if left > 0
+                else f"longer than the earlier exports' {format_seconds(expected)})")
+        return f"{what} (for {format_seconds(elapsed)})"
     if state == "ready":
         tflite = entry.get("tflite")
-        return "ready" + (f" (TFLite: {tflite})" if tflite and tflite != "done" else "")
+        text = "ready" + (f" (TFLite: {tflite})" if tflite and tflite != "done" else "")
+        return text + (f"; {describe_landscape(entry)}" if isinstance(entry.get("landscape"), dict) else "")
     if state == "failed":
         return f"failed: {entry.get('reason', 'unknown reason')}"
     return str(state)
+
+
+def describe_landscape(entry: dict | None) -> str:
+    """One line for the demo classifier's loss landscape in progress (`landscape` of its entry), or ""."""
+    scan = (entry or {}).get("landscape")
+    if not isinstance(scan, dict):
+        return ""
+    text = f"computing its loss landscape: point {scan.get('done', 0)} of {scan.get('total', '?')}"
+    return text + (f", about {format_seconds(scan['eta_s'])} left" if scan.get("eta_s") is not None else "")
 
 
 def progress_callback(board: StatusBoard, task: str, epochs: int, *, interval: float = 2.0):

@@ -117,14 +117,19 @@ def _cached_predictor(path: str, backend: str, quantize: str, mtime: float):
 
 
 def choose_export(task: str):
-    """Sidebar: pick an export of `task` and its runtime (SavedModel or a TFLite file).
+    """Sidebar: pick an export of `task` and its runtime (SavedModel or a TFLite file), or a `vras train` run
+    of `task` in `runs/` (its best checkpoint).
 
     Returns the cached `Predictor`, or None after showing how to create an export when there is none.
     """
-    found = exports.list_exports(task=task)
+    found = exports.list_exports(task=task) + exports.list_runs(task=task) + exports.list_pretrained(task)
+    if task == "classification" and not any(e.is_pretrained for e in found):
+        st.sidebar.caption(exports.pretrained_hint())
     if not found:
         wait_for_model(task)
         return None
+    if not any(e.name == f"demo_{task}" for e in found) and family_status(task).get("state") not in (None, "ready"):
+        st.sidebar.caption(f"Demo model: {status.describe(family_status(task))}")
     st.sidebar.subheader("Model")
     labels = [e.label for e in found]
     index = st.sidebar.selectbox("Export", range(len(found)), format_func=lambda i: labels[i], key=f"{task}_export")
@@ -134,8 +139,10 @@ def choose_export(task: str):
                                                key=f"{task}_runtime")]
     st.sidebar.caption(f"`{export.path}` · input {export.meta.input_size[0]}×{export.meta.input_size[1]}"
                        + (f" · {len(export.meta.labels)} classes" if export.meta.labels else ""))
-    st.caption(exports.model_card(export.meta, export.evaluation))
-    predictor = _cached_predictor(str(export.path), runtime.backend, runtime.quantize, _mtime(export.path))
+    changed = _mtime(export.path / "checkpoints" / "best.keras") if export.is_run else _mtime(export.path)
+    predictor = _cached_predictor(str(export.path), runtime.backend, runtime.quantize, changed)
+    # the loaded meta: a run's validation metrics are read from its summary.json when it is loaded
+    st.caption(exports.model_card(predictor.meta, export.evaluation))
     return predictor
 
 
@@ -147,7 +154,7 @@ def photo_note(name: str, meta):
             h, w = meta.input_size
             st.warning(f"This model was trained on {described} at {h}×{w} px: on a photograph its output means "
                        "little. Pick a synthetic sample, or a model of your own (`vras train --config ...` on your "
-                       "images, then `vras export RUN_DIR --name NAME`: it appears in the Export list).")
+                       "images; its run in `runs/` appears in the Export list, as does `vras export RUN_DIR`).")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
