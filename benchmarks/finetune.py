@@ -14,8 +14,10 @@ are installed: Fashion-MNIST (Zalando's product photos, 28² gray, Debian's `dat
   number is the accuracy on all 5,000 test-split images of these classes, measured once per run after
   training (the last epoch's weights and the checkpoint chosen on validation accuracy). The recipe was chosen
   on the validation folders only (`--val-only` hides the test numbers).
+- Control: the same recipe from random init (does the gain come from the weights or from the recipe?), and
+  a linear probe of the pretrained features vs random-init features vs raw pixels.
 
-Both runs go through `vras train`'s `train(config)` with the same data, network, batch and number of epochs:
+All runs go through `vras train`'s `train(config)` with the same data, network, batch and number of epochs:
 - fine-tune: configs/finetune.yaml (its stages and optimizer; `--stages JSON` tries others);
 - scratch: random init, configs/classification.yaml's optimizer (Adam 3e-3, cosine with 1 warm-up epoch).
 
@@ -25,6 +27,7 @@ Usage: python benchmarks/finetune.py [--per-class 10] [--seeds 0 1 2] [--quick] 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import subprocess
@@ -142,7 +145,7 @@ def linear_probe(weights, data, per_class: int, seed: int) -> dict:
     return result
 
 
-def run(config_path, overrides, workdir, test):
+def run(config_path, overrides, workdir, test, *, random_init=False):
     """Train with `vras train`'s `train(config)`; validation accuracy per epoch, and (unless `test` is None)
     the test accuracy of the last epoch's model and of the best-on-validation checkpoint."""
     import keras
@@ -152,6 +155,8 @@ def run(config_path, overrides, workdir, test):
     from vras_keras.training.trainer import train
 
     config = load_config(config_path, {**overrides, "workdir": str(workdir)})
+    if random_init:  # the control: the recipe without its pretrained weights
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, weights=None))
     start = time.time()
     history = train(config, verbose=0)
     seconds = time.time() - start
@@ -187,6 +192,7 @@ def main(argv=None):
     parser.add_argument("--stages", help="JSON list of fine-tune stages instead of the recipe's (tuning)")
     parser.add_argument("--set", default="{}", help="JSON of extra fine-tune config overrides (tuning)")
     parser.add_argument("--no-scratch", action="store_true", help="fine-tune runs only (tuning)")
+    parser.add_argument("--no-control", action="store_true", help="skip the recipe-from-random-init control")
     parser.add_argument("--weights", help="pretrained .safetensors: used if it exists (no pretraining), else "
                         "written after pretraining (tuning)")
     parser.add_argument("--val-only", action="store_true", help="no test numbers (for choosing a recipe)")
@@ -235,14 +241,16 @@ def main(argv=None):
             ROOT / "configs/classification.yaml", {**common, "model.id": "resnet18",
                                                    "optimizer": scratch_recipe["optimizer"],
                                                    "schedule": scratch_recipe["schedule"]}, tmp / f"sc{seed}", test)
-        rows.append((seed, tuned, scratch))
-        print(f"seed {seed}: fine-tuned {tuned}, scratch {scratch}", flush=True)
+        control = None if args.no_control else run(
+            ROOT / "configs/finetune.yaml", {**common, "finetune.stages": stages, **json.loads(args.set)},
+            tmp / f"rc{seed}", test, random_init=True)
+        rows.append((seed, tuned, scratch, control))
+        print(f"seed {seed}: fine-tuned {tuned}, scratch {scratch}, recipe from random init {control}", flush=True)
     for key in ("val_best", "val_last", "test_last", "test_best_val"):
         if key in rows[0][1]:
             print(f"{key}: fine-tuned {spread([r[1][key] for r in rows])}" + (
                 "" if args.no_scratch else f", scratch {spread([r[2][key] for r in rows])}"), flush=True)
-    if args.no_write or args.quick or args.val_only or args.no_scratch or args.weights or args.stages or \
-            args.set != "{}":
+    if args.val_only or args.no_scratch or args.no_control:
         return rows
 
     from benchmarks._report import machine, write_section
@@ -255,8 +263,10 @@ def main(argv=None):
         return spread([r[i][key] for r in rows])
 
     table = [f"| {seed} | {t['test_last']:.3f} | {t['test_best_val']:.3f} | {s['test_last']:.3f} | "
-             f"{s['test_best_val']:.3f} | {t['val_last']:.3f} / {s['val_last']:.3f} |" for seed, t, s in rows]
-    gains = [t["test_last"] - s["test_last"] for _, t, s in rows]
+             f"{s['test_best_val']:.3f} | {c['test_last']:.3f} | {t['val_last']:.3f} / {s['val_last']:.3f} |"
+             for seed, t, s, c in rows]
+    gains = [r[1]["test_last"] - r[2]["test_last"] for r in rows]
+    weight_gains = [r[1]["test_last"] - r[3]["test_last"] for r in rows]
     lines = [
         "## Fine-tuning a pretrained backbone (configs/finetune.yaml) vs training from scratch",
         "",
@@ -272,18 +282,21 @@ def main(argv=None):
         "images of the target classes, measured once after training; the recipe was chosen on the validation "
         "folders only. Fine-tune: the recipe as shipped (" + stage_text + f"; {opt['name']} momentum "
         f"{opt.get('momentum', 0)}, weight decay {opt.get('weight_decay', 0)}, BN statistics frozen). Scratch: "
-        "the same network and data from random init, configs/classification.yaml's Adam 3e-3, cosine.",
+        "the same network and data from random init, configs/classification.yaml's Adam 3e-3, cosine. Control: "
+        "the fine-tune recipe itself from random init (no `weights`; BN fixed at its initial statistics).",
         "",
         "| seed | fine-tuned test acc (last epoch) | fine-tuned (best-val checkpoint) | scratch test acc (last) "
-        "| scratch (best-val checkpoint) | val acc last, fine-tuned / scratch |",
-        "|---|---|---|---|---|---|",
+        "| scratch (best-val checkpoint) | control: recipe from random init (last) "
+        "| val acc last, fine-tuned / scratch |",
+        "|---|---|---|---|---|---|---|",
         *table,
         f"| mean ± std | **{col(1, 'test_last')}** | {col(1, 'test_best_val')} | **{col(2, 'test_last')}** | "
-        f"{col(2, 'test_best_val')} | {col(1, 'val_last')} / {col(2, 'val_last')} |",
+        f"{col(2, 'test_best_val')} | **{col(3, 'test_last')}** | {col(1, 'val_last')} / {col(2, 'val_last')} |",
         "",
         f"Gain of fine-tuning over scratch (test, last epoch): {spread(gains)} (min {min(gains):+.3f} over "
         f"{len(rows)} seeds; each seed draws its own training/validation images, the pretrained backbone is "
-        "shared).",
+        "shared). Gain of the pretrained weights within the recipe (fine-tuned minus control): "
+        f"{spread(weight_gains)} (min {min(weight_gains):+.3f}).",
         "",
         f"Why (linear probe, seed {args.seeds[0]}'s {len(TARGET_CLASSES) * args.per_class} training images, "
         "logistic regression, test accuracy): pooled C5 features of the pretrained backbone "
@@ -293,10 +306,20 @@ def main(argv=None):
         f"Machine: {machine()}; wall time per run about {np.mean([r[1]['seconds'] for r in rows]):.0f} s "
         f"(fine-tune) and {np.mean([r[2]['seconds'] for r in rows]):.0f} s (scratch).",
         "",
+        "How the stages were chosen (one-off `--val-only` runs on 2026-12-07, seed 0, validation accuracy of the "
+        "last epoch, 24 epochs): head 4 epochs at 0.05 then all five stages 20 epochs at 0.005: 0.797; then "
+        "C3..C5 at 0.002: 0.698; then all at 0.001: 0.667. The former recipe (head 2 epochs at 0.01, then C3..C5 "
+        "6 epochs at 0.001) on the former design (a backbone pretrained on all ten Fashion-MNIST classes, 100 "
+        "scikit-learn digits) lost 0.67 vs 0.83 to scratch (2 seeds); this recipe there: 0.851 vs 0.882 (seed 0, "
+        "300 validation digits; linear probe on the digits: pretrained C4 0.79, C5 0.67, random C5 0.74, pixels "
+        "0.88). With a source this narrow the pretrained features do not beat random ones (probe above), so a "
+        "gain over scratch is the recipe's training regime; ImageNet weights cannot be measured offline.",
+        "",
     ]
     text = "\n".join(lines)
     print(text)
-    write_section("finetune", text)
+    if not (args.no_write or args.quick or args.weights or args.stages or args.set != "{}"):
+        write_section("finetune", text)
     return rows
 
 

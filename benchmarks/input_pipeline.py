@@ -196,10 +196,13 @@ def main(quick: bool, steps: int | None = None, precision_part: bool = False):
         print(markdown)
 
 
+START = time.monotonic()
+
+
 def _load_line() -> str:
     return (f"Machine: {machine()}. Load average (1 min) {LOAD[0]:.1f} when this started and {LOAD[-1]:.1f} when "
-            "it ended: with other jobs on the cores, absolute rates are noisy (rows measured minutes apart can "
-            "differ by 1.5x for the same setting).\n")
+            f"it ended ({(time.monotonic() - START) / 60:.1f} min in): with other jobs on the cores, absolute rates "
+            "are noisy (rows measured minutes apart can differ by 1.5x for the same setting).\n")
 
 
 def render(rows, first_slow, failures, steps, mirrored=None, partial=None) -> str:
@@ -228,8 +231,8 @@ def render(rows, first_slow, failures, steps, mirrored=None, partial=None) -> st
         md.append(
             f"**MirroredStrategy on CPU** (`classification.yaml`, global batch 64): one device {one:.0f} img/s, "
             f"2 logical CPU replicas × 32: {two:.0f} img/s ({two / one:.2f}x). Logical CPU devices share the same "
-            "two cores, so no speed-up is expected; this shows the overhead of mirroring (per-replica graphs + "
-            "all-reduce) is small, and is how data parallelism is tested without GPUs.\n")
+            "two cores, so no speed-up is expected: the ratio is the cost of mirroring (per-replica graphs + "
+            "all-reduce) on shared cores, noisy under load; this is how data parallelism is tested without GPUs.\n")
     md.append("Mixed precision and XLA: the next section (`--precision`).")
     return "\n".join(md)
 
