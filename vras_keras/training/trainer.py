@@ -37,7 +37,7 @@ from vras_keras.training.config import TrainConfig
 from vras_keras.training.data import load_train_val, make_pipeline
 from vras_keras.training.finetune import set_trainable_stages
 from vras_keras.training.signals import TrainingStopped, stop_on_sigterm
-from vras_keras.training.strategy import barrier, is_multi_worker, make_strategy, worker_info
+from vras_keras.training.strategy import barrier, is_multi_worker, make_strategy, strategy_label, worker_info
 from vras_keras.training.tasks import task_runner, task_setup
 
 
@@ -398,7 +398,7 @@ def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose
             print(f"vras train: resuming from {workdir / 'backup'} after epoch {resumed}", flush=True)
         print(
             f"vras train: {config.model.id} ({task}) on {replicas} replica(s) "
-            f"[{type(strategy).__name__}], global batch {global_batch}, "
+            f"[{strategy_label(strategy)}], global batch {global_batch}, "
             f"{train_steps if not config.steps_per_epoch else steps} "
             f"steps/epoch, {config.epochs} epochs, precision {config.precision}{' + XLA' if config.jit else ''}, "
             f"workdir {workdir}",
