@@ -159,3 +159,20 @@ def test_strategy_errors_are_clear(monkeypatch):
         strategy_lib.make_strategy("gpu")
     one = strategy_lib.make_strategy("auto")
     assert isinstance(one, tf.distribute.OneDeviceStrategy) and strategy_lib.worker_info(one) == (0, True)
+
+
+def test_sigterm_line_after_the_last_epoch_counts_the_completed_epochs(tmp_path):
+    # Keras deletes the crash backup when fit returns: SIGTERM during the summary used to print
+    # "no epoch had completed" for a run that had finished all its epochs.
+    from vras_keras.training.trainer import sigterm_line
+
+    assert sigterm_line(tmp_path).endswith("no epoch had completed: rerunning the same command starts over")
+    (tmp_path / "history.csv").write_text("epoch,loss\n1,0.5\n2,0.4\n3,0.3\n")
+    line = sigterm_line(tmp_path)
+    assert line.startswith("vras train: stopped by SIGTERM; 3 epoch(s) had completed"), line
+    assert "no epoch had completed" not in line and str(tmp_path) in line
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "training_metadata.json").write_text('{"epoch": 2}')
+    assert sigterm_line(tmp_path) == (f"vras train: stopped by SIGTERM; epoch 2 is the last completed one, kept "
+                                      f"in {backup}: rerun the same command to resume")

@@ -117,8 +117,9 @@ def _cached_predictor(path: str, backend: str, quantize: str, mtime: float):
 
 
 def choose_export(task: str):
-    """Sidebar: pick an export of `task` and its runtime (SavedModel or a TFLite file), or a `vras train` run
-    of `task` in `runs/` (its best checkpoint).
+    """Sidebar: pick an export of `task` and its runtime (SavedModel or a TFLite file), a `vras train` run
+    of `task` in `runs/` (its best checkpoint), or (classification) an ImageNet classifier whose weights are
+    in the local cache (`exports.list_pretrained`; otherwise the sidebar says how to get one).
 
     Returns the cached `Predictor`, or None after showing how to create an export when there is none.
     """

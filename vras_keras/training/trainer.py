@@ -293,15 +293,7 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
     worker_index, is_chief = worker_info(strategy)
 
     def stopped_line():
-        done = _resume_epoch(workdir, is_chief, worker_index)
-        backup = workdir / ("backup" if is_chief else f"backup-worker{worker_index}")
-        if done:
-            kept = f"epoch {done} is the last completed one, kept in {backup}: rerun the same command to resume"
-        elif backup.exists():  # a runner's own backup (e.g. LIFT's staged training)
-            kept = f"the backup in {backup} is kept: rerun the same command to resume"
-        else:
-            kept = "no epoch had completed: rerunning the same command starts over"
-        return f"vras train: stopped by SIGTERM; {kept}"
+        return sigterm_line(workdir, is_chief, worker_index)
 
     try:
         with stop_on_sigterm(on_blocked=stopped_line):
@@ -309,6 +301,32 @@ def train(config: TrainConfig, *, callbacks=(), verbose=None, overwrite: bool = 
     except TrainingStopped:
         print(stopped_line(), flush=True)
         raise
+
+
+def sigterm_line(workdir: Path, is_chief: bool = True, worker_index: int = 0) -> str:
+    """The one line `vras train` prints when SIGTERM stops it: which completed epoch is kept, and how to go on.
+
+    Keras deletes the crash backup when `fit` returns, so a run stopped after its last epoch (e.g. while
+    writing its summary) has no backup; `history.csv` then says how many epochs had completed.
+    """
+    done = _resume_epoch(workdir, is_chief, worker_index)
+    backup = workdir / ("backup" if is_chief else f"backup-worker{worker_index}")
+    if done:
+        kept = f"epoch {done} is the last completed one, kept in {backup}: rerun the same command to resume"
+    elif backup.exists():  # a runner's own backup (e.g. LIFT's staged training)
+        kept = f"the backup in {backup} is kept: rerun the same command to resume"
+    else:
+        try:
+            rows = EpochLog(workdir / "history.csv").read() if is_chief else []
+        except ValueError:
+            rows = []
+        if rows:
+            kept = (f"{rows[-1]['epoch']} epoch(s) had completed and no crash backup is left (training had "
+                    f"finished, or callbacks.backup is false): the checkpoints and history.csv in {workdir} "
+                    "are kept; summary.json may be missing")
+        else:
+            kept = "no epoch had completed: rerunning the same command starts over"
+    return f"vras train: stopped by SIGTERM; {kept}"
 
 
 def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose, overwrite):
