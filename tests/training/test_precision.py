@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.fixtures.pretrained import brief_stages, offline_imagenet_cache
 from vras_keras.training.config import load_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
@@ -19,7 +20,7 @@ LOW = {"fp16": "float16", "bf16": "bfloat16"}
 def _one_step(path, precision, workdir):
     off = {"callbacks.tensorboard": False, "callbacks.csv": False, "callbacks.curves": False,
            "callbacks.backup": False, "callbacks.checkpoint.save_best": False, "callbacks.checkpoint.save_last": False}
-    return load_config(path, {"epochs": 1, "steps_per_epoch": 3 if path.stem == "matching" else 1,
+    return load_config(path, {**brief_stages(path), "epochs": 1, "steps_per_epoch": 3 if path.stem == "matching" else 1,
                               "validation_steps": 1, "batch_per_replica": 2, "data.num_samples": 4,
                               "data.val_samples": 2, "data.shuffle_buffer": 4, "schedule.warmup_epochs": 0,
                               "precision": precision, "workdir": str(workdir), **off})
@@ -35,9 +36,10 @@ def _sublayers(model):
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 @pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=() if p.stem in DEFAULT_RUN else pytest.mark.slow)
                                   for p in CONFIGS])
-def test_family_trains_a_step_under_mixed_precision(path, precision, tmp_path):
+def test_family_trains_a_step_under_mixed_precision(path, precision, tmp_path, monkeypatch):
     from vras_keras.training.trainer import train
 
+    offline_imagenet_cache(path, tmp_path / "keras_home", monkeypatch)
     history = train(_one_step(path, precision, tmp_path / "run"), verbose=0)
     assert keras.config.dtype_policy().name == "float32"  # restored
     losses = history.history["loss"]

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fixtures.pretrained import brief_stages, offline_imagenet_cache
 from vras_keras.models import list_models
 from vras_keras.models.registry import TASKS
 from vras_keras.training.config import load_config
@@ -33,12 +34,10 @@ def test_recipe_validates(path):
 
 def _brief(path, tmp_path):
     """The recipe shrunk to seconds: few samples, one epoch, 2 steps."""
-    staged = {"finetune.stages": [{"epochs": 1, "trainable_stages": 2, "learning_rate": 0.001}]} \
-        if "finetune" in yaml.safe_load(path.read_text()) else {}
     return load_config(
         path,
         {
-            **staged,
+            **brief_stages(path),
             "epochs": 1,
             "steps_per_epoch": 2,
             "validation_steps": 1,
@@ -58,20 +57,7 @@ def _brief(path, tmp_path):
 def test_recipe_trains_briefly(path, tmp_path, monkeypatch):
     from vras_keras.training.trainer import train
 
-    model_id = yaml.safe_load(path.read_text())["model"]["id"]
-    if yaml.safe_load(path.read_text())["model"].get("weights") == "imagenet":  # no download: a random
-        import sys  # file in a temporary cache
-
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
-        import torch_layouts
-
-        from vras_keras.models.pretrained import SOURCES, cache_dir
-
-        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        cache_dir().mkdir(parents=True)
-        torch_layouts.write_safetensors(cache_dir() / f"{SOURCES[model_id].split('/')[1]}.safetensors",
-                                        torch_layouts.state_for(model_id))
+    offline_imagenet_cache(path, tmp_path / "keras_home", monkeypatch)
     history = train(_brief(path, tmp_path), verbose=0)
     assert all(v == v for v in history.history["loss"])  # finite (not NaN)
     assert (tmp_path / path.stem / "vras_meta.json").exists()
