@@ -5,12 +5,14 @@ import errno
 import json
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from vras_keras.cli import main
+from vras_keras.data import images
 from vras_keras.data.formats import coco, folders
 from vras_keras.data.formats._common import DataFormatError
 
@@ -186,7 +188,9 @@ def test_outside_file_names_are_read_when_explicitly_allowed(tmp_path):
     (tmp_path / "ds").mkdir()
     folder = _coco_dir(tmp_path / "ds", _set(["images", 0, "file_name"], "../../elsewhere/c.png"))
     records = coco.read(folder, task="detection", allow_outside_paths=True)
-    assert records.samples[0]["image"][0, 0].tolist() == [255, 0, 0]
+    file = records.samples[0]["file"]  # lazy: the pipeline decodes it after the shuffle
+    assert Path(file).resolve() == (tmp_path / "elsewhere" / "c.png").resolve()
+    assert images.read_image(file, channels=3)[0, 0].tolist() == [255, 0, 0]
 
 
 def test_hidden_keypoints_outside_the_image_stay_accepted(tmp_path):
