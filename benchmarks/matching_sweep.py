@@ -304,8 +304,8 @@ def main():
     lines = [
         "## Viewpoint and rotation sweep: LIFT vs SIFT vs ORB (`benchmarks/matching_sweep.py`)",
         "",
-        f"Machine: {machine()} (2 CPU cores shared with other jobs: wall times are not comparable to a quiet "
-        f"machine; CPU times are process CPU seconds). Sweep wall time {sweep_seconds / 60:.1f} min.",
+        f"Machine: {machine()}; 1-min load average {os.getloadavg()[0]:.1f} at the end (CPU times are process "
+        f"CPU seconds, less sensitive to other jobs than wall times). Sweep wall time {sweep_seconds / 60:.1f} min.",
         "",
         train_note,
         "",
