@@ -321,3 +321,19 @@ def test_fast_scale_space_keypoints_check_their_arguments_like_the_graph_op():
                 fn()
     with pytest.raises(ValueError, match="max_keypoints"):
         K.fast_scale_space_keypoints(responses, None, 0)
+
+
+def test_numpy_scale_space_refinement_equals_the_graph_op():
+    """The NumPy fit of `fast_scale_space_keypoints` is `ops.keypoints.refine_scale_space` (interior and edge
+    channels, points on the map border, a flat neighbourhood with a singular Hessian)."""
+    rng = np.random.default_rng(3)
+    responses = rng.normal(size=(20, 27, 4)).astype("float32")
+    responses[5:10, 5:10, :] = 0.25  # flat: singular Hessian, offset 0
+    points = np.array([[3, 4], [0, 0], [26, 19], [7, 7], [12, 9], [20, 15]], "float32")
+    scale = np.array([1, 0, 3, 2, 2, 1], "float32")
+    want = [np.asarray(t)[0] for t in K.refine_scale_space(responses[None], points[None], scale[None])]
+    got = K._refine_scale_space_numpy(responses, points, scale)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(got[0][3], points[3])  # the flat point stays
+    assert np.abs(got[0] - points).max() > 0.05  # the others move

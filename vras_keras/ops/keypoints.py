@@ -421,27 +421,69 @@ def _local_contrast(gray: np.ndarray, window: int = 9) -> np.ndarray:
     return np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
 
 
-def _edge_mask(responses: np.ndarray, max_ratio: float) -> np.ndarray:
-    """`edge_response_mask` of channel-first `(S, H, W)` responses (zero padding), by slices."""
-    _check_edge_ratio(max_ratio)
-    p = np.pad(responses, ((0, 0), (1, 1), (1, 1)))
-    c = p[:, 1:-1, 1:-1]
-    dxx = p[:, 1:-1, 2:] + p[:, 1:-1, :-2] - 2.0 * c
-    dyy = p[:, 2:, 1:-1] + p[:, :-2, 1:-1] - 2.0 * c
-    dxy = 0.25 * (p[:, :-2, :-2] + p[:, 2:, 2:] - p[:, :-2, 2:] - p[:, 2:, :-2])
+def _edge_test(padded: np.ndarray, s, y, x, max_ratio: float) -> np.ndarray:
+    """`edge_response_mask` (zero padding) at points `(s, y, x)` (int arrays) of zero-padded channel-first
+    responses `(S, H + 2, W + 2)`, by gathers: only the (sparse) extrema need the test."""
+    y, x = y + 1, x + 1
+    c = padded[s, y, x]
+    dxx = padded[s, y, x + 1] + padded[s, y, x - 1] - 2.0 * c
+    dyy = padded[s, y + 1, x] + padded[s, y - 1, x] - 2.0 * c
+    dxy = 0.25 * (padded[s, y - 1, x - 1] + padded[s, y + 1, x + 1] - padded[s, y - 1, x + 1]
+                  - padded[s, y + 1, x - 1])
     det = dxx * dyy - dxy * dxy
     trace = dxx + dyy
     return (det > 0) & (trace * trace < (max_ratio + 1.0) ** 2 / max_ratio * det)
 
 
-_refine_scale_space = tf.function(refine_scale_space, reduce_retracing=True, autograph=False)
+def _refine_scale_space_numpy(responses: np.ndarray, points: np.ndarray, scale: np.ndarray,
+                              max_offset: float = 0.6):
+    """`refine_scale_space` of one image in NumPy: responses `(H, W, S)`, integer-valued points `(K, 2)` (x, y)
+    and channels `(K,)` → `(points (K, 2), scale (K,), value (K,))` float32 (the same 3-D quadratic fit,
+    cofactor inverse and clipping; a TF call per image cost more CPU than the fit itself)."""
+    h, w, channels = responses.shape
+    r = responses.astype(np.float32, copy=False)
+    xi = np.round(points[:, 0]).astype(np.int64)
+    yi = np.round(points[:, 1]).astype(np.int64)
+    si = np.round(scale).astype(np.int64)
+
+    def at(dx, dy, ds=0):
+        return r[np.clip(yi + dy, 0, h - 1), np.clip(xi + dx, 0, w - 1), np.clip(si + ds, 0, channels - 1)]
+
+    interior = (si > 0) & (si < channels - 1)
+    f = np.float32
+    d0 = at(0, 0)
+    gx = f(0.5) * (at(1, 0) - at(-1, 0))
+    gy = f(0.5) * (at(0, 1) - at(0, -1))
+    gs = np.where(interior, f(0.5) * (at(0, 0, 1) - at(0, 0, -1)), f(0))
+    hxx = at(1, 0) + at(-1, 0) - f(2) * d0
+    hyy = at(0, 1) + at(0, -1) - f(2) * d0
+    hss = np.where(interior, at(0, 0, 1) + at(0, 0, -1) - f(2) * d0, f(1))
+    hxy = f(0.25) * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
+    hxs = np.where(interior, f(0.25) * (at(1, 0, 1) - at(1, 0, -1) - at(-1, 0, 1) + at(-1, 0, -1)), f(0))
+    hys = np.where(interior, f(0.25) * (at(0, 1, 1) - at(0, 1, -1) - at(0, -1, 1) + at(0, -1, -1)), f(0))
+    c00 = hyy * hss - hys * hys
+    c01 = hxs * hys - hxy * hss
+    c02 = hxy * hys - hxs * hyy
+    c11 = hxx * hss - hxs * hxs
+    c12 = hxs * hxy - hxx * hys
+    c22 = hxx * hyy - hxy * hxy
+    det = hxx * c00 + hxy * c01 + hxs * c02
+    ok = np.abs(det) > 1e-9
+    inv = np.where(ok, f(1) / np.where(ok, det, f(1)), f(0))
+    ox, oy, os_ = (np.clip(-(a * gx + b * gy + c * gs) * inv, -max_offset, max_offset).astype(f)
+                   for a, b, c in ((c00, c01, c02), (c01, c11, c12), (c02, c12, c22)))
+    value = np.abs(d0 + f(0.5) * (gx * ox + gy * oy + gs * os_))
+    refined = points.astype(f) + np.stack([ox, oy], axis=-1)
+    return refined, (si.astype(f) + os_).astype(f), value.astype(f)
+
+
 _refine_subpixel = tf.function(refine_subpixel, reduce_retracing=True, autograph=False)
 
 
 def fast_scale_space_keypoints(responses, images, max_keypoints: int, *, threshold: float = 0.3, border: int = 0,
                                min_contrast: float = 0.0, edge_ratio: float | None = 10.0, refine: str | None = "3d"):
     """`ops.keypoints.scale_space_keypoints` for one image, its dense part (extrema in space and scale, edge test,
-    contrast guard, NMS) in NumPy / OpenCV and its refinement (`refine_scale_space`, compiled) on the selected
+    contrast guard, NMS) in NumPy / OpenCV and its refinement (`refine_scale_space`'s fit, in NumPy) on the selected
     points.
 
     Same arguments and results as `scale_space_keypoints` with `responses` `(1, H, W, S)` and `images`
@@ -460,8 +502,10 @@ def fast_scale_space_keypoints(responses, images, max_keypoints: int, *, thresho
     neighbours = np.maximum(spatial, np.maximum(np.concatenate([floor, spatial[:-1]]),
                                                 np.concatenate([spatial[1:], floor])))
     keep = (magnitude >= neighbours) & (magnitude > pre_threshold)
-    if edge_ratio is not None:
-        keep &= _edge_mask(planes, float(edge_ratio))
+    if edge_ratio is not None:  # SIFT's edge test, evaluated at the (sparse) extrema only
+        _check_edge_ratio(edge_ratio)
+        s_, y_, x_ = np.nonzero(keep)
+        keep[s_, y_, x_] = _edge_test(np.pad(planes, ((0, 0), (1, 1), (1, 1))), s_, y_, x_, float(edge_ratio))
     candidates = np.where(keep, magnitude, np.float32(INVALID_SCORE))
     score = np.maximum.reduce(list(candidates))
     scale_map = np.zeros((h, w), np.float32)
@@ -486,9 +530,7 @@ def fast_scale_space_keypoints(responses, images, max_keypoints: int, *, thresho
     points = np.stack([top % w, top // w], -1).astype(np.float32)
     scale = scale_map.reshape(-1)[np.minimum(top, h * w - 1)]
     if fit:
-        refined, scale, values = (t.numpy()[0] for t in _refine_scale_space(
-            tf.convert_to_tensor(responses[None]), tf.convert_to_tensor(points[None]),
-            tf.convert_to_tensor(scale[None])))
+        refined, scale, values = _refine_scale_space_numpy(responses, points, scale)
         valid &= values > threshold
         order = np.lexsort((np.arange(len(values)), -np.where(valid, values, INVALID_SCORE)))[:k]
         points, scale, valid = refined[order], scale[order], valid[order]

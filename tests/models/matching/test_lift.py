@@ -306,3 +306,24 @@ def test_separable_dog_equals_the_front_end_convolution_on_a_non_square_image():
     layer = detector.get_layer("det_dog")
     layer.set_weights([layer.get_weights()[0] * 2.0])
     np.testing.assert_allclose(M.scale_space_responses(detector, image), 2.0 * conv, atol=1e-5)
+
+
+@pytest.mark.parametrize("grayscale", [True, False])
+def test_describe_keypoints_equals_the_networks_on_rgb_crops(grayscale):
+    """`describe_keypoints` samples gray crops for gray networks (bilinear sampling is linear): the angles and
+    descriptors are those of the networks on the RGB crops (upright, then rotated by the predicted vector)."""
+    from vras_keras.ops.keypoints import oriented_patches, vector_to_angle
+
+    model = models.get("lift", **TINY, grayscale=grayscale)
+    _, orientation, descriptor, crop = M._parts(model)
+    rng = np.random.default_rng(7)
+    image = rng.uniform(0, 255, (30, 41, 3)).astype("float32")  # colour, non-square
+    xy = rng.uniform(6, 24, (5, 2)).astype("float32")
+    upright = oriented_patches(image[None], xy[None], output_size=crop.output_size, support=crop.support)[0]
+    vector = orientation(upright)
+    rotated = oriented_patches(image[None], xy[None], np.asarray(vector)[None], output_size=crop.output_size,
+                               support=crop.support)[0]
+    angles, descs = M.describe_keypoints(model, image, xy)
+    np.testing.assert_allclose(angles, np.asarray(vector_to_angle(vector)), atol=1e-4)
+    np.testing.assert_allclose(descs, np.asarray(descriptor(rotated)), atol=1e-4)
+    assert M._sees_gray(orientation) is grayscale and M._sees_gray(descriptor) is grayscale

@@ -339,23 +339,39 @@ def _border(support: float) -> int:
     return int(math.ceil(support / 2.0))
 
 
+def _sees_gray(network: keras.Model) -> bool:
+    """True when a LIFT orientation / descriptor network reduces its patch to the gray level first
+    (`grayscale=True`: a `ChannelMean` right after its input rescaling)."""
+    return any(isinstance(layer, ChannelMean) for layer in network.layers[:3])
+
+
 @functools.lru_cache(maxsize=32)
 def _describe_graph(orientation, descriptor, size: int, support: float, scaled: bool):
     """One compiled graph for crop → orientation → rotated crop → descriptor on a batch of keypoints of one
-    image (eager Keras calls per step cost more than the networks on a CPU)."""
+    image (eager Keras calls per step cost more than the networks on a CPU).
+
+    When both networks see gray patches (`grayscale=True`, the default) the crops are sampled from the gray
+    level (channel mean) and repeated to three channels: bilinear sampling is linear, so the networks get the
+    same gray patches as from RGB crops (up to float rounding) for a third of the gathers.
+    """
+    gray = _sees_gray(orientation) and _sees_gray(descriptor)
 
     def run(image, xy, factors):
         scales = factors[None] if scaled else None
-        upright = oriented_patches(image, xy[None], output_size=size, support=support, scales=scales)[0]
-        vector = orientation(upright, training=False)
-        rotated = oriented_patches(image, xy[None], keras.ops.expand_dims(vector, 0), output_size=size,
-                                   support=support, scales=scales)[0]
-        return vector_to_angle(vector), descriptor(rotated, training=False)
+        if gray:
+            image = keras.ops.mean(image, axis=-1, keepdims=True)
+
+        def crops(vectors=None):
+            patches = oriented_patches(image, xy[None], vectors, output_size=size, support=support, scales=scales)[0]
+            return keras.ops.repeat(patches, 3, axis=-1) if gray else patches
+
+        vector = orientation(crops(), training=False)
+        return vector_to_angle(vector), descriptor(crops(keras.ops.expand_dims(vector, 0)), training=False)
 
     return tf.function(run, reduce_retracing=True, autograph=False)
 
 
-def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: int = 512, supports=None):
+def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: int = 2048, supports=None):
     """Orientation and descriptor at given keypoints of a uint8/float `(H, W, 3)` image.
 
     `supports` (optional, `(K,)` pixels): per-keypoint side of the described region (default: the model's
