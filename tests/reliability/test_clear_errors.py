@@ -214,6 +214,41 @@ def test_an_empty_class_folder_does_not_add_an_output(tmp_path, capsys):
     assert records.class_names == ("cat", "dog") and sorted(s["label"] for s in records.samples) == [0, 1]
 
 
+def test_a_folder_without_class_sub_folders_is_one_line(tmp_path, capsys):
+    """Empty, or images not sorted into classes: said at once, not as '0 samples make no full batch' later."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    Image.new("RGB", (8, 8)).save(flat / "1.png")
+    _one_line_exit_2(capsys, ["data", "check", str(empty)], str(empty), "is empty")
+    _one_line_exit_2(capsys, ["data", "check", str(flat)], str(flat), "no class sub-folders")
+    _one_line_exit_2(capsys, ["data", "check", str(flat / "1.png")], "1.png", "is a file")
+    for folder in (empty, flat):  # `format: folder` in a recipe reads without detecting the layout
+        with pytest.raises(DataFormatError, match="no class sub-folders"):
+            folders.read(folder)
+
+
+# ---------------------------------------------------------------------------------------- recipes
+def test_malformed_yaml_recipe_is_one_line_with_its_position(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("model: {id: resnet_cifar\ndata: [\n")
+    _one_line_exit_2(capsys, ["train", "--config", str(config), "--check"], "bad.yaml", "not valid YAML",
+                     "at line 2, column 5", "started at line 1, column 8")
+
+
+def test_a_binary_file_or_a_folder_as_recipe_is_one_line(tmp_path, capsys):
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (8, 8)).save(image)
+    _one_line_exit_2(capsys, ["train", "--config", str(image), "--check"], "photo.png", "not a YAML text file")
+    _one_line_exit_2(capsys, ["train", "--config", str(tmp_path), "--check"], str(tmp_path), "is a folder")
+
+
+def test_summary_set_with_bad_yaml_is_one_line(capsys):
+    _one_line_exit_2(capsys, ["summary", "resnet18", "--set", "groups=[1"], "--set groups=[1", "not valid YAML",
+                     "line 1, column 3")
+
+
 # ------------------------------------------------------------------------------------ run folders
 def test_python_tag_in_a_runs_config_yaml_is_refused(tmp_path, capsys):
     from tests.fixtures.training import recipe
