@@ -354,6 +354,39 @@ def test_state_dict_round_trip(tmp_path):
     assert again.weights_report.new_layers == ("logits",)
 
 
+def test_backbone_only_file_loads_every_backbone_weight_and_starts_a_new_head(tmp_path):
+    """A file without fc.* (save_safetensors(head=False)): the ImageNet path's new head, even for the same
+    num_classes; a backbone tensor missing from it still raises, naming the key."""
+    keras.utils.set_random_seed(0)
+    trained = models.get("resnet18", input_shape=(32, 32, 3), num_classes=5, width=0.25)
+    for variable in trained.weights:  # weights unlike any fresh init, so equality means they were loaded
+        variable.assign(np.random.default_rng(len(variable.path)).normal(size=variable.shape).astype("float32"))
+    path = pretrained.save_safetensors(trained, tmp_path / "backbone.safetensors", head=False)
+    state = pretrained.read_safetensors(path)
+    assert not any(k.startswith("fc.") for k in state) and "layer4.1.bn2.running_var" in state
+    model = models.get("resnet18", input_shape=(32, 32, 3), num_classes=5, width=0.25, weights=str(path))
+    report = model.weights_report
+    assert report.new_layers == ("logits",) and report.matched == report.total - 2
+    assert "new (randomly initialised): logits" in str(report) and "the file has no head" in str(report)
+    assert not pretrained.has_imagenet_head(model)
+    for layer in trained.layers:
+        for mine, theirs in zip(model.get_layer(layer.name).weights, layer.weights):
+            same = np.array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
+            assert same == (layer.name != "logits"), (layer.name, mine.path)
+    from safetensors.numpy import save_file
+
+    half_head = {**state, "fc.bias": np.zeros(5, "float32")}  # a head must be whole or absent
+    save_file(half_head, str(tmp_path / "half_head.safetensors"))
+    with pytest.raises(ValueError, match=r"has no 'fc.weight' for layer 'logits'"):
+        models.get("resnet18", input_shape=(32, 32, 3), num_classes=5, width=0.25,
+                   weights=str(tmp_path / "half_head.safetensors"))
+    del state["layer3.0.downsample.1.running_mean"]
+    save_file(state, str(tmp_path / "partial.safetensors"))
+    with pytest.raises(ValueError, match=r"has no 'layer3.0.downsample.1.running_mean'"):
+        models.get("resnet18", input_shape=(32, 32, 3), num_classes=5, width=0.25,
+                   weights=str(tmp_path / "partial.safetensors"))
+
+
 def test_recipes_benchmark_reports_the_finetune_recipe_as_needing_weights_offline(tmp_path, monkeypatch):
     """benchmarks/recipes.py without network and without cached ImageNet weights: finetune.yaml is "not run:
     needs downloaded weights" (exit status 0, where to place the file), never a failed recipe; with the file

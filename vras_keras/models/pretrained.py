@@ -37,8 +37,10 @@ in training. The model's `rescale` input layer is set to ImageNet's mean/std (`(
 so the model still takes 0..255 pixels.
 
 Every load reports what it matched (`model.weights_report`, printed): all weights, or the head left new
-(`num_classes != 1000`), or the head absent (`include_top=False`). Anything else that does not fit
-(another width, an unknown key, a wrong shape) raises a `ValueError` naming the layer and the key.
+(`num_classes != 1000`, or a backbone-only file: no head tensors at all, e.g. `save_safetensors(...,
+head=False)`), or the head absent (`include_top=False`). Anything else that does not fit (a backbone tensor
+missing from the file, another width, an unknown key, a wrong shape) raises a `ValueError` naming the layer
+and the key.
 """
 
 from __future__ import annotations
@@ -186,6 +188,7 @@ def port_state_dict(model, state: dict, *, arch: str, source: str) -> WeightsRep
     key_of = {"resnet": _resnet_key, "densenet": _densenet_key}.get(family) or _vgg_key_fn(model, state)
     state = {k: np.asarray(v) for k, v in state.items() if not k.endswith("num_batches_tracked")}
     used, assignments, new_layers, total = set(), [], [], 0
+    headless_file = False
     for layer in model.layers:
         if not layer.weights:
             continue
@@ -199,6 +202,10 @@ def port_state_dict(model, state: dict, *, arch: str, source: str) -> WeightsRep
                      (layer.moving_variance, "running_var")]
         else:
             pairs = [(layer.kernel, "weight")] + ([(layer.bias, "bias")] if layer.bias is not None else [])
+        if layer.name in HEAD_LAYERS and not any(f"{key}.{suffix}" in state for _, suffix in pairs):
+            new_layers.append(layer.name)  # a backbone-only file: the head starts new, as for num_classes != 1000
+            headless_file = True
+            continue
         values = []
         for variable, suffix in pairs:
             name = f"{key}.{suffix}"
@@ -240,7 +247,8 @@ def port_state_dict(model, state: dict, *, arch: str, source: str) -> WeightsRep
     for variable, _, value in assignments:
         variable.assign(value.astype(variable.dtype))
     matched = sum(1 for _ in assignments)
-    note = "no head (include_top=False)" if headless and not new_layers else ""
+    note = ("the file has no head" if headless_file else
+            "no head (include_top=False)" if headless and not new_layers else "")
     return WeightsReport(model.name, source, matched, total, tuple(new_layers), note)
 
 
@@ -257,11 +265,12 @@ def _layer_has_bias(model, bn_layer: str) -> bool:
     return getattr(conv, "bias", None) is not None
 
 
-def to_state_dict(model, *, arch: str | None = None) -> dict:
+def to_state_dict(model, *, arch: str | None = None, head: bool = True) -> dict:
     """The inverse of `port_state_dict` for ResNets and DenseNets: `{torchvision key: np.ndarray}`.
 
     Lets a backbone trained here travel the same path as torchvision's weights (`weights=file.safetensors`,
-    e.g. benchmarks/finetune.py). BN `num_batches_tracked` is not written.
+    e.g. benchmarks/finetune.py). BN `num_batches_tracked` is not written. `head=False` leaves out the
+    classifier (`fc` / `classifier`): loading such a file starts a new head, whatever `num_classes` is.
     """
     import keras
 
@@ -277,6 +286,8 @@ def to_state_dict(model, *, arch: str | None = None) -> dict:
         key = key_of(layer.name)
         if key is None:
             raise ValueError(f"{arch}: layer {layer.name!r} has no counterpart in the {family} state-dict layout")
+        if not head and layer.name in HEAD_LAYERS:
+            continue
         if isinstance(layer, keras.layers.BatchNormalization):
             for variable, suffix in ((layer.gamma, "weight"), (layer.beta, "bias"),
                                      (layer.moving_mean, "running_mean"), (layer.moving_variance, "running_var")):
@@ -291,12 +302,12 @@ def to_state_dict(model, *, arch: str | None = None) -> dict:
     return state
 
 
-def save_safetensors(model, path, *, arch: str | None = None) -> Path:
-    """Write `to_state_dict(model)` as a `.safetensors` file (torchvision layout)."""
+def save_safetensors(model, path, *, arch: str | None = None, head: bool = True) -> Path:
+    """Write `to_state_dict(model, head=head)` as a `.safetensors` file (torchvision layout)."""
     from safetensors.numpy import save_file
 
     path = Path(path)
-    save_file(to_state_dict(model, arch=arch), str(path))
+    save_file(to_state_dict(model, arch=arch, head=head), str(path))
     return path
 
 
