@@ -52,8 +52,9 @@ def test_target_split_is_seeded_and_disjoint(bench):
 
 def test_finetune_sees_the_pretraining_inputs_and_weights(bench, tmp_path):
     """The class folders, read by `vras train`'s pipeline, give `to_rgb32`'s 0..255 pixels; the backbone
-    written by the benchmark and loaded with `weights=` as the trainer builds it gives the pretrained
-    network's logits on them (ImageNet normalisation inside both, BN statistics kept)."""
+    written by the benchmark (without its head) and loaded with `weights=` as the trainer builds it gives the
+    pretrained network's pooled features on them (ImageNet normalisation inside both, BN statistics kept),
+    with a new head, reported so."""
     from vras_keras.training.config import load_config
     from vras_keras.training.data import load_train_val, make_pipeline
     from vras_keras.training.finetune import set_trainable_stages
@@ -69,7 +70,7 @@ def test_finetune_sees_the_pretraining_inputs_and_weights(bench, tmp_path):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.moving_mean.assign(rng.normal(0, 0.5, layer.moving_mean.shape))
             layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
-    path = pretrained.save_safetensors(source, tmp_path / "source.safetensors")
+    path = pretrained.save_safetensors(source, tmp_path / "source.safetensors", head=False)
 
     folders = bench.write_target(tmp_path, data, 2, 1, seed=0)
     config = load_config(ROOT / "configs/finetune.yaml", {
@@ -86,8 +87,14 @@ def test_finetune_sees_the_pretraining_inputs_and_weights(bench, tmp_path):
     np.testing.assert_array_equal(images, expected[order])  # same pixels, 0..255, gray repeated, zero padding
 
     loaded = models.get(config.model.id, **resolve_model_args(config, train_src.input_shape, train_src.labels))
+    assert loaded.weights_report.new_layers == ("logits",)  # the ImageNet path: a new head
     set_trainable_stages(loaded, 5, freeze_bn=True)
-    want = keras.ops.convert_to_numpy(source(images, training=False))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(images, training=False)), want, atol=1e-5)
+
+    def pooled(model, training):
+        features = keras.Model(model.inputs, model.get_layer("avg_pool").output)
+        return keras.ops.convert_to_numpy(features(images, training=training))
+
+    want = pooled(source, False)
+    np.testing.assert_allclose(pooled(loaded, False), want, atol=1e-5)
     # frozen BN: a training-mode step still normalises with the pretrained statistics
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(images, training=True)), want, atol=1e-4)
+    np.testing.assert_allclose(pooled(loaded, True), want, atol=1e-4)
