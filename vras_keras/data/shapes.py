@@ -522,13 +522,13 @@ class StickFigures:
         for (a, b), part in zip(SKELETON, _SKELETON_PART_IDS):
             cv2.line(image, ends[a], ends[b], colours[part], thickness, cv2.LINE_8, _SHIFT)
             cv2.line(figure, ends[a], ends[b], 1, thickness, cv2.LINE_8, _SHIFT)
-        hc = np.round((joints[_J["head"]] - 0.5) * _SCALE).astype(np.int32).tolist()
+        hc = ends[_J["head"]]
         radius = max(2, int(round(np.linalg.norm(joints[_J["head"]] - joints[_J["neck"]]) * 0.6 * _SCALE)))
         cv2.circle(image, hc, radius, colours[_PARTS.index("centre")], -1, cv2.LINE_8, _SHIFT)
         cv2.circle(figure, hc, radius, 1, -1, cv2.LINE_8, _SHIFT)
         figure = figure.view(bool)  # 0 / 1
 
-        occluded = np.zeros((h, w), bool)
+        occluders = []  # (x0, y0, x1, y1) pixel rectangles
         if rng.uniform() < self.occlusion_prob:
             for _ in range(int(rng.integers(1, 3))):
                 ow, oh = rng.uniform(0.15, 0.35) * w, rng.uniform(0.15, 0.35) * h
@@ -536,20 +536,27 @@ class StickFigures:
                 x0, y0 = int(max(0, ox - ow / 2)), int(max(0, oy - oh / 2))
                 x1, y1 = int(min(w, ox + ow / 2)), int(min(h, oy + oh / 2))
                 if x1 > x0 and y1 > y0:
-                    occluded[y0:y1, x0:x1] = True
+                    occluders.append((x0, y0, x1, y1))
                     patch, _ = _background(rng, y1 - y0, x1 - x0)
                     image[y0:y1, x0:x1] = patch
         sigma = rng.uniform(0, 6)
         image = _plus_noise(image, rng, sigma)
         image = np.clip(np.round(image), 0, 255).astype(np.uint8)
 
-        in_image = (joints[:, 0] >= 0) & (joints[:, 0] < w) & (joints[:, 1] >= 0) & (joints[:, 1] < h)
-        visibility = in_image & ~_inside(joints, occluded)
-        visible_figure = figure & ~occluded
+        # A joint is visible inside the image and off every occluder (a joint at x lies on pixel column
+        # floor(x), which is in x0..x1-1 exactly when x0 <= x < x1).
+        visibility = np.array([0 <= x < w and 0 <= y < h and not any(x0 <= x < x1 and y0 <= y < y1
+                                                                     for x0, y0, x1, y1 in occluders)
+                               for x, y in joints.tolist()], np.float32)
+        visible_figure = figure
+        for x0, y0, x1, y1 in occluders:
+            if visible_figure is figure:
+                visible_figure = figure.copy()
+            visible_figure[y0:y1, x0:x1] = False
         return {
             "image": image,
             "keypoints": joints.astype(np.float32),
-            "visibility": visibility.astype(np.float32),
+            "visibility": visibility,
             "box": mask_to_box(visible_figure),
             "mask": visible_figure,
         }
