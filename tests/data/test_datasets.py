@@ -116,8 +116,7 @@ def test_worker_processes_give_the_same_bytes(task):
     first = _arrays(datasets.load(task, workers=2, **kwargs).take(1))[0]
     np.testing.assert_array_equal(first[0], reference[0][0])
     assert datasets.load(task, workers=2, **kwargs).cardinality() == 37
-    # In this process the samples are also made a chunk at a time: every element is the generator's, in
-    # order, and shuffled (the permutation is drawn before the chunks) they are the same elements.
+    # In this process: every element is the generator's, in order, and shuffled they are the same elements.
     images = [image.tobytes() for image, _ in _arrays(datasets.load(task, workers=0, **kwargs))]
     assert images == [image.tobytes() for image, _ in reference]
     shuffled = [image.tobytes() for image, _ in _arrays(datasets.load(task, workers=0, shuffle=True, **kwargs))]

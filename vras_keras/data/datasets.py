@@ -248,8 +248,8 @@ def _finish(ds, *, batch_size):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-# Samples generated per call (in a worker process or in this one): large enough that the call overhead is
-# small, small enough that the first batch arrives quickly.
+# Samples generated per call into a worker process: large enough that the call overhead is small, small
+# enough that the first batch arrives quickly.
 CHUNK = 16
 
 
@@ -273,13 +273,11 @@ def _synthetic_dataset(task, *, split, num_samples, image_size, seed, shuffle=Fa
     def make(i):
         return _flat_element(task, record_from_sample(task, gen.sample(int(i))), max_objects)
 
-    def make_many(indices):
-        # In the worker processes, which run in parallel (tf.data's threads only wait), or here (workers=0):
-        # one call per chunk costs far less than one per sample (each call crosses into Python and back).
+    def make_many(indices):  # in the worker processes, which run in parallel (tf.data's threads only wait)
         return pools.run(workers, _samples, gen, task, list(indices), max_objects)
 
     ds = indexed_dataset(num_samples, make, flat, shuffle=shuffle, seed=seed, cache=cache,
-                         make_many=make_many, chunk=CHUNK, parallel=2 * workers or None)
+                         make_many=make_many if workers else None, chunk=CHUNK, parallel=2 * workers)
     return ds.map(_structure(task)), class_names(task)
 
 
