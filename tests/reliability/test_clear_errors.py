@@ -84,6 +84,18 @@ def test_vras_predict_on_a_bad_image_file(export_dir, tmp_path, capsys, case):
     _one_line_exit_2(capsys, ["predict", export_dir, str(path)], str(path), words)
 
 
+def test_output_files_get_their_folder_and_a_folder_as_output_file_is_one_line(export_dir, tmp_path, capsys):
+    """The result is not computed and then lost to a missing folder; a folder given as the file is refused."""
+    image = tmp_path / "in.png"
+    Image.new("RGB", (12, 10), (200, 30, 30)).save(image)
+    out = tmp_path / "new" / "sub" / "drawn.png"
+    assert main(["predict", export_dir, str(image), "--draw", str(out)]) == 0
+    assert Image.open(out).size[0] > 0
+    capsys.readouterr()
+    _one_line_exit_2(capsys, ["predict", export_dir, str(image), "--draw", str(tmp_path)], "--draw", "is a folder")
+    _one_line_exit_2(capsys, ["evaluate", export_dir, "--json", str(tmp_path)], "--json", "is a folder")
+
+
 @pytest.mark.parametrize("case", sorted(IMAGE_CASES))
 def test_dataset_loaders_on_a_bad_image_file(tmp_path, case):
     data, words = IMAGE_CASES[case]
