@@ -86,6 +86,16 @@ class CpuBudget(keras.callbacks.Callback):
               + f" ({self.cpu_seconds():.0f} s CPU, {self.wall_seconds():.0f} s wall)", flush=True)
 
 
+def dataset_arrays(ds):
+    """A finite dataset of `(images, {name: tensor})` batches → `(images, {name: array})`, each concatenated
+    over the batches (the validation sets the detection benchmarks score on)."""
+    images, targets = [], []
+    for x, y in ds:
+        images.append(x.numpy())
+        targets.append({name: t.numpy() for name, t in y.items()})
+    return np.concatenate(images), {name: np.concatenate([t[name] for t in targets]) for name in targets[0]}
+
+
 def latency_section(inference, images, *, inside: str, n: int, digits: int) -> str:
     """CPU latency per image (batch 1) of the inference model, Keras (`tf.function`) vs TFLite built-ins with
     1 thread, each after 3 warm-up calls over `n` images, plus their class agreement on 8 images: markdown."""

@@ -23,24 +23,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
-from benchmarks._detection_stream import CpuBudget, latency_section, shapes_stream  # noqa: E402
+from benchmarks._detection_stream import CpuBudget, dataset_arrays, latency_section, shapes_stream  # noqa: E402
 from benchmarks._report import machine, write_section  # noqa: E402
 from vras_keras import models  # noqa: E402
 from vras_keras.data import datasets  # noqa: E402
 from vras_keras.metrics.detection import evaluate_detections  # noqa: E402
-
-
-def _arrays(ds):
-    images, boxes, classes, masks = [], [], [], []
-    for x, y in ds:
-        images.append(x.numpy())
-        boxes.append(y["boxes"].numpy())
-        classes.append(y["classes"].numpy())
-        masks.append(y["masks"].numpy())
-    return np.concatenate(images), {"boxes": np.concatenate(boxes), "classes": np.concatenate(classes),
-                                    "masks": np.concatenate(masks)}
 
 
 def main(argv=None):
@@ -65,8 +53,8 @@ def main(argv=None):
     size = args.image_size
     max_objects = datasets.TASK_DEFAULTS["detection"]["max_objects"]
     class_names = datasets.class_names("detection")
-    x_val, y_val = _arrays(datasets.load("detection", split="val", num_samples=args.val_samples, image_size=size,
-                                         seed=0, batch_size=64))
+    x_val, y_val = dataset_arrays(datasets.load("detection", split="val", num_samples=args.val_samples,
+                                                  image_size=size, seed=0, batch_size=64))
     # ShapesWorld objects are 10-40 px on 64 px images: anchors 8..64 px on P2..P6, and RoIs of side 12-24 px
     # pooled from P2, 24-48 px from P3 (canonical size 48 at P4).
     scale = size / 64

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks._detection_stream import CpuBudget, latency_section, shapes_stream  # noqa: E402
+from benchmarks._detection_stream import CpuBudget, dataset_arrays, latency_section, shapes_stream  # noqa: E402
 from benchmarks._report import machine, write_section  # noqa: E402
 from vras_keras import models  # noqa: E402
 from vras_keras.data import datasets  # noqa: E402
@@ -33,15 +33,6 @@ from vras_keras.ops.anchors import kmeans_priors  # noqa: E402
 
 def _boxes_only(image, target):
     return image, {"boxes": target["boxes"], "classes": target["classes"]}
-
-
-def _arrays(ds):
-    images, boxes, classes = [], [], []
-    for x, y in ds:
-        images.append(x.numpy())
-        boxes.append(y["boxes"].numpy())
-        classes.append(y["classes"].numpy())
-    return np.concatenate(images), {"boxes": np.concatenate(boxes), "classes": np.concatenate(classes)}
 
 
 def main(argv=None):
@@ -71,8 +62,8 @@ def main(argv=None):
     class_names = world.class_names
     # priors: k-means (1 - IoU) on the boxes of 2000 training images (YOLO v2's dimension clusters)
     wh = np.concatenate([np.diff(world.sample(i)["boxes"].reshape(-1, 2, 2), axis=1)[:, 0] for i in range(2000)])
-    x_val, y_val = _arrays(datasets.load("detection", split="val", num_samples=args.val_samples, image_size=size,
-                                         seed=0, batch_size=64).map(_boxes_only))
+    x_val, y_val = dataset_arrays(datasets.load("detection", split="val", num_samples=args.val_samples,
+                                                  image_size=size, seed=0, batch_size=64).map(_boxes_only))
     num_priors = 9 if args.model == "yolo_v3" else 5
     priors = kmeans_priors(wh, num_priors, seed=0)
     model = models.get(args.model, input_shape=(size, size, 3), num_classes=len(class_names), width=args.width,

@@ -148,3 +148,29 @@ def test_read_image_names_the_file(tmp_path):
         read_image(tmp_path / "empty.png")
     with pytest.raises(ImageDecodeError, match="is not a file"):
         read_image(tmp_path)
+
+
+def test_image_info_reads_each_unchanged_file_once(tmp_path, monkeypatch):
+    # A training run lists its folder twice (training split, then the held-out validation split): the
+    # second listing reuses the headers read by the first, and a file rewritten in between is read again.
+    from vras_keras.data import images
+
+    path = tmp_path / "a.png"
+    path.write_bytes(encode(np.zeros((6, 9), np.uint8)))
+    opened = []
+    real_open = images.open_unchecked
+    monkeypatch.setattr(images, "open_unchecked", lambda p: opened.append(p) or real_open(p))
+    assert images.image_info(path) == (6, 9, 1)
+    assert images.image_info(str(path)) == (6, 9, 1)
+    assert len(opened) == 1
+    path.write_bytes(encode(np.zeros((5, 7, 3), np.uint8)))
+    assert images.image_info(path) == (5, 7, 3)
+    assert len(opened) == 2
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="a.png does not exist"):
+        images.image_info(path)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(encode(np.zeros((6, 9), np.uint8))[:-20])  # truncated: refused each time, never cached
+    for _ in range(2):
+        with pytest.raises(ImageDecodeError, match="truncated"):
+            images.image_info(bad)

@@ -285,3 +285,55 @@ def test_scale_space_keypoints_layer_harness():
     out = model([responses, images])
     expected = K.scale_space_keypoints(responses, 4, threshold=0.2, border=2, images=images, min_contrast=1.0)
     np.testing.assert_allclose(np.asarray(out["keypoints"]), np.asarray(expected[0]), atol=1e-6)
+
+
+@pytest.mark.parametrize("refine", ["3d", "2d", None])
+def test_fast_scale_space_keypoints_equal_the_graph_op(refine):
+    """The NumPy/OpenCV twin (used by LIFT's `detect_and_describe`) returns what `scale_space_keypoints` (the
+    exported op) returns, on a non-square image with border and contrast guards, and pads like it."""
+    from scipy import ndimage
+
+    from vras_keras.models.matching.lift import dog_responses
+
+    noise = ndimage.gaussian_filter(np.random.default_rng(5).uniform(0, 255, (44, 70)), 1.5)
+    gray = np.clip((noise - noise.mean()) * 4 + 128, 0, 255).astype(np.uint8)
+    image = np.repeat(gray[None, ..., None], 3, -1).astype("float32")
+    image[:, :, :20] = 100.0  # a flat region: the contrast guard removes its extrema
+    responses = dog_responses(image)
+    for k in (7, 400):  # fewer / more than the extrema found
+        options = {"threshold": 0.1, "border": 5, "min_contrast": 4.0, "refine": refine}
+        want = [keras.ops.convert_to_numpy(t) for t in K.scale_space_keypoints(responses, k, images=image, **options)]
+        got = K.fast_scale_space_keypoints(responses, image, k, **options)
+        valid = want[2][0]
+        assert 0 < valid.sum() and (got[2][0] == valid).all() and got[0].shape == (1, k, 2)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(np.asarray(a, np.float64)[0][valid], np.asarray(b, np.float64)[0][valid],
+                                       atol=1e-4)
+        assert (got[0][0][valid][:, 0] >= 20 - 5).all()  # nothing on the flat left part (9-px contrast window)
+
+
+def test_fast_scale_space_keypoints_check_their_arguments_like_the_graph_op():
+    responses = np.zeros((1, 8, 8, 4), "float32")
+    for bad, match in (({"refine": "4d"}, "refine"), ({"edge_ratio": 0.5}, "max_ratio")):
+        for fn in (lambda: K.scale_space_keypoints(responses, 3, **bad),
+                   lambda: K.fast_scale_space_keypoints(responses, None, 3, **bad)):
+            with pytest.raises(ValueError, match=match):
+                fn()
+    with pytest.raises(ValueError, match="max_keypoints"):
+        K.fast_scale_space_keypoints(responses, None, 0)
+
+
+def test_numpy_scale_space_refinement_equals_the_graph_op():
+    """The NumPy fit of `fast_scale_space_keypoints` is `ops.keypoints.refine_scale_space` (interior and edge
+    channels, points on the map border, a flat neighbourhood with a singular Hessian)."""
+    rng = np.random.default_rng(3)
+    responses = rng.normal(size=(20, 27, 4)).astype("float32")
+    responses[5:10, 5:10, :] = 0.25  # flat: singular Hessian, offset 0
+    points = np.array([[3, 4], [0, 0], [26, 19], [7, 7], [12, 9], [20, 15]], "float32")
+    scale = np.array([1, 0, 3, 2, 2, 1], "float32")
+    want = [np.asarray(t)[0] for t in K.refine_scale_space(responses[None], points[None], scale[None])]
+    got = K._refine_scale_space_numpy(responses, points, scale)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(got[0][3], points[3])  # the flat point stays
+    assert np.abs(got[0] - points).max() > 0.05  # the others move

@@ -84,6 +84,18 @@ def test_vras_predict_on_a_bad_image_file(export_dir, tmp_path, capsys, case):
     _one_line_exit_2(capsys, ["predict", export_dir, str(path)], str(path), words)
 
 
+def test_output_files_get_their_folder_and_a_folder_as_output_file_is_one_line(export_dir, tmp_path, capsys):
+    """The result is not computed and then lost to a missing folder; a folder given as the file is refused."""
+    image = tmp_path / "in.png"
+    Image.new("RGB", (12, 10), (200, 30, 30)).save(image)
+    out = tmp_path / "new" / "sub" / "drawn.png"
+    assert main(["predict", export_dir, str(image), "--draw", str(out)]) == 0
+    assert Image.open(out).size[0] > 0
+    capsys.readouterr()
+    _one_line_exit_2(capsys, ["predict", export_dir, str(image), "--draw", str(tmp_path)], "--draw", "is a folder")
+    _one_line_exit_2(capsys, ["evaluate", export_dir, "--json", str(tmp_path)], "--json", "is a folder")
+
+
 @pytest.mark.parametrize("case", sorted(IMAGE_CASES))
 def test_dataset_loaders_on_a_bad_image_file(tmp_path, case):
     data, words = IMAGE_CASES[case]
@@ -212,6 +224,41 @@ def test_an_empty_class_folder_does_not_add_an_output(tmp_path, capsys):
     with pytest.warns(UserWarning, match="left out"):
         records = folders.read(tmp_path, skip_bad=True)
     assert records.class_names == ("cat", "dog") and sorted(s["label"] for s in records.samples) == [0, 1]
+
+
+def test_a_folder_without_class_sub_folders_is_one_line(tmp_path, capsys):
+    """Empty, or images not sorted into classes: said at once, not as '0 samples make no full batch' later."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    Image.new("RGB", (8, 8)).save(flat / "1.png")
+    _one_line_exit_2(capsys, ["data", "check", str(empty)], str(empty), "is empty")
+    _one_line_exit_2(capsys, ["data", "check", str(flat)], str(flat), "no class sub-folders")
+    _one_line_exit_2(capsys, ["data", "check", str(flat / "1.png")], "1.png", "is a file")
+    for folder in (empty, flat):  # `format: folder` in a recipe reads without detecting the layout
+        with pytest.raises(DataFormatError, match="no class sub-folders"):
+            folders.read(folder)
+
+
+# ---------------------------------------------------------------------------------------- recipes
+def test_malformed_yaml_recipe_is_one_line_with_its_position(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("model: {id: resnet_cifar\ndata: [\n")
+    _one_line_exit_2(capsys, ["train", "--config", str(config), "--check"], "bad.yaml", "not valid YAML",
+                     "at line 2, column 5", "started at line 1, column 8")
+
+
+def test_a_binary_file_or_a_folder_as_recipe_is_one_line(tmp_path, capsys):
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (8, 8)).save(image)
+    _one_line_exit_2(capsys, ["train", "--config", str(image), "--check"], "photo.png", "not a YAML text file")
+    _one_line_exit_2(capsys, ["train", "--config", str(tmp_path), "--check"], str(tmp_path), "is a folder")
+
+
+def test_summary_set_with_bad_yaml_is_one_line(capsys):
+    _one_line_exit_2(capsys, ["summary", "resnet18", "--set", "groups=[1"], "--set groups=[1", "not valid YAML",
+                     "line 1, column 3")
 
 
 # ------------------------------------------------------------------------------------ run folders

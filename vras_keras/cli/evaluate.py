@@ -102,6 +102,10 @@ def _is_bare_keras_file(path: str) -> bool:
 def run(args) -> int:
     if args.num_samples is not None and args.num_samples < 1:
         raise ValueError(f"--num-samples must be >= 1, received {args.num_samples}")
+    from vras_keras.cli._outputs import prepare_output_file
+
+    prepare_output_file("--json", args.json_path)
+    prepare_output_file("--confusion", args.confusion)
     if _is_bare_keras_file(args.model) or not os.path.exists(args.model):
         return _run_detection_file(args)
     from vras_keras.export import evaluation

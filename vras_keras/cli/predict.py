@@ -26,10 +26,12 @@ def run(args) -> int:
     import numpy as np
     from PIL import Image
 
+    from vras_keras.cli._outputs import prepare_output_file
     from vras_keras.data.images import read_image
     from vras_keras.export import present
     from vras_keras.export.loading import load_export
 
+    prepare_output_file("--draw", args.draw)
     arrays = []
     for path in args.images:
         arrays.append(read_image(path))

@@ -24,7 +24,12 @@ def _parse_set(items) -> dict:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE (e.g. --set groups=1), received {item!r}")
         key, value = item.split("=", 1)
-        kwargs[key.strip()] = yaml.safe_load(value)
+        try:
+            kwargs[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            from vras_keras.training.config import yaml_error_line
+
+            raise ValueError(f"--set {item}: the value is not valid YAML: {yaml_error_line(error)}") from None
     return kwargs
 
 

@@ -284,9 +284,13 @@ def _synthetic_dataset(task, *, split, num_samples, image_size, seed, shuffle=Fa
 def detect_format(directory) -> str:
     """Guess the format of a dataset folder from its layout."""
     directory = os.fspath(directory)
+    if os.path.isfile(directory):
+        raise ValueError(f"dataset folder {directory} is a file; expected a folder (see docs/data.md)")
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"dataset folder {directory} does not exist")
     entries = set(os.listdir(directory))
+    if not entries:
+        raise ValueError(f"dataset folder {directory} is empty; expected {_LAYOUTS}")
     if "Annotations" in entries or "SegmentationClass" in entries:
         return "voc"
     if "images" in entries and "masks" in entries:
@@ -295,7 +299,17 @@ def detect_format(directory) -> str:
         return "coco"
     if any(os.path.isdir(os.path.join(directory, e)) for e in entries):
         return "folder"
-    raise ValueError(f"cannot detect the format of {directory}; pass format= one of {FORMATS}")
+    from vras_keras.data.formats.folders import IMAGE_EXTENSIONS  # formats imports this module: no cycle
+
+    if any(e.lower().endswith(IMAGE_EXTENSIONS) for e in entries):
+        raise ValueError(f"dataset folder {directory} holds images but no class sub-folders; put each class's "
+                         f"images in {os.path.join(directory, '<class name>')}/ (the folder format)")
+    raise ValueError(f"cannot detect the format of {directory}: it holds none of {_LAYOUTS}; "
+                     f"pass the format (--format / format=) one of {', '.join(FORMATS)}")
+
+
+_LAYOUTS = ("class sub-folders of images (folder), images/ + masks/ (masks), a COCO .json file or VOC's "
+            "Annotations/")
 
 
 def read_records(task: str, source, *, format=None, split="train", skip_bad=False, **kwargs) -> Records:

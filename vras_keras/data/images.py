@@ -274,8 +274,27 @@ def image_info(path, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int, int]:
             `read_image` applies, checked here so that a lazy loader refuses the file before decoding).
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"image {path} does not exist")
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise FileNotFoundError(f"image {path} does not exist") from None
+    key = (path, st.st_mtime_ns, st.st_size, st.st_ino, max_pixels)
+    known = _INFO_CACHE.get(key)
+    if known is None:
+        known = _image_info(path, max_pixels)
+        if len(_INFO_CACHE) >= _INFO_CACHE_SIZE:
+            _INFO_CACHE.clear()
+        _INFO_CACHE[key] = known
+    return known
+
+
+# `image_info` of files already read in this process, by (path, mtime, size, inode): a training run lists its
+# folder twice (the training split, then the held-out validation split), and a changed file is read again.
+_INFO_CACHE: dict = {}
+_INFO_CACHE_SIZE = 1 << 21
+
+
+def _image_info(path: str, max_pixels: int) -> tuple[int, int, int]:
     try:
         with open_unchecked(path) as image:
             width, height = image.size

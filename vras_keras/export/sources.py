@@ -46,7 +46,9 @@ def load_run(run_dir: str, checkpoint: str = "best"):
             with open(config_path, encoding="utf-8") as f:
                 meta.training_config = yaml.safe_load(f) or {}  # safe_load: a `!!python` tag is refused
         except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            from vras_keras.training.config import yaml_error_line
+
+            reason = yaml_error_line(error)
             raise ValueError(f"{config_path}: not a plain YAML recipe ({reason}); expected the config.yaml that "
                              "vras train writes (no !!python tags)") from None
         if not isinstance(meta.training_config, dict):

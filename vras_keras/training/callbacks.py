@@ -13,6 +13,7 @@ Workdir layout (`standard_callbacks(workdir)` + the trainer)::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import io
@@ -73,21 +74,28 @@ def remove_stale_temp_files(directory) -> list[Path]:
     return removed
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write `data` to `path` so that `path` is either the old or the complete new content."""
+@contextlib.contextmanager
+def _replacing(path):
+    """A temporary path beside `path` to write; once written it is synced to disk and moved onto `path`
+    (`os.replace`), so `path` holds either its old or the complete new content; removed if writing raises."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_name(path)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    return path
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write `data` to `path` so that `path` is either the old or the complete new content."""
+    with _replacing(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def atomic_write_text(path, text: str) -> Path:
@@ -100,18 +108,9 @@ def atomic_save_model(model, path) -> Path:
     A crash at any point leaves either the previous complete file or none under the final name; the
     temporary file is removed if saving raises.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(path)
-    try:
+    with _replacing(path) as tmp:
         model.save(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 class NonFiniteTrainingError(ValueError):

@@ -252,6 +252,26 @@ def _legacy_keys(raw, source: str):
 
 
 # ------------------------------------------------------------------------------------------ loading
+def yaml_error_line(error: Exception) -> str:
+    """A YAML parse error as one line: the problem, where (1-based line and column) and what was being parsed
+    (PyYAML's own message spans several lines, with the offending text and a caret)."""
+    problem = getattr(error, "problem", None)
+    if problem is None:
+        text = str(error).strip()
+        return text.splitlines()[0] if text else type(error).__name__
+
+    def at(mark):
+        return f"line {mark.line + 1}, column {mark.column + 1}"
+
+    mark, context, context_mark = error.problem_mark, error.context, error.context_mark
+    line = problem + (f" at {at(mark)}" if mark is not None else "")
+    if context:
+        started = context_mark is not None and (mark is None or (context_mark.line, context_mark.column)
+                                                != (mark.line, mark.column))
+        line += f" ({context}{f' started at {at(context_mark)}' if started else ''})"
+    return line
+
+
 def load_config(path, overrides: dict | None = None, *, check_model: bool = True) -> TrainConfig:
     """Read a YAML recipe, apply `overrides` (`{"epochs": 3, "data.image_size": 32}`), validate it.
 
@@ -261,12 +281,18 @@ def load_config(path, overrides: dict | None = None, *, check_model: bool = True
     """
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"Training config {str(path)!r} is a folder; expected a YAML recipe file such as "
+                         "configs/classification.yaml")
     if not path.is_file():
         raise FileNotFoundError(f"Training config {str(path)!r} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a YAML text file (it is not UTF-8 text); expected a recipe like "
+                         "configs/classification.yaml") from None
     except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML: {error}") from None
+        raise ValueError(f"{path}: not valid YAML: {yaml_error_line(error)}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -308,23 +308,22 @@ def test_separable_dog_equals_the_front_end_convolution_on_a_non_square_image():
     np.testing.assert_allclose(M.scale_space_responses(detector, image), 2.0 * conv, atol=1e-5)
 
 
-@pytest.mark.parametrize("refine", ["3d", "2d", None])
-def test_fast_scale_space_keypoints_equal_the_graph_op(refine):
-    """The NumPy/OpenCV selection used by `detect_and_describe` returns what `ops.keypoints.scale_space_keypoints`
-    (the exported op) returns, on a non-square image with border and contrast guards, and pads like it."""
-    from vras_keras.ops.keypoints import scale_space_keypoints
+@pytest.mark.parametrize("grayscale", [True, False])
+def test_describe_keypoints_equals_the_networks_on_rgb_crops(grayscale):
+    """`describe_keypoints` samples gray crops for gray networks (bilinear sampling is linear): the angles and
+    descriptors are those of the networks on the RGB crops (upright, then rotated by the predicted vector)."""
+    from vras_keras.ops.keypoints import oriented_patches, vector_to_angle
 
-    image = np.repeat(_textured(44, 70, seed=5)[None, ..., None], 3, -1).astype("float32")
-    image[:, :, :20] = 100.0  # a flat region: the contrast guard removes its extrema
-    responses = M.dog_responses(image)
-    for k in (7, 400):  # fewer / more than the extrema found
-        options = {"threshold": 0.1, "border": 5, "min_contrast": 4.0, "refine": refine}
-        want = [np.asarray(keras.ops.convert_to_numpy(t)) for t in scale_space_keypoints(responses, k, images=image,
-                                                                                         **options)]
-        got = M.fast_scale_space_keypoints(responses, image, k, **options)
-        valid = want[2][0]
-        assert 0 < valid.sum() and (got[2][0] == valid).all() and got[0].shape == (1, k, 2)
-        for a, b in zip(got, want):
-            np.testing.assert_allclose(np.asarray(a, np.float64)[0][valid], np.asarray(b, np.float64)[0][valid],
-                                       atol=1e-4)
-        assert (got[0][0][valid][:, 0] >= 20 - 5).all()  # nothing on the flat left part (9-px contrast window)
+    model = models.get("lift", **TINY, grayscale=grayscale)
+    _, orientation, descriptor, crop = M._parts(model)
+    rng = np.random.default_rng(7)
+    image = rng.uniform(0, 255, (30, 41, 3)).astype("float32")  # colour, non-square
+    xy = rng.uniform(6, 24, (5, 2)).astype("float32")
+    upright = oriented_patches(image[None], xy[None], output_size=crop.output_size, support=crop.support)[0]
+    vector = orientation(upright)
+    rotated = oriented_patches(image[None], xy[None], np.asarray(vector)[None], output_size=crop.output_size,
+                               support=crop.support)[0]
+    angles, descs = M.describe_keypoints(model, image, xy)
+    np.testing.assert_allclose(angles, np.asarray(vector_to_angle(vector)), atol=1e-4)
+    np.testing.assert_allclose(descs, np.asarray(descriptor(rotated)), atol=1e-4)
+    assert M._sees_gray(orientation) is grayscale and M._sees_gray(descriptor) is grayscale

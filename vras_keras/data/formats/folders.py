@@ -54,6 +54,9 @@ def read(directory, *, task: str = "classification", skip_bad: bool = False, cla
     directory = os.fspath(directory)
     policy = BadSamplePolicy(skip_bad)
     folders = sorted(e for e in os.listdir(directory) if os.path.isdir(os.path.join(directory, e)))
+    if not folders:  # else 0 samples and a puzzling error later (no full batch, no class)
+        raise DataFormatError(directory, "class folder", "no class sub-folders; expected "
+                              f"{os.path.join(directory, '<class name>', '<image>')} ({', '.join(IMAGE_EXTENSIONS)})")
     names = tuple(class_names) if class_names is not None else read_class_list(os.path.join(directory, "classes.txt"))
     names = tuple(folders) if names is None else names
     index = {n: i for i, n in enumerate(names)}

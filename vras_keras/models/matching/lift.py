@@ -46,16 +46,14 @@ from vras_keras.layers.keypoints import ChannelMean, KeypointNMS, OrientationAng
 from vras_keras.models.detection.roi_heads import RoIWise  # the per-RoI wrapper serves per-keypoint here
 from vras_keras.models.registry import register
 from vras_keras.ops.keypoints import (
-    INVALID_SCORE,
+    fast_scale_space_keypoints,
     nms_keypoints,
     oriented_patches,
-    refine_scale_space,
-    refine_subpixel,
     vector_to_angle,
 )
 
 __all__ = ["DOG_SCALES", "Features", "describe_keypoints", "detect_and_describe", "detector_front_end", "dog_responses",
-           "dog_scale", "fast_scale_space_keypoints", "lift",
+           "dog_scale", "lift",
            "lift_inference_model", "scale_space_responses"]
 
 
@@ -341,23 +339,39 @@ def _border(support: float) -> int:
     return int(math.ceil(support / 2.0))
 
 
+def _sees_gray(network: keras.Model) -> bool:
+    """True when a LIFT orientation / descriptor network reduces its patch to the gray level first
+    (`grayscale=True`: a `ChannelMean` right after its input rescaling)."""
+    return any(isinstance(layer, ChannelMean) for layer in network.layers[:3])
+
+
 @functools.lru_cache(maxsize=32)
 def _describe_graph(orientation, descriptor, size: int, support: float, scaled: bool):
     """One compiled graph for crop → orientation → rotated crop → descriptor on a batch of keypoints of one
-    image (eager Keras calls per step cost more than the networks on a CPU)."""
+    image (eager Keras calls per step cost more than the networks on a CPU).
+
+    When both networks see gray patches (`grayscale=True`, the default) the crops are sampled from the gray
+    level (channel mean) and repeated to three channels: bilinear sampling is linear, so the networks get the
+    same gray patches as from RGB crops (up to float rounding) for a third of the gathers.
+    """
+    gray = _sees_gray(orientation) and _sees_gray(descriptor)
 
     def run(image, xy, factors):
         scales = factors[None] if scaled else None
-        upright = oriented_patches(image, xy[None], output_size=size, support=support, scales=scales)[0]
-        vector = orientation(upright, training=False)
-        rotated = oriented_patches(image, xy[None], keras.ops.expand_dims(vector, 0), output_size=size,
-                                   support=support, scales=scales)[0]
-        return vector_to_angle(vector), descriptor(rotated, training=False)
+        if gray:
+            image = keras.ops.mean(image, axis=-1, keepdims=True)
+
+        def crops(vectors=None):
+            patches = oriented_patches(image, xy[None], vectors, output_size=size, support=support, scales=scales)[0]
+            return keras.ops.repeat(patches, 3, axis=-1) if gray else patches
+
+        vector = orientation(crops(), training=False)
+        return vector_to_angle(vector), descriptor(crops(keras.ops.expand_dims(vector, 0)), training=False)
 
     return tf.function(run, reduce_retracing=True, autograph=False)
 
 
-def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: int = 512, supports=None):
+def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: int = 2048, supports=None):
     """Orientation and descriptor at given keypoints of a uint8/float `(H, W, 3)` image.
 
     `supports` (optional, `(K,)` pixels): per-keypoint side of the described region (default: the model's
@@ -384,101 +398,6 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
     if not angles:
         return np.zeros((0,), np.float32), np.zeros((0, dim), np.float32)
     return np.concatenate(angles).astype(np.float32), np.concatenate(descs).astype(np.float32)
-
-
-def _local_contrast(gray: np.ndarray, window: int = 9) -> np.ndarray:
-    """`ops.keypoints.local_contrast` of one gray image `(H, W)` (0..255) with box filters: the mean over the
-    window's pixels inside the image (average pooling with "same" padding)."""
-    size = (window, window)
-    ones = np.ones_like(gray)
-    count = cv2.boxFilter(ones, cv2.CV_32F, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
-    mean = cv2.boxFilter(gray, cv2.CV_32F, size, normalize=False, borderType=cv2.BORDER_CONSTANT) / count
-    mean_sq = cv2.boxFilter(gray * gray, cv2.CV_32F, size, normalize=False, borderType=cv2.BORDER_CONSTANT) / count
-    return np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
-
-
-def _edge_mask(responses: np.ndarray, max_ratio: float) -> np.ndarray:
-    """`ops.keypoints.edge_response_mask` of channel-first `(S, H, W)` responses (zero padding), by slices."""
-    p = np.pad(responses, ((0, 0), (1, 1), (1, 1)))
-    c = p[:, 1:-1, 1:-1]
-    dxx = p[:, 1:-1, 2:] + p[:, 1:-1, :-2] - 2.0 * c
-    dyy = p[:, 2:, 1:-1] + p[:, :-2, 1:-1] - 2.0 * c
-    dxy = 0.25 * (p[:, :-2, :-2] + p[:, 2:, 2:] - p[:, :-2, 2:] - p[:, 2:, :-2])
-    det = dxx * dyy - dxy * dxy
-    trace = dxx + dyy
-    return (det > 0) & (trace * trace < (max_ratio + 1.0) ** 2 / max_ratio * det)
-
-
-_refine_scale_space = tf.function(refine_scale_space, reduce_retracing=True, autograph=False)
-_refine_subpixel = tf.function(refine_subpixel, reduce_retracing=True, autograph=False)
-
-
-def fast_scale_space_keypoints(responses, images, max_keypoints: int, *, threshold: float = 0.3, border: int = 0,
-                               min_contrast: float = 0.0, edge_ratio: float | None = 10.0, refine: str | None = "3d"):
-    """`ops.keypoints.scale_space_keypoints` for one image, its dense part (extrema in space and scale, edge test,
-    contrast guard, NMS) in NumPy / OpenCV and its refinement (`refine_scale_space`, compiled) on the selected
-    points.
-
-    Same arguments and results as `scale_space_keypoints` with `responses` `(1, H, W, S)` and `images`
-    `(1, H, W, C)` arrays (the same keypoints up to float rounding; `lift_inference_model` keeps the graph op
-    for export, the test suite checks that the two agree). Eager TF spent about 0.7 CPU-s per 640 x 480 image
-    on the dense maps (average pooling above all); this takes a few hundredths.
-    """
-    responses = np.asarray(responses, np.float32)[0]
-    h, w, channels = responses.shape
-    planes = np.ascontiguousarray(np.moveaxis(responses, -1, 0))  # (S, H, W)
-    fit = refine == "3d"
-    magnitude = np.abs(planes)
-    kernel = np.ones((3, 3), np.uint8)
-    spatial = np.stack([cv2.dilate(m, kernel) for m in magnitude])
-    floor = np.full((1, h, w), -1.0, np.float32)
-    neighbours = np.maximum(spatial, np.maximum(np.concatenate([floor, spatial[:-1]]),
-                                                np.concatenate([spatial[1:], floor])))
-    keep = (magnitude >= neighbours) & (magnitude > threshold * (0.5 if fit else 1.0))
-    if edge_ratio is not None:
-        keep &= _edge_mask(planes, float(edge_ratio))
-    candidates = np.where(keep, magnitude, np.float32(INVALID_SCORE))
-    score = np.maximum.reduce(list(candidates))
-    scale_map = np.zeros((h, w), np.float32)
-    for c in range(1, channels):  # the largest channel holding the maximum (as the graph op)
-        scale_map[candidates[c] >= score] = c
-    # nms_keypoints(radius=1, border, contrast)
-    keep = score == cv2.dilate(score, kernel)
-    inside = np.zeros((h, w), bool)
-    inside[border:h - border, border:w - border] = True
-    keep &= inside
-    if images is not None:
-        gray = np.asarray(images, np.float32)[0].mean(-1)
-        keep &= _local_contrast(gray) >= min_contrast
-    flat = np.where(keep, score, np.float32(INVALID_SCORE)).reshape(-1)
-    k = int(max_keypoints)
-    count = min(2 * k if fit else k, max(k, h * w))
-    if flat.size < count:
-        flat = np.concatenate([flat, np.full((count - flat.size,), INVALID_SCORE, np.float32)])
-    top = np.argpartition(-flat, count - 1)[:count] if count < flat.size else np.arange(flat.size)
-    top = top[np.lexsort((top, -flat[top]))]  # strongest first, ties by index (as top_k)
-    values = flat[top]
-    valid = values > INVALID_SCORE / 2
-    points = np.stack([top % w, top // w], -1).astype(np.float32)
-    scale = scale_map.reshape(-1)[np.minimum(top, h * w - 1)]
-    if fit:
-        refined, scale, values = (t.numpy()[0] for t in _refine_scale_space(
-            tf.convert_to_tensor(responses[None]), tf.convert_to_tensor(points[None]),
-            tf.convert_to_tensor(scale[None])))
-        valid &= values > threshold
-        order = np.lexsort((np.arange(len(values)), -np.where(valid, values, INVALID_SCORE)))[:k]
-        points, scale, valid = refined[order], scale[order], valid[order]
-        values = np.where(valid, values[order], INVALID_SCORE)
-        if len(order) < k:  # fewer candidates than K (tiny image): pad
-            pad = k - len(order)
-            points = np.concatenate([points, np.zeros((pad, 2), np.float32)])
-            scale = np.concatenate([scale, np.zeros((pad,), np.float32)])
-            values = np.concatenate([values, np.full((pad,), INVALID_SCORE, np.float32)])
-            valid = np.concatenate([valid, np.zeros((pad,), bool)])
-    elif refine == "2d":
-        peak = np.maximum.reduce(list(magnitude))[None, ..., None]
-        points = _refine_subpixel(tf.convert_to_tensor(peak), tf.convert_to_tensor(points[None])).numpy()[0]
-    return points[None], values[None].astype(np.float32), valid[None], scale[None].astype(np.float32)
 
 
 def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, nms_radius: int = 3,
