@@ -179,3 +179,15 @@ def test_sigterm_line_after_the_last_epoch_counts_the_completed_epochs(tmp_path)
     (backup / "training_metadata.json").write_text('{"epoch": 2}')
     assert sigterm_line(tmp_path) == (f"vras train: stopped by SIGTERM; epoch 2 is the last completed one, kept "
                                       f"in {backup}: rerun the same command to resume")
+
+
+def test_a_validation_split_smaller_than_one_batch_is_validated_in_one_batch(tmp_path, capsys):
+    from vras_keras.training.trainer import validation_batch
+
+    assert validation_batch(600, 256) == 256
+    assert validation_batch(143, 256) == 143 and validation_batch(143, 256, replicas=2) == 142
+    assert validation_batch(256, 256) == 256
+    # 10 validation images, batch 32: before, "10 samples make no full batch of 32"
+    history = train(_config(tmp_path, epochs=1, batch_per_replica=32, data={"val_samples": 10}), verbose=0)
+    assert "validated in one batch of 10" in capsys.readouterr().out
+    assert len(history.history["val_loss"]) == 1 and np.isfinite(history.history["val_accuracy"][0])

@@ -376,7 +376,11 @@ def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose
                                               cache=d.cache)
         val_ds = val_steps = None
         if val_src is not None:
-            val_ds, val_steps = make_pipeline(val_src, global_batch, training=False, seed=config.seed,
+            val_batch = validation_batch(val_src.num_samples, global_batch, replicas)
+            if val_batch != global_batch and is_chief:
+                print(f"vras train: validation: {val_src.num_samples} images make no full batch of {global_batch}: "
+                      f"validated in one batch of {val_batch}", flush=True)
+            val_ds, val_steps = make_pipeline(val_src, val_batch, training=False, seed=config.seed,
                                               map_targets=setup.map_targets, cache=d.cache)
             val_steps = config.validation_steps or val_steps
 
@@ -421,6 +425,15 @@ def _train(config, strategy, workdir, worker_index, is_chief, callbacks, verbose
         keras.config.set_dtype_policy(previous_policy)
         if config.deterministic and not previous_determinism:
             tf_framework_config.disable_op_determinism()
+
+
+def validation_batch(num_samples: int, global_batch: int, replicas: int = 1) -> int:
+    """The validation batch: the global batch, or for a validation split smaller than one global batch (e.g.
+    the 10 % held out of a few hundred photos) all of it, rounded down to a multiple of the replicas, so that
+    a large training batch does not make small folders fail."""
+    if num_samples >= global_batch:
+        return global_batch
+    return max(num_samples // replicas, 1) * replicas
 
 
 def _finetune_stages(model, config, setup, strategy, steps, train_ds, fit_args):
