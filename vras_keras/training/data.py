@@ -15,7 +15,8 @@ the input-pipeline benchmark. The `pairs` source of matching recipes is read by 
 `make_pipeline` batches with the global batch size (per-replica batch × replicas), drops the
 remainder (every replica and worker sees equal batches), repeats (epochs are counted in steps, so a
 resumed run and every worker agree on where an epoch ends) and sets the auto-shard policy to DATA
-(generated data has no files to shard by).
+(generated data has no files to shard by). tf.data's autotuner is off: with it, `fit` returned 4-50 s
+after the last epoch (the iterator's teardown waited for the tuner's period).
 """
 
 from __future__ import annotations
@@ -265,4 +266,12 @@ def make_pipeline(source: SourceData, global_batch: int, *, training: bool, seed
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     options.deterministic = True
+    # tf.data's autotuner re-optimises on a period that doubles up to 60 s; destroying the iterator (fit
+    # returning) waited for that period to end: 4-50 s after the last epoch of a run, on an iterator that
+    # delivers nothing any more. Without it AUTOTUNE means one parallel call per core and a prefetch
+    # buffer that grows on demand, which keeps the steps fed here (see TF_DATA_AUTOTUNE).
+    options.autotune.enabled = TF_DATA_AUTOTUNE
     return ds.with_options(options), steps
+
+
+TF_DATA_AUTOTUNE = False
