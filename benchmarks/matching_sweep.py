@@ -92,7 +92,7 @@ def profile(model, threshold, repeats):
         return fast_scale_space_keypoints(responses, x, max(CAPS), threshold=threshold, border=border,
                                           min_contrast=4.0, **options)
 
-    parts["scale-space extrema + refinement (NumPy/cv2 + compiled fit)"] = cpu_seconds(extrema, repeats)
+    parts["scale-space extrema + refinement (NumPy/cv2)"] = cpu_seconds(extrema, repeats)
     points, _, valid, _ = extrema()
     xy = points[0][valid[0]]
     parts["crops + orientation + descriptor networks (one compiled graph)"] = cpu_seconds(
