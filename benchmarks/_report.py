@@ -22,13 +22,17 @@ def machine() -> str:
     )
 
 
-def median_ms(fn, repeats: int) -> float:
-    """Median wall-clock milliseconds of `repeats` calls of `fn()` (what the latency benchmarks time)."""
+def median_ms(fn, repeats: int, *, warmup: int = 0, clock=time.perf_counter) -> float:
+    """Median milliseconds of `repeats` calls of `fn()` after `warmup` untimed calls (e.g. 1 to trace a
+    `tf.function`). `clock`: wall clock (`time.perf_counter`, what the latency benchmarks time) or CPU time of
+    every thread of the process (`time.process_time`)."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times) * 1e3
 
 

@@ -12,8 +12,10 @@ In one run, on this machine:
 Parts 1 and 2 time 10 steps per measurement; the section is rewritten after every recipe, so an
 interrupted run leaves the rows it measured (marked partial).
 
-Usage: python benchmarks/input_pipeline.py [--quick] [--steps 10] [--precision]
+Usage: python benchmarks/input_pipeline.py [--quick] [--steps 10] [--precision] [--recipes pose,...]
     --quick: 5 steps per measurement, prints only (a smoke run; results/ is not written).
+    --recipes: measure only these recipes (config names), print their rows and skip part 2; results/ is not
+    written (the recorded table is one run over every recipe).
 """
 
 from __future__ import annotations
@@ -146,14 +148,19 @@ def recipes():
     return out
 
 
-def main(quick: bool, steps: int | None = None, precision_part: bool = False):
+def main(quick: bool, steps: int | None = None, precision_part: bool = False, only=None):
     LOAD.append(os.getloadavg()[0])
     steps = steps or (5 if quick else 10)
-    write = not quick  # a smoke run never replaces the recorded numbers
+    write = not quick and not only  # a smoke run or a selection never replaces the recorded numbers
     rows, failures, first_slow = [], [], []
     work = Path(tempfile.mkdtemp(prefix="vras_bench_"))
     list_models()
     todo = recipes()
+    if only:
+        unknown = set(only) - {path.stem for path, _, _ in todo}
+        if unknown:
+            raise SystemExit(f"--recipes: unknown {sorted(unknown)}; measured here: {[p.stem for p, _, _ in todo]}")
+        todo = [recipe for recipe in todo if recipe[0].stem in only]
     for path, model_id, recipe_samples in todo:
         print(f"-- {path.stem}", flush=True)
         rate, config, model = train_rate(path, work / path.stem, steps)
@@ -174,6 +181,10 @@ def main(quick: bool, steps: int | None = None, precision_part: bool = False):
             LOAD.append(os.getloadavg()[0])
             write_section("input_pipeline", render(rows, first_slow, failures, steps, partial=len(todo)))
 
+    if only:
+        LOAD.append(os.getloadavg()[0])
+        print(render(rows, first_slow, failures, steps), flush=True)
+        return
     cls = CONFIGS / "classification.yaml"
     print("-- mirrored", flush=True)
     one = train_rate(cls, work / "one", steps, strategy="one_device", batch_per_replica=64)[0]
@@ -263,5 +274,7 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=None, help="batches per measurement (default 10; quick 5)")
     parser.add_argument("--precision", action="store_true",
                         help="also measure float32 / bf16 / XLA (slow: XLA compiles on CPU); its own section")
+    parser.add_argument("--recipes", type=lambda text: [name for name in text.split(",") if name], default=None,
+                        help="comma-separated recipe names (e.g. pose): only their rows, printed, results/ not written")
     args = parser.parse_args()
-    main(args.quick, args.steps, args.precision)
+    main(args.quick, args.steps, args.precision, args.recipes)

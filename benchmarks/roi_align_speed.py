@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,22 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _report import machine, write_section  # noqa: E402
+from _report import machine, median_ms, write_section  # noqa: E402
 
 from vras_keras.ops.roi_align import multilevel_roi_align, roi_align  # noqa: E402
 
 # the Faster R-CNN benchmark's training step: 16 images of 64 px, P2 (stride 4) with 64 channels, 104 RoIs
 B, H, C, R = 16, 16, 64, 104
-
-
-def _cpu_ms(fn, repeats):
-    fn()  # tracing
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times) * 1e3
 
 
 def main(argv=None):
@@ -94,7 +83,7 @@ def main(argv=None):
         times = {}
         for _ in range(2):  # interleaved
             for name, fn in (("separable", ours), ("gather", gather), ("crop_and_resize", peer), ("fpn", fpn)):
-                times.setdefault(name, []).append(_cpu_ms(fn, args.repeats))
+                times.setdefault(name, []).append(median_ms(fn, args.repeats, warmup=1, clock=time.process_time))
         t = {k: min(v) for k, v in times.items()}
         rows.append((size, t, agree, agree_grad, agree_peer))
         print(size, t, agree, agree_grad, agree_peer, flush=True)

@@ -116,6 +116,11 @@ def test_worker_processes_give_the_same_bytes(task):
     first = _arrays(datasets.load(task, workers=2, **kwargs).take(1))[0]
     np.testing.assert_array_equal(first[0], reference[0][0])
     assert datasets.load(task, workers=2, **kwargs).cardinality() == 37
+    # In this process: every element is the generator's, in order, and shuffled they are the same elements.
+    images = [image.tobytes() for image, _ in _arrays(datasets.load(task, workers=0, **kwargs))]
+    assert images == [image.tobytes() for image, _ in reference]
+    shuffled = [image.tobytes() for image, _ in _arrays(datasets.load(task, workers=0, shuffle=True, **kwargs))]
+    assert shuffled != images and sorted(shuffled) == sorted(images)
 
 
 def test_default_workers():

@@ -90,14 +90,16 @@ _SKELETON_PARTS = tuple(
     for a, b in SKELETON
 )
 
+# StickFigures' colour groups, the group (its index) of each SKELETON limb, and the RGB ranges that
+# each group's colour is drawn from ((3, 3) low and high; rows: groups, columns: R, G, B).
+_PARTS = ("left", "right", "centre")
+_SKELETON_PART_IDS = tuple(_PARTS.index(part) for part in _SKELETON_PARTS)
+_PART_RANGES = (np.array([[180, 0, 0], [0, 0, 180], [200, 200, 0]], np.float64),
+                np.array([[255, 120, 60], [60, 160, 255], [255, 255, 80]], np.float64))
+
 BACKGROUNDS = ("noise", "gradient", "stripes", "checker", "blobs")
 _SHIFT = 4  # sub-pixel bits for cv2 polygon rasterisation
 _SCALE = 1 << _SHIFT
-
-
-def _colour(r, g, b) -> tuple:
-    """An RGB colour rounded to float32 (the image's precision), as cv2 drawing takes it."""
-    return tuple(float(v) for v in np.array([r, g, b], np.float32))
 
 
 def _hw(image_size) -> tuple[int, int]:
@@ -123,10 +125,13 @@ def _rng(seed: int, index: int, stream: int) -> np.random.Generator:
 def _random_colour(rng, avoid=None, min_distance=80.0) -> np.ndarray:
     """A random RGB colour at least `min_distance` (L2, 0..255) from every colour in `avoid`."""
     colour = rng.integers(0, 256, size=3)
-    for _ in range(20):
-        if avoid is None or all(np.linalg.norm(colour - a) >= min_distance for a in avoid):
-            break
-        colour = rng.integers(0, 256, size=3)
+    if avoid is not None:
+        avoid = [np.asarray(a, np.float64).tolist() for a in avoid]  # exact: the colours are float32
+        for _ in range(20):
+            r, g, b = colour.tolist()
+            if all(math.sqrt((r - ar) ** 2 + (g - ag) ** 2 + (b - ab) ** 2) >= min_distance for ar, ag, ab in avoid):
+                break
+            colour = rng.integers(0, 256, size=3)
     return colour.astype(np.float32)
 
 
@@ -138,6 +143,26 @@ def _grid(h: int, w: int) -> np.ndarray:
     return grid
 
 
+def _plus_noise(image: np.ndarray, rng, sigma: float) -> np.ndarray:
+    """float32 `image + rng.normal(0, sigma, image.shape)`: the same draws and the same bytes (the sum is
+    taken in float64 and rounded to float32 either way) in fewer passes over the pixels."""
+    noise = rng.standard_normal(image.shape)  # rng.normal(0, s) draws 0 + s * standard_normal
+    noise *= sigma
+    if image.flags.c_contiguous:
+        noise += image
+    else:  # e.g. a colour broadcast to (h, w, 3): one channel at a time (see `_blend`)
+        for ch in range(image.shape[-1]):
+            noise[..., ch] += image[..., ch]
+    return noise.astype(np.float32)
+
+
+def _blend(c1: np.ndarray, c2: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """float32 `c1 + (c2 - c1) * t[..., None]` for float32 colours `c1`, `c2` (3,) and weights `t` (h, w):
+    the same bytes, one channel at a time (numpy broadcasts a trailing axis of 3 slowly)."""
+    d = c2 - c1
+    return cv2.merge([t * d[k] + c1[k] for k in range(3)])
+
+
 def _background(rng, h: int, w: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """A float32 (h, w, 3) textured background and the colours it is made of."""
     kind = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
@@ -145,24 +170,24 @@ def _background(rng, h: int, w: int) -> tuple[np.ndarray, list[np.ndarray]]:
     c2 = _random_colour(rng, [c1], 40.0)
     yy, xx = _grid(h, w)
     if kind == "noise":
-        img = np.broadcast_to(c1, (h, w, 3)) + rng.normal(0, rng.uniform(8, 30), (h, w, 3))
+        img = _plus_noise(np.broadcast_to(c1, (h, w, 3)), rng, rng.uniform(8, 30))
         colours = [c1]
     elif kind == "gradient":
         angle = rng.uniform(0, 2 * math.pi)
         t = xx * math.cos(angle) + yy * math.sin(angle)
         t = (t - t.min()) / max(float(t.max() - t.min()), 1.0)
-        img = c1 + (c2 - c1) * t[..., None]
+        img = _blend(c1, c2, t)
         colours = [c1, c2, (c1 + c2) / 2]
     elif kind == "stripes":
         angle = rng.uniform(0, math.pi)
         period = rng.uniform(4, max(6.0, min(h, w) / 3))
         t = 0.5 + 0.5 * np.sin(2 * math.pi * (xx * math.cos(angle) + yy * math.sin(angle)) / period)
-        img = c1 + (c2 - c1) * t[..., None]
+        img = _blend(c1, c2, t)
         colours = [c1, c2]
     elif kind == "checker":
         cell = int(rng.integers(3, max(4, min(h, w) // 4)))
-        t = (((yy // cell) + (xx // cell)) % 2).astype(np.float32)
-        img = c1 + (c2 - c1) * t[..., None]
+        t = ((np.arange(h)[:, None] // cell + np.arange(w) // cell) % 2).astype(np.float32)
+        img = _blend(c1, c2, t)
         colours = [c1, c2]
     else:  # blobs: smooth low-frequency colour noise
         gh, gw = max(2, h // 12), max(2, w // 12)
@@ -349,7 +374,7 @@ class ShapesWorld:
             image[full[k]] = colour + texture
         sigma = rng.uniform(0, self.noise) if self.noise > 0 else 0.0
         if sigma > 0:
-            image += rng.normal(0, sigma, image.shape)
+            image = _plus_noise(image, rng, sigma)
         image = np.clip(np.round(image), 0, 255).astype(np.uint8)
 
         semantic = np.zeros((h, w), np.uint8)
@@ -436,37 +461,43 @@ class StickFigures:
 
     def _pose(self, rng, h, w) -> np.ndarray:
         """Joint positions in pixels, (J, 2)."""
-        s = rng.uniform(*self.scale_range) * min(h, w)  # overall height
-        u = lambda lo, hi: rng.uniform(lo, hi)  # noqa: E731
+        # The pose's 22 uniform draws in one call: `lo + (hi - lo) * r` is how `rng.uniform(lo, hi)` turns the
+        # same double into a value, so the joints are those of one `rng.uniform` call per draw.
+        draws = iter(rng.random(22).tolist())
+
+        def u(lo, hi):
+            return lo + (hi - lo) * next(draws)
+
+        s = u(*self.scale_range) * min(h, w)  # overall height
         torso, neck_len = s * u(0.26, 0.34), s * u(0.08, 0.12)
         shoulder, hip = s * u(0.09, 0.14), s * u(0.06, 0.1)
         upper_arm, forearm = s * u(0.14, 0.2), s * u(0.12, 0.18)
         thigh, shin = s * u(0.2, 0.26), s * u(0.18, 0.24)
 
-        def d(deg):  # direction in image coordinates; 0 deg points down (+y), 90 deg points right
+        def step(p, length, deg):  # p + length * direction(deg); 0 deg points down (+y), 90 deg points right
             a = math.radians(deg)
-            return np.array([math.sin(a), math.cos(a)])
+            return p[0] + length * math.sin(a), p[1] + length * math.cos(a)
 
-        j = np.zeros((len(JOINT_NAMES), 2))
-        j[_J["pelvis"]] = (0.0, 0.0)
+        j = [None] * len(JOINT_NAMES)
+        pelvis = j[_J["pelvis"]] = (0.0, 0.0)
         lean = u(-15, 15)
-        j[_J["neck"]] = j[_J["pelvis"]] + torso * d(180 + lean)
-        j[_J["head"]] = j[_J["neck"]] + neck_len * d(180 + lean + u(-20, 20))
-        side = d(90 + lean)  # towards the image's right: the figure's left (it faces the camera)
-        j[_J["left_shoulder"]] = j[_J["neck"]] + shoulder * side
-        j[_J["right_shoulder"]] = j[_J["neck"]] - shoulder * side
-        j[_J["left_hip"]] = j[_J["pelvis"]] + hip * side
-        j[_J["right_hip"]] = j[_J["pelvis"]] - hip * side
+        neck = j[_J["neck"]] = step(pelvis, torso, 180 + lean)
+        j[_J["head"]] = step(neck, neck_len, 180 + lean + u(-20, 20))
+        # towards the image's right: the figure's left (it faces the camera)
+        j[_J["left_shoulder"]] = step(neck, shoulder, 90 + lean)
+        j[_J["right_shoulder"]] = step(neck, -shoulder, 90 + lean)
+        j[_J["left_hip"]] = step(pelvis, hip, 90 + lean)
+        j[_J["right_hip"]] = step(pelvis, -hip, 90 + lean)
         for sgn, lr in ((1, "left"), (-1, "right")):
             a_up = lean + sgn * u(10, 160)
-            j[_J[f"{lr}_elbow"]] = j[_J[f"{lr}_shoulder"]] + upper_arm * d(a_up)
-            j[_J[f"{lr}_wrist"]] = j[_J[f"{lr}_elbow"]] + forearm * d(a_up + sgn * u(-20, 120))
+            elbow = j[_J[f"{lr}_elbow"]] = step(j[_J[f"{lr}_shoulder"]], upper_arm, a_up)
+            j[_J[f"{lr}_wrist"]] = step(elbow, forearm, a_up + sgn * u(-20, 120))
             a_th = lean + sgn * u(-5, 45)
-            j[_J[f"{lr}_knee"]] = j[_J[f"{lr}_hip"]] + thigh * d(a_th)
-            j[_J[f"{lr}_ankle"]] = j[_J[f"{lr}_knee"]] + shin * d(a_th - sgn * u(0, 60))
+            knee = j[_J[f"{lr}_knee"]] = step(j[_J[f"{lr}_hip"]], thigh, a_th)
+            j[_J[f"{lr}_ankle"]] = step(knee, shin, a_th - sgn * u(0, 60))
         rot = math.radians(u(-self.max_rotation, self.max_rotation))
         c, s_ = math.cos(rot), math.sin(rot)
-        j = j @ np.array([[c, -s_], [s_, c]]).T
+        j = np.array(j) @ np.array([[c, -s_], [s_, c]]).T
         # Place the figure's bounding-box centre near the image centre, with jitter that allows truncation.
         mid = (j.min(0) + j.max(0)) / 2
         offset = np.array([w / 2 + u(-0.3, 0.3) * w, h / 2 + u(-0.3, 0.3) * h])
@@ -479,28 +510,25 @@ class StickFigures:
         background, bg_colours = _background(rng, h, w)
         joints = self._pose(rng, h, w)
         thickness = max(1, int(round(min(h, w) / 32)))
-        # (float32 as the image holds them; cv2 takes a tuple of Python floats)
-        colours = {
-            "left": _colour(rng.uniform(180, 255), rng.uniform(0, 120), rng.uniform(0, 60)),
-            "right": _colour(rng.uniform(0, 60), rng.uniform(0, 160), rng.uniform(180, 255)),
-            "centre": _colour(rng.uniform(200, 255), rng.uniform(200, 255), rng.uniform(0, 80)),
-        }
+        # RGB of the "left", "right" and "centre" parts, drawn from `_PART_RANGES` as one `rng.uniform(lo, hi)`
+        # call per channel would draw them, rounded to float32 (the image's precision; cv2 takes Python floats).
+        lo, hi = _PART_RANGES
+        colours = np.asarray(lo + (hi - lo) * rng.random(9).reshape(3, 3), np.float32).tolist()
         # Each limb is drawn straight into the image in its colour (cv2 rasterises the same pixels in any
         # image depth), then into the figure mask; later limbs cover earlier ones, the head covers all.
-        image = background.copy()
+        image = background  # a new array
         figure = np.zeros((h, w), np.uint8)
-        ends = np.round((joints - 0.5) * _SCALE).astype(np.int32)
-        for (a, b), part in zip(SKELETON, _SKELETON_PARTS):
-            pa, pb = (int(ends[a, 0]), int(ends[a, 1])), (int(ends[b, 0]), int(ends[b, 1]))
-            cv2.line(image, pa, pb, colours[part], thickness, cv2.LINE_8, _SHIFT)
-            cv2.line(figure, pa, pb, 1, thickness, cv2.LINE_8, _SHIFT)
-        hc = np.round((joints[_J["head"]] - 0.5) * _SCALE).astype(np.int32)
-        hc = (int(hc[0]), int(hc[1]))
+        ends = np.round((joints - 0.5) * _SCALE).astype(np.int32).tolist()
+        for (a, b), part in zip(SKELETON, _SKELETON_PART_IDS):
+            cv2.line(image, ends[a], ends[b], colours[part], thickness, cv2.LINE_8, _SHIFT)
+            cv2.line(figure, ends[a], ends[b], 1, thickness, cv2.LINE_8, _SHIFT)
+        hc = ends[_J["head"]]
         radius = max(2, int(round(np.linalg.norm(joints[_J["head"]] - joints[_J["neck"]]) * 0.6 * _SCALE)))
-        cv2.circle(image, hc, radius, colours["centre"], -1, cv2.LINE_8, _SHIFT)
+        cv2.circle(image, hc, radius, colours[_PARTS.index("centre")], -1, cv2.LINE_8, _SHIFT)
         cv2.circle(figure, hc, radius, 1, -1, cv2.LINE_8, _SHIFT)
+        figure = figure.view(bool)  # 0 / 1
 
-        occluded = np.zeros((h, w), bool)
+        occluders = []  # (x0, y0, x1, y1) pixel rectangles
         if rng.uniform() < self.occlusion_prob:
             for _ in range(int(rng.integers(1, 3))):
                 ow, oh = rng.uniform(0.15, 0.35) * w, rng.uniform(0.15, 0.35) * h
@@ -508,20 +536,27 @@ class StickFigures:
                 x0, y0 = int(max(0, ox - ow / 2)), int(max(0, oy - oh / 2))
                 x1, y1 = int(min(w, ox + ow / 2)), int(min(h, oy + oh / 2))
                 if x1 > x0 and y1 > y0:
-                    occluded[y0:y1, x0:x1] = True
+                    occluders.append((x0, y0, x1, y1))
                     patch, _ = _background(rng, y1 - y0, x1 - x0)
                     image[y0:y1, x0:x1] = patch
         sigma = rng.uniform(0, 6)
-        image += rng.normal(0, sigma, image.shape)
+        image = _plus_noise(image, rng, sigma)
         image = np.clip(np.round(image), 0, 255).astype(np.uint8)
 
-        in_image = (joints[:, 0] >= 0) & (joints[:, 0] < w) & (joints[:, 1] >= 0) & (joints[:, 1] < h)
-        visibility = in_image & ~_inside(joints, occluded)
-        visible_figure = figure.astype(bool) & ~occluded
+        # A joint is visible inside the image and off every occluder (a joint at x lies on pixel column
+        # floor(x), which is in x0..x1-1 exactly when x0 <= x < x1).
+        visibility = np.array([0 <= x < w and 0 <= y < h and not any(x0 <= x < x1 and y0 <= y < y1
+                                                                     for x0, y0, x1, y1 in occluders)
+                               for x, y in joints.tolist()], np.float32)
+        visible_figure = figure
+        for x0, y0, x1, y1 in occluders:
+            if visible_figure is figure:
+                visible_figure = figure.copy()
+            visible_figure[y0:y1, x0:x1] = False
         return {
             "image": image,
             "keypoints": joints.astype(np.float32),
-            "visibility": visibility.astype(np.float32),
+            "visibility": visibility,
             "box": mask_to_box(visible_figure),
             "mask": visible_figure,
         }
