@@ -244,3 +244,15 @@ def test_coco_voc_and_mask_images_are_decoded_lazily_after_the_shuffle(task, fmt
             np.testing.assert_allclose(target["boxes"].numpy()[:k], by_file[file]["boxes"])
         else:
             np.testing.assert_allclose(target["keypoints"].numpy(), by_file[file]["keypoints"])
+
+
+def test_training_pipelines_run_without_the_tf_data_autotuner(tmp_path):
+    # With the autotuner, destroying the iterator when fit returns waited up to its re-optimisation period
+    # (doubling to 60 s): 4-50 s after the last epoch of a Fashion-MNIST run, in 6 of 11 fits measured;
+    # 0 of 7 without it, at the same CPU time per epoch. AUTOTUNE still means one parallel call per core.
+    config = _config(_class_folder(tmp_path / "photos"))
+    train, val = load_train_val(config.data, "classification", seed=0, log=None)
+    for source, training in ((train, True), (val, False)):
+        ds, steps = make_pipeline(source, 16, training=training, seed=0)
+        assert ds.options().autotune.enabled is False
+        assert sum(int(y.shape[0]) for _, y in ds.take(steps)) == 16 * steps

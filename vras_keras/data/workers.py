@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import importlib
 import multiprocessing
 import multiprocessing.context
 import os
@@ -132,12 +133,18 @@ def run(workers: int, fn, *args):
         return pool(workers).submit(fn, *args).result()
 
 
-def start(workers: int) -> None:
-    """Start every process of the pool of `workers` now (they otherwise start on demand), e.g. before
-    timing it."""
+def _warm(modules, seconds: float) -> None:
+    for name in modules:
+        importlib.import_module(name)
+    time.sleep(seconds)  # keeps this process busy, so that every process of the pool gets one call
+
+
+def start(workers: int, modules=("vras_keras.data.datasets",)) -> None:
+    """Start every process of the pool of `workers` now (they otherwise start on demand) and import
+    `modules` in each (what the first task would import: the generators), e.g. before timing it."""
     if workers:
         executor = pool(workers)
-        for future in [executor.submit(time.sleep, 0.2) for _ in range(workers)]:
+        for future in [executor.submit(_warm, tuple(modules), 0.2) for _ in range(workers)]:
             future.result()
 
 

@@ -15,7 +15,8 @@ the input-pipeline benchmark. The `pairs` source of matching recipes is read by 
 `make_pipeline` batches with the global batch size (per-replica batch × replicas), drops the
 remainder (every replica and worker sees equal batches), repeats (epochs are counted in steps, so a
 resumed run and every worker agree on where an epoch ends) and sets the auto-shard policy to DATA
-(generated data has no files to shard by).
+(generated data has no files to shard by). tf.data's autotuner is off for image files (`path`): with it,
+`fit` returned 4-50 s after the last epoch (the iterator's teardown waited for the tuner's period).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class SourceData:
     input_shape: tuple
     shuffled: bool = False  # already permuted per epoch (and cached) by the source: no shuffle buffer
     note: str | None = None  # one line about what was inferred or held out, printed by the trainer
+    autotune: bool = True  # tf.data's autotuner on its pipeline (off for files: see make_pipeline)
 
 
 DATA_SOURCES: dict[str, Callable] = {}
@@ -181,7 +183,7 @@ def _path(cfg, task, split, num_samples, seed, *, shuffle=False, like=None):
             ds = datasets.load(t, split=split, source=cfg.path, val_fraction=None if has_split else cfg.val_fraction,
                                **kwargs)
     return SourceData(ds, ds.num_samples, list(ds.class_names), (*ds.image_size, ds.channels), shuffled=True,
-                      note=note)
+                      note=note, autotune=False)
 
 
 def _reader_class_names(task, fmt, labels):
@@ -265,4 +267,10 @@ def make_pipeline(source: SourceData, global_batch: int, *, training: bool, seed
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     options.deterministic = True
+    # tf.data's autotuner re-optimises on a period that doubles up to 60 s; destroying the iterator (fit
+    # returning) waited for that period to end: 4-50 s after the last epoch of a run on image files. Without
+    # it AUTOTUNE means one parallel call per core and a prefetch buffer that grows on demand: the same CPU
+    # time per epoch on Fashion-MNIST files. Generated sources keep it (their first pass, which generates
+    # the samples, measured 0-25 % slower without it under load; not settled).
+    options.autotune.enabled = bool(source.autotune)
     return ds.with_options(options), steps
