@@ -9,8 +9,8 @@ In one run, on this machine:
 3. with `--precision` only (XLA compiles slowly on CPU): the classification recipe's model in float32
    without XLA against bf16, XLA, and bf16 + XLA, written to its own section.
 
-Parts 1 and 2 time 10 steps per measurement; the section is rewritten after every recipe, so an
-interrupted run leaves the rows it measured (marked partial).
+Parts 1 and 2 time 10 training steps per measurement (pipeline passes: 40 batches); the section is
+rewritten after every recipe, so an interrupted run leaves the rows it measured (marked partial).
 
 Usage: python benchmarks/input_pipeline.py [--quick] [--steps 10] [--precision] [--recipes pose,...]
     --quick: 5 steps per measurement, prints only (a smoke run; results/ is not written).
@@ -119,6 +119,7 @@ def pipeline_rates(config, model, num_batches, workers=None, recipe_samples=None
 
 
 LOAD = []
+PIPELINE_BATCHES = 4  # pipeline passes are this many times longer than the timed training steps
 PIPELINE_INTRO = (
     "**Pipeline vs training.** Images/s consumed by `train()` with each recipe's model (second epoch: "
     "traced, data cached) against the trainer's tf.data pipeline for the same data, target mapping "
@@ -164,9 +165,9 @@ def main(quick: bool, steps: int | None = None, precision_part: bool = False, on
     for path, model_id, recipe_samples in todo:
         print(f"-- {path.stem}", flush=True)
         rate, config, model = train_rate(path, work / path.stem, steps)
-        here = pipeline_rates(config, model, steps, workers=0)[0]
+        here = pipeline_rates(config, model, PIPELINE_BATCHES * steps, workers=0)[0]
         recipe_samples = recipe_samples or config.data.num_samples  # train_rate shrinks it
-        first, cached = pipeline_rates(config, model, steps, recipe_samples=recipe_samples)
+        first, cached = pipeline_rates(config, model, PIPELINE_BATCHES * steps, recipe_samples=recipe_samples)
         chosen = pools.default_workers(recipe_samples) if config.data.source == "shapes" else 0
         ok = min(first, cached) >= 3 * rate
         if not ok:
@@ -221,8 +222,9 @@ def render(rows, first_slow, failures, steps, mirrored=None, partial=None) -> st
         "## Input pipeline and data parallelism (`benchmarks/input_pipeline.py`)\n",
         _load_line(),
         PIPELINE_INTRO,
-        f"Training rates over {steps - 1} timed steps of the second epoch; pipeline rates over {steps} batches "
-        "per pass.\n",
+        f"Training rates over {steps - 1} timed steps of the second epoch; pipeline rates over "
+        f"{PIPELINE_BATCHES * steps} batches per pass (the generator workers make chunks of 64 samples, so a "
+        "pass of a few chunks would time their start-up latency rather than their rate).\n",
         "| recipe | model | input | train img/s | first pass, in-process img/s | first pass, workers img/s "
         "| cached img/s | ratio |",
         "|---|---|---|---:|---:|---:|---:|---:|",

@@ -130,9 +130,9 @@ def _pad_detection(record: dict, max_objects: int, file=None):
     return boxes, classes, masks
 
 
-def _flat_element(task: str, record: dict, max_objects: int):
+def _flat_element(task: str, record: dict, max_objects: int, image_dtype=np.float32):
     """A record as the flat tuple of arrays of one element: image first, then the targets."""
-    image = np.asarray(record["image"], np.float32)
+    image = np.asarray(record["image"], image_dtype)
     if task == "classification":
         return image, np.int32(record["label"])
     if task == "segmentation":
@@ -250,35 +250,48 @@ def _finish(ds, *, batch_size):
 
 # Samples generated per call into a worker process: large enough that the call overhead is small, small
 # enough that the first batch arrives quickly.
-CHUNK = 16
+CHUNK = 64
+
+
+def _generated_element(generator, task: str, index, max_objects: int):
+    """Sample `index` as flat arrays with its image still uint8 (as generated): a quarter of float32's bytes
+    to copy from a worker process and to cache; the dataset casts it to float32 after (same values)."""
+    record = record_from_sample(task, generator.sample(int(index)))
+    if np.asarray(record["image"]).dtype != np.uint8:
+        raise TypeError(f"{type(generator).__name__} made a {np.asarray(record['image']).dtype} image; "
+                        "synthetic generators must make uint8 images")
+    return _flat_element(task, record, max_objects, image_dtype=np.uint8)
 
 
 def _samples(generator, task: str, indices, max_objects: int):
     """Samples `indices` of `generator` as the task's flat arrays stacked along a new axis 0 (runs in a
     worker process or here: the result depends only on the arguments)."""
-    elements = [_flat_element(task, record_from_sample(task, generator.sample(int(i))), max_objects)
-                for i in indices]
+    elements = [_generated_element(generator, task, i, max_objects) for i in indices]
     return tuple(np.stack(column) for column in zip(*elements))
 
 
 def _synthetic_dataset(task, *, split, num_samples, image_size, seed, shuffle=False, cache=False, workers=None,
                        **kwargs):
+    import tensorflow as tf
+
     from vras_keras.data import workers as pools  # workers imports this module: no cycle
 
     gen = generator(task, image_size=image_size, seed=seed, split=split, **kwargs)
     workers = pools.default_workers(num_samples, workers)
     max_objects = getattr(gen, "max_objects", 0)
     flat = _flat_signature(task, gen.height, gen.width, max_objects, len(shapes.JOINT_NAMES))
+    flat = (tf.TensorSpec(flat[0].shape, tf.uint8), *flat[1:])  # uint8 until the cast below
 
     def make(i):
-        return _flat_element(task, record_from_sample(task, gen.sample(int(i))), max_objects)
+        return _generated_element(gen, task, i, max_objects)
 
     def make_many(indices):  # in the worker processes, which run in parallel (tf.data's threads only wait)
         return pools.run(workers, _samples, gen, task, list(indices), max_objects)
 
     ds = indexed_dataset(num_samples, make, flat, shuffle=shuffle, seed=seed, cache=cache,
                          make_many=make_many if workers else None, chunk=CHUNK, parallel=2 * workers)
-    return ds.map(_structure(task)), class_names(task)
+    structure = _structure(task)
+    return ds.map(lambda image, *targets: structure(tf.cast(image, tf.float32), *targets)), class_names(task)
 
 
 def detect_format(directory) -> str:
