@@ -49,7 +49,38 @@ def test_the_classification_page_serves_a_users_run_without_any_export(monkeypat
     monkeypatch.setenv(exports.RUNS_ENV, str(tmp_path / "runs"))
     at = AppTest.from_file(str(ROOT / "apps" / "views" / "1_Classification.py"), default_timeout=120).run()
     assert not at.exception and not at.error, (at.exception, at.error)
-    assert at.selectbox(key="classification_export").format_func(0) == "run my_classifier"
+    assert _first_label(at) == "run my_classifier"
     (table,) = [d.value for d in at.dataframe]
     assert len(table) == 5 and 0.0 < table["probability"].sum() <= 1.0 + 1e-4  # top 5 of 6 classes
     assert any("accuracy 0.5" in c.value for c in at.caption)
+
+
+def _first_label(at) -> str:
+    """The label of the export the page chose by default (the first one offered)."""
+    box = at.selectbox(key="classification_export")
+    return box.format_func(box.value)
+
+
+def test_a_model_landing_later_does_not_change_the_users_choice(monkeypatch, tmp_path):
+    """The page picks by identity: when the demo's export lands while the user looks at their second run,
+    the list grows at the top, and the page must still serve that run (a position would name another)."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.fixtures.demo_exports import make_tiny_exports
+
+    make_run(tmp_path / "runs", "a_run")
+    make_run(tmp_path / "runs", "b_run")
+    monkeypatch.setenv("VRAS_SAVEDMODELS", str(tmp_path / "savedmodels"))
+    monkeypatch.setenv("VRAS_DEMO_RUNS", str(tmp_path / "demo_runs"))
+    monkeypatch.setenv(exports.RUNS_ENV, str(tmp_path / "runs"))
+    at = AppTest.from_file(str(ROOT / "apps" / "views" / "1_Classification.py"), default_timeout=120).run()
+    box = at.selectbox(key="classification_export")
+    assert box.options == ["run a_run", "run b_run"], box.options  # the labels shown
+    box.select_index(1).run()
+    assert _first_label(at) == "run b_run"
+    make_tiny_exports(tmp_path / "savedmodels", tasks=("classification",), tflite_tasks=())
+    at.run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    box = at.selectbox(key="classification_export")
+    assert len(box.options) == 3 and _first_label(at) == "run b_run"
+    assert any("b_run" in c.value for c in at.sidebar.caption)

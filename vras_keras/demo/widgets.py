@@ -132,9 +132,11 @@ def choose_export(task: str):
     if not any(e.name == f"demo_{task}" for e in found) and family_status(task).get("state") not in (None, "ready"):
         st.sidebar.caption(f"Demo model: {status.describe(family_status(task))}")
     st.sidebar.subheader("Model")
-    labels = [e.label for e in found]
-    index = st.sidebar.selectbox("Export", range(len(found)), format_func=lambda i: labels[i], key=f"{task}_export")
-    export = found[index]
+    # Options are identities, not positions: when a model lands (the demo's export, a new run) the list grows,
+    # and a position would then name another model than the one the user picked.
+    by_id = {f"{e.name}|{e.version}|{e.path}": e for e in found}
+    choice = st.sidebar.selectbox("Export", list(by_id), format_func=lambda i: by_id[i].label, key=f"{task}_export")
+    export = by_id[choice]
     names = [r.label for r in export.runtimes]
     runtime = export.runtimes[st.sidebar.radio("Runtime", range(len(names)), format_func=lambda i: names[i],
                                                key=f"{task}_runtime")]
