@@ -213,6 +213,38 @@ def _neighbours(maps, keypoints, channel=None):
     return at
 
 
+def _quadratic_fit(at, interior, max_offset: float, xp):
+    """SIFT's 3-D quadratic fit from `at(dx, dy, ds)`, the responses at those offsets of each extremum, and
+    `interior` (not the first or last channel): `(offset x, offset y, offset scale, |interpolated value|)`.
+    `xp` is `keras.ops` (the graph path, `refine_scale_space`) or `numpy` (`_refine_scale_space_numpy`):
+    one formula for both; plain float constants keep float32 in either (NumPy 2's weak scalars)."""
+    d0 = at(0, 0, 0)
+    gx = 0.5 * (at(1, 0, 0) - at(-1, 0, 0))
+    gy = 0.5 * (at(0, 1, 0) - at(0, -1, 0))
+    gs = xp.where(interior, 0.5 * (at(0, 0, 1) - at(0, 0, -1)), 0.0)
+    hxx = at(1, 0, 0) + at(-1, 0, 0) - 2.0 * d0
+    hyy = at(0, 1, 0) + at(0, -1, 0) - 2.0 * d0
+    hss = xp.where(interior, at(0, 0, 1) + at(0, 0, -1) - 2.0 * d0, 1.0)
+    hxy = 0.25 * (at(1, 1, 0) - at(1, -1, 0) - at(-1, 1, 0) + at(-1, -1, 0))
+    hxs = xp.where(interior, 0.25 * (at(1, 0, 1) - at(1, 0, -1) - at(-1, 0, 1) + at(-1, 0, -1)), 0.0)
+    hys = xp.where(interior, 0.25 * (at(0, 1, 1) - at(0, 1, -1) - at(0, -1, 1) + at(0, -1, -1)), 0.0)
+    # Symmetric 3 x 3 inverse by cofactors (TFLite has no matrix solve among its built-ins).
+    c00 = hyy * hss - hys * hys
+    c01 = hxs * hys - hxy * hss
+    c02 = hxy * hys - hxs * hyy
+    c11 = hxx * hss - hxs * hxs
+    c12 = hxs * hxy - hxx * hys
+    c22 = hxx * hyy - hxy * hxy
+    det = hxx * c00 + hxy * c01 + hxs * c02
+    ok = xp.abs(det) > 1e-9
+    inv = xp.where(ok, 1.0 / xp.where(ok, det, 1.0), 0.0)
+    ox = -(c00 * gx + c01 * gy + c02 * gs) * inv
+    oy = -(c01 * gx + c11 * gy + c12 * gs) * inv
+    os_ = -(c02 * gx + c12 * gy + c22 * gs) * inv
+    ox, oy, os_ = (xp.clip(o, -max_offset, max_offset) for o in (ox, oy, os_))
+    return ox, oy, os_, xp.abs(d0 + 0.5 * (gx * ox + gy * oy + gs * os_))
+
+
 def refine_scale_space(responses, keypoints, scale_index, *, max_offset: float = 0.6):
     """Sub-pixel and sub-scale extrema: SIFT's 3-D quadratic fit (Lowe, IJCV 2004, Sec. 4).
 
@@ -238,31 +270,7 @@ def refine_scale_space(responses, keypoints, scale_index, *, max_offset: float =
     channels = ops.shape(responses)[3]
     interior = (si > 0) & (si < channels - 1)
 
-    d0 = at(0, 0, 0)
-    gx = 0.5 * (at(1, 0, 0) - at(-1, 0, 0))
-    gy = 0.5 * (at(0, 1, 0) - at(0, -1, 0))
-    gs = ops.where(interior, 0.5 * (at(0, 0, 1) - at(0, 0, -1)), 0.0)
-    hxx = at(1, 0, 0) + at(-1, 0, 0) - 2.0 * d0
-    hyy = at(0, 1, 0) + at(0, -1, 0) - 2.0 * d0
-    hss = ops.where(interior, at(0, 0, 1) + at(0, 0, -1) - 2.0 * d0, 1.0)
-    hxy = 0.25 * (at(1, 1, 0) - at(1, -1, 0) - at(-1, 1, 0) + at(-1, -1, 0))
-    hxs = ops.where(interior, 0.25 * (at(1, 0, 1) - at(1, 0, -1) - at(-1, 0, 1) + at(-1, 0, -1)), 0.0)
-    hys = ops.where(interior, 0.25 * (at(0, 1, 1) - at(0, 1, -1) - at(0, -1, 1) + at(0, -1, -1)), 0.0)
-    # Symmetric 3 x 3 inverse by cofactors (TFLite has no matrix solve among its built-ins).
-    c00 = hyy * hss - hys * hys
-    c01 = hxs * hys - hxy * hss
-    c02 = hxy * hys - hxs * hyy
-    c11 = hxx * hss - hxs * hxs
-    c12 = hxs * hxy - hxx * hys
-    c22 = hxx * hyy - hxy * hxy
-    det = hxx * c00 + hxy * c01 + hxs * c02
-    ok = ops.abs(det) > 1e-9
-    inv = ops.where(ok, 1.0 / ops.where(ok, det, 1.0), 0.0)
-    ox = -(c00 * gx + c01 * gy + c02 * gs) * inv
-    oy = -(c01 * gx + c11 * gy + c12 * gs) * inv
-    os_ = -(c02 * gx + c12 * gy + c22 * gs) * inv
-    ox, oy, os_ = (ops.clip(o, -max_offset, max_offset) for o in (ox, oy, os_))
-    value = ops.abs(d0 + 0.5 * (gx * ox + gy * oy + gs * os_))
+    ox, oy, os_, value = _quadratic_fit(at, interior, max_offset, ops)
     refined = keypoints + ops.stack([ox, oy], axis=-1)
     return refined, ops.cast(si, "float32") + os_, value
 
@@ -451,28 +459,7 @@ def _refine_scale_space_numpy(responses: np.ndarray, points: np.ndarray, scale: 
 
     interior = (si > 0) & (si < channels - 1)
     f = np.float32
-    d0 = at(0, 0)
-    gx = f(0.5) * (at(1, 0) - at(-1, 0))
-    gy = f(0.5) * (at(0, 1) - at(0, -1))
-    gs = np.where(interior, f(0.5) * (at(0, 0, 1) - at(0, 0, -1)), f(0))
-    hxx = at(1, 0) + at(-1, 0) - f(2) * d0
-    hyy = at(0, 1) + at(0, -1) - f(2) * d0
-    hss = np.where(interior, at(0, 0, 1) + at(0, 0, -1) - f(2) * d0, f(1))
-    hxy = f(0.25) * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
-    hxs = np.where(interior, f(0.25) * (at(1, 0, 1) - at(1, 0, -1) - at(-1, 0, 1) + at(-1, 0, -1)), f(0))
-    hys = np.where(interior, f(0.25) * (at(0, 1, 1) - at(0, 1, -1) - at(0, -1, 1) + at(0, -1, -1)), f(0))
-    c00 = hyy * hss - hys * hys
-    c01 = hxs * hys - hxy * hss
-    c02 = hxy * hys - hxs * hyy
-    c11 = hxx * hss - hxs * hxs
-    c12 = hxs * hxy - hxx * hys
-    c22 = hxx * hyy - hxy * hxy
-    det = hxx * c00 + hxy * c01 + hxs * c02
-    ok = np.abs(det) > 1e-9
-    inv = np.where(ok, f(1) / np.where(ok, det, f(1)), f(0))
-    ox, oy, os_ = (np.clip(-(a * gx + b * gy + c * gs) * inv, -max_offset, max_offset).astype(f)
-                   for a, b, c in ((c00, c01, c02), (c01, c11, c12), (c02, c12, c22)))
-    value = np.abs(d0 + f(0.5) * (gx * ox + gy * oy + gs * os_))
+    ox, oy, os_, value = _quadratic_fit(at, interior, max_offset, np)
     refined = points.astype(f) + np.stack([ox, oy], axis=-1)
     return refined, (si.astype(f) + os_).astype(f), value.astype(f)
 
