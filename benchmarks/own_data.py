@@ -154,6 +154,7 @@ def main(argv=None):
     (work / "own_photos.yaml").write_text(RECIPE % (train_dir, epochs))
     run = work / "runs" / "fashion"
 
+    load_before = os.getloadavg()[0]
     start = time.monotonic()
     vras("train", "--config", "own_photos.yaml", "--workdir", str(run), "--overwrite", cwd=work)  # our own run folder
     ours_s = time.monotonic() - start
@@ -185,7 +186,8 @@ Debian's `dataset-fashion-mnist` written as class-sorted PNG folders (no `val/`)
 training and {rows['images']['test']:,} test images, 28x28 grayscale. Ours: `vras train` with the recipe of
 docs/data.md ("Train on your own photos"; size and channels inferred, 10 % held out), {epochs} epochs, scored
 with `vras evaluate`. Peer: a plain Keras CNN fitted on NumPy arrays for the same wall-clock time, same run.
-Machine: {machine()}.
+Machine: {machine()}; 1-min load average {load_before:.1f} before ours, {os.getloadavg()[0]:.1f} after the peer
+(run it alone: both are wall-clock budgets).
 
 | model | params | train time (s) | epochs | test top-1 |
 |---|---|---|---|---|
