@@ -300,8 +300,9 @@ def test_fast_scale_space_keypoints_equal_the_graph_op(refine):
     image = np.repeat(gray[None, ..., None], 3, -1).astype("float32")
     image[:, :, :20] = 100.0  # a flat region: the contrast guard removes its extrema
     responses = dog_responses(image)
-    for k in (7, 400):  # fewer / more than the extrema found
-        options = {"threshold": 0.1, "border": 5, "min_contrast": 4.0, "refine": refine}
+    relaxed = {"threshold": 0.6, "min_keypoints": 5, "low_threshold": 0.1}  # few pass 0.6: the minimum count
+    for k, extra in ((7, {}), (400, {}), (7, relaxed), (400, relaxed)):  # fewer / more than the extrema found
+        options = {"threshold": 0.1, "border": 5, "min_contrast": 4.0, "refine": refine, **extra}
         want = [keras.ops.convert_to_numpy(t) for t in K.scale_space_keypoints(responses, k, images=image, **options)]
         got = K.fast_scale_space_keypoints(responses, image, k, **options)
         valid = want[2][0]
@@ -337,3 +338,43 @@ def test_numpy_scale_space_refinement_equals_the_graph_op():
         np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(got[0][3], points[3])  # the flat point stays
     assert np.abs(got[0] - points).max() > 0.05  # the others move
+
+
+def test_min_keypoints_keeps_the_strongest_extrema_down_to_the_low_threshold():
+    """Hand case: blob values ~1.0 and ~0.8 in image 0, ~0.5 and ~0.4 in image 1 (`_two_blob_responses`). At
+    threshold 0.9 image 0 keeps one blob and image 1 none; asking for at least 2 down to 0.3 adds the weaker
+    blobs (strongest first, the strong one stays); at least 1 adds only to image 1, which had none; a low
+    threshold above the blobs adds nothing. The NumPy twin and the layer agree with the graph op."""
+    from vras_keras.layers.keypoints import ScaleSpaceKeypoints
+
+    responses, images = _two_blob_responses()
+    base = dict(threshold=0.9, border=2, min_contrast=1.0)
+
+    def count(**extra):
+        out = K.scale_space_keypoints(responses, 4, images=images, **base, **extra)
+        valid = np.asarray(keras.ops.convert_to_numpy(out[2]))
+        for i in range(2):  # the NumPy twin, image by image
+            fast = K.fast_scale_space_keypoints(responses[i:i + 1], images[i:i + 1], 4, **base, **extra)
+            np.testing.assert_array_equal(fast[2][0], valid[i])
+            np.testing.assert_allclose(fast[0][0][valid[i]], np.asarray(out[0])[i][valid[i]], atol=1e-4)
+        return valid.sum(axis=1).tolist(), np.asarray(out[0]), np.asarray(out[1])
+
+    assert count()[0] == [1, 0]
+    assert count(min_keypoints=2)[0] == [1, 0]  # no low threshold: off
+    counts, points, values = count(min_keypoints=2, low_threshold=0.3)
+    assert counts == [2, 2]
+    np.testing.assert_allclose(points[0, 0], [5.3, 6.2], atol=0.2)  # the strong blob first
+    np.testing.assert_allclose(points[0, 1], [10.0, 9.6], atol=0.2)
+    assert values[0, 0] > 0.9 > values[0, 1] > 0.3 and values[1, 0] > values[1, 1] > 0.3
+    assert values[0, 2] < -1e3  # padding stays flagged
+    assert count(min_keypoints=1, low_threshold=0.3)[0] == [1, 1]
+    assert count(min_keypoints=2, low_threshold=0.95)[0] == [1, 0]  # above the weak blobs: nothing added
+    layer = ScaleSpaceKeypoints(4, **base, min_keypoints=2, low_threshold=0.3)
+    assert ScaleSpaceKeypoints.from_config(layer.get_config()).get_config() == layer.get_config()
+    np.testing.assert_array_equal(np.asarray(layer([responses, images])[2]).sum(axis=1), [2, 2])
+    for bad, match in (({"min_keypoints": -1}, "min_keypoints"), ({"min_keypoints": 2, "low_threshold": 0.0},
+                                                                   "low_threshold")):
+        with pytest.raises(ValueError, match=match):
+            K.scale_space_keypoints(responses, 4, **bad)
+        with pytest.raises(ValueError, match=match):
+            ScaleSpaceKeypoints(4, **bad)

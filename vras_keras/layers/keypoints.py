@@ -193,6 +193,8 @@ class ScaleSpaceKeypoints(_KeypointSelector):
             keypoint; needs the image as second input.
         edge_ratio: None or SIFT's principal-curvature ratio limit (>= 1).
         refine: "3d" (x, y, scale), "2d" (x, y) or None (integer positions).
+        min_keypoints, low_threshold: an image with fewer than `min_keypoints` extrema above `threshold` keeps
+            the strongest ones down to `low_threshold` until it has `min_keypoints` (0 / None: off).
 
     Call arguments:
         inputs: `responses` `(N, H, W, S)` or `[responses, images]` (images `(N, H, W, C)` in 0..255).
@@ -208,9 +210,10 @@ class ScaleSpaceKeypoints(_KeypointSelector):
     num_outputs = 4
 
     def __init__(self, max_keypoints, threshold=0.3, border=0, min_contrast=0.0, edge_ratio=10.0, refine="3d",
-                 **kwargs):
+                 min_keypoints=0, low_threshold=None, **kwargs):
         super().__init__(**kwargs)
-        for name, value, low in (("max_keypoints", max_keypoints, 1), ("border", border, 0)):
+        for name, value, low in (("max_keypoints", max_keypoints, 1), ("border", border, 0),
+                                 ("min_keypoints", min_keypoints, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}; received {value!r}")
         if isinstance(threshold, bool) or not np.isfinite(threshold) or threshold < 0:
@@ -225,18 +228,22 @@ class ScaleSpaceKeypoints(_KeypointSelector):
         self.threshold, self.min_contrast = float(threshold), float(min_contrast)
         self.edge_ratio = None if edge_ratio is None else float(edge_ratio)
         self.refine = refine
+        kp._lowest_threshold(self.threshold, int(min_keypoints), low_threshold)  # checks the two
+        self.min_keypoints = int(min_keypoints)
+        self.low_threshold = None if low_threshold is None else float(low_threshold)
 
     def call(self, inputs):
         responses, images = self._split(inputs)
         points, values, valid, scale = kp.scale_space_keypoints(
             responses, self.max_keypoints, threshold=self.threshold, border=self.border, images=images,
-            min_contrast=self.min_contrast, edge_ratio=self.edge_ratio, refine=self.refine)
+            min_contrast=self.min_contrast, edge_ratio=self.edge_ratio, refine=self.refine,
+            min_keypoints=self.min_keypoints, low_threshold=self.low_threshold)
         return [points, values, keras.ops.cast(valid, "float32"), scale]
 
     def get_config(self):
         return {**super().get_config(), "max_keypoints": self.max_keypoints, "threshold": self.threshold,
                 "border": self.border, "min_contrast": self.min_contrast, "edge_ratio": self.edge_ratio,
-                "refine": self.refine}
+                "refine": self.refine, "min_keypoints": self.min_keypoints, "low_threshold": self.low_threshold}
 
 
 @keras.saving.register_keras_serializable(package="vras_keras")

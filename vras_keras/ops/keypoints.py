@@ -377,7 +377,8 @@ def _candidate_count(k: int, fit: bool, height, width) -> int:
 
 
 def scale_space_keypoints(responses, max_keypoints: int, *, threshold: float = 0.3, border: int = 0, images=None,
-                          min_contrast: float = 0.0, edge_ratio: float | None = 10.0, refine: str | None = "3d"):
+                          min_contrast: float = 0.0, edge_ratio: float | None = 10.0, refine: str | None = "3d",
+                          min_keypoints: int = 0, low_threshold: float | None = None):
     """SIFT's keypoint selection on a stack of band-pass responses, as one differentiable-free op.
 
     Scale-space extrema (`scale_space_extrema`, with the edge test), at least `border` px from the edge and
@@ -385,6 +386,9 @@ def scale_space_keypoints(responses, max_keypoints: int, *, threshold: float = 0
     strongest are refined by `refine_scale_space` and kept when the interpolated |response| exceeds
     `threshold` (SIFT's contrast test), the K strongest of them; with `refine="2d"` the K strongest above
     `threshold`, refined by parabolas in x and y on the max-over-scales |response|; with None, integer.
+    With `min_keypoints` and `low_threshold`, an image where fewer than `min_keypoints` extrema pass
+    `threshold` (low contrast, little texture) keeps the strongest extrema down to `low_threshold` until it
+    has `min_keypoints` (the ones above `threshold` always stay; `_minimum_count`).
 
     Args:
         responses: `(N, H, W, S)` responses (e.g. differences of Gaussians), channels by scale.
@@ -394,7 +398,8 @@ def scale_space_keypoints(responses, max_keypoints: int, *, threshold: float = 0
         `(keypoints (N, K, 2), values (N, K), valid (N, K) bool, scale (N, K))`: strongest first; `values`
         the (interpolated) |response|, `INVALID_SCORE` for padding; `scale` the fractional channel index.
     """
-    k, fit, pre_threshold = _selection_plan(max_keypoints, refine, threshold)
+    lowest = _lowest_threshold(threshold, min_keypoints, low_threshold)
+    k, fit, pre_threshold = _selection_plan(max_keypoints, refine, lowest)
     responses = ops.cast(ops.convert_to_tensor(responses), "float32")
     extrema, scale_map = scale_space_extrema(responses, threshold=pre_threshold, edge_ratio=edge_ratio,
                                              return_scale=True)
@@ -406,7 +411,7 @@ def scale_space_keypoints(responses, max_keypoints: int, *, threshold: float = 0
     scale = ops.take_along_axis(ops.reshape(scale_map, (shape[0], -1)), index, axis=1)
     if fit:
         points, scale, values = refine_scale_space(responses, points, scale)
-        valid = valid & (values > threshold)
+        valid = valid & (values > lowest)
         values, order = ops.top_k(ops.where(valid, values, INVALID_SCORE), k, sorted=True)
         order = ops.cast(order, "int32")
         points = ops.stack([ops.take_along_axis(points[..., 0], order, axis=1),
@@ -415,7 +420,29 @@ def scale_space_keypoints(responses, max_keypoints: int, *, threshold: float = 0
         valid = values > INVALID_SCORE / 2
     elif refine == "2d":
         points = refine_subpixel(ops.max(ops.abs(responses), axis=-1, keepdims=True), points)
+    if lowest < threshold:
+        valid = _minimum_count(values, valid, threshold, min_keypoints, ops)
+        values = ops.where(valid, values, INVALID_SCORE)
     return points, values, valid, scale
+
+
+def _lowest_threshold(threshold: float, min_keypoints: int, low_threshold: float | None) -> float:
+    """Check the relaxed-threshold arguments → the lowest response a kept extremum may have."""
+    if isinstance(min_keypoints, bool) or not isinstance(min_keypoints, (int, np.integer)) or min_keypoints < 0:
+        raise ValueError(f"min_keypoints must be an int >= 0; received {min_keypoints!r}")
+    if low_threshold is None or not min_keypoints:
+        return float(threshold)
+    if isinstance(low_threshold, bool) or not np.isfinite(low_threshold) or not low_threshold > 0:
+        raise ValueError(f"low_threshold must be a number > 0 or None; received {low_threshold!r}")
+    return float(min(threshold, low_threshold))
+
+
+def _minimum_count(values, valid, threshold: float, min_keypoints: int, xp):
+    """Of candidates sorted strongest first (`values` `(N, K)`), keep those above `threshold` and, when there are
+    fewer than `min_keypoints` of them, the next strongest valid ones until `min_keypoints` (`xp`: `keras.ops` or
+    NumPy)."""
+    rank = xp.arange(values.shape[-1])[None]
+    return valid & ((values > threshold) | (rank < min_keypoints))
 
 
 def _local_contrast(gray: np.ndarray, window: int = 9) -> np.ndarray:
@@ -468,7 +495,8 @@ _refine_subpixel = tf.function(refine_subpixel, reduce_retracing=True, autograph
 
 
 def fast_scale_space_keypoints(responses, images, max_keypoints: int, *, threshold: float = 0.3, border: int = 0,
-                               min_contrast: float = 0.0, edge_ratio: float | None = 10.0, refine: str | None = "3d"):
+                               min_contrast: float = 0.0, edge_ratio: float | None = 10.0, refine: str | None = "3d",
+                               min_keypoints: int = 0, low_threshold: float | None = None):
     """`ops.keypoints.scale_space_keypoints` for one image, its dense part (extrema in space and scale, edge test,
     contrast guard, NMS) in NumPy / OpenCV and its refinement (`refine_scale_space`'s fit, in NumPy) on the selected
     points.
@@ -478,7 +506,8 @@ def fast_scale_space_keypoints(responses, images, max_keypoints: int, *, thresho
     test suite checks that the two agree). Eager TF spent about 0.7 CPU-s per 640 x 480 image
     on the dense maps (average pooling above all); this takes a few hundredths.
     """
-    k, fit, pre_threshold = _selection_plan(max_keypoints, refine, threshold)
+    lowest = _lowest_threshold(threshold, min_keypoints, low_threshold)
+    k, fit, pre_threshold = _selection_plan(max_keypoints, refine, lowest)
     responses = np.asarray(responses, np.float32)[0]
     h, w, channels = responses.shape
     planes = np.ascontiguousarray(np.moveaxis(responses, -1, 0))  # (S, H, W)
@@ -518,7 +547,7 @@ def fast_scale_space_keypoints(responses, images, max_keypoints: int, *, thresho
     scale = scale_map.reshape(-1)[np.minimum(top, h * w - 1)]
     if fit:
         refined, scale, values = _refine_scale_space_numpy(responses, points, scale)
-        valid &= values > threshold
+        valid &= values > lowest
         order = np.lexsort((np.arange(len(values)), -np.where(valid, values, INVALID_SCORE)))[:k]
         points, scale, valid = refined[order], scale[order], valid[order]
         values = np.where(valid, values[order], INVALID_SCORE)
@@ -531,4 +560,7 @@ def fast_scale_space_keypoints(responses, images, max_keypoints: int, *, thresho
     elif refine == "2d":
         peak = np.maximum.reduce(list(magnitude))[None, ..., None]
         points = _refine_subpixel(tf.convert_to_tensor(peak), tf.convert_to_tensor(points[None])).numpy()[0]
+    if lowest < threshold:
+        valid = _minimum_count(values[None], valid[None], threshold, min_keypoints, np)[0]
+        values = np.where(valid, values, np.float32(INVALID_SCORE))
     return points[None], values[None].astype(np.float32), valid[None], scale[None].astype(np.float32)

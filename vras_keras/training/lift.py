@@ -47,7 +47,7 @@ from vras_keras.models.matching.lift import detect_and_describe, dog_scale
 from vras_keras.ops.keypoints import oriented_patches
 
 __all__ = ["STAGES", "LiftStages", "LiftTrainer", "LiftTrainingOptions", "centre_scales", "check_quadruplets",
-           "evaluate_views", "keypoint_scale_factors", "stage_of_step", "stage_steps", "train_lift"]
+           "evaluate_views", "keypoint_scale_factors", "stage_of_step", "stage_steps", "train_lift", "view2_crops"]
 
 STAGES = ("descriptor", "orientation", "detector")
 _REQUIRED = ("p1", "p2", "p2_rectified", "p3", "p4", "affine")
@@ -79,6 +79,16 @@ def _centre_crops(patches, crop, angles=None, jitter=None, scales=None):
     scales = None if scales is None else scales[:, None]
     return oriented_patches(patches, centre, angles, output_size=crop.output_size, support=crop.support,
                             scales=scales)[:, 0]
+
+
+def view2_crops(patches2, affine, crop, angles, jitter=None, scales=None):
+    """The view-2 crops that match view-1 crops taken at `angles`: the upright view-2 patches (`p2`, centred
+    at H(x1)) cropped at `angles` + the rotation of the homography's local affine map (`affine` `(N, 2, 2)`,
+    view-1 offsets → view-2 offsets). Unlike the rectified P2 they keep the foreshortening and scale change
+    of the viewpoint change, as the descriptor meets them at inference (`positive_view="view2"`)."""
+    affine = ops.convert_to_tensor(affine)
+    rotation = ops.arctan2(affine[:, 1, 0] - affine[:, 0, 1], affine[:, 0, 0] + affine[:, 1, 1])
+    return _centre_crops(patches2, crop, angles + rotation, jitter, scales)
 
 
 def centre_scales(detector: keras.Model, patches, *, batch_size: int = 512) -> np.ndarray:
@@ -212,7 +222,7 @@ class LiftStages:
                  hardest_in_batch: bool = True, gamma: float = 1.0, overlap_weight: float = 1.0,
                  pair_weight: float = 1.0, dense_weight: float = 0.0, rotation_jitter: float = 10.0,
                  position_jitter: float = 1.0, scale_jitter: float = 0.0, consistency_weight: float = 1.0,
-                 jit: bool = False):
+                 positive_view: str = "rectified", jit: bool = False):
 
         self.model = model
         self.detector = model.get_layer("detector")
@@ -232,6 +242,7 @@ class LiftStages:
         if not consistency_weight >= 0:
             raise ValueError(f"consistency_weight must be >= 0; received {consistency_weight!r}")
         self.consistency_weight = float(consistency_weight)
+        self.positive_view = _check_positive_view(positive_view)
         self.jit = jit
         self.optimizers = {}
         self._steps = {}
@@ -245,7 +256,10 @@ class LiftStages:
         if own:
             scales = batch["scale2r"] if scales is None else scales * batch["scale2r"]
         c1 = _centre_crops(batch["p1"], self.crop, shared, scales=batch["scale1"] if own else None)
-        c2 = _centre_crops(batch["p2_rectified"], self.crop, shared + relative, shift, scales)
+        if self.positive_view == "view2":
+            c2 = view2_crops(batch["p2"], batch["affine"], self.crop, shared + relative, shift, scales)
+        else:
+            c2 = _centre_crops(batch["p2_rectified"], self.crop, shared + relative, shift, scales)
         c3 = _centre_crops(batch["p3"], self.crop, shared, scales=batch["scale3"] if own else None)
         d = self.descriptor(tf.concat([c1, c2, c3], 0), training=training)
         d1, d2, d3 = tf.split(d, 3)
@@ -431,6 +445,15 @@ def stage_steps(total: int, fractions: dict) -> tuple[int, int, int]:
 
 
 # ------------------------------------------------------------------------------------------ options
+POSITIVE_VIEWS = ("rectified", "view2")
+
+
+def _check_positive_view(value):
+    if value not in POSITIVE_VIEWS:
+        raise ValueError(f"positive_view must be one of {POSITIVE_VIEWS}; received {value!r}")
+    return value
+
+
 @dataclasses.dataclass
 class LiftTrainingOptions:
     """How LIFT's stages train, written once: `train_lift(**fields)`, the `vras train` matching recipe's
@@ -451,6 +474,9 @@ class LiftTrainingOptions:
         augment: strength of the photometric and blur augmentation (`vras_keras.data.pairs.augment_patches`)
             applied independently to every patch of the descriptor and orientation stages' batches (0: none).
         max_blur: largest blur sigma (px) of that augmentation.
+        positive_view: the descriptor stage's positive: `"rectified"` (view 2 resampled onto P1's grid, then
+            jittered) or `"view2"` (view 2 itself, cropped at the local rotation of the homography: it keeps the
+            foreshortening of an out-of-plane rotation, `view2_crops`; issue #22, docs/matching.md).
     """
 
     margin: float = 1.0
@@ -467,6 +493,7 @@ class LiftTrainingOptions:
     scale_limits: tuple = (0.7, 1.4)
     augment: float = 0.0
     max_blur: float = 1.5
+    positive_view: str = "rectified"
 
     def __post_init__(self):
         for name in ("margin", "gamma", "overlap_weight", "pair_weight", "dense_weight", "rotation_jitter",
@@ -487,6 +514,7 @@ class LiftTrainingOptions:
         if not 0 < lo <= hi:
             raise ValueError(f"scale_limits must be (min, max) with 0 < min <= max; received {self.scale_limits!r}")
         self.scale_limits = (lo, hi)
+        _check_positive_view(self.positive_view)
 
     @classmethod
     def fields(cls) -> tuple[str, ...]:
@@ -504,7 +532,7 @@ class LiftTrainingOptions:
         """The `LiftStages` arguments among the options."""
         return {k: getattr(self, k) for k in ("margin", "hardest_in_batch", "gamma", "overlap_weight", "pair_weight",
                                               "dense_weight", "rotation_jitter", "position_jitter", "scale_jitter",
-                                              "consistency_weight")}
+                                              "consistency_weight", "positive_view")}
 
 
 # -------------------------------------------------------------------------------------- the loop

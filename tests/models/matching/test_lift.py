@@ -125,12 +125,14 @@ def test_detect_and_describe_and_bad_inputs():
         M.detect_and_describe(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]), gray)
 
 
-@pytest.mark.parametrize("selection", ["score", "scale_space"])
+@pytest.mark.parametrize("selection", ["score", "scale_space", "scale_space_faint"])
 def test_inference_model_equals_detect_and_describe(selection):
     model = models.get("lift", **TINY)
     gray = _textured(seed=1) if selection == "score" else _blobs(centres=((16, 18), (30, 30), (18, 34)), sigma=2.0)
-    size = gray.shape[0]
     kwargs = {"min_score": None} if selection == "score" else {"scale_space_threshold": 0.1}
+    if selection == "scale_space_faint":  # every blob below the threshold: the minimum count keeps them
+        gray, kwargs, selection = _faint(gray), {}, "scale_space"
+    size = gray.shape[0]
     features = M.detect_and_describe(model, gray, max_keypoints=8, selection=selection, **kwargs)
     inference = M.lift_inference_model(model, image_size=(size, size), max_keypoints=8, selection=selection, **kwargs)
     out = inference(np.repeat(gray[None, ..., None], 3, -1).astype("float32"))
@@ -207,6 +209,24 @@ def _blobs(size=64, centres=((20, 24), (42, 40)), sigma=3.0):
     for x, y in centres:
         image += 150.0 * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
     return image.astype(np.uint8)
+
+
+def _faint(gray, factor=0.2):
+    return (60 + (gray.astype(float) - 60) * factor).astype(np.uint8)
+
+
+def test_low_contrast_image_keeps_its_strongest_extrema():
+    """Blobs at a fifth of their contrast respond 0.26 (|DoG|) < the 0.3 threshold: with the minimum count off
+    nothing is found; by default (at least `MIN_KEYPOINTS` down to `LOW_THRESHOLD`) the three blob centres are."""
+    model = models.get("lift", **TINY)
+    gray = _faint(_blobs(centres=((16, 18), (30, 30), (18, 34)), sigma=2.0))
+    off = M.detect_and_describe(model, gray, max_keypoints=8, min_keypoints=0)
+    assert len(off) == 0 and "textureless" in off.message
+    features = M.detect_and_describe(model, gray, max_keypoints=8)
+    assert len(features) == 3 and (features.keypoints[:, 4] < 0.3).all() and (features.keypoints[:, 4] > 0.1).all()
+    found = sorted(map(tuple, np.round(features.keypoints[:, :2]).astype(int).tolist()))
+    assert found == [(16, 18), (18, 34), (30, 30)]
+    assert M.MIN_KEYPOINTS == 200 and M.LOW_THRESHOLD == 0.1
 
 
 def test_scale_space_selection_finds_blob_centres_and_keeps_the_front_end_a_dog():

@@ -400,10 +400,17 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
     return np.concatenate(angles).astype(np.float32), np.concatenate(descs).astype(np.float32)
 
 
+# Low-texture images (issue #22): at least MIN_KEYPOINTS scale-space keypoints down to |DoG| LOW_THRESHOLD (chosen
+# on blurred, low-contrast versions of the validation photographs; docs/matching.md).
+MIN_KEYPOINTS = 200
+LOW_THRESHOLD = 0.1
+
+
 def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, nms_radius: int = 3,
                         min_contrast: float = 4.0, min_score: float | None = 0.0, subpixel: bool = True,
                         edge_ratio: float | None = None, selection: str = "scale_space",
                         scale_space_threshold: float = 0.3, refine_3d: bool = True,
+                        min_keypoints: int = MIN_KEYPOINTS, low_threshold: float | None = LOW_THRESHOLD,
                         reference_sigma: float | None = None, scale_limits=(0.5, 2.0)) -> Features:
     """Keypoints and descriptors of one image with a LIFT model.
 
@@ -437,6 +444,11 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
         refine_3d: (`"scale_space"`, with `subpixel`) fit SIFT's 3-D quadratic in (x, y, scale) to each
             extremum (`ops.keypoints.refine_scale_space`); False fits parabolas in x and y on the
             max-over-scales |DoG|.
+        min_keypoints, low_threshold: (`"scale_space"`) on an image where fewer than `min_keypoints`
+            extrema pass `scale_space_threshold` (low contrast, blur, little texture), the strongest extrema
+            down to `low_threshold` are kept until there are `min(min_keypoints, max_keypoints)`; images
+            with enough texture are unaffected. Defaults 200 and 0.1, chosen on low-contrast versions of
+            the validation photographs (docs/matching.md); `min_keypoints=0` turns it off.
         reference_sigma: (`"scale_space"`) None describes every keypoint on the model's fixed crop support;
             a DoG scale (px) gives each keypoint its own support, `crop.support * sigma / reference_sigma`
             with sigma the (interpolated) DoG scale of its extremum (`dog_scale`), clipped to
@@ -478,7 +490,8 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     else:
         points, values, valid, scale_index = fast_scale_space_keypoints(
             scale_space_responses(detector, image_f), image_f, k, threshold=scale_space_threshold, border=border,
-            min_contrast=min_contrast, **scale_space_options)
+            min_contrast=min_contrast, min_keypoints=min_keypoints, low_threshold=low_threshold,
+            **scale_space_options)
     valid = keras.ops.convert_to_numpy(valid)[0]
     points = keras.ops.convert_to_numpy(points)[0][valid]
     values = keras.ops.convert_to_numpy(values)[0][valid]
@@ -500,6 +513,7 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
                          nms_radius: int = 3, min_contrast: float = 4.0, min_score: float | None = 0.0,
                          subpixel: bool = True, edge_ratio: float | None = None, selection: str = "scale_space",
                          scale_space_threshold: float = 0.3, refine_3d: bool = True,
+                         min_keypoints: int = MIN_KEYPOINTS, low_threshold: float | None = LOW_THRESHOLD,
                          name: str = "lift_inference") -> keras.Model:
     """The whole-image LIFT pipeline as one exportable model (shares the weights of `model`).
 
@@ -528,7 +542,8 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
     else:
         points, values, valid, _ = ScaleSpaceKeypoints(
             max_keypoints, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
-            name="scale_space", **scale_space_options)([detector_front_end(detector)(inputs), inputs])
+            min_keypoints=min_keypoints, low_threshold=low_threshold, name="scale_space",
+            **scale_space_options)([detector_front_end(detector)(inputs), inputs])
     upright = OrientedPatches(size, support, name="crop")([inputs, points])  # (N, K, S, S, 3)
     # keypoints folded into the batch (one call for all K): TimeDistributed unrolls a static K into K calls,
     # a graph of 500 sub-networks that took minutes to trace and export
