@@ -46,7 +46,14 @@ from _matching import opencv_features
 from _report import RESULTS_DIR, machine, write_section  # noqa: E402
 
 from vras_keras import models  # noqa: E402
-from vras_keras.data.pairs import EVAL_IMAGES, TRAIN_IMAGES, load_image, quadruplet_dataset, viewpoint_pair  # noqa: E402
+from vras_keras.data.pairs import (  # noqa: E402
+    EVAL_IMAGES,
+    TRAIN_IMAGES,
+    VAL_IMAGES,
+    load_image,
+    quadruplet_dataset,
+    viewpoint_pair,
+)
 from vras_keras.metrics.matching import evaluate_pair  # noqa: E402
 from vras_keras.models.matching import lift as lift_model  # noqa: E402
 from vras_keras.ops.keypoints import fast_scale_space_keypoints  # noqa: E402
@@ -90,7 +97,8 @@ def profile(model, threshold, repeats):
 
     def extrema():
         return fast_scale_space_keypoints(responses, x, max(CAPS), threshold=threshold, border=border,
-                                          min_contrast=4.0, **options)
+                                          min_contrast=4.0, min_keypoints=lift_model.MIN_KEYPOINTS,
+                                          low_threshold=lift_model.LOW_THRESHOLD, **options)
 
     parts["scale-space extrema + refinement (NumPy/cv2)"] = cpu_seconds(extrema, repeats)
     points, _, valid, _ = extrema()
@@ -200,6 +208,8 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--augment", type=float, default=1.0, help="photometric + blur augmentation of every patch")
     parser.add_argument("--scale-jitter", type=float, default=0.25)
+    parser.add_argument("--positive-view", default="rectified", choices=("rectified", "view2"),
+                        help="descriptor stage's positive (LiftTrainingOptions.positive_view)")
     parser.add_argument("--threshold", type=float, default=0.3, help="LIFT scale-space contrast threshold")
     parser.add_argument("--ratio", type=float, default=0.8, help="Lowe's ratio of the '+ ratio' matcher")
     parser.add_argument("--per-photo", type=int, default=2, help="pairs per held-out photograph and sweep level")
@@ -207,6 +217,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats per 640x480 image")
     parser.add_argument("--data-cache", help="pickle of the training quadruplets (made if missing; must match the "
                         "--pairs/--per-pair/--train-size/--max-tilt/--max-rotation flags)")
+    parser.add_argument("--split", default="eval", choices=("eval", "val"),
+                        help="photographs swept: the held-out ones (reported) or the validation ones (for choosing "
+                        "settings; never written)")
     parser.add_argument("--quick", action="store_true", help="tiny budget: check that the script runs")
     parser.add_argument("--no-write", action="store_true", help="do not write the results section / picture")
     args = parser.parse_args()
@@ -214,7 +227,7 @@ def main():
         args.pairs, args.per_pair, args.per_photo, args.repeats = 3, 8, 1, 1
         args.desc_steps = args.ori_steps = args.det_steps = 3
     keras.utils.set_random_seed(0)
-    writing = not (args.quick or args.no_write)
+    writing = not (args.quick or args.no_write or args.split != "eval")
 
     model = models.get("lift", grayscale=True, descriptor_size=args.descriptor_size, width=args.width)
     train_note = ""
@@ -235,7 +248,8 @@ def main():
                 Path(args.data_cache).write_bytes(pickle.dumps(data))
         data_seconds = time.perf_counter() - start
         options = LiftTrainingOptions(dense_weight=1.0, pair_weight=0.0, overlap_weight=0.0,
-                                      scale_jitter=args.scale_jitter, consistency_weight=1.0, augment=args.augment)
+                                      scale_jitter=args.scale_jitter, consistency_weight=1.0, augment=args.augment,
+                                      positive_view=args.positive_view)
         cpu0 = time.process_time()
         history = train_lift(model, data, descriptor_steps=args.desc_steps, orientation_steps=args.ori_steps,
                              detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr,
@@ -267,7 +281,7 @@ def main():
         return viewpoint_pair(photo, size=size, seed=k, tilt=level if kind == "viewpoint" else 0.0,
                               roll=level if kind == "rotation" else 0.0)
 
-    photos = EVAL_IMAGES
+    photos = EVAL_IMAGES if args.split == "eval" else VAL_IMAGES
     t0 = time.perf_counter()
     results = sweep(methods, pair_of, photos, args.per_photo, CAPS)
     sweep_seconds = time.perf_counter() - t0

@@ -160,3 +160,33 @@ def test_recipe_trains_with_the_benchmark_loop(tmp_path, monkeypatch):
     assert len(calls) == 2 * 3  # two descriptor steps, P1 / rectified P2 / P3 augmented in each
     meta = json.loads((tmp_path / "run" / "vras_meta.json").read_text())
     assert meta["training"]["options"]["augment"] == 1.0 and meta["training"]["options"]["reference_sigma"] == 2.0
+
+
+def test_recipe_is_the_shipped_sweep_models_recipe():
+    """One recipe (issue #22): `configs/matching.yaml` trains what `benchmarks/matching_sweep.py` trained for the
+    shipped weights (same steps per stage, batch, pairs, options; the sidecar records the command), and those
+    weights load into the recipe's model."""
+    from pathlib import Path
+
+    from vras_keras import models
+    from vras_keras.training.lift import LiftTrainingOptions
+
+    root = Path(__file__).resolve().parents[2]
+    raw = yaml.safe_load((root / "configs" / "matching.yaml").read_text())
+    config = TrainConfig.from_dict({k: v for k, v in raw.items() if k != "task"})
+    options = dict(config.task_options)
+    stages = options.pop("stages")
+    pairs = config.data.num_samples // config.data.options["per_pair"]
+    total = config.epochs * config.steps_per_epoch
+    assert stage_steps(total, stages) == (8000, 800, 30) and config.batch_per_replica == 64 and pairs == 800
+    assert config.data.image_size == 192 and config.optimizer.learning_rate == 0.001
+    assert {k: config.data.options[k] for k in ("per_pair", "max_tilt", "max_rotation")} == {
+        "per_pair": 32, "max_tilt": 60.0, "max_rotation": 180.0}
+    recipe = LiftTrainingOptions.from_dict(options)
+    assert recipe.positive_view == "view2" and recipe.augment == 1.0 and recipe.scale_jitter == 0.25
+    weights = root / "benchmarks" / "results" / "lift_sweep16.weights.h5"
+    note = json.loads(Path(str(weights) + ".json").read_text())["train_note"]
+    assert ("--descriptor-size 16 --pairs 800 --desc-steps 8000 --ori-steps 800 --batch 64 --positive-view view2"
+            in note) and repr(recipe) in note
+    model = models.get("lift", **config.model.args)
+    model.load_weights(weights)  # same architecture
