@@ -106,7 +106,7 @@ def test_vras_demo_serves_before_anything_imports_tensorflow(tmp_path):
                           env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen == {"tasks": ["pose", "stn", "matching", "classification", "detection", "segmentation"],
+    assert seen == {"tasks": ["pose", "stn", "classification", "detection", "segmentation", "matching"],
                     "tensorflow_before_serving": False, "code": 0}
 
 

@@ -50,8 +50,8 @@ def test_prepare_does_nothing_when_every_demo_export_exists(demo_run, tmp_path, 
 
 def test_prepare_trains_only_the_missing_families(tiny_savedmodels, tmp_path):
     """Other exports (here `tiny_*`) do not stop the demo models; the order is soonest-ready first."""
-    assert recipes.missing_tasks(tiny_savedmodels) == ["pose", "stn", "matching", "classification", "detection",
-                                                       "segmentation"]
+    assert recipes.missing_tasks(tiny_savedmodels) == ["pose", "stn", "classification", "detection", "segmentation",
+                                                       "matching"]
     minutes = [r.minutes for r in recipes.DEMO_RECIPES]
     assert minutes == sorted(minutes)
 

@@ -229,7 +229,7 @@ HEADLINE_METRICS = {
     "stn": "val_accuracy",
     "segmentation": "val_miou",
     "pose": "val_keypoints_mean_pixel_error",
-    "matching": "val_matching_accuracy",
+    "matching": "val_mma3",  # the recipe's own validation metric (MMA@3 of whole validation views)
 }
 
 
