@@ -148,18 +148,24 @@ def test_inference_model_equals_detect_and_describe(selection):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("selection", ["score", "scale_space"])
+@pytest.mark.parametrize("selection", ["score", "scale_space", "scale_space_faint"])
 def test_inference_model_converts_to_tflite_builtins(selection):
     from vras_keras.export.tflite import TFLiteRunner, convert_to_tflite, tflite_op_names
 
     model = models.get("lift", **TINY)
     kwargs = {"min_score": None} if selection == "score" else {"scale_space_threshold": 0.1}
+    gray = _textured(seed=2)
+    if selection == "scale_space_faint":  # the minimum count (relaxed threshold) in the graph
+        kwargs, selection = {"scale_space_threshold": 0.3}, "scale_space"
+        gray = _faint(_blobs(size=48, centres=((16, 18), (30, 30), (18, 34)), sigma=2.0))
     inference = M.lift_inference_model(model, image_size=(48, 48), max_keypoints=8, selection=selection, **kwargs)
-    image = np.repeat(_textured(seed=2)[None, ..., None], 3, -1).astype("float32")
+    image = np.repeat(gray[None, ..., None], 3, -1).astype("float32")
     flatbuffer = convert_to_tflite(inference)
     assert not [op for op in tflite_op_names(flatbuffer) if op.startswith("Flex") or op == "CUSTOM"]
     out = TFLiteRunner(flatbuffer)(image)
     reference = inference(image)
+    if gray.max() < 100:  # the faint blobs: all three kept below the threshold, in TFLite too
+        assert np.asarray(reference["valid"]).sum() == 3 and np.asarray(out["valid"]).sum() == 3
     for key in ("keypoints", "scores", "angles", "descriptors"):
         np.testing.assert_allclose(out[key], np.asarray(reference[key]), atol=1e-4)
 
