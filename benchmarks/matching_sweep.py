@@ -16,10 +16,13 @@ RANSAC `cv2.findHomography` from the matches <= 3 / 5 / 10 px, as HPatches repor
 
 Usage: python benchmarks/matching_sweep.py [--weights W.h5 | --pairs 120 --desc-steps 2000 ...] [--quick]
 
-The shipped tilt-trained model is evaluated alone (no training; 3.1 min of sweep on 2 loaded cores,
+The shipped tilt-trained model is evaluated alone (no training; 0.4 min of sweep alone on 2 cores plus the timing,
 `--per-photo 1` halves it) by
 `python benchmarks/matching_sweep.py --weights benchmarks/results/lift_sweep16.weights.h5 --descriptor-size 16`;
-it was trained by `python benchmarks/matching_sweep.py --descriptor-size 16` (recipe in the weights' .json sidecar).
+it was trained by `python benchmarks/matching_sweep.py --descriptor-size 16 --pairs 800 --desc-steps 8000
+--ori-steps 800 --batch 64 --positive-view view2` (configs/matching.yaml's recipe; the flags' defaults are the
+smaller earlier recipe; full recipe in the weights' .json sidecar). `--split val` sweeps the validation
+photographs instead (for choosing settings; nothing is written).
 """
 
 from __future__ import annotations

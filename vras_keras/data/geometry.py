@@ -42,6 +42,12 @@ def local_affine(homography, points) -> np.ndarray:
     return (h[None, :2, :2] * w[:, None, None] - q[:, :2, None] * h[None, 2:3, :2]) / (w**2)[:, None, None]
 
 
+def affine_rotation(affine, xp=np):
+    """Rotation angle (radians) of the rotation closest to each 2 x 2 linear map `affine` `(N, 2, 2)`:
+    `atan2(a10 - a01, a00 + a11)` (exact for a scaled rotation). `xp`: NumPy or `keras.ops` (graph use)."""
+    return xp.arctan2(affine[:, 1, 0] - affine[:, 0, 1], affine[:, 0, 0] + affine[:, 1, 1])
+
+
 def inside(points, shape, *, margin: float = 0.0) -> np.ndarray:
     """`(N,)` bool: the pixel centres `points` `(N, 2)` (x, y) lie within an image of `shape` `(H, W[, C])`,
     at least `margin` pixels from the outermost pixel centres."""

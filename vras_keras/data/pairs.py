@@ -41,6 +41,7 @@ import zlib
 import numpy as np
 
 from vras_keras.data.geometry import (
+    affine_rotation,
     apply_homography,
     inside,
     local_affine,
@@ -531,7 +532,7 @@ def sample_quadruplets(
         "heat1": _heatmaps(rep1, chosen, patch_size),
         "heat2": _heatmaps(rep2, mapped, patch_size),
         "affine": affine.astype(np.float32),
-        "rotation": np.arctan2(affine[:, 1, 0] - affine[:, 0, 1], affine[:, 0, 0] + affine[:, 1, 1]).astype(np.float32),
+        "rotation": affine_rotation(affine).astype(np.float32),
         "points1": chosen.astype(np.float32),
         "points2": mapped.astype(np.float32),
     }

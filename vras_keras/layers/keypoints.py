@@ -212,8 +212,7 @@ class ScaleSpaceKeypoints(_KeypointSelector):
     def __init__(self, max_keypoints, threshold=0.3, border=0, min_contrast=0.0, edge_ratio=10.0, refine="3d",
                  min_keypoints=0, low_threshold=None, **kwargs):
         super().__init__(**kwargs)
-        for name, value, low in (("max_keypoints", max_keypoints, 1), ("border", border, 0),
-                                 ("min_keypoints", min_keypoints, 0)):
+        for name, value, low in (("max_keypoints", max_keypoints, 1), ("border", border, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}; received {value!r}")
         if isinstance(threshold, bool) or not np.isfinite(threshold) or threshold < 0:
@@ -228,7 +227,7 @@ class ScaleSpaceKeypoints(_KeypointSelector):
         self.threshold, self.min_contrast = float(threshold), float(min_contrast)
         self.edge_ratio = None if edge_ratio is None else float(edge_ratio)
         self.refine = refine
-        kp._lowest_threshold(self.threshold, int(min_keypoints), low_threshold)  # checks the two
+        kp._lowest_threshold(self.threshold, min_keypoints, low_threshold)  # checks both as the op does
         self.min_keypoints = int(min_keypoints)
         self.low_threshold = None if low_threshold is None else float(low_threshold)
 

@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from vras_keras.data.geometry import affine_rotation
 from vras_keras.data.pairs import augment_patches
 from vras_keras.losses import matching as losses
 from vras_keras.metrics.matching import evaluate_pair
@@ -86,9 +87,7 @@ def view2_crops(patches2, affine, crop, angles, jitter=None, scales=None):
     at H(x1)) cropped at `angles` + the rotation of the homography's local affine map (`affine` `(N, 2, 2)`,
     view-1 offsets → view-2 offsets). Unlike the rectified P2 they keep the foreshortening and scale change
     of the viewpoint change, as the descriptor meets them at inference (`positive_view="view2"`)."""
-    affine = ops.convert_to_tensor(affine)
-    rotation = ops.arctan2(affine[:, 1, 0] - affine[:, 0, 1], affine[:, 0, 0] + affine[:, 1, 1])
-    return _centre_crops(patches2, crop, angles + rotation, jitter, scales)
+    return _centre_crops(patches2, crop, angles + affine_rotation(ops.convert_to_tensor(affine), ops), jitter, scales)
 
 
 def centre_scales(detector: keras.Model, patches, *, batch_size: int = 512) -> np.ndarray:
