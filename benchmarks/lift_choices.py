@@ -1,0 +1,148 @@
+"""How the LIFT recipe and the low-texture keypoint rule of issue #22 were chosen: on the validation photographs
+only (grace_hopper, china), never on the held-out ones.
+
+`recipe` trains a LIFT model (the one stage loop, `train_lift`, as `benchmarks/matching_sweep.py` and
+`configs/matching.yaml`) with the given data size, steps, batch and `positive_view`, or loads `--weights`, and
+reports MMA@3 (500 keypoints, mutual NN, `metrics.matching.evaluate_pair`) of LIFT and OpenCV SIFT on 4 pairs
+per validation photograph (`viewpoint_pair` seeds 100-103, 240x320) at tilts 0/20/40/60 degrees and a 90-degree
+in-plane rotation: the table "What closed the SIFT gap" in docs/matching.md.
+
+`lowc` scores the relaxed threshold (`detect_and_describe(min_keypoints=M, low_threshold=F)`) on blurred
+(sigma 1.5 px), 0.3x-contrast versions of the validation photographs (3 pairs per photograph and tilt) against
+SIFT and ORB: the "Low-texture images" numbers there.
+
+Usage:
+  python benchmarks/lift_choices.py recipe --pairs 800 --desc-steps 8000 --ori-steps 800 --batch 64 \
+      --positive-view view2 [--out W.weights.h5]
+  python benchmarks/lift_choices.py recipe --weights benchmarks/results/lift_sweep16.weights.h5
+  python benchmarks/lift_choices.py lowc --weights W.weights.h5
+Each training run used one TensorFlow thread (`--threads 1`), two runs at a time on the 2 cores; the accuracies
+do not depend on the load (no timing is reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from _matching import lift_features, opencv_features  # noqa: E402
+
+VAL = ("grace_hopper", "china")
+
+
+def _model(args):
+    import keras
+
+    from vras_keras import models
+
+    keras.utils.set_random_seed(0)
+    model = models.get("lift", grayscale=True, descriptor_size=16)
+    if args.weights:
+        model.load_weights(args.weights)
+    return model
+
+
+def _score(pair, features, metric="l2"):
+    from vras_keras.metrics.matching import evaluate_pair
+
+    (x1, d1), (x2, d2) = features(pair["image1"]), features(pair["image2"])
+    return evaluate_pair(x1, d1, x2, d2, pair["homography"], shape_a=pair["image1"].shape,
+                         shape_b=pair["image2"].shape, valid_a=pair["valid1"], valid_b=pair["valid2"], metric=metric)
+
+
+def recipe(args):
+    from vras_keras.data.pairs import quadruplet_dataset, viewpoint_pair
+    from vras_keras.training.lift import LiftTrainingOptions, train_lift
+
+    model = _model(args)
+    if not args.weights:
+        data = quadruplet_dataset("train", num_pairs=args.pairs, per_pair=32, patch_size=64, image_size=192, seed=0,
+                                  max_rotation=180, max_tilt=60, patch_dtype="uint8")
+        options = LiftTrainingOptions(dense_weight=1.0, pair_weight=0.0, overlap_weight=0.0, scale_jitter=0.25,
+                                      consistency_weight=1.0, augment=1.0, positive_view=args.positive_view)
+        start = time.perf_counter()
+        train_lift(model, data, descriptor_steps=args.desc_steps, orientation_steps=args.ori_steps,
+                   detector_steps=30, batch_size=args.batch, learning_rate=1e-3, options=options, log_every=500)
+        print(f"trained in {time.perf_counter() - start:.0f} s", flush=True)
+        if args.out:
+            model.save_weights(args.out)
+    rows = {}
+    for kind, level in (("tilt", 0), ("tilt", 20), ("tilt", 40), ("tilt", 60), ("roll", 90)):
+        scores = {"LIFT": [], "SIFT": []}
+        for photo in VAL:
+            for k in range(4):
+                pair = viewpoint_pair(photo, size=(240, 320), seed=100 + k, tilt=level if kind == "tilt" else 0,
+                                      roll=level if kind == "roll" else 0)
+                scores["LIFT"].append(_score(pair, lambda im: lift_features(model, im, 500))["mma@3"])
+                scores["SIFT"].append(_score(pair, lambda im: opencv_features("SIFT", im, 500))["mma@3"])
+        rows[f"{kind}{level}"] = {m: round(float(np.mean(v)), 3) for m, v in scores.items()}
+    print(json.dumps(rows), flush=True)
+
+
+def lowc(args):
+    import cv2
+
+    import vras_keras.data.pairs as pairs
+
+    original = pairs.load_image
+
+    def load(name):  # "lowc:NAME": blurred, 0.3x-contrast version of a photograph
+        if not name.startswith("lowc:"):
+            return original(name)
+        image = cv2.GaussianBlur(original(name[5:]).astype(np.float32), (0, 0), 1.5)
+        return np.clip(image.mean() + (image - image.mean()) * 0.3, 0, 255).astype(np.uint8)
+
+    pairs.load_image = load
+    model = _model(args)
+    methods = {"SIFT": (lambda im: opencv_features("SIFT", im, 500), "l2"),
+               "ORB": (lambda im: opencv_features("ORB", im, 500), "hamming"),
+               "LIFT off": (lambda im: lift_features(model, im, 500, min_keypoints=0), "l2")}
+    for m in (50, 100, 200):
+        for floor in (0.1, 0.05):
+            methods[f"LIFT M{m} f{floor}"] = (
+                lambda im, m=m, floor=floor: lift_features(model, im, 500, min_keypoints=m, low_threshold=floor), "l2")
+    for photo in VAL:
+        for tilt in (0, 20, 40):
+            rows = {}
+            for k in range(3):
+                pair = pairs.viewpoint_pair(f"lowc:{photo}", size=(240, 320), seed=100 + k, tilt=tilt)
+                for name, (features, metric) in methods.items():
+                    r = _score(pair, features, metric)
+                    rows.setdefault(name, []).append((r["keypoints"], r["mma@3"]))
+            print(photo, tilt, json.dumps({n: np.round(np.mean(v, 0), 2).tolist() for n, v in rows.items()}),
+                  flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=("recipe", "lowc"))
+    parser.add_argument("--weights", help="evaluate these lift(grayscale=True, descriptor_size=16) weights")
+    parser.add_argument("--pairs", type=int, default=120)
+    parser.add_argument("--desc-steps", type=int, default=2000)
+    parser.add_argument("--ori-steps", type=int, default=400)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--positive-view", default="rectified", choices=("rectified", "view2"))
+    parser.add_argument("--out", help="save the trained weights here")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow / OpenCV threads (0: default)")
+    args = parser.parse_args()
+    if args.threads:
+        import cv2
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+    recipe(args) if args.what == "recipe" else lowc(args)
+
+
+if __name__ == "__main__":
+    main()
