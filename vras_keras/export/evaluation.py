@@ -17,8 +17,9 @@ segmentation    mIoU, per_class_iou, pixel_accuracy (pixels labelled 255 are ign
 detection       COCO AP, AP50, AP75, ... (pycocotools; `iou_type` bbox or segm)
 pose            mean_error_px (visible joints), PCK@0.05, PCK@0.1 (of the longer image side)
 matching        mma@1, mma@3, mma@5, repeatability, correct@3 (mean per pair), matches, pairs:
-                image pairs with a 3x3 homography text file, the Oxford / HPatches layout
-                (`SEQ/1.ppm ... SEQ/6.ppm` with `SEQ/H_1_2 ... H_1_6`, or one such folder), each
+                image pairs with a 3x3 homography file, the HPatches layout (`SEQ/1.ppm ...
+                SEQ/6.ppm` with `SEQ/H_1_2 ... H_1_6`) or the Oxford one (`SEQ/img1.ppm ...` with
+                `SEQ/H1to2p ...`, also OpenCV's `H1to3p.xml`), or one such folder (`homography_pairs`), each
                 pair scored by `vras_keras.metrics.matching.evaluate_pair` at the model's input size
 ==============  ==============================================================================
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 
 import numpy as np
 
@@ -139,10 +141,59 @@ def pose_metrics(predicted, keypoints, visibility, image_size) -> dict:
             "PCK@0.1": float(np.mean(error <= 0.1 * side))}
 
 
-def homography_pairs(folder: str):
-    """`[(image_a, image_b, H (3, 3))]` of an Oxford / HPatches folder (or a folder of such sequences):
-    every `H_1_k` text file (3 rows of 3 numbers) maps image `1.*` onto image `k.*` in pixels."""
+MAX_HOMOGRAPHY_BYTES = 65536  # a 3x3 homography file is a few hundred bytes; more is not one
 
+
+def read_homography(path: str) -> np.ndarray:
+    """A 3x3 homography file: 3 rows of 3 numbers (HPatches `H_1_k`, Oxford `H1tokp`) or OpenCV's XML storage
+    (`<opencv_storage><H13 type_id="opencv-matrix"><rows>3</rows><cols>3</cols>...<data>...</data>`, as
+    OpenCV's samples ship `H1to3p.xml`). Raises ValueError naming the file when it is not one."""
+    size = os.path.getsize(path)
+    if size > MAX_HOMOGRAPHY_BYTES:
+        raise ValueError(f"{path}: expected a 3x3 homography (3 rows of 3 numbers), the file has {size} bytes")
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw.lstrip().startswith(b"<"):
+        import xml.etree.ElementTree as ElementTree
+
+        try:
+            root = ElementTree.fromstring(raw)
+        except ElementTree.ParseError as error:
+            raise ValueError(f"{path}: expected a 3x3 homography (OpenCV XML storage): {error}") from None
+        matrices = [node for node in root.iter() if node.find("data") is not None]
+        if not matrices:
+            raise ValueError(f"{path}: expected a 3x3 homography (OpenCV XML storage with a <data> matrix), "
+                             "found no <data> element")
+        node = matrices[0]
+        text = node.findtext("data") or ""
+        try:
+            values = np.array(text.split(), dtype=np.float64)
+            shape = (int(node.findtext("rows", "3")), int(node.findtext("cols", "3")))
+        except ValueError as error:
+            raise ValueError(f"{path}: expected a 3x3 homography (OpenCV XML storage): {error}") from None
+        h = values.reshape(shape) if values.size == shape[0] * shape[1] else values
+    else:
+        try:
+            h = np.loadtxt(path, dtype=np.float64, ndmin=2)
+        except ValueError as error:
+            raise ValueError(f"{path}: expected a 3x3 homography (3 rows of 3 numbers): {error}") from None
+    if h.shape != (3, 3) or not np.all(np.isfinite(h)):
+        raise ValueError(f"{path}: expected a 3x3 homography (3 rows of 3 numbers), read shape {h.shape}")
+    if abs(np.linalg.det(h)) < 1e-12:
+        raise ValueError(f"{path}: the homography is singular (determinant {np.linalg.det(h):.3g})")
+    return h
+
+
+# (homography file pattern, its index, image file prefix): HPatches `H_1_k` with `k.ppm`; Oxford (Mikolajczyk's
+# affine-covariant regions data: graf, wall, boat, ...) `H1tokp` with `imgk.ppm`, also as OpenCV's `H1tokp.xml`
+_LAYOUTS = (("H_1_*", re.compile(r"^H_1_(\d+)$"), ""), ("H1to*p*", re.compile(r"^H1to(\d+)p(?:\.xml)?$"), "img"))
+
+
+def homography_pairs(folder: str):
+    """`[(image_a, image_b, H (3, 3))]` of a folder of image pairs with ground-truth homographies (or a folder of
+    such sequences), in either layout: HPatches (`1.ppm ... 6.ppm`, `H_1_k` maps image `1.*` onto `k.*`) or the
+    Oxford affine data set's (`img1.ppm ... img6.ppm`, `H1tokp` maps `img1.*` onto `imgk.*`; also OpenCV's
+    `H1tokp.xml`). Homographies are in pixels (`read_homography`)."""
 
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"--data {folder}: no such folder of image pairs")
@@ -150,25 +201,27 @@ def homography_pairs(folder: str):
                                   if os.path.isdir(os.path.join(folder, d)))
     pairs = []
     for seq in sequences:
-        def image(index, seq=seq):
-            found = [p for p in glob.glob(os.path.join(glob.escape(seq), f"{index}.*"))
-                     if p.lower().endswith(IMAGE_EXTENSIONS + (".ppm", ".pgm"))]
+        def image(prefix, index, h_name, seq=seq):
+            found = sorted(p for p in glob.glob(os.path.join(glob.escape(seq), f"{prefix}{index}.*"))
+                           if p.lower().endswith(IMAGE_EXTENSIONS + (".ppm", ".pgm")))
             if not found:
-                raise FileNotFoundError(f"{seq}: image {index}.* (ppm, png, jpg, ...) named by H_1_{index} is missing")
+                raise FileNotFoundError(f"{seq}: image {prefix}{index}.* (ppm, png, jpg, ...) named by {h_name} "
+                                        "is missing")
             return found[0]
 
-        for h_file in sorted(glob.glob(os.path.join(glob.escape(seq), "H_1_*"))):
-            index = os.path.basename(h_file)[4:]
-            try:
-                h = np.loadtxt(h_file, dtype=np.float64)
-            except ValueError as error:
-                raise ValueError(f"{h_file}: expected a 3x3 homography (3 rows of 3 numbers): {error}") from None
-            if h.shape != (3, 3) or not np.all(np.isfinite(h)):
-                raise ValueError(f"{h_file}: expected a 3x3 homography (3 rows of 3 numbers), read shape {h.shape}")
-            pairs.append((image(1), image(index), h))
+        seen = set()
+        for pattern, name_re, prefix in _LAYOUTS:
+            for h_file in sorted(glob.glob(os.path.join(glob.escape(seq), pattern))):  # "H1to3p" before ".xml"
+                match = name_re.match(os.path.basename(h_file))
+                if not match or (prefix, int(match.group(1))) in seen:
+                    continue
+                seen.add((prefix, int(match.group(1))))
+                h_name = os.path.basename(h_file)
+                pairs.append((image(prefix, 1, h_name), image(prefix, int(match.group(1)), h_name),
+                              read_homography(h_file)))
     if not pairs:
-        raise ValueError(f"--data {folder}: no H_1_k homography files (Oxford / HPatches layout: SEQ/1.ppm, "
-                         "SEQ/2.ppm, ..., SEQ/H_1_2, ...)")
+        raise ValueError(f"--data {folder}: no homography files (HPatches layout: SEQ/1.ppm, SEQ/2.ppm, ..., "
+                         "SEQ/H_1_2, ...; Oxford layout: SEQ/img1.ppm, ..., SEQ/H1to2p, ...)")
     return pairs
 
 
@@ -197,8 +250,9 @@ def evaluate(predictor: Predictor, *, data: str = "shapes", split: str = "val", 
     meta = predictor.meta
     if meta.task == "matching":
         if data == "shapes":
-            raise ValueError("a matching model is evaluated on image pairs: --data FOLDER in the Oxford / HPatches "
-                             "layout (SEQ/1.ppm ... SEQ/6.ppm with SEQ/H_1_2 ... H_1_6)")
+            raise ValueError("a matching model is evaluated on image pairs: --data FOLDER in the HPatches "
+                             "layout (SEQ/1.ppm ... SEQ/6.ppm with SEQ/H_1_2 ... H_1_6) or the Oxford one "
+                             "(SEQ/img1.ppm ... with SEQ/H1to2p ...)")
         return {"task": meta.task, "backend": predictor.backend, **evaluate_matching(predictor, data)}
     ds = _dataset(meta, data, split, num_samples, batch_size, seed)
     _check_names(meta, ds.class_names)  # also on synthetic data: other labels would index out of range
