@@ -4,7 +4,14 @@ import keras
 import numpy as np
 import pytest
 
-from vras_keras.layers.keypoints import KeypointNMS, OrientationAngle, OrientedPatches
+from vras_keras.layers.keypoints import (
+    KeypointNMS,
+    MergeOctaves,
+    OctavePoints,
+    OrientationAngle,
+    OrientedPatches,
+    SelectOctave,
+)
 from vras_keras.ops import keypoints as K
 from vras_keras.testing import check_layer, check_model
 
@@ -378,3 +385,36 @@ def test_min_keypoints_keeps_the_strongest_extrema_down_to_the_low_threshold():
             K.scale_space_keypoints(responses, 4, **bad)
         with pytest.raises(ValueError, match=match):
             ScaleSpaceKeypoints(4, **bad)
+
+
+def test_merge_octaves_keeps_the_strongest_in_first_octave_pixels():
+    """Octave 0 has (10, 20) at 0.5 and a padding entry; octave 1 has (4, 6) at 0.9 (-> (8.5, 12.5) in octave 0
+    pixels: (x + 0.5) * 2 - 0.5) and (1, 1) at 0.5 (a tie with octave 0's: the finer octave first)."""
+    inv = K.INVALID_SCORE
+    p0, v0, ok0 = np.array([[[10, 20], [0, 0]]], "float32"), np.array([[0.5, inv]], "float32"), np.array([[1, 0]])
+    p1, v1, ok1 = np.array([[[4, 6], [1, 1]]], "float32"), np.array([[0.9, 0.5]], "float32"), np.array([[1, 1]])
+    data = [p0, v0, ok0.astype("float32"), p1, v1, ok1.astype("float32")]
+    expected = [np.array([[[8.5, 12.5], [10, 20], [2.5, 2.5]]]), np.array([[0.9, 0.5, 0.5]]), np.ones((1, 3)),
+                np.array([[1.0, 0.0, 1.0]])]
+    check_layer(MergeOctaves, {"max_keypoints": 3}, input_data=data, expected_output=expected,
+                expected_output_shape=[(1, 3, 2), (1, 3), (1, 3), (1, 3)], run_gradients=False, run_training=False,
+                run_mixed_precision=False)
+    out = MergeOctaves(4)(data)  # more than the valid ones: the last is padding
+    assert np.asarray(out[2]).tolist() == [[1, 1, 1, 0]] and np.asarray(out[1])[0, 3] == inv
+    with pytest.raises(ValueError, match="max_keypoints"):
+        MergeOctaves(0)
+
+
+def test_octave_points_and_select_octave_by_hand():
+    points = np.array([[[9.5, 12.5], [-0.5, 3.5]]], "float32")
+    check_layer(OctavePoints, {"octave": 1}, input_data=points, expected_output=np.array([[[4.5, 6.0], [-0.5, 1.5]]]),
+                expected_output_shape=(1, 2, 2), run_training=False, run_mixed_precision=False)
+    np.testing.assert_allclose(OctavePoints(0)(points), points)
+    with pytest.raises(ValueError, match="octave"):
+        OctavePoints(-1)
+    octave = np.array([[0.0, 2.0, 1.0]], "float32")
+    crops = [np.full((1, 3, 2, 2), float(o), "float32") + np.arange(3, dtype="float32")[None, :, None, None] * 10
+             for o in range(3)]  # crop of keypoint k from octave o: o + 10 k everywhere
+    expected = np.array([0.0, 12.0, 21.0])[None, :, None, None] * np.ones((1, 3, 2, 2))
+    check_layer(SelectOctave, {}, input_data=[octave] + crops, expected_output=expected,
+                expected_output_shape=(1, 3, 2, 2), run_training=False, run_mixed_precision=False)

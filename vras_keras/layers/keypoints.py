@@ -261,3 +261,92 @@ class ChannelMean(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (1,)
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class MergeOctaves(keras.layers.Layer):
+    """Keypoints found on several octaves of an image (octave o: the image halved o times by 2 x 2 averages) →
+    the `max_keypoints` strongest of all, positions in the first octave's pixels (pixel centres at integers:
+    `x_0 = (x_o + 0.5) 2^o - 0.5`). Ties go to the finer octave.
+
+    Args:
+        max_keypoints: K.
+
+    Call arguments:
+        inputs: `[points_0, values_0, valid_0, points_1, values_1, valid_1, ...]`, as `ScaleSpaceKeypoints`
+            gives them for each octave (`(N, K_o, 2)`, `(N, K_o)`, `(N, K_o)` 1/0).
+
+    Returns:
+        `[keypoints (N, K, 2), values (N, K), valid (N, K) float32 1/0, octave (N, K) float32]`.
+    """
+
+    def __init__(self, max_keypoints, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
+            raise ValueError(f"max_keypoints must be an int >= 1; received {max_keypoints!r}")
+        self.max_keypoints = int(max_keypoints)
+
+    def call(self, inputs):
+        ops = keras.ops
+        if len(inputs) % 3:
+            raise ValueError(f"MergeOctaves takes points, values, valid per octave; received {len(inputs)} inputs")
+        points, values, octave = [], [], []
+        for o in range(len(inputs) // 3):
+            p, v, ok = inputs[3 * o:3 * o + 3]
+            values.append(ops.where(ops.cast(ok, "bool"), v, kp.INVALID_SCORE))
+            points.append((p + 0.5) * float(2 ** o) - 0.5)
+            octave.append(ops.full_like(v, float(o)))
+        values, points, octave = (ops.concatenate(t, axis=1) for t in (values, points, octave))
+        top, order = ops.top_k(values, self.max_keypoints, sorted=True)
+        order = ops.cast(order, "int32")
+        xy = ops.stack([ops.take_along_axis(points[..., 0], order, axis=1),
+                        ops.take_along_axis(points[..., 1], order, axis=1)], axis=-1)
+        valid = ops.cast(top > kp.INVALID_SCORE / 2, "float32")
+        return [xy, top, valid, ops.take_along_axis(octave, order, axis=1)]
+
+    def compute_output_shape(self, input_shape):
+        n, k = input_shape[0][0], self.max_keypoints
+        return [(n, k, 2), (n, k), (n, k), (n, k)]
+
+    def get_config(self):
+        return {**super().get_config(), "max_keypoints": self.max_keypoints}
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class OctavePoints(keras.layers.Layer):
+    """Keypoints `(..., 2)` in the first octave's pixels → in octave `octave`'s: `(x + 0.5) / 2^octave - 0.5`."""
+
+    def __init__(self, octave, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(octave, bool) or not isinstance(octave, (int, np.integer)) or octave < 0:
+            raise ValueError(f"octave must be an int >= 0; received {octave!r}")
+        self.octave = int(octave)
+
+    def call(self, points):
+        return (points + 0.5) / float(2 ** self.octave) - 0.5
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "octave": self.octave}
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class SelectOctave(keras.layers.Layer):
+    """Per keypoint, the entry of its own octave: `[octave (N, K), x_0 (N, K, ...), x_1, ...]` → `x_octave`
+    `(N, K, ...)` (e.g. the crops of each keypoint taken from every octave image, `MergeOctaves`' octave)."""
+
+    def call(self, inputs):
+        ops = keras.ops
+        octave, first, rest = inputs[0], inputs[1], inputs[2:]
+        out = first
+        for o, x in enumerate(rest, start=1):
+            mask = ops.equal(octave, float(o))
+            for _ in range(len(x.shape) - 2):
+                mask = ops.expand_dims(mask, -1)
+            out = ops.where(mask, x, out)
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[1])

@@ -125,19 +125,24 @@ def test_detect_and_describe_and_bad_inputs():
         M.detect_and_describe(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]), gray)
 
 
-@pytest.mark.parametrize("selection", ["score", "scale_space", "scale_space_faint"])
+@pytest.mark.parametrize("selection", ["score", "scale_space", "scale_space_faint", "scale_space_octaves"])
 def test_inference_model_equals_detect_and_describe(selection):
     model = models.get("lift", **TINY)
     gray = _textured(seed=1) if selection == "score" else _blobs(centres=((16, 18), (30, 30), (18, 34)), sigma=2.0)
     kwargs = {"min_score": None} if selection == "score" else {"scale_space_threshold": 0.1}
     if selection == "scale_space_faint":  # every blob below the threshold: the minimum count keeps them
         gray, kwargs, selection = _faint(gray), {}, "scale_space"
+    if selection == "scale_space_octaves":  # 2 octaves (400 -> 200 px): keypoints of both, cropped from their own
+        gray, kwargs, selection = _octave_blobs(), {}, "scale_space"
+        assert M.octave_count(gray.shape) == 2
     size = gray.shape[0]
     features = M.detect_and_describe(model, gray, max_keypoints=8, selection=selection, **kwargs)
     inference = M.lift_inference_model(model, image_size=(size, size), max_keypoints=8, selection=selection, **kwargs)
     out = inference(np.repeat(gray[None, ..., None], 3, -1).astype("float32"))
     valid = np.asarray(out["valid"])[0] > 0
     assert valid.sum() == len(features) and len(features) >= 2
+    if size > 64:
+        assert sorted(set(features.keypoints[:, 2].tolist())) == [12.0, 24.0]  # both octaves among the kept
     # detect_and_describe filters the DoG separably (float rounding ~1e-6, amplified by the sub-pixel fit)
     np.testing.assert_allclose(np.asarray(out["keypoints"])[0][valid], features.keypoints[:, :2], atol=1e-4)
     np.testing.assert_allclose(np.asarray(out["scores"])[0][valid], features.keypoints[:, 4], atol=1e-5)
@@ -148,7 +153,7 @@ def test_inference_model_equals_detect_and_describe(selection):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("selection", ["score", "scale_space", "scale_space_faint"])
+@pytest.mark.parametrize("selection", ["score", "scale_space", "scale_space_faint", "scale_space_octaves"])
 def test_inference_model_converts_to_tflite_builtins(selection):
     from vras_keras.export.tflite import TFLiteRunner, convert_to_tflite, tflite_op_names
 
@@ -158,7 +163,9 @@ def test_inference_model_converts_to_tflite_builtins(selection):
     if selection == "scale_space_faint":  # the minimum count (relaxed threshold) in the graph
         kwargs, selection = {"scale_space_threshold": 0.3}, "scale_space"
         gray = _faint(_blobs(size=48, centres=((16, 18), (30, 30), (18, 34)), sigma=2.0))
-    inference = M.lift_inference_model(model, image_size=(48, 48), max_keypoints=8, selection=selection, **kwargs)
+    if selection == "scale_space_octaves":  # MergeOctaves / SelectOctave in the graph
+        kwargs, selection, gray = {}, "scale_space", _octave_blobs()
+    inference = M.lift_inference_model(model, image_size=gray.shape, max_keypoints=8, selection=selection, **kwargs)
     image = np.repeat(gray[None, ..., None], 3, -1).astype("float32")
     flatbuffer = convert_to_tflite(inference)
     assert not [op for op in tflite_op_names(flatbuffer) if op.startswith("Flex") or op == "CUSTOM"]
@@ -219,6 +226,51 @@ def _blobs(size=64, centres=((20, 24), (42, 40)), sigma=3.0):
 
 def _faint(gray, factor=0.2):
     return (60 + (gray.astype(float) - 60) * factor).astype(np.uint8)
+
+
+def _octave_blobs(h=400, w=400, items=((201, 151, 7.0), (100, 300, 1.5), (300, 320, 3.0))):
+    """Gaussian blobs `(x, y, sigma)` on a 400 x 400 gray image: two octaves (the second 200 px >= 192)."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(float)
+    image = np.full((h, w), 60.0)
+    for x, y, sigma in items:
+        image += 150.0 * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
+    return image.astype(np.uint8)
+
+
+def test_octave_images_and_count_by_hand():
+    image = np.arange(5 * 7, dtype=np.float32).reshape(5, 7, 1)  # odd sides: the last row / column dropped
+    levels = M.octave_images(image, octaves=3, min_side=2)
+    assert [lv.shape for lv in levels] == [(5, 7, 1), (2, 3, 1)]  # a third octave would be 1 x 1 < 2
+    np.testing.assert_allclose(levels[1][..., 0], [[4.0, 6.0, 8.0], [18.0, 20.0, 22.0]])  # (0+1+7+8)/4 = 4, ...
+    assert M.octave_count((5, 7), octaves=3, min_side=2) == 2
+    sizes = {(240, 320): 1, (480, 640): 2, (640, 800): 2, (383, 1000): 1, (1080, 1920): 3, (4000, 6000): 4}
+    for size, count in sizes.items():  # defaults: up to 4 octaves, each after the first >= 192 px
+        assert M.octave_count(size) == count == len(M.octave_images(np.zeros(size + (1,), np.uint8))), size
+    assert M.octave_count((1080, 1920), octaves=1) == 1
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="octaves must be an int >= 1"):
+            M.octave_count((480, 640), octaves=bad)
+        with pytest.raises(ValueError, match="min_octave_side must be an int >= 1"):
+            M.octave_images(image, min_side=bad)
+
+
+def test_octaves_describe_large_blobs_on_the_halved_image():
+    """A blob of sigma 7 px is wider than the DoG's largest scale (4 px): the second octave (sigma 3.5 there)
+    responds more strongly and describes it on twice the support; the blob centres map back exactly."""
+    model = models.get("lift", **TINY)
+    gray = _octave_blobs()
+    one = M.detect_and_describe(model, gray, max_keypoints=6, octaves=1)
+    assert set(one.keypoints[:, 2].tolist()) == {12.0}  # one octave: the fixed support
+    features = M.detect_and_describe(model, gray, max_keypoints=6)
+    big = [k for k in features.keypoints if abs(k[0] - 201) < 1 and abs(k[1] - 151) < 1]
+    assert big[0][2] == 24.0 and big[0][4] > 1.2 * one.keypoints[np.abs(one.keypoints[:, 0] - 201) < 1, 4].max()
+    np.testing.assert_allclose(big[0][:2], [201, 151], atol=0.3)
+    # each keypoint is described on its own octave: its descriptor is that of the halved image's crop
+    halved = M.octave_images(np.repeat(gray[..., None], 3, -1))[1]
+    xy_half = (big[0][:2] + 0.5) / 2 - 0.5
+    _, desc = M.describe_keypoints(model, halved, xy_half[None])
+    np.testing.assert_allclose(features.descriptors[[k[2] == 24.0 and abs(k[0] - 201) < 1 for k in
+                                                     features.keypoints]][0], desc[0], atol=1e-5)
 
 
 def test_low_contrast_image_keeps_its_strongest_extrema():

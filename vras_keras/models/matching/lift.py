@@ -42,7 +42,16 @@ import tensorflow as tf
 
 from vras_keras.data.images import to_rgb
 from vras_keras.layers import SoftArgmax2D, conv_norm_act, image_input
-from vras_keras.layers.keypoints import ChannelMean, KeypointNMS, OrientationAngle, OrientedPatches, ScaleSpaceKeypoints
+from vras_keras.layers.keypoints import (
+    ChannelMean,
+    KeypointNMS,
+    MergeOctaves,
+    OctavePoints,
+    OrientationAngle,
+    OrientedPatches,
+    ScaleSpaceKeypoints,
+    SelectOctave,
+)
 from vras_keras.models.detection.roi_heads import RoIWise  # the per-RoI wrapper serves per-keypoint here
 from vras_keras.models.registry import register
 from vras_keras.ops.keypoints import (
@@ -53,8 +62,7 @@ from vras_keras.ops.keypoints import (
 )
 
 __all__ = ["DOG_SCALES", "Features", "describe_keypoints", "detect_and_describe", "detector_front_end", "dog_responses",
-           "dog_scale", "lift",
-           "lift_inference_model", "scale_space_responses"]
+           "dog_scale", "lift", "lift_inference_model", "octave_count", "octave_images", "scale_space_responses"]
 
 
 def _channels(filters: int, width: float) -> int:
@@ -404,6 +412,43 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
 # on blurred, low-contrast versions of the validation photographs; docs/matching.md).
 MIN_KEYPOINTS = 200
 LOW_THRESHOLD = 0.1
+# Octaves (issue #22, real viewpoint changes): keypoints are also sought on the image halved (2 x 2 average),
+# halved again, ..., at most OCTAVES levels, each used while its shorter side is at least MIN_OCTAVE_SIDE px (the
+# size of the views LIFT trains on); all compete on their scale-normalised |DoG|, as SIFT's octaves do. Chosen on
+# the validation photographs at 480 x 640 (docs/matching.md); a 240 x 320 image keeps one octave.
+OCTAVES = 4
+MIN_OCTAVE_SIDE = 192
+
+
+def _check_octaves(octaves, min_side) -> None:
+    for name, value in (("octaves", octaves), ("min_octave_side", min_side)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1; received {value!r}")
+
+
+def octave_images(image, octaves: int = OCTAVES, min_side: int = MIN_OCTAVE_SIDE) -> list:
+    """`[image, image halved, ...]` float32 `(H_o, W_o, C)`: each octave the 2 x 2 average of the one before (an odd
+    last row / column dropped, as `AveragePooling2D(2)`), at most `octaves` of them, every one after the first
+    with a shorter side of at least `min_side` px."""
+    _check_octaves(octaves, min_side)
+    levels = [np.asarray(image, np.float32)]
+    while len(levels) < octaves:
+        previous = levels[-1]
+        h, w = previous.shape[0] // 2, previous.shape[1] // 2
+        if min(h, w) < min_side:
+            break
+        levels.append(previous[:2 * h, :2 * w].reshape(h, 2, w, 2, -1).mean(axis=(1, 3), dtype=np.float32))
+    return levels
+
+
+def octave_count(image_size, octaves: int = OCTAVES, min_side: int = MIN_OCTAVE_SIDE) -> int:
+    """How many octaves `octave_images` makes of an image of `image_size` (H, W)."""
+    _check_octaves(octaves, min_side)
+    h, w = (int(v) for v in image_size)
+    count = 1
+    while count < octaves and min(h // 2, w // 2) >= min_side:
+        h, w, count = h // 2, w // 2, count + 1
+    return count
 
 
 def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, nms_radius: int = 3,
@@ -411,7 +456,8 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
                         edge_ratio: float | None = None, selection: str = "scale_space",
                         scale_space_threshold: float = 0.3, refine_3d: bool = True,
                         min_keypoints: int = MIN_KEYPOINTS, low_threshold: float | None = LOW_THRESHOLD,
-                        reference_sigma: float | None = None, scale_limits=(0.5, 2.0)) -> Features:
+                        reference_sigma: float | None = None, scale_limits=(0.5, 2.0), octaves: int = OCTAVES,
+                        min_octave_side: int = MIN_OCTAVE_SIDE) -> Features:
     """Keypoints and descriptors of one image with a LIFT model.
 
     The detector runs over the whole image. With `selection="score"` keypoints are the local maxima of its
@@ -453,6 +499,11 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
             a DoG scale (px) gives each keypoint its own support, `crop.support * sigma / reference_sigma`
             with sigma the (interpolated) DoG scale of its extremum (`dog_scale`), clipped to
             `scale_limits` times the crop support, as SIFT describes each keypoint at its own scale.
+        octaves, min_octave_side: (`"scale_space"`) keypoints are sought on up to `octaves` octaves of the
+            image (`octave_images`: halved by 2 x 2 averages while the shorter side stays >= `min_octave_side`),
+            the `max_keypoints` strongest |DoG| over all of them kept and each described on its own octave (its
+            `scale` is then the crop support times 2^octave in image pixels). Defaults 4 and 192 (chosen on
+            the validation photographs at 480 x 640; a 240 x 320 image has one octave); `octaves=1` turns it off.
 
     Returns:
         `Features`; an empty one with a `message` for an image smaller than the crop, or without texture.
@@ -488,6 +539,11 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
                                               min_contrast=min_contrast, min_score=min_score, subpixel=subpixel,
                                               edge_ratio=edge_ratio)
     else:
+        levels = octave_images(rgb, octaves, min_octave_side)
+        if len(levels) > 1:
+            return _describe_octaves(model, levels, notes, k, border, reference_sigma, scale_limits, empty,
+                                     threshold=scale_space_threshold, min_contrast=min_contrast,
+                                     min_keypoints=min_keypoints, low_threshold=low_threshold, **scale_space_options)
         points, values, valid, scale_index = fast_scale_space_keypoints(
             scale_space_responses(detector, image_f), image_f, k, threshold=scale_space_threshold, border=border,
             min_contrast=min_contrast, min_keypoints=min_keypoints, low_threshold=low_threshold,
@@ -509,11 +565,51 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     return Features(keypoints, descs, "; ".join(notes))
 
 
+def _describe_octaves(model, levels, notes, k, border, reference_sigma, scale_limits, empty, **selection):
+    """`detect_and_describe` over several octaves: the `k` strongest scale-space keypoints of all `levels`
+    (`octave_images`), each described on its own octave, positions and supports in the first octave's pixels."""
+    detector, _, _, crop = _parts(model)
+    found = []  # (octave, points, values, scale index) of every octave, strongest first within each
+    for o, level in enumerate(levels):
+        image_o = level[None]
+        points, values, valid, scale_index = fast_scale_space_keypoints(
+            scale_space_responses(detector, image_o), image_o, int(min(k, level.shape[0] * level.shape[1])),
+            border=border, **selection)
+        valid = keras.ops.convert_to_numpy(valid)[0]
+        found.append((o, keras.ops.convert_to_numpy(points)[0][valid], keras.ops.convert_to_numpy(values)[0][valid],
+                      keras.ops.convert_to_numpy(scale_index)[0][valid]))
+    octave = np.concatenate([np.full(len(v), o) for o, _, v, _ in found])
+    points = np.concatenate([p for _, p, _, _ in found])
+    values = np.concatenate([v for _, _, v, _ in found])
+    scale_index = np.concatenate([s for _, _, _, s in found])
+    order = np.argsort(-values, kind="stable")[:k]  # ties: the finer octave first (as top_k in the exported graph)
+    octave, points, values, scale_index = octave[order], points[order], values[order], scale_index[order]
+    if len(points) == 0:
+        return empty(f"no keypoints: the image has no region with local contrast >= {selection['min_contrast']:g} "
+                     "gray levels (textureless)")
+    supports = np.full((len(points),), crop.support, np.float32)
+    if reference_sigma is not None:
+        lo, hi = scale_limits
+        supports = (crop.support * np.clip(dog_scale(scale_index) / reference_sigma, lo, hi)).astype(np.float32)
+    dim = _parts(model)[2].output_shape[-1]
+    angles, descs = np.zeros((len(points),), np.float32), np.zeros((len(points), dim), np.float32)
+    for o, level in enumerate(levels):
+        here = octave == o
+        if here.any():
+            angles[here], descs[here] = describe_keypoints(
+                model, level, points[here], supports=None if reference_sigma is None else supports[here])
+    factor = (2.0 ** octave).astype(np.float32)
+    xy = (points + 0.5) * factor[:, None] - 0.5  # pixel centres at integers in every octave
+    keypoints = np.concatenate([xy, (supports * factor)[:, None], angles[:, None], values[:, None]], axis=1)
+    return Features(keypoints.astype(np.float32), descs, "; ".join(notes))
+
+
 def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypoints: int = 500,
                          nms_radius: int = 3, min_contrast: float = 4.0, min_score: float | None = 0.0,
                          subpixel: bool = True, edge_ratio: float | None = None, selection: str = "scale_space",
                          scale_space_threshold: float = 0.3, refine_3d: bool = True,
                          min_keypoints: int = MIN_KEYPOINTS, low_threshold: float | None = LOW_THRESHOLD,
+                         octaves: int = OCTAVES, min_octave_side: int = MIN_OCTAVE_SIDE,
                          name: str = "lift_inference") -> keras.Model:
     """The whole-image LIFT pipeline as one exportable model (shares the weights of `model`).
 
@@ -525,6 +621,9 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
     `ScaleSpaceKeypoints` on the detector's DoG front end (`scores` are then the |DoG| values),
     `selection="score"` `KeypointNMS` on the score map. Every keypoint is described on the fixed crop support
     (`model.get_layer("crop").support`; `detect_and_describe(reference_sigma=...)` has no counterpart here).
+    With `"scale_space"`, an `image_size` large enough for several octaves (`octave_count`) gets them as
+    `detect_and_describe` does: `AveragePooling2D(2)` octaves, `ScaleSpaceKeypoints` on each, `MergeOctaves`
+    keeps the strongest, and each keypoint is cropped from its own octave (`SelectOctave`).
     """
     scale_space_options = _scale_space_options(selection, subpixel, refine_3d, edge_ratio)
     detector, orientation, descriptor, crop = _parts(model)
@@ -539,16 +638,33 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
         points, values, valid = KeypointNMS(max_keypoints, radius=nms_radius, border=border, min_contrast=min_contrast,
                                             min_score=min_score, subpixel=subpixel, edge_ratio=edge_ratio,
                                             name="nms")([scores, inputs])
-    else:
-        points, values, valid, _ = ScaleSpaceKeypoints(
-            max_keypoints, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
-            min_keypoints=min_keypoints, low_threshold=low_threshold, name="scale_space",
-            **scale_space_options)([detector_front_end(detector)(inputs), inputs])
-    upright = OrientedPatches(size, support, name="crop")([inputs, points])  # (N, K, S, S, 3)
+    n_octaves = octave_count((h, w), octaves, min_octave_side) if selection == "scale_space" else 1
+    levels = [inputs]
+    for o in range(1, n_octaves):
+        levels.append(keras.layers.AveragePooling2D(2, name=f"octave_{o}")(levels[-1]))
+    if selection == "scale_space":
+        front, found = detector_front_end(detector), []
+        for o, level in enumerate(levels):
+            found += ScaleSpaceKeypoints(
+                max_keypoints, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
+                min_keypoints=min_keypoints, low_threshold=low_threshold,
+                name="scale_space" if o == 0 else f"scale_space_{o}", **scale_space_options)([front(level), level])[:3]
+        if n_octaves == 1:
+            points, values, valid = found
+        else:
+            points, values, valid, octave = MergeOctaves(max_keypoints, name="octaves")(found)
+    local = [points] + [OctavePoints(o, name=f"points_{o}")(points) for o in range(1, n_octaves)]
+
+    def crops(name, *vectors):  # (N, K, S, S, 3): each keypoint cropped from its own octave
+        per = [OrientedPatches(size, support, name=name if o == 0 else f"{name}_{o}")([level, xy, *vectors])
+               for o, (level, xy) in enumerate(zip(levels, local))]
+        return per[0] if n_octaves == 1 else SelectOctave(name=f"{name}_octave")([octave] + per)
+
+    upright = crops("crop")
     # keypoints folded into the batch (one call for all K): TimeDistributed unrolls a static K into K calls,
     # a graph of 500 sub-networks that took minutes to trace and export
     vectors_k = RoIWise(orientation, name="orientations")(upright)  # (N, K, 2)
-    rotated = OrientedPatches(size, support, name="crop_rotate")([inputs, points, vectors_k])
+    rotated = crops("crop_rotate", vectors_k)
     descs = RoIWise(descriptor, name="descriptors")(rotated)  # (N, K, D)
     angles = OrientationAngle(name="angles")(vectors_k)
     outputs = {"keypoints": points, "scores": values, "valid": valid, "orientations": vectors_k, "angles": angles,
