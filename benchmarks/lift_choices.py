@@ -11,11 +11,17 @@ in-plane rotation: the table "What closed the SIFT gap" in docs/matching.md.
 (sigma 1.5 px), 0.3x-contrast versions of the validation photographs (3 pairs per photograph and tilt) against
 SIFT and ORB: the "Low-texture images" numbers there.
 
+`octaves` scores LIFT's octaves (`detect_and_describe(octaves=..., min_octave_side=...)`) on the same validation
+pairs rendered at 240x320 and at 480x640 (4 pairs per photograph, level and size): one octave, the default
+(a halved octave while its shorter side is >= 192 px) and a 96-px limit (which adds 120-px octaves), MMA@3 and
+correct matches at tilts 0/20/40/60 and a 90-degree rotation: the "Octaves" table in docs/matching.md.
+
 Usage:
   python benchmarks/lift_choices.py recipe --pairs 800 --desc-steps 8000 --ori-steps 800 --batch 64 \
       --positive-view view2 [--out W.weights.h5]
   python benchmarks/lift_choices.py recipe --weights benchmarks/results/lift_sweep16.weights.h5
   python benchmarks/lift_choices.py lowc --weights W.weights.h5
+  python benchmarks/lift_choices.py octaves --weights benchmarks/results/lift_sweep16.weights.h5
 Each training run used one TensorFlow thread (`--threads 1`), two runs at a time on the 2 cores; the accuracies
 do not depend on the load (no timing is reported).
 """
@@ -122,9 +128,30 @@ def lowc(args):
                   flush=True)
 
 
+def octaves(args):
+    from vras_keras.data.pairs import viewpoint_pair
+
+    model = _model(args)
+    variants = {"1 octave": {"octaves": 1}, "octaves >= 192 px (default)": {},
+                "octaves >= 96 px": {"min_octave_side": 96}}
+    for size in ((240, 320), (480, 640)):
+        rows = {}
+        for kind, level in (("tilt", 0), ("tilt", 20), ("tilt", 40), ("tilt", 60), ("roll", 90)):
+            for photo in VAL:
+                for k in range(4):
+                    pair = viewpoint_pair(photo, size=size, seed=100 + k, tilt=level if kind == "tilt" else 0,
+                                          roll=level if kind == "roll" else 0)
+                    for name, options in variants.items():
+                        r = _score(pair, lambda im, o=options: lift_features(model, im, 500, **o))
+                        rows.setdefault(name, {}).setdefault(f"{kind}{level}", []).append((r["mma@3"], r["correct@3"]))
+        for name, levels in rows.items():
+            print(f"{size[0]}x{size[1]}", name, json.dumps({lv: np.round(np.mean(v, 0), 3).tolist()
+                                                            for lv, v in levels.items()}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("recipe", "lowc"))
+    parser.add_argument("what", choices=("recipe", "lowc", "octaves"))
     parser.add_argument("--weights", help="evaluate these lift(grayscale=True, descriptor_size=16) weights")
     parser.add_argument("--pairs", type=int, default=120)
     parser.add_argument("--desc-steps", type=int, default=2000)
@@ -141,7 +168,7 @@ def main():
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
         cv2.setNumThreads(args.threads)
-    recipe(args) if args.what == "recipe" else lowc(args)
+    {"recipe": recipe, "lowc": lowc, "octaves": octaves}[args.what](args)
 
 
 if __name__ == "__main__":

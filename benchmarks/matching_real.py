@@ -108,6 +108,9 @@ def main():
     parser.add_argument("--ratio", type=float, default=0.8)
     parser.add_argument("--no-write", action="store_true", help="print only; do not write the results section")
     args = parser.parse_args()
+    if not args.data and args.opencv_doc == OPENCV_DOC and not os.path.exists(os.path.join(OPENCV_DOC, "graf1.png")):
+        print(f"skipped: no --data and no OpenCV sample data at {OPENCV_DOC} (Debian's opencv-doc; see the docstring)")
+        return
     data = args.data or graffiti_folder(args.opencv_doc)
     pairs = homography_pairs(data)
     methods = {}

@@ -437,7 +437,9 @@ def octave_images(image, octaves: int = OCTAVES, min_side: int = MIN_OCTAVE_SIDE
         h, w = previous.shape[0] // 2, previous.shape[1] // 2
         if min(h, w) < min_side:
             break
-        levels.append(previous[:2 * h, :2 * w].reshape(h, 2, w, 2, -1).mean(axis=(1, 3), dtype=np.float32))
+        # cv2's area resampling by exactly 1/2 is the 2 x 2 mean (a fraction of NumPy's reshape-mean cost)
+        half = cv2.resize(previous[:2 * h, :2 * w], (w, h), interpolation=cv2.INTER_AREA)
+        levels.append(half.reshape(h, w, -1))
     return levels
 
 
