@@ -42,16 +42,22 @@ class DotPredictor(Predictor):
         return {"keypoints": keypoints[None].astype(np.float32), "descriptors": descriptors[None]}
 
 
-def test_matching_on_an_hpatches_folder(tmp_path):
-    seq = tmp_path / "v_dots"
-    seq.mkdir()
+def _dot_pair(folder, first, second):
+    """Six dots of distinct brightness in image `first` and, moved by the returned homography (scale 0.8, shift
+    (5, 3), rounded to pixels), in image `second` (file names with extensions)."""
     points = np.array([[10, 5], [40, 10], [25, 30], [55, 35], [5, 35], [30, 20]])
-    h = np.array([[0.8, 0, 5], [0, 0.8, 3], [0, 0, 1]])
-    for name, pts in (("1", points), ("2", np.round(points * 0.8 + [5, 3]).astype(int))):
+    for name, pts in ((first, points), (second, np.round(points * 0.8 + [5, 3]).astype(int))):
         image = np.zeros((40, 60, 3), np.uint8)
         for k, (x, y) in enumerate(pts):
             image[y, x] = 40 * (k + 1)
-        Image.fromarray(image).save(seq / f"{name}.ppm")
+        Image.fromarray(image).save(folder / name)
+    return np.array([[0.8, 0, 5], [0, 0.8, 3], [0, 0, 1]])
+
+
+def test_matching_on_an_hpatches_folder(tmp_path):
+    seq = tmp_path / "v_dots"
+    seq.mkdir()
+    h = _dot_pair(seq, "1.ppm", "2.ppm")
     np.savetxt(seq / "H_1_2", h)
     meta = ExportMeta(task="matching", input_size=(20, 30), labels=[])
     result = evaluation.evaluate(DotPredictor(str(tmp_path), meta, "fake", None), data=str(tmp_path))
@@ -104,13 +110,7 @@ def test_read_homography_text_and_opencv_xml(tmp_path):
 
 def test_matching_on_an_oxford_folder(tmp_path):
     """The Oxford affine data set's layout (img1.ppm, img3.ppm, H1to3p), as text and as OpenCV's XML."""
-    points = np.array([[10, 5], [40, 10], [25, 30], [55, 35], [5, 35], [30, 20]])
-    h = np.array([[0.8, 0, 5], [0, 0.8, 3], [0, 0, 1]])
-    for name, pts in (("img1", points), ("img3", np.round(points * 0.8 + [5, 3]).astype(int))):
-        image = np.zeros((40, 60, 3), np.uint8)
-        for k, (x, y) in enumerate(pts):
-            image[y, x] = 40 * (k + 1)
-        Image.fromarray(image).save(tmp_path / f"{name}.png")
+    h = _dot_pair(tmp_path, "img1.png", "img3.png")
     (tmp_path / "H1to3p.xml").write_text(GRAF_XML.replace(GRAF_XML[GRAF_XML.index("<data>"):GRAF_XML.index("</data>")],
                                                           "<data>0.8 0 5 0 0.8 3 0 0 1"))
     pairs = evaluation.homography_pairs(str(tmp_path))

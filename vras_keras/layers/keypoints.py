@@ -263,6 +263,13 @@ class ChannelMean(keras.layers.Layer):
         return tuple(input_shape[:-1]) + (1,)
 
 
+def _whole(name: str, value, low: int) -> int:
+    """`value` as an int >= `low` (not a bool), or a ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}; received {value!r}")
+    return int(value)
+
+
 @keras.saving.register_keras_serializable(package="vras_keras")
 class MergeOctaves(keras.layers.Layer):
     """Keypoints found on several octaves of an image (octave o: the image halved o times by 2 x 2 averages) →
@@ -282,9 +289,7 @@ class MergeOctaves(keras.layers.Layer):
 
     def __init__(self, max_keypoints, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
-            raise ValueError(f"max_keypoints must be an int >= 1; received {max_keypoints!r}")
-        self.max_keypoints = int(max_keypoints)
+        self.max_keypoints = _whole("max_keypoints", max_keypoints, 1)
 
     def call(self, inputs):
         ops = keras.ops
@@ -318,9 +323,7 @@ class OctavePoints(keras.layers.Layer):
 
     def __init__(self, octave, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(octave, bool) or not isinstance(octave, (int, np.integer)) or octave < 0:
-            raise ValueError(f"octave must be an int >= 0; received {octave!r}")
-        self.octave = int(octave)
+        self.octave = _whole("octave", octave, 0)
 
     def call(self, points):
         return (points + 0.5) / float(2 ** self.octave) - 0.5
