@@ -76,6 +76,9 @@ def test_export_a_registered_model(tmp_path, export_test_tiny, capsys):
     assert main(["export", "--name", "t"]) == 2
     assert "either a RUN_DIR or --model" in capsys.readouterr().err
     assert main(["export", "--model", "export_test_tiny", "--model-args", "[1]", "--name", "t"]) == 2
+    assert main(["export", "--model", "export_test_tiny", "--name", "t2", "--output-dir", str(out_dir),
+                 "--image-size", "64", "64"]) == 2  # reaches the model's form: only matching takes a new size
+    assert "--image-size is for matching exports" in capsys.readouterr().err and not (out_dir / "t2").exists()
     with pytest.raises(SystemExit):
         main(["export", "--model", "export_test_tiny", "--name", "t", "--quantize", "int4"])
 

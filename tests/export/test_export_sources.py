@@ -36,6 +36,30 @@ def test_a_lift_patch_model_is_exported_as_the_whole_image_model():
     assert sources.inference_form(patch, other) == (patch, other)  # other tasks: identity
 
 
+def test_a_matching_export_at_the_cameras_image_size():
+    """`vras export --image-size H W` (matching): the whole-image model at that size, whatever the recipe's view
+    size; a size large enough for two octaves builds them into the graph; other tasks and already whole-image
+    models refuse a new size, naming it."""
+    from vras_keras.models import get
+
+    patch = get("lift", **TINY_LIFT)
+    meta = ExportMeta(task="matching", input_size=(24, 24), training_config={"data": {"image_size": 64}})
+    model, out = sources.inference_form(patch, meta, image_size=[400, 480])
+    assert out.input_size == (400, 480) and tuple(model.inputs[0].shape) == (None, 400, 480, 3)
+    assert model.get_layer("octaves").max_keypoints == 500  # 400 -> 200 px: a second octave (>= 192)
+    small, out_small = sources.inference_form(patch, meta, image_size=(64, 96))
+    assert out_small.input_size == (64, 96) and "octaves" not in [layer.name for layer in small.layers]
+    same, again = sources.inference_form(model, out, image_size=(400, 480))  # already that size: unchanged
+    assert same is model and again is out
+    with pytest.raises(ValueError, match="already a whole-image model of input size \\(400, 480\\)"):
+        sources.inference_form(model, out, image_size=(480, 640))
+    for bad in ((0, 64), (64,), ("a", 64), (True, 64)):
+        with pytest.raises(ValueError, match="--image-size must be two positive integers"):
+            sources.inference_form(patch, meta, image_size=bad)
+    with pytest.raises(ValueError, match="--image-size is for matching exports.*classification.*\\(24, 24\\)"):
+        sources.inference_form(patch, ExportMeta(task="classification", input_size=(24, 24)), image_size=(64, 64))
+
+
 def test_validation_metrics_of_a_run(tmp_path):
     assert sources._validation_metrics(str(tmp_path)) == {}
     (tmp_path / "summary.json").write_text(json.dumps(

@@ -28,6 +28,9 @@ def add_arguments(parser):
     parser.add_argument("--model", help="a registered model id instead of a run (exported untrained)")
     parser.add_argument("--model-args", default="{}", help="JSON keyword arguments of the model builder")
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint of the run")
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
+                        help="matching (LIFT) only: the whole-image size of the exported model, e.g. your camera's "
+                             "480 640 (default: the recipe's data.image_size); larger images also get LIFT's octaves")
     parser.add_argument("--name", required=True, help="served model name (savedmodels/NAME/)")
     parser.add_argument("--formats", type=_csv(("saved_model", "tflite")), default=("saved_model", "tflite"),
                         help="comma-separated: saved_model,tflite (default both)")
@@ -61,9 +64,9 @@ def run(args) -> int:
     if not isinstance(model_args, dict):
         raise ValueError(f"--model-args must be a JSON object, received {args.model_args!r}")
     if args.run_dir:
-        model, meta = sources.load_run(args.run_dir, args.checkpoint)
+        model, meta = sources.load_run(args.run_dir, args.checkpoint, args.image_size)
     else:
-        model, meta = sources.build_registered(args.model, model_args)
+        model, meta = sources.build_registered(args.model, model_args, args.image_size)
     data = meta.extra.get("data") if isinstance(meta.extra.get("data"), dict) else None
 
     def images(split, n):

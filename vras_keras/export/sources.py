@@ -10,7 +10,9 @@ the ImageNet class names keras-hub ships (`models.pretrained.imagenet_labels`).
 Both give the model in the form that is exported (`INFERENCE_FORMS`): a model trained on something else
 than whole images is turned into its whole-image inference model here, with the meta's input size set to
 match. Matching: LIFT trains on patches (`lift`); what is exported is `lift_inference_model` (keypoints +
-orientations + descriptors of a whole image) at the run's `data.image_size` (default 256 px).
+orientations + descriptors of a whole image) at `image_size` when given (`vras export --image-size H W`: the
+camera's image size, e.g. 480 640, which also decides LIFT's octaves), else at the run's `data.image_size`
+(default 256 px).
 A run's final validation metrics (`summary.json`) are kept in `meta.extra["validation"]`, so an export
 says how good it measured.
 """
@@ -28,8 +30,9 @@ from vras_keras.export.meta import META_FILENAME, ExportMeta, meta_for_model
 CHECKPOINTS = ("best", "last")
 
 
-def load_run(run_dir: str, checkpoint: str = "best"):
-    """`(model, meta)` of a training run folder; `checkpoint` is "best" (falls back to "last") or "last"."""
+def load_run(run_dir: str, checkpoint: str = "best", image_size=None):
+    """`(model, meta)` of a training run folder; `checkpoint` is "best" (falls back to "last") or "last";
+    `image_size` (H, W): a matching model's whole-image size (`inference_form`)."""
     if checkpoint not in CHECKPOINTS:
         raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, received {checkpoint!r}")
     if not os.path.isdir(run_dir):
@@ -67,7 +70,7 @@ def load_run(run_dir: str, checkpoint: str = "best"):
     validation = _validation_metrics(run_dir)
     if validation:
         meta.extra["validation"] = validation
-    return inference_form(model, meta)
+    return inference_form(model, meta, image_size)
 
 
 def _validation_metrics(run_dir: str) -> dict:
@@ -88,23 +91,35 @@ def _validation_metrics(run_dir: str) -> dict:
 DEFAULT_MATCHING_IMAGE_SIZE = 256
 
 
-def _lift_whole_image(model, meta):
+def _size_pair(size):
+    """`(H, W)` of an int or a pair of positive ints, or None when it is not one."""
+    h, w = size if isinstance(size, (list, tuple)) and len(size) == 2 else (size, size)
+    ok = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w))
+    return (h, w) if ok else None
+
+
+def _lift_whole_image(model, meta, image_size=None):
     from vras_keras.models.matching import lift as lift_module  # Keras: only for LIFT sources
 
     try:
         lift_module._parts(model)
     except ValueError:
+        if image_size is not None and tuple(image_size) != tuple(meta.input_size):
+            raise ValueError(f"--image-size {image_size}: this matching model is already a whole-image model of "
+                             f"input size {tuple(meta.input_size)}; export its training run or patch model instead")
         return model, meta  # already a whole-image model (keypoints + descriptors outputs)
-    data = (meta.training_config or {}).get("data") if isinstance(meta.training_config, dict) else None
-    size = (data or {}).get("image_size") if isinstance(data, dict) else None  # the recipe's view size
-    size = size or DEFAULT_MATCHING_IMAGE_SIZE
-    if isinstance(size, (list, tuple)) and len(size) == 2:
-        h, w = size
+    if image_size is not None:
+        if _size_pair(image_size) is None:
+            raise ValueError(f"--image-size must be two positive integers H W, received {image_size!r}")
+        h, w = _size_pair(image_size)
     else:
-        h = w = size
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (h, w)):
-        raise ValueError(f"config.yaml: data.image_size must be a positive integer or [H, W] (the whole-image size "
-                         f"of a matching export), received {size!r}")
+        data = (meta.training_config or {}).get("data") if isinstance(meta.training_config, dict) else None
+        size = (data or {}).get("image_size") if isinstance(data, dict) else None  # the recipe's view size
+        size = size or DEFAULT_MATCHING_IMAGE_SIZE
+        if _size_pair(size) is None:
+            raise ValueError(f"config.yaml: data.image_size must be a positive integer or [H, W] (the whole-image "
+                             f"size of a matching export), received {size!r}")
+        h, w = _size_pair(size)
     inference = lift_module.lift_inference_model(model, image_size=(h, w))
 
     return inference, dataclasses.replace(meta, input_size=(h, w), extra={**meta.extra, "trained_on_patches":
@@ -115,10 +130,17 @@ def _lift_whole_image(model, meta):
 INFERENCE_FORMS: dict[str, Callable] = {"matching": _lift_whole_image}
 
 
-def inference_form(model, meta):
-    """`(model, meta)` in the form that is exported (see the module docstring); identity for most tasks."""
+def inference_form(model, meta, image_size=None):
+    """`(model, meta)` in the form that is exported (see the module docstring); identity for most tasks.
+    `image_size` (H, W) sets a matching export's whole-image size; other tasks refuse it (they are exported at
+    the input size they were trained at)."""
     form = INFERENCE_FORMS.get(meta.task)
-    return (model, meta) if form is None else form(model, meta)
+    if form is None:
+        if image_size is not None:
+            raise ValueError(f"--image-size is for matching exports (the whole-image size of LIFT); a {meta.task} "
+                             f"model is exported at its trained input size {tuple(meta.input_size)}")
+        return model, meta
+    return form(model, meta, image_size)
 
 
 def _class_count(model) -> int:
@@ -177,8 +199,8 @@ DEFAULT_FIELDS: dict[str, Callable] = {
 }
 
 
-def build_registered(model_id: str, model_args: dict | None = None):
-    """`(model, meta)` of an untrained registered model."""
+def build_registered(model_id: str, model_args: dict | None = None, image_size=None):
+    """`(model, meta)` of an untrained registered model (`image_size`: see `inference_form`)."""
     from vras_keras import models  # registers the model builders (Keras) on first use
 
     entry = models.get_entry(model_id)
@@ -186,4 +208,4 @@ def build_registered(model_id: str, model_args: dict | None = None):
     model = entry.builder(**model_args)
     fields = DEFAULT_FIELDS[entry.task](model, model_args)
     return inference_form(model, meta_for_model(model, task=entry.task, model_id=model_id, model_args=model_args,
-                                                **fields))
+                                                **fields), image_size)
