@@ -39,6 +39,7 @@ from _matching import matchers as method_matchers  # noqa: E402
 from _report import machine, write_section  # noqa: E402
 
 from vras_keras import models  # noqa: E402
+from vras_keras.data.geometry import apply_homography, inside, pixel_grid  # noqa: E402
 from vras_keras.data.images import read_image  # noqa: E402
 from vras_keras.export.evaluation import homography_pairs  # noqa: E402
 from vras_keras.metrics.matching import evaluate_pair  # noqa: E402
@@ -64,11 +65,10 @@ def graffiti_folder(opencv_doc: str) -> str:
 
 
 def overlap(shape_from, shape_to, homography):
-    """Bool `(H, W)` mask of the pixels of the first view that the homography maps inside the second."""
-    ones = np.ones(shape_to[:2], np.uint8)
-    back = cv2.warpPerspective(ones, np.linalg.inv(homography), (shape_from[1], shape_from[0]),
-                               flags=cv2.INTER_NEAREST)
-    return back > 0
+    """Bool `(H, W)` mask of the pixels of the first view that the homography maps inside the second (as
+    `data.pairs` makes its views' `valid` masks)."""
+    h, w = shape_from[:2]
+    return inside(apply_homography(homography, pixel_grid(h, w)), shape_to).reshape(h, w)
 
 
 def evaluate(pairs, methods, scales):
@@ -123,12 +123,14 @@ def main():
                                        method_matchers("LIFT", args.ratio))
     methods["SIFT"] = (lambda im, cap: opencv_features("SIFT", im, cap), method_matchers("SIFT", args.ratio))
     methods["ORB"] = (lambda im, cap: opencv_features("ORB", im, cap), method_matchers("ORB", args.ratio))
+    load_before = os.getloadavg()[0]
     results = evaluate(pairs, methods, args.scales)
 
     lines = [
         "## Real viewpoint change: LIFT vs SIFT vs ORB (`benchmarks/matching_real.py`)",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {machine()}; 1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} at the end "
+        "(no timing is reported: the accuracies do not depend on the load).",
         "",
         ("Data: " + (f"`{args.data}`" if args.data else
                      "the **Graffiti** pair of the Oxford affine-covariant regions data set (Mikolajczyk et al. 2005; "

@@ -117,7 +117,7 @@ def profile(model, threshold, repeats):
                                        border=border, min_contrast=4.0, min_keypoints=lift_model.MIN_KEYPOINTS,
                                        low_threshold=lift_model.LOW_THRESHOLD, **options)
 
-    n = len(lift_model.octave_images(image))
+    n = lift_model.octave_count(image.shape[:2])
     parts[f"octave{'s 2-' if n > 2 else ' '}{n}: halving + DoG + extrema"] = cpu_seconds(coarser_octaves, repeats)
     return out, parts, len(xy)
 
@@ -300,6 +300,7 @@ def main():
                               roll=level if kind == "rotation" else 0.0)
 
     photos = EVAL_IMAGES if args.split == "eval" else VAL_IMAGES
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     results = sweep(methods, pair_of, photos, args.per_photo, CAPS)
     sweep_seconds = time.perf_counter() - t0
@@ -337,7 +338,8 @@ def main():
     lines = [
         "## Viewpoint and rotation sweep: LIFT vs SIFT vs ORB (`benchmarks/matching_sweep.py`)",
         "",
-        f"Machine: {machine()}; 1-min load average {os.getloadavg()[0]:.1f} at the end (CPU times are process "
+        f"Machine: {machine()}; 1-min load average {load_before:.1f} before the sweep, {os.getloadavg()[0]:.1f} at the "
+        f"end (CPU times are process "
         f"CPU seconds, less sensitive to other jobs than wall times). Sweep wall time {sweep_seconds / 60:.1f} min.",
         "",
         train_note,

@@ -430,13 +430,10 @@ def octave_images(image, octaves: int = OCTAVES, min_side: int = MIN_OCTAVE_SIDE
     """`[image, image halved, ...]` float32 `(H_o, W_o, C)`: each octave the 2 x 2 average of the one before (an odd
     last row / column dropped, as `AveragePooling2D(2)`), at most `octaves` of them, every one after the first
     with a shorter side of at least `min_side` px."""
-    _check_octaves(octaves, min_side)
     levels = [np.asarray(image, np.float32)]
-    while len(levels) < octaves:
+    for _ in range(1, octave_count(levels[0].shape[:2], octaves, min_side)):
         previous = levels[-1]
         h, w = previous.shape[0] // 2, previous.shape[1] // 2
-        if min(h, w) < min_side:
-            break
         # cv2's area resampling by exactly 1/2 is the 2 x 2 mean (a fraction of NumPy's reshape-mean cost)
         half = cv2.resize(previous[:2 * h, :2 * w], (w, h), interpolation=cv2.INTER_AREA)
         levels.append(half.reshape(h, w, -1))
@@ -533,77 +530,60 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     if min(h, w) <= 2 * border:
         return empty(f"image of {h}x{w} px is too small for LIFT: keypoints need {border} px of margin for their "
                      f"{crop.support:g}-px crop, so images must be larger than {2 * border}x{2 * border}")
-    image_f = rgb.astype(np.float32)[None]
     k = int(min(max_keypoints, h * w))
     if selection == "score":
-        scores = detector(image_f, training=False)
-        points, values, valid = nms_keypoints(scores, k, radius=nms_radius, border=border, images=image_f,
+        levels = [rgb.astype(np.float32)]
+        scores = detector(levels[0][None], training=False)
+        points, values, valid = nms_keypoints(scores, k, radius=nms_radius, border=border, images=levels[0][None],
                                               min_contrast=min_contrast, min_score=min_score, subpixel=subpixel,
                                               edge_ratio=edge_ratio)
+        valid = keras.ops.convert_to_numpy(valid)[0]
+        points = keras.ops.convert_to_numpy(points)[0][valid]
+        values = keras.ops.convert_to_numpy(values)[0][valid]
+        octave, scale_index = np.zeros((len(points),), np.int64), None
     else:
         levels = octave_images(rgb, octaves, min_octave_side)
-        if len(levels) > 1:
-            return _describe_octaves(model, levels, notes, k, border, reference_sigma, scale_limits, empty,
-                                     threshold=scale_space_threshold, min_contrast=min_contrast,
-                                     min_keypoints=min_keypoints, low_threshold=low_threshold, **scale_space_options)
-        points, values, valid, scale_index = fast_scale_space_keypoints(
-            scale_space_responses(detector, image_f), image_f, k, threshold=scale_space_threshold, border=border,
-            min_contrast=min_contrast, min_keypoints=min_keypoints, low_threshold=low_threshold,
-            **scale_space_options)
-    valid = keras.ops.convert_to_numpy(valid)[0]
-    points = keras.ops.convert_to_numpy(points)[0][valid]
-    values = keras.ops.convert_to_numpy(values)[0][valid]
-    supports = np.full((len(points),), crop.support, np.float32)
-    if selection == "scale_space" and reference_sigma is not None:
-        lo, hi = scale_limits
-        scale_index = keras.ops.convert_to_numpy(scale_index)[0][valid]
-        supports = (crop.support * np.clip(dog_scale(scale_index) / reference_sigma, lo, hi)).astype(np.float32)
+        octave, points, values, scale_index = _scale_space_octaves(
+            detector, levels, k, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
+            min_keypoints=min_keypoints, low_threshold=low_threshold, **scale_space_options)
     if len(points) == 0:
         return empty(f"no keypoints: the image has no region with local contrast >= {min_contrast:g} gray levels "
                      "(textureless) or no detector maximum above min_score")
-    angles, descs = describe_keypoints(model, rgb, points, supports=None if reference_sigma is None else supports)
-    scale = supports[:, None]
-    keypoints = np.concatenate([points, scale, angles[:, None], values[:, None]], axis=1).astype(np.float32)
-    return Features(keypoints, descs, "; ".join(notes))
-
-
-def _describe_octaves(model, levels, notes, k, border, reference_sigma, scale_limits, empty, **selection):
-    """`detect_and_describe` over several octaves: the `k` strongest scale-space keypoints of all `levels`
-    (`octave_images`), each described on its own octave, positions and supports in the first octave's pixels."""
-    detector, _, _, crop = _parts(model)
-    found = []  # (octave, points, values, scale index) of every octave, strongest first within each
-    for o, level in enumerate(levels):
-        image_o = level[None]
-        points, values, valid, scale_index = fast_scale_space_keypoints(
-            scale_space_responses(detector, image_o), image_o, int(min(k, level.shape[0] * level.shape[1])),
-            border=border, **selection)
-        valid = keras.ops.convert_to_numpy(valid)[0]
-        found.append((o, keras.ops.convert_to_numpy(points)[0][valid], keras.ops.convert_to_numpy(values)[0][valid],
-                      keras.ops.convert_to_numpy(scale_index)[0][valid]))
-    octave = np.concatenate([np.full(len(v), o) for o, _, v, _ in found])
-    points = np.concatenate([p for _, p, _, _ in found])
-    values = np.concatenate([v for _, _, v, _ in found])
-    scale_index = np.concatenate([s for _, _, _, s in found])
-    order = np.argsort(-values, kind="stable")[:k]  # ties: the finer octave first (as top_k in the exported graph)
-    octave, points, values, scale_index = octave[order], points[order], values[order], scale_index[order]
-    if len(points) == 0:
-        return empty(f"no keypoints: the image has no region with local contrast >= {selection['min_contrast']:g} "
-                     "gray levels (textureless)")
     supports = np.full((len(points),), crop.support, np.float32)
-    if reference_sigma is not None:
+    if scale_index is not None and reference_sigma is not None:
         lo, hi = scale_limits
         supports = (crop.support * np.clip(dog_scale(scale_index) / reference_sigma, lo, hi)).astype(np.float32)
-    dim = _parts(model)[2].output_shape[-1]
     angles, descs = np.zeros((len(points),), np.float32), np.zeros((len(points), dim), np.float32)
-    for o, level in enumerate(levels):
+    for o, level in enumerate(levels):  # each keypoint described on its own octave
         here = octave == o
         if here.any():
             angles[here], descs[here] = describe_keypoints(
                 model, level, points[here], supports=None if reference_sigma is None else supports[here])
     factor = (2.0 ** octave).astype(np.float32)
-    xy = (points + 0.5) * factor[:, None] - 0.5  # pixel centres at integers in every octave
+    # back to the image's pixels (centres at integers in every octave); octave 0 unchanged
+    xy = np.where(octave[:, None] > 0, (points + 0.5) * factor[:, None] - 0.5, points)
     keypoints = np.concatenate([xy, (supports * factor)[:, None], angles[:, None], values[:, None]], axis=1)
     return Features(keypoints.astype(np.float32), descs, "; ".join(notes))
+
+
+def _scale_space_octaves(detector, levels, k, **selection):
+    """The `k` strongest scale-space keypoints of all octave images `levels` (`octave_images`), strongest first:
+    `(octave, points in their octave's pixels, |DoG| values, DoG scale index)`, NumPy; ties go to the finer
+    octave, as `top_k` in the exported graph."""
+    found = []
+    for level in levels:
+        image_o = level[None]
+        points, values, valid, scale_index = fast_scale_space_keypoints(
+            scale_space_responses(detector, image_o), image_o, int(min(k, level.shape[0] * level.shape[1])),
+            **selection)
+        valid = keras.ops.convert_to_numpy(valid)[0]
+        found.append([keras.ops.convert_to_numpy(t)[0][valid] for t in (points, values, scale_index)])
+    octave = np.concatenate([np.full(len(f[1]), o, np.int64) for o, f in enumerate(found)])
+    points, values, scale_index = (np.concatenate(parts) for parts in zip(*found))
+    if len(levels) > 1:  # one octave: already strongest first
+        order = np.argsort(-values, kind="stable")[:k]
+        octave, points, values, scale_index = octave[order], points[order], values[order], scale_index[order]
+    return octave, points, values, scale_index
 
 
 def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypoints: int = 500,
