@@ -12,7 +12,11 @@ Every method gets the same pairs, the same keypoint caps (500 and 2000), the sam
 matcher (Hamming for ORB) and Lowe's ratio variant; every pair is scored by `metrics.matching.evaluate_pair`:
 MMA@1/3/5, correct matches within 3 px, repeatability (3 px) and homography accuracy (mean corner error of a
 RANSAC `cv2.findHomography` from the matches <= 3 / 5 / 10 px, as HPatches reports it). CPU time per
-640x480 image is measured side by side in the same process, with LIFT's parts profiled.
+640x480 image is measured side by side in interleaved rounds, in two fresh processes that keep freed memory
+(`STEADY_MALLOC`): one thread each (the work per image) and each library's default threads (CPU and wall time),
+with LIFT's parts profiled.
+`--opencv-doc DIR` sweeps 16 real photographs of OpenCV's sample data (Debian's opencv-doc) instead, as a
+second report set (never used for choosing anything).
 
 Usage: python benchmarks/matching_sweep.py [--weights W.h5 | --pairs 120 --desc-steps 2000 ...] [--quick]
 
@@ -31,6 +35,7 @@ import argparse
 import json
 import os
 import pickle
+import subprocess
 import sys
 import tempfile
 import time
@@ -82,14 +87,42 @@ def cpu_seconds(fn, repeats):
     return (time.process_time() - start) / repeats
 
 
+def set_threads(threads: int | None) -> None:
+    """Threads of OpenCV and TensorFlow (None: each library's default, here one per core). Called before
+    TensorFlow runs anything (its thread pools are fixed at start-up)."""
+    if threads is None:
+        return
+    import tensorflow as tf
+
+    cv2.setNumThreads(threads)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def timed_rounds(fns: dict, repeats: int) -> dict:
+    """`{name: (median CPU s, median wall s)}` per call, the calls of `fns` interleaved round by round (each one
+    warmed up first), so that a change of machine load hits every method alike."""
+    for fn in fns.values():
+        fn()
+    cpu, wall = {name: [] for name in fns}, {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            c, w = time.process_time(), time.perf_counter()
+            fn()
+            cpu[name].append(time.process_time() - c)
+            wall[name].append(time.perf_counter() - w)
+    return {name: (float(np.median(cpu[name])), float(np.median(wall[name]))) for name in fns}
+
+
 def profile(model, threshold, repeats):
-    """CPU seconds per 640x480 image (held-out photograph `coffee`): LIFT, SIFT, ORB at each cap, and LIFT's parts."""
+    """Per 640x480 image (held-out photograph `coffee`): `{"LIFT 500": (CPU s, wall s), ...}` for LIFT, SIFT and ORB
+    at each cap (interleaved rounds, medians), LIFT's parts (CPU s) and the number of first-octave keypoints."""
     image = cv2.resize(load_image("coffee"), (640, 480), interpolation=cv2.INTER_AREA)
-    out = {}
-    for cap in CAPS:
-        out[f"LIFT {cap}"] = cpu_seconds(lambda: lift_features(model, image, cap, threshold), repeats)
-        out[f"SIFT {cap}"] = cpu_seconds(lambda: opencv_features("SIFT", image, cap), repeats)
-        out[f"ORB {cap}"] = cpu_seconds(lambda: opencv_features("ORB", image, cap), repeats)
+    out = timed_rounds({
+        f"{name} {cap}": (lambda name=name, cap=cap: lift_features(model, image, cap, threshold) if name == "LIFT"
+                          else opencv_features(name, image, cap))
+        for cap in CAPS for name in ("LIFT", "SIFT", "ORB")
+    }, repeats)
     detector, orientation, descriptor, crop = lift_model._parts(model)
     x = image.astype(np.float32)[None]
     parts = {}
@@ -120,6 +153,51 @@ def profile(model, threshold, repeats):
     n = lift_model.octave_count(image.shape[:2])
     parts[f"octave{'s 2-' if n > 2 else ' '}{n}: halving + DoG + extrema"] = cpu_seconds(coarser_octaves, repeats)
     return out, parts, len(xy)
+
+
+# Real photographs of OpenCV's sample data (Debian's opencv-doc), a second report set: 16 photographs of real scenes
+# (at least 384 px) picked from the file list by name before any result on them was seen (left out: the Graffiti
+# pair, which matching_real.py uses, calibration chessboards, second images of stereo / sequence pairs, text, logos,
+# drawings and renderings); never used for choosing anything.
+OPENCV_DOC_PHOTOS = (
+    "aero1.jpg", "baboon.jpg", "basketball1.png", "board.jpg", "box_in_scene.png", "building.jpg", "butterfly.jpg",
+    "fruits.jpg", "home.jpg", "leuvenA.jpg", "messi5.jpg", "squirrel_cls.jpg", "stuff.jpg", "sudoku.png", "aloeL.jpg",
+    "ela_original.jpg",
+)
+
+
+def opencv_doc_photos(folder: str) -> tuple[str, ...]:
+    """Paths of `OPENCV_DOC_PHOTOS` in OpenCV's sample data folder; exits naming the missing ones."""
+    paths = tuple(os.path.join(folder, name) for name in OPENCV_DOC_PHOTOS)
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise SystemExit(f"{folder}: {', '.join(os.path.basename(p) for p in missing)} not found (Debian's opencv-doc: "
+                         "apt-get download opencv-doc && dpkg -x opencv-doc_*.deb DIR, then DIR/usr/share/doc/"
+                         "opencv-doc/examples/data)")
+    return paths
+
+
+# glibc returns large freed blocks to the system, so a fresh process pays page faults on every SIFT call (about 18,000
+# per 640x480 image, 0.04-0.07 CPU-s of kernel time: SIFT took 0.13 CPU-s on one thread instead of 0.06) while a
+# process that has run other work first may not; the timing processes keep freed memory for reuse, so that every
+# method is timed in the steady state of a long-running loop.
+STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+
+
+def profile_process(args, threads: int | None):
+    """`profile` in a fresh process (`--profile-only`) with `threads` OpenCV / TensorFlow threads (None: the
+    libraries' defaults; TensorFlow's thread pools cannot change once started) and `STEADY_MALLOC`:
+    `(timing, parts, keypoints)`."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--profile-only",
+               "--weights", args.weights, "--descriptor-size", str(args.descriptor_size), "--width", str(args.width),
+               "--threshold", str(args.threshold), "--repeats", str(args.repeats)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ, **STEADY_MALLOC})
+    if done.returncode != 0:
+        raise SystemExit(f"the timing run failed ({' '.join(command)}):\n{done.stderr[-3000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return {k: tuple(v) for k, v in out["timing"].items()}, out["parts"], out["keypoints"]
 
 
 def sweep(methods, pair_of, photos, per_photo, caps):
@@ -161,7 +239,7 @@ def sweep(methods, pair_of, photos, per_photo, caps):
     return results
 
 
-def draw(results, rows, path):
+def draw(results, rows, path, title):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -181,7 +259,7 @@ def draw(results, rows, path):
             ax.set_ylim(0, 1)
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle("Held-out photographs (coffee, rocket, coins, clock), synthetic warps; mutual NN matching")
+    fig.suptitle(f"{title}, synthetic warps; mutual NN matching")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -229,15 +307,23 @@ def main():
     parser.add_argument("--ratio", type=float, default=0.8, help="Lowe's ratio of the '+ ratio' matcher")
     parser.add_argument("--per-photo", type=int, default=2, help="pairs per held-out photograph and sweep level")
     parser.add_argument("--size", type=int, nargs=2, default=(240, 320), help="sweep views (H W)")
-    parser.add_argument("--repeats", type=int, default=3, help="timing repeats per 640x480 image")
+    parser.add_argument("--repeats", type=int, default=5, help="timing rounds per 640x480 image (medians)")
+    parser.add_argument("--threads", type=int, help="OpenCV and TensorFlow threads (default: the libraries' own)")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="only time the 640x480 image and print the timings as JSON (used for the one-thread run)")
     parser.add_argument("--data-cache", help="pickle of the training quadruplets (made if missing; must match the "
                         "--pairs/--per-pair/--train-size/--max-tilt/--max-rotation flags)")
     parser.add_argument("--split", default="eval", choices=("eval", "val"),
                         help="photographs swept: the held-out ones (reported) or the validation ones (for choosing "
                         "settings; never written)")
     parser.add_argument("--quick", action="store_true", help="tiny budget: check that the script runs")
+    parser.add_argument("--opencv-doc", metavar="DIR",
+                        help="sweep OPENCV_DOC_PHOTOS, real photographs of OpenCV's sample data as Debian's opencv-doc "
+                             "ships it (DIR: its examples/data folder), instead of the held-out scikit-image ones; "
+                             "written as its own section (no timing)")
     parser.add_argument("--no-write", action="store_true", help="do not write the results section / picture")
     args = parser.parse_args()
+    set_threads(args.threads)
     if args.quick:
         args.pairs, args.per_pair, args.per_photo, args.repeats = 3, 8, 1, 1
         args.desc_steps = args.ori_steps = args.det_steps = 3
@@ -245,6 +331,10 @@ def main():
     # the results section is the issue's sweep: held-out photographs, 240 x 320 views, the default detector
     writing = not (args.quick or args.no_write or args.split != "eval" or args.octaves is not None
                    or tuple(args.size) != (240, 320))
+    section = "matching_sweep_opencv_doc" if args.opencv_doc else "matching_sweep"
+    photos = (opencv_doc_photos(args.opencv_doc) if args.opencv_doc
+              else EVAL_IMAGES if args.split == "eval" else VAL_IMAGES)
+    labels = [Path(p).stem for p in photos]
 
     model = models.get("lift", grayscale=True, descriptor_size=args.descriptor_size, width=args.width)
     train_note = ""
@@ -285,6 +375,11 @@ def main():
             f"to make the data, {train_cpu / 60:.1f} CPU-min of training; weights saved to `{weights}`; stage wall "
             "times " + ", ".join(f"{k} {v:.0f} s" for k, v in history["seconds"].items()) + ").")
         Path(str(weights) + ".json").write_text(json.dumps({"train_note": train_note}))
+        args.weights = str(weights)
+    if args.profile_only:
+        timing, parts, profiled = profile(model, args.threshold, args.repeats)
+        print(json.dumps({"timing": timing, "parts": parts, "keypoints": profiled}))
+        return
     print(train_note, flush=True)
 
     methods = {
@@ -299,7 +394,6 @@ def main():
         return viewpoint_pair(photo, size=size, seed=k, tilt=level if kind == "viewpoint" else 0.0,
                               roll=level if kind == "rotation" else 0.0)
 
-    photos = EVAL_IMAGES if args.split == "eval" else VAL_IMAGES
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     results = sweep(methods, pair_of, photos, args.per_photo, CAPS)
@@ -307,7 +401,10 @@ def main():
     saved = Path(tempfile.gettempdir()) / "matching_sweep_results.json"
     saved.write_text(json.dumps({f"{k[0]} {k[1]}": v for k, v in results.items()}))
     print(f"sweep results: {saved}", flush=True)
-    timing, parts, profiled = profile(model, args.threshold, args.repeats)
+    timing = one_thread = parts = None
+    if not args.opencv_doc:
+        one_thread, one_parts, profiled = profile_process(args, 1)
+        timing, parts, _ = profile_process(args, None)  # the libraries' default threads
 
     rows = [f"{m} {cap}, {matcher}" for m in methods for cap in CAPS for matcher in methods[m][1]]
     nn_rows = [r for r in rows if r.endswith("mutual NN")]
@@ -327,25 +424,34 @@ def main():
             f">= ORB at every level of both sweeps: **{'yes' if ge_orb else 'no'}**; homography accuracy @3 px "
             f">= SIFT up to 40°: **{'yes' if hom else 'no'}**."
         )
-    lift_vs_sift = {cap: timing[f"LIFT {cap}"] / max(timing[f"SIFT {cap}"], 1e-9) for cap in CAPS}
-    verdict.append("- CPU time per 640x480 image <= 3x SIFT: **" + ("yes" if max(lift_vs_sift.values()) <= 3 else "no")
-                   + "** (" + ", ".join(f"{cap} keypoints: {v:.2f}x" for cap, v in lift_vs_sift.items()) + ").")
+    if timing is not None:
+        lift_vs_sift = {cap: one_thread[f"LIFT {cap}"][0] / max(one_thread[f"SIFT {cap}"][0], 1e-9) for cap in CAPS}
+        default_ratio = {cap: timing[f"LIFT {cap}"][0] / max(timing[f"SIFT {cap}"][0], 1e-9) for cap in CAPS}
+        verdict.append("- CPU time per 640x480 image <= 3x SIFT (one thread each): **"
+                       + ("yes" if max(lift_vs_sift.values()) <= 3 else "no") + "** ("
+                       + ", ".join(f"{cap} keypoints: {v:.2f}x" for cap, v in lift_vs_sift.items())
+                       + "; with each library's default threads: "
+                       + ", ".join(f"{v:.2f}x" for v in default_ratio.values()) + " of CPU time).")
 
-    picture = RESULTS_DIR / "matching_sweep.png" if writing else Path(tempfile.gettempdir()) / "matching_sweep.png"
+    picture = (RESULTS_DIR if writing else Path(tempfile.gettempdir())) / f"{section}.png"
     picture.parent.mkdir(parents=True, exist_ok=True)
-    draw(results, nn_rows, picture)
+    source = "OpenCV sample photographs (opencv-doc)" if args.opencv_doc else "Held-out photographs"
+    draw(results, nn_rows, picture, f"{source} ({', '.join(labels[:6])}{', ...' if len(labels) > 6 else ''})")
     print(f"picture: {picture}", flush=True)
     lines = [
-        "## Viewpoint and rotation sweep: LIFT vs SIFT vs ORB (`benchmarks/matching_sweep.py`)",
+        "## Viewpoint and rotation sweep: LIFT vs SIFT vs ORB (`benchmarks/matching_sweep.py`)"
+        + (", OpenCV's sample photographs" if args.opencv_doc else ""),
         "",
         f"Machine: {machine()}; 1-min load average {load_before:.1f} before the sweep, {os.getloadavg()[0]:.1f} at the "
-        f"end (CPU times are process "
-        f"CPU seconds, less sensitive to other jobs than wall times). Sweep wall time {sweep_seconds / 60:.1f} min.",
+        f"end. Sweep wall time {sweep_seconds / 60:.1f} min.",
         "",
         train_note,
         "",
-        f"Data: **synthetic warps of real held-out photographs** ({', '.join(photos)}; never used for training or "
-        f"for any choice), {args.per_photo} crops per photograph and level, {size[0]}x{size[1]} (H x W) views "
+        (f"Data: **synthetic warps of {len(photos)} real photographs from OpenCV's sample data** as Debian's "
+         f"`opencv-doc` package ships it ({', '.join(labels)}; `--opencv-doc DIR`; never used for training or for any "
+         "choice; the same photographs were never seen by the validation either)" if args.opencv_doc else
+         f"Data: **synthetic warps of real held-out photographs** ({', '.join(labels)}; never used for training or "
+         "for any choice)") + f", {args.per_photo} crops per photograph and level, {size[0]}x{size[1]} (H x W) views "
         "(`data.pairs.viewpoint_pair`): view 1 frontal, view 2 the photographed plane tilted out of plane by the "
         "viewpoint angle about a random in-plane axis (pinhole camera, focal length 320 px) or rotated in plane by "
         "the rotation angle; independent photometric changes (gamma, contrast, brightness, gain, noise) in each view. "
@@ -354,12 +460,12 @@ def main():
         f"(Hamming for ORB) and mutual NN + Lowe's ratio test {args.ratio:g}. LIFT keypoints: scale-space extrema "
         f"of its DoG front end (`detect_and_describe`, threshold {args.threshold:g}).",
         "",
-        "Target of issue #22:",
+        "Target of issue #22" + (" (on these photographs)" if args.opencv_doc else "") + ":",
         "",
         *verdict,
         "",
         "Sweep picture (MMA@3 and homography accuracy @3 px, mutual NN): "
-        "[matching_sweep.png](results/matching_sweep.png)",
+        f"[{section}.png](results/{section}.png)",
         "",
         "### MMA@3 px, viewpoint sweep (out-of-plane tilt)",
         "",
@@ -391,27 +497,40 @@ def main():
         lines.append(f"| {row} | {mean['keypoints']:.0f} | {mean['repeatability']:.3f} | {mean['mma@1']:.3f} | "
                      f"{mean['mma@3']:.3f} | {mean['mma@5']:.3f} | {mean['matches']:.0f} | {mean['correct@3']:.1f} | "
                      f"{mean['homography@3']:.2f} | {mean['homography@5']:.2f} | {mean['homography@10']:.2f} |")
-    lines += [
-        "",
-        f"### CPU seconds per 640x480 image (held-out `coffee`, mean of {args.repeats} after a warm-up, side by side)",
-        "",
-        "| method | 500 keypoints | 2000 keypoints |",
-        "|---|---:|---:|",
-        *(f"| {m} | {timing[f'{m} 500']:.3f} | {timing[f'{m} 2000']:.3f} |" for m in ("LIFT", "SIFT", "ORB")),
-        "",
-        f"LIFT's parts on the same image (first octave: {profiled} keypoints found with the 2000 cap; the "
-        "networks' cost grows with the keypoints described, which the coarser octaves add to):",
-        "",
-        "| part | CPU s |",
-        "|---|---:|",
-        *(f"| {k} | {v:.3f} |" for k, v in parts.items()),
-    ]
+    if timing is not None:
+        lines += [
+            "",
+            f"### Time per 640x480 image (held-out `coffee`; medians of {args.repeats} interleaved rounds after a "
+            "warm-up)",
+            "",
+            "Each row set is timed in its own process that keeps freed memory for reuse (`STEADY_MALLOC`: without "
+            "it glibc hands SIFT's buffers back to the system and every SIFT call pays ~18,000 page faults, which "
+            "doubled its CPU time in a fresh process), i.e. the steady state of a long-running loop. *One thread*: "
+            "OpenCV and TensorFlow each limited to one thread (`--threads 1`), so CPU seconds are the work each "
+            "method does per image: the issue's measure. *Default threads*: each library's own thread pools (one "
+            "thread per core here); their CPU seconds also count the pools' synchronisation and spinning, and "
+            "their wall time is the latency a 2-core computer sees.",
+            "",
+            "| method | one thread: CPU s, 500 kp | 2000 kp | default threads: CPU s, 500 kp | 2000 kp "
+            "| wall s, 500 kp | 2000 kp |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *(f"| {m} | {one_thread[f'{m} 500'][0]:.3f} | {one_thread[f'{m} 2000'][0]:.3f} "
+              f"| {timing[f'{m} 500'][0]:.3f} | {timing[f'{m} 2000'][0]:.3f} | {timing[f'{m} 500'][1]:.3f} "
+              f"| {timing[f'{m} 2000'][1]:.3f} |" for m in ("LIFT", "SIFT", "ORB")),
+            "",
+            f"LIFT's parts on the same image (first octave: {profiled} keypoints found with the 2000 cap; the "
+            "networks' cost grows with the keypoints described, which the coarser octaves add to), CPU s (means):",
+            "",
+            "| part | one thread | default threads |",
+            "|---|---:|---:|",
+            *(f"| {k} | {one_parts[k]:.3f} | {v:.3f} |" for k, v in parts.items()),
+        ]
     markdown = "\n".join(lines)
     print(markdown)
-    print(json.dumps({"timing": timing, "parts": parts,
+    print(json.dumps({"timing": timing, "one_thread": one_thread, "parts": parts,
                       "results": {f"{k[0]} {k[1]}": v for k, v in results.items()}}, indent=1)[:3000])
     if writing:
-        write_section("matching_sweep", markdown)
+        write_section(section, markdown)
 
 
 if __name__ == "__main__":

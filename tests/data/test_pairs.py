@@ -197,3 +197,29 @@ def test_viewpoint_pair_is_non_square_exact_and_shares_view_one():
         assert np.all((q[:, 0] >= 0) & (q[:, 0] <= 63) & (q[:, 1] >= 0) & (q[:, 1] <= 47))
         err = np.abs(_bilinear(pair["image2"].astype(np.float64), q) - pair["image1"][ys, xs]).mean()
         assert err < 8.0, err
+
+
+def test_viewpoint_pair_of_an_image_file(tmp_path):
+    """A user's own photograph (a file path) loads like a packaged one (the packaged photograph written to disk
+    losslessly reads back the same) and gives exact, deterministic pairs; a missing or broken file is named."""
+    import cv2
+
+    from vras_keras.data.images import ImageDecodeError
+
+    path = tmp_path / "my_photo.png"
+    cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(P.load_image("coffee")), cv2.COLOR_RGB2BGR))
+    np.testing.assert_array_equal(P.load_image(str(path)), P.load_image("coffee"))
+    mine = P.viewpoint_pair(str(path), size=(48, 64), seed=1, tilt=30, photometric_strength=0.0)
+    again = P.viewpoint_pair(str(path), size=(48, 64), seed=1, tilt=30, photometric_strength=0.0)
+    np.testing.assert_array_equal(mine["image2"], again["image2"])
+    ys, xs = np.nonzero(ndimage.binary_erosion(mine["valid1"], iterations=3))
+    q = apply_homography(mine["homography"], np.stack([xs, ys], axis=1).astype(np.float64))
+    err = np.abs(_bilinear(mine["image2"].astype(np.float64), q) - mine["image1"][ys, xs]).mean()
+    assert err < 8.0, err
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        P.load_image(str(tmp_path / "missing.jpg"))
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(ImageDecodeError, match="broken.png"):
+        P.load_image(str(tmp_path / "broken.png"))
+    with pytest.raises(ValueError, match="no image 'not_a_photo'"):
+        P.load_image("not_a_photo")

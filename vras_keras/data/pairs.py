@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import os
 import zlib
 
 import numpy as np
@@ -111,6 +112,8 @@ def _load_cached(name: str) -> np.ndarray:
         from matplotlib import cbook
 
         image = read_image(cbook.get_sample_data(MATPLOTLIB_IMAGES[name], asfileobj=False))
+    elif _is_path(name):
+        image = read_image(name)
     else:
         import skimage.data
 
@@ -130,18 +133,26 @@ def _load_cached(name: str) -> np.ndarray:
     return image
 
 
+def _is_path(name: str) -> bool:
+    """A file path rather than a packaged photograph's name (it has a directory part or an image extension)."""
+    return os.path.dirname(name) != "" or os.path.splitext(name)[1].lower() in (".jpg", ".jpeg", ".png", ".ppm",
+                                                                                  ".pgm", ".bmp", ".tif", ".tiff")
+
+
 def load_image(name: str) -> np.ndarray:
-    """The photograph `name` (scikit-image, scikit-learn's `china` / `flower`, matplotlib's `grace_hopper`) as uint8
-    `(H, W, 3)` (longer side at most `MAX_SIDE`; read-only).
+    """The photograph `name` (scikit-image, scikit-learn's `china` / `flower`, matplotlib's `grace_hopper`) or the
+    image file at path `name` (your own photograph, e.g. for `viewpoint_pair`) as uint8 `(H, W, 3)` (longer side at
+    most `MAX_SIDE`; read-only).
 
     Raises:
         ValueError: unknown name, or an image that needs a download (not shipped with the package).
+        FileNotFoundError / ImageDecodeError: a path that does not exist or is not a readable image (naming it).
     """
     try:
         return _load_cached(name)
-    except ValueError:
-        raise
     except Exception as error:  # noqa: BLE001 - skimage raises ModuleNotFoundError/OSError for pooch-only data
+        if isinstance(error, ValueError) or (_is_path(name) and isinstance(error, OSError)):
+            raise  # unknown name; a missing / undecodable file (its message names it)
         raise ValueError(f"skimage.data.{name} cannot be loaded offline ({type(error).__name__}: {error})") from error
 
 
