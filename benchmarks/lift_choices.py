@@ -51,7 +51,7 @@ def _model(args):
     from vras_keras import models
 
     keras.utils.set_random_seed(0)
-    model = models.get("lift", grayscale=True, descriptor_size=16)
+    model = models.get("lift", grayscale=True, descriptor_size=16, width=args.width)
     if args.weights:
         model.load_weights(args.weights)
     return model
@@ -83,14 +83,17 @@ def recipe(args):
             model.save_weights(args.out)
     rows = {}
     for kind, level in (("tilt", 0), ("tilt", 20), ("tilt", 40), ("tilt", 60), ("roll", 90)):
-        scores = {"LIFT": [], "SIFT": []}
+        scores, correct = {"LIFT": [], "SIFT": []}, {"LIFT": []}
         for photo in VAL:
             for k in range(4):
                 pair = viewpoint_pair(photo, size=(240, 320), seed=100 + k, tilt=level if kind == "tilt" else 0,
                                       roll=level if kind == "roll" else 0)
-                scores["LIFT"].append(_score(pair, lambda im: lift_features(model, im, 500))["mma@3"])
+                lift_scores = _score(pair, lambda im: lift_features(model, im, 500))
+                scores["LIFT"].append(lift_scores["mma@3"])
+                correct["LIFT"].append(lift_scores["correct@3"])
                 scores["SIFT"].append(_score(pair, lambda im: opencv_features("SIFT", im, 500))["mma@3"])
-        rows[f"{kind}{level}"] = {m: round(float(np.mean(v)), 3) for m, v in scores.items()}
+        rows[f"{kind}{level}"] = {**{m: round(float(np.mean(v)), 3) for m, v in scores.items()},
+                                  "LIFT correct@3": round(float(np.mean(correct["LIFT"])), 1)}
     print(json.dumps(rows), flush=True)
 
 
@@ -152,7 +155,8 @@ def octaves(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=("recipe", "lowc", "octaves"))
-    parser.add_argument("--weights", help="evaluate these lift(grayscale=True, descriptor_size=16) weights")
+    parser.add_argument("--weights", help="evaluate these lift(grayscale=True, descriptor_size=16, width=...) weights")
+    parser.add_argument("--width", type=float, default=1.0, help="channel multiplier of LIFT's networks")
     parser.add_argument("--pairs", type=int, default=120)
     parser.add_argument("--desc-steps", type=int, default=2000)
     parser.add_argument("--ori-steps", type=int, default=400)

@@ -16,7 +16,7 @@ RANSAC `cv2.findHomography` from the matches <= 3 / 5 / 10 px, as HPatches repor
 (`STEADY_MALLOC`): one thread each (the work per image) and each library's default threads (CPU and wall time),
 with LIFT's parts profiled.
 `--opencv-doc DIR` sweeps 16 real photographs of OpenCV's sample data (Debian's opencv-doc) instead, as a
-second report set (never used for choosing anything).
+second report set (never used for choosing anything); `--photos FILE ...` sweeps your own (not written).
 
 Usage: python benchmarks/matching_sweep.py [--weights W.h5 | --pairs 120 --desc-steps 2000 ...] [--quick]
 
@@ -321,6 +321,8 @@ def main():
                         help="sweep OPENCV_DOC_PHOTOS, real photographs of OpenCV's sample data as Debian's opencv-doc "
                              "ships it (DIR: its examples/data folder), instead of the held-out scikit-image ones; "
                              "written as its own section (no timing)")
+    parser.add_argument("--photos", nargs="+", metavar="FILE",
+                        help="sweep your own photographs (image files) instead; nothing is written")
     parser.add_argument("--no-write", action="store_true", help="do not write the results section / picture")
     args = parser.parse_args()
     set_threads(args.threads)
@@ -330,10 +332,15 @@ def main():
     keras.utils.set_random_seed(0)
     # the results section is the sweep: held-out photographs, 240 x 320 views, the default detector
     writing = not (args.quick or args.no_write or args.split != "eval" or args.octaves is not None
-                   or tuple(args.size) != (240, 320))
+                   or tuple(args.size) != (240, 320) or args.photos)
     section = "matching_sweep_opencv_doc" if args.opencv_doc else "matching_sweep"
-    photos = (opencv_doc_photos(args.opencv_doc) if args.opencv_doc
+    photos = (tuple(args.photos) if args.photos else opencv_doc_photos(args.opencv_doc) if args.opencv_doc
               else EVAL_IMAGES if args.split == "eval" else VAL_IMAGES)
+    for photo in photos:  # a missing / unreadable file stops here, named, before any training
+        try:
+            load_image(photo)
+        except (ValueError, OSError) as error:
+            raise SystemExit(f"--photos: {error}") from None
     labels = [Path(p).stem for p in photos]
 
     model = models.get("lift", grayscale=True, descriptor_size=args.descriptor_size, width=args.width)
@@ -450,6 +457,7 @@ def main():
         (f"Data: **synthetic warps of {len(photos)} real photographs from OpenCV's sample data** as Debian's "
          f"`opencv-doc` package ships it ({', '.join(labels)}; `--opencv-doc DIR`; never used for training or for any "
          "choice; the same photographs were never seen by the validation either)" if args.opencv_doc else
+         f"Data: **synthetic warps of the given photographs** ({', '.join(labels)})" if args.photos else
          f"Data: **synthetic warps of real held-out photographs** ({', '.join(labels)}; never used for training or "
          "for any choice)") + f", {args.per_photo} crops per photograph and level, {size[0]}x{size[1]} (H x W) views "
         "(`data.pairs.viewpoint_pair`): view 1 frontal, view 2 the photographed plane tilted out of plane by the "
