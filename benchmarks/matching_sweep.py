@@ -340,7 +340,7 @@ def main():
         try:
             load_image(photo)
         except (ValueError, OSError) as error:
-            raise SystemExit(f"--photos: {error}") from None
+            raise SystemExit(f"cannot sweep this photograph: {error}") from None
     labels = [Path(p).stem for p in photos]
 
     model = models.get("lift", grayscale=True, descriptor_size=args.descriptor_size, width=args.width)
