@@ -308,7 +308,7 @@ def main():
     parser.add_argument("--ratio", type=float, default=0.8, help="Lowe's ratio of the '+ ratio' matcher")
     parser.add_argument("--per-photo", type=int, default=2, help="pairs per held-out photograph and sweep level")
     parser.add_argument("--size", type=int, nargs=2, default=(240, 320), help="sweep views (H W)")
-    parser.add_argument("--repeats", type=int, default=5, help="timing rounds per 640x480 image (medians)")
+    parser.add_argument("--repeats", type=int, default=15, help="timing rounds per 640x480 image (medians)")
     parser.add_argument("--threads", type=int, help="OpenCV and TensorFlow threads (default: the libraries' own)")
     parser.add_argument("--profile-only", action="store_true",
                         help="only time the 640x480 image and print the timings as JSON (used for the one-thread run)")

