@@ -141,7 +141,7 @@ def profile(model, threshold, repeats):
     parts["scale-space extrema + refinement (NumPy/cv2)"] = cpu_seconds(extrema, repeats)
     points, _, valid, _ = extrema()
     xy = points[0][valid[0]]
-    parts["crops + orientation + descriptor networks (one compiled graph)"] = cpu_seconds(
+    parts["crops (NumPy) + orientation + descriptor networks"] = cpu_seconds(
         lambda: lift_model.describe_keypoints(model, image, xy), repeats)
 
     def coarser_octaves():  # halving, DoG and extrema of every octave after the first (detect_and_describe's rule)

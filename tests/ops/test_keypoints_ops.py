@@ -436,3 +436,23 @@ def test_gray_level_is_numpy_mean_to_the_bit(shape):
     assert gray_level(images).dtype == np.float32 and gray_level(images).shape == shape[:-1]
     hand = np.float32(7) / np.float32(3)  # (1 + 2 + 4) / 3 in float32
     np.testing.assert_array_equal(gray_level(np.array([[[1.0, 2.0, 4.0]]], np.float32)), [[hand]])
+
+
+def test_gray_patches_equal_oriented_patches():
+    """The NumPy crops `detect_and_describe` uses equal the graph op's (upright, turned by unnormalised vectors,
+    per-keypoint scales), including keypoints near and far outside the image (zeros there)."""
+    rng = np.random.default_rng(0)
+    gray = (rng.random((48, 64)) * 255).astype(np.float32)
+    xy = (rng.random((200, 2)) * [96, 80] - 16).astype(np.float32)
+    xy[:3] = [[0.0, 0.0], [63.0, 47.0], [-40.0, 500.0]]
+    vectors = rng.normal(size=(200, 2)).astype(np.float32)
+    scales = (rng.random(200) * 1.5 + 0.5).astype(np.float32)
+    for turn, scale in ((None, None), (vectors, None), (vectors, scales), (None, scales)):
+        graph = K.oriented_patches(gray[None, ..., None], xy[None], None if turn is None else turn[None],
+                                   output_size=8, support=20.0, scales=None if scale is None else scale[None])
+        ours = K.gray_patches(gray, xy, turn, output_size=8, support=20.0, scales=scale)
+        assert ours.shape == (200, 8, 8) and ours.dtype == np.float32
+        np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(graph)[0, ..., 0], rtol=0, atol=1e-4)
+    assert np.all(ours[2] == 0)  # far outside: zeros
+    # hand case: the centre sample of a 1-sample patch reads the keypoint's pixel
+    np.testing.assert_allclose(K.gray_patches(gray, [[5.0, 7.0]], output_size=1, support=1.0)[0, 0, 0], gray[7, 5])

@@ -57,6 +57,7 @@ from vras_keras.models.registry import register
 from vras_keras.ops.keypoints import (
     fast_scale_space_keypoints,
     gray_level,
+    gray_patches,
     nms_keypoints,
     oriented_patches,
     vector_to_angle,
@@ -356,25 +357,29 @@ def _sees_gray(network: keras.Model) -> bool:
 
 @functools.lru_cache(maxsize=32)
 def _describe_graph(orientation, descriptor, size: int, support: float, scaled: bool):
-    """One compiled graph for crop → orientation → rotated crop → descriptor on a batch of keypoints of one
-    image (eager Keras calls per step cost more than the networks on a CPU).
+    """One compiled graph for crop → orientation → rotated crop → descriptor on a batch of keypoints of one RGB
+    image (eager Keras calls per step cost more than the networks on a CPU). Networks that see gray patches take
+    `describe_keypoints`' NumPy crops instead (`_network_graph`)."""
 
-    When both networks see gray patches (`grayscale=True`, the default) the crops are sampled from the gray
-    level (channel mean, `gray_level` in NumPy before the call: a fifth of TensorFlow's reduction cost) and
-    repeated to three channels: bilinear sampling is linear, so the networks get the same gray patches as from RGB
-    crops (up to float rounding) for a third of the gathers.
-    """
-    gray = _sees_gray(orientation) and _sees_gray(descriptor)
-
-    def run(image, xy, factors):  # image: (1, H, W, 1) gray level when `gray` (describe_keypoints' gray_level)
+    def run(image, xy, factors):
         scales = factors[None] if scaled else None
 
         def crops(vectors=None):
-            patches = oriented_patches(image, xy[None], vectors, output_size=size, support=support, scales=scales)[0]
-            return keras.ops.repeat(patches, 3, axis=-1) if gray else patches
+            return oriented_patches(image, xy[None], vectors, output_size=size, support=support, scales=scales)[0]
 
         vector = orientation(crops(), training=False)
         return vector_to_angle(vector), descriptor(crops(keras.ops.expand_dims(vector, 0)), training=False)
+
+    return tf.function(run, reduce_retracing=True, autograph=False)
+
+
+@functools.lru_cache(maxsize=32)
+def _network_graph(network):
+    """A LIFT orientation / descriptor network as a compiled call on gray patches `(K, S, S)`, repeated to the
+    three channels it takes (it reduces them to their mean again: `grayscale=True`)."""
+
+    def run(patches):
+        return network(keras.ops.repeat(patches[..., None], 3, axis=-1), training=False)
 
     return tf.function(run, reduce_retracing=True, autograph=False)
 
@@ -383,7 +388,13 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
     """Orientation and descriptor at given keypoints of a uint8/float `(H, W, 3)` image.
 
     `supports` (optional, `(K,)` pixels): per-keypoint side of the described region (default: the model's
-    crop support for every keypoint). Keypoints are described `batch_size` at a time in one compiled graph.
+    crop support for every keypoint). Keypoints are described `batch_size` at a time.
+
+    When both networks see gray patches (`grayscale=True`, the default) the crops are sampled in NumPy from the
+    gray level (`ops.keypoints.gray_patches`, `gray_level`; bilinear sampling is linear, so the networks get the
+    same gray patches as from RGB crops up to float rounding, for a third of the gathers and about half the CPU
+    of TensorFlow's gathers) and each network runs as one compiled call; otherwise crops and networks run as one
+    compiled graph.
 
     Returns:
         `(angles (K,), descriptors (K, D))` float32.
@@ -391,20 +402,30 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
 
     _, orientation, descriptor, crop = _parts(model)
     image = np.asarray(image, np.float32)
-    if _sees_gray(orientation) and _sees_gray(descriptor):  # the graph samples the gray level (_describe_graph)
-        image = gray_level(image)[..., None]
-    image = tf.convert_to_tensor(image[None])
     xy = np.asarray(keypoints_xy, np.float32).reshape(-1, 2)
     angles, descs = [], []
-    size, support = crop.output_size, crop.support
-    factors = (np.ones((len(xy),), np.float32) if supports is None
-               else np.asarray(supports, np.float32).reshape(-1) / support)
-    run = _describe_graph(orientation, descriptor, int(size), float(support), supports is not None)
-    for start in range(0, len(xy), batch_size):
-        angle, desc = run(image, tf.convert_to_tensor(xy[start:start + batch_size]),
-                          tf.convert_to_tensor(factors[start:start + batch_size]))
-        angles.append(angle.numpy())
-        descs.append(desc.numpy())
+    size, support = int(crop.output_size), float(crop.support)
+    factors = None if supports is None else np.asarray(supports, np.float32).reshape(-1) / np.float32(support)
+    if _sees_gray(orientation) and _sees_gray(descriptor):
+        gray = gray_level(image)
+        orient, describe = _network_graph(orientation), _network_graph(descriptor)
+        for start in range(0, len(xy), batch_size):
+            points = xy[start:start + batch_size]
+            scales = None if factors is None else factors[start:start + batch_size]
+            upright = gray_patches(gray, points, None, output_size=size, support=support, scales=scales)
+            vector = orient(tf.convert_to_tensor(upright)).numpy()
+            turned = gray_patches(gray, points, vector, output_size=size, support=support, scales=scales)
+            angles.append(np.arctan2(vector[:, 1], vector[:, 0]))
+            descs.append(describe(tf.convert_to_tensor(turned)).numpy())
+    else:
+        rgb = tf.convert_to_tensor(image[None])
+        ones = np.ones((len(xy),), np.float32) if factors is None else factors
+        run = _describe_graph(orientation, descriptor, size, support, factors is not None)
+        for start in range(0, len(xy), batch_size):
+            angle, desc = run(rgb, tf.convert_to_tensor(xy[start:start + batch_size]),
+                              tf.convert_to_tensor(ones[start:start + batch_size]))
+            angles.append(angle.numpy())
+            descs.append(desc.numpy())
     dim = descriptor.output_shape[-1]
     if not angles:
         return np.zeros((0,), np.float32), np.zeros((0, dim), np.float32)
