@@ -109,17 +109,18 @@ def _lift_whole_image(model, meta, image_size=None):
                              f"input size {tuple(meta.input_size)}; export its training run or patch model instead")
         return model, meta  # already a whole-image model (keypoints + descriptors outputs)
     if image_size is not None:
-        if _size_pair(image_size) is None:
+        pair = _size_pair(image_size)
+        if pair is None:
             raise ValueError(f"--image-size must be two positive integers H W, received {image_size!r}")
-        h, w = _size_pair(image_size)
     else:
         data = (meta.training_config or {}).get("data") if isinstance(meta.training_config, dict) else None
         size = (data or {}).get("image_size") if isinstance(data, dict) else None  # the recipe's view size
         size = size or DEFAULT_MATCHING_IMAGE_SIZE
-        if _size_pair(size) is None:
+        pair = _size_pair(size)
+        if pair is None:
             raise ValueError(f"config.yaml: data.image_size must be a positive integer or [H, W] (the whole-image "
                              f"size of a matching export), received {size!r}")
-        h, w = _size_pair(size)
+    h, w = pair
     inference = lift_module.lift_inference_model(model, image_size=(h, w))
 
     return inference, dataclasses.replace(meta, input_size=(h, w), extra={**meta.extra, "trained_on_patches":

@@ -51,6 +51,7 @@ from vras_keras.layers.keypoints import (
     OrientedPatches,
     ScaleSpaceKeypoints,
     SelectOctave,
+    _whole,
 )
 from vras_keras.models.detection.roi_heads import RoIWise  # the per-RoI wrapper serves per-keypoint here
 from vras_keras.models.registry import register
@@ -409,23 +410,26 @@ def describe_keypoints(model: keras.Model, image, keypoints_xy, *, batch_size: i
     if _sees_gray(orientation) and _sees_gray(descriptor):
         gray = gray_level(image)
         orient, describe = _network_graph(orientation), _network_graph(descriptor)
-        for start in range(0, len(xy), batch_size):
-            points = xy[start:start + batch_size]
-            scales = None if factors is None else factors[start:start + batch_size]
+
+        def batch(points, scales):
             upright = gray_patches(gray, points, None, output_size=size, support=support, scales=scales)
             vector = orient(tf.convert_to_tensor(upright)).numpy()
             turned = gray_patches(gray, points, vector, output_size=size, support=support, scales=scales)
-            angles.append(np.arctan2(vector[:, 1], vector[:, 0]))
-            descs.append(describe(tf.convert_to_tensor(turned)).numpy())
+            return np.arctan2(vector[:, 1], vector[:, 0]), describe(tf.convert_to_tensor(turned)).numpy()
     else:
         rgb = tf.convert_to_tensor(image[None])
-        ones = np.ones((len(xy),), np.float32) if factors is None else factors
         run = _describe_graph(orientation, descriptor, size, support, factors is not None)
-        for start in range(0, len(xy), batch_size):
-            angle, desc = run(rgb, tf.convert_to_tensor(xy[start:start + batch_size]),
-                              tf.convert_to_tensor(ones[start:start + batch_size]))
-            angles.append(angle.numpy())
-            descs.append(desc.numpy())
+
+        def batch(points, scales):
+            scales = np.ones((len(points),), np.float32) if scales is None else scales
+            angle, desc = run(rgb, tf.convert_to_tensor(points), tf.convert_to_tensor(scales))
+            return angle.numpy(), desc.numpy()
+
+    for start in range(0, len(xy), batch_size):
+        end = start + batch_size
+        angle, desc = batch(xy[start:end], None if factors is None else factors[start:end])
+        angles.append(angle)
+        descs.append(desc)
     dim = descriptor.output_shape[-1]
     if not angles:
         return np.zeros((0,), np.float32), np.zeros((0, dim), np.float32)
@@ -445,9 +449,8 @@ MIN_OCTAVE_SIDE = 192
 
 
 def _check_octaves(octaves, min_side) -> None:
-    for name, value in (("octaves", octaves), ("min_octave_side", min_side)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1; received {value!r}")
+    _whole("octaves", octaves, 1)
+    _whole("min_octave_side", min_side, 1)
 
 
 def octave_images(image, octaves: int = OCTAVES, min_side: int = MIN_OCTAVE_SIDE) -> list:
