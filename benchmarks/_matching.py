@@ -3,10 +3,39 @@ detection + description as `(xy (K, 2) float64, descriptors)` and the matcher op
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 
 from vras_keras.models.matching.lift import detect_and_describe
+
+# OpenCV's sample data as Debian's opencv-doc package installs it (real photographs, the Graffiti pair)
+OPENCV_DOC = "/usr/share/doc/opencv-doc/examples/data"
+
+
+def set_threads(threads: int | None) -> None:
+    """Threads of OpenCV and TensorFlow (None or 0: each library's default, here one per core). Call it before
+    TensorFlow runs anything (its thread pools are fixed at start-up)."""
+    if not threads:
+        return
+    import tensorflow as tf
+
+    cv2.setNumThreads(threads)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def opencv_doc_files(folder: str, names, hint: str = "") -> tuple[str, ...]:
+    """Paths of `names` in OpenCV's sample data folder `folder`; exits naming the missing ones and how to get them
+    (`hint`: the script's other way)."""
+    paths = tuple(os.path.join(folder, name) for name in names)
+    missing = [os.path.basename(p) for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise SystemExit(f"{folder}: {', '.join(missing)} not found. Debian's opencv-doc ships them: apt-get download "
+                         "opencv-doc && dpkg -x opencv-doc_*.deb DIR, then pass DIR/usr/share/doc/opencv-doc/examples/"
+                         f"data{hint}")
+    return paths
 
 
 def opencv_features(kind: str, image, max_keypoints: int):

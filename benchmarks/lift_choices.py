@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-from _matching import lift_features, opencv_features  # noqa: E402
+from _matching import lift_features, opencv_features, set_threads  # noqa: E402
 
 VAL = ("grace_hopper", "china")
 
@@ -165,13 +165,7 @@ def main():
     parser.add_argument("--out", help="save the trained weights here")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow / OpenCV threads (0: default)")
     args = parser.parse_args()
-    if args.threads:
-        import cv2
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-        cv2.setNumThreads(args.threads)
+    set_threads(args.threads)
     {"recipe": recipe, "lowc": lowc, "octaves": octaves}[args.what](args)
 
 

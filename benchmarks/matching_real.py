@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from _matching import lift_features, opencv_features  # noqa: E402
+from _matching import OPENCV_DOC, lift_features, opencv_doc_files, opencv_features  # noqa: E402
 from _matching import matchers as method_matchers  # noqa: E402
 from _report import machine, write_section  # noqa: E402
 
@@ -44,7 +44,6 @@ from vras_keras.data.images import read_image  # noqa: E402
 from vras_keras.export.evaluation import homography_pairs  # noqa: E402
 from vras_keras.metrics.matching import evaluate_pair  # noqa: E402
 
-OPENCV_DOC = "/usr/share/doc/opencv-doc/examples/data"
 SHIPPED = "benchmarks/results/lift_sweep16.weights.h5"
 CAPS = (500, 2000)
 KEYS = ("mma@1", "mma@3", "mma@5", "correct@3", "matches", "repeatability", "corner_error", "keypoints")
@@ -52,15 +51,12 @@ KEYS = ("mma@1", "mma@3", "mma@5", "correct@3", "matches", "repeatability", "cor
 
 def graffiti_folder(opencv_doc: str) -> str:
     """An Oxford-layout folder (img1.png, img3.png, H1to3p.xml) of OpenCV's copy of the Graffiti pair."""
-    names = ("graf1.png", "graf3.png", "H1to3p.xml")
-    missing = [n for n in names if not os.path.exists(os.path.join(opencv_doc, n))]
-    if missing:
-        raise SystemExit(f"{opencv_doc}: {', '.join(missing)} not found. Install Debian's opencv-doc package or "
-                         "extract it (see this script's docstring) and pass --opencv-doc, or pass --data FOLDER")
+    sources = opencv_doc_files(opencv_doc, ("graf1.png", "graf3.png", "H1to3p.xml"),
+                               " as --opencv-doc, or --data FOLDER")
     folder = Path(tempfile.mkdtemp(prefix="graffiti_")) / "graf"
     folder.mkdir()
-    for name, target in zip(names, ("img1.png", "img3.png", "H1to3p.xml")):
-        shutil.copyfile(os.path.join(opencv_doc, name), folder / target)
+    for source, target in zip(sources, ("img1.png", "img3.png", "H1to3p.xml")):
+        shutil.copyfile(source, folder / target)
     return str(folder.parent)
 
 

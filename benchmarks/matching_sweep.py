@@ -51,7 +51,7 @@ import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from _matching import matchers as method_matchers  # noqa: E402
-from _matching import opencv_features
+from _matching import opencv_doc_files, opencv_features, set_threads
 from _report import RESULTS_DIR, machine, write_section  # noqa: E402
 
 from vras_keras import models  # noqa: E402
@@ -86,18 +86,6 @@ def cpu_seconds(fn, repeats):
     for _ in range(repeats):
         fn()
     return (time.process_time() - start) / repeats
-
-
-def set_threads(threads: int | None) -> None:
-    """Threads of OpenCV and TensorFlow (None: each library's default, here one per core). Called before
-    TensorFlow runs anything (its thread pools are fixed at start-up)."""
-    if threads is None:
-        return
-    import tensorflow as tf
-
-    cv2.setNumThreads(threads)
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def timed_rounds(fns: dict, repeats: int) -> dict:
@@ -165,17 +153,6 @@ OPENCV_DOC_PHOTOS = (
     "fruits.jpg", "home.jpg", "leuvenA.jpg", "messi5.jpg", "squirrel_cls.jpg", "stuff.jpg", "sudoku.png", "aloeL.jpg",
     "ela_original.jpg",
 )
-
-
-def opencv_doc_photos(folder: str) -> tuple[str, ...]:
-    """Paths of `OPENCV_DOC_PHOTOS` in OpenCV's sample data folder; exits naming the missing ones."""
-    paths = tuple(os.path.join(folder, name) for name in OPENCV_DOC_PHOTOS)
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise SystemExit(f"{folder}: {', '.join(os.path.basename(p) for p in missing)} not found (Debian's opencv-doc: "
-                         "apt-get download opencv-doc && dpkg -x opencv-doc_*.deb DIR, then DIR/usr/share/doc/"
-                         "opencv-doc/examples/data)")
-    return paths
 
 
 # glibc returns large freed blocks to the system, so a fresh process pays page faults on every SIFT call (about 18,000
@@ -335,8 +312,12 @@ def main():
     writing = not (args.quick or args.no_write or args.split != "eval" or args.octaves is not None
                    or tuple(args.size) != (240, 320) or args.photos)
     section = "matching_sweep_opencv_doc" if args.opencv_doc else "matching_sweep"
-    photos = (tuple(args.photos) if args.photos else opencv_doc_photos(args.opencv_doc) if args.opencv_doc
-              else EVAL_IMAGES if args.split == "eval" else VAL_IMAGES)
+    if args.photos:
+        photos = tuple(args.photos)
+    elif args.opencv_doc:
+        photos = opencv_doc_files(args.opencv_doc, OPENCV_DOC_PHOTOS, " as --opencv-doc")
+    else:
+        photos = EVAL_IMAGES if args.split == "eval" else VAL_IMAGES
     for photo in photos:  # a missing / unreadable file stops here, named, before any training
         try:
             load_image(photo)
