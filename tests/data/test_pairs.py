@@ -199,15 +199,16 @@ def test_viewpoint_pair_is_non_square_exact_and_shares_view_one():
         assert err < 8.0, err
 
 
-def test_viewpoint_pair_of_an_image_file(tmp_path):
+def test_viewpoint_pair_of_an_image_file(tmp_path, monkeypatch):
     """A user's own photograph (a file path) loads like a packaged one (the packaged photograph written to disk
     losslessly reads back the same) and gives exact, deterministic pairs; a missing or broken file is named."""
     import cv2
 
     from vras_keras.data.images import ImageDecodeError
 
-    path = tmp_path / "my_photo.png"
-    cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(P.load_image("coffee")), cv2.COLOR_RGB2BGR))
+    monkeypatch.chdir(tmp_path)  # a relative name: the pair's crop and tilt axis follow the name, not tmp_path
+    path = "my_photo.png"
+    cv2.imwrite(path, cv2.cvtColor(np.ascontiguousarray(P.load_image("coffee")), cv2.COLOR_RGB2BGR))
     np.testing.assert_array_equal(P.load_image(str(path)), P.load_image("coffee"))
     mine = P.viewpoint_pair(str(path), size=(48, 64), seed=1, tilt=30, photometric_strength=0.0)
     again = P.viewpoint_pair(str(path), size=(48, 64), seed=1, tilt=30, photometric_strength=0.0)
@@ -216,6 +217,11 @@ def test_viewpoint_pair_of_an_image_file(tmp_path):
     q = apply_homography(mine["homography"], np.stack([xs, ys], axis=1).astype(np.float64))
     err = np.abs(_bilinear(mine["image2"].astype(np.float64), q) - mine["image1"][ys, xs]).mean()
     assert err < 8.0, err
+    other = tmp_path / "other"  # the same relative name in another folder is another photograph (not the cache's)
+    other.mkdir()
+    monkeypatch.chdir(other)
+    cv2.imwrite(path, np.zeros((40, 50, 3), np.uint8))
+    assert P.load_image(path).shape == (40, 50, 3)
     with pytest.raises(FileNotFoundError, match="missing.jpg"):
         P.load_image(str(tmp_path / "missing.jpg"))
     (tmp_path / "broken.png").write_bytes(b"not an image")

@@ -148,6 +148,8 @@ def load_image(name: str) -> np.ndarray:
         ValueError: unknown name, or an image that needs a download (not shipped with the package).
         FileNotFoundError / ImageDecodeError: a path that does not exist or is not a readable image (naming it).
     """
+    if _is_path(name):
+        name = os.path.abspath(name)  # one cache entry per file, whatever the working directory
     try:
         return _load_cached(name)
     except Exception as error:  # noqa: BLE001 - skimage raises ModuleNotFoundError/OSError for pooch-only data
