@@ -16,12 +16,22 @@ pairs rendered at 240x320 and at 480x640 (4 pairs per photograph, level and size
 (a halved octave while its shorter side is >= 192 px) and a 96-px limit (which adds 120-px octaves), MMA@3 and
 correct matches at tilts 0/20/40/60 and a 90-degree rotation: the "Octaves" table in docs/matching.md.
 
+`keypoints` scores keypoint-selection settings of `detect_and_describe` that trade keypoints for precision
+(the low-texture rule's minimum and floor, the contrast guard, SIFT's edge ratio) against SIFT and ORB on a
+wider validation set: the two validation photographs plus `OPENCV_DOC_VAL`, seven photographs of OpenCV's sample
+data that are neither in the opencv-doc report set (`matching_sweep.OPENCV_DOC_PHOTOS`) nor its siblings, several
+of them low-texture (motion blur, defocus, smooth fruit) as the held-out `clock` is; 4 pairs per photograph at
+tilts 0/10/40 and a 45-degree rotation (the levels where ORB leads on the held-out sweep), 240x320, 500
+keypoints, mutual NN: the "Keypoint selection for precision" paragraph in docs/matching.md.
+
 Usage:
   python benchmarks/lift_choices.py recipe --pairs 800 --desc-steps 8000 --ori-steps 800 --batch 64 \
       --positive-view view2 [--out W.weights.h5]
   python benchmarks/lift_choices.py recipe --weights benchmarks/results/lift_sweep16.weights.h5
   python benchmarks/lift_choices.py lowc --weights W.weights.h5
   python benchmarks/lift_choices.py octaves --weights benchmarks/results/lift_sweep16.weights.h5
+  python benchmarks/lift_choices.py keypoints --weights benchmarks/results/lift_sweep16.weights.h5 \
+      --opencv-doc DIR/usr/share/doc/opencv-doc/examples/data
 Each training run used one TensorFlow thread (`--threads 1`), two runs at a time on the 2 cores; the accuracies
 do not depend on the load (no timing is reported).
 """
@@ -40,9 +50,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-from _matching import lift_features, opencv_features, set_threads  # noqa: E402
+from _matching import OPENCV_DOC, lift_features, opencv_doc_files, opencv_features, set_threads  # noqa: E402
 
 VAL = ("grace_hopper", "china")
+# Photographs of OpenCV's sample data used for choosing (never for reporting): not in the opencv-doc report set
+# and not siblings of its photographs (basketball2, aero3, leuvenB, aloeR and the Graffiti views are left out).
+OPENCV_DOC_VAL = ("apple.jpg", "orange.jpg", "smarties.png", "text_defocus.jpg", "licenseplate_motion.jpg",
+                  "chicky_512.png", "rubberwhale1.png")
 
 
 def _model(args):
@@ -152,9 +166,44 @@ def octaves(args):
                                                             for lv, v in levels.items()}), flush=True)
 
 
+def keypoints(args):
+    from vras_keras.data.pairs import viewpoint_pair
+
+    photos = VAL + opencv_doc_files(args.opencv_doc, OPENCV_DOC_VAL)
+    model = _model(args)
+    methods = {"SIFT": (lambda im: opencv_features("SIFT", im, 500), "l2"),
+               "ORB": (lambda im: opencv_features("ORB", im, 500), "hamming")}
+    variants = {"LIFT default": {}, "min_keypoints=50": {"min_keypoints": 50},
+                "min_keypoints=100": {"min_keypoints": 100}, "low_threshold=0.2": {"low_threshold": 0.2},
+                "min_contrast=8": {"min_contrast": 8.0}, "edge_ratio=5": {"edge_ratio": 5.0},
+                "edge_ratio=7": {"edge_ratio": 7.0}}
+    for name, options in variants.items():
+        methods[name] = (lambda im, o=options: lift_features(model, im, 500, **o), "l2")
+    levels = (("tilt", 0), ("tilt", 10), ("tilt", 40), ("roll", 45))
+    means = {}
+    for photo in photos:
+        rows = {}
+        for kind, level in levels:
+            for k in range(4):
+                pair = viewpoint_pair(photo, size=(240, 320), seed=100 + k, tilt=level if kind == "tilt" else 0,
+                                      roll=level if kind == "roll" else 0)
+                for name, (features, metric) in methods.items():
+                    r = _score(pair, features, metric)
+                    rows.setdefault(name, {}).setdefault(f"{kind}{level}", []).append(
+                        (r["mma@3"], r["correct@3"], r["keypoints"]))
+                    means.setdefault(name, {}).setdefault(f"{kind}{level}", []).append(
+                        (r["mma@3"], r["correct@3"]))
+        for name, by_level in rows.items():  # [MMA@3, correct@3, keypoints] per level
+            print(os.path.basename(photo), name, json.dumps({lv: np.round(np.mean(v, 0), 3).tolist()
+                                                            for lv, v in by_level.items()}), flush=True)
+    for name, by_level in means.items():  # [MMA@3, correct@3] per level, mean over all pairs
+        print("mean", name, json.dumps({lv: np.round(np.mean(v, 0), 3).tolist() for lv, v in by_level.items()}),
+              flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("recipe", "lowc", "octaves"))
+    parser.add_argument("what", choices=("recipe", "lowc", "octaves", "keypoints"))
     parser.add_argument("--weights", help="evaluate these lift(grayscale=True, descriptor_size=16, width=...) weights")
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier of LIFT's networks")
     parser.add_argument("--pairs", type=int, default=120)
@@ -164,9 +213,11 @@ def main():
     parser.add_argument("--positive-view", default="rectified", choices=("rectified", "view2"))
     parser.add_argument("--out", help="save the trained weights here")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow / OpenCV threads (0: default)")
+    parser.add_argument("--opencv-doc", default=OPENCV_DOC, metavar="DIR",
+                        help="OpenCV's sample data folder (`keypoints`: the extra validation photographs)")
     args = parser.parse_args()
     set_threads(args.threads)
-    {"recipe": recipe, "lowc": lowc, "octaves": octaves}[args.what](args)
+    {"recipe": recipe, "lowc": lowc, "octaves": octaves, "keypoints": keypoints}[args.what](args)
 
 
 if __name__ == "__main__":
