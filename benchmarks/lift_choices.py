@@ -79,8 +79,17 @@ def _score(pair, features, metric="l2"):
                          shape_b=pair["image2"].shape, valid_a=pair["valid1"], valid_b=pair["valid2"], metric=metric)
 
 
+def _pair(photo, kind: str, level: float, k: int, size=(240, 320)):
+    """The k-th validation pair (`viewpoint_pair` seed 100 + k) of `photo` tilted (`kind="tilt"`) or rotated in
+    plane (`"roll"`) by `level` degrees."""
+    from vras_keras.data.pairs import viewpoint_pair
+
+    return viewpoint_pair(photo, size=size, seed=100 + k, tilt=level if kind == "tilt" else 0,
+                          roll=level if kind == "roll" else 0)
+
+
 def recipe(args):
-    from vras_keras.data.pairs import quadruplet_dataset, viewpoint_pair
+    from vras_keras.data.pairs import quadruplet_dataset
     from vras_keras.training.lift import LiftTrainingOptions, train_lift
 
     model = _model(args)
@@ -100,8 +109,7 @@ def recipe(args):
         scores, correct = {"LIFT": [], "SIFT": []}, {"LIFT": []}
         for photo in VAL:
             for k in range(4):
-                pair = viewpoint_pair(photo, size=(240, 320), seed=100 + k, tilt=level if kind == "tilt" else 0,
-                                      roll=level if kind == "roll" else 0)
+                pair = _pair(photo, kind, level, k)
                 lift_scores = _score(pair, lambda im: lift_features(model, im, 500))
                 scores["LIFT"].append(lift_scores["mma@3"])
                 correct["LIFT"].append(lift_scores["correct@3"])
@@ -137,7 +145,7 @@ def lowc(args):
         for tilt in (0, 20, 40):
             rows = {}
             for k in range(3):
-                pair = pairs.viewpoint_pair(f"lowc:{photo}", size=(240, 320), seed=100 + k, tilt=tilt)
+                pair = _pair(f"lowc:{photo}", "tilt", tilt, k)
                 for name, (features, metric) in methods.items():
                     r = _score(pair, features, metric)
                     rows.setdefault(name, []).append((r["keypoints"], r["mma@3"]))
@@ -146,8 +154,6 @@ def lowc(args):
 
 
 def octaves(args):
-    from vras_keras.data.pairs import viewpoint_pair
-
     model = _model(args)
     variants = {"1 octave": {"octaves": 1}, "octaves >= 192 px (default)": {},
                 "octaves >= 96 px": {"min_octave_side": 96}}
@@ -156,8 +162,7 @@ def octaves(args):
         for kind, level in (("tilt", 0), ("tilt", 20), ("tilt", 40), ("tilt", 60), ("roll", 90)):
             for photo in VAL:
                 for k in range(4):
-                    pair = viewpoint_pair(photo, size=size, seed=100 + k, tilt=level if kind == "tilt" else 0,
-                                          roll=level if kind == "roll" else 0)
+                    pair = _pair(photo, kind, level, k, size)
                     for name, options in variants.items():
                         r = _score(pair, lambda im, o=options: lift_features(model, im, 500, **o))
                         rows.setdefault(name, {}).setdefault(f"{kind}{level}", []).append((r["mma@3"], r["correct@3"]))
@@ -167,8 +172,6 @@ def octaves(args):
 
 
 def keypoints(args):
-    from vras_keras.data.pairs import viewpoint_pair
-
     photos = VAL + opencv_doc_files(args.opencv_doc, OPENCV_DOC_VAL)
     model = _model(args)
     methods = {"SIFT": (lambda im: opencv_features("SIFT", im, 500), "l2"),
@@ -180,25 +183,22 @@ def keypoints(args):
     for name, options in variants.items():
         methods[name] = (lambda im, o=options: lift_features(model, im, 500, **o), "l2")
     levels = (("tilt", 0), ("tilt", 10), ("tilt", 40), ("roll", 45))
-    means = {}
+    scores = {}  # (photo, method, level) -> [(MMA@3, correct@3, keypoints) per pair]
     for photo in photos:
-        rows = {}
         for kind, level in levels:
             for k in range(4):
-                pair = viewpoint_pair(photo, size=(240, 320), seed=100 + k, tilt=level if kind == "tilt" else 0,
-                                      roll=level if kind == "roll" else 0)
+                pair = _pair(photo, kind, level, k)
                 for name, (features, metric) in methods.items():
                     r = _score(pair, features, metric)
-                    rows.setdefault(name, {}).setdefault(f"{kind}{level}", []).append(
+                    scores.setdefault((photo, name, f"{kind}{level}"), []).append(
                         (r["mma@3"], r["correct@3"], r["keypoints"]))
-                    means.setdefault(name, {}).setdefault(f"{kind}{level}", []).append(
-                        (r["mma@3"], r["correct@3"]))
-        for name, by_level in rows.items():  # [MMA@3, correct@3, keypoints] per level
-            print(os.path.basename(photo), name, json.dumps({lv: np.round(np.mean(v, 0), 3).tolist()
-                                                            for lv, v in by_level.items()}), flush=True)
-    for name, by_level in means.items():  # [MMA@3, correct@3] per level, mean over all pairs
-        print("mean", name, json.dumps({lv: np.round(np.mean(v, 0), 3).tolist() for lv, v in by_level.items()}),
-              flush=True)
+        for name in methods:  # [MMA@3, correct@3, keypoints] per level
+            print(os.path.basename(photo), name, json.dumps({f"{kind}{level}": np.round(np.mean(
+                scores[photo, name, f"{kind}{level}"], 0), 3).tolist() for kind, level in levels}), flush=True)
+    for name in methods:  # [MMA@3, correct@3] per level, mean over all pairs
+        print("mean", name, json.dumps({f"{kind}{level}": np.round(np.mean(
+            [r[:2] for photo in photos for r in scores[photo, name, f"{kind}{level}"]], 0), 3).tolist()
+            for kind, level in levels}), flush=True)
 
 
 def main():

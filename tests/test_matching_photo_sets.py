@@ -18,7 +18,7 @@ def _family(name: str) -> str:
     """A file name without extension, trailing digits and a trailing view letter: graf1 / graf3 -> graf, aloeL /
     aloeR -> aloe, leuvenA / leuvenB -> leuven (the siblings OpenCV ships of one scene)."""
     stem = Path(name).stem
-    return re.sub(r"(\d+|[ABLR])$", "", re.sub(r"_?\d+$", "", stem)).lower()
+    return re.sub(r"[ABLR]$", "", re.sub(r"_?\d+$", "", stem)).lower()
 
 
 def test_family_groups_opencv_siblings():
