@@ -24,6 +24,12 @@ of them low-texture (motion blur, defocus, smooth fruit) as the held-out `clock`
 tilts 0/10/40 and a 45-degree rotation (the levels where ORB leads on the held-out sweep), 240x320, 500
 keypoints, mutual NN: the "Keypoint selection for precision" paragraph in docs/matching.md.
 
+`presmooth` scores the Gaussian blur applied before the DoG front end (`detect_and_describe(presmooth=...)`,
+each of `--sigmas`, with each of `--thresholds` as `scale_space_threshold`) against SIFT and ORB on three
+validation sets: the wider one of `keypoints` (240x320), the blurred low-contrast versions of `lowc` and the two
+validation photographs at 480x640; 4 pairs per photograph at tilts 0/10/40 and a 45-degree rotation, 500
+keypoints, mutual NN: the "Presmoothing" table in docs/matching.md.
+
 Usage:
   python benchmarks/lift_choices.py recipe --pairs 800 --desc-steps 8000 --ori-steps 800 --batch 64 \
       --positive-view view2 [--out W.weights.h5]
@@ -32,6 +38,8 @@ Usage:
   python benchmarks/lift_choices.py octaves --weights benchmarks/results/lift_sweep16.weights.h5
   python benchmarks/lift_choices.py keypoints --weights benchmarks/results/lift_sweep16.weights.h5 \
       --opencv-doc DIR/usr/share/doc/opencv-doc/examples/data
+  python benchmarks/lift_choices.py presmooth --weights benchmarks/results/lift_sweep16.weights.h5 \
+      --opencv-doc DIR/usr/share/doc/opencv-doc/examples/data [--sigmas 0,0.4,0.6,0.8,1.0] [--thresholds 0.3]
 Each training run used one TensorFlow thread (`--threads 1`), two runs at a time on the 2 cores; the accuracies
 do not depend on the load (no timing is reported).
 """
@@ -50,13 +58,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-from _matching import OPENCV_DOC, lift_features, opencv_doc_files, opencv_features, set_threads  # noqa: E402
+from _matching import OPENCV_DOC, opencv_doc_files, opencv_features, set_threads  # noqa: E402
+from _matching import lift_features as _lift_features  # noqa: E402
 
 VAL = ("grace_hopper", "china")
 # Photographs of OpenCV's sample data used for choosing (never for reporting): not in the opencv-doc report set
 # and not siblings of its photographs (basketball2, aero3, leuvenB, aloeR and the Graffiti views are left out).
 OPENCV_DOC_VAL = ("apple.jpg", "orange.jpg", "smarties.png", "text_defocus.jpg", "licenseplate_motion.jpg",
                   "chicky_512.png", "rubberwhale1.png")
+
+
+# detect_and_describe options every mode's LIFT gets unless it sets them itself (`--presmooth`)
+LIFT_OPTIONS = {}
+
+
+def lift_features(model, image, max_keypoints, **options):
+    return _lift_features(model, image, max_keypoints, **{**LIFT_OPTIONS, **options})
 
 
 def _model(args):
@@ -119,20 +136,25 @@ def recipe(args):
     print(json.dumps(rows), flush=True)
 
 
-def lowc(args):
+def _low_contrast_photos():
+    """Let `viewpoint_pair` read "lowc:NAME": a blurred (sigma 1.5 px), 0.3x-contrast version of photograph NAME."""
     import cv2
 
     import vras_keras.data.pairs as pairs
 
     original = pairs.load_image
 
-    def load(name):  # "lowc:NAME": blurred, 0.3x-contrast version of a photograph
+    def load(name):
         if not name.startswith("lowc:"):
             return original(name)
         image = cv2.GaussianBlur(original(name[5:]).astype(np.float32), (0, 0), 1.5)
         return np.clip(image.mean() + (image - image.mean()) * 0.3, 0, 255).astype(np.uint8)
 
     pairs.load_image = load
+
+
+def lowc(args):
+    _low_contrast_photos()
     model = _model(args)
     methods = {"SIFT": (lambda im: opencv_features("SIFT", im, 500), "l2"),
                "ORB": (lambda im: opencv_features("ORB", im, 500), "hamming"),
@@ -201,9 +223,38 @@ def keypoints(args):
             for kind, level in levels}), flush=True)
 
 
+def presmooth(args):
+    _low_contrast_photos()
+    model = _model(args)
+    methods = {"SIFT": (lambda im: opencv_features("SIFT", im, 500), "l2"),
+               "ORB": (lambda im: opencv_features("ORB", im, 500), "hamming")}
+    for sigma in args.sigmas:
+        for threshold in args.thresholds:
+            methods[f"LIFT presmooth={sigma:g} threshold={threshold:g}"] = (
+                lambda im, s=sigma, t=threshold: lift_features(model, im, 500, presmooth=s, scale_space_threshold=t),
+                "l2")
+    levels = (("tilt", 0), ("tilt", 10), ("tilt", 40), ("roll", 45))
+    sets = {"wider validation, 240x320": (VAL + opencv_doc_files(args.opencv_doc, OPENCV_DOC_VAL), (240, 320)),
+            "low-contrast validation, 240x320": (tuple(f"lowc:{p}" for p in VAL), (240, 320)),
+            "validation, 480x640": (VAL, (480, 640))}
+    for label, (photos, size) in sets.items():
+        scores = {}  # (method, level) -> [(MMA@3, correct@3, keypoints) per pair]
+        for photo in photos:
+            for kind, level in levels:
+                for k in range(4):
+                    pair = _pair(photo, kind, level, k, size)
+                    for name, (features, metric) in methods.items():
+                        r = _score(pair, features, metric)
+                        scores.setdefault((name, f"{kind}{level}"), []).append(
+                            (r["mma@3"], r["correct@3"], r["keypoints"]))
+        for name in methods:  # [MMA@3, correct@3, keypoints] per level, mean over the set's pairs
+            print(label, "|", name, json.dumps({f"{kind}{level}": np.round(np.mean(
+                scores[name, f"{kind}{level}"], 0), 3).tolist() for kind, level in levels}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("recipe", "lowc", "octaves", "keypoints"))
+    parser.add_argument("what", choices=("recipe", "lowc", "octaves", "keypoints", "presmooth"))
     parser.add_argument("--weights", help="evaluate these lift(grayscale=True, descriptor_size=16, width=...) weights")
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier of LIFT's networks")
     parser.add_argument("--pairs", type=int, default=120)
@@ -215,9 +266,19 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow / OpenCV threads (0: default)")
     parser.add_argument("--opencv-doc", default=OPENCV_DOC, metavar="DIR",
                         help="OpenCV's sample data folder (`keypoints`: the extra validation photographs)")
+    parser.add_argument("--sigmas", type=lambda v: [float(x) for x in v.split(",")], default=[0.0, 0.4, 0.6, 0.8, 1.0],
+                        help="`presmooth`: comma-separated presmoothing sigmas (px) to score")
+    parser.add_argument("--thresholds", type=lambda v: [float(x) for x in v.split(",")], default=[0.3],
+                        help="`presmooth`: comma-separated scale-space thresholds, each scored with every sigma")
+    parser.add_argument("--presmooth", type=float, default=None,
+                        help="LIFT's presmoothing (px) in every mode but `presmooth` (default: the package's; the "
+                             "recipe, lowc, octaves and keypoints tables in docs/matching.md were measured with 0)")
     args = parser.parse_args()
+    if args.presmooth is not None:
+        LIFT_OPTIONS["presmooth"] = args.presmooth
     set_threads(args.threads)
-    {"recipe": recipe, "lowc": lowc, "octaves": octaves, "keypoints": keypoints}[args.what](args)
+    {"recipe": recipe, "lowc": lowc, "octaves": octaves, "keypoints": keypoints, "presmooth": presmooth}[args.what](
+        args)
 
 
 if __name__ == "__main__":

@@ -115,9 +115,9 @@ def profile(model, threshold, repeats):
     detector, orientation, descriptor, crop = lift_model._parts(model)
     x = image.astype(np.float32)[None]
     parts = {}
-    responses = lift_model.scale_space_responses(detector, x)
-    parts["DoG front end (separable Gaussians, cv2)"] = cpu_seconds(
-        lambda: lift_model.scale_space_responses(detector, x), repeats)
+    responses = lift_model.scale_space_responses(detector, x, lift_model.PRESMOOTH)
+    parts["presmoothing + DoG front end (separable Gaussians, cv2)"] = cpu_seconds(
+        lambda: lift_model.scale_space_responses(detector, x, lift_model.PRESMOOTH), repeats)
     border = lift_model._border(crop.support)
     options = lift_model._scale_space_options("scale_space", True, True, None)
 
@@ -135,7 +135,8 @@ def profile(model, threshold, repeats):
     def coarser_octaves():  # halving, DoG and extrema of every octave after the first (detect_and_describe's rule)
         for level in lift_model.octave_images(image)[1:]:
             y = level[None]
-            fast_scale_space_keypoints(lift_model.scale_space_responses(detector, y), y, max(CAPS), threshold=threshold,
+            responses_o = lift_model.scale_space_responses(detector, y, lift_model.PRESMOOTH)
+            fast_scale_space_keypoints(responses_o, y, max(CAPS), threshold=threshold,
                                        border=border, min_contrast=4.0, min_keypoints=lift_model.MIN_KEYPOINTS,
                                        low_threshold=lift_model.LOW_THRESHOLD, **options)
 

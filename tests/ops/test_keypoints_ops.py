@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from vras_keras.layers.keypoints import (
+    GaussianBlur,
     KeypointNMS,
     MergeOctaves,
     OctavePoints,
@@ -456,3 +457,31 @@ def test_gray_patches_equal_oriented_patches():
     assert np.all(ours[2] == 0)  # far outside: zeros
     # hand case: the centre sample of a 1-sample patch reads the keypoint's pixel
     np.testing.assert_allclose(K.gray_patches(gray, [[5.0, 7.0]], output_size=1, support=1.0)[0, 0, 0], gray[7, 5])
+
+
+def test_gaussian_kernel_by_hand():
+    g = K.gaussian_kernel_1d(0.6)  # radius ceil(1.8) = 2: exp(-r^2 / 0.72), normalised
+    w = np.exp(-np.array([4.0, 1.0, 0.0, 1.0, 4.0]) / 0.72)
+    np.testing.assert_allclose(g, w / w.sum(), rtol=1e-6)
+    assert len(K.gaussian_kernel_1d(1.0)) == 7 and len(K.gaussian_kernel_1d(0.2)) == 3
+    assert K.check_presmooth(0) == 0.0 and K.check_presmooth(np.float32(0.5)) == 0.5
+    for bad in (-0.1, float("nan"), "0.6", True, None):
+        with pytest.raises(ValueError, match="presmooth"):
+            K.check_presmooth(bad)
+
+
+def test_gaussian_blur_layer_harness():
+    """Each channel convolved with the separable kernel, zeros outside (a hand-written 2-D convolution); the
+    harness also checks the config round trip, gradients, SavedModel and TFLite built-ins (DEPTHWISE_CONV_2D)."""
+    x = np.random.default_rng(3).uniform(0, 255, (2, 9, 11, 3)).astype("float32")
+    g = K.gaussian_kernel_1d(0.6).astype(np.float64)
+    kernel, r = np.outer(g, g), len(g) // 2
+    padded = np.pad(x.astype(np.float64), ((0, 0), (r, r), (r, r), (0, 0)))
+    expected = sum(kernel[i, j] * padded[:, i:i + 9, j:j + 11] for i in range(2 * r + 1) for j in range(2 * r + 1))
+    check_layer(GaussianBlur, {"sigma": 0.6}, input_data=x, expected_output_shape=x.shape,
+                expected_output=expected.astype("float32"), run_training=False, run_mixed_precision=False)
+    flat = np.asarray(GaussianBlur(1.0)(np.full((1, 16, 16, 1), 50.0, np.float32)))[0, ..., 0]
+    np.testing.assert_allclose(flat[3:-3, 3:-3], 50.0, rtol=1e-5)  # normalised: flat stays flat away from the border
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="sigma|presmooth"):
+            GaussianBlur(bad)

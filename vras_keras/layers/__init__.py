@@ -15,7 +15,7 @@ from vras_keras.layers.conv_norm_act import (
     symmetric_pad,
 )
 from vras_keras.layers.detection_decoder import DetectionDecoder
-from vras_keras.layers.keypoints import KeypointNMS, OrientationAngle, OrientedPatches
+from vras_keras.layers.keypoints import GaussianBlur, KeypointNMS, OrientationAngle, OrientedPatches
 from vras_keras.layers.local_response_normalization import LocalResponseNormalization
 from vras_keras.layers.roi_align import KeptDetections, PasteMasks, RoIAlign
 from vras_keras.layers.soft_argmax import HeatmapArgmax2D, SoftArgmax2D, SoftArgmax3D

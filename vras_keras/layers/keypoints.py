@@ -1,5 +1,5 @@
-"""Local-feature layers for LIFT: `OrientedPatches`, `OrientationAngle`, `KeypointNMS`, `ScaleSpaceKeypoints`
-and `ChannelMean`.
+"""Local-feature layers for LIFT: `OrientedPatches`, `OrientationAngle`, `KeypointNMS`, `ScaleSpaceKeypoints`,
+`GaussianBlur` and `ChannelMean`.
 
 Thin wrappers over `vras_keras.ops.keypoints` (conventions there). All convert to TFLite built-ins.
 """
@@ -243,6 +243,39 @@ class ScaleSpaceKeypoints(_KeypointSelector):
         return {**super().get_config(), "max_keypoints": self.max_keypoints, "threshold": self.threshold,
                 "border": self.border, "min_contrast": self.min_contrast, "edge_ratio": self.edge_ratio,
                 "refine": self.refine, "min_keypoints": self.min_keypoints, "low_threshold": self.low_threshold}
+
+
+@keras.saving.register_keras_serializable(package="vras_keras")
+class GaussianBlur(keras.layers.Layer):
+    """Fixed Gaussian blur of each channel (`kp.gaussian_kernel_1d(sigma)`, zero padding, stride 1): the
+    presmoothing LIFT's scale-space keypoints apply before the DoG front end (`lift_inference_model`), as SIFT
+    smooths its first octave. A depthwise convolution (TFLite's built-in `DEPTHWISE_CONV_2D`); no weights.
+
+    Args:
+        sigma: standard deviation in pixels (> 0).
+
+    Example:
+    >>> GaussianBlur(0.6)(images).shape == images.shape
+    """
+
+    def __init__(self, sigma, **kwargs):
+        super().__init__(**kwargs)
+        self.sigma = kp.check_presmooth(sigma)
+        if self.sigma == 0:
+            raise ValueError("GaussianBlur needs sigma > 0 px; received 0")
+
+    def call(self, images):
+        g = kp.gaussian_kernel_1d(self.sigma)
+        channels = images.shape[-1]
+        kernel = np.tile(np.outer(g, g)[:, :, None, None], (1, 1, channels, 1)).astype(np.float32)
+        return keras.ops.depthwise_conv(images, keras.ops.convert_to_tensor(kernel, images.dtype), strides=1,
+                                        padding="same")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "sigma": self.sigma}
 
 
 @keras.saving.register_keras_serializable(package="vras_keras")

@@ -12,6 +12,8 @@ image (NumPy / OpenCV for the dense maps, the compiled refinement on the selecte
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import tensorflow as tf
@@ -24,7 +26,9 @@ INVALID_SCORE = -1e9  # score given to suppressed positions and to padding keypo
 __all__ = [
     "INVALID_SCORE",
     "edge_response_mask",
+    "check_presmooth",
     "fast_scale_space_keypoints",
+    "gaussian_kernel_1d",
     "gray_level",
     "gray_patches",
     "scale_space_extrema",
@@ -494,6 +498,23 @@ def gray_level(images) -> np.ndarray:
     for c in range(1, channels):
         total += images[..., c]
     return total / np.float32(channels)
+
+
+def gaussian_kernel_1d(sigma: float, radius: int | None = None) -> np.ndarray:
+    """Normalised 1-D Gaussian of standard deviation `sigma` px, truncated at `radius` px (default
+    `ceil(3 sigma)`): float32 `(2 radius + 1,)`. The presmoothing of the scale-space keypoints (`GaussianBlur`,
+    `dog_responses`) uses it in both the graph and the NumPy path, so that they blur alike."""
+    radius = max(1, int(math.ceil(3.0 * float(sigma)))) if radius is None else int(radius)
+    r = np.arange(-radius, radius + 1, dtype=np.float64)
+    g = np.exp(-(r**2) / (2.0 * float(sigma) ** 2))
+    return (g / g.sum()).astype(np.float32)
+
+
+def check_presmooth(sigma) -> float:
+    """`sigma` (px) as a float >= 0 (0: no presmoothing), or a ValueError naming `presmooth`."""
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.integer, np.floating)) or not sigma >= 0:
+        raise ValueError(f"presmooth must be a Gaussian sigma >= 0 px (0 turns it off); received {sigma!r}")
+    return float(sigma)
 
 
 def _local_contrast(gray: np.ndarray, window: int = 9) -> np.ndarray:

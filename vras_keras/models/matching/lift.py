@@ -44,6 +44,7 @@ from vras_keras.data.images import to_rgb
 from vras_keras.layers import SoftArgmax2D, conv_norm_act, image_input
 from vras_keras.layers.keypoints import (
     ChannelMean,
+    GaussianBlur,
     KeypointNMS,
     MergeOctaves,
     OctavePoints,
@@ -56,7 +57,9 @@ from vras_keras.layers.keypoints import (
 from vras_keras.models.detection.roi_heads import RoIWise  # the per-RoI wrapper serves per-keypoint here
 from vras_keras.models.registry import register
 from vras_keras.ops.keypoints import (
+    check_presmooth,
     fast_scale_space_keypoints,
+    gaussian_kernel_1d,
     gray_level,
     gray_patches,
     nms_keypoints,
@@ -136,42 +139,44 @@ def detector_front_end(detector: keras.Model) -> keras.Model:
     return keras.Model(detector.input, detector.get_layer("det_dog").output, name="detector_front_end")
 
 
-def scale_space_responses(detector: keras.Model, images):
-    """The detector's scale-space front end (`det_dog` layer) on images `(N, H, W, 3)` 0..255 → `(N, H, W, S)`.
+def scale_space_responses(detector: keras.Model, images, presmooth: float = 0.0):
+    """The detector's scale-space front end (`det_dog` layer) on images `(N, H, W, 3)` 0..255 → `(N, H, W, S)`,
+    after a Gaussian blur of `presmooth` px (0: none; `GaussianBlur` in the exported graph).
 
     While `det_dog` holds the exact DoG stack (`dog_kernel`, i.e. frozen, the default) this is computed as
     separable Gaussian blurs of the gray level (`cv2.sepFilter2D`, zero padding as the convolution's "same"),
     which equals the 27 x 27 convolution up to float rounding at a small fraction of its cost; a trained
     front end runs the layer itself.
     """
+    presmooth = check_presmooth(presmooth)
     kernel = detector.get_layer("det_dog").get_weights()[0]
     if kernel.shape != _DOG_KERNEL.shape or not np.allclose(kernel, _DOG_KERNEL, rtol=0, atol=1e-7):
+        if presmooth:
+            images = GaussianBlur(presmooth)(np.asarray(images, np.float32))
         return detector_front_end(detector)(images, training=False)
-    return dog_responses(images)
+    return dog_responses(images, presmooth=presmooth)
 
 
 _DOG_KERNEL = dog_kernel()
 
 
-def _gaussian_1d(sigma: float, radius: int) -> np.ndarray:
-    r = np.arange(-radius, radius + 1, dtype=np.float64)
-    g = np.exp(-(r**2) / (2.0 * sigma**2))
-    return (g / g.sum()).astype(np.float32)
-
-
-def dog_responses(images, sigmas=DOG_SIGMAS) -> np.ndarray:
+def dog_responses(images, sigmas=DOG_SIGMAS, presmooth: float = 0.0) -> np.ndarray:
     """`dog_kernel`'s responses by separable filtering: images `(N, H, W, C)` 0..255 → float32 `(N, H, W, S)`.
 
     A normalised 2-D Gaussian truncated to a square is the outer product of normalised 1-D Gaussians, so
     blurring the gray level (channel mean, 0..1) row- then column-wise with the same radius gives exactly the
-    `det_dog` convolution (zero padding), differences scaled by 10.
+    `det_dog` convolution (zero padding), differences scaled by 10. `presmooth` > 0 first blurs the gray level
+    by that sigma (px; `gaussian_kernel_1d`, zero padding: `GaussianBlur` before `det_dog`, up to float rounding).
     """
     images = np.asarray(images, np.float32)
     radius = int(math.ceil(2.5 * max(sigmas)))
-    kernels = [_gaussian_1d(s, radius) for s in sigmas]
+    kernels = [gaussian_kernel_1d(s, radius) for s in sigmas]
+    smooth = gaussian_kernel_1d(presmooth) if check_presmooth(presmooth) else None
     out = []
     for image in images:
         gray = gray_level(image) * np.float32(1.0 / 255.0)
+        if smooth is not None:
+            gray = cv2.sepFilter2D(gray, cv2.CV_32F, smooth, smooth, borderType=cv2.BORDER_CONSTANT)
         blurs = [cv2.sepFilter2D(gray, cv2.CV_32F, k, k, borderType=cv2.BORDER_CONSTANT) for k in kernels]
         out.append(np.stack([(blurs[j + 1] - blurs[j]) * np.float32(10.0) for j in range(len(sigmas) - 1)], -1))
     return np.stack(out)
@@ -446,6 +451,10 @@ LOW_THRESHOLD = 0.1
 # the validation photographs at 480 x 640 (docs/matching.md); a 240 x 320 image keeps one octave.
 OCTAVES = 4
 MIN_OCTAVE_SIDE = 192
+# Presmoothing (issue #22): each octave image is blurred by PRESMOOTH px before the DoG front end, as SIFT smooths
+# its first octave; fine-scale extrema of noise and aliasing drop out. Chosen on the validation photographs
+# (`benchmarks/lift_choices.py presmooth`, docs/matching.md).
+PRESMOOTH = 0.6
 
 
 def _check_octaves(octaves, min_side) -> None:
@@ -483,7 +492,7 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
                         scale_space_threshold: float = 0.3, refine_3d: bool = True,
                         min_keypoints: int = MIN_KEYPOINTS, low_threshold: float | None = LOW_THRESHOLD,
                         reference_sigma: float | None = None, scale_limits=(0.5, 2.0), octaves: int = OCTAVES,
-                        min_octave_side: int = MIN_OCTAVE_SIDE) -> Features:
+                        min_octave_side: int = MIN_OCTAVE_SIDE, presmooth: float = PRESMOOTH) -> Features:
     """Keypoints and descriptors of one image with a LIFT model.
 
     The detector runs over the whole image. With `selection="score"` keypoints are the local maxima of its
@@ -530,6 +539,10 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
             the `max_keypoints` strongest |DoG| over all of them kept and each described on its own octave (its
             `scale` is then the crop support times 2^octave in image pixels). Defaults 4 and 192 (chosen on
             the validation photographs at 480 x 640; a 240 x 320 image has one octave); `octaves=1` turns it off.
+        presmooth: (`"scale_space"`) Gaussian blur (sigma, px of each octave) of the image before the DoG front
+            end, as SIFT smooths its first octave: extrema of pixel noise and aliasing drop out. The crops are
+            taken from the unblurred image. Default `PRESMOOTH` (chosen on the validation photographs,
+            docs/matching.md); 0 turns it off.
 
     Returns:
         `Features`; an empty one with a `message` for an image smaller than the crop, or without texture.
@@ -541,6 +554,7 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
         raise ValueError(f"max_keypoints must be a positive int; received {max_keypoints!r}")
     scale_space_options = _scale_space_options(selection, subpixel, refine_3d, edge_ratio)
+    presmooth = check_presmooth(presmooth)
     detector, _, descriptor, crop = _parts(model)
     raw_shape = np.shape(image)
     rgb = to_rgb(image)
@@ -571,7 +585,7 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     else:
         levels = octave_images(rgb, octaves, min_octave_side)
         octave, points, values, scale_index = _scale_space_octaves(
-            detector, levels, k, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
+            detector, levels, k, presmooth, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
             min_keypoints=min_keypoints, low_threshold=low_threshold, **scale_space_options)
     if len(points) == 0:
         return empty(f"no keypoints: the image has no region with local contrast >= {min_contrast:g} gray levels "
@@ -593,15 +607,16 @@ def detect_and_describe(model: keras.Model, image, *, max_keypoints: int = 500, 
     return Features(keypoints.astype(np.float32), descs, "; ".join(notes))
 
 
-def _scale_space_octaves(detector, levels, k, **selection):
-    """The `k` strongest scale-space keypoints of all octave images `levels` (`octave_images`), strongest first:
+def _scale_space_octaves(detector, levels, k, presmooth, **selection):
+    """The `k` strongest scale-space keypoints of all octave images `levels` (`octave_images`, each blurred by
+    `presmooth` px before the front end), strongest first:
     `(octave, points in their octave's pixels, |DoG| values, DoG scale index)`, NumPy; ties go to the finer
     octave, as `top_k` in the exported graph."""
     found = []
     for level in levels:
         image_o = level[None]
         points, values, valid, scale_index = fast_scale_space_keypoints(
-            scale_space_responses(detector, image_o), image_o, int(min(k, level.shape[0] * level.shape[1])),
+            scale_space_responses(detector, image_o, presmooth), image_o, int(min(k, level.shape[0] * level.shape[1])),
             **selection)
         valid = keras.ops.convert_to_numpy(valid)[0]
         found.append([keras.ops.convert_to_numpy(t)[0][valid] for t in (points, values, scale_index)])
@@ -619,7 +634,7 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
                          scale_space_threshold: float = 0.3, refine_3d: bool = True,
                          min_keypoints: int = MIN_KEYPOINTS, low_threshold: float | None = LOW_THRESHOLD,
                          octaves: int = OCTAVES, min_octave_side: int = MIN_OCTAVE_SIDE,
-                         name: str = "lift_inference") -> keras.Model:
+                         presmooth: float = PRESMOOTH, name: str = "lift_inference") -> keras.Model:
     """The whole-image LIFT pipeline as one exportable model (shares the weights of `model`).
 
     Input `"image"` `(N, H, W, 3)` float32 0..255. Outputs (K = `max_keypoints`, padding flagged by
@@ -632,9 +647,11 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
     (`model.get_layer("crop").support`; `detect_and_describe(reference_sigma=...)` has no counterpart here).
     With `"scale_space"`, an `image_size` large enough for several octaves (`octave_count`) gets them as
     `detect_and_describe` does: `AveragePooling2D(2)` octaves, `ScaleSpaceKeypoints` on each, `MergeOctaves`
-    keeps the strongest, and each keypoint is cropped from its own octave (`SelectOctave`).
+    keeps the strongest, and each keypoint is cropped from its own octave (`SelectOctave`). `presmooth` > 0
+    blurs each octave image (`GaussianBlur`) before the front end.
     """
     scale_space_options = _scale_space_options(selection, subpixel, refine_3d, edge_ratio)
+    presmooth = check_presmooth(presmooth)
     detector, orientation, descriptor, crop = _parts(model)
     h, w = (int(s) for s in image_size)
     border = _border(crop.support)
@@ -657,7 +674,8 @@ def lift_inference_model(model: keras.Model, *, image_size=(256, 256), max_keypo
             found += ScaleSpaceKeypoints(
                 max_keypoints, threshold=scale_space_threshold, border=border, min_contrast=min_contrast,
                 min_keypoints=min_keypoints, low_threshold=low_threshold,
-                name="scale_space" if o == 0 else f"scale_space_{o}", **scale_space_options)([front(level), level])[:3]
+                name="scale_space" if o == 0 else f"scale_space_{o}", **scale_space_options)(
+                [front(GaussianBlur(presmooth, name=f"presmooth_{o}")(level) if presmooth else level), level])[:3]
         if n_octaves == 1:
             points, values, valid = found
         else:
