@@ -156,9 +156,7 @@ def _low_contrast_photos():
 def lowc(args):
     _low_contrast_photos()
     model = _model(args)
-    methods = {"SIFT": (lambda im: opencv_features("SIFT", im, 500), "l2"),
-               "ORB": (lambda im: opencv_features("ORB", im, 500), "hamming"),
-               "LIFT off": (lambda im: lift_features(model, im, 500, min_keypoints=0), "l2")}
+    methods = {**_opencv_methods(), "LIFT off": (lambda im: lift_features(model, im, 500, min_keypoints=0), "l2")}
     for m in (50, 100, 200):
         for floor in (0.1, 0.05):
             methods[f"LIFT M{m} f{floor}"] = (
@@ -193,63 +191,74 @@ def octaves(args):
                                                             for lv, v in levels.items()}), flush=True)
 
 
+# The levels where ORB leads on the held-out sweep (issue #22), scored by `keypoints` and `presmooth`.
+PRECISION_LEVELS = (("tilt", 0), ("tilt", 10), ("tilt", 40), ("roll", 45))
+
+
+def _opencv_methods() -> dict:
+    return {"SIFT": (lambda im: opencv_features("SIFT", im, 500), "l2"),
+            "ORB": (lambda im: opencv_features("ORB", im, 500), "hamming")}
+
+
+def _photo_scores(photo, methods, size=(240, 320)) -> dict:
+    """`{(method, "tilt0"...): [(MMA@3, correct@3, keypoints) per pair]}` on `photo`'s 4 validation pairs per
+    level of `PRECISION_LEVELS`."""
+    scores = {}
+    for kind, level in PRECISION_LEVELS:
+        for k in range(4):
+            pair = _pair(photo, kind, level, k, size)
+            for name, (features, metric) in methods.items():
+                r = _score(pair, features, metric)
+                scores.setdefault((name, f"{kind}{level}"), []).append((r["mma@3"], r["correct@3"], r["keypoints"]))
+    return scores
+
+
+def _level_means(scores, name, columns=3) -> str:
+    """JSON `{level: [mean of the first `columns` numbers]}` of method `name` in `_photo_scores`-like `scores`."""
+    return json.dumps({f"{kind}{level}": np.round(np.mean([r[:columns] for r in scores[name, f"{kind}{level}"]], 0),
+                                                   3).tolist() for kind, level in PRECISION_LEVELS})
+
+
 def keypoints(args):
     photos = VAL + opencv_doc_files(args.opencv_doc, OPENCV_DOC_VAL)
     model = _model(args)
-    methods = {"SIFT": (lambda im: opencv_features("SIFT", im, 500), "l2"),
-               "ORB": (lambda im: opencv_features("ORB", im, 500), "hamming")}
+    methods = _opencv_methods()
     variants = {"LIFT default": {}, "min_keypoints=50": {"min_keypoints": 50},
                 "min_keypoints=100": {"min_keypoints": 100}, "low_threshold=0.2": {"low_threshold": 0.2},
                 "min_contrast=8": {"min_contrast": 8.0}, "edge_ratio=5": {"edge_ratio": 5.0},
                 "edge_ratio=7": {"edge_ratio": 7.0}}
     for name, options in variants.items():
         methods[name] = (lambda im, o=options: lift_features(model, im, 500, **o), "l2")
-    levels = (("tilt", 0), ("tilt", 10), ("tilt", 40), ("roll", 45))
-    scores = {}  # (photo, method, level) -> [(MMA@3, correct@3, keypoints) per pair]
+    everything = {}  # over all photographs
     for photo in photos:
-        for kind, level in levels:
-            for k in range(4):
-                pair = _pair(photo, kind, level, k)
-                for name, (features, metric) in methods.items():
-                    r = _score(pair, features, metric)
-                    scores.setdefault((photo, name, f"{kind}{level}"), []).append(
-                        (r["mma@3"], r["correct@3"], r["keypoints"]))
+        scores = _photo_scores(photo, methods)
         for name in methods:  # [MMA@3, correct@3, keypoints] per level
-            print(os.path.basename(photo), name, json.dumps({f"{kind}{level}": np.round(np.mean(
-                scores[photo, name, f"{kind}{level}"], 0), 3).tolist() for kind, level in levels}), flush=True)
+            print(os.path.basename(photo), name, _level_means(scores, name), flush=True)
+        for key, rows in scores.items():
+            everything.setdefault(key, []).extend(rows)
     for name in methods:  # [MMA@3, correct@3] per level, mean over all pairs
-        print("mean", name, json.dumps({f"{kind}{level}": np.round(np.mean(
-            [r[:2] for photo in photos for r in scores[photo, name, f"{kind}{level}"]], 0), 3).tolist()
-            for kind, level in levels}), flush=True)
+        print("mean", name, _level_means(everything, name, columns=2), flush=True)
 
 
 def presmooth(args):
     _low_contrast_photos()
     model = _model(args)
-    methods = {"SIFT": (lambda im: opencv_features("SIFT", im, 500), "l2"),
-               "ORB": (lambda im: opencv_features("ORB", im, 500), "hamming")}
+    methods = _opencv_methods()
     for sigma in args.sigmas:
         for threshold in args.thresholds:
             methods[f"LIFT presmooth={sigma:g} threshold={threshold:g}"] = (
                 lambda im, s=sigma, t=threshold: lift_features(model, im, 500, presmooth=s, scale_space_threshold=t),
                 "l2")
-    levels = (("tilt", 0), ("tilt", 10), ("tilt", 40), ("roll", 45))
     sets = {"wider validation, 240x320": (VAL + opencv_doc_files(args.opencv_doc, OPENCV_DOC_VAL), (240, 320)),
             "low-contrast validation, 240x320": (tuple(f"lowc:{p}" for p in VAL), (240, 320)),
             "validation, 480x640": (VAL, (480, 640))}
     for label, (photos, size) in sets.items():
-        scores = {}  # (method, level) -> [(MMA@3, correct@3, keypoints) per pair]
+        scores = {}  # over the set's photographs
         for photo in photos:
-            for kind, level in levels:
-                for k in range(4):
-                    pair = _pair(photo, kind, level, k, size)
-                    for name, (features, metric) in methods.items():
-                        r = _score(pair, features, metric)
-                        scores.setdefault((name, f"{kind}{level}"), []).append(
-                            (r["mma@3"], r["correct@3"], r["keypoints"]))
+            for key, rows in _photo_scores(photo, methods, size).items():
+                scores.setdefault(key, []).extend(rows)
         for name in methods:  # [MMA@3, correct@3, keypoints] per level, mean over the set's pairs
-            print(label, "|", name, json.dumps({f"{kind}{level}": np.round(np.mean(
-                scores[name, f"{kind}{level}"], 0), 3).tolist() for kind, level in levels}), flush=True)
+            print(label, "|", name, _level_means(scores, name), flush=True)
 
 
 def main():
