@@ -14,7 +14,8 @@ MMA@1/3/5, correct matches within 3 px, repeatability (3 px) and homography accu
 RANSAC `cv2.findHomography` from the matches <= 3 / 5 / 10 px, as HPatches reports it). CPU time per
 640x480 image is measured side by side in interleaved rounds, in two fresh processes that keep freed memory
 (`STEADY_MALLOC`): one thread each (the work per image) and each library's default threads (CPU and wall time),
-with LIFT's parts profiled.
+with LIFT's parts profiled. Each level also prints the per-photograph MMA@3 / keypoints / matches of every
+method (smallest cap, mutual NN; a diagnosis, not written).
 `--opencv-doc DIR` sweeps 16 real photographs of OpenCV's sample data (Debian's opencv-doc) instead, as a
 second report set (never used for choosing anything); `--photos FILE ...` sweeps your own (not written).
 
@@ -185,7 +186,7 @@ def sweep(methods, pair_of, photos, per_photo, caps):
     first = {}
     for kind, levels in (("viewpoint", TILTS), ("rotation", ROLLS)):
         for level in levels:
-            rows = {}
+            rows, by_photo = {}, {}
             for photo in photos:
                 for k in range(per_photo):
                     pair = pair_of(photo, k, kind, level)
@@ -212,9 +213,16 @@ def sweep(methods, pair_of, photos, per_photo, caps):
                                                   shape_b=pair["image2"].shape, valid_a=pair["valid1"],
                                                   valid_b=pair["valid2"], **options)
                                 rows.setdefault(f"{name} {cap}, {matcher}", []).append([r[m] for m in KEYS])
+                                if cap == caps[0] and matcher == "mutual NN":
+                                    by_photo.setdefault((Path(photo).name, name), []).append(
+                                        (r["mma@3"], r["keypoints"], r["matches"]))
             results[(kind, level)] = {row: dict(zip(KEYS, np.mean(v, axis=0).tolist())) for row, v in rows.items()}
             print(f"{kind} {level}: " + ", ".join(f"{row} {v['mma@3']:.3f}" for row, v in results[(kind, level)].items()
                                                   if row.endswith("mutual NN")), flush=True)
+            # per photograph (diagnosis; not written): MMA@3 / keypoints per view / matches, mutual NN, smallest cap
+            print(f"  per photograph, {caps[0]} keypoints, mutual NN (MMA@3 / keypoints / matches): " + "; ".join(
+                f"{photo} {name} " + "/".join(f"{x:.3g}" for x in np.mean(v, axis=0))
+                for (photo, name), v in by_photo.items()), flush=True)
     return results
 
 
