@@ -289,6 +289,9 @@ def main():
     parser.add_argument("--scale-jitter", type=float, default=0.25)
     parser.add_argument("--positive-view", default="view2", choices=("rectified", "view2"),
                         help="descriptor stage's positive (LiftTrainingOptions.positive_view)")
+    parser.add_argument("--shift-negative", type=float, default=0.0,
+                        help="descriptor stage's shifted negative, px (LiftTrainingOptions.shift_negative; 0: off)")
+    parser.add_argument("--shift-weight", type=float, default=1.0, help="its weight (LiftTrainingOptions.shift_weight)")
     parser.add_argument("--threshold", type=float, default=0.3, help="LIFT scale-space contrast threshold")
     parser.add_argument("--octaves", type=int, help="LIFT octaves (default: detect_and_describe's; 1 turns them off)")
     parser.add_argument("--ratio", type=float, default=0.8, help="Lowe's ratio of the '+ ratio' matcher")
@@ -354,7 +357,8 @@ def main():
         data_seconds = time.perf_counter() - start
         options = LiftTrainingOptions(dense_weight=1.0, pair_weight=0.0, overlap_weight=0.0,
                                       scale_jitter=args.scale_jitter, consistency_weight=1.0, augment=args.augment,
-                                      positive_view=args.positive_view)
+                                      positive_view=args.positive_view, shift_negative=args.shift_negative,
+                                      shift_weight=args.shift_weight)
         cpu0 = time.process_time()
         history = train_lift(model, data, descriptor_steps=args.desc_steps, orientation_steps=args.ori_steps,
                              detector_steps=args.det_steps, batch_size=args.batch, learning_rate=args.lr,

@@ -99,6 +99,46 @@ def test_view2_positive_crops_follow_the_local_rotation_and_keep_the_foreshorten
     assert np.isfinite(history["descriptor"][-1][1])
 
 
+def test_shifted_negative_adds_a_hinge_on_the_positive_crop_moved_a_few_pixels():
+    """`shift_negative`: the descriptor stage's extra draws keep the earlier stream (the same shared angle,
+    jitters and scales) plus offsets of `shift_negative`-`2 shift_negative` px; its loss is the plain loss plus
+    `shift_weight` x the hinge on P1's descriptor vs the view-2 crop moved by the offset, computed here by hand."""
+    from vras_keras.data.pairs import quadruplet_dataset
+    from vras_keras.losses.matching import shifted_negative_loss
+    from vras_keras.training.lift import LiftStages, LiftTrainingOptions, _centre_crops, _tensors, view2_crops
+
+    model = models.get("lift", **TINY)
+    plain = LiftStages(model, positive_view="view2", scale_jitter=0.25)
+    shifted = LiftStages(model, positive_view="view2", scale_jitter=0.25, shift_negative=3.0, shift_weight=0.5)
+    extra = shifted._extra("descriptor", 400, np.random.default_rng(1))
+    assert len(extra) == 5
+    for a, b in zip(plain._extra("descriptor", 400, np.random.default_rng(1)), extra[:4]):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    radius = np.linalg.norm(np.asarray(extra[4]), axis=1)
+    assert radius.min() >= 3.0 - 1e-5 and radius.max() <= 6.0 + 1e-5 and radius.std() > 0.5
+
+    data = quadruplet_dataset("train", num_pairs=2, per_pair=6, patch_size=24, image_size=64, patch_dtype="uint8")
+    batch = _tensors({k: v[:6] for k, v in data.items()})
+    extra = shifted._extra("descriptor", 6, np.random.default_rng(2))
+    shared, relative, shift, scales, offset = extra
+    crop, descriptor = model.get_layer("crop"), model.get_layer("descriptor")
+    d1 = descriptor(_centre_crops(batch["p1"], crop, shared), training=False)
+    moved = descriptor(view2_crops(batch["p2"], batch["affine"], crop, shared + relative, shift + offset, scales),
+                       training=False)
+    expected = (float(plain._descriptor_loss(batch, *extra[:4], training=False))
+                + 0.5 * float(shifted_negative_loss(d1, moved, margin=1.0)))
+    assert float(shifted._descriptor_loss(batch, *extra, training=False)) == pytest.approx(expected, rel=1e-4)
+    assert float(shifted_negative_loss(d1, moved, margin=1.0)) > 0  # an untrained descriptor: the hinge is active
+    for bad in ({"shift_negative": -1.0}, {"shift_weight": -0.5}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            LiftTrainingOptions(**bad)
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            LiftStages(model, **bad)
+    history = train_lift(model, data, descriptor_steps=2, orientation_steps=0, detector_steps=0, batch_size=6,
+                         positive_view="view2", shift_negative=3.0, log=None)
+    assert np.isfinite(history["descriptor"][-1][1])
+
+
 def test_training_with_per_keypoint_scale():
     from vras_keras.data.pairs import quadruplet_dataset
     from vras_keras.training.lift import centre_scales, keypoint_scale_factors

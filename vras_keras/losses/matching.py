@@ -25,7 +25,7 @@ from __future__ import annotations
 from keras import ops
 
 __all__ = ["descriptor_loss", "detector_class_loss", "detector_dense_loss", "detector_loss", "keypoint_overlap_loss",
-           "orientation_consistency_loss", "orientation_loss", "soft_score"]
+           "orientation_consistency_loss", "orientation_loss", "shifted_negative_loss", "soft_score"]
 
 
 def _distance(a, b):
@@ -46,6 +46,14 @@ def descriptor_loss(d1, d2, d3, *, margin: float = 1.0, hardest_in_batch: bool =
         hardest = ops.min(dist + 10.0 * eye, axis=1)  # closest non-matching positive
         loss = loss + ops.mean(ops.relu(margin - hardest))
     return loss
+
+
+def shifted_negative_loss(d1, d_shifted, *, margin: float = 1.0):
+    """Hinge `mean(relu(margin - |d1 - d_shifted|))`: the descriptor of the same point's crop a few pixels off
+    (`LiftStages(shift_negative=...)`) pushed at least `margin` from the keypoint's own. Inputs `(N, D)`; scalar."""
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0; received {margin!r}")
+    return ops.mean(ops.relu(margin - _distance(d1, d_shifted)))
 
 
 def orientation_loss(d1, d2):

@@ -210,6 +210,11 @@ class LiftStages:
             agree, `losses.orientation_consistency_loss`. It teaches rotation equivariance over all angles
             directly instead of through descriptor distances. 0: the paper's loss alone. Its effect on pairs
             of photographs not seen in training: benchmarks/RESULTS.md (LIFT section).
+        shift_negative: > 0 adds a negative to the descriptor stage (an addition to the paper): the positive's
+            crop moved by a random `shift_negative`-`2 * shift_negative` px, pushed beyond the margin from P1's
+            descriptor with weight `shift_weight`. Mutual-NN matches between two keypoints a few pixels from
+            each other's true position (neither repeated) are most of LIFT's wrong matches at small viewpoint
+            changes; this teaches the descriptor to tell them apart. 0: off.
         jit: compile the steps with XLA.
 
     `step(stage, batch, rng)` sets the trainable flags of the stage (the other networks frozen), runs one
@@ -221,7 +226,8 @@ class LiftStages:
                  hardest_in_batch: bool = True, gamma: float = 1.0, overlap_weight: float = 1.0,
                  pair_weight: float = 1.0, dense_weight: float = 0.0, rotation_jitter: float = 10.0,
                  position_jitter: float = 1.0, scale_jitter: float = 0.0, consistency_weight: float = 1.0,
-                 positive_view: str = "rectified", jit: bool = False):
+                 positive_view: str = "rectified", shift_negative: float = 0.0, shift_weight: float = 1.0,
+                 jit: bool = False):
 
         self.model = model
         self.detector = model.get_layer("detector")
@@ -242,6 +248,10 @@ class LiftStages:
             raise ValueError(f"consistency_weight must be >= 0; received {consistency_weight!r}")
         self.consistency_weight = float(consistency_weight)
         self.positive_view = _check_positive_view(positive_view)
+        for name, value in (("shift_negative", shift_negative), ("shift_weight", shift_weight)):
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0; received {value!r}")
+        self.shift_negative, self.shift_weight = float(shift_negative), float(shift_weight)
         self.jit = jit
         self.optimizers = {}
         self._steps = {}
@@ -249,20 +259,27 @@ class LiftStages:
         self._tf = tf
 
     # ------------------------------------------------------------------------------------ losses
-    def _descriptor_loss(self, batch, shared, relative, shift, scales=None, training=True):
+    def _descriptor_loss(self, batch, shared, relative, shift, scales=None, offset=None, training=True):
         tf = self._tf
         own = "scale1" in batch  # per-keypoint scale: every crop at its keypoint's own support
         if own:
             scales = batch["scale2r"] if scales is None else scales * batch["scale2r"]
         c1 = _centre_crops(batch["p1"], self.crop, shared, scales=batch["scale1"] if own else None)
-        if self.positive_view == "view2":
-            c2 = view2_crops(batch["p2"], batch["affine"], self.crop, shared + relative, shift, scales)
-        else:
-            c2 = _centre_crops(batch["p2_rectified"], self.crop, shared + relative, shift, scales)
-        c3 = _centre_crops(batch["p3"], self.crop, shared, scales=batch["scale3"] if own else None)
-        d = self.descriptor(tf.concat([c1, c2, c3], 0), training=training)
-        d1, d2, d3 = tf.split(d, 3)
-        return losses.descriptor_loss(d1, d2, d3, margin=self.margin, hardest_in_batch=self.hardest_in_batch)
+
+        def positive(jitter):
+            if self.positive_view == "view2":
+                return view2_crops(batch["p2"], batch["affine"], self.crop, shared + relative, jitter, scales)
+            return _centre_crops(batch["p2_rectified"], self.crop, shared + relative, jitter, scales)
+
+        crops = [c1, positive(shift), _centre_crops(batch["p3"], self.crop, shared,
+                                                    scales=batch["scale3"] if own else None)]
+        if offset is not None:  # shifted negative: the positive's crop a few pixels off
+            crops.append(positive(shift + offset))
+        d = tf.split(self.descriptor(tf.concat(crops, 0), training=training), len(crops))
+        loss = losses.descriptor_loss(d[0], d[1], d[2], margin=self.margin, hardest_in_batch=self.hardest_in_batch)
+        if offset is not None:
+            loss += self.shift_weight * losses.shifted_negative_loss(d[0], d[3], margin=self.margin)
+        return loss
 
     def _orientation_loss(self, batch, angles=None, scales=None, training=True):
         tf = self._tf
@@ -318,10 +335,16 @@ class LiftStages:
                     tf.constant(np.exp(rng.uniform(-1, 1, 2 * k) * np.log1p(self.scale_jitter) / 2), tf.float32))
         if stage != "descriptor":
             return ()
-        return (tf.constant(rng.uniform(-np.pi, np.pi, k), tf.float32),
-                tf.constant(rng.uniform(-1, 1, k) * np.deg2rad(self.rotation_jitter), tf.float32),
-                tf.constant(rng.uniform(-1, 1, (k, 2)) * self.position_jitter, tf.float32),
-                tf.constant(np.exp(rng.uniform(-1, 1, k) * np.log1p(self.scale_jitter)), tf.float32))
+        extra = (tf.constant(rng.uniform(-np.pi, np.pi, k), tf.float32),
+                 tf.constant(rng.uniform(-1, 1, k) * np.deg2rad(self.rotation_jitter), tf.float32),
+                 tf.constant(rng.uniform(-1, 1, (k, 2)) * self.position_jitter, tf.float32),
+                 tf.constant(np.exp(rng.uniform(-1, 1, k) * np.log1p(self.scale_jitter)), tf.float32))
+        if not self.shift_negative:  # (no extra draws: the rng stream stays that of earlier recipes)
+            return extra
+        radius = rng.uniform(1.0, 2.0, k) * self.shift_negative
+        direction = rng.uniform(-np.pi, np.pi, k)
+        offset = np.stack([radius * np.cos(direction), radius * np.sin(direction)], -1)
+        return extra + (tf.constant(offset, tf.float32),)
 
     # ------------------------------------------------------------------------------------- steps
     def set_stage(self, stage):
@@ -476,6 +499,7 @@ class LiftTrainingOptions:
         positive_view: the descriptor stage's positive: `"rectified"` (view 2 resampled onto P1's grid, then
             jittered) or `"view2"` (view 2 itself, cropped at the local rotation of the homography: it keeps the
             foreshortening of an out-of-plane rotation, `view2_crops`; issue #22, docs/matching.md).
+        shift_negative, shift_weight: the descriptor stage's shifted negative (see `LiftStages`; 0: off).
     """
 
     margin: float = 1.0
@@ -493,10 +517,13 @@ class LiftTrainingOptions:
     augment: float = 0.0
     max_blur: float = 1.5
     positive_view: str = "rectified"
+    shift_negative: float = 0.0
+    shift_weight: float = 1.0
 
     def __post_init__(self):
         for name in ("margin", "gamma", "overlap_weight", "pair_weight", "dense_weight", "rotation_jitter",
-                     "position_jitter", "scale_jitter", "consistency_weight", "augment", "max_blur"):
+                     "position_jitter", "scale_jitter", "consistency_weight", "augment", "max_blur",
+                     "shift_negative", "shift_weight"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"{name} must be >= 0 (a number); received {value!r}")
@@ -531,7 +558,8 @@ class LiftTrainingOptions:
         """The `LiftStages` arguments among the options."""
         return {k: getattr(self, k) for k in ("margin", "hardest_in_batch", "gamma", "overlap_weight", "pair_weight",
                                               "dense_weight", "rotation_jitter", "position_jitter", "scale_jitter",
-                                              "consistency_weight", "positive_view")}
+                                              "consistency_weight", "positive_view", "shift_negative",
+                                              "shift_weight")}
 
 
 # -------------------------------------------------------------------------------------- the loop
