@@ -214,7 +214,8 @@ class LiftStages:
             crop moved by a random `shift_negative`-`2 * shift_negative` px, pushed beyond the margin from P1's
             descriptor with weight `shift_weight`. Mutual-NN matches between two keypoints a few pixels from
             each other's true position (neither repeated) are most of LIFT's wrong matches at small viewpoint
-            changes; this teaches the descriptor to tell them apart. 0: off.
+            changes; this term teaches the descriptor to tell such shifts apart. 0: off (the default and the
+            shipped recipe: tried for issue #22, it lost the tolerance tilted views need, docs/matching.md).
         jit: compile the steps with XLA.
 
     `step(stage, batch, rng)` sets the trainable flags of the stage (the other networks frozen), runs one
