@@ -20,15 +20,15 @@ def test_descriptor_loss_hand_cases():
         L.descriptor_loss(E[:1], E[:1], E[:1], margin=0.0)
 
 
-def test_shifted_negative_loss_hand_cases():
+def test_negative_hinge_loss_hand_cases():
     # Distances 0 (identical), 1 (0.6, 0.8 apart) and sqrt 2 (orthogonal): hinge 1.5 - d averaged over the rows.
     d1 = np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 0.0]], "float32")
     shifted = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], "float32")
     expected = (1.5 + 0.5 + max(0.0, 1.5 - np.sqrt(2.0))) / 3
-    assert float(L.shifted_negative_loss(d1, shifted, margin=1.5)) == pytest.approx(expected, abs=1e-5)
-    assert float(L.shifted_negative_loss(d1[2:], shifted[2:], margin=1.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(L.negative_hinge_loss(d1, shifted, margin=1.5)) == pytest.approx(expected, abs=1e-5)
+    assert float(L.negative_hinge_loss(d1[2:], shifted[2:], margin=1.0)) == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="margin"):
-        L.shifted_negative_loss(d1, shifted, margin=-1.0)
+        L.negative_hinge_loss(d1, shifted, margin=-1.0)
 
 
 def test_orientation_consistency_loss_is_periodic():

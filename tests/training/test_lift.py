@@ -104,7 +104,7 @@ def test_shifted_negative_adds_a_hinge_on_the_positive_crop_moved_a_few_pixels()
     jitters and scales) plus offsets of `shift_negative`-`2 shift_negative` px; its loss is the plain loss plus
     `shift_weight` x the hinge on P1's descriptor vs the view-2 crop moved by the offset, computed here by hand."""
     from vras_keras.data.pairs import quadruplet_dataset
-    from vras_keras.losses.matching import shifted_negative_loss
+    from vras_keras.losses.matching import negative_hinge_loss
     from vras_keras.training.lift import LiftStages, LiftTrainingOptions, _centre_crops, _tensors, view2_crops
 
     model = models.get("lift", **TINY)
@@ -126,9 +126,9 @@ def test_shifted_negative_adds_a_hinge_on_the_positive_crop_moved_a_few_pixels()
     moved = descriptor(view2_crops(batch["p2"], batch["affine"], crop, shared + relative, shift + offset, scales),
                        training=False)
     expected = (float(plain._descriptor_loss(batch, *extra[:4], training=False))
-                + 0.5 * float(shifted_negative_loss(d1, moved, margin=1.0)))
+                + 0.5 * float(negative_hinge_loss(d1, moved, margin=1.0)))
     assert float(shifted._descriptor_loss(batch, *extra, training=False)) == pytest.approx(expected, rel=1e-4)
-    assert float(shifted_negative_loss(d1, moved, margin=1.0)) > 0  # an untrained descriptor: the hinge is active
+    assert float(negative_hinge_loss(d1, moved, margin=1.0)) > 0  # an untrained descriptor: the hinge is active
     for bad in ({"shift_negative": -1.0}, {"shift_weight": -0.5}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             LiftTrainingOptions(**bad)

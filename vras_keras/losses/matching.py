@@ -6,6 +6,8 @@ distinctive point, P4 a non-distinctive point. Descriptors are L2-normalised, so
 - `descriptor_loss(d1, d2, d3)`: pair distance small, non-pair distance above a margin:
   `mean ||d1 - d2|| + mean max(0, margin - ||d1 - d3||)`; with `hardest_in_batch=True` the non-pair
   distance is also taken to the hardest other positive of the batch (HardNet-style mining).
+- `negative_hinge_loss(d1, dn)`: that non-pair hinge alone, `mean max(0, margin - ||d1 - dn||)` (also the
+  optional shifted negative of the descriptor stage).
 - `orientation_loss(d1, d2)`: distance between the pair's descriptors computed after rotating each
   patch by its estimated orientation: `mean ||d1 - d2||`.
 - `orientation_consistency_loss(a1, a2)`: `mean(1 - cos(a1 - a2))` of canonical angles that must agree
@@ -25,20 +27,27 @@ from __future__ import annotations
 from keras import ops
 
 __all__ = ["descriptor_loss", "detector_class_loss", "detector_dense_loss", "detector_loss", "keypoint_overlap_loss",
-           "orientation_consistency_loss", "orientation_loss", "shifted_negative_loss", "soft_score"]
+           "negative_hinge_loss", "orientation_consistency_loss", "orientation_loss", "soft_score"]
 
 
 def _distance(a, b):
     return ops.sqrt(ops.sum(ops.square(a - b), axis=-1) + 1e-12)
 
 
+def negative_hinge_loss(d1, d_negative, *, margin: float = 1.0):
+    """Hinge `mean(relu(margin - |d1 - d_negative|))`: negatives pushed at least `margin` from `d1`. The
+    non-pair term of `descriptor_loss` (P3) and the shifted negative of `LiftStages(shift_negative=...)` (the
+    same point's crop a few pixels off). Inputs `(N, D)`; scalar."""
+    if not margin > 0:
+        raise ValueError(f"margin must be > 0; received {margin!r}")
+    return ops.mean(ops.relu(margin - _distance(d1, d_negative)))
+
+
 def descriptor_loss(d1, d2, d3, *, margin: float = 1.0, hardest_in_batch: bool = False):
     """Pair distance + hinge on non-pair distance (see the module docstring). Inputs `(N, D)`; scalar."""
     if not margin > 0:
         raise ValueError(f"margin must be > 0; received {margin!r}")
-    positive = _distance(d1, d2)
-    negative = _distance(d1, d3)
-    loss = ops.mean(positive) + ops.mean(ops.relu(margin - negative))
+    loss = ops.mean(_distance(d1, d2)) + negative_hinge_loss(d1, d3, margin=margin)
     if hardest_in_batch:
         dist = _distance(d1[:, None, :], d2[None, :, :])  # (N, N)
         n = ops.shape(dist)[0]
@@ -46,14 +55,6 @@ def descriptor_loss(d1, d2, d3, *, margin: float = 1.0, hardest_in_batch: bool =
         hardest = ops.min(dist + 10.0 * eye, axis=1)  # closest non-matching positive
         loss = loss + ops.mean(ops.relu(margin - hardest))
     return loss
-
-
-def shifted_negative_loss(d1, d_shifted, *, margin: float = 1.0):
-    """Hinge `mean(relu(margin - |d1 - d_shifted|))`: the descriptor of the same point's crop a few pixels off
-    (`LiftStages(shift_negative=...)`) pushed at least `margin` from the keypoint's own. Inputs `(N, D)`; scalar."""
-    if not margin > 0:
-        raise ValueError(f"margin must be > 0; received {margin!r}")
-    return ops.mean(ops.relu(margin - _distance(d1, d_shifted)))
 
 
 def orientation_loss(d1, d2):

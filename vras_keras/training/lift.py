@@ -242,17 +242,13 @@ class LiftStages:
         self.gamma, self.overlap_weight = gamma, overlap_weight
         self.pair_weight, self.dense_weight = pair_weight, dense_weight
         self.rotation_jitter, self.position_jitter = rotation_jitter, position_jitter
-        if not scale_jitter >= 0:
-            raise ValueError(f"scale_jitter must be >= 0; received {scale_jitter!r}")
-        self.scale_jitter = float(scale_jitter)
-        if not consistency_weight >= 0:
-            raise ValueError(f"consistency_weight must be >= 0; received {consistency_weight!r}")
-        self.consistency_weight = float(consistency_weight)
-        self.positive_view = _check_positive_view(positive_view)
-        for name, value in (("shift_negative", shift_negative), ("shift_weight", shift_weight)):
+        for name, value in (("scale_jitter", scale_jitter), ("consistency_weight", consistency_weight),
+                            ("shift_negative", shift_negative), ("shift_weight", shift_weight)):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0; received {value!r}")
+        self.scale_jitter, self.consistency_weight = float(scale_jitter), float(consistency_weight)
         self.shift_negative, self.shift_weight = float(shift_negative), float(shift_weight)
+        self.positive_view = _check_positive_view(positive_view)
         self.jit = jit
         self.optimizers = {}
         self._steps = {}
@@ -279,7 +275,7 @@ class LiftStages:
         d = tf.split(self.descriptor(tf.concat(crops, 0), training=training), len(crops))
         loss = losses.descriptor_loss(d[0], d[1], d[2], margin=self.margin, hardest_in_batch=self.hardest_in_batch)
         if offset is not None:
-            loss += self.shift_weight * losses.shifted_negative_loss(d[0], d[3], margin=self.margin)
+            loss += self.shift_weight * losses.negative_hinge_loss(d[0], d[3], margin=self.margin)
         return loss
 
     def _orientation_loss(self, batch, angles=None, scales=None, training=True):
