@@ -15,7 +15,11 @@ RANSAC `cv2.findHomography` from the matches <= 3 / 5 / 10 px, as HPatches repor
 640x480 image is measured side by side in interleaved rounds, in two fresh processes that keep freed memory
 (`STEADY_MALLOC`): one thread each (the work per image) and each library's default threads (CPU and wall time),
 with LIFT's parts profiled. Each level also prints the per-photograph MMA@3 / keypoints / matches of every
-method (smallest cap, mutual NN; a diagnosis, not written).
+method (smallest cap, mutual NN; a diagnosis, not written). Paired differences LIFT - SIFT and LIFT - ORB (MMA@3,
+homography accuracy @3 px) come with 95 % bootstrap intervals over the pairs, resampled within each photograph
+(`paired_difference`), and the target is also read with them (significantly below / tied / ahead per level).
+`--first-pair N` sweeps fresh pairs (seeds N.. instead of 0..; not written), e.g. to confirm a result on pairs
+never rendered before.
 `--opencv-doc DIR` sweeps 16 real photographs of OpenCV's sample data (Debian's opencv-doc) instead, as a
 second report set (never used for choosing anything); `--photos FILE ...` sweeps your own (not written).
 
@@ -182,8 +186,11 @@ def profile_process(args, threads: int | None):
     return {k: tuple(v) for k, v in out["timing"].items()}, out["parts"], out["keypoints"]
 
 
-def sweep(methods, pair_of, photos, per_photo, caps):
-    """`{(sweep, level): {row: {metric: mean}}}`; view-1 features are computed once per photo and cap."""
+def sweep(methods, pair_of, photos, per_photo, caps, per_pair=None):
+    """`{(sweep, level): {row: {metric: mean}}}`; view-1 features are computed once per photo and cap.
+
+    `per_pair`, a dict, receives `{(sweep, level): {row: (pairs, len(KEYS)) array}}`, every row's pairs in the same
+    order (photograph-major), for paired comparisons (`paired_difference`)."""
     results = {}
     first = {}
     for kind, levels in (("viewpoint", TILTS), ("rotation", ROLLS)):
@@ -219,6 +226,8 @@ def sweep(methods, pair_of, photos, per_photo, caps):
                                     by_photo.setdefault((Path(photo).name, name), []).append(
                                         (r["mma@3"], r["keypoints"], r["matches"]))
             results[(kind, level)] = {row: dict(zip(KEYS, np.mean(v, axis=0).tolist())) for row, v in rows.items()}
+            if per_pair is not None:
+                per_pair[(kind, level)] = {row: np.asarray(v, dtype=float) for row, v in rows.items()}
             print(f"{kind} {level}: " + ", ".join(f"{row} {v['mma@3']:.3f}" for row, v in results[(kind, level)].items()
                                                   if row.endswith("mutual NN")), flush=True)
             # per photograph (diagnosis; not written): MMA@3 / keypoints per view / matches, mutual NN, smallest cap
@@ -226,6 +235,72 @@ def sweep(methods, pair_of, photos, per_photo, caps):
                 f"{photo} {name} " + "/".join(f"{x:.3g}" for x in np.mean(v, axis=0))
                 for (photo, name), v in by_photo.items()), flush=True)
     return results
+
+
+def paired_difference(a, b, groups, *, resamples=2000, seed=0, level=0.95):
+    """Mean of `a - b` over paired values (the same pairs scored by two methods) and its percentile bootstrap
+    interval, resampling pairs with replacement within each group (photograph), so every resample keeps the
+    photographs' mix: how much the difference moves with which pairs of these photographs were drawn. It says
+    nothing about other photographs. Groups of one pair (one pair per photograph, e.g. `--per-photo 1` on the
+    opencv-doc photographs) are resampled together as one group: a bootstrap over those photographs.
+
+    Returns:
+        `(mean, low, high)`.
+    """
+    a, b, groups = np.asarray(a, dtype=float), np.asarray(b, dtype=float), np.asarray(groups)
+    if a.ndim != 1 or not (a.shape == b.shape == groups.shape) or not len(a):
+        raise ValueError(f"a, b and groups must be equal-length 1-D sequences; got {np.shape(a)}, {np.shape(b)}, "
+                         f"{groups.shape}")
+    diff = a - b
+    names, counts = np.unique(groups, return_counts=True)
+    groups = np.where(np.isin(groups, names[counts == 1]), "pooled singletons", groups.astype(str))
+    rng = np.random.default_rng(seed)
+    total = np.zeros(resamples)
+    for g in np.unique(groups):
+        values = diff[groups == g]
+        total += values[rng.integers(0, len(values), (resamples, len(values)))].sum(axis=1)
+    means = total / len(diff)
+    tail = (1 - level) / 2 * 100
+    return float(diff.mean()), float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
+def interval_verdict(per_pair, groups, cap) -> str:
+    """The target of issue #22 read with the paired intervals: at which levels LIFT is significantly below
+    (interval entirely < 0) or tied with (interval contains 0) SIFT up to 40° and ORB everywhere, MMA@3 and
+    homography accuracy @3 px vs SIFT up to 40°; `cap` keypoints, mutual NN."""
+    lift, sift, orb = (f"{m} {cap}, mutual NN" for m in ("LIFT", "SIFT", "ORB"))
+    checks = (("MMA@3 vs SIFT up to 40°", sift, "mma@3", lambda kind, level: kind == "viewpoint" and level <= 40),
+              ("MMA@3 vs ORB, every level", orb, "mma@3", lambda kind, level: True),
+              ("homography @3 px vs SIFT up to 40°", sift, "homography@3",
+               lambda kind, level: kind == "viewpoint" and level <= 40))
+    parts = []
+    for label, other, metric, applies in checks:
+        below, tied = [], []
+        for (kind, level), rows in per_pair.items():
+            if not applies(kind, level) or (kind == "rotation" and level == 0):  # rotation 0 = viewpoint 0
+                continue
+            column = KEYS.index(metric)
+            mean, low, high = paired_difference(rows[lift][:, column], rows[other][:, column], groups)
+            name = f"{level}°" if kind == "viewpoint" else f"{level}° rotation"
+            (below if high < 0 else tied if low <= 0 else []).append(name)
+        parts.append(f"{label}: significantly below at **{', '.join(below) or 'no level'}**, tied (interval "
+                     f"contains 0) at {', '.join(tied) or 'no level'}, ahead at the others")
+    return f"- {cap} keypoints, read with the 95 % paired intervals (below): " + "; ".join(parts) + "."
+
+
+def difference_table(per_pair, groups, cap) -> list[str]:
+    """Markdown rows: LIFT - SIFT and LIFT - ORB (mutual NN, `cap` keypoints) per level, MMA@3 and homography
+    accuracy @3 px, with 95 % bootstrap intervals (`paired_difference`)."""
+    lift, sift, orb = (f"{m} {cap}, mutual NN" for m in ("LIFT", "SIFT", "ORB"))
+    col = {m: KEYS.index(m) for m in ("mma@3", "homography@3")}
+    lines = ["| level | MMA@3 LIFT - SIFT | MMA@3 LIFT - ORB | H@3 LIFT - SIFT |", "|---|---:|---:|---:|"]
+    for (kind, level), rows in per_pair.items():
+        cells = []
+        for other, metric in ((sift, "mma@3"), (orb, "mma@3"), (sift, "homography@3")):
+            mean, low, high = paired_difference(rows[lift][:, col[metric]], rows[other][:, col[metric]], groups)
+            cells.append(f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]")
+        lines.append(f"| {kind} {level}° | " + " | ".join(cells) + " |")
+    return lines
 
 
 def draw(results, rows, path, title):
@@ -299,6 +374,9 @@ def main():
     parser.add_argument("--ratio", type=float, default=0.8, help="Lowe's ratio of the '+ ratio' matcher")
     parser.add_argument("--per-photo", type=int, default=16,
                         help="pairs per photograph and sweep level (pair seeds 0..N-1: a larger N adds pairs)")
+    parser.add_argument("--first-pair", type=int, default=0,
+                        help="seed of each photograph's first pair (pair seeds N..N+per-photo-1; not 0: fresh pairs, "
+                        "e.g. to confirm a result on pairs never rendered before; nothing is written)")
     parser.add_argument("--size", type=int, nargs=2, default=(240, 320), help="sweep views (H W)")
     parser.add_argument("--repeats", type=int, default=15, help="timing rounds per 640x480 image (medians)")
     parser.add_argument("--threads", type=int, help="OpenCV and TensorFlow threads (default: the libraries' own)")
@@ -317,6 +395,7 @@ def main():
     parser.add_argument("--photos", nargs="+", metavar="FILE",
                         help="sweep your own photographs (image files) instead; nothing is written")
     parser.add_argument("--no-write", action="store_true", help="do not write the results section / picture")
+    parser.add_argument("--no-timing", action="store_true", help="skip the CPU timing (accuracies only; not written)")
     args = parser.parse_args()
     set_threads(args.threads)
     if args.quick:
@@ -325,7 +404,9 @@ def main():
     keras.utils.set_random_seed(0)
     # the results section is the issue's sweep: held-out photographs, 240 x 320 views, the default detector
     writing = not (args.quick or args.no_write or args.split != "eval" or args.octaves is not None
-                   or tuple(args.size) != (240, 320) or args.photos)
+                   or tuple(args.size) != (240, 320) or args.photos or args.first_pair or args.no_timing)
+    if args.first_pair < 0:
+        parser.error(f"--first-pair must be >= 0; got {args.first_pair}")
     section = "matching_sweep_opencv_doc" if args.opencv_doc else "matching_sweep"
     if args.photos:
         photos = tuple(args.photos)
@@ -396,18 +477,20 @@ def main():
     size = tuple(args.size)
 
     def pair_of(photo, k, kind, level):
-        return viewpoint_pair(photo, size=size, seed=k, tilt=level if kind == "viewpoint" else 0.0,
+        return viewpoint_pair(photo, size=size, seed=args.first_pair + k, tilt=level if kind == "viewpoint" else 0.0,
                               roll=level if kind == "rotation" else 0.0)
 
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    results = sweep(methods, pair_of, photos, args.per_photo, CAPS)
+    per_pair = {}
+    results = sweep(methods, pair_of, photos, args.per_photo, CAPS, per_pair)
+    groups = np.repeat(np.arange(len(photos)), args.per_photo)  # the photograph of each pair (sweep's order)
     sweep_seconds = time.perf_counter() - t0
     saved = Path(tempfile.gettempdir()) / "matching_sweep_results.json"
     saved.write_text(json.dumps({f"{k[0]} {k[1]}": v for k, v in results.items()}))
     print(f"sweep results: {saved}", flush=True)
     timing = one_thread = parts = None
-    if not args.opencv_doc:
+    if not (args.opencv_doc or args.no_timing):
         one_thread, one_parts, profiled = profile_process(args, 1)
         timing, parts, _ = profile_process(args, None)  # the libraries' default threads
 
@@ -429,6 +512,7 @@ def main():
             f">= ORB at every level of both sweeps: **{'yes' if ge_orb else 'no'}**; homography accuracy @3 px "
             f">= SIFT up to 40°: **{'yes' if hom else 'no'}**."
         )
+        verdict.append(interval_verdict(per_pair, groups, cap))
     if timing is not None:
         lift_vs_sift = {cap: one_thread[f"LIFT {cap}"][0] / max(one_thread[f"SIFT {cap}"][0], 1e-9) for cap in CAPS}
         default_ratio = {cap: timing[f"LIFT {cap}"][0] / max(timing[f"SIFT {cap}"][0], 1e-9) for cap in CAPS}
@@ -457,7 +541,8 @@ def main():
          "choice; the same photographs were never seen by the validation either)" if args.opencv_doc else
          f"Data: **synthetic warps of the given photographs** ({', '.join(labels)})" if args.photos else
          f"Data: **synthetic warps of real held-out photographs** ({', '.join(labels)}; never used for training or "
-         "for any choice)") + f", {args.per_photo} crops per photograph and level, {size[0]}x{size[1]} (H x W) views "
+         "for any choice)") + f", {args.per_photo} crops per photograph and level (`viewpoint_pair` seeds "
+        f"{args.first_pair}-{args.first_pair + args.per_photo - 1}), {size[0]}x{size[1]} (H x W) views "
         "(`data.pairs.viewpoint_pair`): view 1 frontal, view 2 the photographed plane tilted out of plane by the "
         "viewpoint angle about a random in-plane axis (pinhole camera, focal length 320 px) or rotated in plane by "
         "the rotation angle; independent photometric changes (gamma, contrast, brightness, gain, noise) in each view. "
@@ -492,6 +577,15 @@ def main():
         "### Correct matches (<= 3 px) per pair, viewpoint sweep",
         "",
         *table(results, "viewpoint", TILTS, "correct@3", rows),
+        "",
+        f"### Paired differences, {CAPS[0]} keypoints, mutual NN (95 % bootstrap intervals)",
+        "",
+        "Mean of LIFT's score minus the other method's over the same pairs, and the interval of that mean when the "
+        "pairs are resampled with replacement within each photograph (2,000 resamples, "
+        "`matching_sweep.paired_difference`): how much a difference moves with which pairs of these photographs were "
+        "drawn. An interval that contains 0 is a tie at this sample size; it says nothing about other photographs.",
+        "",
+        *difference_table(per_pair, groups, CAPS[0]),
         "",
         "### All metrics, averaged over viewpoints 0-40°",
         "",
