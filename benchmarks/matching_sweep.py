@@ -312,14 +312,14 @@ def draw(results, rows, path, title):
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     for col, (kind, levels, label) in enumerate((("viewpoint", TILTS, "viewpoint change (out-of-plane tilt, deg)"),
                                                  ("rotation", ROLLS, "in-plane rotation (deg)"))):
-        for r, (metric, title) in enumerate((("mma@3", "MMA@3px"), ("homography@3", "homography accuracy @3px"))):
+        for r, (metric, ylabel) in enumerate((("mma@3", "MMA@3px"), ("homography@3", "homography accuracy @3px"))):
             ax = axes[r, col]
             for row in rows:
                 style = "-" if row.startswith("LIFT") else "--" if row.startswith("SIFT") else ":"
                 ax.plot(levels, [results[(kind, lv)][row][metric] for lv in levels], style, marker="o", ms=3,
                         label=row)
             ax.set_xlabel(label)
-            ax.set_ylabel(title)
+            ax.set_ylabel(ylabel)
             ax.set_ylim(0, 1)
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
