@@ -264,23 +264,39 @@ def paired_difference(a, b, groups, *, resamples=2000, seed=0, level=0.95):
     return float(diff.mean()), float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
+COMPARISONS = (("SIFT", "mma@3"), ("ORB", "mma@3"), ("SIFT", "homography@3"))  # LIFT minus these, mutual NN
+
+
+def paired_differences(per_pair, groups, cap) -> dict:
+    """`{(sweep, level): {(method, metric): (mean, low, high)}}`: `paired_difference` of LIFT minus each of
+    `COMPARISONS` at every level of a `sweep(..., per_pair)` result; `cap` keypoints, mutual NN."""
+    out = {}
+    for key, rows in per_pair.items():
+        lift = rows[f"LIFT {cap}, mutual NN"]
+        out[key] = {}
+        for method, metric in COMPARISONS:
+            column = KEYS.index(metric)
+            other = rows[f"{method} {cap}, mutual NN"]
+            out[key][method, metric] = paired_difference(lift[:, column], other[:, column], groups)
+    return out
+
+
 def interval_verdict(per_pair, groups, cap) -> str:
     """The target of issue #22 read with the paired intervals: at which levels LIFT is significantly below
     (interval entirely < 0) or tied with (interval contains 0) SIFT up to 40° and ORB everywhere, MMA@3 and
     homography accuracy @3 px vs SIFT up to 40°; `cap` keypoints, mutual NN."""
-    lift, sift, orb = (f"{m} {cap}, mutual NN" for m in ("LIFT", "SIFT", "ORB"))
-    checks = (("MMA@3 vs SIFT up to 40°", sift, "mma@3", lambda kind, level: kind == "viewpoint" and level <= 40),
-              ("MMA@3 vs ORB, every level", orb, "mma@3", lambda kind, level: True),
-              ("homography @3 px vs SIFT up to 40°", sift, "homography@3",
-               lambda kind, level: kind == "viewpoint" and level <= 40))
+    differences = paired_differences(per_pair, groups, cap)
+    up_to_40 = lambda kind, level: kind == "viewpoint" and level <= 40  # noqa: E731
+    checks = (("MMA@3 vs SIFT up to 40°", ("SIFT", "mma@3"), up_to_40),
+              ("MMA@3 vs ORB, every level", ("ORB", "mma@3"), lambda kind, level: True),
+              ("homography @3 px vs SIFT up to 40°", ("SIFT", "homography@3"), up_to_40))
     parts = []
-    for label, other, metric, applies in checks:
+    for label, comparison, applies in checks:
         below, tied = [], []
-        for (kind, level), rows in per_pair.items():
+        for (kind, level), by_comparison in differences.items():
             if not applies(kind, level) or (kind == "rotation" and level == 0):  # rotation 0 = viewpoint 0
                 continue
-            column = KEYS.index(metric)
-            mean, low, high = paired_difference(rows[lift][:, column], rows[other][:, column], groups)
+            _, low, high = by_comparison[comparison]
             name = f"{level}°" if kind == "viewpoint" else f"{level}° rotation"
             (below if high < 0 else tied if low <= 0 else []).append(name)
         parts.append(f"{label}: significantly below at **{', '.join(below) or 'no level'}**, tied (interval "
@@ -290,15 +306,11 @@ def interval_verdict(per_pair, groups, cap) -> str:
 
 def difference_table(per_pair, groups, cap) -> list[str]:
     """Markdown rows: LIFT - SIFT and LIFT - ORB (mutual NN, `cap` keypoints) per level, MMA@3 and homography
-    accuracy @3 px, with 95 % bootstrap intervals (`paired_difference`)."""
-    lift, sift, orb = (f"{m} {cap}, mutual NN" for m in ("LIFT", "SIFT", "ORB"))
-    col = {m: KEYS.index(m) for m in ("mma@3", "homography@3")}
+    accuracy @3 px, with 95 % bootstrap intervals (`paired_differences`)."""
     lines = ["| level | MMA@3 LIFT - SIFT | MMA@3 LIFT - ORB | H@3 LIFT - SIFT |", "|---|---:|---:|---:|"]
-    for (kind, level), rows in per_pair.items():
-        cells = []
-        for other, metric in ((sift, "mma@3"), (orb, "mma@3"), (sift, "homography@3")):
-            mean, low, high = paired_difference(rows[lift][:, col[metric]], rows[other][:, col[metric]], groups)
-            cells.append(f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]")
+    for (kind, level), by_comparison in paired_differences(per_pair, groups, cap).items():
+        cells = [f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]" for mean, low, high in
+                 (by_comparison[c] for c in COMPARISONS)]
         lines.append(f"| {kind} {level}° | " + " | ".join(cells) + " |")
     return lines
 
