@@ -187,16 +187,24 @@ def profile_process(args, threads: int | None):
 
 
 def sweep(methods, pair_of, photos, per_photo, caps, per_pair=None):
-    """`{(sweep, level): {row: {metric: mean}}}`; view-1 features are computed once per photo and cap.
+    """`{(sweep, level): {row: {metric: mean}}}`; view-1 features are computed once per photo and cap, and the
+    pairs of rotation 0 (the same as viewpoint 0) are scored once.
 
     `per_pair`, a dict, receives `{(sweep, level): {row: (pairs, len(KEYS)) array}}`, every row's pairs in the same
     order (photograph-major), for paired comparisons (`paired_difference`)."""
     results = {}
     first = {}
+    scored = {}  # (tilt, roll) -> (rows, by_photo): rotation 0 is viewpoint 0, the same pairs, scored once
     for kind, levels in (("viewpoint", TILTS), ("rotation", ROLLS)):
         for level in levels:
-            rows, by_photo = {}, {}
-            for photo in photos:
+            geometry = (level, 0) if kind == "viewpoint" else (0, level)
+            if geometry in scored:
+                rows, by_photo = scored[geometry]
+                photos_to_score = ()
+            else:
+                rows, by_photo = scored[geometry] = {}, {}
+                photos_to_score = photos
+            for photo in photos_to_score:
                 for k in range(per_photo):
                     pair = pair_of(photo, k, kind, level)
                     for name, (fn, matchers) in methods.items():

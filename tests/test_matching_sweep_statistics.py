@@ -99,3 +99,24 @@ def test_one_pair_per_photograph_is_a_bootstrap_over_photographs():
     diff = np.array([1.0, 0.0, 0.0, 0.0])
     mean, low, high = matching_sweep.paired_difference(diff, np.zeros(4), ["a", "b", "c", "d"])
     assert mean == pytest.approx(0.25) and low == pytest.approx(0.0) and high >= 0.5
+
+
+def test_sweep_scores_the_rotation_0_pairs_once():
+    # rotation 0 renders the same pairs as viewpoint 0: the sweep reuses their scores instead of scoring them again
+    rendered = []
+    image = np.zeros((16, 16), np.uint8)
+
+    def pair_of(photo, k, kind, level):
+        rendered.append((photo, k, kind, level))
+        return {"image1": image, "image2": image, "homography": np.eye(3), "valid1": None, "valid2": None}
+
+    xy = np.array([[3.0, 3.0], [8.0, 4.0], [5.0, 11.0]], np.float32)
+    features = (lambda im, cap: (xy[:cap], np.eye(3, dtype=np.float32)[:cap]), {"mutual NN": {}})
+    per_pair = {}
+    results = matching_sweep.sweep({"LIFT": features, "SIFT": features}, pair_of, ("a", "b"), 2, (2, 3), per_pair)
+    levels = len(matching_sweep.TILTS) + len(matching_sweep.ROLLS)
+    assert len(rendered) == (levels - 1) * 2 * 2 and not [r for r in rendered if r[2:] == ("rotation", 0)]
+    assert results[("rotation", 0)] == results[("viewpoint", 0)]
+    np.testing.assert_array_equal(per_pair[("rotation", 0)]["LIFT 3, mutual NN"],
+                                  per_pair[("viewpoint", 0)]["LIFT 3, mutual NN"])
+    assert results[("viewpoint", 0)]["LIFT 3, mutual NN"]["mma@3"] == 1.0
